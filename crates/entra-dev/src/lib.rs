@@ -1,1 +1,74 @@
-//! placeholder
+//! # entra-dev: a local, Entra-shaped development issuer
+//!
+//! **DEVELOPMENT ONLY. Never use this crate, its keys or its tokens in production.** Anyone who can reach
+//! the issuer can mint any token it signs; its keys sit unencrypted on disk; its client secret is printed in
+//! this crate's source.
+//!
+//! `entra-dev` imitates the public side of Microsoft Entra ID closely enough that an API validates its tokens
+//! through exactly the same discovery and key path as in production:
+//!
+//! - v2 and v1 OpenID metadata (`{instance}{tenant}/v2.0/.well-known/openid-configuration`,
+//!   `{instance}{tenant}/.well-known/openid-configuration`), for the development tenant, the multi-tenant
+//!   aliases `common` and `organizations` (issuer template with the literal `{tenantid}`), and a B2C-shaped
+//!   policy path (`{instance}{name}.onmicrosoft.com/{policy}/v2.0/.well-known/openid-configuration`);
+//! - key sets (`discovery/v2.0/keys`, `discovery/keys`) with `kid`, `x5t`, `n`, `e`, `x5c`, and on v2
+//!   keys the `issuer` property;
+//! - a token endpoint (`oauth2/v2.0/token`, v1 `oauth2/token`) for `client_credentials` and
+//!   `authorization_code` with PKCE (S256), through a small HTML login page (`oauth2/v2.0/authorize`) where
+//!   a developer picks a test user and consents to scopes;
+//! - v1, v2 and B2C access tokens shaped like Entra's, signed with RS256 by an RSA-2048 key that can be
+//!   persisted in a data directory (mode 0600) and rotated with a grace period.
+//!
+//! The fixed development identities (tenant, API, clients, users) are in [`defaults`].
+//!
+//! ## Quick start
+//!
+//! ```no_run
+//! use entra_dev::{DevIssuer, DevIssuerConfig, Subject, TokenRequest};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! // Serve the issuer on 127.0.0.1:<random port> (tests), ...
+//! let running = DevIssuer::spawn(DevIssuerConfig::default()).await?;
+//! println!("v2 metadata: {}{}/v2.0/.well-known/openid-configuration",
+//!     running.issuer.instance(), entra_dev::defaults::DEV_TENANT_ID);
+//!
+//! // ... and mint tokens directly, without HTTP.
+//! let token = running.issuer.mint(&TokenRequest {
+//!     subject: Subject::User("alice".into()),
+//!     scopes: vec!["weather.read".into()],
+//!     ..TokenRequest::default()
+//! })?;
+//! # let _ = token;
+//! # Ok(()) }
+//! ```
+//!
+//! To mount the issuer inside an application, give it the URL it will be reachable at and nest its router:
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use entra_dev::{DevIssuer, DevIssuerConfig};
+//! let instance = url::Url::parse("http://127.0.0.1:8000/dev-issuer/")?;
+//! let issuer = DevIssuer::new(DevIssuerConfig::default(), instance)?;
+//! let app: axum::Router = axum::Router::new().nest("/dev-issuer", issuer.router());
+//! # let _ = app;
+//! # Ok(()) }
+//! ```
+
+pub mod defaults;
+mod error;
+mod issuer;
+mod keys;
+mod login;
+mod mint;
+mod routes;
+mod time;
+
+pub use error::DevIssuerError;
+pub use issuer::{
+    default_data_dir, DevClient, DevIssuer, DevIssuerConfig, IssuerStats, KeyInfo,
+    RunningDevIssuer, Subject, TestUser, TokenRequest, TokenVersion,
+};
+pub use time::format_unix_time;
+
+/// The name of the key file inside the data directory.
+pub const KEY_FILE_NAME: &str = keys::KEY_FILE_NAME;

@@ -1,1 +1,3 @@
+//! `entra-dev`: the development issuer's command-line interface (DEVELOPMENT ONLY).
+
 fn main() {}
