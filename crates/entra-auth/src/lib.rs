@@ -1,1 +1,85 @@
-//! placeholder
+//! Microsoft identity platform (Entra ID single and multi-tenant, Azure AD B2C, External ID,
+//! sovereign clouds) bearer-token validation for tower and axum APIs.
+//!
+//! * Configuration is typed and validated once ([`AuthConfig::builder`]); the library reads no
+//!   environment variables or files.
+//! * Metadata and signing keys come only from the configured instance; requests read a key
+//!   snapshot; an unknown `kid` causes at most one single-flight refresh per minimum gap; an
+//!   identity-provider outage keeps the last good keys.
+//! * One validation pipeline ([`TokenValidator::validate`]): RS256 from configuration, key by
+//!   `kid`, signature, `exp`/`nbf` with skew, issuer from metadata (v1 vs v2, `{tenantid}`
+//!   templates, tenant allow-list), the key's `issuer` property, audience, version, `crit`, and
+//!   Microsoft Graph tokens refused with an explanation.
+//! * Authorisation by scopes and app roles ([`Requirement`]), exact and case-sensitive.
+//! * RFC 6750 answers with `application/problem+json` bodies ([`AuthError`]).
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//! use entra_auth::{AuthConfig, AuthLayer, Authenticated, Requirement, TokenValidator};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = AuthConfig::builder(
+//!     "7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a", // tenant id
+//!     "a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c", // the API's client id
+//! )
+//! .build()?;
+//! let validator = TokenValidator::new(config)?;
+//! let _ = validator.warm_up().await; // 503 until keys load; the background task keeps trying
+//! let _refresh = validator.spawn_background_refresh();
+//!
+//! let app: Router = Router::new()
+//!     .route("/forecast", get(|Authenticated(claims): Authenticated| async move {
+//!         format!("sunny for {}", claims.oid().unwrap_or("?"))
+//!     }))
+//!     .layer(AuthLayer::new(validator).require(Requirement::scopes(["weather.read"])));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The answers:
+//!
+//! | situation | status | `WWW-Authenticate` | `code` |
+//! |---|---|---|---|
+//! | no token | 401 | `Bearer` | `missing_token` |
+//! | bad token | 401 | `Bearer error="invalid_token", error_description="..."` | e.g. `token_expired` |
+//! | malformed request | 400 | `Bearer error="invalid_request", ...` | `invalid_request` |
+//! | missing scope or role | 403 | `Bearer error="insufficient_scope", scope="..."` | `insufficient_scope` |
+//! | keys never loaded | 503 | | `keys_unavailable` |
+//!
+//! Tracing events use the target `entra_auth` (rejections at DEBUG, refresh failures at WARN);
+//! the library never installs a subscriber.
+
+pub mod claims;
+pub mod clock;
+pub mod config;
+pub mod discovery;
+pub mod error;
+#[cfg(feature = "axum")]
+pub mod extract;
+pub mod fetch;
+pub mod jwks;
+pub mod layer;
+pub mod metrics;
+pub mod policy;
+pub mod validator;
+
+mod challenge;
+
+pub use claims::VerifiedClaims;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{
+    Algorithm, AuthConfig, AuthConfigBuilder, Authority, ConfigError, MultiTenant, TenantId,
+    TokenVersion,
+};
+pub use error::AuthError;
+#[cfg(feature = "axum")]
+pub use extract::{AuthState, Authenticated, Authorized, Permission};
+pub use fetch::{HttpFetch, ReqwestFetch};
+pub use layer::{Auth, AuthLayer, ResponseFuture};
+pub use metrics::AuthMetrics;
+pub use policy::{AppRole, Requirement, Scope};
+pub use validator::TokenValidator;

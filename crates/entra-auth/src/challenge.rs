@@ -1,0 +1,88 @@
+//! `WWW-Authenticate: Bearer ...` formatting (RFC 6750 §3) with quoted-string escaping.
+
+use http::HeaderValue;
+
+/// A Bearer challenge.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Challenge {
+    pub(crate) realm: Option<String>,
+    pub(crate) error: Option<&'static str>,
+    pub(crate) description: Option<String>,
+    pub(crate) scope: Option<String>,
+}
+
+impl Challenge {
+    /// The header value, e.g. `Bearer error="invalid_token", error_description="token expired"`.
+    pub(crate) fn to_header_value(&self) -> HeaderValue {
+        let mut params = Vec::new();
+        if let Some(realm) = &self.realm {
+            params.push(format!("realm={}", quote(realm)));
+        }
+        if let Some(error) = self.error {
+            params.push(format!("error={}", quote(error)));
+        }
+        if let Some(d) = &self.description {
+            params.push(format!("error_description={}", quote(d)));
+        }
+        if let Some(s) = &self.scope {
+            params.push(format!("scope={}", quote(s)));
+        }
+        let value = if params.is_empty() {
+            "Bearer".to_owned()
+        } else {
+            format!("Bearer {}", params.join(", "))
+        };
+        // `quote` only emits visible ASCII and spaces, so this cannot fail.
+        HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+    }
+}
+
+/// An RFC 9110 quoted-string: `"` and `\` are backslash-escaped; control characters and
+/// non-ASCII characters (not allowed by RFC 6750) become `?`; at most 512 characters.
+pub(crate) fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars().take(512) {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_challenge_has_no_parameters() {
+        assert_eq!(Challenge::default().to_header_value(), "Bearer");
+    }
+
+    #[test]
+    fn parameters_are_comma_separated_and_quoted() {
+        let c = Challenge {
+            realm: Some("api".into()),
+            error: Some("insufficient_scope"),
+            description: Some("need \"weather.read\" \\ ok".into()),
+            scope: Some("weather.read weather.write".into()),
+        };
+        assert_eq!(
+            c.to_header_value(),
+            r#"Bearer realm="api", error="insufficient_scope", error_description="need \"weather.read\" \\ ok", scope="weather.read weather.write""#
+        );
+    }
+
+    #[test]
+    fn control_and_non_ascii_characters_are_replaced() {
+        assert_eq!(quote("a\r\nb\u{e9}"), "\"a??b?\"");
+        let long = "x".repeat(2000);
+        assert_eq!(quote(&long).len(), 514);
+    }
+}

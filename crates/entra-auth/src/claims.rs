@@ -1,0 +1,228 @@
+//! [`VerifiedClaims`]: the claims of a token that passed every check. Only
+//! [`TokenValidator`](crate::TokenValidator) constructs them.
+
+use std::time::SystemTime;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::clock::from_unix_seconds;
+use crate::config::TokenVersion;
+
+/// `aud`: one string or an array of strings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub(crate) fn values(&self) -> &[String] {
+        match self {
+            Self::One(s) => std::slice::from_ref(s),
+            Self::Many(v) => v,
+        }
+    }
+}
+
+/// The claims the validator checks and the accessors read, parsed once from the payload.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct TokenClaims {
+    pub(crate) iss: Option<String>,
+    pub(crate) aud: Option<OneOrMany>,
+    pub(crate) exp: Option<f64>,
+    pub(crate) nbf: Option<f64>,
+    pub(crate) ver: Option<String>,
+    pub(crate) tid: Option<String>,
+    pub(crate) oid: Option<String>,
+    pub(crate) sub: Option<String>,
+    pub(crate) azp: Option<String>,
+    pub(crate) appid: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) preferred_username: Option<String>,
+    pub(crate) scp: Option<String>,
+    pub(crate) roles: Option<Vec<String>>,
+    pub(crate) idtyp: Option<String>,
+    pub(crate) xms_cc: Option<OneOrMany>,
+}
+
+/// The claims of a validated access token.
+///
+/// Identify users by [`oid`](Self::oid) + [`tid`](Self::tid); `name` and `preferred_username` are
+/// display data, never use them for authorisation.
+#[derive(Debug, Clone)]
+pub struct VerifiedClaims {
+    claims: TokenClaims,
+    raw: Map<String, Value>,
+    version: TokenVersion,
+    expires_at: i64,
+}
+
+impl VerifiedClaims {
+    pub(crate) fn new(
+        claims: TokenClaims,
+        raw: Map<String, Value>,
+        version: TokenVersion,
+        expires_at: i64,
+    ) -> Self {
+        Self {
+            claims,
+            raw,
+            version,
+            expires_at,
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_tests(v: Value) -> Self {
+        let claims: TokenClaims = serde_json::from_value(v.clone()).unwrap_or_default();
+        let raw = match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        Self::new(claims, raw, TokenVersion::V2, 0)
+    }
+
+    /// `oid`: the user's or service principal's object id (stable across apps).
+    pub fn oid(&self) -> Option<&str> {
+        self.claims.oid.as_deref()
+    }
+
+    /// `tid`: the tenant id.
+    pub fn tid(&self) -> Option<&str> {
+        self.claims.tid.as_deref()
+    }
+
+    /// `sub`: the subject, pairwise per application.
+    pub fn sub(&self) -> Option<&str> {
+        self.claims.sub.as_deref()
+    }
+
+    /// `iss`: the issuer (already checked against the metadata).
+    pub fn issuer(&self) -> Option<&str> {
+        self.claims.iss.as_deref()
+    }
+
+    /// The calling client's id: `azp` (v2) or `appid` (v1).
+    pub fn client_id(&self) -> Option<&str> {
+        self.claims.azp.as_deref().or(self.claims.appid.as_deref())
+    }
+
+    /// `name`: display name (display data only).
+    pub fn name(&self) -> Option<&str> {
+        self.claims.name.as_deref()
+    }
+
+    /// `preferred_username`: display data only, never an identifier for authorisation.
+    pub fn preferred_username(&self) -> Option<&str> {
+        self.claims.preferred_username.as_deref()
+    }
+
+    /// The delegated scopes (`scp`, space-separated).
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.claims
+            .scp
+            .as_deref()
+            .unwrap_or("")
+            .split_ascii_whitespace()
+    }
+
+    /// The app roles (`roles`).
+    pub fn roles(&self) -> &[String] {
+        self.claims.roles.as_deref().unwrap_or(&[])
+    }
+
+    /// Whether `scp` contains `scope` exactly (whole word, case-sensitive).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().any(|s| s == scope)
+    }
+
+    /// Whether `roles` contains `role` exactly (case-sensitive).
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles().iter().any(|r| r == role)
+    }
+
+    pub(crate) fn has_scope_claim(&self) -> bool {
+        self.claims.scp.is_some()
+    }
+
+    pub(crate) fn has_roles_claim(&self) -> bool {
+        self.claims.roles.is_some()
+    }
+
+    /// The token version (`ver`).
+    pub fn version(&self) -> TokenVersion {
+        self.version
+    }
+
+    /// Whether the token was issued to an application acting as itself (client credentials):
+    /// `idtyp` = "app" when present, otherwise `roles` without `scp`.
+    pub fn is_app_only(&self) -> bool {
+        match self.claims.idtyp.as_deref() {
+            Some("app") => true,
+            Some(_) => false,
+            None => self.claims.scp.is_none() && self.claims.roles.is_some(),
+        }
+    }
+
+    /// `exp` as a time.
+    pub fn expires_at(&self) -> SystemTime {
+        from_unix_seconds(self.expires_at)
+    }
+
+    /// `xms_cc`: the client capabilities (`cp1` means the client handles claims challenges).
+    pub fn client_capabilities(&self) -> &[String] {
+        self.claims.xms_cc.as_ref().map_or(&[], OneOrMany::values)
+    }
+
+    /// The audience values (`aud`).
+    pub fn audiences(&self) -> &[String] {
+        self.claims.aud.as_ref().map_or(&[], OneOrMany::values)
+    }
+
+    /// Every claim as JSON, for the claims without a typed accessor.
+    pub fn raw(&self) -> &Map<String, Value> {
+        &self.raw
+    }
+
+    /// One claim as JSON.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.raw.get(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn app_only_prefers_idtyp_then_roles_without_scp() {
+        assert!(VerifiedClaims::for_tests(json!({"idtyp": "app"})).is_app_only());
+        assert!(!VerifiedClaims::for_tests(json!({"idtyp": "user", "roles": ["A"]})).is_app_only());
+        assert!(VerifiedClaims::for_tests(json!({"roles": ["A"]})).is_app_only());
+        assert!(!VerifiedClaims::for_tests(json!({"roles": ["A"], "scp": "x"})).is_app_only());
+        assert!(!VerifiedClaims::for_tests(json!({})).is_app_only());
+    }
+
+    #[test]
+    fn accessors_read_typed_claims() {
+        let c = VerifiedClaims::for_tests(json!({
+            "oid": "o", "tid": "t", "sub": "s", "appid": "app", "name": "N",
+            "preferred_username": "p@x", "scp": "a  b", "roles": ["R"], "xms_cc": ["cp1"],
+            "aud": ["x", "y"], "custom": 5
+        }));
+        assert_eq!(c.oid(), Some("o"));
+        assert_eq!(c.tid(), Some("t"));
+        assert_eq!(c.sub(), Some("s"));
+        assert_eq!(c.client_id(), Some("app"));
+        assert_eq!(c.name(), Some("N"));
+        assert_eq!(c.preferred_username(), Some("p@x"));
+        assert_eq!(c.scopes().collect::<Vec<_>>(), ["a", "b"]);
+        assert!(c.has_role("R") && !c.has_role("r"));
+        assert_eq!(c.client_capabilities(), ["cp1"]);
+        assert_eq!(c.audiences(), ["x", "y"]);
+        assert_eq!(c.get("custom"), Some(&json!(5)));
+    }
+}

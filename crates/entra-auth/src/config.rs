@@ -1,0 +1,927 @@
+//! Configuration: validated once, at build time.
+//!
+//! The library reads no environment variables and no files: the application builds an [`AuthConfig`]
+//! with [`AuthConfig::builder`] and hands it to [`TokenValidator::new`](crate::TokenValidator::new).
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::clock::{Clock, SystemClock};
+
+/// The public Microsoft Entra ID instance.
+pub const DEFAULT_INSTANCE: &str = "https://login.microsoftonline.com/";
+/// Default clock skew tolerated on `exp` and `nbf` (as .NET): 300 seconds.
+pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(300);
+/// Default interval of the background key refresh: 12 hours.
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(12 * 3600);
+/// Default minimum gap between refreshes forced by unknown key ids: 5 minutes.
+pub const DEFAULT_MIN_REFRESH_GAP: Duration = Duration::from_secs(300);
+/// Default HTTP request timeout towards the identity provider.
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default largest accepted bearer token, in bytes (16 KiB).
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// Default largest accepted metadata or key document, in bytes (1 MiB).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// An errors in the configuration, reported once by [`AuthConfigBuilder::build`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The tenant is neither a GUID, a domain name, `common` nor `organizations`.
+    #[error("invalid tenant {found:?}: expected a tenant id GUID, a domain such as contoso.onmicrosoft.com, \"common\" or \"organizations\"")]
+    InvalidTenantId {
+        /// The value given.
+        found: String,
+    },
+    /// The client id is not a GUID.
+    #[error("invalid client id {found:?}: expected the API's application (client) id, a GUID")]
+    InvalidClientId {
+        /// The value given.
+        found: String,
+    },
+    /// The instance URL cannot be used.
+    #[error("invalid instance URL {found:?}: {reason}")]
+    InvalidInstance {
+        /// The value given.
+        found: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An Azure AD B2C setting is invalid.
+    #[error("invalid Azure AD B2C {field} {found:?}: expected letters, digits, '-' or '_'")]
+    InvalidB2c {
+        /// `tenant_name` or `policy`.
+        field: &'static str,
+        /// The value given.
+        found: String,
+    },
+    /// An accepted audience is empty or contains whitespace.
+    #[error("invalid audience {found:?}: expected a non-empty value without whitespace")]
+    InvalidAudience {
+        /// The value given.
+        found: String,
+    },
+    /// The list of accepted audiences is empty.
+    #[error("no accepted audiences configured")]
+    NoAudiences,
+    /// The list of accepted token versions is empty.
+    #[error("no accepted token versions configured")]
+    NoVersions,
+    /// The list of accepted algorithms is empty.
+    #[error("no accepted signing algorithms configured")]
+    NoAlgorithms,
+    /// A multi-tenant authority without an allow-list.
+    #[error("the multi-tenant authority \"{authority}\" needs an allow-list of tenant ids (allowed_tenants) or the explicit dangerous_accept_any_tenant() opt-in")]
+    MissingTenantAllowList {
+        /// `common` or `organizations`.
+        authority: &'static str,
+    },
+    /// A duration or size setting is out of range.
+    #[error("{field} must be {requirement}")]
+    OutOfRange {
+        /// The setting.
+        field: &'static str,
+        /// The accepted range.
+        requirement: &'static str,
+    },
+    /// The HTTP client could not be built.
+    #[error("could not build the HTTP client")]
+    HttpClient(#[source] reqwest::Error),
+}
+
+/// Whether `s` is a GUID in the 8-4-4-4-12 hexadecimal form.
+pub(crate) fn is_guid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// A directory (tenant) id: a GUID, stored in lower case.
+///
+/// ```
+/// use entra_auth::TenantId;
+/// let tid: TenantId = "7D6C5B4A-3F2E-4D1C-9B8A-0F1E2D3C4B5A".parse().unwrap();
+/// assert_eq!(tid.as_str(), "7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a");
+/// assert!("contoso".parse::<TenantId>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(String);
+
+impl TenantId {
+    /// Parses a tenant id GUID.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidTenantId`] when `s` is not a GUID.
+    pub fn parse(s: &str) -> Result<Self, ConfigError> {
+        let t = s.trim();
+        if is_guid(t) {
+            Ok(Self(t.to_ascii_lowercase()))
+        } else {
+            Err(ConfigError::InvalidTenantId {
+                found: s.to_owned(),
+            })
+        }
+    }
+
+    /// The GUID as a lower-case string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for TenantId {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An access token version (`ver` claim). Each version is checked against its own metadata issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TokenVersion {
+    /// `ver` "1.0" (issuer `https://sts.windows.net/{tid}/`; also every Azure AD B2C token).
+    V1,
+    /// `ver` "2.0" (issuer `{instance}{tid}/v2.0`).
+    V2,
+}
+
+impl TokenVersion {
+    /// The `ver` claim value: "1.0" or "2.0".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V1 => "1.0",
+            Self::V2 => "2.0",
+        }
+    }
+
+    pub(crate) fn from_claim(s: &str) -> Option<Self> {
+        match s {
+            "1.0" => Some(Self::V1),
+            "2.0" => Some(Self::V2),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for TokenVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The multi-tenant authorities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MultiTenant {
+    /// `common`: work, school and personal accounts.
+    Common,
+    /// `organizations`: work and school accounts.
+    Organizations,
+}
+
+impl MultiTenant {
+    /// The path segment: `common` or `organizations`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Common => "common",
+            Self::Organizations => "organizations",
+        }
+    }
+}
+
+/// Who issues the tokens this API accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Authority {
+    /// One tenant, named by its GUID or one of its domains.
+    Tenant(String),
+    /// Any allowed tenant, through the `common` or `organizations` metadata.
+    MultiTenant(MultiTenant),
+    /// An Azure AD B2C tenant and user flow (policy).
+    B2C {
+        /// The B2C tenant name, e.g. `contoso` for `contoso.onmicrosoft.com`.
+        tenant_name: String,
+        /// The user flow, e.g. `B2C_1_signupsignin`.
+        policy: String,
+    },
+}
+
+/// A signature algorithm the validator may accept. Only asymmetric RSA algorithms exist here: `none`
+/// and the HMAC family are never accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (what Microsoft issues).
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
+}
+
+impl Algorithm {
+    /// The JOSE name, e.g. "RS256".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::RS384 => "RS384",
+            Self::RS512 => "RS512",
+        }
+    }
+
+    pub(crate) fn from_jose(s: &str) -> Option<Self> {
+        match s {
+            "RS256" => Some(Self::RS256),
+            "RS384" => Some(Self::RS384),
+            "RS512" => Some(Self::RS512),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn ring_params(self) -> &'static ring::signature::RsaParameters {
+        match self {
+            Self::RS256 => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            Self::RS384 => &ring::signature::RSA_PKCS1_2048_8192_SHA384,
+            Self::RS512 => &ring::signature::RSA_PKCS1_2048_8192_SHA512,
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One OpenID metadata document and the token versions validated against its issuer.
+#[derive(Debug, Clone)]
+pub(crate) struct MetadataSource {
+    pub(crate) url: Url,
+    pub(crate) versions: Vec<TokenVersion>,
+}
+
+/// The validated configuration of a [`TokenValidator`](crate::TokenValidator).
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    instance: Url,
+    authority: Authority,
+    client_id: String,
+    audiences: Vec<String>,
+    versions: Vec<TokenVersion>,
+    algorithms: Vec<Algorithm>,
+    clock_skew: Duration,
+    allowed_tenants: Vec<TenantId>,
+    any_tenant: bool,
+    refresh_interval: Duration,
+    min_refresh_gap: Duration,
+    http_timeout: Duration,
+    connect_timeout: Duration,
+    max_token_bytes: usize,
+    max_response_bytes: usize,
+    metadata_app_id: bool,
+    clock: Arc<dyn Clock>,
+    sources: Vec<MetadataSource>,
+}
+
+impl AuthConfig {
+    /// Starts a configuration for the API registered as `client_id` in `tenant`.
+    ///
+    /// `tenant` is a tenant id GUID, a domain (`contoso.onmicrosoft.com`), `common` or
+    /// `organizations` (multi-tenant: then [`AuthConfigBuilder::allowed_tenants`] is required).
+    /// Both are checked by [`AuthConfigBuilder::build`].
+    ///
+    /// ```
+    /// use entra_auth::AuthConfig;
+    /// let config = AuthConfig::builder(
+    ///     "7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a",
+    ///     "a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c",
+    /// )
+    /// .build()
+    /// .unwrap();
+    /// assert_eq!(
+    ///     config.audiences(),
+    ///     ["a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c", "api://a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c"]
+    /// );
+    /// ```
+    pub fn builder(tenant: &str, client_id: &str) -> AuthConfigBuilder {
+        AuthConfigBuilder {
+            tenant: tenant.to_owned(),
+            client_id: client_id.to_owned(),
+            instance: None,
+            audiences: None,
+            versions: vec![TokenVersion::V1, TokenVersion::V2],
+            algorithms: vec![Algorithm::RS256],
+            clock_skew: DEFAULT_CLOCK_SKEW,
+            allowed_tenants: Vec::new(),
+            any_tenant: false,
+            b2c: None,
+            refresh_interval: DEFAULT_REFRESH_INTERVAL,
+            min_refresh_gap: DEFAULT_MIN_REFRESH_GAP,
+            http_timeout: DEFAULT_HTTP_TIMEOUT,
+            connect_timeout: None,
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            metadata_app_id: false,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The instance URL (always ends with `/`).
+    pub fn instance(&self) -> &Url {
+        &self.instance
+    }
+    /// The authority.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+    /// The API's client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+    /// The accepted `aud` values.
+    pub fn audiences(&self) -> &[String] {
+        &self.audiences
+    }
+    /// The accepted token versions.
+    pub fn accepted_versions(&self) -> &[TokenVersion] {
+        &self.versions
+    }
+    /// The accepted signature algorithms.
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
+    }
+    /// The tolerated clock skew.
+    pub fn clock_skew(&self) -> Duration {
+        self.clock_skew
+    }
+    /// The allowed tenants (multi-tenant authorities; for a single tenant an optional extra check).
+    pub fn allowed_tenants(&self) -> &[TenantId] {
+        &self.allowed_tenants
+    }
+    /// Whether [`AuthConfigBuilder::dangerous_accept_any_tenant`] was chosen.
+    pub fn is_any_tenant_accepted(&self) -> bool {
+        self.any_tenant
+    }
+    /// The background refresh interval.
+    pub fn refresh_interval(&self) -> Duration {
+        self.refresh_interval
+    }
+    /// The minimum gap between refreshes forced by unknown key ids.
+    pub fn min_refresh_gap(&self) -> Duration {
+        self.min_refresh_gap
+    }
+    /// The HTTP request timeout.
+    pub fn http_timeout(&self) -> Duration {
+        self.http_timeout
+    }
+    /// The HTTP connect timeout.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+    /// The largest accepted token, in bytes.
+    pub fn max_token_bytes(&self) -> usize {
+        self.max_token_bytes
+    }
+    /// The largest accepted metadata or key document, in bytes.
+    pub fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
+    }
+    /// Whether `?appid={client_id}` is appended to metadata URLs.
+    pub fn metadata_app_id(&self) -> bool {
+        self.metadata_app_id
+    }
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+    /// The metadata document URLs that will be fetched, in order.
+    pub fn metadata_urls(&self) -> impl Iterator<Item = &Url> {
+        self.sources.iter().map(|s| &s.url)
+    }
+
+    pub(crate) fn sources(&self) -> &[MetadataSource] {
+        &self.sources
+    }
+
+    /// The index of the metadata source that validates tokens of `version`.
+    pub(crate) fn source_for(&self, version: TokenVersion) -> Option<usize> {
+        self.sources
+            .iter()
+            .position(|s| s.versions.contains(&version))
+    }
+}
+
+/// Builds an [`AuthConfig`]; see [`AuthConfig::builder`].
+#[derive(Debug, Clone)]
+pub struct AuthConfigBuilder {
+    tenant: String,
+    client_id: String,
+    instance: Option<String>,
+    audiences: Option<Vec<String>>,
+    versions: Vec<TokenVersion>,
+    algorithms: Vec<Algorithm>,
+    clock_skew: Duration,
+    allowed_tenants: Vec<String>,
+    any_tenant: bool,
+    b2c: Option<(String, String)>,
+    refresh_interval: Duration,
+    min_refresh_gap: Duration,
+    http_timeout: Duration,
+    connect_timeout: Option<Duration>,
+    max_token_bytes: usize,
+    max_response_bytes: usize,
+    metadata_app_id: bool,
+    clock: Arc<dyn Clock>,
+}
+
+impl AuthConfigBuilder {
+    /// The instance (cloud) URL: default `https://login.microsoftonline.com/`; for Azure AD B2C
+    /// `https://{tenant_name}.b2clogin.com/`. Any http(s) URL is accepted (sovereign clouds,
+    /// `https://{tenant}.ciamlogin.com/`, the development issuer).
+    pub fn instance(mut self, url: &str) -> Self {
+        self.instance = Some(url.to_owned());
+        self
+    }
+
+    /// Replaces the accepted audiences (default: the client id and `api://{client_id}`).
+    pub fn audiences<I, S>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.audiences = Some(audiences.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The accepted token versions (default both).
+    pub fn accepted_versions<I: IntoIterator<Item = TokenVersion>>(mut self, versions: I) -> Self {
+        self.versions = versions.into_iter().collect();
+        self
+    }
+
+    /// The accepted signature algorithms (default RS256 only).
+    pub fn algorithms<I: IntoIterator<Item = Algorithm>>(mut self, algorithms: I) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// The tolerated clock skew on `exp` and `nbf` (default 300 s; at most 1 hour).
+    pub fn clock_skew(mut self, skew: Duration) -> Self {
+        self.clock_skew = skew;
+        self
+    }
+
+    /// The tenant ids (GUIDs) whose tokens a multi-tenant API accepts.
+    pub fn allowed_tenants<I, S>(mut self, tenants: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.allowed_tenants = tenants.into_iter().map(|t| t.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// **Dangerous**: accept tokens of *every* Entra tenant in the world (multi-tenant authorities).
+    /// Only for APIs that authorise each caller by other means (e.g. a per-tenant subscription check).
+    pub fn dangerous_accept_any_tenant(mut self) -> Self {
+        self.any_tenant = true;
+        self
+    }
+
+    /// Azure AD B2C: validate tokens of `tenant_name` (e.g. `contoso`) issued by the user flow `policy`.
+    /// The metadata comes from `{instance}{tenant_name}.onmicrosoft.com/{policy}/v2.0/.well-known/openid-configuration`.
+    pub fn b2c(mut self, tenant_name: &str, policy: &str) -> Self {
+        self.b2c = Some((tenant_name.to_owned(), policy.to_owned()));
+        self
+    }
+
+    /// Interval of the background key refresh (default 12 h, jittered by up to 10 %).
+    pub fn refresh_interval(mut self, interval: Duration) -> Self {
+        self.refresh_interval = interval;
+        self
+    }
+
+    /// Minimum gap between refreshes forced by unknown key ids (default 5 min).
+    pub fn min_refresh_gap(mut self, gap: Duration) -> Self {
+        self.min_refresh_gap = gap;
+        self
+    }
+
+    /// Request timeout for the identity provider (default 10 s).
+    pub fn http_timeout(mut self, timeout: Duration) -> Self {
+        self.http_timeout = timeout;
+        self
+    }
+
+    /// Connect timeout for the identity provider (default: the request timeout).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Largest accepted token in bytes (default 16 KiB).
+    pub fn max_token_bytes(mut self, max: usize) -> Self {
+        self.max_token_bytes = max;
+        self
+    }
+
+    /// Largest accepted metadata or key document in bytes (default 1 MiB).
+    pub fn max_response_bytes(mut self, max: usize) -> Self {
+        self.max_response_bytes = max;
+        self
+    }
+
+    /// Appends `?appid={client_id}` to the metadata URLs (apps with custom signing keys).
+    pub fn metadata_app_id(mut self, enabled: bool) -> Self {
+        self.metadata_app_id = enabled;
+        self
+    }
+
+    /// The clock (default [`SystemClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Validates the settings.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first invalid setting.
+    pub fn build(self) -> Result<AuthConfig, ConfigError> {
+        let client_id = self.client_id.trim().to_ascii_lowercase();
+        if !is_guid(&client_id) {
+            return Err(ConfigError::InvalidClientId {
+                found: self.client_id,
+            });
+        }
+        let authority = match &self.b2c {
+            Some((name, policy)) => {
+                let name = name
+                    .trim()
+                    .trim_end_matches(".onmicrosoft.com")
+                    .to_ascii_lowercase();
+                if !is_label(&name) {
+                    return Err(ConfigError::InvalidB2c {
+                        field: "tenant_name",
+                        found: name,
+                    });
+                }
+                if !is_label(policy) {
+                    return Err(ConfigError::InvalidB2c {
+                        field: "policy",
+                        found: policy.clone(),
+                    });
+                }
+                Authority::B2C {
+                    tenant_name: name,
+                    policy: policy.clone(),
+                }
+            }
+            None => parse_tenant(&self.tenant)?,
+        };
+        let instance_str = match (&self.instance, &authority) {
+            (Some(i), _) => i.clone(),
+            (None, Authority::B2C { tenant_name, .. }) => {
+                format!("https://{tenant_name}.b2clogin.com/")
+            }
+            (None, _) => DEFAULT_INSTANCE.to_owned(),
+        };
+        let instance = parse_instance(&instance_str)?;
+
+        let audiences = match self.audiences {
+            Some(a) => a,
+            None => vec![client_id.clone(), format!("api://{client_id}")],
+        };
+        if audiences.is_empty() {
+            return Err(ConfigError::NoAudiences);
+        }
+        if let Some(bad) = audiences
+            .iter()
+            .find(|a| a.is_empty() || a.chars().any(char::is_whitespace))
+        {
+            return Err(ConfigError::InvalidAudience { found: bad.clone() });
+        }
+        let mut versions = self.versions;
+        versions.sort();
+        versions.dedup();
+        if versions.is_empty() {
+            return Err(ConfigError::NoVersions);
+        }
+        if self.algorithms.is_empty() {
+            return Err(ConfigError::NoAlgorithms);
+        }
+        if self.clock_skew > Duration::from_secs(3600) {
+            return Err(ConfigError::OutOfRange {
+                field: "clock_skew",
+                requirement: "at most 1 hour",
+            });
+        }
+        if self.refresh_interval < Duration::from_secs(1) {
+            return Err(ConfigError::OutOfRange {
+                field: "refresh_interval",
+                requirement: "at least 1 second",
+            });
+        }
+        if self.http_timeout.is_zero() || self.connect_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(ConfigError::OutOfRange {
+                field: "http_timeout",
+                requirement: "greater than zero",
+            });
+        }
+        if self.max_token_bytes < 64 || self.max_response_bytes < 1024 {
+            return Err(ConfigError::OutOfRange {
+                field: "max_token_bytes/max_response_bytes",
+                requirement: "at least 64 bytes / 1 KiB",
+            });
+        }
+        let allowed_tenants = self
+            .allowed_tenants
+            .iter()
+            .map(|t| TenantId::parse(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Authority::MultiTenant(kind) = &authority {
+            if allowed_tenants.is_empty() && !self.any_tenant {
+                return Err(ConfigError::MissingTenantAllowList {
+                    authority: kind.as_str(),
+                });
+            }
+        }
+
+        let sources = build_sources(
+            &instance,
+            &authority,
+            &versions,
+            self.metadata_app_id.then_some(client_id.as_str()),
+        )?;
+        Ok(AuthConfig {
+            instance,
+            authority,
+            client_id,
+            audiences,
+            versions,
+            algorithms: self.algorithms,
+            clock_skew: self.clock_skew,
+            allowed_tenants,
+            any_tenant: self.any_tenant,
+            refresh_interval: self.refresh_interval,
+            min_refresh_gap: self.min_refresh_gap,
+            http_timeout: self.http_timeout,
+            connect_timeout: self.connect_timeout.unwrap_or(self.http_timeout),
+            max_token_bytes: self.max_token_bytes,
+            max_response_bytes: self.max_response_bytes,
+            metadata_app_id: self.metadata_app_id,
+            clock: self.clock,
+            sources,
+        })
+    }
+}
+
+fn is_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+}
+
+fn parse_tenant(tenant: &str) -> Result<Authority, ConfigError> {
+    let t = tenant.trim();
+    let lower = t.to_ascii_lowercase();
+    match lower.as_str() {
+        "common" => return Ok(Authority::MultiTenant(MultiTenant::Common)),
+        "organizations" => return Ok(Authority::MultiTenant(MultiTenant::Organizations)),
+        _ => {}
+    }
+    if is_guid(&lower) {
+        return Ok(Authority::Tenant(lower));
+    }
+    let is_domain = lower.contains('.')
+        && lower.len() <= 253
+        && lower.split('.').all(|l| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        });
+    if is_domain {
+        Ok(Authority::Tenant(lower))
+    } else {
+        Err(ConfigError::InvalidTenantId {
+            found: tenant.to_owned(),
+        })
+    }
+}
+
+fn parse_instance(s: &str) -> Result<Url, ConfigError> {
+    let invalid = |reason| ConfigError::InvalidInstance {
+        found: s.to_owned(),
+        reason,
+    };
+    let mut with_slash = s.trim().to_owned();
+    if !with_slash.ends_with('/') {
+        with_slash.push('/');
+    }
+    let url = Url::parse(&with_slash).map_err(|_| invalid("not an absolute URL"))?;
+    if url.scheme() != "https" && url.scheme() != "http" {
+        return Err(invalid("expected an http or https URL"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("expected a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("expected no query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("expected no user information"));
+    }
+    Ok(url)
+}
+
+fn build_sources(
+    instance: &Url,
+    authority: &Authority,
+    versions: &[TokenVersion],
+    app_id: Option<&str>,
+) -> Result<Vec<MetadataSource>, ConfigError> {
+    let make = |path: String, versions: Vec<TokenVersion>| -> Result<MetadataSource, ConfigError> {
+        let mut s = format!("{instance}{path}");
+        if let Some(app_id) = app_id {
+            s.push_str("?appid=");
+            s.push_str(app_id);
+        }
+        let url = Url::parse(&s).map_err(|_| ConfigError::InvalidInstance {
+            found: instance.to_string(),
+            reason: "cannot form the metadata URL",
+        })?;
+        Ok(MetadataSource { url, versions })
+    };
+    match authority {
+        Authority::B2C {
+            tenant_name,
+            policy,
+        } => Ok(vec![make(
+            format!("{tenant_name}.onmicrosoft.com/{policy}/v2.0/.well-known/openid-configuration"),
+            versions.to_vec(),
+        )?]),
+        Authority::Tenant(t) => per_version(t, versions, make),
+        Authority::MultiTenant(m) => per_version(m.as_str(), versions, make),
+    }
+}
+
+fn per_version(
+    tenant: &str,
+    versions: &[TokenVersion],
+    make: impl Fn(String, Vec<TokenVersion>) -> Result<MetadataSource, ConfigError>,
+) -> Result<Vec<MetadataSource>, ConfigError> {
+    versions
+        .iter()
+        .map(|v| match v {
+            TokenVersion::V2 => make(
+                format!("{tenant}/v2.0/.well-known/openid-configuration"),
+                vec![TokenVersion::V2],
+            ),
+            TokenVersion::V1 => make(
+                format!("{tenant}/.well-known/openid-configuration"),
+                vec![TokenVersion::V1],
+            ),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TID: &str = "7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a";
+    const CID: &str = "a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c";
+
+    fn urls(c: &AuthConfig) -> Vec<String> {
+        c.metadata_urls().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn single_tenant_defaults_fetch_v1_and_v2_metadata() {
+        let c = AuthConfig::builder(TID, CID).build().unwrap();
+        assert_eq!(
+            urls(&c),
+            [
+                format!("https://login.microsoftonline.com/{TID}/.well-known/openid-configuration"),
+                format!(
+                    "https://login.microsoftonline.com/{TID}/v2.0/.well-known/openid-configuration"
+                ),
+            ]
+        );
+        assert_eq!(c.clock_skew(), Duration::from_secs(300));
+        assert_eq!(c.algorithms(), [Algorithm::RS256]);
+        assert_eq!(c.min_refresh_gap(), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn b2c_defaults_to_b2clogin_instance_and_policy_metadata() {
+        let c = AuthConfig::builder(TID, CID)
+            .b2c("contoso", "B2C_1_susi")
+            .build()
+            .unwrap();
+        assert_eq!(
+            urls(&c),
+            ["https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_susi/v2.0/.well-known/openid-configuration"]
+        );
+        assert_eq!(c.source_for(TokenVersion::V1), Some(0));
+        assert_eq!(c.source_for(TokenVersion::V2), Some(0));
+    }
+
+    #[test]
+    fn metadata_app_id_appends_query() {
+        let c = AuthConfig::builder(TID, CID)
+            .instance("http://127.0.0.1:9/dev")
+            .accepted_versions([TokenVersion::V2])
+            .metadata_app_id(true)
+            .build()
+            .unwrap();
+        assert_eq!(
+            urls(&c),
+            [format!(
+                "http://127.0.0.1:9/dev/{TID}/v2.0/.well-known/openid-configuration?appid={CID}"
+            )]
+        );
+    }
+
+    #[test]
+    fn multi_tenant_without_allow_list_is_rejected() {
+        let err = AuthConfig::builder("common", CID).build().unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::MissingTenantAllowList {
+                authority: "common"
+            }
+        ));
+        assert!(AuthConfig::builder("organizations", CID)
+            .dangerous_accept_any_tenant()
+            .build()
+            .is_ok());
+        let c = AuthConfig::builder("common", CID)
+            .allowed_tenants([TID])
+            .build()
+            .unwrap();
+        assert_eq!(c.allowed_tenants()[0].as_str(), TID);
+    }
+
+    #[test]
+    fn bad_values_fail_at_build() {
+        assert!(matches!(
+            AuthConfig::builder("not a tenant", CID).build(),
+            Err(ConfigError::InvalidTenantId { .. })
+        ));
+        assert!(matches!(
+            AuthConfig::builder(TID, "abc").build(),
+            Err(ConfigError::InvalidClientId { .. })
+        ));
+        assert!(matches!(
+            AuthConfig::builder(TID, CID).instance("ftp://x/").build(),
+            Err(ConfigError::InvalidInstance { .. })
+        ));
+        assert!(matches!(
+            AuthConfig::builder(TID, CID)
+                .audiences(Vec::<String>::new())
+                .build(),
+            Err(ConfigError::NoAudiences)
+        ));
+        assert!(matches!(
+            AuthConfig::builder(TID, CID).accepted_versions([]).build(),
+            Err(ConfigError::NoVersions)
+        ));
+        assert!(matches!(
+            AuthConfig::builder("common", CID)
+                .allowed_tenants(["x"])
+                .build(),
+            Err(ConfigError::InvalidTenantId { .. })
+        ));
+        assert!(matches!(
+            AuthConfig::builder(TID, CID).b2c("con toso", "p").build(),
+            Err(ConfigError::InvalidB2c { .. })
+        ));
+    }
+
+    #[test]
+    fn domain_tenant_and_instance_without_slash_accepted() {
+        let c = AuthConfig::builder("Contoso.onmicrosoft.com", CID)
+            .instance("https://login.microsoftonline.us")
+            .build()
+            .unwrap();
+        assert_eq!(c.instance().as_str(), "https://login.microsoftonline.us/");
+        assert_eq!(
+            c.authority(),
+            &Authority::Tenant("contoso.onmicrosoft.com".into())
+        );
+    }
+}

@@ -1,0 +1,635 @@
+//! [`AuthError`]: every reason a request is refused, and its one mapping to an HTTP answer.
+//!
+//! | status | `WWW-Authenticate` | when |
+//! |---|---|---|
+//! | 401 | `Bearer` | no bearer credentials |
+//! | 400 | `Bearer error="invalid_request"` | malformed request (two `Authorization` headers, bad characters, oversize) |
+//! | 401 | `Bearer error="invalid_token", error_description="..."` | malformed, forged, expired or misdirected token |
+//! | 403 | `Bearer error="insufficient_scope", scope="..."` | valid token without the required scope or app role |
+//! | 503 | none | signing keys were never loaded from the identity provider |
+//!
+//! Bodies are `application/problem+json` (RFC 9457): `{type, title, status, detail, code}`. The detail
+//! says what was expected and what was found; it never contains the token.
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, StatusCode};
+
+use crate::challenge::Challenge;
+use crate::clock::rfc3339;
+use crate::config::{Algorithm, TokenVersion};
+
+/// Why a request was malformed (400 `invalid_request`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidRequestReason {
+    /// More than one `Authorization` header.
+    MultipleAuthorizationHeaders,
+    /// `Bearer` without a token.
+    EmptyToken,
+    /// The header or token contains characters outside RFC 6750's `b64token`.
+    InvalidCharacters,
+    /// The header is larger than the configured cap.
+    TooLarge {
+        /// The cap in bytes.
+        max: usize,
+    },
+}
+
+impl fmt::Display for InvalidRequestReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MultipleAuthorizationHeaders => {
+                f.write_str("the request has more than one Authorization header; send exactly one")
+            }
+            Self::EmptyToken => f.write_str("the Authorization header says Bearer but has no token"),
+            Self::InvalidCharacters => f.write_str(
+                "the bearer token contains characters outside the RFC 6750 token68 set (letters, digits, -._~+/ and trailing =)",
+            ),
+            Self::TooLarge { max } => write!(f, "the Authorization header is larger than {max} bytes"),
+        }
+    }
+}
+
+/// Why a token could not be parsed (401 `malformed_token`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MalformedReason {
+    /// Not three dot-separated segments.
+    SegmentCount {
+        /// The number of segments found.
+        found: usize,
+    },
+    /// Five segments: an encrypted token (JWE).
+    Encrypted,
+    /// A segment is empty or not unpadded base64url.
+    Base64 {
+        /// `header`, `payload` or `signature`.
+        segment: &'static str,
+    },
+    /// A segment is not the expected JSON object.
+    Json {
+        /// `header` or `payload`.
+        segment: &'static str,
+        /// Line of the error.
+        line: usize,
+        /// Column of the error.
+        column: usize,
+    },
+    /// The token is larger than the configured cap.
+    TooLarge {
+        /// The cap in bytes.
+        max: usize,
+    },
+    /// The `typ` header is not a JWT type.
+    Type {
+        /// The `typ` found.
+        found: String,
+    },
+}
+
+impl fmt::Display for MalformedReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SegmentCount { found } => write!(
+                f,
+                "expected a compact JWS with 3 dot-separated segments, found {found}"
+            ),
+            Self::Encrypted => f.write_str("encrypted tokens (JWE, 5 segments) are not accepted; expected a signed JWT"),
+            Self::Base64 { segment } => write!(f, "the {segment} segment is not unpadded base64url"),
+            Self::Json { segment, line, column } => write!(
+                f,
+                "the {segment} segment is not the expected JSON object (line {line}, column {column})"
+            ),
+            Self::TooLarge { max } => write!(f, "the token is larger than {max} bytes"),
+            Self::Type { found } => write!(f, "expected typ \"JWT\", found {found:?}"),
+        }
+    }
+}
+
+/// Why a token was meant for another resource (Microsoft Graph or another Microsoft API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OtherResource {
+    /// The header has a `nonce` (only the resource itself can verify such a token).
+    NonceHeader,
+    /// The audience is Microsoft Graph.
+    GraphAudience,
+}
+
+/// Which permission rule a token failed (Microsoft.Identity.Web's IDW codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PermissionFailure {
+    /// IDW10201: the token has neither `scp` nor `roles`.
+    NoScopesOrRoles,
+    /// IDW10202: the token lacks every required app role.
+    MissingRole,
+    /// IDW10203: the token lacks every required scope.
+    MissingScope,
+}
+
+impl PermissionFailure {
+    /// The Microsoft.Identity.Web message id, e.g. `IDW10203`.
+    pub fn idw(self) -> &'static str {
+        match self {
+            Self::NoScopesOrRoles => "IDW10201",
+            Self::MissingRole => "IDW10202",
+            Self::MissingScope => "IDW10203",
+        }
+    }
+}
+
+/// Every reason a request is refused. Each has a stable [`code`](Self::code) and one HTTP answer.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No `Authorization` header.
+    #[error(
+        "no bearer token: send the access token in the Authorization header as \"Bearer <token>\""
+    )]
+    MissingToken,
+    /// An `Authorization` header with another scheme than Bearer.
+    #[error("the Authorization header uses the {scheme:?} scheme; expected \"Bearer <token>\"")]
+    UnsupportedScheme {
+        /// The scheme found (at most 32 characters).
+        scheme: String,
+    },
+    /// A malformed request (400).
+    #[error("malformed request: {reason}")]
+    InvalidRequest {
+        /// What is wrong.
+        reason: InvalidRequestReason,
+    },
+    /// The token cannot be parsed.
+    #[error("malformed token: {reason}")]
+    MalformedToken {
+        /// What is wrong.
+        reason: MalformedReason,
+    },
+    /// The `alg` is not one of the configured algorithms (`none` and HMAC never are).
+    #[error("signature algorithm {found:?} is not accepted; expected one of {accepted:?}")]
+    UnsupportedAlgorithm {
+        /// The `alg` found.
+        found: String,
+        /// The configured algorithms.
+        accepted: Vec<&'static str>,
+    },
+    /// A `crit` header this library does not understand.
+    #[error("critical header parameters {names:?} are not supported")]
+    UnsupportedCriticalHeader {
+        /// The `crit` names.
+        names: Vec<String>,
+    },
+    /// The token is for Microsoft Graph or another Microsoft API.
+    #[error("{}", other_resource_message(*reason, client_id))]
+    TokenForOtherResource {
+        /// How it was recognised.
+        reason: OtherResource,
+        /// This API's client id, for the hint.
+        client_id: String,
+    },
+    /// Neither `kid` nor `x5t` in the header.
+    #[error("the token header names no signing key: expected a kid (or x5t) header")]
+    MissingKeyId,
+    /// No key with the token's `kid` in the identity provider's key set.
+    #[error("no signing key with kid {kid:?} in the key set of {jwks_uri}; the token was not issued by the configured authority or its key is unknown")]
+    UnknownSigningKey {
+        /// The `kid` (or `x5t`) found.
+        kid: String,
+        /// Where the keys come from.
+        jwks_uri: String,
+    },
+    /// The signature does not verify.
+    #[error("the token signature is invalid")]
+    InvalidSignature,
+    /// `exp` is in the past (beyond the clock skew).
+    #[error("token expired at {}, {seconds_ago} seconds ago; request a new token", rfc3339(*expired_at))]
+    Expired {
+        /// `exp` (Unix seconds).
+        expired_at: i64,
+        /// Seconds between `exp` and now.
+        seconds_ago: i64,
+    },
+    /// `nbf` is in the future (beyond the clock skew).
+    #[error("token not valid before {}, {seconds_until} seconds from now; check the clocks", rfc3339(*not_before))]
+    NotYetValid {
+        /// `nbf` (Unix seconds).
+        not_before: i64,
+        /// Seconds between now and `nbf`.
+        seconds_until: i64,
+    },
+    /// A required claim is absent.
+    #[error("the token has no {claim} claim")]
+    MissingClaim {
+        /// The claim name.
+        claim: &'static str,
+    },
+    /// A claim has the wrong form.
+    #[error("the {claim} claim is invalid: expected {expected}")]
+    InvalidClaim {
+        /// The claim name.
+        claim: &'static str,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// The `ver` is not accepted.
+    #[error("token version {found:?} is not accepted; expected one of {accepted:?} (the API's app registration sets accessTokenAcceptedVersion)")]
+    VersionNotAccepted {
+        /// The `ver` found.
+        found: String,
+        /// The accepted versions.
+        accepted: Vec<&'static str>,
+    },
+    /// `iss` is not the metadata's issuer.
+    #[error("issuer mismatch: expected {expected:?}, found {found:?}{}", hint.map(|h| format!("; {h}")).unwrap_or_default())]
+    IssuerMismatch {
+        /// The issuer from the metadata (tenant substituted).
+        expected: String,
+        /// The `iss` found.
+        found: String,
+        /// A hint (v1/v2 or other tenant).
+        hint: Option<&'static str>,
+    },
+    /// `tid` is not the tenant of `iss`.
+    #[error("tenant mismatch: tid {tid:?} is not the tenant of the issuer {issuer:?}")]
+    TenantMismatch {
+        /// The `tid` found.
+        tid: String,
+        /// The `iss` found.
+        issuer: String,
+    },
+    /// The tenant is not in the allow-list.
+    #[error("tenant {tid:?} is not allowed to call this API; expected one of {allowed:?}")]
+    TenantNotAllowed {
+        /// The `tid` found.
+        tid: String,
+        /// The allowed tenants.
+        allowed: Vec<String>,
+    },
+    /// The signing key's `issuer` property does not match `iss`.
+    #[error(
+        "the signing key belongs to issuer {key_issuer:?}, but the token's issuer is {found:?}"
+    )]
+    KeyIssuerMismatch {
+        /// The key's issuer (tenant substituted).
+        key_issuer: String,
+        /// The `iss` found.
+        found: String,
+    },
+    /// `aud` is not accepted.
+    #[error("audience mismatch: expected one of {expected:?}, found {found:?}; request a token for this API (scope api://<client id>/.default or one of its scopes)")]
+    AudienceMismatch {
+        /// The accepted audiences.
+        expected: Vec<String>,
+        /// The `aud` values found.
+        found: Vec<String>,
+    },
+    /// A valid token without the required scope or app role (403).
+    #[error("{}: {}", failure.idw(), permission_message(*failure, required_scopes, required_roles, found_scopes, found_roles))]
+    InsufficientScope {
+        /// Which rule failed.
+        failure: PermissionFailure,
+        /// The scopes of which any one would do.
+        required_scopes: Vec<String>,
+        /// The app roles of which any one would do.
+        required_roles: Vec<String>,
+        /// The token's scopes.
+        found_scopes: Vec<String>,
+        /// The token's roles.
+        found_roles: Vec<String>,
+    },
+    /// No signing keys were ever loaded (503).
+    #[error("signing keys not yet available: {detail}")]
+    KeysUnavailable {
+        /// What failed (URL and status).
+        detail: String,
+    },
+    /// An extractor found no claims and has no validator (a programming error: add the AuthLayer or
+    /// an `AuthState` with a validator).
+    #[error("auth layer missing: the route reads verified claims but no AuthLayer ran and no validator is in the state")]
+    AuthLayerMissing,
+}
+
+fn other_resource_message(reason: OtherResource, client_id: &str) -> String {
+    let why = match reason {
+        OtherResource::NonceHeader => "the token header has a nonce",
+        OtherResource::GraphAudience => "the token's audience is Microsoft Graph",
+    };
+    format!(
+        "this is an access token for Microsoft Graph or another Microsoft API ({why}); only that API can validate it. \
+         The client asked for the wrong resource: request a token for this API with scope api://{client_id}/.default or one of its scopes"
+    )
+}
+
+fn permission_message(
+    failure: PermissionFailure,
+    scopes: &[String],
+    roles: &[String],
+    found_scopes: &[String],
+    found_roles: &[String],
+) -> String {
+    match failure {
+        PermissionFailure::NoScopesOrRoles => format!(
+            "the token has neither a scope (scp) nor a roles claim; expected one of the scopes {scopes:?} or app roles {roles:?}"
+        ),
+        PermissionFailure::MissingScope => format!(
+            "the scope claim (scp) does not contain any of the required scopes {scopes:?}{}; found scopes {found_scopes:?}",
+            if roles.is_empty() { String::new() } else { format!(" (or app roles {roles:?})") }
+        ),
+        PermissionFailure::MissingRole => format!(
+            "the roles claim does not contain any of the required app roles {roles:?}{}; found roles {found_roles:?}",
+            if scopes.is_empty() { String::new() } else { format!(" (or scopes {scopes:?})") }
+        ),
+    }
+}
+
+/// Every stable error code, in a fixed order (used by the metrics).
+pub(crate) const CODES: &[&str] = &[
+    "missing_token",
+    "unsupported_scheme",
+    "invalid_request",
+    "malformed_token",
+    "unsupported_algorithm",
+    "unsupported_critical_header",
+    "token_for_other_resource",
+    "missing_key_id",
+    "unknown_signing_key",
+    "invalid_signature",
+    "token_expired",
+    "token_not_yet_valid",
+    "missing_claim",
+    "invalid_claim",
+    "version_not_accepted",
+    "issuer_mismatch",
+    "tenant_mismatch",
+    "tenant_not_allowed",
+    "key_issuer_mismatch",
+    "audience_mismatch",
+    "insufficient_scope",
+    "keys_unavailable",
+    "auth_layer_missing",
+];
+
+impl AuthError {
+    /// The stable machine code, e.g. `token_expired`, `audience_mismatch`, `insufficient_scope`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingToken => "missing_token",
+            Self::UnsupportedScheme { .. } => "unsupported_scheme",
+            Self::InvalidRequest { .. } => "invalid_request",
+            Self::MalformedToken { .. } => "malformed_token",
+            Self::UnsupportedAlgorithm { .. } => "unsupported_algorithm",
+            Self::UnsupportedCriticalHeader { .. } => "unsupported_critical_header",
+            Self::TokenForOtherResource { .. } => "token_for_other_resource",
+            Self::MissingKeyId => "missing_key_id",
+            Self::UnknownSigningKey { .. } => "unknown_signing_key",
+            Self::InvalidSignature => "invalid_signature",
+            Self::Expired { .. } => "token_expired",
+            Self::NotYetValid { .. } => "token_not_yet_valid",
+            Self::MissingClaim { .. } => "missing_claim",
+            Self::InvalidClaim { .. } => "invalid_claim",
+            Self::VersionNotAccepted { .. } => "version_not_accepted",
+            Self::IssuerMismatch { .. } => "issuer_mismatch",
+            Self::TenantMismatch { .. } => "tenant_mismatch",
+            Self::TenantNotAllowed { .. } => "tenant_not_allowed",
+            Self::KeyIssuerMismatch { .. } => "key_issuer_mismatch",
+            Self::AudienceMismatch { .. } => "audience_mismatch",
+            Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::KeysUnavailable { .. } => "keys_unavailable",
+            Self::AuthLayerMissing => "auth_layer_missing",
+        }
+    }
+
+    /// The HTTP status: 400, 401, 403, 500 or 503.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            Self::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::AuthLayerMissing => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// The RFC 6750 `error` attribute, if any: `invalid_request`, `invalid_token` or
+    /// `insufficient_scope` (none when no credentials were sent).
+    pub fn rfc6750_error(&self) -> Option<&'static str> {
+        match self {
+            Self::MissingToken | Self::UnsupportedScheme { .. } => None,
+            Self::KeysUnavailable { .. } | Self::AuthLayerMissing => None,
+            Self::InvalidRequest { .. } => Some("invalid_request"),
+            Self::InsufficientScope { .. } => Some("insufficient_scope"),
+            _ => Some("invalid_token"),
+        }
+    }
+
+    /// Whether a client should see the full message (everything except server-side faults).
+    fn public_detail(&self) -> String {
+        match self {
+            Self::AuthLayerMissing => "authentication is misconfigured on the server".to_owned(),
+            _ => self.to_string(),
+        }
+    }
+
+    /// The `WWW-Authenticate` value, if the answer carries one (400, 401 and 403).
+    pub fn www_authenticate(&self) -> Option<HeaderValue> {
+        let status = self.status();
+        if status != StatusCode::UNAUTHORIZED
+            && status != StatusCode::FORBIDDEN
+            && status != StatusCode::BAD_REQUEST
+        {
+            return None;
+        }
+        let error = self.rfc6750_error();
+        let scope = match self {
+            Self::InsufficientScope {
+                required_scopes,
+                required_roles,
+                ..
+            } => {
+                let list = if required_scopes.is_empty() {
+                    required_roles
+                } else {
+                    required_scopes
+                };
+                (!list.is_empty()).then(|| list.join(" "))
+            }
+            _ => None,
+        };
+        Some(
+            Challenge {
+                realm: None,
+                error,
+                description: error.map(|_| self.public_detail()),
+                scope,
+            }
+            .to_header_value(),
+        )
+    }
+
+    /// The RFC 9457 problem document: `{type, title, status, detail, code}`.
+    pub fn problem_json(&self) -> Bytes {
+        let status = self.status();
+        let body = serde_json::json!({
+            "type": format!("urn:entra-auth:problem:{}", self.code()),
+            "title": status.canonical_reason().unwrap_or("Error"),
+            "status": status.as_u16(),
+            "detail": self.public_detail(),
+            "code": self.code(),
+        });
+        Bytes::from(body.to_string())
+    }
+
+    /// The complete HTTP answer: status, `WWW-Authenticate` (when applicable),
+    /// `Content-Type: application/problem+json`, `Cache-Control: no-store` and the problem body.
+    /// The error itself is stored in the response extensions for logging middleware.
+    pub fn to_response<B: From<Bytes>>(&self) -> http::Response<B> {
+        let mut res = http::Response::new(B::from(self.problem_json()));
+        *res.status_mut() = self.status();
+        let headers = res.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(challenge) = self.www_authenticate() {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        res.extensions_mut().insert(self.clone());
+        res
+    }
+
+    pub(crate) fn accepted_versions(versions: &[TokenVersion]) -> Vec<&'static str> {
+        versions.iter().map(|v| v.as_str()).collect()
+    }
+
+    pub(crate) fn accepted_algorithms(algs: &[Algorithm]) -> Vec<&'static str> {
+        algs.iter().map(|a| a.as_str()).collect()
+    }
+}
+
+#[cfg(feature = "axum")]
+impl axum_core::response::IntoResponse for AuthError {
+    fn into_response(self) -> axum_core::response::Response {
+        self.to_response()
+    }
+}
+
+/// Shortens a value taken from a token for a message: at most 200 characters, control characters
+/// replaced.
+pub(crate) fn clip(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(200)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if s.chars().count() > 200 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_listed() {
+        let samples = [
+            AuthError::MissingToken,
+            AuthError::AuthLayerMissing,
+            AuthError::InvalidSignature,
+            AuthError::MissingKeyId,
+        ];
+        for e in samples {
+            assert!(CODES.contains(&e.code()));
+        }
+    }
+
+    #[test]
+    fn missing_token_is_bare_401_challenge() {
+        let res: http::Response<Bytes> = AuthError::MissingToken.to_response();
+        assert_eq!(res.status(), 401);
+        assert_eq!(res.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+        assert_eq!(body["code"], "missing_token");
+        assert_eq!(body["status"], 401);
+        assert_eq!(body["title"], "Unauthorized");
+    }
+
+    #[test]
+    fn expired_message_says_when_and_how_long_ago() {
+        let e = AuthError::Expired {
+            expired_at: 1_700_000_000,
+            seconds_ago: 42,
+        };
+        assert_eq!(
+            e.to_string(),
+            "token expired at 2023-11-14T22:13:20Z, 42 seconds ago; request a new token"
+        );
+        let h = e.www_authenticate().unwrap();
+        assert!(h
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer error=\"invalid_token\", error_description=\"token expired at"));
+    }
+
+    #[test]
+    fn insufficient_scope_is_403_with_scope_attribute() {
+        let e = AuthError::InsufficientScope {
+            failure: PermissionFailure::MissingScope,
+            required_scopes: vec!["weather.read".into()],
+            required_roles: vec![],
+            found_scopes: vec!["weather.write".into()],
+            found_roles: vec![],
+        };
+        assert_eq!(e.status(), 403);
+        let h = e.www_authenticate().unwrap();
+        let h = h.to_str().unwrap();
+        assert!(h.starts_with("Bearer error=\"insufficient_scope\", error_description=\"IDW10203"));
+        assert!(h.ends_with("scope=\"weather.read\""), "{h}");
+    }
+
+    #[test]
+    fn keys_unavailable_is_503_without_challenge() {
+        let e = AuthError::KeysUnavailable { detail: "x".into() };
+        assert_eq!(e.status(), 503);
+        assert!(e.www_authenticate().is_none());
+        assert!(e.to_string().starts_with("signing keys not yet available"));
+    }
+
+    #[test]
+    fn invalid_request_is_400() {
+        let e = AuthError::InvalidRequest {
+            reason: InvalidRequestReason::MultipleAuthorizationHeaders,
+        };
+        assert_eq!(e.status(), 400);
+        assert!(e
+            .www_authenticate()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer error=\"invalid_request\""));
+    }
+
+    #[test]
+    fn graph_token_message_explains_the_fix() {
+        let e = AuthError::TokenForOtherResource {
+            reason: OtherResource::NonceHeader,
+            client_id: "abc".into(),
+        };
+        assert!(e.to_string().contains("api://abc/.default"));
+    }
+
+    #[test]
+    fn clip_shortens_and_sanitises() {
+        assert_eq!(clip("a\nb"), "a?b");
+        assert_eq!(clip(&"y".repeat(300)).chars().count(), 201);
+    }
+}

@@ -1,0 +1,117 @@
+//! The HTTP side of discovery: a small [`HttpFetch`] trait (tests pass canned responses) and its
+//! default implementation [`ReqwestFetch`]: one client, rustls, connect and request timeouts,
+//! redirects disabled, a response size cap.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::StatusCode;
+use url::Url;
+
+use crate::config::ConfigError;
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A completed HTTP response: status and body.
+#[derive(Debug, Clone)]
+pub struct FetchResponse {
+    /// The status code.
+    pub status: StatusCode,
+    /// The body (at most the configured size).
+    pub body: Bytes,
+}
+
+/// Why a fetch failed before a response was complete.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// Connection, TLS or timeout failure.
+    #[error("transport error")]
+    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The body is larger than the cap.
+    #[error("response larger than {limit} bytes")]
+    TooLarge {
+        /// The cap.
+        limit: usize,
+    },
+}
+
+/// Fetches a URL with GET.
+pub trait HttpFetch: Send + Sync + Debug + 'static {
+    /// GETs `url` and returns the status and body.
+    fn get<'a>(&'a self, url: &'a Url) -> BoxFuture<'a, Result<FetchResponse, FetchError>>;
+}
+
+/// The default [`HttpFetch`]: one `reqwest` client with rustls, timeouts, no redirects and a body
+/// size cap.
+#[derive(Debug, Clone)]
+pub struct ReqwestFetch {
+    client: reqwest::Client,
+    max_bytes: usize,
+}
+
+impl ReqwestFetch {
+    /// Builds the client.
+    ///
+    /// # Errors
+    /// [`ConfigError::HttpClient`] when the TLS backend cannot be initialised.
+    pub fn new(
+        connect_timeout: Duration,
+        timeout: Duration,
+        max_bytes: usize,
+    ) -> Result<Self, ConfigError> {
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .connect_timeout(connect_timeout)
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("entra-auth/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(ConfigError::HttpClient)?;
+        Ok(Self { client, max_bytes })
+    }
+}
+
+impl HttpFetch for ReqwestFetch {
+    fn get<'a>(&'a self, url: &'a Url) -> BoxFuture<'a, Result<FetchResponse, FetchError>> {
+        Box::pin(async move {
+            let mut res = self
+                .client
+                .get(url.clone())
+                .header(http::header::ACCEPT, "application/json")
+                .send()
+                .await
+                .map_err(|e| FetchError::Transport(Box::new(e)))?;
+            let status = res.status();
+            if res
+                .content_length()
+                .is_some_and(|l| l > self.max_bytes as u64)
+            {
+                return Err(FetchError::TooLarge {
+                    limit: self.max_bytes,
+                });
+            }
+            let mut body = BytesMut::new();
+            while let Some(chunk) = res
+                .chunk()
+                .await
+                .map_err(|e| FetchError::Transport(Box::new(e)))?
+            {
+                if body.len() + chunk.len() > self.max_bytes {
+                    return Err(FetchError::TooLarge {
+                        limit: self.max_bytes,
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(FetchResponse {
+                status,
+                body: body.freeze(),
+            })
+        })
+    }
+}

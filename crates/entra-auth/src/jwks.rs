@@ -1,0 +1,434 @@
+//! Signing keys: key set parsing from bytes, and the [`KeyStore`] that keeps them fresh.
+//!
+//! Requests read an [`ArcSwap`] snapshot and never wait on a lock held across network I/O. An
+//! unknown `kid` triggers one single-flight refresh, at most once per minimum gap; failed refreshes
+//! keep the last good keys.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::Rng as _;
+use serde::Deserialize;
+use tokio::sync::watch;
+use url::Url;
+
+use crate::clock::Clock;
+use crate::config::MetadataSource;
+use crate::discovery::OpenIdMetadata;
+use crate::fetch::HttpFetch;
+use crate::metrics::Metrics;
+
+/// Why a key set was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwksError {
+    /// Not a JSON object with a `keys` array.
+    #[error("the key set is not a JSON object with a keys array (line {line}, column {column})")]
+    Json {
+        /// Line of the error.
+        line: usize,
+        /// Column of the error.
+        column: usize,
+    },
+    /// No usable RSA signing key in the set.
+    #[error("the key set has no usable RSA signing key")]
+    NoUsableKeys,
+}
+
+/// An RSA public signing key from a key set. `Debug` shows the ids, not the key material.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Jwk {
+    kid: Option<String>,
+    x5t: Option<String>,
+    issuer: Option<String>,
+    n: Vec<u8>,
+    e: Vec<u8>,
+}
+
+impl fmt::Debug for Jwk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Jwk")
+            .field("kid", &self.kid)
+            .field("x5t", &self.x5t)
+            .field("issuer", &self.issuer)
+            .field("modulus_bits", &(self.n.len() * 8))
+            .finish()
+    }
+}
+
+impl Jwk {
+    /// The key id.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+    /// The certificate thumbprint id.
+    pub fn x5t(&self) -> Option<&str> {
+        self.x5t.as_deref()
+    }
+    /// The key's `issuer` property (possibly a `{tenantid}` template).
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
+    /// Verifies an RSA signature over `message` with this key.
+    pub(crate) fn verify(
+        &self,
+        params: &'static ring::signature::RsaParameters,
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        ring::signature::RsaPublicKeyComponents {
+            n: &self.n,
+            e: &self.e,
+        }
+        .verify(params, message, signature)
+        .is_ok()
+    }
+}
+
+#[derive(Deserialize)]
+struct RawSet {
+    keys: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawKey {
+    kty: Option<String>,
+    #[serde(rename = "use")]
+    use_: Option<String>,
+    alg: Option<String>,
+    kid: Option<String>,
+    x5t: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+    issuer: Option<String>,
+}
+
+fn b64(s: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD
+        .decode(s.trim_end_matches('='))
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// A parsed key set: the usable RSA signing keys only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JwkSet {
+    keys: Vec<Jwk>,
+}
+
+impl JwkSet {
+    /// Parses a JWKS document, keeping RSA signing keys (`kty` "RSA", `use` absent or "sig", `n` and
+    /// `e` present) and skipping every other key.
+    ///
+    /// # Errors
+    /// [`JwksError`] when the document is not a key set or has no usable key.
+    pub fn parse(bytes: &[u8]) -> Result<Self, JwksError> {
+        let raw: RawSet = serde_json::from_slice(bytes).map_err(|e| JwksError::Json {
+            line: e.line(),
+            column: e.column(),
+        })?;
+        let keys: Vec<Jwk> = raw
+            .keys
+            .into_iter()
+            .filter_map(|v| RawKey::deserialize(v).ok())
+            .filter(|k| k.kty.as_deref() == Some("RSA"))
+            .filter(|k| k.use_.as_deref().is_none_or(|u| u == "sig"))
+            .filter(|k| k.alg.as_deref().is_none_or(|a| a.starts_with("RS")))
+            .filter_map(|k| {
+                Some(Jwk {
+                    n: b64(k.n.as_deref()?)?,
+                    e: b64(k.e.as_deref()?)?,
+                    kid: k.kid,
+                    x5t: k.x5t,
+                    issuer: k.issuer,
+                })
+            })
+            .collect();
+        if keys.is_empty() {
+            return Err(JwksError::NoUsableKeys);
+        }
+        Ok(Self { keys })
+    }
+
+    /// The key with `kid`, or else (no `kid` given, or none matches) the key with `x5t`.
+    pub fn find(&self, kid: Option<&str>, x5t: Option<&str>) -> Option<&Jwk> {
+        kid.and_then(|kid| self.keys.iter().find(|k| k.kid.as_deref() == Some(kid)))
+            .or_else(|| {
+                x5t.and_then(|x| {
+                    self.keys
+                        .iter()
+                        .find(|k| k.x5t.as_deref() == Some(x) || k.kid.as_deref() == Some(x))
+                })
+            })
+    }
+
+    /// The keys.
+    pub fn keys(&self) -> &[Jwk] {
+        &self.keys
+    }
+}
+
+/// The keys and issuer of one metadata source.
+#[derive(Debug)]
+pub(crate) struct SourceKeys {
+    pub(crate) issuer: String,
+    pub(crate) jwks_uri: Url,
+    pub(crate) keys: JwkSet,
+}
+
+#[derive(Debug)]
+struct Snapshot {
+    sources: Vec<Option<Arc<SourceKeys>>>,
+}
+
+/// Why a refresh was not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// Warm-up and background refresh: never rate-limited.
+    Scheduled,
+    /// An unknown `kid` or missing keys on the request path: at most once per minimum gap.
+    Forced,
+}
+
+/// The key cache: snapshot reads, single-flight refresh, cooldown, last-good keys.
+#[derive(Debug)]
+pub(crate) struct KeyStore {
+    sources: Vec<MetadataSource>,
+    snapshot: ArcSwap<Snapshot>,
+    fetcher: Arc<dyn HttpFetch>,
+    clock: Arc<dyn Clock>,
+    min_gap: Duration,
+    inflight: Mutex<Option<watch::Receiver<bool>>>,
+    last_forced: Mutex<Option<SystemTime>>,
+    last_error: Mutex<Option<String>>,
+    last_ok: AtomicBool,
+    metrics: Arc<Metrics>,
+}
+
+impl KeyStore {
+    pub(crate) fn new(
+        sources: Vec<MetadataSource>,
+        fetcher: Arc<dyn HttpFetch>,
+        clock: Arc<dyn Clock>,
+        min_gap: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let empty = Snapshot {
+            sources: sources.iter().map(|_| None).collect(),
+        };
+        Self {
+            sources,
+            snapshot: ArcSwap::from_pointee(empty),
+            fetcher,
+            clock,
+            min_gap,
+            inflight: Mutex::new(None),
+            last_forced: Mutex::new(None),
+            last_error: Mutex::new(None),
+            last_ok: AtomicBool::new(false),
+            metrics,
+        }
+    }
+
+    /// The current keys of source `index` (a snapshot: no lock, no I/O).
+    pub(crate) fn source(&self, index: usize) -> Option<Arc<SourceKeys>> {
+        self.snapshot.load().sources.get(index).cloned().flatten()
+    }
+
+    /// Whether every source has loaded keys at least once.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.snapshot.load().sources.iter().all(Option::is_some)
+    }
+
+    /// Whether the last refresh succeeded for every source.
+    pub(crate) fn last_refresh_ok(&self) -> bool {
+        self.last_ok.load(Ordering::Acquire)
+    }
+
+    /// What the last failed refresh reported.
+    pub(crate) fn last_error(&self) -> String {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .unwrap_or_else(|| "no key refresh has completed yet".to_owned())
+    }
+
+    /// Runs a refresh, or joins the one in flight. A forced refresh is skipped (returns `false`)
+    /// when the previous forced one started less than the minimum gap ago.
+    pub(crate) async fn refresh(self: &Arc<Self>, trigger: Trigger) -> bool {
+        let mut rx = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+            match inflight.as_ref() {
+                Some(rx) => rx.clone(),
+                None => {
+                    if trigger == Trigger::Forced {
+                        let now = self.clock.now();
+                        let mut last = self
+                            .last_forced
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner);
+                        if let Some(prev) = *last {
+                            let too_soon = now
+                                .duration_since(prev)
+                                .map_or(true, |since| since < self.min_gap);
+                            if too_soon {
+                                return false;
+                            }
+                        }
+                        *last = Some(now);
+                    }
+                    let (tx, rx) = watch::channel(false);
+                    *inflight = Some(rx.clone());
+                    let this = Arc::clone(self);
+                    // The fetch runs in its own task so a cancelled request cannot strand it.
+                    tokio::spawn(async move {
+                        this.fetch_all().await;
+                        *this.inflight.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                        let _ = tx.send(true);
+                    });
+                    rx
+                }
+            }
+        };
+        let _ = rx.wait_for(|done| *done).await;
+        true
+    }
+
+    async fn fetch_all(&self) {
+        let mut all_ok = true;
+        let current = self.snapshot.load_full();
+        let mut next = current.sources.clone();
+        for (i, source) in self.sources.iter().enumerate() {
+            match self.fetch_source(&source.url).await {
+                Ok(keys) => next[i] = Some(Arc::new(keys)),
+                Err(msg) => {
+                    all_ok = false;
+                    *self
+                        .last_error
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = Some(msg);
+                }
+            }
+        }
+        self.snapshot.store(Arc::new(Snapshot { sources: next }));
+        self.last_ok.store(all_ok, Ordering::Release);
+    }
+
+    async fn fetch_source(&self, url: &Url) -> Result<SourceKeys, String> {
+        let metadata = self.get(url).await?;
+        let metadata = OpenIdMetadata::parse(&metadata).map_err(|e| {
+            tracing::warn!(target: "entra_auth", url = %url, error = %e, "signing key refresh failed: bad metadata document; keeping the last good keys");
+            format!("the metadata document at {url} is invalid: {e}")
+        });
+        let metadata = match metadata {
+            Ok(m) => m,
+            Err(e) => {
+                self.metrics.record_key_fetch(self.clock.now(), false);
+                return Err(e);
+            }
+        };
+        let result = match self.get(metadata.jwks_uri()).await {
+            Ok(body) => JwkSet::parse(&body).map_err(|e| {
+                tracing::warn!(target: "entra_auth", url = %metadata.jwks_uri(), error = %e, "signing key refresh failed: bad key set; keeping the last good keys");
+                format!("the key set at {} is invalid: {e}", metadata.jwks_uri())
+            }),
+            Err(e) => Err(e),
+        };
+        self.metrics
+            .record_key_fetch(self.clock.now(), result.is_ok());
+        let keys = result?;
+        tracing::debug!(target: "entra_auth", url = %metadata.jwks_uri(), keys = keys.keys().len(), "signing keys refreshed");
+        Ok(SourceKeys {
+            issuer: metadata.issuer().to_owned(),
+            jwks_uri: metadata.jwks_uri().clone(),
+            keys,
+        })
+    }
+
+    async fn get(&self, url: &Url) -> Result<bytes::Bytes, String> {
+        match self.fetcher.get(url).await {
+            Ok(res) if res.status.is_success() => Ok(res.body),
+            Ok(res) => {
+                tracing::warn!(target: "entra_auth", url = %url, status = res.status.as_u16(), "signing key refresh failed; keeping the last good keys");
+                Err(format!("GET {url} answered {}", res.status))
+            }
+            Err(e) => {
+                let cause = std::error::Error::source(&e)
+                    .map(|s| format!(": {s}"))
+                    .unwrap_or_default();
+                tracing::warn!(target: "entra_auth", url = %url, error = %e, cause = %cause, "signing key refresh failed; keeping the last good keys");
+                Err(format!("GET {url} failed: {e}{cause}"))
+            }
+        }
+    }
+
+    /// Background refresh: retries with jittered exponential backoff until every source has keys
+    /// and the last refresh succeeded, then refreshes every `interval` (jittered by up to 10 %).
+    pub(crate) async fn run_background(self: Arc<Self>, interval: Duration) {
+        const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+        let max_backoff = interval.min(Duration::from_secs(300));
+        let mut backoff = FIRST_BACKOFF;
+        let mut first = true;
+        loop {
+            if !(first && self.is_ready() && self.last_refresh_ok()) {
+                self.refresh(Trigger::Scheduled).await;
+            }
+            first = false;
+            let wait = if self.is_ready() && self.last_refresh_ok() {
+                backoff = FIRST_BACKOFF;
+                interval.mul_f64(rand::thread_rng().gen_range(0.9..=1.0))
+            } else {
+                let wait = backoff.mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
+                backoff = (backoff * 2).min(max_backoff);
+                wait
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) const TEST_N: &str = include_str!("testdata/test_key.n");
+
+    #[test]
+    fn parses_rsa_keys_and_skips_others() {
+        let doc = format!(
+            r#"{{"keys":[
+                {{"kty":"RSA","use":"sig","kid":"k1","x5t":"t1","n":"{TEST_N}","e":"AQAB","issuer":"https://x/{{tenantid}}/v2.0"}},
+                {{"kty":"EC","kid":"ec","crv":"P-256","x":"AA","y":"AA"}},
+                {{"kty":"RSA","use":"enc","kid":"enc","n":"{TEST_N}","e":"AQAB"}},
+                {{"kty":"RSA","kid":"bad","n":"***","e":"AQAB"}},
+                {{"kty":"RSA","kid":42}}
+            ]}}"#
+        );
+        let set = JwkSet::parse(doc.as_bytes()).unwrap();
+        assert_eq!(set.keys().len(), 1);
+        let k = set.find(Some("k1"), None).unwrap();
+        assert_eq!(k.issuer(), Some("https://x/{tenantid}/v2.0"));
+        assert!(set.find(None, Some("t1")).is_some());
+        assert!(set.find(Some("nope"), None).is_none());
+        assert!(format!("{k:?}").contains("modulus_bits: 2048"));
+    }
+
+    #[test]
+    fn rejects_documents_without_usable_keys() {
+        assert_eq!(
+            JwkSet::parse(br#"{"keys":[]}"#),
+            Err(JwksError::NoUsableKeys)
+        );
+        assert!(matches!(
+            JwkSet::parse(b"not json"),
+            Err(JwksError::Json { .. })
+        ));
+    }
+}

@@ -1,0 +1,558 @@
+//! THE pipeline: header -> token -> key -> signature -> claims -> [`VerifiedClaims`].
+//!
+//! No other code in this crate decodes a token.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use http::{header, HeaderMap};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tokio::task::JoinHandle;
+
+use crate::claims::{TokenClaims, VerifiedClaims};
+use crate::clock::unix_seconds;
+use crate::config::{is_guid, Algorithm, AuthConfig, ConfigError, TokenVersion};
+use crate::discovery::{expected_issuer, tenant_segment, TemplateError};
+use crate::error::{clip, AuthError, InvalidRequestReason, MalformedReason, OtherResource};
+use crate::fetch::{HttpFetch, ReqwestFetch};
+use crate::jwks::{KeyStore, SourceKeys, Trigger};
+use crate::metrics::{AuthMetrics, Metrics};
+use crate::policy::Requirement;
+
+/// Microsoft Graph's audiences.
+const GRAPH_AUDIENCES: &[&str] = &[
+    "00000003-0000-0000-c000-000000000000",
+    "https://graph.microsoft.com",
+    "https://graph.microsoft.com/",
+    "https://graph.microsoft.us",
+    "https://graph.microsoft.us/",
+    "https://microsoftgraph.chinacloudapi.cn",
+    "https://microsoftgraph.chinacloudapi.cn/",
+];
+
+/// The JOSE header fields the pipeline reads. `jku`, `x5u`, `jwk` and `x5c` are deliberately not
+/// read: keys only ever come from the configured key document.
+#[derive(Deserialize)]
+struct JoseHeader {
+    alg: String,
+    kid: Option<String>,
+    x5t: Option<String>,
+    typ: Option<String>,
+    crit: Option<Vec<String>>,
+    nonce: Option<IgnoredAny>,
+    enc: Option<IgnoredAny>,
+}
+
+/// Validates Microsoft identity platform access tokens. Cheap to clone (an `Arc` inside).
+#[derive(Debug, Clone)]
+pub struct TokenValidator {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: AuthConfig,
+    keys: Arc<KeyStore>,
+    metrics: Arc<Metrics>,
+}
+
+impl TokenValidator {
+    /// A validator that fetches metadata and keys with the default HTTP client (rustls, timeouts,
+    /// no redirects, size cap). Nothing is fetched yet: call [`warm_up`](Self::warm_up) and/or
+    /// [`spawn_background_refresh`](Self::spawn_background_refresh).
+    ///
+    /// # Errors
+    /// [`ConfigError::HttpClient`] when the HTTP client cannot be built.
+    pub fn new(config: AuthConfig) -> Result<Self, ConfigError> {
+        let fetcher = ReqwestFetch::new(
+            config.connect_timeout(),
+            config.http_timeout(),
+            config.max_response_bytes(),
+        )?;
+        Ok(Self::with_fetcher(config, Arc::new(fetcher)))
+    }
+
+    /// A validator that fetches through `fetcher` (for canned responses in tests, or a custom
+    /// transport).
+    pub fn with_fetcher(config: AuthConfig, fetcher: Arc<dyn HttpFetch>) -> Self {
+        let metrics = Arc::new(Metrics::default());
+        let keys = Arc::new(KeyStore::new(
+            config.sources().to_vec(),
+            fetcher,
+            Arc::clone(config.clock()),
+            config.min_refresh_gap(),
+            Arc::clone(&metrics),
+        ));
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                keys,
+                metrics,
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AuthConfig {
+        &self.inner.config
+    }
+
+    /// Fetches metadata and keys now (joining a refresh already in flight).
+    ///
+    /// # Errors
+    /// [`AuthError::KeysUnavailable`] when some metadata document or key set could not be loaded
+    /// (the service can still start: requests answer 503 until keys arrive).
+    pub async fn warm_up(&self) -> Result<(), AuthError> {
+        self.inner.keys.refresh(Trigger::Scheduled).await;
+        if self.inner.keys.is_ready() && self.inner.keys.last_refresh_ok() {
+            Ok(())
+        } else {
+            Err(AuthError::KeysUnavailable {
+                detail: self.inner.keys.last_error(),
+            })
+        }
+    }
+
+    /// Starts the background refresh: it retries with jittered backoff until keys load, then
+    /// refreshes every [`refresh_interval`](crate::AuthConfigBuilder::refresh_interval). Abort the
+    /// handle to stop it.
+    ///
+    /// # Panics
+    /// When called outside a Tokio runtime.
+    pub fn spawn_background_refresh(&self) -> JoinHandle<()> {
+        let keys = Arc::clone(&self.inner.keys);
+        tokio::spawn(keys.run_background(self.inner.config.refresh_interval()))
+    }
+
+    /// Whether keys have been loaded for every metadata source (readiness).
+    pub fn is_ready(&self) -> bool {
+        self.inner.keys.is_ready()
+    }
+
+    /// A snapshot of the counters.
+    pub fn metrics(&self) -> AuthMetrics {
+        self.inner.metrics.snapshot(self.inner.config.clock().now())
+    }
+
+    /// Validates a bearer token (the part after `Bearer `).
+    ///
+    /// # Errors
+    /// An [`AuthError`] saying what was expected and what was found.
+    pub async fn validate(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
+        let result = self.validate_token(token).await;
+        self.record(&result);
+        result
+    }
+
+    /// Extracts the bearer token from `headers` (RFC 6750) and validates it.
+    ///
+    /// # Errors
+    /// As [`validate`](Self::validate); also [`AuthError::MissingToken`],
+    /// [`AuthError::UnsupportedScheme`] and [`AuthError::InvalidRequest`].
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<VerifiedClaims, AuthError> {
+        self.authorize(headers, None).await
+    }
+
+    /// Extracts and validates the bearer token, then checks `requirement`.
+    ///
+    /// # Errors
+    /// As [`authenticate`](Self::authenticate), and [`AuthError::InsufficientScope`].
+    pub async fn authorize(
+        &self,
+        headers: &HeaderMap,
+        requirement: Option<&Requirement>,
+    ) -> Result<VerifiedClaims, AuthError> {
+        let result = async {
+            let token = bearer_token(headers, self.inner.config.max_token_bytes())?;
+            let claims = self.validate_token(token).await?;
+            if let Some(r) = requirement {
+                r.check(&claims)?;
+            }
+            Ok(claims)
+        }
+        .await;
+        self.record(&result);
+        result
+    }
+
+    /// Counts a check against `requirement` made outside this validator (extractors).
+    pub(crate) fn record(&self, result: &Result<VerifiedClaims, AuthError>) {
+        match result {
+            Ok(_) => self.inner.metrics.record_accepted(),
+            Err(e) => {
+                self.inner.metrics.record_rejected(e);
+                tracing::debug!(target: "entra_auth", code = e.code(), status = e.status().as_u16(), reason = %e, "bearer token rejected");
+            }
+        }
+    }
+
+    async fn validate_token(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
+        let config = &self.inner.config;
+        if token.len() > config.max_token_bytes() {
+            return Err(malformed(MalformedReason::TooLarge {
+                max: config.max_token_bytes(),
+            }));
+        }
+        let segments: Vec<&str> = token.split('.').collect();
+        match segments.len() {
+            3 => {}
+            5 => return Err(malformed(MalformedReason::Encrypted)),
+            n => return Err(malformed(MalformedReason::SegmentCount { found: n })),
+        }
+        let (header_b64, payload_b64, sig_b64) = (segments[0], segments[1], segments[2]);
+
+        // 1. header
+        let header: JoseHeader = parse_json(header_b64, "header")?;
+        if header.enc.is_some() {
+            return Err(malformed(MalformedReason::Encrypted));
+        }
+        let alg = match Algorithm::from_jose(&header.alg) {
+            Some(a) if config.algorithms().contains(&a) => a,
+            _ => {
+                return Err(AuthError::UnsupportedAlgorithm {
+                    found: clip(&header.alg),
+                    accepted: AuthError::accepted_algorithms(config.algorithms()),
+                })
+            }
+        };
+        if let Some(crit) = header.crit {
+            return Err(AuthError::UnsupportedCriticalHeader {
+                names: crit.iter().take(8).map(|c| clip(c)).collect(),
+            });
+        }
+        if header.nonce.is_some() {
+            return Err(AuthError::TokenForOtherResource {
+                reason: OtherResource::NonceHeader,
+                client_id: config.client_id().to_owned(),
+            });
+        }
+        if let Some(typ) = &header.typ {
+            let ok = ["JWT", "at+jwt", "application/at+jwt"]
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(typ));
+            if !ok {
+                return Err(malformed(MalformedReason::Type { found: clip(typ) }));
+            }
+        }
+
+        // 2. payload (typed; the raw map is kept only once the token is verified)
+        let payload = decode_segment(payload_b64, "payload")?;
+        let claims: TokenClaims = serde_json::from_slice(&payload).map_err(|e| {
+            malformed(MalformedReason::Json {
+                segment: "payload",
+                line: e.line(),
+                column: e.column(),
+            })
+        })?;
+        let signature = decode_segment(sig_b64, "signature")?;
+
+        // 3. version -> metadata source
+        let ver = claims
+            .ver
+            .as_deref()
+            .ok_or(AuthError::MissingClaim { claim: "ver" })?;
+        let version = TokenVersion::from_claim(ver)
+            .filter(|v| config.accepted_versions().contains(v))
+            .ok_or_else(|| AuthError::VersionNotAccepted {
+                found: clip(ver),
+                accepted: AuthError::accepted_versions(config.accepted_versions()),
+            })?;
+        let source_index =
+            config
+                .source_for(version)
+                .ok_or_else(|| AuthError::VersionNotAccepted {
+                    found: clip(ver),
+                    accepted: AuthError::accepted_versions(config.accepted_versions()),
+                })?;
+
+        // 4. key (kid, x5t as fallback); one rate-limited refresh on a miss
+        if header.kid.is_none() && header.x5t.is_none() {
+            return Err(AuthError::MissingKeyId);
+        }
+        let mut source = self.source_keys(source_index).await?;
+        let key = match find_key(&source, &header) {
+            Some(key) => key,
+            None => {
+                self.inner.keys.refresh(Trigger::Forced).await;
+                source = self.source_keys(source_index).await?;
+                find_key(&source, &header).ok_or_else(|| AuthError::UnknownSigningKey {
+                    kid: clip(
+                        header
+                            .kid
+                            .as_deref()
+                            .or(header.x5t.as_deref())
+                            .unwrap_or(""),
+                    ),
+                    jwks_uri: source.jwks_uri.to_string(),
+                })?
+            }
+        };
+
+        // 5. signature over the exact bytes received
+        let signing_input_len = header_b64.len() + 1 + payload_b64.len();
+        let signing_input = &token.as_bytes()[..signing_input_len];
+        if !key.verify(alg.ring_params(), signing_input, &signature) {
+            return Err(AuthError::InvalidSignature);
+        }
+
+        // 6. lifetime
+        let now = unix_seconds(config.clock().now());
+        let skew = i64::try_from(config.clock_skew().as_secs()).unwrap_or(0);
+        let exp =
+            numeric_date(claims.exp, "exp")?.ok_or(AuthError::MissingClaim { claim: "exp" })?;
+        if now > exp.saturating_add(skew) {
+            return Err(AuthError::Expired {
+                expired_at: exp,
+                seconds_ago: now - exp,
+            });
+        }
+        if let Some(nbf) = numeric_date(claims.nbf, "nbf")? {
+            if nbf.saturating_sub(skew) > now {
+                return Err(AuthError::NotYetValid {
+                    not_before: nbf,
+                    seconds_until: nbf - now,
+                });
+            }
+        }
+
+        // 7. issuer, tenant, key issuer
+        self.check_issuer(&claims, &source, key.issuer(), version)?;
+
+        // 8. audience
+        let found: &[String] = claims.aud.as_ref().map_or(&[], |a| a.values());
+        if found.is_empty() {
+            return Err(AuthError::MissingClaim { claim: "aud" });
+        }
+        if !found.iter().any(|a| config.audiences().contains(a)) {
+            if found.iter().any(|a| GRAPH_AUDIENCES.contains(&a.as_str())) {
+                return Err(AuthError::TokenForOtherResource {
+                    reason: OtherResource::GraphAudience,
+                    client_id: config.client_id().to_owned(),
+                });
+            }
+            return Err(AuthError::AudienceMismatch {
+                expected: config.audiences().to_vec(),
+                found: found.iter().take(8).map(|a| clip(a)).collect(),
+            });
+        }
+
+        // 9. verified: keep the raw claims for `raw()`
+        let raw: Map<String, Value> = serde_json::from_slice(&payload).map_err(|e| {
+            malformed(MalformedReason::Json {
+                segment: "payload",
+                line: e.line(),
+                column: e.column(),
+            })
+        })?;
+        Ok(VerifiedClaims::new(claims, raw, version, exp))
+    }
+
+    async fn source_keys(&self, index: usize) -> Result<Arc<SourceKeys>, AuthError> {
+        if let Some(s) = self.inner.keys.source(index) {
+            return Ok(s);
+        }
+        self.inner.keys.refresh(Trigger::Forced).await;
+        self.inner
+            .keys
+            .source(index)
+            .ok_or_else(|| AuthError::KeysUnavailable {
+                detail: self.inner.keys.last_error(),
+            })
+    }
+
+    fn check_issuer(
+        &self,
+        claims: &TokenClaims,
+        source: &SourceKeys,
+        key_issuer: Option<&str>,
+        version: TokenVersion,
+    ) -> Result<(), AuthError> {
+        let config = &self.inner.config;
+        let iss = claims
+            .iss
+            .as_deref()
+            .ok_or(AuthError::MissingClaim { claim: "iss" })?;
+        let tid = claims.tid.as_deref();
+        if let Some(t) = tid {
+            if !is_guid(t) {
+                return Err(AuthError::InvalidClaim {
+                    claim: "tid",
+                    expected: "a tenant id GUID",
+                });
+            }
+        }
+        let expected = expected_issuer(&source.issuer, tid).map_err(|e| match e {
+            TemplateError::MissingTid => AuthError::MissingClaim { claim: "tid" },
+            TemplateError::TidNotGuid => AuthError::InvalidClaim {
+                claim: "tid",
+                expected: "a tenant id GUID",
+            },
+        })?;
+        if iss != expected {
+            return Err(AuthError::IssuerMismatch {
+                hint: issuer_hint(&expected, iss, version),
+                expected,
+                found: clip(iss),
+            });
+        }
+        // tid must be the tenant segment of iss
+        if let (Some(t), Some(seg)) = (tid, tenant_segment(iss)) {
+            if !t.eq_ignore_ascii_case(seg) {
+                return Err(AuthError::TenantMismatch {
+                    tid: clip(t),
+                    issuer: clip(iss),
+                });
+            }
+        }
+        // allow-list (required for multi-tenant authorities unless any tenant is accepted)
+        let allowed = config.allowed_tenants();
+        if !config.is_any_tenant_accepted() && !allowed.is_empty() {
+            let tenant = tid.or_else(|| tenant_segment(iss)).unwrap_or("");
+            if !allowed
+                .iter()
+                .any(|a| a.as_str().eq_ignore_ascii_case(tenant))
+            {
+                return Err(AuthError::TenantNotAllowed {
+                    tid: clip(tenant),
+                    allowed: allowed.iter().map(ToString::to_string).collect(),
+                });
+            }
+        }
+        // the key's own issuer property (v2 tokens)
+        if version == TokenVersion::V2 {
+            if let Some(key_iss) = key_issuer {
+                let key_expected =
+                    expected_issuer(key_iss, tid).map_err(|_| AuthError::KeyIssuerMismatch {
+                        key_issuer: key_iss.to_owned(),
+                        found: clip(iss),
+                    })?;
+                if key_expected != iss {
+                    return Err(AuthError::KeyIssuerMismatch {
+                        key_issuer: key_expected,
+                        found: clip(iss),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn find_key(source: &SourceKeys, header: &JoseHeader) -> Option<crate::jwks::Jwk> {
+    source
+        .keys
+        .find(header.kid.as_deref(), header.x5t.as_deref())
+        .cloned()
+}
+
+fn issuer_hint(expected: &str, found: &str, version: TokenVersion) -> Option<&'static str> {
+    let found_v2 = found.contains("/v2.0");
+    let expected_v2 = expected.contains("/v2.0");
+    if found_v2 != expected_v2 {
+        return Some(match version {
+            TokenVersion::V2 => "the token says ver 2.0 but carries a v1 issuer (https://sts.windows.net/{tid}/); check the identity provider",
+            TokenVersion::V1 => "the token says ver 1.0 but carries a v2 issuer; check the identity provider",
+        });
+    }
+    match (tenant_segment(expected), tenant_segment(found)) {
+        (Some(a), Some(b)) if !a.eq_ignore_ascii_case(b) => {
+            Some("the token was issued by another tenant; request a token from this API's tenant")
+        }
+        _ if found.starts_with("https://sts.windows.net/") != expected.starts_with("https://sts.windows.net/") => {
+            Some("v1 tokens are issued by https://sts.windows.net/{tid}/ and v2 tokens by {instance}{tid}/v2.0; the API's app registration (accessTokenAcceptedVersion) decides which it receives")
+        }
+        _ => Some("the token was issued by another authority or cloud instance than the one configured"),
+    }
+}
+
+fn malformed(reason: MalformedReason) -> AuthError {
+    AuthError::MalformedToken { reason }
+}
+
+fn decode_segment(segment: &str, name: &'static str) -> Result<Vec<u8>, AuthError> {
+    if segment.is_empty() {
+        return Err(malformed(MalformedReason::Base64 { segment: name }));
+    }
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| malformed(MalformedReason::Base64 { segment: name }))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(
+    segment: &str,
+    name: &'static str,
+) -> Result<T, AuthError> {
+    let bytes = decode_segment(segment, name)?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        malformed(MalformedReason::Json {
+            segment: name,
+            line: e.line(),
+            column: e.column(),
+        })
+    })
+}
+
+fn numeric_date(v: Option<f64>, claim: &'static str) -> Result<Option<i64>, AuthError> {
+    match v {
+        None => Ok(None),
+        Some(f) if f.is_finite() && f >= 0.0 && f < 1e15 => Ok(Some(f as i64)),
+        Some(_) => Err(AuthError::InvalidClaim {
+            claim,
+            expected: "a NumericDate (seconds since 1970)",
+        }),
+    }
+}
+
+/// Extracts the bearer token from the `Authorization` header (RFC 6750 §2.1): exactly one header,
+/// scheme `Bearer` in any case, a token of `token68` characters, at most `max_len` bytes.
+///
+/// # Errors
+/// [`AuthError::MissingToken`] (no header), [`AuthError::UnsupportedScheme`] (another scheme), or
+/// [`AuthError::InvalidRequest`] (several headers, empty or oversize token, bad characters).
+pub fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<&str, AuthError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next().ok_or(AuthError::MissingToken)?;
+    if values.next().is_some() {
+        return Err(AuthError::InvalidRequest {
+            reason: InvalidRequestReason::MultipleAuthorizationHeaders,
+        });
+    }
+    let bytes = value.as_bytes();
+    if bytes.len() > max_len + "Bearer ".len() {
+        return Err(AuthError::InvalidRequest {
+            reason: InvalidRequestReason::TooLarge { max: max_len },
+        });
+    }
+    let value = value.to_str().map_err(|_| AuthError::InvalidRequest {
+        reason: InvalidRequestReason::InvalidCharacters,
+    })?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::UnsupportedScheme {
+            scheme: scheme.chars().take(32).collect(),
+        });
+    }
+    let token = rest.trim_start_matches(' ');
+    if token.is_empty() {
+        return Err(AuthError::InvalidRequest {
+            reason: InvalidRequestReason::EmptyToken,
+        });
+    }
+    let body = token.trim_end_matches('=');
+    let valid = !body.is_empty()
+        && body.bytes().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        });
+    if !valid {
+        return Err(AuthError::InvalidRequest {
+            reason: InvalidRequestReason::InvalidCharacters,
+        });
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests;
