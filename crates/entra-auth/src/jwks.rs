@@ -322,28 +322,23 @@ impl KeyStore {
     }
 
     async fn fetch_source(&self, url: &Url) -> Result<SourceKeys, String> {
+        let result = self.fetch_source_inner(url).await;
+        self.metrics
+            .record_key_fetch(self.clock.now(), result.is_ok());
+        result
+    }
+
+    async fn fetch_source_inner(&self, url: &Url) -> Result<SourceKeys, String> {
         let metadata = self.get(url).await?;
         let metadata = OpenIdMetadata::parse(&metadata).map_err(|e| {
             tracing::warn!(target: "entra_auth", url = %url, error = %e, "signing key refresh failed: bad metadata document; keeping the last good keys");
             format!("the metadata document at {url} is invalid: {e}")
-        });
-        let metadata = match metadata {
-            Ok(m) => m,
-            Err(e) => {
-                self.metrics.record_key_fetch(self.clock.now(), false);
-                return Err(e);
-            }
-        };
-        let result = match self.get(metadata.jwks_uri()).await {
-            Ok(body) => JwkSet::parse(&body).map_err(|e| {
-                tracing::warn!(target: "entra_auth", url = %metadata.jwks_uri(), error = %e, "signing key refresh failed: bad key set; keeping the last good keys");
-                format!("the key set at {} is invalid: {e}", metadata.jwks_uri())
-            }),
-            Err(e) => Err(e),
-        };
-        self.metrics
-            .record_key_fetch(self.clock.now(), result.is_ok());
-        let keys = result?;
+        })?;
+        let body = self.get(metadata.jwks_uri()).await?;
+        let keys = JwkSet::parse(&body).map_err(|e| {
+            tracing::warn!(target: "entra_auth", url = %metadata.jwks_uri(), error = %e, "signing key refresh failed: bad key set; keeping the last good keys");
+            format!("the key set at {} is invalid: {e}", metadata.jwks_uri())
+        })?;
         tracing::debug!(target: "entra_auth", url = %metadata.jwks_uri(), keys = keys.keys().len(), "signing keys refreshed");
         Ok(SourceKeys {
             issuer: metadata.issuer().to_owned(),

@@ -53,6 +53,8 @@
 //! Tracing events use the target `entra_auth` (rejections at DEBUG, refresh failures at WARN);
 //! the library never installs a subscriber.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod claims;
 pub mod clock;
 pub mod config;

@@ -86,9 +86,9 @@ pub struct AuthMetrics {
     pub accepted: u64,
     /// Requests rejected, by [`AuthError::code`] (codes never seen are absent).
     pub rejected: BTreeMap<&'static str, u64>,
-    /// Key document fetches attempted.
+    /// Key refreshes attempted, one per metadata source (metadata document, then its key set).
     pub key_fetches: u64,
-    /// Key document fetches (or their metadata) that failed.
+    /// Key refreshes that failed (metadata or key set unreachable or invalid).
     pub key_fetch_failures: u64,
     /// When keys were last fetched (successfully or not).
     pub last_key_fetch: Option<SystemTime>,

@@ -250,9 +250,7 @@ impl Requirement {
             PermissionFailure::NoScopesOrRoles
         } else if self.scopes.is_empty() {
             PermissionFailure::MissingRole
-        } else if self.roles.is_empty() {
-            PermissionFailure::MissingScope
-        } else if has_scp {
+        } else if self.roles.is_empty() || has_scp {
             PermissionFailure::MissingScope
         } else {
             PermissionFailure::MissingRole

@@ -498,7 +498,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(
 fn numeric_date(v: Option<f64>, claim: &'static str) -> Result<Option<i64>, AuthError> {
     match v {
         None => Ok(None),
-        Some(f) if f.is_finite() && f >= 0.0 && f < 1e15 => Ok(Some(f as i64)),
+        Some(f) if (0.0..1e15).contains(&f) => Ok(Some(f as i64)),
         Some(_) => Err(AuthError::InvalidClaim {
             claim,
             expected: "a NumericDate (seconds since 1970)",

@@ -1,1 +1,771 @@
+//! Unit tests of the pipeline against canned metadata and keys; tokens are signed by the
+//! independent `jsonwebtoken` implementation, with times relative to a manual clock.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::{json, Value};
+use url::Url;
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::error::PermissionFailure;
+use crate::fetch::{BoxFuture, FetchError, FetchResponse};
+use crate::jwks::tests::TEST_N;
+
+const TID: &str = "7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a";
+const OTHER_TID: &str = "11111111-2222-4333-8444-555555555555";
+const CID: &str = "a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c";
+const INSTANCE: &str = "https://login.test/";
+const KEY_PEM: &[u8] = include_bytes!("../testdata/test_key.pem");
+const OTHER_KEY_PEM: &[u8] = include_bytes!("../testdata/other_key.pem");
+const NOW: u64 = 1_800_000_000;
+
+/// Canned responses by URL, with a hit counter per URL.
+#[derive(Debug, Default)]
+struct Canned {
+    routes: Mutex<HashMap<String, (u16, String)>>,
+    hits: Mutex<HashMap<String, u64>>,
+    total: AtomicU64,
+}
+
+impl Canned {
+    fn set(&self, url: &str, status: u16, body: impl Into<String>) {
+        self.routes
+            .lock()
+            .unwrap()
+            .insert(url.to_owned(), (status, body.into()));
+    }
+    fn hits(&self, url_contains: &str) -> u64 {
+        self.hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.contains(url_contains))
+            .map(|(_, v)| *v)
+            .sum()
+    }
+}
+
+impl HttpFetch for Canned {
+    fn get<'a>(&'a self, url: &'a Url) -> BoxFuture<'a, Result<FetchResponse, FetchError>> {
+        Box::pin(async move {
+            self.total.fetch_add(1, Ordering::SeqCst);
+            *self
+                .hits
+                .lock()
+                .unwrap()
+                .entry(url.to_string())
+                .or_default() += 1;
+            let r = self.routes.lock().unwrap().get(url.as_str()).cloned();
+            match r {
+                Some((status, body)) => Ok(FetchResponse {
+                    status: StatusCode::from_u16(status).unwrap(),
+                    body: body.into(),
+                }),
+                None => Err(FetchError::Transport("connection refused".into())),
+            }
+        })
+    }
+}
+
+fn key_doc(kid: &str, issuer: Option<&str>) -> String {
+    let mut k =
+        json!({"kty": "RSA", "use": "sig", "kid": kid, "x5t": kid, "n": TEST_N, "e": "AQAB"});
+    if let Some(i) = issuer {
+        k["issuer"] = json!(i);
+    }
+    json!({ "keys": [k] }).to_string()
+}
+
+/// Publishes v1 and v2 metadata for `tenant` (a GUID, or `common`).
+fn publish(c: &Canned, tenant: &str, issuer_tenant: &str) {
+    c.set(
+        &format!("{INSTANCE}{tenant}/v2.0/.well-known/openid-configuration"),
+        200,
+        json!({"issuer": format!("{INSTANCE}{issuer_tenant}/v2.0"), "jwks_uri": format!("{INSTANCE}{tenant}/discovery/v2.0/keys")}).to_string(),
+    );
+    c.set(
+        &format!("{INSTANCE}{tenant}/discovery/v2.0/keys"),
+        200,
+        key_doc("k1", Some(&format!("{INSTANCE}{{tenantid}}/v2.0"))),
+    );
+    c.set(
+        &format!("{INSTANCE}{tenant}/.well-known/openid-configuration"),
+        200,
+        json!({"issuer": format!("https://sts.test/{issuer_tenant}/"), "jwks_uri": format!("{INSTANCE}{tenant}/discovery/keys")}).to_string(),
+    );
+    c.set(
+        &format!("{INSTANCE}{tenant}/discovery/keys"),
+        200,
+        key_doc("k1", None),
+    );
+}
+
+struct Fixture {
+    canned: Arc<Canned>,
+    clock: ManualClock,
+    validator: TokenValidator,
+}
+
+fn fixture_with(
+    tenant: &str,
+    issuer_tenant: &str,
+    f: impl FnOnce(crate::AuthConfigBuilder) -> crate::AuthConfigBuilder,
+) -> Fixture {
+    let canned = Arc::new(Canned::default());
+    publish(&canned, tenant, issuer_tenant);
+    let clock = ManualClock::new(std::time::UNIX_EPOCH + Duration::from_secs(NOW));
+    let builder = AuthConfig::builder(tenant, CID)
+        .instance(INSTANCE)
+        .clock(Arc::new(clock.clone()));
+    let config = f(builder).build().unwrap();
+    let validator = TokenValidator::with_fetcher(config, canned.clone());
+    Fixture {
+        canned,
+        clock,
+        validator,
+    }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(TID, TID, |b| b)
+}
+
+fn now() -> i64 {
+    NOW as i64
+}
+
+fn v2_claims() -> Value {
+    json!({
+        "iss": format!("{INSTANCE}{TID}/v2.0"), "aud": CID, "ver": "2.0", "tid": TID,
+        "oid": "a11ce000-0000-4000-8000-00000000a11c", "sub": "s", "azp": "client",
+        "name": "Alice", "preferred_username": "alice@dev.example", "scp": "weather.read",
+        "iat": now(), "nbf": now(), "exp": now() + 3600, "custom": {"x": 1}
+    })
+}
+
+fn v1_claims() -> Value {
+    json!({
+        "iss": format!("https://sts.test/{TID}/"), "aud": format!("api://{CID}"), "ver": "1.0",
+        "tid": TID, "appid": "client", "roles": ["Weather.Read.All"], "idtyp": "app",
+        "iat": now(), "nbf": now(), "exp": now() + 3600
+    })
+}
+
+fn b64(v: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(v)
+}
+
+fn sign_with(header: Value, claims: &Value, pem: &[u8]) -> String {
+    let msg = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem).unwrap();
+    let sig =
+        jsonwebtoken::crypto::sign(msg.as_bytes(), &key, jsonwebtoken::Algorithm::RS256).unwrap();
+    format!("{msg}.{sig}")
+}
+
+fn sign(header: Value, claims: &Value) -> String {
+    sign_with(header, claims, KEY_PEM)
+}
+
+fn token(claims: &Value) -> String {
+    sign(json!({"alg": "RS256", "typ": "JWT", "kid": "k1"}), claims)
+}
+
+fn with(mut claims: Value, key: &str, value: Value) -> Value {
+    if value.is_null() {
+        claims.as_object_mut().unwrap().remove(key);
+    } else {
+        claims[key] = value;
+    }
+    claims
+}
+
+async fn reject(f: &Fixture, token: &str) -> AuthError {
+    match f.validator.validate(token).await {
+        Ok(c) => panic!("expected a rejection, got {c:?}"),
+        Err(e) => {
+            assert!(!e.status().is_server_error(), "{e}");
+            e
+        }
+    }
+}
+
+#[tokio::test]
+async fn v2_user_token_is_accepted_with_typed_claims() {
+    let f = fixture();
+    let c = f.validator.validate(&token(&v2_claims())).await.unwrap();
+    assert_eq!(c.version(), TokenVersion::V2);
+    assert_eq!(c.tid(), Some(TID));
+    assert_eq!(c.client_id(), Some("client"));
+    assert!(c.has_scope("weather.read"));
+    assert!(!c.is_app_only());
+    assert_eq!(c.raw()["custom"], json!({"x": 1}));
+    assert_eq!(
+        c.expires_at(),
+        crate::clock::from_unix_seconds(now() + 3600)
+    );
+    let m = f.validator.metrics();
+    assert_eq!(m.accepted, 1);
+    assert_eq!(m.key_fetches, 2);
+    assert!(f.validator.is_ready());
+}
+
+#[tokio::test]
+async fn v1_app_token_is_accepted_against_v1_issuer() {
+    let f = fixture();
+    let c = f.validator.validate(&token(&v1_claims())).await.unwrap();
+    assert_eq!(c.version(), TokenVersion::V1);
+    assert!(c.is_app_only());
+    assert!(c.has_role("Weather.Read.All"));
+}
+
+#[tokio::test]
+async fn expired_token_is_rejected_with_time_and_age() {
+    let f = fixture();
+    let e = reject(&f, &token(&with(v2_claims(), "exp", json!(now() - 301)))).await;
+    assert_eq!(e.code(), "token_expired");
+    assert!(e.to_string().contains("301 seconds ago"), "{e}");
+    // within the 300 s skew it is still accepted
+    assert!(f
+        .validator
+        .validate(&token(&with(v2_claims(), "exp", json!(now() - 299))))
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn token_expires_as_the_clock_moves() {
+    let f = fixture();
+    let t = token(&v2_claims());
+    assert!(f.validator.validate(&t).await.is_ok());
+    f.clock.advance(Duration::from_secs(3600 + 301));
+    assert_eq!(reject(&f, &t).await.code(), "token_expired");
+}
+
+#[tokio::test]
+async fn not_yet_valid_token_is_rejected_beyond_skew() {
+    let f = fixture();
+    let e = reject(&f, &token(&with(v2_claims(), "nbf", json!(now() + 301)))).await;
+    assert_eq!(e.code(), "token_not_yet_valid");
+    assert!(f
+        .validator
+        .validate(&token(&with(v2_claims(), "nbf", json!(now() + 299))))
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn missing_exp_is_rejected() {
+    let f = fixture();
+    let e = reject(&f, &token(&with(v2_claims(), "exp", Value::Null))).await;
+    assert_eq!(e.code(), "missing_claim");
+    assert!(e.to_string().contains("exp"));
+}
+
+#[tokio::test]
+async fn alg_none_and_hmac_and_unconfigured_rsa_are_rejected() {
+    let f = fixture();
+    let claims = v2_claims();
+    let unsigned = format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none","kid":"k1"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    assert_eq!(reject(&f, &unsigned).await.code(), "unsupported_algorithm");
+    let none = format!(
+        "{}.{}.c2ln",
+        b64(br#"{"alg":"none","kid":"k1"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    assert_eq!(reject(&f, &none).await.code(), "unsupported_algorithm");
+    // HS256 keyed with the public modulus bytes (the classic key-confusion attack)
+    let n = URL_SAFE_NO_PAD.decode(TEST_N.trim()).unwrap();
+    let hs = jsonwebtoken::encode(
+        &jsonwebtoken::Header {
+            kid: Some("k1".into()),
+            ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256)
+        },
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(&n),
+    )
+    .unwrap();
+    let e = reject(&f, &hs).await;
+    assert_eq!(e.code(), "unsupported_algorithm");
+    assert!(e.to_string().contains("\"HS256\""));
+    let rs512 = sign(json!({"alg": "RS512", "kid": "k1"}), &claims);
+    assert_eq!(reject(&f, &rs512).await.code(), "unsupported_algorithm");
+}
+
+#[tokio::test]
+async fn crit_header_is_rejected() {
+    let f = fixture();
+    let t = sign(
+        json!({"alg": "RS256", "kid": "k1", "crit": ["exp"], "exp": 1}),
+        &v2_claims(),
+    );
+    assert_eq!(reject(&f, &t).await.code(), "unsupported_critical_header");
+}
+
+#[tokio::test]
+async fn nonce_header_is_explained_as_graph_token() {
+    let f = fixture();
+    let t = sign(
+        json!({"alg": "RS256", "kid": "k1", "nonce": "abc"}),
+        &v2_claims(),
+    );
+    let e = reject(&f, &t).await;
+    assert_eq!(e.code(), "token_for_other_resource");
+    assert!(e.to_string().contains(&format!("api://{CID}/.default")));
+}
+
+#[tokio::test]
+async fn graph_audience_is_explained() {
+    let f = fixture();
+    let e = reject(
+        &f,
+        &token(&with(
+            v2_claims(),
+            "aud",
+            json!("00000003-0000-0000-c000-000000000000"),
+        )),
+    )
+    .await;
+    assert_eq!(e.code(), "token_for_other_resource");
+    let e = reject(
+        &f,
+        &token(&with(
+            v1_claims(),
+            "aud",
+            json!("https://graph.microsoft.com"),
+        )),
+    )
+    .await;
+    assert_eq!(e.code(), "token_for_other_resource");
+}
+
+#[tokio::test]
+async fn wrong_audience_says_expected_and_found() {
+    let f = fixture();
+    let e = reject(&f, &token(&with(v2_claims(), "aud", json!("api://other")))).await;
+    assert_eq!(e.code(), "audience_mismatch");
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!("api://{CID}")) && msg.contains("\"api://other\""),
+        "{msg}"
+    );
+    assert_eq!(
+        reject(&f, &token(&with(v2_claims(), "aud", Value::Null)))
+            .await
+            .code(),
+        "missing_claim"
+    );
+    // an array audience containing an accepted value is fine
+    assert!(f
+        .validator
+        .validate(&token(&with(v2_claims(), "aud", json!(["x", CID]))))
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn configured_extra_audience_is_accepted() {
+    let f = fixture_with(TID, TID, |b| b.audiences([CID, "https://api.contoso.com"]));
+    assert!(f
+        .validator
+        .validate(&token(&with(
+            v2_claims(),
+            "aud",
+            json!("https://api.contoso.com")
+        )))
+        .await
+        .is_ok());
+    assert_eq!(
+        reject(
+            &f,
+            &token(&with(v2_claims(), "aud", json!(format!("api://{CID}"))))
+        )
+        .await
+        .code(),
+        "audience_mismatch"
+    );
+}
+
+#[tokio::test]
+async fn issuer_of_other_tenant_is_rejected_with_hint() {
+    let f = fixture();
+    let claims = with(
+        with(
+            v2_claims(),
+            "iss",
+            json!(format!("{INSTANCE}{OTHER_TID}/v2.0")),
+        ),
+        "tid",
+        json!(OTHER_TID),
+    );
+    let e = reject(&f, &token(&claims)).await;
+    assert_eq!(e.code(), "issuer_mismatch");
+    assert!(e.to_string().contains("another tenant"), "{e}");
+}
+
+#[tokio::test]
+async fn v2_token_with_v1_issuer_gets_version_hint() {
+    let f = fixture();
+    let e = reject(
+        &f,
+        &token(&with(
+            v2_claims(),
+            "iss",
+            json!(format!("https://sts.test/{TID}/")),
+        )),
+    )
+    .await;
+    assert_eq!(e.code(), "issuer_mismatch");
+    assert!(e.to_string().contains("v1 issuer"), "{e}");
+}
+
+#[tokio::test]
+async fn tid_not_matching_issuer_tenant_is_rejected() {
+    let f = fixture();
+    let e = reject(&f, &token(&with(v2_claims(), "tid", json!(OTHER_TID)))).await;
+    assert_eq!(e.code(), "tenant_mismatch");
+    let e = reject(&f, &token(&with(v2_claims(), "tid", json!("not-a-guid")))).await;
+    assert_eq!(e.code(), "invalid_claim");
+}
+
+#[tokio::test]
+async fn key_issuer_property_binds_key_to_tenant() {
+    let f = fixture();
+    f.canned.set(
+        &format!("{INSTANCE}{TID}/discovery/v2.0/keys"),
+        200,
+        key_doc("k1", Some(&format!("{INSTANCE}{OTHER_TID}/v2.0"))),
+    );
+    let e = reject(&f, &token(&v2_claims())).await;
+    assert_eq!(e.code(), "key_issuer_mismatch");
+    // v1 tokens are checked against the v1 key set, which has no issuer property
+    assert!(f.validator.validate(&token(&v1_claims())).await.is_ok());
+}
+
+#[tokio::test]
+async fn multi_tenant_accepts_allowed_tenant_and_rejects_others() {
+    let f = fixture_with("organizations", "{tenantid}", |b| {
+        b.allowed_tenants([TID])
+            .accepted_versions([TokenVersion::V2])
+    });
+    assert!(f.validator.validate(&token(&v2_claims())).await.is_ok());
+    let other = with(
+        with(
+            v2_claims(),
+            "iss",
+            json!(format!("{INSTANCE}{OTHER_TID}/v2.0")),
+        ),
+        "tid",
+        json!(OTHER_TID),
+    );
+    let e = reject(&f, &token(&other)).await;
+    assert_eq!(e.code(), "tenant_not_allowed");
+    // iss of one tenant, tid of another: the template substitution catches it
+    let mixed = with(v2_claims(), "tid", json!(OTHER_TID));
+    assert_eq!(reject(&f, &token(&mixed)).await.code(), "issuer_mismatch");
+    let no_tid = with(v2_claims(), "tid", Value::Null);
+    assert_eq!(reject(&f, &token(&no_tid)).await.code(), "missing_claim");
+}
+
+#[tokio::test]
+async fn multi_tenant_any_tenant_opt_in_accepts_other_tenants() {
+    let f = fixture_with("common", "{tenantid}", |b| {
+        b.dangerous_accept_any_tenant()
+            .accepted_versions([TokenVersion::V2])
+    });
+    let other = with(
+        with(
+            v2_claims(),
+            "iss",
+            json!(format!("{INSTANCE}{OTHER_TID}/v2.0")),
+        ),
+        "tid",
+        json!(OTHER_TID),
+    );
+    assert!(f.validator.validate(&token(&other)).await.is_ok());
+}
+
+#[tokio::test]
+async fn version_not_accepted_is_rejected() {
+    let f = fixture_with(TID, TID, |b| b.accepted_versions([TokenVersion::V2]));
+    let e = reject(&f, &token(&v1_claims())).await;
+    assert_eq!(e.code(), "version_not_accepted");
+    assert_eq!(
+        reject(&f, &token(&with(v2_claims(), "ver", json!("3.0"))))
+            .await
+            .code(),
+        "version_not_accepted"
+    );
+    assert_eq!(
+        reject(&f, &token(&with(v2_claims(), "ver", Value::Null)))
+            .await
+            .code(),
+        "missing_claim"
+    );
+}
+
+#[tokio::test]
+async fn tampered_payload_and_foreign_key_fail_signature() {
+    let f = fixture();
+    let t = token(&v2_claims());
+    let parts: Vec<&str> = t.split('.').collect();
+    let forged_payload = b64(with(v2_claims(), "scp", json!("weather.write"))
+        .to_string()
+        .as_bytes());
+    let tampered = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
+    assert_eq!(reject(&f, &tampered).await.code(), "invalid_signature");
+    let foreign = sign_with(
+        json!({"alg": "RS256", "kid": "k1"}),
+        &v2_claims(),
+        OTHER_KEY_PEM,
+    );
+    assert_eq!(reject(&f, &foreign).await.code(), "invalid_signature");
+}
+
+#[tokio::test]
+async fn structural_garbage_is_malformed() {
+    let f = fixture();
+    for (name, t) in [
+        ("two segments", "a.b".to_owned()),
+        ("four segments", "a.b.c.d".to_owned()),
+        ("jwe", "a.b.c.d.e".to_owned()),
+        ("bad base64 header", "@@.b.c".to_owned()),
+        ("header not json", format!("{}.e30.c2ln", b64(b"nope"))),
+        ("header array", format!("{}.e30.c2ln", b64(b"[1]"))),
+        (
+            "payload not json",
+            format!(
+                "{}.{}.c2ln",
+                b64(br#"{"alg":"RS256","kid":"k1"}"#),
+                b64(b"x")
+            ),
+        ),
+        (
+            "padded signature",
+            format!("{}.e30.c2ln==", b64(br#"{"alg":"RS256","kid":"k1"}"#)),
+        ),
+        (
+            "typ not jwt",
+            format!(
+                "{}.e30.c2ln",
+                b64(br#"{"alg":"RS256","kid":"k1","typ":"JWE"}"#)
+            ),
+        ),
+        ("oversize", "a".repeat(20_000)),
+    ] {
+        let e = reject(&f, &t).await;
+        assert_eq!(e.code(), "malformed_token", "{name}: {e}");
+        assert_eq!(e.status(), StatusCode::UNAUTHORIZED, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn jku_and_x5u_headers_are_ignored_never_fetched() {
+    let f = fixture();
+    let t = sign(
+        json!({"alg": "RS256", "kid": "k1", "jku": "https://evil.test/keys", "x5u": "https://evil.test/cert", "jwk": {"kty": "RSA"}, "x5c": ["AAAA"]}),
+        &v2_claims(),
+    );
+    assert!(f.validator.validate(&t).await.is_ok());
+    assert_eq!(f.canned.hits("evil.test"), 0);
+}
+
+#[tokio::test]
+async fn missing_kid_falls_back_to_x5t_or_is_rejected() {
+    let f = fixture();
+    let t = sign(json!({"alg": "RS256", "x5t": "k1"}), &v2_claims());
+    assert!(f.validator.validate(&t).await.is_ok());
+    let t = sign(json!({"alg": "RS256"}), &v2_claims());
+    assert_eq!(reject(&f, &t).await.code(), "missing_key_id");
+}
+
+#[tokio::test]
+async fn unknown_kid_refreshes_once_per_gap() {
+    let f = fixture();
+    f.validator.warm_up().await.unwrap();
+    let keys = format!("{TID}/discovery/v2.0/keys");
+    assert_eq!(f.canned.hits(&keys), 1);
+    let t = sign(json!({"alg": "RS256", "kid": "new"}), &v2_claims());
+    let e = reject(&f, &t).await;
+    assert_eq!(e.code(), "unknown_signing_key");
+    assert_eq!(f.canned.hits(&keys), 2);
+    // within the gap: no more fetches
+    for _ in 0..10 {
+        reject(&f, &t).await;
+    }
+    assert_eq!(f.canned.hits(&keys), 2);
+    // the identity provider rotates; after the gap the next miss refreshes and succeeds
+    f.canned.set(
+        &format!("{INSTANCE}{keys}"),
+        200,
+        key_doc("new", Some(&format!("{INSTANCE}{{tenantid}}/v2.0"))),
+    );
+    f.clock.advance(Duration::from_secs(301));
+    let t = sign(
+        json!({"alg": "RS256", "kid": "new"}),
+        &with(v2_claims(), "exp", json!(now() + 7200)),
+    );
+    assert!(f.validator.validate(&t).await.is_ok());
+    assert_eq!(f.canned.hits(&keys), 3);
+}
+
+#[tokio::test]
+async fn no_keys_ever_loaded_is_503_then_recovers() {
+    let f = fixture();
+    let v2 = format!("{INSTANCE}{TID}/v2.0/.well-known/openid-configuration");
+    let body = {
+        let r = f.canned.routes.lock().unwrap();
+        r[&v2].1.clone()
+    };
+    f.canned.set(&v2, 503, "down");
+    let e = f.validator.warm_up().await.unwrap_err();
+    assert_eq!(e.code(), "keys_unavailable");
+    assert!(e.to_string().contains("503"), "{e}");
+    let e = f
+        .validator
+        .validate(&token(&v2_claims()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(e.to_string().starts_with("signing keys not yet available"));
+    assert!(!f.validator.is_ready());
+    f.canned.set(&v2, 200, body);
+    f.clock.advance(Duration::from_secs(301));
+    assert!(f.validator.validate(&token(&v2_claims())).await.is_ok());
+}
+
+#[tokio::test]
+async fn outage_after_warm_up_keeps_last_good_keys() {
+    let f = fixture();
+    f.validator.warm_up().await.unwrap();
+    for url in [
+        format!("{INSTANCE}{TID}/v2.0/.well-known/openid-configuration"),
+        format!("{INSTANCE}{TID}/discovery/v2.0/keys"),
+    ] {
+        f.canned.set(&url, 500, "boom");
+    }
+    assert!(f.validator.warm_up().await.is_err());
+    assert!(f.validator.validate(&token(&v2_claims())).await.is_ok());
+    let m = f.validator.metrics();
+    assert_eq!(m.key_fetch_failures, 1);
+    assert!(f.validator.is_ready());
+}
+
+#[tokio::test]
+async fn b2c_token_with_ver_1_is_validated_against_policy_metadata() {
+    let canned = Arc::new(Canned::default());
+    let meta = format!(
+        "{INSTANCE}contoso.onmicrosoft.com/B2C_1_susi/v2.0/.well-known/openid-configuration"
+    );
+    let keys = format!("{INSTANCE}contoso.onmicrosoft.com/B2C_1_susi/discovery/v2.0/keys");
+    canned.set(
+        &meta,
+        200,
+        json!({"issuer": format!("{INSTANCE}{TID}/v2.0/"), "jwks_uri": keys}).to_string(),
+    );
+    canned.set(&keys, 200, key_doc("k1", None));
+    let clock = ManualClock::new(std::time::UNIX_EPOCH + Duration::from_secs(NOW));
+    let config = AuthConfig::builder(TID, CID)
+        .b2c("contoso", "B2C_1_susi")
+        .instance(INSTANCE)
+        .clock(Arc::new(clock))
+        .build()
+        .unwrap();
+    let v = TokenValidator::with_fetcher(config, canned);
+    let claims = json!({"iss": format!("{INSTANCE}{TID}/v2.0/"), "aud": CID, "ver": "1.0", "tfp": "B2C_1_susi",
+        "sub": "u", "scp": "weather.read", "exp": now() + 60, "nbf": now()});
+    let c = v.validate(&token(&claims)).await.unwrap();
+    assert_eq!(c.version(), TokenVersion::V1);
+    let wrong = with(claims, "iss", json!(format!("{INSTANCE}{TID}/v2.0")));
+    assert_eq!(
+        v.validate(&token(&wrong)).await.unwrap_err().code(),
+        "issuer_mismatch"
+    );
+}
+
+#[tokio::test]
+async fn authorize_checks_requirement_and_counts_rejections() {
+    let f = fixture();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("bearer {}", token(&v2_claims()))).unwrap(),
+    );
+    let req = Requirement::scopes(["weather.write"]);
+    match f.validator.authorize(&headers, Some(&req)).await {
+        Err(AuthError::InsufficientScope { failure, .. }) => {
+            assert_eq!(failure, PermissionFailure::MissingScope)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(f
+        .validator
+        .authorize(&headers, Some(&Requirement::scopes(["weather.read"])))
+        .await
+        .is_ok());
+    let m = f.validator.metrics();
+    assert_eq!(m.accepted, 1);
+    assert_eq!(m.rejected_with("insufficient_scope"), 1);
+}
+
+fn headers(values: &[&str]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for v in values {
+        h.append(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    h
+}
+
+#[test]
+fn bearer_extraction_follows_rfc6750() {
+    assert_eq!(
+        bearer_token(&headers(&["Bearer abc.def-_~+/="]), 100).unwrap(),
+        "abc.def-_~+/="
+    );
+    assert_eq!(bearer_token(&headers(&["bEaReR abc"]), 100).unwrap(), "abc");
+    assert!(matches!(
+        bearer_token(&headers(&[]), 100),
+        Err(AuthError::MissingToken)
+    ));
+    assert!(matches!(
+        bearer_token(&headers(&["Basic dXNlcjpwYXNz"]), 100),
+        Err(AuthError::UnsupportedScheme { .. })
+    ));
+    for (bad, code) in [
+        (vec!["Bearer a", "Bearer b"], "invalid_request"),
+        (vec!["Bearer"], "invalid_request"),
+        (vec!["Bearer "], "invalid_request"),
+        (vec!["Bearer a b"], "invalid_request"),
+        (vec!["Bearer a,b"], "invalid_request"),
+        (vec!["Bearer =abc"], "invalid_request"),
+    ] {
+        let e = bearer_token(&headers(&bad), 100).unwrap_err();
+        assert_eq!(e.code(), code, "{bad:?}");
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+    }
+    let big = format!("Bearer {}", "a".repeat(200));
+    assert!(matches!(
+        bearer_token(&headers(&[&big]), 100),
+        Err(AuthError::InvalidRequest {
+            reason: InvalidRequestReason::TooLarge { max: 100 }
+        })
+    ));
+}
