@@ -1,1 +1,48 @@
-//! placeholder
+//! The Talk Python "Modern APIs with FastAPI" weather service, ported to Rust (axum) and secured with
+//! [`entra_auth`]: current weather from OpenWeatherMap (cached), weather reports persisted in SQLite or
+//! PostgreSQL, an HTML home page, and a development mode that runs on the built-in [`entra_dev`] issuer.
+//!
+//! Layout: [`settings`] (load once), [`telemetry`], [`startup`] (`Application`, `build_router`), [`state`],
+//! [`error`] (the one status mapping), [`domain`], [`routes`], [`store`], [`upstream`], [`templates`].
+
+pub mod domain;
+pub mod error;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod templates;
+pub mod upstream;
+
+pub use settings::Settings;
+pub use startup::{build_router, Application};
+
+/// Resolves on Ctrl-C or SIGTERM (the graceful-shutdown trigger of `main`).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

@@ -1,1 +1,44 @@
-fn main() {}
+//! `weather-api`: settings -> telemetry -> build -> serve until SIGTERM or Ctrl-C.
+
+use std::process::ExitCode;
+
+use weather_api::{shutdown_signal, telemetry, Application, Settings};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let settings = match Settings::from_process() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("weather-api: invalid settings: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("weather-api: cannot start: {}", error_chain(&e));
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(banner) = app.banner() {
+        println!("{banner}");
+    }
+    match app.run_until_stopped(shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("weather-api: {}", error_chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}

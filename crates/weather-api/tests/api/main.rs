@@ -1,1 +1,14 @@
+//! The one integration-test binary of weather-api: real servers on 127.0.0.1:0, a temporary SQLite
+//! database, wiremock as OpenWeatherMap and an in-process development issuer for tokens.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod auth;
+mod helpers;
+mod home;
+mod persistence;
+mod reports;
+mod settings;
+mod store;
+mod weather;

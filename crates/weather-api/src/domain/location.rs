@@ -1,0 +1,247 @@
+//! City, state, country and the location they form.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{is_two_letters, normalise, ValidationError};
+
+/// A city name: trimmed, lower-cased, non-empty, at most [`City::MAX_LEN`] characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct City(String);
+
+impl City {
+    /// The longest accepted city name, in characters.
+    pub const MAX_LEN: usize = 100;
+
+    /// Parses a raw city name.
+    ///
+    /// # Errors
+    /// [`ValidationError::MissingCity`] when blank, [`ValidationError::CityTooLong`] when too long.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let city = normalise(raw);
+        if city.is_empty() {
+            return Err(ValidationError::MissingCity);
+        }
+        if city.chars().count() > Self::MAX_LEN {
+            return Err(ValidationError::CityTooLong);
+        }
+        Ok(Self(city))
+    }
+
+    /// The normalised name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A two-letter state code (US only, as in the original), lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct StateCode(String);
+
+impl StateCode {
+    /// Parses a raw state code.
+    ///
+    /// # Errors
+    /// [`ValidationError::InvalidState`] unless the trimmed input is two letters.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let state = normalise(raw);
+        if is_two_letters(&state) {
+            Ok(Self(state))
+        } else {
+            Err(ValidationError::InvalidState(state))
+        }
+    }
+
+    /// Parses an optional state: absent or blank means no state.
+    ///
+    /// # Errors
+    /// As [`StateCode::parse`].
+    pub fn parse_optional(raw: Option<&str>) -> Result<Option<Self>, ValidationError> {
+        match raw {
+            Some(s) if !s.trim().is_empty() => Self::parse(s).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The lower-case code.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A two-letter country code, lower-cased. Defaults to `us`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct CountryCode(String);
+
+impl CountryCode {
+    /// Parses a raw country code.
+    ///
+    /// # Errors
+    /// [`ValidationError::InvalidCountry`] unless the trimmed input is two letters.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let country = normalise(raw);
+        if is_two_letters(&country) {
+            Ok(Self(country))
+        } else {
+            Err(ValidationError::InvalidCountry(country))
+        }
+    }
+
+    /// Parses an optional country: absent or blank means the default, `us`.
+    ///
+    /// # Errors
+    /// As [`CountryCode::parse`].
+    pub fn parse_or_default(raw: Option<&str>) -> Result<Self, ValidationError> {
+        match raw {
+            Some(s) if !s.trim().is_empty() => Self::parse(s),
+            _ => Ok(Self::default()),
+        }
+    }
+
+    /// The lower-case code.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for CountryCode {
+    fn default() -> Self {
+        Self("us".to_owned())
+    }
+}
+
+macro_rules! string_newtype_impls {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl FromStr for $t {
+            type Err = ValidationError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+        impl AsRef<str> for $t {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    )*};
+}
+string_newtype_impls!(City, StateCode, CountryCode);
+
+/// Where a report was made: `{city, state?, country}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Location {
+    /// The city.
+    pub city: City,
+    /// The state, when given (US only).
+    pub state: Option<StateCode>,
+    /// The country (default `us`).
+    pub country: CountryCode,
+}
+
+/// The wire shape of a location as clients send it; every field optional so that missing values get the
+/// service's own messages rather than serde's.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawLocation {
+    /// City, required.
+    pub city: Option<String>,
+    /// State, optional.
+    pub state: Option<String>,
+    /// Country, default `US`.
+    pub country: Option<String>,
+}
+
+impl Location {
+    /// Parses the raw wire shape.
+    ///
+    /// # Errors
+    /// The first invalid field, in the order city, state, country.
+    pub fn parse(raw: &RawLocation) -> Result<Self, ValidationError> {
+        let city = City::parse(raw.city.as_deref().unwrap_or_default())?;
+        let state = StateCode::parse_optional(raw.state.as_deref())?;
+        let country = CountryCode::parse_or_default(raw.country.as_deref())?;
+        Ok(Self {
+            city,
+            state,
+            country,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn city_is_trimmed_and_lower_cased() {
+        assert_eq!(City::parse("  Portland ").unwrap().as_str(), "portland");
+    }
+
+    #[test]
+    fn blank_city_is_missing() {
+        assert_eq!(City::parse("   "), Err(ValidationError::MissingCity));
+    }
+
+    #[test]
+    fn too_long_city_is_refused() {
+        let long = "a".repeat(City::MAX_LEN + 1);
+        assert_eq!(City::parse(&long), Err(ValidationError::CityTooLong));
+        assert!(City::parse(&"a".repeat(City::MAX_LEN)).is_ok());
+    }
+
+    #[test]
+    fn country_must_be_two_letters_with_original_message() {
+        let err = CountryCode::parse(" USA ").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Invalid country: usa. It must be a two letter abbreviation such as US or GB."
+        );
+        assert!(CountryCode::parse("1a").is_err());
+        assert_eq!(CountryCode::parse(" GB").unwrap().as_str(), "gb");
+    }
+
+    #[test]
+    fn country_defaults_to_us() {
+        assert_eq!(CountryCode::parse_or_default(None).unwrap().as_str(), "us");
+        assert_eq!(
+            CountryCode::parse_or_default(Some("  ")).unwrap().as_str(),
+            "us"
+        );
+    }
+
+    #[test]
+    fn state_is_optional_and_two_letters() {
+        assert_eq!(StateCode::parse_optional(None).unwrap(), None);
+        assert_eq!(StateCode::parse_optional(Some("")).unwrap(), None);
+        assert_eq!(
+            StateCode::parse_optional(Some("Or"))
+                .unwrap()
+                .unwrap()
+                .as_str(),
+            "or"
+        );
+        assert_eq!(
+            StateCode::parse("ore").unwrap_err().to_string(),
+            "Invalid state: ore. It must be a two letter abbreviation such as CA or KS (use for US only)."
+        );
+    }
+
+    #[test]
+    fn location_reports_first_invalid_field() {
+        let raw = RawLocation {
+            city: None,
+            state: Some("xyz".into()),
+            country: None,
+        };
+        assert_eq!(Location::parse(&raw), Err(ValidationError::MissingCity));
+    }
+}

@@ -1,0 +1,66 @@
+//! Domain types of the weather service: every raw input is parsed into one of these at the boundary
+//! (parse, don't validate), so handlers, the store and the upstream client only ever see valid values.
+
+mod location;
+mod report;
+mod weather;
+
+pub use location::{City, CountryCode, Location, RawLocation, StateCode};
+pub use report::{Description, NewReport, RawNewReport, Report};
+pub use weather::{Units, WeatherQuery};
+
+/// Why a raw input was refused. The `Display` text is the message the client sees (the original service's
+/// wording where it had one).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    /// The city is missing or blank.
+    #[error("City is required.")]
+    MissingCity,
+    /// The city is longer than [`City::MAX_LEN`] characters.
+    #[error("Invalid city: it must be at most {max} characters long.", max = City::MAX_LEN)]
+    CityTooLong,
+    /// The country is not a two-letter code.
+    #[error("Invalid country: {0}. It must be a two letter abbreviation such as US or GB.")]
+    InvalidCountry(String),
+    /// The state is not a two-letter code.
+    #[error("Invalid state: {0}. It must be a two letter abbreviation such as CA or KS (use for US only).")]
+    InvalidState(String),
+    /// The units are not one of the three OpenWeatherMap knows.
+    #[error("Invalid units '{0}', it must be one of standard, metric, imperial.")]
+    InvalidUnits(String),
+    /// The report description is missing or blank.
+    #[error("Description is required.")]
+    MissingDescription,
+    /// The report description is longer than [`Description::MAX_LEN`] characters.
+    #[error("Invalid description: it must be at most {max} characters long.", max = Description::MAX_LEN)]
+    DescriptionTooLong,
+    /// The report has no location object.
+    #[error("Location is required.")]
+    MissingLocation,
+}
+
+impl ValidationError {
+    /// A stable machine-readable code for the problem+json body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingCity => "missing_city",
+            Self::CityTooLong => "city_too_long",
+            Self::InvalidCountry(_) => "invalid_country",
+            Self::InvalidState(_) => "invalid_state",
+            Self::InvalidUnits(_) => "invalid_units",
+            Self::MissingDescription => "missing_description",
+            Self::DescriptionTooLong => "description_too_long",
+            Self::MissingLocation => "missing_location",
+        }
+    }
+}
+
+/// Trims and lower-cases a raw input, the normalisation the original applied to every query part.
+fn normalise(raw: &str) -> String {
+    raw.trim().to_lowercase()
+}
+
+/// True when `s` is exactly two ASCII letters.
+fn is_two_letters(s: &str) -> bool {
+    s.len() == 2 && s.bytes().all(|b| b.is_ascii_alphabetic())
+}

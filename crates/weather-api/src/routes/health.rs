@@ -1,0 +1,47 @@
+//! `GET /healthz` (liveness: the process answers) and `GET /readyz` (readiness: signing keys loaded and
+//! the database answers). Both public.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use http::StatusCode;
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// The health routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let keys = state.validator.is_ready();
+    let database = match state.store.ping().await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database does not answer");
+            false
+        }
+    };
+    let ready = keys && database;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({
+            "status": if ready { "ready" } else { "not ready" },
+            "checks": { "signing_keys": keys, "database": database },
+        })),
+    )
+        .into_response()
+}

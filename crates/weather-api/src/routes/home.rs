@@ -1,0 +1,87 @@
+//! The public HTML side: `GET /` (home page with recent reports), `/static/...` (embedded assets),
+//! `GET /favicon.ico` (redirect).
+
+use axum::extract::{Path, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use http::{header, HeaderValue, StatusCode};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How many reports the home page lists.
+pub const RECENT_REPORTS: u32 = 20;
+
+/// Files under `/static`, embedded in the binary: (path, content type, bytes).
+const STATIC_FILES: &[(&str, &str, &[u8])] = &[
+    (
+        "css/site.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../static/css/site.css"),
+    ),
+    (
+        "img/cloud.svg",
+        "image/svg+xml",
+        include_bytes!("../../static/img/cloud.svg"),
+    ),
+    (
+        "img/favicon.ico",
+        "image/x-icon",
+        include_bytes!("../../static/img/favicon.ico"),
+    ),
+];
+
+/// The home routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(index))
+        .route("/favicon.ico", get(favicon))
+        .route("/static/{*path}", get(static_file))
+}
+
+async fn index(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
+    let reports = state.store.list(Some(RECENT_REPORTS)).await?;
+    let html = state
+        .templates
+        .render(
+            "index.html",
+            minijinja::context! {
+                reports => reports,
+                development_mode => state.mode.dev_issuer.is_some(),
+                dev_issuer => state.mode.dev_issuer.as_ref().map(url::Url::as_str),
+                read_role => state.roles.read,
+                write_role => state.roles.write,
+            },
+        )
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(Html(html))
+}
+
+async fn favicon() -> Redirect {
+    Redirect::permanent("/static/img/favicon.ico")
+}
+
+async fn static_file(State(state): State<AppState>, Path(path): Path<String>) -> Response {
+    match STATIC_FILES.iter().find(|(p, _, _)| *p == path) {
+        Some((_, content_type, bytes)) => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=3600"),
+                ),
+            ],
+            *bytes,
+        )
+            .into_response(),
+        None => {
+            let uri = format!("/static/{path}")
+                .parse()
+                .unwrap_or_else(|_| http::Uri::from_static("/static"));
+            let mut r = super::not_found(State(state), uri).await;
+            *r.status_mut() = StatusCode::NOT_FOUND;
+            r
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! `GET /api/reports` (newest first) and `GET /api/reports/{id}` require scope `weather.read` or the read
+//! app role; `POST /api/reports` requires scope `weather.write` or the write app role. Two sub-routers,
+//! each with ONE auth `route_layer`, merged.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use http::{header, StatusCode};
+use uuid::Uuid;
+
+use super::{require_scope_or_role, READ_SCOPE, WRITE_SCOPE};
+use crate::domain::{NewReport, RawNewReport, Report};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The report routes.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let read = Router::new()
+        .route("/api/reports", get(list_reports))
+        .route("/api/reports/{id}", get(get_report))
+        .route_layer(require_scope_or_role(state, READ_SCOPE, &state.roles.read));
+    let write = Router::new()
+        .route("/api/reports", axum::routing::post(create_report))
+        .route_layer(require_scope_or_role(
+            state,
+            WRITE_SCOPE,
+            &state.roles.write,
+        ));
+    read.merge(write)
+}
+
+async fn list_reports(State(state): State<AppState>) -> Result<Json<Vec<Report>>, ApiError> {
+    Ok(Json(state.store.list(None).await?))
+}
+
+async fn get_report(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Report>, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
+    state
+        .store
+        .get(id)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound)
+}
+
+async fn create_report(
+    State(state): State<AppState>,
+    body: Result<Json<RawNewReport>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(raw) = body?;
+    let new = NewReport::parse(&raw).map_err(ApiError::InvalidBody)?;
+    let report = state.store.add(new).await?;
+    tracing::info!(report.id = %report.id, "report stored");
+    let location = format!("/api/reports/{}", report.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(report),
+    )
+        .into_response())
+}

@@ -1,0 +1,117 @@
+//! Report persistence: the [`ReportStore`] trait and its SQLite and PostgreSQL implementations.
+//!
+//! Both implementations commit before they return, so a report answered with 201 is durable. One contract
+//! test suite (`tests/api/store.rs`) runs against both.
+
+mod postgres;
+mod sqlite;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+use crate::domain::{NewReport, Report};
+use crate::settings::DatabaseUrl;
+
+/// A boxed, sendable future, the return type of the object-safe async trait methods below.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why the store could not answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not be reached, or refused the operation (locked, connection lost...).
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// A stored row no longer parses into a report.
+    #[error("stored report {id} is invalid")]
+    Corrupt {
+        /// The row's id (as stored).
+        id: String,
+        /// What did not parse.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Applying the embedded migrations failed.
+    #[error("database migration failed")]
+    Migration(#[source] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unavailable(e)
+    }
+}
+
+/// Where reports live.
+pub trait ReportStore: Send + Sync + std::fmt::Debug {
+    /// Stores a new report with a fresh id and the current server time; returns it once committed.
+    fn add(&self, report: NewReport) -> BoxFuture<'_, Result<Report, StoreError>>;
+    /// The most recent reports, newest first, at most `limit` of them (all when `None`).
+    fn list(&self, limit: Option<u32>) -> BoxFuture<'_, Result<Vec<Report>, StoreError>>;
+    /// One report by id.
+    fn get(&self, id: Uuid) -> BoxFuture<'_, Result<Option<Report>, StoreError>>;
+    /// Checks that the database answers (readiness).
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+/// Opens the store named by the database URL, creating the SQLite file and applying migrations as needed.
+///
+/// # Errors
+/// [`StoreError`] when the database cannot be opened or migrated.
+pub async fn connect(url: &DatabaseUrl) -> Result<Arc<dyn ReportStore>, StoreError> {
+    Ok(match url {
+        DatabaseUrl::Sqlite(url) => Arc::new(SqliteStore::connect(url).await?),
+        DatabaseUrl::Postgres(url) => {
+            Arc::new(PostgresStore::connect(secrecy::ExposeSecret::expose_secret(url)).await?)
+        }
+    })
+}
+
+/// The current time truncated to microseconds, the precision both databases keep, so that what `add`
+/// returns equals what `list` later reads.
+fn now_micros() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+/// A row as both databases return it.
+struct Row {
+    id: Uuid,
+    description: String,
+    city: String,
+    state: Option<String>,
+    country: String,
+    created_date: chrono::DateTime<chrono::Utc>,
+}
+
+impl Row {
+    fn into_report(self) -> Result<Report, StoreError> {
+        Report::from_parts(
+            self.id,
+            &self.description,
+            &self.city,
+            self.state.as_deref(),
+            &self.country,
+            self.created_date,
+        )
+        .map_err(|e| StoreError::Corrupt {
+            id: self.id.to_string(),
+            source: Box::new(e),
+        })
+    }
+}
+
+fn build_report(new: NewReport) -> Report {
+    Report {
+        id: Uuid::new_v4(),
+        description: new.description,
+        location: new.location,
+        created_date: now_micros(),
+    }
+}

@@ -1,0 +1,106 @@
+//! PostgreSQL store, for several instances sharing one database.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Row as _};
+use uuid::Uuid;
+
+use super::{build_report, BoxFuture, ReportStore, Row, StoreError};
+use crate::domain::{NewReport, Report};
+
+/// Reports in a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+const COLUMNS: &str = "id, description, city, state, country, created_date";
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://...`; an `options=-c search_path=...` parameter selects a schema)
+    /// and applies the embedded migrations.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database cannot be reached or migrated.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(StoreError::Migration)?;
+        Ok(Self { pool })
+    }
+
+    fn row(r: &sqlx::postgres::PgRow) -> Result<Row, StoreError> {
+        Ok(Row {
+            id: r.try_get("id")?,
+            description: r.try_get("description")?,
+            city: r.try_get("city")?,
+            state: r.try_get("state")?,
+            country: r.try_get("country")?,
+            created_date: r.try_get("created_date")?,
+        })
+    }
+}
+
+impl ReportStore for PostgresStore {
+    fn add(&self, new: NewReport) -> BoxFuture<'_, Result<Report, StoreError>> {
+        Box::pin(async move {
+            let report = build_report(new);
+            sqlx::query(
+                "INSERT INTO reports (id, description, city, state, country, created_date) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(report.id)
+            .bind(report.description.as_str())
+            .bind(report.location.city.as_str())
+            .bind(report.location.state.as_ref().map(|s| s.as_str()))
+            .bind(report.location.country.as_str())
+            .bind(report.created_date)
+            .execute(&self.pool)
+            .await?;
+            Ok(report)
+        })
+    }
+
+    fn list(&self, limit: Option<u32>) -> BoxFuture<'_, Result<Vec<Report>, StoreError>> {
+        Box::pin(async move {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM reports ORDER BY created_date DESC, seq DESC LIMIT $1"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(limit.map(i64::from))
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|r| Self::row(r).and_then(Row::into_report))
+                .collect()
+        })
+    }
+
+    fn get(&self, id: Uuid) -> BoxFuture<'_, Result<Option<Report>, StoreError>> {
+        Box::pin(async move {
+            let sql = format!("SELECT {COLUMNS} FROM reports WHERE id = $1");
+            let row = sqlx::query(&sql)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.map(|r| Self::row(&r).and_then(Row::into_report))
+                .transpose()
+        })
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,123 @@
+//! SQLite store: one file, WAL journal, `synchronous = FULL` (a committed report survives a power cut).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row as _, SqlitePool};
+use uuid::Uuid;
+
+use super::{build_report, BoxFuture, ReportStore, Row, StoreError};
+use crate::domain::{NewReport, Report};
+
+/// Reports in a SQLite database file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+const COLUMNS: &str = "id, description, city, state, country, created_date";
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://path` or `sqlite::memory:`) and applies
+    /// the embedded migrations.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the file cannot be opened or migrated.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(StoreError::Migration)?;
+        Ok(Self { pool })
+    }
+
+    fn row(r: &sqlx::sqlite::SqliteRow) -> Result<Row, StoreError> {
+        let id: String = r.try_get("id")?;
+        let created: String = r.try_get("created_date")?;
+        let corrupt = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Corrupt {
+            id: id.clone(),
+            source: e,
+        };
+        Ok(Row {
+            id: Uuid::parse_str(&id).map_err(|e| corrupt(Box::new(e)))?,
+            description: r.try_get("description")?,
+            city: r.try_get("city")?,
+            state: r.try_get("state")?,
+            country: r.try_get("country")?,
+            created_date: chrono::DateTime::parse_from_rfc3339(&created)
+                .map_err(|e| corrupt(Box::new(e)))?
+                .with_timezone(&chrono::Utc),
+        })
+    }
+}
+
+impl ReportStore for SqliteStore {
+    fn add(&self, new: NewReport) -> BoxFuture<'_, Result<Report, StoreError>> {
+        Box::pin(async move {
+            let report = build_report(new);
+            sqlx::query(
+                "INSERT INTO reports (id, description, city, state, country, created_date) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(report.id.to_string())
+            .bind(report.description.as_str())
+            .bind(report.location.city.as_str())
+            .bind(report.location.state.as_ref().map(|s| s.as_str()))
+            .bind(report.location.country.as_str())
+            // Fixed-width RFC 3339 so that text order is time order.
+            .bind(
+                report
+                    .created_date
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            )
+            .execute(&self.pool)
+            .await?;
+            Ok(report)
+        })
+    }
+
+    fn list(&self, limit: Option<u32>) -> BoxFuture<'_, Result<Vec<Report>, StoreError>> {
+        Box::pin(async move {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM reports ORDER BY created_date DESC, seq DESC LIMIT ?"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(limit.map_or(-1, i64::from))
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|r| Self::row(r).and_then(Row::into_report))
+                .collect()
+        })
+    }
+
+    fn get(&self, id: Uuid) -> BoxFuture<'_, Result<Option<Report>, StoreError>> {
+        Box::pin(async move {
+            let sql = format!("SELECT {COLUMNS} FROM reports WHERE id = ?");
+            let row = sqlx::query(&sql)
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+            row.map(|r| Self::row(&r).and_then(Row::into_report))
+                .transpose()
+        })
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        })
+    }
+}
