@@ -2,7 +2,7 @@
 //!
 //! [`Authenticated`] reads the claims the [`AuthLayer`](crate::AuthLayer) inserted. Without the
 //! layer it validates the request itself through the [`AuthState`] reached by
-//! [`FromRef`](axum_core::extract::FromRef); with a state that has no validator (the unit state
+//! [`FromRef`]; with a state that has no validator (the unit state
 //! `()`), it answers 500 `auth_layer_missing`, a programming error.
 //! [`Authorized<P>`] additionally checks the [`Permission`] `P`, so the requirement is visible in
 //! the handler signature.

@@ -1,4 +1,4 @@
-//! Signing keys: key set parsing from bytes, and the [`KeyStore`] that keeps them fresh.
+//! Signing keys: key set parsing from bytes, and the key store that keeps them fresh.
 //!
 //! Requests read an [`ArcSwap`] snapshot and never wait on a lock held across network I/O. An
 //! unknown `kid` triggers one single-flight refresh, at most once per minimum gap; failed refreshes
@@ -208,6 +208,7 @@ pub(crate) struct KeyStore {
     last_forced: Mutex<Option<SystemTime>>,
     last_error: Mutex<Option<String>>,
     last_ok: AtomicBool,
+    ready: watch::Sender<bool>,
     metrics: Arc<Metrics>,
 }
 
@@ -232,6 +233,7 @@ impl KeyStore {
             last_forced: Mutex::new(None),
             last_error: Mutex::new(None),
             last_ok: AtomicBool::new(false),
+            ready: watch::Sender::new(false),
             metrics,
         }
     }
@@ -244,6 +246,12 @@ impl KeyStore {
     /// Whether every source has loaded keys at least once.
     pub(crate) fn is_ready(&self) -> bool {
         self.snapshot.load().sources.iter().all(Option::is_some)
+    }
+
+    /// Resolves once every source has loaded keys.
+    pub(crate) async fn wait_ready(&self) {
+        let mut rx = self.ready.subscribe();
+        let _ = rx.wait_for(|ready| *ready).await;
     }
 
     /// Whether the last refresh succeeded for every source.
@@ -317,8 +325,12 @@ impl KeyStore {
                 }
             }
         }
+        let ready = next.iter().all(Option::is_some);
         self.snapshot.store(Arc::new(Snapshot { sources: next }));
         self.last_ok.store(all_ok, Ordering::Release);
+        if ready {
+            self.ready.send_replace(true);
+        }
     }
 
     async fn fetch_source(&self, url: &Url) -> Result<SourceKeys, String> {

@@ -132,6 +132,12 @@ impl TokenValidator {
         self.inner.keys.is_ready()
     }
 
+    /// Resolves once keys have been loaded for every metadata source (by
+    /// [`warm_up`](Self::warm_up), the background refresh or a request). Combine with a timeout.
+    pub async fn ready(&self) {
+        self.inner.keys.wait_ready().await;
+    }
+
     /// A snapshot of the counters.
     pub fn metrics(&self) -> AuthMetrics {
         self.inner.metrics.snapshot(self.inner.config.clock().now())
