@@ -1,3 +1,9 @@
-//! `entra-dev`: the development issuer's command-line interface (DEVELOPMENT ONLY).
+//! `entra-dev`: a local, Entra-shaped development issuer and token tool. DEVELOPMENT ONLY.
+//!
+//! Thin entry point: parsing and the commands live in the `cli` module.
 
-fn main() {}
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::run()
+}

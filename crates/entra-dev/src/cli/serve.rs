@@ -1,0 +1,193 @@
+//! `entra-dev serve`: run the issuer over HTTP.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use entra_dev::defaults;
+
+/// Options of `entra-dev serve`.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+The issuer listens on loopback only: anyone who can reach it can mint tokens it signs. --allow-remote
+lifts that (e.g. inside a container network) and is never for production.")]
+pub(crate) struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", default_value = defaults::DEFAULT_BIND)]
+    bind: SocketAddr,
+
+    /// Allow a non-loopback bind address (DEVELOPMENT ONLY: exposes a token minting service)
+    #[arg(long)]
+    allow_remote: bool,
+
+    /// Public base URL of the issuer, if it differs from http://{bind}/ (reverse proxy, container)
+    #[arg(long, value_name = "URL")]
+    instance: Option<String>,
+}
+
+/// Refuses non-loopback binds unless explicitly allowed.
+pub(crate) fn check_bind(bind: SocketAddr, allow_remote: bool) -> anyhow::Result<()> {
+    if !bind.ip().is_loopback() && !allow_remote {
+        bail!(
+            "refusing to listen on {bind}: entra-dev is a development issuer and anyone who can reach it \
+             can mint tokens. Use a loopback address (127.0.0.1, [::1]) or pass --allow-remote if you \
+             really mean it"
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn run(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
+    check_bind(args.bind, args.allow_remote)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("entra_dev=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime failed")?;
+    runtime.block_on(serve(data_dir, args))
+}
+
+async fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let addr = listener.local_addr()?;
+    let instance = match &args.instance {
+        Some(i) => i.clone(),
+        None if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}/", addr.port()),
+        None => format!("http://{addr}/"),
+    };
+    let key_file = data_dir.join(entra_dev::KEY_FILE_NAME);
+    let issuer = tokio::task::spawn_blocking(move || super::open_issuer(data_dir, &instance, None))
+        .await
+        .context("key loading task failed")??;
+    print_banner(&issuer, addr);
+    let app = axum::Router::new().merge(issuer.router());
+    let watcher = tokio::spawn(watch_key_file(issuer.clone(), key_file));
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    watcher.abort();
+    served.context("the server failed")?;
+    eprintln!("entra-dev: stopped");
+    Ok(())
+}
+
+fn print_banner(issuer: &entra_dev::DevIssuer, addr: SocketAddr) {
+    let base = issuer.instance();
+    let tid = &issuer.config().tenant_id;
+    let line = "=".repeat(78);
+    println!("{line}");
+    println!("  entra-dev: Entra-shaped issuer, DEVELOPMENT ONLY, NEVER FOR PRODUCTION");
+    println!(
+        "  listening on {addr}; signing key {}",
+        issuer.current_kid()
+    );
+    println!("{line}");
+    println!("  Instance        {base}");
+    println!("  Tenant          {tid}");
+    println!("  v2 metadata     {base}{tid}/v2.0/.well-known/openid-configuration");
+    println!("  v1 metadata     {base}{tid}/.well-known/openid-configuration");
+    println!("  Keys            {base}{tid}/discovery/v2.0/keys");
+    println!("  Token endpoint  {base}{tid}/oauth2/v2.0/token");
+    println!("  Login page      {base}{tid}/oauth2/v2.0/authorize");
+    println!("  Multi-tenant    {base}common/v2.0/.well-known/openid-configuration");
+    println!(
+        "  B2C             {base}{}.onmicrosoft.com/{{policy}}/v2.0/.well-known/openid-configuration",
+        issuer.config().b2c_tenant_name
+    );
+    println!(
+        "  API             {} (App ID URI {})",
+        issuer.config().api_client_id,
+        issuer.config().api_app_id_uri
+    );
+    println!(
+        "  Daemon client   {} / secret {}",
+        defaults::DEV_DAEMON_CLIENT_ID,
+        defaults::DEV_DAEMON_CLIENT_SECRET
+    );
+    println!(
+        "  Public client   {} (PKCE, loopback redirects)",
+        defaults::DEV_PUBLIC_CLIENT_ID
+    );
+    println!("  Test users      alice, bob (no password)");
+    println!("  Offline token   entra-dev token --instance {base}");
+    println!("{line}");
+}
+
+async fn modified(path: &std::path::Path) -> Option<std::time::SystemTime> {
+    tokio::fs::metadata(path).await.ok()?.modified().ok()
+}
+
+/// Picks up `entra-dev keys rotate` run in another terminal: re-reads the key file when it changes.
+async fn watch_key_file(issuer: entra_dev::DevIssuer, path: PathBuf) {
+    let mut last = modified(&path).await;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        let now = modified(&path).await;
+        if now == last {
+            continue;
+        }
+        last = now;
+        let reloading = issuer.clone();
+        match tokio::task::spawn_blocking(move || reloading.reload_keys()).await {
+            Ok(Ok(true)) => {
+                tracing::info!(kid = %issuer.current_kid(), "picked up a rotated signing key from the key file")
+            }
+            Ok(Ok(false)) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot reload the key file; keeping the current keys")
+            }
+            Err(error) => tracing::warn!(%error, "key reload task failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_bind;
+
+    #[test]
+    fn non_loopback_bind_is_refused_unless_allowed() {
+        let any = "0.0.0.0:8400".parse().expect("valid address");
+        assert!(check_bind(any, false).is_err());
+        assert!(check_bind(any, true).is_ok());
+        assert!(check_bind("127.0.0.1:8400".parse().expect("valid"), false).is_ok());
+        assert!(check_bind("[::1]:8400".parse().expect("valid"), false).is_ok());
+    }
+}

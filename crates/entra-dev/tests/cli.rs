@@ -1,0 +1,228 @@
+//! Smoke tests of the `entra-dev` binary: help, token (offline, with the persisted key), inspect, keys,
+//! and the loopback-only rule of serve.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use entra_dev::defaults::{
+    DEV_API_APP_ID_URI, DEV_API_CLIENT_ID, DEV_DAEMON_CLIENT_ID, DEV_TENANT_ID,
+};
+use entra_dev::{DevIssuer, DevIssuerConfig};
+use serde_json::Value;
+
+fn entra_dev(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_entra-dev"))
+        .args(args)
+        .env("ENTRA_DEV_HOME", data_dir)
+        .env_remove("ENTRA_DEV_INSTANCE")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// The key set of an issuer reading the same data dir: what the weather API would publish.
+fn service_key_set(data_dir: &Path, instance: &str) -> (DevIssuer, Value) {
+    let issuer = DevIssuer::new(
+        DevIssuerConfig {
+            data_dir: Some(data_dir.to_owned()),
+            ..DevIssuerConfig::default()
+        },
+        url::Url::parse(instance).unwrap(),
+    )
+    .unwrap();
+    let jwks = issuer.key_set();
+    (issuer, jwks)
+}
+
+#[test]
+fn help_teaches_commands_and_says_development_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stdout(&entra_dev(dir.path(), &["--help"]));
+    for needle in [
+        "serve",
+        "token",
+        "keys",
+        "inspect",
+        "DEVELOPMENT ONLY",
+        "EXAMPLES",
+        "ENTRA_DEV_HOME",
+    ] {
+        assert!(out.contains(needle), "help lacks {needle}:\n{out}");
+    }
+    let token_help = stdout(&entra_dev(dir.path(), &["token", "--help"]));
+    for needle in [
+        "--scope",
+        "--role",
+        "--app",
+        "--user",
+        "--version",
+        "--audience",
+        "--lifetime",
+        "--not-before",
+        "--expired",
+        "--claim",
+        "--tenant",
+        "--json",
+        "--instance",
+        "http://127.0.0.1:8000/dev-issuer/",
+    ] {
+        assert!(token_help.contains(needle), "token help lacks {needle}");
+    }
+}
+
+#[test]
+fn token_is_signed_with_the_persisted_key_and_verifies_for_a_service_sharing_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = stdout(&entra_dev(
+        dir.path(),
+        &["token", "--scope", "weather.read"],
+    ));
+    let token = token.trim();
+    let instance = "http://127.0.0.1:8000/dev-issuer/";
+    let (issuer, jwks) = service_key_set(dir.path(), instance);
+    let claims = common::verify(
+        token,
+        &jwks,
+        &issuer.issuer_v2(DEV_TENANT_ID),
+        DEV_API_CLIENT_ID,
+    );
+    assert_eq!(claims["scp"], "weather.read");
+    assert_eq!(claims["name"], "Alice Example");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.path().join(entra_dev::KEY_FILE_NAME))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn token_json_for_app_v1_with_extras_prints_decoded_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stdout(&entra_dev(
+        dir.path(),
+        &[
+            "token",
+            "--app",
+            "--version",
+            "1",
+            "--claim",
+            "xms_cc=[\"cp1\"]",
+            "--claim",
+            "acct=0",
+            "--instance",
+            "http://127.0.0.1:9999/",
+            "--json",
+        ],
+    ));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let claims = &v["claims"];
+    assert_eq!(claims["idtyp"], "app");
+    assert_eq!(claims["appid"], DEV_DAEMON_CLIENT_ID);
+    assert_eq!(
+        claims["roles"],
+        serde_json::json!(["Weather.Read.All", "Weather.Write.All"])
+    );
+    assert_eq!(claims["aud"], DEV_API_APP_ID_URI);
+    assert_eq!(
+        claims["iss"],
+        format!("http://127.0.0.1:9999/{DEV_TENANT_ID}/")
+    );
+    assert_eq!(claims["xms_cc"], serde_json::json!(["cp1"]));
+    assert_eq!(claims["acct"], 0);
+    assert!(v["header"]["x5t"].is_string());
+    let (_, jwks) = service_key_set(dir.path(), "http://127.0.0.1:9999/");
+    common::verify(
+        v["token"].as_str().unwrap(),
+        &jwks,
+        &format!("http://127.0.0.1:9999/{DEV_TENANT_ID}/"),
+        DEV_API_APP_ID_URI,
+    );
+}
+
+#[test]
+fn token_expired_and_not_before_produce_tokens_a_verifier_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let expired = stdout(&entra_dev(dir.path(), &["token", "--expired", "--json"]));
+    let not_yet = stdout(&entra_dev(
+        dir.path(),
+        &["token", "--not-before", "10m", "--json"],
+    ));
+    let (issuer, jwks) = service_key_set(dir.path(), "http://127.0.0.1:8000/dev-issuer/");
+    let iss = issuer.issuer_v2(DEV_TENANT_ID);
+    for (out, kind) in [
+        (expired, jsonwebtoken::errors::ErrorKind::ExpiredSignature),
+        (not_yet, jsonwebtoken::errors::ErrorKind::ImmatureSignature),
+    ] {
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let err = common::try_verify(v["token"].as_str().unwrap(), &jwks, &iss, DEV_API_CLIENT_ID)
+            .unwrap_err();
+        assert_eq!(*err.kind(), kind);
+    }
+}
+
+#[test]
+fn inspect_decodes_explains_and_says_it_does_not_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = stdout(&entra_dev(dir.path(), &["token", "--user", "bob"]));
+    let out = stdout(&entra_dev(dir.path(), &["inspect", token.trim()]));
+    assert!(out.starts_with("NOT VERIFIED"), "{out}");
+    assert!(out.contains("Bob Example"));
+    assert!(out.contains("delegated scopes"));
+    assert!(out
+        .contains("Summary: user token for Bob Example, v2.0, scp \"weather.read weather.write\""));
+    let bad = entra_dev(dir.path(), &["inspect", "not-a-token"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("3 dot-separated parts"));
+}
+
+#[test]
+fn keys_rotate_keeps_the_old_key_published_and_show_lists_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = stdout(&entra_dev(dir.path(), &["keys", "show"]));
+    let old_kid = first
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("kid "))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let rotated = stdout(&entra_dev(dir.path(), &["keys", "rotate"]));
+    let new_kid = rotated
+        .lines()
+        .find_map(|l| l.strip_prefix("New signing key: "))
+        .unwrap()
+        .to_owned();
+    assert_ne!(old_kid, new_kid);
+    let shown = stdout(&entra_dev(dir.path(), &["keys", "show"]));
+    assert!(shown.contains(&format!("kid {new_kid}")));
+    assert!(shown.contains(&format!("kid {old_kid}")));
+    assert!(shown.contains("current (signs new tokens)"));
+    assert!(shown.contains("still published"));
+}
+
+#[test]
+fn serve_refuses_a_non_loopback_bind_without_allow_remote() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = entra_dev(dir.path(), &["serve", "--bind", "0.0.0.0:0"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing to listen on 0.0.0.0:0"), "{err}");
+    assert!(err.contains("--allow-remote"));
+}
