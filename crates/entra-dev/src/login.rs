@@ -162,7 +162,18 @@ fn validate(inner: &Inner, params: &Params) -> Result<AuthorizeRequest, Failure>
             )))
         }
     };
-    let scope = params.require("scope").map_err(redirect)?;
+    // v1 requests name a `resource` instead of scopes: that means every scope of the resource.
+    let resource_scope;
+    let scope = match params.get("scope").map_err(redirect)? {
+        Some(s) => s,
+        None => match params.get("resource").map_err(redirect)? {
+            Some(resource) => {
+                resource_scope = format!("{}/.default", resource.trim_end_matches('/'));
+                resource_scope.as_str()
+            }
+            None => return Err(redirect(OAuthError::missing("scope"))),
+        },
+    };
     let mut scopes: Vec<String> = Vec::new();
     let mut openid = false;
     for item in scope.split_whitespace() {
@@ -292,6 +303,7 @@ fn login_page(
         "response_type",
         "response_mode",
         "scope",
+        "resource",
         "state",
         "nonce",
         "code_challenge",

@@ -34,10 +34,17 @@ pub(crate) fn router(issuer: DevIssuer) -> Router {
         )
         .route("/{tenant}/discovery/v2.0/keys", get(keys_v2))
         .route("/{tenant}/discovery/keys", get(keys_v1))
-        .route("/{tenant}/oauth2/v2.0/token", post(token_v2))
-        .route("/{tenant}/oauth2/token", post(token_v1))
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            post(token_v2).options(preflight),
+        )
+        .route("/{tenant}/oauth2/token", post(token_v1).options(preflight))
         .route(
             "/{tenant}/oauth2/v2.0/authorize",
+            get(login::authorize_get).post(login::authorize_post),
+        )
+        .route(
+            "/{tenant}/oauth2/authorize",
             get(login::authorize_get).post(login::authorize_post),
         )
         .route(
@@ -45,12 +52,45 @@ pub(crate) fn router(issuer: DevIssuer) -> Router {
             get(metadata_b2c),
         )
         .route("/{tenant}/{policy}/discovery/v2.0/keys", get(keys_b2c))
-        .route("/{tenant}/{policy}/oauth2/v2.0/token", post(token_b2c))
+        .route(
+            "/{tenant}/{policy}/oauth2/v2.0/token",
+            post(token_b2c).options(preflight),
+        )
         .route(
             "/{tenant}/{policy}/oauth2/v2.0/authorize",
             get(login::authorize_get_b2c).post(login::authorize_post_b2c),
         )
+        .layer(axum::middleware::map_response(allow_any_origin))
         .with_state(issuer)
+}
+
+/// Like Entra's public endpoints, allow browser apps on other origins (Swagger UI on the API's port) to read
+/// the documents and call the token endpoint.
+async fn allow_any_origin(mut res: Response) -> Response {
+    res.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    res
+}
+
+/// CORS preflight of the token endpoint.
+async fn preflight() -> Response {
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("content-type, authorization, accept, x-requested-with"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("3600"),
+    );
+    res
 }
 
 /// Where a request came in: which tenant path, and which B2C policy if any.

@@ -218,3 +218,86 @@ async fn app_only_tokens_carry_roles_idtyp_and_service_principal_and_verify() {
     assert_eq!(claims["sub"], claims["oid"]);
     assert_eq!(peek(&token)["ver"], "2.0");
 }
+
+#[tokio::test]
+async fn x5c_certificate_holds_the_published_key_and_x5t_is_its_sha1_thumbprint() {
+    use base64::Engine as _;
+    use der::{Decode as _, Encode as _};
+    use sha1::Digest as _;
+    let running = spawn().await;
+    let base = running.url().as_str().to_owned();
+    let jwks = get_json(
+        &http(),
+        &format!("{base}{DEV_TENANT_ID}/discovery/v2.0/keys"),
+    )
+    .await;
+    let key = &jwks["keys"][0];
+    let der_bytes = base64::engine::general_purpose::STANDARD
+        .decode(key["x5c"][0].as_str().unwrap())
+        .unwrap();
+    let x5t =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(&der_bytes));
+    assert_eq!(key["x5t"], x5t.as_str());
+    let cert = x509_cert::Certificate::from_der(&der_bytes).unwrap();
+    let spki_der = cert
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .unwrap();
+    use rsa::pkcs8::DecodePublicKey as _;
+    use rsa::traits::PublicKeyParts as _;
+    let public = rsa::RsaPublicKey::from_public_key_der(&spki_der).unwrap();
+    let b64 = |b: Vec<u8>| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    assert_eq!(key["n"], b64(public.n().to_bytes_be()).as_str());
+    assert_eq!(key["e"], b64(public.e().to_bytes_be()).as_str());
+    assert_eq!(public.n().bits(), 2048);
+    assert!(cert
+        .tbs_certificate
+        .subject
+        .to_string()
+        .contains("entra-dev"));
+}
+
+#[tokio::test]
+async fn documents_and_token_endpoint_allow_cross_origin_browser_apps() {
+    let running = spawn().await;
+    let base = running.url().as_str().to_owned();
+    let res = http()
+        .get(format!(
+            "{base}{DEV_TENANT_ID}/v2.0/.well-known/openid-configuration"
+        ))
+        .header("origin", "http://localhost:8000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    let res = http()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{base}{DEV_TENANT_ID}/oauth2/v2.0/token"),
+        )
+        .header("origin", "http://localhost:8000")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    assert!(res.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("POST"));
+}
+
+#[tokio::test]
+async fn index_page_links_the_documents_and_says_development_only() {
+    let running = spawn().await;
+    let base = running.url().as_str().to_owned();
+    let res = http().get(&base).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("DEVELOPMENT ONLY"));
+    assert!(html.contains(&format!(
+        "{base}{DEV_TENANT_ID}/v2.0/.well-known/openid-configuration"
+    )));
+}

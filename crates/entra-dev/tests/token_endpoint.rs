@@ -424,7 +424,9 @@ async fn sign_in(
     assert!(html.contains("DEVELOPMENT ONLY"));
     assert!(html.contains("Alice Example") && html.contains("Bob Example"));
     let (action, mut form) = parse_form(&html);
-    assert_eq!(action, authorize_url);
+    // The form posts to the v2 authorize endpoint of the same tenant (or B2C policy) path.
+    let prefix = authorize_url.split("/oauth2/").next().unwrap();
+    assert_eq!(action, format!("{prefix}/oauth2/v2.0/authorize"));
     form.push(("username".into(), user.into()));
     for s in consent {
         form.push(("consented_scope".into(), (*s).into()));
@@ -788,4 +790,26 @@ async fn auth_code_through_common_alias_and_b2c_policy_matches_their_metadata() 
         );
         assert_eq!(claims["oid"], ALICE_OID);
     }
+}
+
+#[tokio::test]
+async fn v1_authorize_with_resource_grants_every_api_scope() {
+    let running = spawn().await;
+    let base = running.url().as_str().to_owned();
+    let mut q = authorize_query("x", Some(CHALLENGE));
+    q.retain(|(k, _)| k != "scope");
+    q.push(("resource".into(), DEV_API_APP_ID_URI.into()));
+    let back = sign_in(
+        &format!("{base}{DEV_TENANT_ID}/oauth2/authorize"),
+        &q,
+        "alice",
+        &["weather.read", "weather.write"],
+    )
+    .await;
+    let (status, body) = redeem(&base, get(&back, "code").unwrap(), VERIFIER).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        common::peek(body["access_token"].as_str().unwrap())["scp"],
+        "weather.read weather.write"
+    );
 }
