@@ -212,3 +212,68 @@ pub async fn log_error_causes(request: Request, next: Next) -> Response {
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlx_down() -> StoreError {
+        StoreError::Unavailable(sqlx::Error::PoolTimedOut)
+    }
+
+    #[test]
+    fn status_mapping_is_decided_here() {
+        let cases: Vec<(ApiError, u16, &str)> = vec![
+            (ValidationError::MissingCity.into(), 400, "missing_city"),
+            (
+                ApiError::InvalidBody(ValidationError::MissingDescription),
+                422,
+                "missing_description",
+            ),
+            (ApiError::NotFound, 404, "not_found"),
+            (UpstreamError::CityNotFound.into(), 404, "city_not_found"),
+            (UpstreamError::MissingApiKey.into(), 502, "missing_api_key"),
+            (UpstreamError::InvalidApiKey.into(), 502, "invalid_api_key"),
+            (
+                UpstreamError::Status(StatusCode::INTERNAL_SERVER_ERROR).into(),
+                502,
+                "upstream_error",
+            ),
+            (sqlx_down().into(), 503, "database_unavailable"),
+            (
+                ApiError::Internal(anyhow::anyhow!("secret internals")),
+                500,
+                "internal_error",
+            ),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!(error.status().as_u16(), status, "{error:?}");
+            assert_eq!(error.code(), code, "{error:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn internal_details_never_reach_the_body() {
+        let response = ApiError::Internal(anyhow::anyhow!("secret internals")).into_response();
+        assert!(response.extensions().get::<ErrorCause>().is_some());
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(!text.contains("secret"), "{text}");
+        assert!(text.contains("internal_error"));
+    }
+
+    #[tokio::test]
+    async fn database_unavailable_body_says_try_later() {
+        let response = ApiError::from(sqlx_down()).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["code"], "database_unavailable");
+        assert!(!json.to_string().contains("PoolTimedOut"));
+    }
+}

@@ -85,6 +85,7 @@ pub struct Application {
     router: Router,
     validator: TokenValidator,
     dev_issuer: Option<entra_dev::DevIssuer>,
+    has_api_key: bool,
 }
 
 /// The parts of a running application handed to [`Application::build_with`] by tests.
@@ -197,6 +198,7 @@ impl Application {
             router,
             validator,
             dev_issuer,
+            has_api_key: settings.api_key.is_some(),
         })
     }
 
@@ -220,7 +222,7 @@ impl Application {
     pub fn banner(&self) -> Option<String> {
         self.dev_issuer
             .as_ref()
-            .map(|issuer| dev_banner(self.addr, issuer))
+            .map(|issuer| dev_banner(self.addr, issuer, self.has_api_key))
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish. The
@@ -255,47 +257,58 @@ fn dev_instance(addr: SocketAddr) -> Url {
         .expect("BUG: an http URL built from a socket address always parses")
 }
 
-/// The banner printed in development mode.
-pub fn dev_banner(addr: SocketAddr, issuer: &entra_dev::DevIssuer) -> String {
+/// The banner printed in development mode: the mode, and copy-paste commands to get tokens and call each
+/// endpoint on the bound address.
+pub fn dev_banner(addr: SocketAddr, issuer: &entra_dev::DevIssuer, has_api_key: bool) -> String {
     let config = issuer.config();
     let instance = issuer.instance();
-    let base = instance
-        .as_str()
-        .trim_end_matches('/')
-        .trim_end_matches(DEV_ISSUER_PATH);
-    let _ = addr;
+    let base = format!("http://{}", dev_instance(addr).authority());
     let tenant = &config.tenant_id;
     let api = &config.api_client_id;
     let daemon = entra_dev::defaults::DEV_DAEMON_CLIENT_ID;
     let secret = entra_dev::defaults::DEV_DAEMON_CLIENT_SECRET;
+    // The CLI's default instance is the service's default address; name it only when it differs.
+    let instance_arg = if instance.as_str() == entra_dev::defaults::WEATHER_API_DEV_INSTANCE {
+        String::new()
+    } else {
+        format!(" --instance {instance}")
+    };
+    let api_key_note = if has_api_key {
+        ""
+    } else {
+        "    (no api_key configured: the weather call answers 502 asking you to set it;\n     \
+         add \"api_key\" to settings.json or set WEATHER_API__API_KEY)\n"
+    };
     let rule = "=".repeat(78);
     format!(
         "{rule}
  DEVELOPMENT MODE - NOT FOR PRODUCTION
- No azure_ad.tenant_id / azure_ad.client_id configured: tokens are issued and
- validated by the built-in development issuer at {instance}
- (through the normal OpenID discovery path). Configure azure_ad in settings.json
- to use Microsoft Entra ID.
+ No azure_ad.tenant_id / azure_ad.client_id configured: tokens are issued by the
+ built-in development issuer at {instance}
+ and validated through the normal OpenID discovery path. Configure azure_ad in
+ settings.json (see settings_template.json) to use Microsoft Entra ID.
 {rule}
 
- 1. Get a user token (alice) with the scopes you need:
-    READ=$(cargo run -q -p entra-dev -- token --instance {instance} --scope weather.read)
-    WRITE=$(cargo run -q -p entra-dev -- token --instance {instance} --scope weather.write)
+ 1. Get a user token (alice) with the scope each call needs:
+    READ=$(cargo run -q -p entra-dev -- token --scope weather.read{instance_arg})
+    WRITE=$(cargo run -q -p entra-dev -- token --scope weather.write{instance_arg})
 
-    or an app-only (daemon) token with the client-credentials grant:
-    APP=$(curl -s -X POST {instance}{tenant}/oauth2/v2.0/token \\
+    or an app-only (daemon) token, roles Weather.Read.All + Weather.Write.All,
+    with the client-credentials grant:
+    APP=$(curl -s {instance}{tenant}/oauth2/v2.0/token \\
       -d grant_type=client_credentials -d client_id={daemon} \\
       -d client_secret={secret} -d scope=api://{api}/.default \\
       | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')
 
  2. Call each endpoint:
     curl -H \"Authorization: Bearer $READ\" '{base}/api/weather/portland?state=OR&country=US&units=imperial'
-    curl -H \"Authorization: Bearer $READ\" {base}/api/reports
-    curl -H \"Authorization: Bearer $WRITE\" -H 'Content-Type: application/json' \\
+{api_key_note}    curl -H \"Authorization: Bearer $WRITE\" -H 'Content-Type: application/json' \\
       -d '{{\"description\": \"Sunny\", \"location\": {{\"city\": \"Portland\", \"state\": \"OR\"}}}}' \\
       {base}/api/reports
+    curl -H \"Authorization: Bearer $READ\" {base}/api/reports
     curl -H \"Authorization: Bearer $APP\" {base}/api/reports
-    curl {base}/healthz ; curl {base}/readyz ; open {base}/
+    curl {base}/healthz ; curl {base}/readyz
+    Home page: {base}/
 {rule}
 "
     )

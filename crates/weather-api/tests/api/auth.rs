@@ -253,3 +253,44 @@ async fn public_routes_need_no_token() {
 const MISSING_TOKEN_CODE: &str = "missing_token";
 /// The `code` entra-auth answers for a token that is not a JWT.
 const MALFORMED_TOKEN_CODE: &str = "malformed_token";
+
+#[tokio::test]
+async fn protected_routes_answer_503_until_keys_arrive_while_public_routes_work() {
+    let issuer = entra_dev::DevIssuer::spawn(entra_dev::DevIssuerConfig::default())
+        .await
+        .unwrap();
+    issuer.issuer.set_outage(true);
+    let mut config = crate::helpers::TestConfig::new();
+    config.issuer = Some(issuer);
+    config.warm_up = false;
+    // The service starts although the identity provider is down.
+    let app = crate::helpers::spawn_app_with(config).await;
+    let token = app.token(Persona::Reader);
+
+    let response = app.get("/api/reports", token.as_deref()).await;
+    assert_eq!(response.status().as_u16(), 503);
+    let body = problem(response).await;
+    assert_eq!(body["code"], "keys_unavailable");
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status().as_u16(), 503);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["checks"]["signing_keys"], false);
+    assert_eq!(app.get("/healthz", None).await.status().as_u16(), 200);
+    assert_eq!(app.get("/", None).await.status().as_u16(), 200);
+
+    // The identity provider comes back: keys load, the same token is accepted.
+    app.issuer.issuer.set_outage(false);
+    app.validator.warm_up().await.unwrap();
+    let response = app.get("/api/reports", token.as_deref()).await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(app.get("/readyz", None).await.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn malformed_token_body_says_what_is_wrong_without_echoing_the_token() {
+    let app = spawn_app().await;
+    let response = app.get("/api/reports", Some("abc.def")).await;
+    let body = assert_unauthorized(response, true).await;
+    assert_eq!(body["code"], MALFORMED_TOKEN_CODE);
+    assert!(!body.to_string().contains("abc.def"), "{body}");
+}

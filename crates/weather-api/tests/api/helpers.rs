@@ -45,6 +45,8 @@ pub(crate) struct TestApp {
     pub(crate) db_dir: Arc<TempDir>,
     /// The weather cache's clock.
     pub(crate) clock: ManualClock,
+    /// The app's token validator (shares its key store with the auth layers).
+    pub(crate) validator: entra_auth::TokenValidator,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), StartupError>>>,
 }
@@ -59,6 +61,8 @@ pub(crate) struct TestConfig {
     pub(crate) upstream: Option<MockServer>,
     /// Reuse an issuer.
     pub(crate) issuer: Option<RunningDevIssuer>,
+    /// Wait for the validator's first key fetch before returning (default true).
+    pub(crate) warm_up: bool,
 }
 
 impl TestConfig {
@@ -69,6 +73,7 @@ impl TestConfig {
             db_dir: None,
             upstream: None,
             issuer: None,
+            warm_up: true,
         }
     }
 
@@ -99,6 +104,7 @@ pub(crate) async fn spawn_app_with(config: TestConfig) -> TestApp {
     };
     let db_dir = config
         .db_dir
+        .clone()
         .unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("temp dir")));
     let mut env = vec![
         ("WEATHER_API__BIND".to_owned(), "127.0.0.1:0".to_owned()),
@@ -124,7 +130,7 @@ pub(crate) async fn spawn_app_with(config: TestConfig) -> TestApp {
             DEV_API_CLIENT_ID.to_owned(),
         ),
     ];
-    env.extend(config.env);
+    env.extend(config.env.iter().cloned());
     let settings = Settings::load(None, db_dir.path(), env).expect("test settings load");
     let clock = ManualClock::new(SystemTime::now());
     let app = Application::build_with(
@@ -136,10 +142,13 @@ pub(crate) async fn spawn_app_with(config: TestConfig) -> TestApp {
     )
     .await
     .expect("app builds");
-    app.validator()
-        .warm_up()
-        .await
-        .expect("validator loads the issuer's keys");
+    if config.warm_up {
+        app.validator()
+            .warm_up()
+            .await
+            .expect("validator loads the issuer's keys");
+    }
+    let validator = app.validator().clone();
     let address = format!("http://{}", app.local_addr());
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
@@ -152,6 +161,7 @@ pub(crate) async fn spawn_app_with(config: TestConfig) -> TestApp {
         issuer,
         db_dir,
         clock,
+        validator,
         shutdown: Some(tx),
         server: Some(server),
     }
@@ -182,6 +192,7 @@ impl TestApp {
             db_dir: Some(self.db_dir.clone()),
             upstream: Some(self.upstream),
             issuer: Some(self.issuer),
+            warm_up: true,
         }
     }
 

@@ -69,3 +69,28 @@ async fn graceful_shutdown_lets_in_flight_request_finish() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn reports_survive_an_app_restart_on_postgres() {
+    let Some((url, schema)) = crate::store::postgres_schema().await else {
+        return;
+    };
+    let app = spawn_app_with(crate::helpers::TestConfig::new().set("DATABASE_URL", &url)).await;
+    let created: Value = app
+        .post_report_as(Persona::Writer, &report_body("Snow", "Denver"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let reuse = app.stop().await.set("DATABASE_URL", &url);
+    let app = spawn_app_with(reuse).await;
+    let list: Vec<Value> = app
+        .get_as(Persona::Reader, "/api/reports")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list, vec![created]);
+    app.stop().await;
+    crate::store::drop_schema(&schema).await;
+}

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use weather_api::domain::{NewReport, RawLocation, RawNewReport};
-use weather_api::store::{PostgresStore, ReportStore, SqliteStore};
+use weather_api::store::{ReportStore, SqliteStore};
 
 fn new_report(description: &str, city: &str, state: Option<&str>) -> NewReport {
     NewReport::parse(&RawNewReport {
@@ -59,8 +59,9 @@ async fn sqlite() -> (Arc<dyn ReportStore>, tempfile::TempDir) {
     (Arc::new(SqliteStore::connect(&url).await.unwrap()), dir)
 }
 
-/// A store in a fresh schema of the TEST_POSTGRES_URL database, or None (printing why).
-async fn postgres() -> Option<Arc<dyn ReportStore>> {
+/// A fresh schema of the TEST_POSTGRES_URL database: (URL selecting it, schema name), or None (printing
+/// why).
+pub(crate) async fn postgres_schema() -> Option<(String, String)> {
     let Ok(url) = std::env::var("TEST_POSTGRES_URL") else {
         println!("skipped: set TEST_POSTGRES_URL");
         return None;
@@ -76,7 +77,19 @@ async fn postgres() -> Option<Arc<dyn ReportStore>> {
     admin.close().await;
     let separator = if url.contains('?') { '&' } else { '?' };
     let scoped = format!("{url}{separator}options=-c%20search_path%3D{schema}");
-    Some(Arc::new(PostgresStore::connect(&scoped).await.unwrap()))
+    Some((scoped, schema))
+}
+
+/// Drops a schema made by [`postgres_schema`].
+pub(crate) async fn drop_schema(schema: &str) {
+    if let Ok(url) = std::env::var("TEST_POSTGRES_URL") {
+        let admin = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+    }
 }
 
 macro_rules! contract {
@@ -91,11 +104,15 @@ macro_rules! contract {
             )*
         }
         mod postgres_store {
+            use std::sync::Arc;
+            use weather_api::store::PostgresStore;
             $(
                 #[tokio::test]
                 async fn $name() {
-                    if let Some(store) = super::postgres().await {
-                        super::$name(store).await;
+                    if let Some((url, schema)) = super::postgres_schema().await {
+                        let store = PostgresStore::connect(&url).await.unwrap();
+                        super::$name(Arc::new(store)).await;
+                        super::drop_schema(&schema).await;
                     }
                 }
             )*
