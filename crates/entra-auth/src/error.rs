@@ -30,6 +30,8 @@ pub enum InvalidRequestReason {
     EmptyToken,
     /// The header or token contains characters outside RFC 6750's `b64token`.
     InvalidCharacters,
+    /// An `access_token` query parameter (tokens belong in the Authorization header).
+    TokenInQuery,
     /// The header is larger than the configured cap.
     TooLarge {
         /// The cap in bytes.
@@ -46,6 +48,9 @@ impl fmt::Display for InvalidRequestReason {
             Self::EmptyToken => f.write_str("the Authorization header says Bearer but has no token"),
             Self::InvalidCharacters => f.write_str(
                 "the bearer token contains characters outside the RFC 6750 token68 set (letters, digits, -._~+/ and trailing =)",
+            ),
+            Self::TokenInQuery => f.write_str(
+                "the request carries an access_token query parameter; send the token only in the Authorization header",
             ),
             Self::TooLarge { max } => write!(f, "the Authorization header is larger than {max} bytes"),
         }
@@ -153,7 +158,7 @@ pub enum AuthError {
     /// An `Authorization` header with another scheme than Bearer.
     #[error("the Authorization header uses the {scheme:?} scheme; expected \"Bearer <token>\"")]
     UnsupportedScheme {
-        /// The scheme found (at most 32 characters).
+        /// The scheme found (or `<unrecognised>` when it does not look like a scheme).
         scheme: String,
     },
     /// A malformed request (400).

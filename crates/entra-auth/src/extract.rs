@@ -75,7 +75,9 @@ where
     }
     let auth = AuthState::from_ref(state);
     let validator = auth.validator.ok_or(AuthError::AuthLayerMissing)?;
-    let claims = validator.authenticate(&parts.headers).await?;
+    let claims = validator
+        .authorize_request(&parts.uri, &parts.headers, None)
+        .await?;
     parts.extensions.insert(claims.clone());
     Ok(claims)
 }

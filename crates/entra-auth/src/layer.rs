@@ -2,7 +2,7 @@
 //!
 //! It extracts the bearer token, validates it, checks the route's [`Requirement`], inserts the
 //! [`VerifiedClaims`](crate::VerifiedClaims) into the request extensions and calls the inner
-//! service; on failure it answers with the [`AuthError`]'s response (status, `WWW-Authenticate`,
+//! service; on failure it answers with the [`AuthError`](crate::AuthError)'s response (status, `WWW-Authenticate`,
 //! problem+json) without calling the inner service.
 
 use std::fmt;
@@ -15,7 +15,6 @@ use bytes::Bytes;
 use http::{Request, Response};
 use tower::{Layer, Service};
 
-use crate::error::AuthError;
 use crate::policy::Requirement;
 use crate::validator::TokenValidator;
 
@@ -109,7 +108,7 @@ where
         ResponseFuture {
             inner: Box::pin(async move {
                 let result = validator
-                    .authorize(req.headers(), requirement.as_deref())
+                    .authorize_request(req.uri(), req.headers(), requirement.as_deref())
                     .await;
                 match result {
                     Ok(claims) => {
@@ -140,10 +139,4 @@ impl<B, E> Future for ResponseFuture<B, E> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.inner.as_mut().poll(cx)
     }
-}
-
-/// Type-erasure check: the error type must not matter to callers.
-#[allow(dead_code)]
-fn _assert_send(e: AuthError) -> impl Send {
-    e
 }

@@ -171,7 +171,39 @@ impl TokenValidator {
         headers: &HeaderMap,
         requirement: Option<&Requirement>,
     ) -> Result<VerifiedClaims, AuthError> {
+        self.authorize_inner(None, headers, requirement).await
+    }
+
+    /// As [`authorize`](Self::authorize), also refusing (400) a request that carries an
+    /// `access_token` query parameter: tokens in URLs end up in logs, and RFC 6750 forbids
+    /// sending a token in more than one place.
+    ///
+    /// # Errors
+    /// As [`authorize`](Self::authorize).
+    pub async fn authorize_request(
+        &self,
+        uri: &http::Uri,
+        headers: &HeaderMap,
+        requirement: Option<&Requirement>,
+    ) -> Result<VerifiedClaims, AuthError> {
+        self.authorize_inner(Some(uri), headers, requirement).await
+    }
+
+    async fn authorize_inner(
+        &self,
+        uri: Option<&http::Uri>,
+        headers: &HeaderMap,
+        requirement: Option<&Requirement>,
+    ) -> Result<VerifiedClaims, AuthError> {
         let result = async {
+            if uri
+                .and_then(http::Uri::query)
+                .is_some_and(has_access_token_param)
+            {
+                return Err(AuthError::InvalidRequest {
+                    reason: InvalidRequestReason::TokenInQuery,
+                });
+            }
             let token = bearer_token(headers, self.inner.config.max_token_bytes())?;
             let claims = self.validate_token(token).await?;
             if let Some(r) = requirement {
@@ -512,6 +544,12 @@ fn numeric_date(v: Option<f64>, claim: &'static str) -> Result<Option<i64>, Auth
     }
 }
 
+fn has_access_token_param(query: &str) -> bool {
+    query
+        .split('&')
+        .any(|pair| pair.split('=').next() == Some("access_token"))
+}
+
 /// Extracts the bearer token from the `Authorization` header (RFC 6750 §2.1): exactly one header,
 /// scheme `Bearer` in any case, a token of `token68` characters, at most `max_len` bytes.
 ///
@@ -537,8 +575,17 @@ pub fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<&str, AuthErr
     })?;
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
+        // Name the scheme only when it looks like one (a bare token must not be echoed).
+        let looks_like_scheme = scheme.len() <= 16
+            && scheme
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-');
         return Err(AuthError::UnsupportedScheme {
-            scheme: scheme.chars().take(32).collect(),
+            scheme: if looks_like_scheme {
+                scheme.to_owned()
+            } else {
+                "<unrecognised>".to_owned()
+            },
         });
     }
     let token = rest.trim_start_matches(' ');

@@ -187,3 +187,24 @@ async fn validator_is_cheap_to_clone_and_shares_keys() {
     assert!(clone.validate(&e.reader()).await.is_ok());
     assert_eq!(e.validator.metrics().accepted, 1);
 }
+
+#[tokio::test]
+async fn token_in_query_string_is_refused_with_400() {
+    let e = env().await;
+    let base = serve(protected_router(e.validator.clone())).await;
+    let token = e.reader();
+    let res = client()
+        .get(format!("{base}/weather?access_token={token}"))
+        .header(AUTHORIZATION, format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.headers()[WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer error=\"invalid_request\""));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_request");
+    assert!(!body["detail"].as_str().unwrap().contains(&token));
+}

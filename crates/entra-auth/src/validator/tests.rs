@@ -747,8 +747,15 @@ fn bearer_extraction_follows_rfc6750() {
     ));
     assert!(matches!(
         bearer_token(&headers(&["Basic dXNlcjpwYXNz"]), 100),
-        Err(AuthError::UnsupportedScheme { .. })
+        Err(AuthError::UnsupportedScheme { scheme }) if scheme == "Basic"
     ));
+    // a bare token is not echoed back as a "scheme"
+    let e = bearer_token(
+        &headers(&["eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"]),
+        100,
+    )
+    .unwrap_err();
+    assert!(!e.to_string().contains("eyJ"), "{e}");
     for (bad, code) in [
         (vec!["Bearer a", "Bearer b"], "invalid_request"),
         (vec!["Bearer"], "invalid_request"),
