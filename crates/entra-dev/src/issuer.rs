@@ -313,6 +313,8 @@ pub struct KeyInfo {
     pub created_at: u64,
     /// When the key was rotated out, seconds since the Unix epoch.
     pub retired_at: Option<u64>,
+    /// When a rotated-out key stops being published, seconds since the Unix epoch.
+    pub published_until: Option<u64>,
     /// Whether this key signs new tokens.
     pub is_current: bool,
     /// Whether the key set publishes the key now.
@@ -611,6 +613,7 @@ impl DevIssuer {
                 x5t: k.x5t.clone(),
                 created_at: k.created_at,
                 retired_at: k.retired_at,
+                published_until: k.unpublish_at,
                 is_current: k.kid == current,
                 is_published: published.contains(&k.kid),
             })

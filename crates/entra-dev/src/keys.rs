@@ -47,6 +47,8 @@ pub(crate) struct KeyEntry {
     pub(crate) created_at: u64,
     /// When the key stopped being the current key (rotation), seconds since the epoch.
     pub(crate) retired_at: Option<u64>,
+    /// When a retired key stops being published, seconds since the epoch (set at rotation).
+    pub(crate) unpublish_at: Option<u64>,
     private: RsaPrivateKey,
     signer: SigningKey<Sha256>,
 }
@@ -85,7 +87,7 @@ impl KeyEntry {
             signer,
             cert_der,
             unix_secs(now),
-            None,
+            (None, None),
         ))
     }
 
@@ -94,7 +96,7 @@ impl KeyEntry {
         signer: SigningKey<Sha256>,
         cert_der: Vec<u8>,
         created_at: u64,
-        retired_at: Option<u64>,
+        (retired_at, unpublish_at): (Option<u64>, Option<u64>),
     ) -> Self {
         let x5t = URL_SAFE_NO_PAD.encode(Sha1::digest(&cert_der));
         let n = URL_SAFE_NO_PAD.encode(private.n().to_bytes_be());
@@ -107,8 +109,18 @@ impl KeyEntry {
             cert_der,
             created_at,
             retired_at,
+            unpublish_at,
             private,
             signer,
+        }
+    }
+
+    /// Whether the key is published at `now` (seconds since the epoch).
+    pub(crate) fn is_published(&self, now: u64, grace: Duration) -> bool {
+        match (self.retired_at, self.unpublish_at) {
+            (None, _) => true,
+            (Some(_), Some(until)) => now < until,
+            (Some(retired), None) => now < retired.saturating_add(grace.as_secs()),
         }
     }
 
@@ -175,16 +187,14 @@ impl KeyRing {
             .expect("BUG: a key ring always holds at least one key")
     }
 
-    /// The keys to publish at `now`: the current one and every retired key still in its grace period.
+    /// The keys to publish at `now`: the current one and every retired key still in its grace period
+    /// (`grace` applies to retired keys whose end of publication was not recorded at rotation).
     pub(crate) fn published(&self, now: SystemTime, grace: Duration) -> Vec<&KeyEntry> {
         let now = unix_secs(now);
         self.entries
             .iter()
             .rev()
-            .filter(|k| match k.retired_at {
-                None => true,
-                Some(retired) => now < retired.saturating_add(grace.as_secs()),
-            })
+            .filter(|k| k.is_published(now, grace))
             .collect()
     }
 
@@ -195,12 +205,10 @@ impl KeyRing {
         for k in &mut self.entries {
             if k.retired_at.is_none() {
                 k.retired_at = Some(now_secs);
+                k.unpublish_at = Some(now_secs.saturating_add(grace.as_secs()));
             }
         }
-        self.entries.retain(|k| match k.retired_at {
-            None => true,
-            Some(retired) => now_secs < retired.saturating_add(grace.as_secs()),
-        });
+        self.entries.retain(|k| k.is_published(now_secs, grace));
         self.entries.push(entry);
     }
 
@@ -231,7 +239,7 @@ impl KeyRing {
                 signer,
                 cert_der,
                 stored.created_at,
-                stored.retired_at,
+                (stored.retired_at, stored.unpublish_at),
             ));
         }
         if entries.is_empty() {
@@ -262,6 +270,7 @@ impl KeyRing {
                 kid: k.kid.clone(),
                 created_at: k.created_at,
                 retired_at: k.retired_at,
+                unpublish_at: k.unpublish_at,
                 certificate: k.x5c(),
                 private_key_pem: pem.to_string(),
             });
@@ -290,6 +299,8 @@ struct StoredKey {
     kid: String,
     created_at: u64,
     retired_at: Option<u64>,
+    #[serde(default)]
+    unpublish_at: Option<u64>,
     certificate: String,
     private_key_pem: String,
 }

@@ -226,3 +226,21 @@ fn serve_refuses_a_non_loopback_bind_without_allow_remote() {
     assert!(err.contains("refusing to listen on 0.0.0.0:0"), "{err}");
     assert!(err.contains("--allow-remote"));
 }
+
+#[test]
+fn keys_rotate_with_zero_grace_unpublishes_the_old_key_for_every_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let (before, _) = service_key_set(dir.path(), "http://127.0.0.1:1/");
+    let old_kid = before.current_kid();
+    stdout(&entra_dev(dir.path(), &["keys", "rotate", "--grace", "0s"]));
+    // A reader with the default 24 h grace period still honours the end of publication recorded at rotation.
+    let (after, jwks) = service_key_set(dir.path(), "http://127.0.0.1:1/");
+    assert_ne!(after.current_kid(), old_kid);
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, vec![after.current_kid().as_str()]);
+}

@@ -194,6 +194,12 @@ fn keys_show(data_dir: PathBuf, args: KeysShowArgs) -> anyhow::Result<()> {
         if let Some(r) = k.retired_at {
             println!("      retired {}", entra_dev::format_unix_time(r as i64));
         }
+        if let (false, Some(u)) = (k.is_current, k.published_until) {
+            println!(
+                "      published until {}",
+                entra_dev::format_unix_time(u as i64)
+            );
+        }
         println!("      {state}");
     }
     if args.json {
