@@ -9,6 +9,7 @@ pub(crate) struct Challenge {
     pub(crate) error: Option<&'static str>,
     pub(crate) description: Option<String>,
     pub(crate) scope: Option<String>,
+    pub(crate) claims: Option<String>,
 }
 
 impl Challenge {
@@ -26,6 +27,9 @@ impl Challenge {
         }
         if let Some(s) = &self.scope {
             params.push(format!("scope={}", quote(s)));
+        }
+        if let Some(c) = &self.claims {
+            params.push(format!("claims={}", quote(c)));
         }
         let value = if params.is_empty() {
             "Bearer".to_owned()
@@ -72,6 +76,7 @@ mod tests {
             error: Some("insufficient_scope"),
             description: Some("need \"weather.read\" \\ ok".into()),
             scope: Some("weather.read weather.write".into()),
+            claims: None,
         };
         assert_eq!(
             c.to_header_value(),
@@ -84,5 +89,30 @@ mod tests {
         assert_eq!(quote("a\r\nb\u{e9}"), "\"a??b?\"");
         let long = "x".repeat(2000);
         assert_eq!(quote(&long).len(), 514);
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn any_description_yields_a_valid_header(desc in "\\PC{0,300}", scope in "[!#-\\[\\]-~]{1,30}") {
+            let c = Challenge {
+                realm: None,
+                error: Some("invalid_token"),
+                description: Some(desc.clone()),
+                scope: Some(scope.clone()),
+                claims: None,
+            };
+            let v = c.to_header_value();
+            let s = v.to_str().unwrap();
+            assert!(s.starts_with("Bearer error=\"invalid_token\", error_description=\""));
+            assert!(s.ends_with(&format!("scope=\"{scope}\"")), "{s}");
+            if desc.chars().all(|ch| (' '..='~').contains(&ch) && ch != '"' && ch != '\\') && desc.len() <= 512 {
+                assert!(s.contains(&desc));
+            }
+        }
     }
 }

@@ -176,6 +176,12 @@ impl VerifiedClaims {
         self.claims.xms_cc.as_ref().map_or(&[], OneOrMany::values)
     }
 
+    /// Whether the client declared it handles claims challenges (`xms_cc` contains `cp1`), so an
+    /// [`AuthError::claims_challenge`](crate::AuthError::claims_challenge) is worth sending.
+    pub fn supports_claims_challenge(&self) -> bool {
+        self.client_capabilities().iter().any(|c| c == "cp1")
+    }
+
     /// The audience values (`aud`).
     pub fn audiences(&self) -> &[String] {
         self.claims.aud.as_ref().map_or(&[], OneOrMany::values)
@@ -222,6 +228,7 @@ mod tests {
         assert_eq!(c.scopes().collect::<Vec<_>>(), ["a", "b"]);
         assert!(c.has_role("R") && !c.has_role("r"));
         assert_eq!(c.client_capabilities(), ["cp1"]);
+        assert!(c.supports_claims_challenge());
         assert_eq!(c.audiences(), ["x", "y"]);
         assert_eq!(c.get("custom"), Some(&json!(5)));
     }

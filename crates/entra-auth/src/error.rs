@@ -13,6 +13,7 @@
 
 use std::fmt;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
 
@@ -305,6 +306,15 @@ pub enum AuthError {
         /// The token's roles.
         found_roles: Vec<String>,
     },
+    /// A claims challenge (continuous access evaluation, RFC 6750 extension used by Microsoft
+    /// clients): 401 with `error="insufficient_claims"` and a base64 `claims` parameter. Build it
+    /// with [`AuthError::claims_challenge`]; send it only to clients whose token says they handle
+    /// it ([`VerifiedClaims::supports_claims_challenge`](crate::VerifiedClaims::supports_claims_challenge)).
+    #[error("the token lacks claims this API requires; acquire a new token with the claims challenge in the WWW-Authenticate header")]
+    InsufficientClaims {
+        /// The claims request JSON, e.g. `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`.
+        claims: String,
+    },
     /// No signing keys were ever loaded (503).
     #[error("signing keys not yet available: {detail}")]
     KeysUnavailable {
@@ -373,6 +383,7 @@ pub(crate) const CODES: &[&str] = &[
     "key_issuer_mismatch",
     "audience_mismatch",
     "insufficient_scope",
+    "insufficient_claims",
     "keys_unavailable",
     "auth_layer_missing",
 ];
@@ -402,6 +413,7 @@ impl AuthError {
             Self::KeyIssuerMismatch { .. } => "key_issuer_mismatch",
             Self::AudienceMismatch { .. } => "audience_mismatch",
             Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::InsufficientClaims { .. } => "insufficient_claims",
             Self::KeysUnavailable { .. } => "keys_unavailable",
             Self::AuthLayerMissing => "auth_layer_missing",
         }
@@ -426,6 +438,7 @@ impl AuthError {
             Self::KeysUnavailable { .. } | Self::AuthLayerMissing => None,
             Self::InvalidRequest { .. } => Some("invalid_request"),
             Self::InsufficientScope { .. } => Some("insufficient_scope"),
+            Self::InsufficientClaims { .. } => Some("insufficient_claims"),
             _ => Some("invalid_token"),
         }
     }
@@ -463,12 +476,19 @@ impl AuthError {
             }
             _ => None,
         };
+        let claims = match self {
+            Self::InsufficientClaims { claims } => {
+                Some(base64::engine::general_purpose::STANDARD.encode(claims.as_bytes()))
+            }
+            _ => None,
+        };
         Some(
             Challenge {
                 realm: None,
                 error,
                 description: error.map(|_| self.public_detail()),
                 scope,
+                claims,
             }
             .to_header_value(),
         )
@@ -504,6 +524,23 @@ impl AuthError {
         }
         res.extensions_mut().insert(self.clone());
         res
+    }
+
+    /// A claims challenge for continuous access evaluation (see
+    /// [`AuthError::InsufficientClaims`]).
+    ///
+    /// ```
+    /// use entra_auth::AuthError;
+    /// let e = AuthError::claims_challenge(r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#);
+    /// assert_eq!(e.status(), 401);
+    /// let h = e.www_authenticate().unwrap();
+    /// assert!(h.to_str().unwrap().starts_with("Bearer error=\"insufficient_claims\""));
+    /// assert!(h.to_str().unwrap().contains("claims=\"eyJhY2Nlc3NfdG9rZW4i"));
+    /// ```
+    pub fn claims_challenge(claims_json: &str) -> Self {
+        Self::InsufficientClaims {
+            claims: claims_json.to_owned(),
+        }
     }
 
     pub(crate) fn accepted_versions(versions: &[TokenVersion]) -> Vec<&'static str> {

@@ -208,3 +208,44 @@ async fn token_in_query_string_is_refused_with_400() {
     assert_eq!(body["code"], "invalid_request");
     assert!(!body["detail"].as_str().unwrap().contains(&token));
 }
+
+#[tokio::test]
+async fn handler_can_answer_a_claims_challenge_to_capable_clients() {
+    let e = env().await;
+    let app = Router::new()
+        .route(
+            "/sensitive",
+            get(|Authenticated(c): Authenticated| async move {
+                if c.supports_claims_challenge() {
+                    Err(entra_auth::AuthError::claims_challenge(
+                        r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#,
+                    ))
+                } else {
+                    Ok("no step-up possible")
+                }
+            }),
+        )
+        .layer(AuthLayer::new(e.validator.clone()));
+    let base = serve(app).await;
+    let mut extra = serde_json::Map::new();
+    extra.insert("xms_cc".into(), serde_json::json!(["cp1"]));
+    let capable = e.mint(&TokenRequest {
+        extra_claims: extra,
+        ..e.request()
+    });
+    let (s, ch, body) = call(&base, "/sensitive", Some(&capable)).await;
+    assert_eq!(s, 401);
+    let ch = ch.unwrap();
+    assert!(
+        ch.starts_with("Bearer error=\"insufficient_claims\""),
+        "{ch}"
+    );
+    assert!(
+        ch.contains("claims=\"eyJhY2Nlc3NfdG9rZW4iOnsiYWNycyI6"),
+        "{ch}"
+    );
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["code"], "insufficient_claims");
+    let (s, _, body) = call(&base, "/sensitive", Some(&e.reader())).await;
+    assert_eq!((s, body.as_str()), (200, "no step-up possible"));
+}

@@ -776,3 +776,74 @@ fn bearer_extraction_follows_rfc6750() {
         })
     ));
 }
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn arbitrary_token68_strings_are_refused_as_client_errors(s in "[A-Za-z0-9._~+/=-]{0,600}") {
+        block_on(async {
+            let f = fixture();
+            let e = f.validator.validate(&s).await.unwrap_err();
+            assert!(e.status().is_client_error(), "{s}: {e}");
+        });
+    }
+
+    #[test]
+    fn random_segments_under_a_valid_header_are_refused(payload in proptest::collection::vec(proptest::num::u8::ANY, 0..300), sig in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+        block_on(async {
+            let f = fixture();
+            let t = format!("{}.{}.{}", b64(br#"{"alg":"RS256","kid":"k1"}"#), b64(&payload), b64(&sig));
+            let e = f.validator.validate(&t).await.unwrap_err();
+            assert!(e.status().is_client_error(), "{e}");
+        });
+    }
+
+    #[test]
+    fn any_signed_claims_set_without_the_right_audience_is_refused(aud in "[ -~]{0,40}", scp in "[ -~]{0,40}") {
+        proptest::prop_assume!(aud != CID && aud != format!("api://{CID}"));
+        block_on(async {
+            let f = fixture();
+            let claims = with(with(v2_claims(), "aud", json!(aud)), "scp", json!(scp));
+            let e = f.validator.validate(&token(&claims)).await.unwrap_err();
+            assert!(matches!(e.code(), "audience_mismatch" | "token_for_other_resource"), "{e}");
+            // found values are quoted into messages and the challenge stays a valid header
+            assert!(e.www_authenticate().is_some());
+        });
+    }
+}
+
+#[tokio::test]
+async fn b2c_older_tfp_issuer_form_is_taken_from_metadata() {
+    let canned = Arc::new(Canned::default());
+    let meta = format!(
+        "{INSTANCE}contoso.onmicrosoft.com/b2c_1_susi/v2.0/.well-known/openid-configuration"
+    );
+    let keys = format!("{INSTANCE}contoso.onmicrosoft.com/b2c_1_susi/discovery/v2.0/keys");
+    let iss = format!("{INSTANCE}tfp/{TID}/b2c_1_susi/v2.0/");
+    canned.set(
+        &meta,
+        200,
+        json!({"issuer": iss, "jwks_uri": keys}).to_string(),
+    );
+    canned.set(&keys, 200, key_doc("k1", None));
+    let clock = ManualClock::new(std::time::UNIX_EPOCH + Duration::from_secs(NOW));
+    let config = AuthConfig::builder(TID, CID)
+        .b2c("contoso", "b2c_1_susi")
+        .instance(INSTANCE)
+        .clock(Arc::new(clock))
+        .build()
+        .unwrap();
+    let v = TokenValidator::with_fetcher(config, canned);
+    let claims =
+        json!({"iss": iss, "aud": CID, "ver": "1.0", "tid": TID, "sub": "u", "exp": now() + 60});
+    assert!(v.validate(&token(&claims)).await.is_ok());
+}
