@@ -80,6 +80,12 @@ pub enum ConfigError {
         /// `common` or `organizations`.
         authority: &'static str,
     },
+    /// The proxy URL is not an http(s) URL.
+    #[error("invalid HTTP proxy URL {found:?}: expected http(s)://host:port")]
+    InvalidProxy {
+        /// The value given.
+        found: String,
+    },
     /// A duration or size setting is out of range.
     #[error("{field} must be {requirement}")]
     OutOfRange {
@@ -291,6 +297,7 @@ pub struct AuthConfig {
     max_token_bytes: usize,
     max_response_bytes: usize,
     metadata_app_id: bool,
+    http_proxy: Option<Url>,
     clock: Arc<dyn Clock>,
     sources: Vec<MetadataSource>,
 }
@@ -334,6 +341,7 @@ impl AuthConfig {
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             metadata_app_id: false,
+            http_proxy: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -402,6 +410,10 @@ impl AuthConfig {
     pub fn metadata_app_id(&self) -> bool {
         self.metadata_app_id
     }
+    /// The HTTP proxy for the identity provider, if any (never read from the environment).
+    pub fn http_proxy(&self) -> Option<&Url> {
+        self.http_proxy.as_ref()
+    }
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
@@ -443,6 +455,7 @@ pub struct AuthConfigBuilder {
     max_token_bytes: usize,
     max_response_bytes: usize,
     metadata_app_id: bool,
+    http_proxy: Option<String>,
     clock: Arc<dyn Clock>,
 }
 
@@ -546,6 +559,13 @@ impl AuthConfigBuilder {
     /// Appends `?appid={client_id}` to the metadata URLs (apps with custom signing keys).
     pub fn metadata_app_id(mut self, enabled: bool) -> Self {
         self.metadata_app_id = enabled;
+        self
+    }
+
+    /// Sends identity-provider requests through this HTTP(S) proxy. The library never reads
+    /// proxy settings from the environment; without this setting it connects directly.
+    pub fn http_proxy(mut self, url: &str) -> Self {
+        self.http_proxy = Some(url.to_owned());
         self
     }
 
@@ -659,6 +679,15 @@ impl AuthConfigBuilder {
             }
         }
 
+        let http_proxy = match &self.http_proxy {
+            None => None,
+            Some(p) => {
+                let url = Url::parse(p)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+                Some(url.ok_or_else(|| ConfigError::InvalidProxy { found: p.clone() })?)
+            }
+        };
         let sources = build_sources(
             &instance,
             &authority,
@@ -682,6 +711,7 @@ impl AuthConfigBuilder {
             max_token_bytes: self.max_token_bytes,
             max_response_bytes: self.max_response_bytes,
             metadata_app_id: self.metadata_app_id,
+            http_proxy,
             clock: self.clock,
             sources,
         })
@@ -910,6 +940,21 @@ mod tests {
             AuthConfig::builder(TID, CID).b2c("con toso", "p").build(),
             Err(ConfigError::InvalidB2c { .. })
         ));
+        assert!(matches!(
+            AuthConfig::builder(TID, CID)
+                .http_proxy("socks://x")
+                .build(),
+            Err(ConfigError::InvalidProxy { .. })
+        ));
+        assert_eq!(
+            AuthConfig::builder(TID, CID)
+                .http_proxy("http://proxy.local:3128")
+                .build()
+                .unwrap()
+                .http_proxy()
+                .map(Url::as_str),
+            Some("http://proxy.local:3128/")
+        );
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub struct ReqwestFetch {
 }
 
 impl ReqwestFetch {
-    /// Builds the client.
+    /// Builds the client. Proxy settings are never read from the environment.
     ///
     /// # Errors
     /// [`ConfigError::HttpClient`] when the TLS backend cannot be initialised.
@@ -64,7 +64,25 @@ impl ReqwestFetch {
         timeout: Duration,
         max_bytes: usize,
     ) -> Result<Self, ConfigError> {
-        let client = reqwest::Client::builder()
+        Self::with_proxy(connect_timeout, timeout, max_bytes, None)
+    }
+
+    /// As [`new`](Self::new), through an HTTP(S) proxy when `proxy` is given.
+    ///
+    /// # Errors
+    /// [`ConfigError::HttpClient`] when the TLS backend or the proxy cannot be set up.
+    pub fn with_proxy(
+        connect_timeout: Duration,
+        timeout: Duration,
+        max_bytes: usize,
+        proxy: Option<&Url>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = reqwest::Client::builder().no_proxy();
+        if let Some(p) = proxy {
+            builder =
+                builder.proxy(reqwest::Proxy::all(p.as_str()).map_err(ConfigError::HttpClient)?);
+        }
+        let client = builder
             .use_rustls_tls()
             .connect_timeout(connect_timeout)
             .timeout(timeout)

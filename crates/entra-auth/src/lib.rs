@@ -40,6 +40,34 @@
 //! # }
 //! ```
 //!
+//! Validating a token directly (here from the local development issuer, `entra-dev`):
+//!
+//! ```
+//! use entra_auth::{AuthConfig, Requirement, TokenValidator};
+//! use entra_dev::{defaults, DevIssuer, DevIssuerConfig, TokenRequest};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dev = DevIssuer::spawn(DevIssuerConfig::default()).await?;
+//! let config = AuthConfig::builder(defaults::DEV_TENANT_ID, defaults::DEV_API_CLIENT_ID)
+//!     .instance(dev.issuer.instance().as_str())
+//!     .build()?;
+//! let validator = TokenValidator::new(config)?;
+//! validator.warm_up().await?;
+//!
+//! let token = dev.issuer.mint(&TokenRequest {
+//!     scopes: vec!["weather.read".into()],
+//!     ..TokenRequest::default()
+//! })?;
+//! let claims = validator.validate(&token).await?;
+//! assert_eq!(claims.oid(), Some(defaults::ALICE_OID));
+//! Requirement::scopes(["weather.read"]).check(&claims)?;
+//! let err = Requirement::scopes(["weather.write"]).check(&claims).unwrap_err();
+//! assert_eq!((err.status().as_u16(), err.code()), (403, "insufficient_scope"));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! The answers:
 //!
 //! | situation | status | `WWW-Authenticate` | `code` |

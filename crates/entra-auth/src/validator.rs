@@ -67,10 +67,11 @@ impl TokenValidator {
     /// # Errors
     /// [`ConfigError::HttpClient`] when the HTTP client cannot be built.
     pub fn new(config: AuthConfig) -> Result<Self, ConfigError> {
-        let fetcher = ReqwestFetch::new(
+        let fetcher = ReqwestFetch::with_proxy(
             config.connect_timeout(),
             config.http_timeout(),
             config.max_response_bytes(),
+            config.http_proxy(),
         )?;
         Ok(Self::with_fetcher(config, Arc::new(fetcher)))
     }
