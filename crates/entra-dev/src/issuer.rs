@@ -152,6 +152,10 @@ pub struct DevIssuerConfig {
     pub token_lifetime: Duration,
     /// How long a rotated-out key stays published (default 24 h).
     pub key_grace_period: Duration,
+    /// `Some(age)`: when the issuer is created, a current key older than `age` is rotated (the old one stays
+    /// published for the grace period). `None` (default): keys never expire on their own; rotate with
+    /// [`DevIssuer::rotate_key`] or `entra-dev keys rotate`.
+    pub key_lifetime: Option<Duration>,
     /// How long an authorization code can be redeemed (default 10 min, like Entra).
     pub code_lifetime: Duration,
     /// The access token version the token endpoint issues: in Entra this is the API's app registration
@@ -214,6 +218,7 @@ impl Default for DevIssuerConfig {
             data_dir: None,
             token_lifetime: Duration::from_secs(3600),
             key_grace_period: Duration::from_secs(24 * 3600),
+            key_lifetime: None,
             code_lifetime: Duration::from_secs(600),
             access_token_version: TokenVersion::V2,
             b2c_tenant_name: defaults::DEV_B2C_TENANT_NAME.to_owned(),
@@ -421,7 +426,10 @@ impl DevIssuer {
             },
             None => KeyRing::single(fresh(key)?),
         };
-        Ok(Self {
+        let expired = config.key_lifetime.is_some_and(|lifetime| {
+            keys::unix_secs(now).saturating_sub(ring.current().created_at) >= lifetime.as_secs()
+        });
+        let issuer = Self {
             inner: Arc::new(Inner {
                 config,
                 instance,
@@ -431,7 +439,12 @@ impl DevIssuer {
                 key_override: RwLock::new(None),
                 counters: Counters::default(),
             }),
-        })
+        };
+        if expired {
+            tracing::info!(kid = %issuer.current_kid(), "the signing key is past its lifetime; rotating");
+            issuer.rotate_key()?;
+        }
+        Ok(issuer)
     }
 
     /// Binds `127.0.0.1:0`, creates an issuer whose instance is `http://127.0.0.1:{port}/` and serves it in a
@@ -592,6 +605,54 @@ impl DevIssuer {
         let changed = current.current().kid != ring.current().kid;
         *current = ring;
         Ok(changed)
+    }
+
+    /// Watches the key file in the data dir and reloads the keys when it changes, so that
+    /// `entra-dev keys rotate` run in another terminal is picked up by a running application. Checks every
+    /// `interval`; stops when the returned handle is aborted. Without a data dir the task just idles.
+    ///
+    /// # Panics
+    /// If called outside a Tokio runtime.
+    pub fn watch_key_file(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let issuer = self.clone();
+        tokio::spawn(async move {
+            let Some(path) = issuer
+                .inner
+                .config
+                .data_dir
+                .as_ref()
+                .map(|d| d.join(keys::KEY_FILE_NAME))
+            else {
+                return std::future::pending::<()>().await;
+            };
+            let modified = |path: PathBuf| async move {
+                tokio::fs::metadata(&path).await.ok()?.modified().ok()
+            };
+            let mut last = modified(path.clone()).await;
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let now = modified(path.clone()).await;
+                if now == last {
+                    continue;
+                }
+                last = now;
+                let reloading = issuer.clone();
+                match tokio::task::spawn_blocking(move || reloading.reload_keys()).await {
+                    Ok(Ok(true)) => tracing::info!(
+                        kid = %issuer.current_kid(),
+                        "picked up a rotated signing key from the key file"
+                    ),
+                    Ok(Ok(false)) => {}
+                    Ok(Err(error)) => tracing::warn!(
+                        %error,
+                        "cannot reload the key file; keeping the current keys"
+                    ),
+                    Err(error) => tracing::warn!(%error, "key reload task failed"),
+                }
+            }
+        })
     }
 
     /// The signing keys the issuer holds, current first.

@@ -284,3 +284,69 @@ async fn mint_honours_times_extra_claims_and_extra_header() {
     assert_eq!(c["name"], "Overridden");
     assert_eq!(common::header(&token)["nonce"], "graph-nonce");
 }
+
+fn local(config: DevIssuerConfig) -> DevIssuer {
+    DevIssuer::with_signing_key(
+        config,
+        url::Url::parse("http://127.0.0.1:1/").unwrap(),
+        shared_key(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn reload_keys_picks_up_a_rotation_made_by_another_process_sharing_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = DevIssuerConfig {
+        data_dir: Some(dir.path().to_owned()),
+        ..DevIssuerConfig::default()
+    };
+    let service = local(config.clone());
+    let cli = local(config);
+    let old_kid = service.current_kid();
+    assert_eq!(cli.current_kid(), old_kid);
+    assert!(!service.reload_keys().unwrap(), "nothing changed yet");
+
+    let new_kid = cli.rotate_key().unwrap();
+    assert!(service.reload_keys().unwrap());
+    assert_eq!(service.current_kid(), new_kid);
+    let published: Vec<String> = kids(&service.key_set());
+    assert_eq!(published, vec![new_kid, old_kid]);
+    // A token the CLI mints now verifies against what the service publishes.
+    let token = cli.mint(&TokenRequest::default()).unwrap();
+    verify(
+        &token,
+        &service.key_set(),
+        &service.issuer_v2(DEV_TENANT_ID),
+        DEV_API_CLIENT_ID,
+    );
+}
+
+#[tokio::test]
+async fn key_older_than_key_lifetime_is_rotated_at_start_and_stays_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = DevIssuerConfig {
+        data_dir: Some(dir.path().to_owned()),
+        ..DevIssuerConfig::default()
+    };
+    let first = local(config.clone());
+    let old_kid = first.current_kid();
+    let again = local(DevIssuerConfig {
+        key_lifetime: Some(Duration::from_secs(3600)),
+        ..config.clone()
+    });
+    assert_eq!(again.current_kid(), old_kid, "a young key is kept");
+    let rotated = DevIssuer::new(
+        DevIssuerConfig {
+            key_lifetime: Some(Duration::ZERO),
+            ..config
+        },
+        url::Url::parse("http://127.0.0.1:1/").unwrap(),
+    )
+    .unwrap();
+    assert_ne!(rotated.current_kid(), old_kid);
+    assert_eq!(
+        kids(&rotated.key_set()),
+        vec![rotated.current_kid(), old_kid]
+    );
+}

@@ -64,13 +64,12 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         None if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}/", addr.port()),
         None => format!("http://{addr}/"),
     };
-    let key_file = data_dir.join(entra_dev::KEY_FILE_NAME);
     let issuer = tokio::task::spawn_blocking(move || super::open_issuer(data_dir, &instance, None))
         .await
         .context("key loading task failed")??;
     print_banner(&issuer, addr);
     let app = axum::Router::new().merge(issuer.router());
-    let watcher = tokio::spawn(watch_key_file(issuer.clone(), key_file));
+    let watcher = issuer.watch_key_file(std::time::Duration::from_secs(2));
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
@@ -120,35 +119,6 @@ fn print_banner(issuer: &entra_dev::DevIssuer, addr: SocketAddr) {
     println!("  Test users      alice, bob (no password)");
     println!("  Offline token   entra-dev token --instance {base}");
     println!("{line}");
-}
-
-async fn modified(path: &std::path::Path) -> Option<std::time::SystemTime> {
-    tokio::fs::metadata(path).await.ok()?.modified().ok()
-}
-
-/// Picks up `entra-dev keys rotate` run in another terminal: re-reads the key file when it changes.
-async fn watch_key_file(issuer: entra_dev::DevIssuer, path: PathBuf) {
-    let mut last = modified(&path).await;
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
-    loop {
-        tick.tick().await;
-        let now = modified(&path).await;
-        if now == last {
-            continue;
-        }
-        last = now;
-        let reloading = issuer.clone();
-        match tokio::task::spawn_blocking(move || reloading.reload_keys()).await {
-            Ok(Ok(true)) => {
-                tracing::info!(kid = %issuer.current_kid(), "picked up a rotated signing key from the key file")
-            }
-            Ok(Ok(false)) => {}
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "cannot reload the key file; keeping the current keys")
-            }
-            Err(error) => tracing::warn!(%error, "key reload task failed"),
-        }
-    }
 }
 
 async fn shutdown_signal() {
