@@ -678,7 +678,8 @@ pub(crate) fn authenticate_client<'a>(
     let form_id = params.get("client_id")?;
     let form_secret = params.get("client_secret")?;
     let (client_id, secret) = match &basic {
-        Some((id, secret)) => (id.as_str(), Some(secret.as_str())),
+        // Some public clients send Basic with an empty secret: that is no secret.
+        Some((id, secret)) => (id.as_str(), Some(secret.as_str()).filter(|s| !s.is_empty())),
         None => (
             form_id.ok_or_else(|| OAuthError::missing("client_id"))?,
             form_secret,
