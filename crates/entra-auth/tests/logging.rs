@@ -1,0 +1,98 @@
+//! Tracing: rejections at DEBUG under `entra_auth` with the reason code, refresh failures at WARN
+//! with the URL and status, and never the token.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use entra_auth::TokenVersion;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata, Subscriber};
+
+#[derive(Clone, Default)]
+struct Capture {
+    events: Arc<Mutex<Vec<(Level, String, String)>>>,
+}
+
+struct Fields(String);
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let _ = write!(self.0, "{}={:?} ", field.name(), value);
+    }
+}
+
+impl Subscriber for Capture {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
+        let mut f = Fields(String::new());
+        event.record(&mut f);
+        self.events.lock().unwrap().push((
+            *event.metadata().level(),
+            event.metadata().target().to_owned(),
+            f.0,
+        ));
+    }
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+#[tokio::test]
+async fn rejections_log_debug_with_code_and_refresh_failures_log_warn_without_tokens() {
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.clone());
+
+    let e = env_with(|b| b.accepted_versions([TokenVersion::V2])).await;
+    e.validator.warm_up().await.unwrap();
+    let good = e.reader();
+    let mut claims = claims_of(&good);
+    claims.insert("aud".into(), serde_json::json!("api://someone-else"));
+    let wrong_aud = e.sign_raw(
+        serde_json::Value::Object(header_of(&good)),
+        serde_json::Value::Object(claims),
+    );
+    assert!(e.validator.validate(&wrong_aud).await.is_err());
+
+    e.issuer().set_outage(true);
+    assert!(e.validator.warm_up().await.is_err());
+
+    let events = capture.events.lock().unwrap().clone();
+    let ours: Vec<_> = events
+        .iter()
+        .filter(|(_, t, _)| t == "entra_auth")
+        .collect();
+    assert!(
+        ours.iter()
+            .any(|(l, _, f)| *l == Level::DEBUG && f.contains("code=\"audience_mismatch\"")),
+        "{ours:?}"
+    );
+    let metadata_url = format!(
+        "{}{}/v2.0/.well-known/openid-configuration",
+        e.instance(),
+        entra_dev::defaults::DEV_TENANT_ID
+    );
+    assert!(
+        ours.iter().any(|(l, _, f)| *l == Level::WARN
+            && f.contains(&metadata_url)
+            && f.contains("status=503")),
+        "{ours:?}"
+    );
+    for (_, _, fields) in &ours {
+        for t in [&good, &wrong_aud] {
+            let sig = t.rsplit('.').next().unwrap();
+            assert!(!fields.contains(sig), "a token in the logs: {fields}");
+            assert!(!fields.contains(t.split('.').nth(1).unwrap()));
+        }
+    }
+}
