@@ -186,9 +186,9 @@ impl From<ValidationError> for ApiError {
     }
 }
 
-/// Middleware: logs the [`ErrorCause`] of error responses inside the request span (5xx at ERROR/WARN,
-/// 4xx at DEBUG), and turns the bare bodies of layers that answer on their own (413 from the body limit)
-/// into problem+json.
+/// Middleware: logs the [`ErrorCause`] of error responses inside the request span (5xx at WARN, 4xx at
+/// DEBUG), and turns the bare bodies of layers that answer on their own (413 from the body limit, 405 from
+/// the router) into problem+json.
 pub async fn log_error_causes(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
@@ -209,6 +209,17 @@ pub async fn log_error_causes(request: Request, next: Next) -> Response {
             "payload_too_large",
             "The request body is too large.",
         );
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED && !is_problem {
+        let mut answer = problem(
+            status,
+            "method_not_allowed",
+            "This resource does not support this method.",
+        );
+        if let Some(allow) = response.headers().get(header::ALLOW) {
+            answer.headers_mut().insert(header::ALLOW, allow.clone());
+        }
+        return answer;
     }
     response
 }

@@ -181,17 +181,14 @@ impl Application {
             }),
             templates: Arc::new(Templates::new()?),
             mode: Arc::new(ModeInfo {
-                dev_issuer: dev_issuer.as_ref().map(|i| i.instance().clone()),
+                dev_issuer: dev_issuer.clone(),
             }),
             limits: HttpLimits {
                 max_body_bytes: settings.max_body_bytes,
                 request_timeout: settings.request_timeout,
             },
         };
-        let mut router = build_router(state);
-        if let Some(issuer) = &dev_issuer {
-            router = router.nest(DEV_ISSUER_PATH, issuer.router());
-        }
+        let router = build_router(state);
         Ok(Self {
             listener,
             addr,
@@ -332,8 +329,8 @@ async fn handle_timeout(err: tower::BoxError) -> Response {
     }
 }
 
-/// THE router: all routes with their auth layers, the JSON/HTML fallback, and the operational layers
-/// (outermost first): Authorization marked sensitive, request id, trace span with the request id,
+/// THE router: all routes with their auth layers, the development issuer under `/dev-issuer` when the
+/// state says development mode, the JSON/HTML fallback, and the operational layers (outermost first): Authorization marked sensitive, request id, trace span with the request id,
 /// request-id propagation, error-cause logging and problem+json for bare 413s, request timeout (503
 /// problem+json), body limit (413).
 pub fn build_router(state: AppState) -> Router {
@@ -354,25 +351,31 @@ pub fn build_router(state: AppState) -> Router {
             )
         })
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
-    Router::new()
+    let mut routes = Router::new();
+    if let Some(issuer) = &state.mode.dev_issuer {
+        routes = routes.nest(DEV_ISSUER_PATH, issuer.router().with_state(()));
+    }
+    let routes = routes
         .merge(routes::home::router())
         .merge(routes::health::router())
         .merge(routes::weather::router(&state))
         .merge(routes::reports::router(&state))
         .fallback(routes::not_found)
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
-                .layer(SetRequestIdLayer::new(
-                    request_id_header.clone(),
-                    MakeRequestUuid,
-                ))
-                .layer(trace)
-                .layer(PropagateRequestIdLayer::new(request_id_header))
-                .layer(axum::middleware::from_fn(log_error_causes))
-                .layer(HandleErrorLayer::new(handle_timeout))
-                .layer(tower::timeout::TimeoutLayer::new(limits.request_timeout))
-                .layer(RequestBodyLimitLayer::new(limits.max_body_bytes)),
-        )
-        .with_state(state)
+        .with_state(state);
+    // The operational layers wrap the whole router as one service (`Router::layer` would wrap each route
+    // separately, missing the answers the router makes itself, such as 405).
+    Router::new().fallback_service(routes).layer(
+        ServiceBuilder::new()
+            .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
+            .layer(SetRequestIdLayer::new(
+                request_id_header.clone(),
+                MakeRequestUuid,
+            ))
+            .layer(trace)
+            .layer(PropagateRequestIdLayer::new(request_id_header))
+            .layer(axum::middleware::from_fn(log_error_causes))
+            .layer(HandleErrorLayer::new(handle_timeout))
+            .layer(tower::timeout::TimeoutLayer::new(limits.request_timeout))
+            .layer(RequestBodyLimitLayer::new(limits.max_body_bytes)),
+    )
 }

@@ -19,11 +19,18 @@ pub struct AppRoles {
     pub write: String,
 }
 
-/// Facts the home page shows about how the service runs.
+/// How the service runs: production (no development issuer) or development mode.
 #[derive(Debug, Clone, Default)]
 pub struct ModeInfo {
+    /// The development issuer, mounted by `build_router` under `/dev-issuer`, in development mode only.
+    pub dev_issuer: Option<entra_dev::DevIssuer>,
+}
+
+impl ModeInfo {
     /// The development issuer's instance URL, in development mode.
-    pub dev_issuer: Option<Url>,
+    pub fn dev_issuer_url(&self) -> Option<&Url> {
+        self.dev_issuer.as_ref().map(entra_dev::DevIssuer::instance)
+    }
 }
 
 /// Shared application state.

@@ -49,7 +49,7 @@ async fn index(State(state): State<AppState>) -> Result<Html<String>, ApiError> 
             minijinja::context! {
                 reports => reports,
                 development_mode => state.mode.dev_issuer.is_some(),
-                dev_issuer => state.mode.dev_issuer.as_ref().map(url::Url::as_str),
+                dev_issuer => state.mode.dev_issuer_url().map(url::Url::as_str),
                 read_role => state.roles.read,
                 write_role => state.roles.write,
             },

@@ -1,5 +1,6 @@
 //! A time-to-live cache in front of any [`WeatherProvider`]: one hour by default, bounded in size, keyed by
-//! the normalised query. Time comes from an injected [`Clock`], so tests advance a [`ManualClock`].
+//! the normalised query. Time comes from an injected [`Clock`] (entra-auth's, so one clock type serves the
+//! whole workspace), so tests advance a [`ManualClock`].
 //!
 //! The lock is never held across the upstream call: a miss releases it, fetches, then takes it again to
 //! insert.
@@ -8,48 +9,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+pub use entra_auth::{Clock, ManualClock, SystemClock};
+
 use super::{CurrentWeather, UpstreamError, WeatherProvider};
 use crate::domain::WeatherQuery;
 use crate::store::BoxFuture;
-
-/// A source of the current time.
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    /// Now.
-    fn now(&self) -> SystemTime;
-}
-
-/// The system's wall clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
-
-/// A clock that only moves when told to (tests).
-#[derive(Debug, Clone)]
-pub struct ManualClock(Arc<Mutex<SystemTime>>);
-
-impl ManualClock {
-    /// A clock standing at `start`.
-    pub fn new(start: SystemTime) -> Self {
-        Self(Arc::new(Mutex::new(start)))
-    }
-
-    /// Moves the clock forward.
-    pub fn advance(&self, by: Duration) {
-        let mut now = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        *now += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> SystemTime {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
 
 #[derive(Debug)]
 struct Entry {

@@ -258,3 +258,20 @@ async fn post_report_larger_than_body_limit_returns_413_problem() {
     assert_eq!(body["code"], "payload_too_large");
     assert_eq!(body["status"], 413);
 }
+
+#[tokio::test]
+async fn unsupported_method_returns_405_problem_with_allow_header() {
+    let app = spawn_app().await;
+    // Authentication comes first on protected paths (an anonymous DELETE gets 401).
+    let response = app
+        .client
+        .delete(app.url("/api/reports"))
+        .bearer_auth(app.token(Persona::Daemon).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    assert_eq!(problem(response).await["code"], "method_not_allowed");
+}
