@@ -212,13 +212,13 @@ impl Settings {
     }
 
     /// Loads settings from the process: `--settings PATH` from the command line, the working directory
-    /// and the environment.
+    /// and the environment. Like any command-line tool, prints help or version and exits for `--help`
+    /// and `--version`, and exits with a usage message on an invalid command line.
     ///
     /// # Errors
-    /// As [`Settings::load`]; also when the command line is invalid.
+    /// As [`Settings::load`].
     pub fn from_process() -> Result<Self, SettingsError> {
-        let cli = <Cli as clap::Parser>::try_parse()
-            .map_err(|e| SettingsError::invalid("command line", e.to_string()))?;
+        let cli = <Cli as clap::Parser>::parse();
         let cwd = std::env::current_dir().map_err(|source| SettingsError::Read {
             path: PathBuf::from("."),
             source,

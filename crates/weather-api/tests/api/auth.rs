@@ -10,27 +10,28 @@ use crate::helpers::{challenge, problem, report_body, spawn_app, Persona, TestAp
 enum Endpoint {
     GetWeather,
     ListReports,
+    GetReport,
     PostReport,
 }
 
 impl Endpoint {
     fn scope(self) -> &'static str {
         match self {
-            Self::GetWeather | Self::ListReports => "weather.read",
+            Self::GetWeather | Self::ListReports | Self::GetReport => "weather.read",
             Self::PostReport => "weather.write",
         }
     }
 
     fn right(self) -> Persona {
         match self {
-            Self::GetWeather | Self::ListReports => Persona::Reader,
+            Self::GetWeather | Self::ListReports | Self::GetReport => Persona::Reader,
             Self::PostReport => Persona::Writer,
         }
     }
 
     fn wrong(self) -> Persona {
         match self {
-            Self::GetWeather | Self::ListReports => Persona::Writer,
+            Self::GetWeather | Self::ListReports | Self::GetReport => Persona::Writer,
             Self::PostReport => Persona::Reader,
         }
     }
@@ -52,6 +53,17 @@ impl Endpoint {
                 .await
             }
             Self::ListReports => app.get("/api/reports", token).await,
+            Self::GetReport => {
+                // A report that exists, stored by the daemon.
+                let created: Value = app
+                    .post_report_as(Persona::Daemon, &report_body("Hail", "Denver"))
+                    .await
+                    .json()
+                    .await
+                    .expect("json");
+                let id = created["id"].as_str().expect("id");
+                app.get(&format!("/api/reports/{id}"), token).await
+            }
             Self::PostReport => {
                 app.post_report(&report_body("Sunny", "Portland"), token)
                     .await
@@ -164,6 +176,7 @@ async fn assert_success(endpoint: Endpoint, response: reqwest::Response) {
     match endpoint {
         Endpoint::GetWeather => assert_eq!(body["temp"], 61.5),
         Endpoint::ListReports => assert!(body.as_array().is_some(), "{body}"),
+        Endpoint::GetReport => assert_eq!(body["description"], "Hail"),
         Endpoint::PostReport => assert_eq!(body["description"], "Sunny"),
     }
 }
@@ -213,6 +226,7 @@ macro_rules! matrix {
 
 matrix!(get_weather, Endpoint::GetWeather);
 matrix!(list_reports, Endpoint::ListReports);
+matrix!(get_report, Endpoint::GetReport);
 matrix!(post_report, Endpoint::PostReport);
 
 #[tokio::test]
