@@ -57,9 +57,9 @@ pub enum StartupError {
     /// The OpenWeatherMap client could not be built.
     #[error("openweather_base_url: cannot build the HTTP client")]
     HttpClient(#[source] reqwest::Error),
-    /// The development issuer could not start.
-    #[error("development issuer: {0}")]
-    DevIssuer(String),
+    /// The development issuer could not start (e.g. its key file in the data directory is unreadable).
+    #[error("development issuer: cannot start")]
+    DevIssuer(#[from] entra_dev::DevIssuerError),
     /// An embedded template does not compile (a bug).
     #[error("templates: {0}")]
     Templates(#[from] minijinja::Error),
@@ -151,8 +151,7 @@ impl Application {
                     tenant_id: config.tenant_id.clone(),
                     client_id: config.api_client_id.clone(),
                 };
-                let issuer = entra_dev::DevIssuer::new(config, instance.clone())
-                    .map_err(|e| StartupError::DevIssuer(e.to_string()))?;
+                let issuer = entra_dev::DevIssuer::new(config, instance.clone())?;
                 let validator = settings.azure_ad.to_validator(&identity, Some(&instance))?;
                 (validator, Some(issuer))
             }
@@ -232,7 +231,14 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         let refresh: JoinHandle<()> = self.validator.spawn_background_refresh();
-        tracing::info!(addr = %self.addr, "listening");
+        match self.dev_issuer.as_ref() {
+            Some(issuer) => tracing::warn!(
+                addr = %self.addr,
+                dev_issuer = %issuer.instance(),
+                "listening in DEVELOPMENT MODE (built-in development issuer, not for production)"
+            ),
+            None => tracing::info!(addr = %self.addr, "listening"),
+        }
         let result = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
