@@ -7,6 +7,7 @@
 mod auth;
 mod helpers;
 mod home;
+mod logging;
 mod persistence;
 mod reports;
 mod settings;
