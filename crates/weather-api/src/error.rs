@@ -5,7 +5,7 @@
 //! in the response extensions as [`ErrorCause`] and logged by [`log_error_causes`] inside the request span.
 //! No internal error text ever reaches a client.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -33,6 +33,9 @@ pub enum ApiError {
     /// The query string could not be decoded.
     #[error("invalid query string")]
     Query(#[from] QueryRejection),
+    /// A path segment could not be decoded (e.g. not UTF-8).
+    #[error("invalid path")]
+    Path(#[from] PathRejection),
     /// No such resource (404).
     #[error("not found")]
     NotFound,
@@ -64,7 +67,7 @@ impl ApiError {
                 }
                 _ => StatusCode::BAD_REQUEST,
             },
-            Self::Query(_) => StatusCode::BAD_REQUEST,
+            Self::Query(_) | Self::Path(_) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Upstream(e) => match e {
                 UpstreamError::CityNotFound => StatusCode::NOT_FOUND,
@@ -85,6 +88,7 @@ impl ApiError {
             Self::Json(JsonRejection::JsonDataError(_)) => "invalid_body",
             Self::Json(_) => "invalid_json",
             Self::Query(_) => "invalid_query",
+            Self::Path(_) => "invalid_path",
             Self::NotFound => "not_found",
             Self::Upstream(e) => match e {
                 UpstreamError::CityNotFound => "city_not_found",
@@ -121,6 +125,7 @@ impl ApiError {
             }
             Self::Json(_) => "The body could not be read as JSON.".to_owned(),
             Self::Query(_) => "The query string could not be decoded.".to_owned(),
+            Self::Path(_) => "The path could not be decoded.".to_owned(),
             Self::NotFound => "No such resource.".to_owned(),
             Self::Upstream(e) => match e {
                 UpstreamError::CityNotFound => {

@@ -1,7 +1,7 @@
 //! `GET /api/weather/{city}?state=&country=&units=`: current weather (`main` object) for a city.
 //! Requires scope `weather.read` or the read app role.
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -30,9 +30,10 @@ struct WeatherParams {
 
 async fn current_weather(
     State(state): State<AppState>,
-    Path(city): Path<String>,
+    city: Result<Path<String>, PathRejection>,
     params: Result<Query<WeatherParams>, QueryRejection>,
 ) -> Result<Json<CurrentWeather>, ApiError> {
+    let Path(city) = city?;
     let Query(params) = params?;
     let query = WeatherQuery::parse(
         &city,

@@ -92,6 +92,7 @@ pub(crate) async fn spawn_app() -> TestApp {
 
 /// A fresh app with extra settings.
 pub(crate) async fn spawn_app_with(config: TestConfig) -> TestApp {
+    crate::logging::capture();
     let upstream = match config.upstream {
         Some(u) => u,
         None => MockServer::start().await,

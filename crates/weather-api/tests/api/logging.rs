@@ -1,13 +1,13 @@
 //! Logs carry a request id and never the bearer token.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::helpers::{spawn_app, Persona};
 
-/// Collects everything the subscriber writes.
+/// Collects everything the test binary's subscriber writes.
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -28,17 +28,28 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     }
 }
 
+static LOGS: OnceLock<Captured> = OnceLock::new();
+
+/// Installs (once) the global subscriber that records every test app's logs at DEBUG; called by
+/// `spawn_app`. Global rather than per test: scoped subscribers miss events of callsites that other
+/// tests' threads registered first.
+pub(crate) fn capture() -> &'static Captured {
+    LOGS.get_or_init(|| {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "warn,weather_api=debug,entra_auth=debug,tower_http=debug",
+            ))
+            .with_ansi(false)
+            .with_writer(captured.clone())
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        captured
+    })
+}
+
 #[tokio::test]
 async fn logs_have_request_ids_and_never_the_token() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(captured.clone())
-        .finish();
-    // #[tokio::test] runs on one thread: the server's tasks log through this subscriber too.
-    let _guard = tracing::subscriber::set_default(subscriber);
-
     let app = spawn_app().await;
     let good = app.token(Persona::Reader).unwrap();
     let bad = app.expired_token();
@@ -53,7 +64,7 @@ async fn logs_have_request_ids_and_never_the_token() {
         .to_owned();
     assert_eq!(response.status().as_u16(), 200);
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = String::from_utf8_lossy(&capture().0.lock().unwrap()).into_owned();
     assert!(
         logs.contains(&format!("request_id={request_id}")),
         "request id not logged:\n{logs}"

@@ -286,3 +286,12 @@ async fn request_slower_than_request_timeout_returns_503_problem() {
     assert!(response.headers().contains_key("x-request-id"));
     assert_eq!(problem(response).await["code"], "request_timeout");
 }
+
+#[tokio::test]
+async fn weather_with_undecodable_city_returns_400_problem() {
+    let app = spawn_app().await;
+    let response = get_weather(&app, "/api/weather/%FF%FE").await;
+    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(problem(response).await["code"], "invalid_path");
+    assert_eq!(app.upstream_hits().await, 0);
+}
