@@ -1,6 +1,7 @@
 //! [`VerifiedClaims`]: the claims of a token that passed every check. Only
 //! [`TokenValidator`](crate::TokenValidator) constructs them.
 
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use serde::Deserialize;
@@ -51,77 +52,108 @@ pub(crate) struct TokenClaims {
 ///
 /// Identify users by [`oid`](Self::oid) + [`tid`](Self::tid); `name` and `preferred_username` are
 /// display data, never use them for authorisation.
-#[derive(Debug, Clone)]
+///
+/// Cheap to clone (an `Arc` inside): the verified-token cache hands out the same claims to every
+/// request that presents the same token.
+#[derive(Clone)]
 pub struct VerifiedClaims {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     claims: TokenClaims,
-    raw: Map<String, Value>,
+    /// The decoded payload; [`VerifiedClaims::raw`] parses it on first use, so the request path
+    /// never builds a `serde_json::Value` tree.
+    payload: Box<[u8]>,
+    raw: OnceLock<Map<String, Value>>,
     version: TokenVersion,
     expires_at: i64,
+}
+
+impl std::fmt::Debug for VerifiedClaims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedClaims")
+            .field("claims", &self.inner.claims)
+            .field("version", &self.inner.version)
+            .field("expires_at", &self.inner.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl VerifiedClaims {
     pub(crate) fn new(
         claims: TokenClaims,
-        raw: Map<String, Value>,
+        payload: Vec<u8>,
         version: TokenVersion,
         expires_at: i64,
     ) -> Self {
         Self {
-            claims,
-            raw,
-            version,
-            expires_at,
+            inner: Arc::new(Inner {
+                claims,
+                payload: payload.into_boxed_slice(),
+                raw: OnceLock::new(),
+                version,
+                expires_at,
+            }),
         }
     }
 
     #[cfg(test)]
     pub(crate) fn for_tests(v: Value) -> Self {
         let claims: TokenClaims = serde_json::from_value(v.clone()).unwrap_or_default();
-        let raw = match v {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
-        Self::new(claims, raw, TokenVersion::V2, 0)
+        let payload = serde_json::to_vec(&v).unwrap_or_default();
+        Self::new(claims, payload, TokenVersion::V2, 0)
+    }
+
+    /// Whether `a` and `b` are the very same claims (one validation, shared by the cache).
+    #[cfg(test)]
+    pub(crate) fn ptr_eq(a: &Self, b: &Self) -> bool {
+        Arc::ptr_eq(&a.inner, &b.inner)
     }
 
     /// `oid`: the user's or service principal's object id (stable across apps).
     pub fn oid(&self) -> Option<&str> {
-        self.claims.oid.as_deref()
+        self.inner.claims.oid.as_deref()
     }
 
     /// `tid`: the tenant id.
     pub fn tid(&self) -> Option<&str> {
-        self.claims.tid.as_deref()
+        self.inner.claims.tid.as_deref()
     }
 
     /// `sub`: the subject, pairwise per application.
     pub fn sub(&self) -> Option<&str> {
-        self.claims.sub.as_deref()
+        self.inner.claims.sub.as_deref()
     }
 
     /// `iss`: the issuer (already checked against the metadata).
     pub fn issuer(&self) -> Option<&str> {
-        self.claims.iss.as_deref()
+        self.inner.claims.iss.as_deref()
     }
 
     /// The calling client's id: `azp` (v2) or `appid` (v1).
     pub fn client_id(&self) -> Option<&str> {
-        self.claims.azp.as_deref().or(self.claims.appid.as_deref())
+        self.inner
+            .claims
+            .azp
+            .as_deref()
+            .or(self.inner.claims.appid.as_deref())
     }
 
     /// `name`: display name (display data only).
     pub fn name(&self) -> Option<&str> {
-        self.claims.name.as_deref()
+        self.inner.claims.name.as_deref()
     }
 
     /// `preferred_username`: display data only, never an identifier for authorisation.
     pub fn preferred_username(&self) -> Option<&str> {
-        self.claims.preferred_username.as_deref()
+        self.inner.claims.preferred_username.as_deref()
     }
 
     /// The delegated scopes (`scp`, space-separated).
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.claims
+        self.inner
+            .claims
             .scp
             .as_deref()
             .unwrap_or("")
@@ -130,7 +162,7 @@ impl VerifiedClaims {
 
     /// The app roles (`roles`).
     pub fn roles(&self) -> &[String] {
-        self.claims.roles.as_deref().unwrap_or(&[])
+        self.inner.claims.roles.as_deref().unwrap_or(&[])
     }
 
     /// Whether `scp` contains `scope` exactly (whole word, case-sensitive).
@@ -144,36 +176,40 @@ impl VerifiedClaims {
     }
 
     pub(crate) fn has_scope_claim(&self) -> bool {
-        self.claims.scp.is_some()
+        self.inner.claims.scp.is_some()
     }
 
     pub(crate) fn has_roles_claim(&self) -> bool {
-        self.claims.roles.is_some()
+        self.inner.claims.roles.is_some()
     }
 
     /// The token version (`ver`).
     pub fn version(&self) -> TokenVersion {
-        self.version
+        self.inner.version
     }
 
     /// Whether the token was issued to an application acting as itself (client credentials):
     /// `idtyp` = "app" when present, otherwise `roles` without `scp`.
     pub fn is_app_only(&self) -> bool {
-        match self.claims.idtyp.as_deref() {
+        match self.inner.claims.idtyp.as_deref() {
             Some("app") => true,
             Some(_) => false,
-            None => self.claims.scp.is_none() && self.claims.roles.is_some(),
+            None => self.inner.claims.scp.is_none() && self.inner.claims.roles.is_some(),
         }
     }
 
     /// `exp` as a time.
     pub fn expires_at(&self) -> SystemTime {
-        from_unix_seconds(self.expires_at)
+        from_unix_seconds(self.inner.expires_at)
     }
 
     /// `xms_cc`: the client capabilities (`cp1` means the client handles claims challenges).
     pub fn client_capabilities(&self) -> &[String] {
-        self.claims.xms_cc.as_ref().map_or(&[], OneOrMany::values)
+        self.inner
+            .claims
+            .xms_cc
+            .as_ref()
+            .map_or(&[], OneOrMany::values)
     }
 
     /// Whether the client declared it handles claims challenges (`xms_cc` contains `cp1`), so an
@@ -184,17 +220,26 @@ impl VerifiedClaims {
 
     /// The audience values (`aud`).
     pub fn audiences(&self) -> &[String] {
-        self.claims.aud.as_ref().map_or(&[], OneOrMany::values)
+        self.inner
+            .claims
+            .aud
+            .as_ref()
+            .map_or(&[], OneOrMany::values)
     }
 
-    /// Every claim as JSON, for the claims without a typed accessor.
+    /// Every claim as JSON, for the claims without a typed accessor. Parsed from the verified
+    /// payload on first use (the validation itself never builds this map).
     pub fn raw(&self) -> &Map<String, Value> {
-        &self.raw
+        self.inner.raw.get_or_init(|| {
+            // The payload was parsed as a JSON object before the token was accepted, so this
+            // cannot fail; an empty map is the harmless answer if it ever did.
+            serde_json::from_slice(&self.inner.payload).unwrap_or_default()
+        })
     }
 
     /// One claim as JSON.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.raw.get(name)
+        self.raw().get(name)
     }
 }
 

@@ -26,6 +26,10 @@ pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// Default largest accepted metadata or key document, in bytes (1 MiB).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+/// Default number of verified tokens remembered by the token cache.
+pub const DEFAULT_TOKEN_CACHE_CAPACITY: usize = 10_000;
+/// Default longest time a verified token is remembered (never beyond its `exp`): 10 minutes.
+pub const DEFAULT_TOKEN_CACHE_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// An errors in the configuration, reported once by [`AuthConfigBuilder::build`].
 #[derive(Debug, thiserror::Error)]
@@ -298,6 +302,8 @@ pub struct AuthConfig {
     max_response_bytes: usize,
     metadata_app_id: bool,
     http_proxy: Option<Url>,
+    token_cache_capacity: usize,
+    token_cache_max_age: Duration,
     clock: Arc<dyn Clock>,
     sources: Vec<MetadataSource>,
 }
@@ -342,6 +348,8 @@ impl AuthConfig {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             metadata_app_id: false,
             http_proxy: None,
+            token_cache_capacity: DEFAULT_TOKEN_CACHE_CAPACITY,
+            token_cache_max_age: DEFAULT_TOKEN_CACHE_MAX_AGE,
             clock: Arc::new(SystemClock),
         }
     }
@@ -414,6 +422,14 @@ impl AuthConfig {
     pub fn http_proxy(&self) -> Option<&Url> {
         self.http_proxy.as_ref()
     }
+    /// How many verified tokens the token cache remembers (0: the cache is off).
+    pub fn token_cache_capacity(&self) -> usize {
+        self.token_cache_capacity
+    }
+    /// The longest time a verified token is remembered (never beyond its `exp`).
+    pub fn token_cache_max_age(&self) -> Duration {
+        self.token_cache_max_age
+    }
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
@@ -456,6 +472,8 @@ pub struct AuthConfigBuilder {
     max_response_bytes: usize,
     metadata_app_id: bool,
     http_proxy: Option<String>,
+    token_cache_capacity: usize,
+    token_cache_max_age: Duration,
     clock: Arc<dyn Clock>,
 }
 
@@ -569,6 +587,30 @@ impl AuthConfigBuilder {
         self
     }
 
+    /// How many verified tokens to remember (default 10,000; 0 turns the cache off).
+    ///
+    /// A request presenting a remembered token skips the signature check and the JSON parsing;
+    /// its `exp`/`nbf`, the maximum age and the presence of its signing key in the current key
+    /// set are still checked every time, and so is the route's [`Requirement`](crate::Requirement).
+    /// Each entry costs about a kilobyte plus the token's claims.
+    pub fn token_cache_capacity(mut self, capacity: usize) -> Self {
+        self.token_cache_capacity = capacity;
+        self
+    }
+
+    /// The longest time a verified token is remembered (default 10 minutes, at most 1 day; an
+    /// entry is never used beyond the token's `exp` either).
+    pub fn token_cache_max_age(mut self, max_age: Duration) -> Self {
+        self.token_cache_max_age = max_age;
+        self
+    }
+
+    /// Turns the verified-token cache off: every request verifies the signature (the same as
+    /// `token_cache_capacity(0)`).
+    pub fn without_token_cache(self) -> Self {
+        self.token_cache_capacity(0)
+    }
+
     /// The clock (default [`SystemClock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -666,6 +708,14 @@ impl AuthConfigBuilder {
                 requirement: "at least 64 bytes / 1 KiB",
             });
         }
+        if self.token_cache_max_age < Duration::from_secs(1)
+            || self.token_cache_max_age > Duration::from_secs(24 * 3600)
+        {
+            return Err(ConfigError::OutOfRange {
+                field: "token_cache_max_age",
+                requirement: "between 1 second and 1 day",
+            });
+        }
         let allowed_tenants = self
             .allowed_tenants
             .iter()
@@ -712,6 +762,8 @@ impl AuthConfigBuilder {
             max_response_bytes: self.max_response_bytes,
             metadata_app_id: self.metadata_app_id,
             http_proxy,
+            token_cache_capacity: self.token_cache_capacity,
+            token_cache_max_age: self.token_cache_max_age,
             clock: self.clock,
             sources,
         })

@@ -158,12 +158,17 @@ impl JwkSet {
 
     /// The key with `kid`, or else (no `kid` given, or none matches) the key with `x5t`.
     pub fn find(&self, kid: Option<&str>, x5t: Option<&str>) -> Option<&Jwk> {
-        kid.and_then(|kid| self.keys.iter().find(|k| k.kid.as_deref() == Some(kid)))
+        self.position(kid, x5t).map(|i| &self.keys[i])
+    }
+
+    /// The index of the key [`find`](Self::find) returns.
+    pub(crate) fn position(&self, kid: Option<&str>, x5t: Option<&str>) -> Option<usize> {
+        kid.and_then(|kid| self.keys.iter().position(|k| k.kid.as_deref() == Some(kid)))
             .or_else(|| {
                 x5t.and_then(|x| {
                     self.keys
                         .iter()
-                        .find(|k| k.x5t.as_deref() == Some(x) || k.kid.as_deref() == Some(x))
+                        .position(|k| k.x5t.as_deref() == Some(x) || k.kid.as_deref() == Some(x))
                 })
             })
     }
@@ -241,6 +246,17 @@ impl KeyStore {
     /// The current keys of source `index` (a snapshot: no lock, no I/O).
     pub(crate) fn source(&self, index: usize) -> Option<Arc<SourceKeys>> {
         self.snapshot.load().sources.get(index).cloned().flatten()
+    }
+
+    /// Calls `f` with the current keys of source `index`, without cloning the `Arc` (the
+    /// verified-token cache's hit path).
+    pub(crate) fn with_source<R>(
+        &self,
+        index: usize,
+        f: impl FnOnce(Option<&Arc<SourceKeys>>) -> R,
+    ) -> R {
+        let snapshot = self.snapshot.load();
+        f(snapshot.sources.get(index).and_then(Option::as_ref))
     }
 
     /// Whether every source has loaded keys at least once.

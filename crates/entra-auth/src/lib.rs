@@ -97,6 +97,7 @@ pub mod metrics;
 pub mod policy;
 pub mod validator;
 
+mod cache;
 mod challenge;
 
 pub use claims::VerifiedClaims;

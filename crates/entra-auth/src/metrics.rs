@@ -18,6 +18,8 @@ pub(crate) struct Metrics {
     key_fetch_failures: AtomicU64,
     last_key_fetch: AtomicI64,
     keys_loaded_at: AtomicI64,
+    token_cache_hits: AtomicU64,
+    token_cache_misses: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -29,6 +31,8 @@ impl Default for Metrics {
             key_fetch_failures: AtomicU64::new(0),
             last_key_fetch: AtomicI64::new(NEVER),
             keys_loaded_at: AtomicI64::new(NEVER),
+            token_cache_hits: AtomicU64::new(0),
+            token_cache_misses: AtomicU64::new(0),
         }
     }
 }
@@ -44,6 +48,15 @@ impl Metrics {
         }
     }
 
+    pub(crate) fn record_token_cache(&self, hit: bool) {
+        let counter = if hit {
+            &self.token_cache_hits
+        } else {
+            &self.token_cache_misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn record_key_fetch(&self, at: SystemTime, ok: bool) {
         self.key_fetches.fetch_add(1, Ordering::Relaxed);
         self.last_key_fetch
@@ -56,7 +69,7 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn snapshot(&self, now: SystemTime) -> AuthMetrics {
+    pub(crate) fn snapshot(&self, now: SystemTime, token_cache_entries: usize) -> AuthMetrics {
         let at = |a: &AtomicI64| match a.load(Ordering::Relaxed) {
             NEVER => None,
             s => Some(s),
@@ -74,6 +87,9 @@ impl Metrics {
             last_key_fetch: at(&self.last_key_fetch).map(from_unix_seconds),
             key_age: at(&self.keys_loaded_at)
                 .map(|s| Duration::from_secs(u64::try_from(unix_seconds(now) - s).unwrap_or(0))),
+            token_cache_hits: self.token_cache_hits.load(Ordering::Relaxed),
+            token_cache_misses: self.token_cache_misses.load(Ordering::Relaxed),
+            token_cache_entries,
         }
     }
 }
@@ -94,12 +110,29 @@ pub struct AuthMetrics {
     pub last_key_fetch: Option<SystemTime>,
     /// How old the keys in use are (time since the last successful fetch).
     pub key_age: Option<Duration>,
+    /// Tokens answered from the verified-token cache (no signature check, no parsing).
+    pub token_cache_hits: u64,
+    /// Tokens looked up in the cache and verified in full (new, evicted, expired from the cache,
+    /// or rejected). Zero when the cache is off.
+    pub token_cache_misses: u64,
+    /// Entries in the cache now.
+    pub token_cache_entries: usize,
 }
 
 impl AuthMetrics {
     /// Total rejections.
     pub fn rejected_total(&self) -> u64 {
         self.rejected.values().sum()
+    }
+
+    /// The share of cache lookups answered from the cache (0 when none was made).
+    pub fn token_cache_hit_ratio(&self) -> f64 {
+        let total = self.token_cache_hits + self.token_cache_misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.token_cache_hits as f64 / total as f64
+        }
     }
 
     /// Rejections with `code`.

@@ -7,11 +7,13 @@ use std::sync::Arc;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use http::{header, HeaderMap};
+use std::borrow::Cow;
+
 use serde::de::IgnoredAny;
 use serde::Deserialize;
-use serde_json::{Map, Value};
 use tokio::task::JoinHandle;
 
+use crate::cache::{TokenCache, TokenHash, Verified};
 use crate::claims::{TokenClaims, VerifiedClaims};
 use crate::clock::unix_seconds;
 use crate::config::{is_guid, Algorithm, AuthConfig, ConfigError, TokenVersion};
@@ -33,14 +35,22 @@ const GRAPH_AUDIENCES: &[&str] = &[
     "https://microsoftgraph.chinacloudapi.cn/",
 ];
 
-/// The JOSE header fields the pipeline reads. `jku`, `x5u`, `jwk` and `x5c` are deliberately not
-/// read: keys only ever come from the configured key document.
+/// Largest RSA signature accepted (8192-bit keys), decoded on the stack.
+const MAX_SIGNATURE_BYTES: usize = 1024;
+
+/// The JOSE header fields the pipeline reads, borrowed from the decoded header where possible.
+/// `jku`, `x5u`, `jwk` and `x5c` are deliberately not read: keys only ever come from the
+/// configured key document.
 #[derive(Deserialize)]
-struct JoseHeader {
-    alg: String,
-    kid: Option<String>,
-    x5t: Option<String>,
-    typ: Option<String>,
+struct JoseHeader<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
+    #[serde(borrow)]
+    kid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    x5t: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    typ: Option<Cow<'a, str>>,
     crit: Option<Vec<String>>,
     nonce: Option<IgnoredAny>,
     enc: Option<IgnoredAny>,
@@ -57,6 +67,8 @@ struct Inner {
     config: AuthConfig,
     keys: Arc<KeyStore>,
     metrics: Arc<Metrics>,
+    /// The verified-token cache (`None` when configured off).
+    cache: Option<TokenCache>,
 }
 
 impl TokenValidator {
@@ -87,11 +99,14 @@ impl TokenValidator {
             config.min_refresh_gap(),
             Arc::clone(&metrics),
         ));
+        let cache = (config.token_cache_capacity() > 0)
+            .then(|| TokenCache::new(config.token_cache_capacity(), config.token_cache_max_age()));
         Self {
             inner: Arc::new(Inner {
                 config,
                 keys,
                 metrics,
+                cache,
             }),
         }
     }
@@ -141,7 +156,10 @@ impl TokenValidator {
 
     /// A snapshot of the counters.
     pub fn metrics(&self) -> AuthMetrics {
-        self.inner.metrics.snapshot(self.inner.config.clock().now())
+        let entries = self.inner.cache.as_ref().map_or(0, TokenCache::len);
+        self.inner
+            .metrics
+            .snapshot(self.inner.config.clock().now(), entries)
     }
 
     /// Validates a bearer token (the part after `Bearer `).
@@ -235,16 +253,50 @@ impl TokenValidator {
                 max: config.max_token_bytes(),
             }));
         }
-        let segments: Vec<&str> = token.split('.').collect();
-        match segments.len() {
-            3 => {}
-            5 => return Err(malformed(MalformedReason::Encrypted)),
-            n => return Err(malformed(MalformedReason::SegmentCount { found: n })),
+        let Some(cache) = &self.inner.cache else {
+            return self.verify(token).await.map(|v| v.claims);
+        };
+        // Fast path: the very same bytes verified before, still within exp/nbf, the maximum
+        // age, and signed by a key still in the key set.
+        let hash = TokenHash::of(token);
+        let skew = i64::try_from(config.clock_skew().as_secs()).unwrap_or(0);
+        if let Some(claims) = cache.get(&hash, config.clock().now(), skew, &self.inner.keys) {
+            self.inner.metrics.record_token_cache(true);
+            return Ok(claims);
         }
-        let (header_b64, payload_b64, sig_b64) = (segments[0], segments[1], segments[2]);
+        self.inner.metrics.record_token_cache(false);
+        let verified = self.verify(token).await?;
+        let claims = verified.claims.clone();
+        cache.insert(hash, verified, config.clock().now());
+        Ok(claims)
+    }
+
+    /// The full pipeline: parse once, find the key, verify, check the claims.
+    async fn verify(&self, token: &str) -> Result<Verified, AuthError> {
+        let config = &self.inner.config;
+        let segment_count = || token.bytes().filter(|b| *b == b'.').count() + 1;
+        let (header_b64, rest) = token
+            .split_once('.')
+            .ok_or_else(|| malformed(MalformedReason::SegmentCount { found: 1 }))?;
+        let (payload_b64, sig_b64) = rest
+            .split_once('.')
+            .ok_or_else(|| malformed(MalformedReason::SegmentCount { found: 2 }))?;
+        if sig_b64.contains('.') {
+            return Err(match segment_count() {
+                5 => malformed(MalformedReason::Encrypted),
+                n => malformed(MalformedReason::SegmentCount { found: n }),
+            });
+        }
 
         // 1. header
-        let header: JoseHeader = parse_json(header_b64, "header")?;
+        let header_bytes = decode_segment(header_b64, "header")?;
+        let header: JoseHeader<'_> = serde_json::from_slice(&header_bytes).map_err(|e| {
+            malformed(MalformedReason::Json {
+                segment: "header",
+                line: e.line(),
+                column: e.column(),
+            })
+        })?;
         if header.enc.is_some() {
             return Err(malformed(MalformedReason::Encrypted));
         }
@@ -276,8 +328,10 @@ impl TokenValidator {
                 return Err(malformed(MalformedReason::Type { found: clip(typ) }));
             }
         }
+        let kid = header.kid.as_deref();
+        let x5t = header.x5t.as_deref();
 
-        // 2. payload (typed; the raw map is kept only once the token is verified)
+        // 2. payload, parsed once into typed claims (the bytes are kept for `raw()`)
         let payload = decode_segment(payload_b64, "payload")?;
         let claims: TokenClaims = serde_json::from_slice(&payload).map_err(|e| {
             malformed(MalformedReason::Json {
@@ -286,7 +340,8 @@ impl TokenValidator {
                 column: e.column(),
             })
         })?;
-        let signature = decode_segment(sig_b64, "signature")?;
+        let mut sig_buf = [0u8; MAX_SIGNATURE_BYTES + 8];
+        let signature = decode_signature(sig_b64, &mut sig_buf)?;
 
         // 3. version -> metadata source
         let ver = claims
@@ -307,33 +362,29 @@ impl TokenValidator {
                     accepted: AuthError::accepted_versions(config.accepted_versions()),
                 })?;
 
-        // 4. key (kid, x5t as fallback); one rate-limited refresh on a miss
-        if header.kid.is_none() && header.x5t.is_none() {
+        // 4. key (kid, x5t as fallback) from the snapshot; one rate-limited refresh on a miss
+        if kid.is_none() && x5t.is_none() {
             return Err(AuthError::MissingKeyId);
         }
         let mut source = self.source_keys(source_index).await?;
-        let key = match find_key(&source, &header) {
-            Some(key) => key,
-            None => {
-                self.inner.keys.refresh(Trigger::Forced).await;
-                source = self.source_keys(source_index).await?;
-                find_key(&source, &header).ok_or_else(|| AuthError::UnknownSigningKey {
-                    kid: clip(
-                        header
-                            .kid
-                            .as_deref()
-                            .or(header.x5t.as_deref())
-                            .unwrap_or(""),
-                    ),
+        if source.keys.position(kid, x5t).is_none() {
+            self.inner.keys.refresh(Trigger::Forced).await;
+            source = self.source_keys(source_index).await?;
+        }
+        let key_index =
+            source
+                .keys
+                .position(kid, x5t)
+                .ok_or_else(|| AuthError::UnknownSigningKey {
+                    kid: clip(kid.or(x5t).unwrap_or("")),
                     jwks_uri: source.jwks_uri.to_string(),
-                })?
-            }
-        };
+                })?;
+        let key = &source.keys.keys()[key_index];
 
         // 5. signature over the exact bytes received
         let signing_input_len = header_b64.len() + 1 + payload_b64.len();
         let signing_input = &token.as_bytes()[..signing_input_len];
-        if !key.verify(alg.ring_params(), signing_input, &signature) {
+        if !key.verify(alg.ring_params(), signing_input, signature) {
             return Err(AuthError::InvalidSignature);
         }
 
@@ -348,7 +399,8 @@ impl TokenValidator {
                 seconds_ago: now - exp,
             });
         }
-        if let Some(nbf) = numeric_date(claims.nbf, "nbf")? {
+        let nbf = numeric_date(claims.nbf, "nbf")?;
+        if let Some(nbf) = nbf {
             if nbf.saturating_sub(skew) > now {
                 return Err(AuthError::NotYetValid {
                     not_before: nbf,
@@ -378,15 +430,15 @@ impl TokenValidator {
             });
         }
 
-        // 9. verified: keep the raw claims for `raw()`
-        let raw: Map<String, Value> = serde_json::from_slice(&payload).map_err(|e| {
-            malformed(MalformedReason::Json {
-                segment: "payload",
-                line: e.line(),
-                column: e.column(),
-            })
-        })?;
-        Ok(VerifiedClaims::new(claims, raw, version, exp))
+        // 9. verified
+        Ok(Verified {
+            claims: VerifiedClaims::new(claims, payload, version, exp),
+            source_index,
+            source,
+            key_index,
+            exp,
+            nbf,
+        })
     }
 
     async fn source_keys(&self, index: usize) -> Result<Arc<SourceKeys>, AuthError> {
@@ -480,13 +532,6 @@ impl TokenValidator {
     }
 }
 
-fn find_key(source: &SourceKeys, header: &JoseHeader) -> Option<crate::jwks::Jwk> {
-    source
-        .keys
-        .find(header.kid.as_deref(), header.x5t.as_deref())
-        .cloned()
-}
-
 fn issuer_hint(expected: &str, found: &str, version: TokenVersion) -> Option<&'static str> {
     let found_v2 = found.contains("/v2.0");
     let expected_v2 = expected.contains("/v2.0");
@@ -520,18 +565,21 @@ fn decode_segment(segment: &str, name: &'static str) -> Result<Vec<u8>, AuthErro
         .map_err(|_| malformed(MalformedReason::Base64 { segment: name }))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(
-    segment: &str,
-    name: &'static str,
-) -> Result<T, AuthError> {
-    let bytes = decode_segment(segment, name)?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        malformed(MalformedReason::Json {
-            segment: name,
-            line: e.line(),
-            column: e.column(),
-        })
-    })
+/// Decodes the signature into `buf`; a signature longer than any accepted RSA key's cannot be
+/// valid.
+fn decode_signature<'b>(segment: &str, buf: &'b mut [u8]) -> Result<&'b [u8], AuthError> {
+    if segment.is_empty() {
+        return Err(malformed(MalformedReason::Base64 {
+            segment: "signature",
+        }));
+    }
+    match URL_SAFE_NO_PAD.decode_slice(segment, buf) {
+        Ok(n) => Ok(&buf[..n]),
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => Err(AuthError::InvalidSignature),
+        Err(base64::DecodeSliceError::DecodeError(_)) => Err(malformed(MalformedReason::Base64 {
+            segment: "signature",
+        })),
+    }
 }
 
 fn numeric_date(v: Option<f64>, claim: &'static str) -> Result<Option<i64>, AuthError> {

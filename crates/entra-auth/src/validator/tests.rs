@@ -847,3 +847,184 @@ async fn b2c_older_tfp_issuer_form_is_taken_from_metadata() {
         json!({"iss": iss, "aud": CID, "ver": "1.0", "tid": TID, "sub": "u", "exp": now() + 60});
     assert!(v.validate(&token(&claims)).await.is_ok());
 }
+
+// ---- the verified-token cache ----
+
+fn cache_counts(f: &Fixture) -> (u64, u64) {
+    let m = f.validator.metrics();
+    (m.token_cache_hits, m.token_cache_misses)
+}
+
+#[tokio::test]
+async fn repeated_token_is_answered_from_cache_with_the_same_claims() {
+    let f = fixture();
+    let t = token(&v2_claims());
+    let first = f.validator.validate(&t).await.unwrap();
+    let second = f.validator.validate(&t).await.unwrap();
+    assert!(VerifiedClaims::ptr_eq(&first, &second));
+    assert_eq!(second.raw()["custom"], json!({"x": 1}));
+    let m = f.validator.metrics();
+    assert_eq!((m.token_cache_hits, m.token_cache_misses), (1, 1));
+    assert_eq!(m.token_cache_entries, 1);
+    assert!((m.token_cache_hit_ratio() - 0.5).abs() < f64::EPSILON);
+    assert_eq!(m.accepted, 2);
+}
+
+#[tokio::test]
+async fn cached_token_is_refused_once_expired() {
+    let f = fixture();
+    let t = token(&with(v2_claims(), "exp", json!(now() + 60)));
+    f.validator.validate(&t).await.unwrap();
+    f.clock.advance(Duration::from_secs(60 + 300));
+    f.validator.validate(&t).await.unwrap(); // at exp + skew: still valid, from the cache
+    assert_eq!(cache_counts(&f), (1, 1));
+    f.clock.advance(Duration::from_secs(1));
+    assert_eq!(reject(&f, &t).await.code(), "token_expired");
+    assert_eq!(cache_counts(&f), (1, 2));
+    assert_eq!(f.validator.metrics().token_cache_entries, 0);
+}
+
+#[tokio::test]
+async fn cached_token_is_refused_when_the_clock_goes_back_before_nbf() {
+    let f = fixture();
+    let t = token(&v2_claims()); // nbf = now
+    f.validator.validate(&t).await.unwrap();
+    f.clock
+        .set(std::time::UNIX_EPOCH + Duration::from_secs(NOW - 301));
+    assert_eq!(reject(&f, &t).await.code(), "token_not_yet_valid");
+    assert_eq!(cache_counts(&f), (0, 2));
+}
+
+#[tokio::test]
+async fn cached_token_is_dropped_when_its_key_leaves_the_key_set() {
+    let f = fixture();
+    let t = token(&v2_claims());
+    f.validator.validate(&t).await.unwrap();
+    // a refresh that keeps the key: still served from the cache
+    f.validator.warm_up().await.unwrap();
+    f.validator.validate(&t).await.unwrap();
+    assert_eq!(cache_counts(&f), (1, 1));
+    // the identity provider replaces k1 by k2 (same modulus, other id): k1's tokens are refused
+    f.canned.set(
+        &format!("{INSTANCE}{TID}/discovery/v2.0/keys"),
+        200,
+        key_doc("k2", Some(&format!("{INSTANCE}{{tenantid}}/v2.0"))),
+    );
+    f.validator.warm_up().await.unwrap();
+    assert_eq!(reject(&f, &t).await.code(), "unknown_signing_key");
+    assert_eq!(cache_counts(&f), (1, 2));
+    assert_eq!(f.validator.metrics().token_cache_entries, 0);
+}
+
+#[tokio::test]
+async fn cached_token_is_verified_again_after_the_maximum_age() {
+    let f = fixture_with(TID, TID, |b| b.token_cache_max_age(Duration::from_secs(60)));
+    let t = token(&v2_claims());
+    let first = f.validator.validate(&t).await.unwrap();
+    f.clock.advance(Duration::from_secs(59));
+    let hit = f.validator.validate(&t).await.unwrap();
+    assert!(VerifiedClaims::ptr_eq(&first, &hit));
+    f.clock.advance(Duration::from_secs(1));
+    let again = f.validator.validate(&t).await.unwrap();
+    assert!(!VerifiedClaims::ptr_eq(&first, &again));
+    assert_eq!(cache_counts(&f), (1, 2));
+}
+
+#[tokio::test]
+async fn cache_holds_at_most_its_capacity_evicting_the_oldest() {
+    let f = fixture_with(TID, TID, |b| b.token_cache_capacity(3));
+    let tokens: Vec<String> = (0..5)
+        .map(|i| token(&with(v2_claims(), "sub", json!(format!("user-{i}")))))
+        .collect();
+    for t in &tokens {
+        f.validator.validate(t).await.unwrap();
+    }
+    assert_eq!(f.validator.metrics().token_cache_entries, 3);
+    f.validator.validate(&tokens[4]).await.unwrap(); // newest: kept
+    assert_eq!(cache_counts(&f), (1, 5));
+    f.validator.validate(&tokens[0]).await.unwrap(); // oldest: evicted
+    assert_eq!(cache_counts(&f), (1, 6));
+    assert_eq!(f.validator.metrics().token_cache_entries, 3);
+}
+
+#[tokio::test]
+async fn tampered_copies_of_a_cached_token_never_hit() {
+    let f = fixture();
+    let t = token(&v2_claims());
+    f.validator.validate(&t).await.unwrap();
+    let (head, sig) = t.rsplit_once('.').unwrap();
+    let forged_payload = {
+        let (h, _) = head.split_once('.').unwrap();
+        let claims = with(v2_claims(), "scp", json!("weather.read weather.write"));
+        format!("{h}.{}.{sig}", b64(claims.to_string().as_bytes()))
+    };
+    let flipped_sig = {
+        let mut s = sig.to_owned();
+        let last = if s.ends_with('A') { "B" } else { "A" };
+        s.replace_range(s.len() - 1.., last);
+        format!("{head}.{s}")
+    };
+    for bad in [forged_payload, flipped_sig, format!("{t}A")] {
+        let e = reject(&f, &bad).await;
+        assert!(
+            matches!(e.code(), "invalid_signature" | "malformed_token"),
+            "{e}"
+        );
+    }
+    assert_eq!(cache_counts(&f), (0, 4));
+    f.validator.validate(&t).await.unwrap();
+    assert_eq!(cache_counts(&f), (1, 4));
+}
+
+#[tokio::test]
+async fn requirement_is_checked_on_every_request_even_from_cache() {
+    let f = fixture();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {}", token(&v2_claims()))).unwrap(),
+    );
+    let write = Requirement::scopes(["weather.write"]);
+    for _ in 0..2 {
+        let e = f
+            .validator
+            .authorize(&headers, Some(&write))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "insufficient_scope");
+    }
+    assert_eq!(cache_counts(&f), (1, 1));
+}
+
+#[tokio::test]
+async fn disabled_cache_verifies_every_time() {
+    let f = fixture_with(TID, TID, crate::AuthConfigBuilder::without_token_cache);
+    let t = token(&v2_claims());
+    let a = f.validator.validate(&t).await.unwrap();
+    let b = f.validator.validate(&t).await.unwrap();
+    assert!(!VerifiedClaims::ptr_eq(&a, &b));
+    let m = f.validator.metrics();
+    assert_eq!(
+        (
+            m.token_cache_hits,
+            m.token_cache_misses,
+            m.token_cache_entries
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(m.accepted, 2);
+}
+
+#[test]
+fn token_cache_max_age_out_of_range_is_a_config_error() {
+    for age in [Duration::ZERO, Duration::from_secs(86_401)] {
+        let e = AuthConfig::builder(TID, CID)
+            .token_cache_max_age(age)
+            .build()
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with("token_cache_max_age must be"),
+            "{e}"
+        );
+    }
+}
