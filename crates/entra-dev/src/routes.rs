@@ -24,6 +24,7 @@ pub(crate) const TENANT_TEMPLATE: &str = "{tenantid}";
 pub(crate) fn router(issuer: DevIssuer) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/stats", get(stats))
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
             get(metadata_v2),
@@ -294,6 +295,20 @@ fn outage() -> Response {
 
 fn is_down(inner: &Inner) -> bool {
     inner.outage.load(Ordering::SeqCst)
+}
+
+/// The request counters as JSON: load tests read `key_requests` before and after a run to prove
+/// that the service under test fetched no keys on its request path.
+async fn stats(State(issuer): State<DevIssuer>) -> Response {
+    let s = issuer.stats();
+    axum::Json(json!({
+        "metadata_requests": s.metadata_requests,
+        "key_requests": s.key_requests,
+        "token_requests": s.token_requests,
+        "tokens_issued": s.tokens_issued,
+        "authorize_requests": s.authorize_requests,
+    }))
+    .into_response()
 }
 
 async fn index(State(issuer): State<DevIssuer>) -> Html<String> {

@@ -75,6 +75,7 @@ fn help_teaches_commands_and_says_development_only() {
         "--claim",
         "--tenant",
         "--json",
+        "--count",
         "--instance",
         "http://127.0.0.1:8000/dev-issuer/",
     ] {
@@ -109,6 +110,31 @@ fn token_is_signed_with_the_persisted_key_and_verifies_for_a_service_sharing_the
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
+}
+
+#[test]
+fn token_count_prints_that_many_distinct_valid_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stdout(&entra_dev(
+        dir.path(),
+        &["token", "--scope", "weather.read", "--count", "5"],
+    ));
+    let tokens: Vec<&str> = out.lines().collect();
+    assert_eq!(tokens.len(), 5);
+    let distinct: std::collections::BTreeSet<&str> = tokens.iter().copied().collect();
+    assert_eq!(distinct.len(), 5);
+    let (issuer, jwks) = service_key_set(dir.path(), "http://127.0.0.1:8000/dev-issuer/");
+    for t in tokens {
+        let claims = common::verify(
+            t,
+            &jwks,
+            &issuer.issuer_v2(DEV_TENANT_ID),
+            DEV_API_CLIENT_ID,
+        );
+        assert_eq!(claims["scp"], "weather.read");
+    }
+    let refused = entra_dev(dir.path(), &["token", "--count", "0"]);
+    assert!(!refused.status.success());
 }
 
 #[test]

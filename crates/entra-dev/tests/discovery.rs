@@ -60,6 +60,11 @@ async fn v2_metadata_issuer_equals_iss_of_minted_v2_token_and_keys_verify_it() {
     assert_eq!(claims["preferred_username"], "alice@dev.example");
     assert_eq!(running.issuer.stats().metadata_requests, 1);
     assert_eq!(running.issuer.stats().key_requests, 1);
+    // the same counters over HTTP, for load tests that run the issuer as a separate process
+    let stats = get_json(&client, &format!("{base}stats")).await;
+    assert_eq!(stats["metadata_requests"], 1);
+    assert_eq!(stats["key_requests"], 1);
+    assert_eq!(stats["tokens_issued"], 0);
 }
 
 #[tokio::test]

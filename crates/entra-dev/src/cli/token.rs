@@ -73,8 +73,13 @@ pub(crate) struct TokenArgs {
     instance: String,
 
     /// Print a JSON object with the token, its header and its claims instead of the bare token
-    #[arg(long)]
+    #[arg(long, conflicts_with = "count")]
     json: bool,
+
+    /// Mint this many distinct tokens (each with its own uti), one per line (load tests)
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    count: u32,
 }
 
 fn parse_claim(s: &str) -> Result<(String, Value), String> {
@@ -134,6 +139,9 @@ pub(crate) fn run(data_dir: PathBuf, args: TokenArgs) -> anyhow::Result<()> {
         extra_claims,
         ..TokenRequest::default()
     };
+    if args.count > 1 {
+        return print_many(&issuer, &req, args.count);
+    }
     let token = issuer.mint(&req).context("minting the token failed")?;
     let (header, claims) = super::inspect::decode(&token)?;
     eprintln!(
@@ -146,6 +154,46 @@ pub(crate) fn run(data_dir: PathBuf, args: TokenArgs) -> anyhow::Result<()> {
     } else {
         println!("{token}");
     }
+    Ok(())
+}
+
+/// Mints `count` tokens for `req` (distinct: each gets a fresh random `uti`), one per line, using
+/// every core (signing is the slow part).
+fn print_many(issuer: &entra_dev::DevIssuer, req: &TokenRequest, count: u32) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let count = count as usize;
+    let workers = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+        .min(count);
+    let per = count.div_ceil(workers);
+    let chunks: Vec<anyhow::Result<Vec<String>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let n = per.min(count.saturating_sub(w * per));
+                s.spawn(move || {
+                    (0..n)
+                        .map(|_| issuer.mint(req).context("minting a token failed"))
+                        .collect::<anyhow::Result<Vec<String>>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a minting thread panicked")))
+            })
+            .collect()
+    });
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for chunk in chunks {
+        for token in chunk? {
+            writeln!(out, "{token}")?;
+        }
+    }
+    out.flush()?;
+    eprintln!("entra-dev: {count} distinct tokens");
     Ok(())
 }
 
