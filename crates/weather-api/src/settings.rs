@@ -176,6 +176,10 @@ pub struct AzureAdSettings {
     pub read_role: String,
     /// App role that grants writing (default `Weather.Write.All`).
     pub write_role: String,
+    /// Verified tokens remembered by entra-auth's token cache (default 10,000; 0 turns it off).
+    pub token_cache_capacity: usize,
+    /// Longest time a verified token is remembered (default 10 minutes; never beyond its `exp`).
+    pub token_cache_max_age: Duration,
 }
 
 /// All settings, parsed.
@@ -295,7 +299,9 @@ fn defaults() -> Map<String, Value> {
             "audiences": [],
             "allowed_tenants": [],
             "read_role": "Weather.Read.All",
-            "write_role": "Weather.Write.All"
+            "write_role": "Weather.Write.All",
+            "token_cache_capacity": 10000,
+            "token_cache_max_age_secs": 600
         }
     });
     match v {
@@ -375,18 +381,26 @@ impl Section {
     }
 
     fn u64(&mut self, name: &str) -> Result<u64, SettingsError> {
-        let key = self.key(name);
-        let parsed = match self.map.remove(name) {
+        match self.whole_number(name) {
+            Some(n) if n > 0 => Ok(n),
+            _ => Err(SettingsError::invalid(
+                self.key(name),
+                "expected a positive whole number",
+            )),
+        }
+    }
+
+    /// A whole number that may be zero.
+    fn count(&mut self, name: &str) -> Result<u64, SettingsError> {
+        self.whole_number(name)
+            .ok_or_else(|| SettingsError::invalid(self.key(name), "expected a whole number"))
+    }
+
+    fn whole_number(&mut self, name: &str) -> Option<u64> {
+        match self.map.remove(name) {
             Some(Value::Number(n)) => n.as_u64(),
             Some(Value::String(s)) => s.trim().parse().ok(),
             _ => None,
-        };
-        match parsed {
-            Some(n) if n > 0 => Ok(n),
-            _ => Err(SettingsError::invalid(
-                key,
-                "expected a positive whole number",
-            )),
         }
     }
 
@@ -585,6 +599,17 @@ fn parse_azure_ad(ad: &mut Section) -> Result<AzureAdSettings, SettingsError> {
     check_name("azure_ad.read_role", &read_role)?;
     let write_role = ad.required_string("write_role")?;
     check_name("azure_ad.write_role", &write_role)?;
+    let token_cache_capacity = usize::try_from(ad.count("token_cache_capacity")?)
+        .map_err(|_| SettingsError::invalid("azure_ad.token_cache_capacity", "too large"))?;
+    let token_cache_max_age = match ad.u64("token_cache_max_age_secs")? {
+        secs @ 1..=86_400 => Duration::from_secs(secs),
+        _ => {
+            return Err(SettingsError::invalid(
+                "azure_ad.token_cache_max_age_secs",
+                "expected 1 to 86400 seconds",
+            ))
+        }
+    };
     let settings = AzureAdSettings {
         instance,
         identity,
@@ -593,6 +618,8 @@ fn parse_azure_ad(ad: &mut Section) -> Result<AzureAdSettings, SettingsError> {
         allowed_tenants,
         read_role,
         write_role,
+        token_cache_capacity,
+        token_cache_max_age,
     };
     // Validate through entra-auth now, so that a wrong value stops start-up naming its key.
     if let Some(identity) = &settings.identity {
@@ -614,7 +641,9 @@ impl AzureAdSettings {
     ) -> Result<entra_auth::AuthConfig, SettingsError> {
         let instance = instance.unwrap_or(&self.instance);
         let mut builder = entra_auth::AuthConfig::builder(&identity.tenant_id, &identity.client_id)
-            .instance(instance.as_str());
+            .instance(instance.as_str())
+            .token_cache_capacity(self.token_cache_capacity)
+            .token_cache_max_age(self.token_cache_max_age);
         if !self.audiences.is_empty() {
             let mut audiences = vec![
                 identity.client_id.clone(),
@@ -656,6 +685,10 @@ fn config_error(e: entra_auth::ConfigError) -> SettingsError {
         E::InvalidB2c { field, .. } => format!("azure_ad.b2c.{field}"),
         E::InvalidAudience { .. } | E::NoAudiences => "azure_ad.audiences".to_owned(),
         E::MissingTenantAllowList { .. } => "azure_ad.allowed_tenants".to_owned(),
+        E::OutOfRange {
+            field: "token_cache_max_age",
+            ..
+        } => "azure_ad.token_cache_max_age_secs".to_owned(),
         _ => "azure_ad".to_owned(),
     };
     SettingsError::invalid(key, e.to_string())
@@ -748,6 +781,16 @@ mod tests {
             ),
             ("WEATHER_API__TYPO", "x", "typo:"),
             (
+                "WEATHER_API__AZURE_AD__TOKEN_CACHE_CAPACITY",
+                "-1",
+                "azure_ad.token_cache_capacity:",
+            ),
+            (
+                "WEATHER_API__AZURE_AD__TOKEN_CACHE_MAX_AGE_SECS",
+                "86401",
+                "azure_ad.token_cache_max_age_secs:",
+            ),
+            (
                 "WEATHER_API__AZURE_AD__B2C__POLICY",
                 "p",
                 "azure_ad.b2c.tenant_name:",
@@ -756,6 +799,30 @@ mod tests {
             let err = Settings::load(None, dir.path(), env(&[(var, value)])).unwrap_err();
             assert!(err.to_string().starts_with(key), "{var}: {err}");
         }
+    }
+
+    #[test]
+    fn token_cache_settings_reach_the_validator_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load(None, dir.path(), env(&[])).unwrap();
+        assert_eq!(s.azure_ad.token_cache_capacity, 10_000);
+        assert_eq!(s.azure_ad.token_cache_max_age, Duration::from_secs(600));
+        let s = Settings::load(
+            None,
+            dir.path(),
+            env(&[
+                ("WEATHER_API__AZURE_AD__TOKEN_CACHE_CAPACITY", "0"),
+                ("WEATHER_API__AZURE_AD__TOKEN_CACHE_MAX_AGE_SECS", "60"),
+            ]),
+        )
+        .unwrap();
+        let identity = Identity {
+            tenant_id: "7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a".into(),
+            client_id: "a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c".into(),
+        };
+        let config = s.azure_ad.to_auth_config(&identity, None).unwrap();
+        assert_eq!(config.token_cache_capacity(), 0);
+        assert_eq!(config.token_cache_max_age(), Duration::from_secs(60));
     }
 
     #[test]
