@@ -34,7 +34,8 @@ pub(crate) struct TokenHash([u8; 32]);
 impl TokenHash {
     /// Hashes the token's exact bytes.
     pub(crate) fn of(token: &str) -> Self {
-        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        let digest =
+            crate::crypto::digest::digest(&crate::crypto::digest::SHA256, token.as_bytes());
         let mut out = [0; 32];
         out.copy_from_slice(digest.as_ref());
         Self(out)

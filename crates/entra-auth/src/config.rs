@@ -260,11 +260,12 @@ impl Algorithm {
         }
     }
 
-    pub(crate) fn ring_params(self) -> &'static ring::signature::RsaParameters {
+    pub(crate) fn rsa_params(self) -> &'static crate::crypto::signature::RsaParameters {
+        use crate::crypto::signature as s;
         match self {
-            Self::RS256 => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-            Self::RS384 => &ring::signature::RSA_PKCS1_2048_8192_SHA384,
-            Self::RS512 => &ring::signature::RSA_PKCS1_2048_8192_SHA512,
+            Self::RS256 => &s::RSA_PKCS1_2048_8192_SHA256,
+            Self::RS384 => &s::RSA_PKCS1_2048_8192_SHA384,
+            Self::RS512 => &s::RSA_PKCS1_2048_8192_SHA512,
         }
     }
 }

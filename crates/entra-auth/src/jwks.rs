@@ -78,11 +78,11 @@ impl Jwk {
     /// Verifies an RSA signature over `message` with this key.
     pub(crate) fn verify(
         &self,
-        params: &'static ring::signature::RsaParameters,
+        params: &'static crate::crypto::signature::RsaParameters,
         message: &[u8],
         signature: &[u8],
     ) -> bool {
-        ring::signature::RsaPublicKeyComponents {
+        crate::crypto::signature::RsaPublicKeyComponents {
             n: &self.n,
             e: &self.e,
         }

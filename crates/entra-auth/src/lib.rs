@@ -100,6 +100,12 @@ pub mod validator;
 mod cache;
 mod challenge;
 
+/// The cryptography backend: ring by default, aws-lc-rs with the `aws-lc-rs` feature (same API).
+#[cfg(feature = "aws-lc-rs")]
+pub(crate) use aws_lc_rs as crypto;
+#[cfg(not(feature = "aws-lc-rs"))]
+pub(crate) use ring as crypto;
+
 pub use claims::VerifiedClaims;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
