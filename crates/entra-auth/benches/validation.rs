@@ -1,0 +1,202 @@
+//! The cost of a token check, against the floor of one RS256 signature verification.
+//!
+//! Tokens are minted by the development issuer (`entra-dev`: Entra-shaped claims, 2048-bit key);
+//! the validator reads canned metadata and keys, so nothing touches the network. Run with
+//! `bench/criterion.sh`, which also prints every figure as a ratio to the floor.
+//!
+//! * `floor/rs256_verify_aws_lc_rs`: one RS256 verification of a real token with aws-lc-rs (the
+//!   validator's default backend, feature `aws-lc-rs`); `floor/rs256_verify_ring` the same with
+//!   ring (the backend without that feature).
+//! * `validate/cold_no_cache`: a never-seen token, cache off (pool of distinct tokens).
+//! * `validate/cold_cache_miss`: a never-seen token with the cache on (lookup miss + insert).
+//! * `validate/warm`: the same token again (cache hit).
+//! * `request/warm`: what the middleware does per request: bearer header parsing, validation
+//!   (hit), requirement check.
+//! * `parts/bearer_header`, `parts/policy_check`: header parsing and the requirement check alone.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use criterion::{criterion_group, criterion_main, Criterion};
+use entra_auth::fetch::{BoxFuture, FetchError, FetchResponse};
+use entra_auth::{AuthConfig, HttpFetch, Requirement, TokenValidator};
+use entra_dev::{defaults, DevIssuer, DevIssuerConfig, TokenRequest};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use url::Url;
+
+const INSTANCE: &str = "http://issuer.bench/";
+const POOL: usize = 2_000;
+
+/// Serves the development issuer's documents from memory.
+#[derive(Debug)]
+struct Canned {
+    metadata: String,
+    keys: String,
+}
+
+impl HttpFetch for Canned {
+    fn get<'a>(&'a self, url: &'a Url) -> BoxFuture<'a, Result<FetchResponse, FetchError>> {
+        let body = if url.path().ends_with("openid-configuration") {
+            self.metadata.clone()
+        } else {
+            self.keys.clone()
+        };
+        Box::pin(async move {
+            Ok(FetchResponse {
+                status: StatusCode::OK,
+                body: body.into(),
+            })
+        })
+    }
+}
+
+struct Setup {
+    issuer: DevIssuer,
+    canned: Arc<Canned>,
+    tokens: Vec<String>,
+}
+
+fn setup() -> Setup {
+    let issuer = DevIssuer::new(DevIssuerConfig::default(), Url::parse(INSTANCE).unwrap()).unwrap();
+    let tid = defaults::DEV_TENANT_ID;
+    let metadata = serde_json::json!({
+        "issuer": issuer.issuer_v2(tid),
+        "jwks_uri": format!("{INSTANCE}{tid}/discovery/v2.0/keys"),
+    })
+    .to_string();
+    let keys = issuer.key_set().to_string();
+    let req = TokenRequest {
+        scopes: vec!["weather.read".into()],
+        ..TokenRequest::default()
+    };
+    let tokens = (0..POOL).map(|_| issuer.mint(&req).unwrap()).collect();
+    Setup {
+        issuer,
+        canned: Arc::new(Canned { metadata, keys }),
+        tokens,
+    }
+}
+
+fn validator(s: &Setup, rt: &tokio::runtime::Runtime, cache: Option<usize>) -> TokenValidator {
+    let mut b = AuthConfig::builder(defaults::DEV_TENANT_ID, defaults::DEV_API_CLIENT_ID)
+        .instance(INSTANCE)
+        .accepted_versions([entra_auth::TokenVersion::V2]);
+    b = match cache {
+        Some(n) => b.token_cache_capacity(n),
+        None => b.without_token_cache(),
+    };
+    let v = TokenValidator::with_fetcher(b.build().unwrap(), s.canned.clone());
+    rt.block_on(v.warm_up()).unwrap();
+    v
+}
+
+/// (signing input, signature, n, e) of a token and the issuer's current key.
+fn raw_parts(s: &Setup, token: &str) -> (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) {
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let jwks = s.issuer.key_set();
+    let key = &jwks["keys"][0];
+    let d = |v: &serde_json::Value| URL_SAFE_NO_PAD.decode(v.as_str().unwrap()).unwrap();
+    (
+        input.as_bytes().to_vec(),
+        URL_SAFE_NO_PAD.decode(sig).unwrap(),
+        d(&key["n"]),
+        d(&key["e"]),
+    )
+}
+
+fn benches(c: &mut Criterion) {
+    let s = setup();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (input, sig, n, e) = raw_parts(&s, &s.tokens[0]);
+
+    let mut floor = c.benchmark_group("floor");
+    floor.bench_function("rs256_verify_ring", |b| {
+        let key = ring::signature::RsaPublicKeyComponents { n: &n, e: &e };
+        b.iter(|| {
+            key.verify(&ring::signature::RSA_PKCS1_2048_8192_SHA256, &input, &sig)
+                .unwrap()
+        })
+    });
+    #[cfg(feature = "aws-lc-rs")]
+    floor.bench_function("rs256_verify_aws_lc_rs", |b| {
+        let key = aws_lc_rs::signature::RsaPublicKeyComponents { n: &n, e: &e };
+        b.iter(|| {
+            key.verify(
+                &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+                &input,
+                &sig,
+            )
+            .unwrap()
+        })
+    });
+    floor.finish();
+
+    let mut g = c.benchmark_group("validate");
+    let cold = validator(&s, &rt, None);
+    let mut i = 0;
+    g.bench_function("cold_no_cache", |b| {
+        b.iter(|| {
+            i = (i + 1) % POOL;
+            rt.block_on(cold.validate(&s.tokens[i])).unwrap()
+        })
+    });
+    // Capacity below the pool: with oldest-first eviction a cycle over the pool always misses.
+    let missing = validator(&s, &rt, Some(POOL / 2));
+    let mut i = 0;
+    g.bench_function("cold_cache_miss", |b| {
+        b.iter(|| {
+            i = (i + 1) % POOL;
+            rt.block_on(missing.validate(&s.tokens[i])).unwrap()
+        })
+    });
+    assert_eq!(
+        missing.metrics().token_cache_hits,
+        0,
+        "the cold pool hit the cache"
+    );
+    let warm = validator(&s, &rt, Some(10_000));
+    g.bench_function("warm", |b| {
+        b.iter(|| rt.block_on(warm.validate(&s.tokens[0])).unwrap())
+    });
+    g.finish();
+
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {}", s.tokens[0])).unwrap(),
+    );
+    let requirement = Requirement::scopes(["weather.read"]).or_roles(["Weather.Read.All"]);
+    let mut r = c.benchmark_group("request");
+    r.bench_function("warm", |b| {
+        b.iter(|| {
+            rt.block_on(warm.authorize(&headers, Some(&requirement)))
+                .unwrap()
+        })
+    });
+    r.finish();
+
+    let mut p = c.benchmark_group("parts");
+    p.bench_function("bearer_header", |b| {
+        b.iter(|| {
+            entra_auth::validator::bearer_token(&headers, 16 * 1024)
+                .unwrap()
+                .len()
+        })
+    });
+    let claims = rt.block_on(warm.validate(&s.tokens[0])).unwrap();
+    p.bench_function("policy_check", |b| {
+        b.iter(|| requirement.check(&claims).unwrap())
+    });
+    p.bench_function("token_hash_sha256", |b| {
+        b.iter(|| ring::digest::digest(&ring::digest::SHA256, s.tokens[0].as_bytes()))
+    });
+    p.finish();
+}
+
+criterion_group!(validation, benches);
+criterion_main!(validation);
