@@ -1,0 +1,213 @@
+//! `weather login`: authorization code + PKCE, the test playing the browser on the development issuer's
+//! login page and following the redirect to the CLI's loopback listener.
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+use crate::helpers::{spawn_dev_service, Run, TestService, Weather};
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The attribute `name` of an HTML tag.
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+    let end = tag[start..].find('"')? + start;
+    Some(unescape(&tag[start..end]))
+}
+
+/// The login form's action and hidden fields.
+fn parse_form(html: &str) -> (String, Vec<(String, String)>) {
+    let form_start = html.find("<form").unwrap();
+    let form_tag = &html[form_start..form_start + html[form_start..].find('>').unwrap()];
+    let action = attr(form_tag, "action").unwrap();
+    let mut fields = Vec::new();
+    for chunk in html.split("<input").skip(1) {
+        let tag = &chunk[..chunk.find('>').unwrap()];
+        if attr(tag, "type").as_deref() == Some("hidden") {
+            fields.push((attr(tag, "name").unwrap(), attr(tag, "value").unwrap()));
+        }
+    }
+    (action, fields)
+}
+
+/// What the browser did.
+enum Browser<'a> {
+    /// Sign in as `user`, consenting to these scopes.
+    Accept(&'a str, &'a [&'a str]),
+    /// Press "cancel" on the login page.
+    Cancel,
+}
+
+/// Runs `weather login --no-browser`, plays the browser, and returns the run and the page the CLI's
+/// listener showed.
+async fn login(weather: &Weather, browser: Browser<'_>) -> (Run, String) {
+    let mut child = weather
+        .command(&["login", "--no-browser", "--wait", "60"])
+        .spawn()
+        .expect("weather starts");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let url = loop {
+        let mut line = String::new();
+        let n = stderr.read_line(&mut line).await.unwrap();
+        assert!(n > 0, "weather login ended without printing a URL: {seen}");
+        seen.push_str(&line);
+        let trimmed = line.trim();
+        if trimmed.starts_with("http") && trimmed.contains("/oauth2/v2.0/authorize?") {
+            break trimmed.to_owned();
+        }
+    };
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let (action, mut form) = parse_form(&html);
+    match browser {
+        Browser::Accept(user, consent) => {
+            form.push(("username".into(), user.into()));
+            for s in consent {
+                form.push(("consented_scope".into(), (*s).into()));
+            }
+            form.push(("action".into(), "accept".into()));
+        }
+        Browser::Cancel => {
+            form.push(("username".into(), "alice".into()));
+            form.push(("action".into(), "cancel".into()));
+        }
+    }
+    let answer = http.post(&action).form(&form).send().await.unwrap();
+    assert_eq!(answer.status(), 302);
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("http://127.0.0.1:"), "{location}");
+    let back = http.get(&location).send().await.unwrap();
+    let shown = back.text().await.unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).await.unwrap();
+    seen.push_str(&rest);
+    let out = child.wait_with_output().await.unwrap();
+    let run = Run {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: seen,
+    };
+    (run, shown)
+}
+
+async fn signed_in(service: &TestService, consent: &[&str]) -> Weather {
+    let weather = Weather::new(service);
+    let (run, page) = login(&weather, Browser::Accept("alice", consent)).await;
+    assert!(page.contains("You are signed in"), "{page}");
+    assert!(
+        run.ok()
+            .starts_with("Signed in as Alice Example (alice@dev.example) with "),
+        "{run:#?}"
+    );
+    weather
+}
+
+#[tokio::test]
+async fn login_through_the_browser_caches_the_users_token_and_commands_use_it() {
+    let service = spawn_dev_service().await;
+    let weather = signed_in(&service, &["weather.read", "weather.write"]).await;
+    assert_eq!(service.token_requests(), 1, "the code was redeemed once");
+    let text = std::fs::read_to_string(weather.cache_file()).unwrap();
+    assert!(text.contains("\"kind\": \"user\""), "{text}");
+    assert!(text.contains("Alice Example"));
+
+    weather
+        .run(&[
+            "report",
+            "Misty sunrise",
+            "--city",
+            "Portland",
+            "--state",
+            "OR",
+        ])
+        .await
+        .ok();
+    let listed = weather.run(&["reports"]).await;
+    assert!(listed.ok().contains("portland, or, us  Misty sunrise"));
+    assert_eq!(
+        service.token_requests(),
+        1,
+        "no client-credentials request while signed in"
+    );
+
+    let out = weather.run(&["logout"]).await;
+    assert!(
+        out.ok().starts_with("Signed out: removed 1 cached token"),
+        "{out:#?}"
+    );
+    weather.run(&["reports"]).await.ok();
+    assert_eq!(service.token_requests(), 2, "back to client credentials");
+}
+
+#[tokio::test]
+async fn login_printed_url_carries_pkce_s256_state_and_a_loopback_redirect() {
+    let service = spawn_dev_service().await;
+    let weather = Weather::new(&service);
+    let (run, _) = login(&weather, Browser::Accept("bob", &["weather.read"])).await;
+    run.ok();
+    let url_line = run
+        .stderr
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("http"))
+        .unwrap();
+    let url = url::Url::parse(url_line).unwrap();
+    assert!(url
+        .as_str()
+        .starts_with(&format!("{}/dev-issuer/", service.address)));
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["code_challenge"].len(), 43);
+    assert!(q["state"].len() >= 32);
+    assert!(q["redirect_uri"].starts_with("http://127.0.0.1:"));
+    assert_eq!(q["client_id"], entra_dev::defaults::DEV_PUBLIC_CLIENT_ID);
+}
+
+#[tokio::test]
+async fn login_with_read_consent_only_then_report_names_the_missing_write_scope() {
+    let service = spawn_dev_service().await;
+    let weather = signed_in(&service, &["weather.read"]).await;
+    let run = weather.run(&["report", "Hail", "--city", "Bend"]).await;
+    assert_eq!(run.code, 4, "{run:#?}");
+    assert!(
+        run.stderr
+            .starts_with("weather: missing permission: the API needs scope weather.write"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("hint: sign in again with `weather login` and consent to weather.write"),
+        "{}",
+        run.stderr
+    );
+    assert!(service.api_reports().await.is_empty());
+}
+
+#[tokio::test]
+async fn login_cancelled_in_the_browser_exits_3_with_access_denied_and_caches_nothing() {
+    let service = spawn_dev_service().await;
+    let weather = Weather::new(&service);
+    let (run, page) = login(&weather, Browser::Cancel).await;
+    assert_eq!(run.code, 3, "{run:#?}");
+    assert!(page.contains("Sign-in failed"), "{page}");
+    assert!(
+        run.stderr
+            .contains("weather: sign-in refused: access_denied"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(service.token_requests(), 0);
+    assert!(!weather.cache_file().exists());
+}
