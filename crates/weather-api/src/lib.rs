@@ -3,10 +3,13 @@
 //! PostgreSQL, an HTML home page, and a development mode that runs on the built-in [`entra_dev`] issuer.
 //!
 //! Layout: [`settings`] (load once), [`telemetry`], [`startup`] (`Application`, `build_router`), [`state`],
-//! [`error`] (the one status mapping), [`domain`], [`routes`], [`store`], [`upstream`], [`templates`].
+//! [`error`] (the one status mapping), [`domain`], [`routes`], [`store`], [`upstream`], [`templates`],
+//! [`metrics`] (`/metrics`), [`proxy`] (trusted reverse proxies).
 
 pub mod domain;
 pub mod error;
+pub mod metrics;
+pub mod proxy;
 pub mod routes;
 pub mod settings;
 pub mod startup;

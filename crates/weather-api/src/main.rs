@@ -14,6 +14,9 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init(settings.log_format);
+    for warning in &settings.warnings {
+        tracing::warn!("settings: {warning}");
+    }
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(e) => {

@@ -6,6 +6,9 @@
 //! 3. environment variables `WEATHER_API__KEY__SUBKEY` (a double underscore nests:
 //!    `WEATHER_API__AZURE_AD__TENANT_ID` sets `azure_ad.tenant_id`).
 //!
+//! The file may also carry an ASP.NET `AzureAd` section (see [`aspnet`]), so that `--settings` can point at
+//! an `appsettings.json`.
+//!
 //! Every value is parsed into its domain type here; an invalid or unknown key stops start-up with a
 //! message that names it (`azure_ad.tenant_id: ...`). `settings_template.json` documents every key.
 
@@ -16,6 +19,10 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use url::Url;
+
+use crate::proxy::{IpNet, TrustedProxies};
+
+pub mod aspnet;
 
 /// The environment variable prefix (followed by `__`).
 pub const ENV_PREFIX: &str = "WEATHER_API";
@@ -207,6 +214,12 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Log format.
     pub log_format: LogFormat,
+    /// Reverse proxies whose `X-Forwarded-*` headers are honoured.
+    pub trusted_proxies: TrustedProxies,
+    /// Who may read `/metrics` (client addresses after the proxy rules); empty = anyone.
+    pub metrics_allow: Vec<IpNet>,
+    /// Settings that were ignored (ASP.NET keys this service does not use), to log once logging is up.
+    pub warnings: Vec<String>,
 }
 
 impl Settings {
@@ -241,6 +254,7 @@ impl Settings {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, SettingsError> {
         let mut merged = defaults();
+        let mut warnings = Vec::new();
         let path = match file {
             Some(p) if p.is_absolute() => Some(p.to_path_buf()),
             Some(p) => Some(cwd.join(p)),
@@ -251,11 +265,12 @@ impl Settings {
                 path: path.clone(),
                 source,
             })?;
-            let value: Map<String, Value> =
+            let mut value: Map<String, Value> =
                 serde_json::from_str(&text).map_err(|source| SettingsError::Parse {
                     path: path.clone(),
                     source,
                 })?;
+            warnings = aspnet::translate(&mut value)?;
             merge(&mut merged, value);
         }
         let prefix = format!("{ENV_PREFIX}__");
@@ -266,7 +281,9 @@ impl Settings {
             let keys: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
             set_path(&mut merged, &keys, Value::String(value));
         }
-        parse(merged, cwd)
+        let mut settings = parse(merged, cwd)?;
+        settings.warnings = warnings;
+        Ok(settings)
     }
 }
 
@@ -294,6 +311,8 @@ fn defaults() -> Map<String, Value> {
         "max_body_bytes": 65536,
         "request_timeout_ms": 30000,
         "log_format": "text",
+        "trusted_proxies": [],
+        "metrics_allow": [],
         "azure_ad": {
             "instance": "https://login.microsoftonline.com/",
             "audiences": [],
@@ -513,6 +532,14 @@ fn parse(merged: Map<String, Value>, cwd: &Path) -> Result<Settings, SettingsErr
             ))
         }
     };
+    let trusted_proxies = TrustedProxies::parse(&root.list("trusted_proxies")?)
+        .map_err(|e| SettingsError::invalid("trusted_proxies", e.to_string()))?;
+    let metrics_allow = root
+        .list("metrics_allow")?
+        .iter()
+        .map(|e| e.parse::<IpNet>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SettingsError::invalid("metrics_allow", e.to_string()))?;
     let mut ad = root
         .section("azure_ad")?
         .unwrap_or_else(|| Section::new("azure_ad", Map::new()));
@@ -531,6 +558,9 @@ fn parse(merged: Map<String, Value>, cwd: &Path) -> Result<Settings, SettingsErr
         max_body_bytes,
         request_timeout,
         log_format,
+        trusted_proxies,
+        metrics_allow,
+        warnings: Vec::new(),
     })
 }
 

@@ -25,6 +25,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use url::Url;
 
 use crate::error::{log_error_causes, problem};
+use crate::metrics::{self, Metrics};
+use crate::proxy::{self, ClientInfo};
 use crate::routes;
 use crate::settings::{Identity, Settings, SettingsError};
 use crate::state::{AppRoles, AppState, ModeInfo};
@@ -164,12 +166,14 @@ impl Application {
             settings.openweather_timeout,
         )
         .map_err(StartupError::HttpClient)?;
+        let metrics = Arc::new(Metrics::new());
         let weather = CachedWeather::new(
             openweather,
             settings.cache_ttl,
             settings.cache_capacity,
             overrides.clock,
-        );
+        )
+        .with_metrics(metrics.clone());
         let state = AppState {
             store,
             weather: Arc::new(weather),
@@ -186,6 +190,9 @@ impl Application {
                 max_body_bytes: settings.max_body_bytes,
                 request_timeout: settings.request_timeout,
             },
+            metrics,
+            trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
+            metrics_allow: Arc::new(settings.metrics_allow.clone()),
         };
         let router = build_router(state);
         Ok(Self {
@@ -231,6 +238,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         let refresh: JoinHandle<()> = self.validator.spawn_background_refresh();
+        // Development mode: pick up `entra-dev keys rotate` run in another terminal.
+        let key_watcher = self
+            .dev_issuer
+            .as_ref()
+            .map(|issuer| issuer.watch_key_file(Duration::from_secs(2)));
         match self.dev_issuer.as_ref() {
             Some(issuer) => tracing::warn!(
                 addr = %self.addr,
@@ -239,10 +251,17 @@ impl Application {
             ),
             None => tracing::info!(addr = %self.addr, "listening"),
         }
-        let result = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         refresh.abort();
+        if let Some(watcher) = key_watcher {
+            watcher.abort();
+        }
         tracing::info!("stopped");
         result.map_err(StartupError::Serve)
     }
@@ -335,12 +354,16 @@ async fn handle_timeout(err: tower::BoxError) -> Response {
     }
 }
 
-/// THE router: all routes with their auth layers, the development issuer under `/dev-issuer` when the
-/// state says development mode, the JSON/HTML fallback, and the operational layers (outermost first): Authorization marked sensitive, request id, trace span with the request id,
+/// THE router: all routes with their auth layers, `/metrics`, the development issuer under `/dev-issuer`
+/// when the state says development mode, the JSON/HTML fallback, and the operational layers (outermost
+/// first): Authorization marked sensitive, request id, client address (trusted proxies), request metrics,
+/// trace span with the request id and client address,
 /// request-id propagation, error-cause logging and problem+json for bare 413s, request timeout (503
 /// problem+json), body limit (413).
 pub fn build_router(state: AppState) -> Router {
     let limits = state.limits;
+    let metrics = state.metrics.clone();
+    let trusted_proxies = state.trusted_proxies.clone();
     let request_id_header = http::HeaderName::from_static("x-request-id");
     let trace = TraceLayer::new_for_http()
         .make_span_with(|request: &Request<_>| {
@@ -349,11 +372,16 @@ pub fn build_router(state: AppState) -> Router {
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-");
+            let client_ip = request
+                .extensions()
+                .get::<ClientInfo>()
+                .map_or_else(|| "-".to_owned(), ClientInfo::ip_for_log);
             tracing::info_span!(
                 "request",
                 method = %request.method(),
                 uri = %request.uri(),
                 request_id = %request_id,
+                client_ip = %client_ip,
             )
         })
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
@@ -366,7 +394,9 @@ pub fn build_router(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::weather::router(&state))
         .merge(routes::reports::router(&state))
+        .merge(metrics::router())
         .fallback(routes::not_found)
+        .layer(axum::middleware::from_fn(metrics::note_route))
         .with_state(state);
     // The operational layers wrap the whole router as one service (`Router::layer` would wrap each route
     // separately, missing the answers the router makes itself, such as 405).
@@ -376,6 +406,14 @@ pub fn build_router(state: AppState) -> Router {
             .layer(SetRequestIdLayer::new(
                 request_id_header.clone(),
                 MakeRequestUuid,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                trusted_proxies,
+                proxy::client_info,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                metrics,
+                metrics::track_http,
             ))
             .layer(trace)
             .layer(PropagateRequestIdLayer::new(request_id_header))

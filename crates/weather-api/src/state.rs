@@ -6,6 +6,8 @@ use axum::extract::FromRef;
 use entra_auth::TokenValidator;
 use url::Url;
 
+use crate::metrics::Metrics;
+use crate::proxy::{IpNet, TrustedProxies};
 use crate::store::ReportStore;
 use crate::templates::Templates;
 use crate::upstream::WeatherProvider;
@@ -50,6 +52,12 @@ pub struct AppState {
     pub mode: Arc<ModeInfo>,
     /// Body size and time limits.
     pub limits: crate::startup::HttpLimits,
+    /// This instance's metrics (`/metrics`).
+    pub metrics: Arc<Metrics>,
+    /// Proxies whose `X-Forwarded-*` headers are honoured.
+    pub trusted_proxies: Arc<TrustedProxies>,
+    /// Who may read `/metrics`; empty = anyone.
+    pub metrics_allow: Arc<Vec<IpNet>>,
 }
 
 impl FromRef<AppState> for Arc<dyn ReportStore> {

@@ -1,5 +1,5 @@
 //! `GET /healthz` (liveness: the process answers) and `GET /readyz` (readiness: signing keys loaded and
-//! the database answers). Both public.
+//! the database answers; 503 otherwise, with `missing` naming what is not there). Both public.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -30,7 +30,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
             false
         }
     };
-    let ready = keys && database;
+    let missing: Vec<&str> = [("signing_keys", keys), ("database", database)]
+        .into_iter()
+        .filter_map(|(name, ok)| (!ok).then_some(name))
+        .collect();
+    let ready = missing.is_empty();
     let status = if ready {
         StatusCode::OK
     } else {
@@ -41,6 +45,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Json(json!({
             "status": if ready { "ready" } else { "not ready" },
             "checks": { "signing_keys": keys, "database": database },
+            "missing": missing,
         })),
     )
         .into_response()

@@ -55,6 +55,7 @@ async fn create_report(
     let Json(raw) = body?;
     let new = NewReport::parse(&raw).map_err(ApiError::InvalidBody)?;
     let report = state.store.add(new).await?;
+    state.metrics.record_report_stored();
     tracing::info!(report.id = %report.id, "report stored");
     let location = format!("/api/reports/{}", report.id);
     Ok((

@@ -99,7 +99,10 @@ impl ReportStore for PostgresStore {
 
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            // Not just `SELECT 1`: the database must still hold the service's table.
+            sqlx::query("SELECT 1 FROM reports LIMIT 1")
+                .execute(&self.pool)
+                .await?;
             Ok(())
         })
     }

@@ -13,6 +13,7 @@ pub use entra_auth::{Clock, ManualClock, SystemClock};
 
 use super::{CurrentWeather, UpstreamError, WeatherProvider};
 use crate::domain::WeatherQuery;
+use crate::metrics::Metrics;
 use crate::store::BoxFuture;
 
 #[derive(Debug)]
@@ -29,6 +30,7 @@ pub struct CachedWeather<P> {
     capacity: usize,
     clock: Arc<dyn Clock>,
     entries: Mutex<HashMap<WeatherQuery, Entry>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl<P: WeatherProvider> CachedWeather<P> {
@@ -40,7 +42,14 @@ impl<P: WeatherProvider> CachedWeather<P> {
             capacity: capacity.max(1),
             clock,
             entries: Mutex::new(HashMap::new()),
+            metrics: None,
         }
+    }
+
+    /// Counts hits, misses and upstream calls (with failure kinds) in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     fn is_fresh(&self, entry: &Entry, now: SystemTime) -> bool {
@@ -108,11 +117,19 @@ impl<P: WeatherProvider> WeatherProvider for CachedWeather<P> {
         query: &'a WeatherQuery,
     ) -> BoxFuture<'a, Result<CurrentWeather, UpstreamError>> {
         Box::pin(async move {
-            if let Some(hit) = self.lookup(query) {
+            let cached = self.lookup(query);
+            if let Some(metrics) = &self.metrics {
+                metrics.record_weather_cache(cached.is_some());
+            }
+            if let Some(hit) = cached {
                 tracing::debug!(q = %query.q(), "weather cache hit");
                 return Ok(hit);
             }
-            let weather = self.inner.current(query).await?;
+            let fetched = self.inner.current(query).await;
+            if let Some(metrics) = &self.metrics {
+                metrics.record_upstream(fetched.as_ref().map(|_| ()));
+            }
+            let weather = fetched?;
             self.insert(query, &weather);
             Ok(weather)
         })

@@ -40,6 +40,21 @@ pub enum UpstreamError {
     BadResponse(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl UpstreamError {
+    /// A short, stable name of the failure kind (the `kind` label of the upstream-failure metric).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::CityNotFound => "city_not_found",
+            Self::MissingApiKey => "missing_api_key",
+            Self::InvalidApiKey => "invalid_api_key",
+            Self::Timeout(_) => "timeout",
+            Self::Unreachable(_) => "unreachable",
+            Self::Status(_) => "status",
+            Self::BadResponse(_) => "bad_response",
+        }
+    }
+}
+
 /// A source of current weather.
 pub trait WeatherProvider: Send + Sync + std::fmt::Debug {
     /// Current weather for a validated query.

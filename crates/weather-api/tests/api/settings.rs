@@ -226,3 +226,124 @@ async fn with_azure_ad_settings_the_development_issuer_is_not_mounted() {
         .await;
     assert_eq!(response.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn app_starts_from_an_aspnet_appsettings_json_and_accepts_its_registrations_tokens() {
+    let issuer = entra_dev::DevIssuer::spawn(entra_dev::DevIssuerConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // What a Microsoft.Identity.Web project already has, pointed at the in-process issuer.
+    let appsettings = serde_json::json!({
+        "AzureAd": {
+            "Instance": issuer.issuer.instance().as_str(),
+            "TenantId": DEV_TENANT_ID,
+            "ClientId": DEV_API_CLIENT_ID,
+            "Audience": format!("api://{DEV_API_CLIENT_ID}"),
+            "Domain": "contoso.onmicrosoft.com",
+            "CallbackPath": "/signin-oidc",
+            "AllowWebApiToBeAuthorizedByACL": false
+        },
+        "Logging": {"LogLevel": {"Default": "Information", "Microsoft.AspNetCore": "Warning"}},
+        "AllowedHosts": "*"
+    });
+    let path = dir.path().join("appsettings.json");
+    std::fs::write(&path, appsettings.to_string()).unwrap();
+    let env = vec![
+        ("WEATHER_API__BIND".to_owned(), "127.0.0.1:0".to_owned()),
+        (
+            "WEATHER_API__DATABASE_URL".to_owned(),
+            "sqlite://weather.db".to_owned(),
+        ),
+    ];
+    let settings = Settings::load(Some(&path), dir.path(), env).unwrap();
+    assert!(!settings.is_development_mode());
+    let identity = settings.azure_ad.identity.clone().unwrap();
+    assert_eq!(identity.tenant_id, DEV_TENANT_ID);
+    assert_eq!(identity.client_id, DEV_API_CLIENT_ID);
+    let mut warnings = settings.warnings.clone();
+    warnings.sort();
+    assert_eq!(
+        warnings
+            .iter()
+            .map(|w| w.split(':').next().unwrap())
+            .collect::<Vec<_>>(),
+        [
+            "AllowedHosts",
+            "AzureAd.AllowWebApiToBeAuthorizedByACL",
+            "AzureAd.CallbackPath",
+            "Logging"
+        ]
+    );
+
+    let app = Application::build(settings).await.unwrap();
+    assert!(app.dev_issuer().is_none());
+    let base = format!("http://{}", app.local_addr());
+    app.validator().warm_up().await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    let token = issuer
+        .issuer
+        .mint(&crate::helpers::user_with_scopes(&["weather.read"]))
+        .unwrap();
+    let response = client()
+        .get(format!("{base}/api/reports"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    tx.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[test]
+fn aspnet_section_conflicting_with_ours_names_both_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("settings.json"),
+        format!(
+            r#"{{"azure_ad": {{"client_id": "{DEV_API_CLIENT_ID}"}}, "AzureAd": {{"ClientId": "c0ffee00-1111-4222-8333-444455556666"}}}}"#
+        ),
+    )
+    .unwrap();
+    let err = Settings::load(None, dir.path(), Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("AzureAd.ClientId: conflicts with azure_ad.client_id"),
+        "{err}"
+    );
+}
+
+#[test]
+fn our_own_unknown_keys_still_fail_beside_aspnet_sections() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("settings.json"),
+        r#"{"Logging": {}, "AzureAd": {}, "trusted_proxy": ["127.0.0.1"]}"#,
+    )
+    .unwrap();
+    let err = Settings::load(None, dir.path(), Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("trusted_proxy: unknown key"), "{err}");
+}
+
+#[test]
+fn trusted_proxies_and_metrics_allow_parse_or_name_their_key() {
+    let ok = load(&[
+        ("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8, ::1"),
+        ("METRICS_ALLOW", "192.168.0.0/16"),
+    ])
+    .unwrap();
+    assert_eq!(ok.trusted_proxies.networks().len(), 3);
+    assert!(ok.trusted_proxies.contains("10.9.8.7".parse().unwrap()));
+    assert_eq!(ok.metrics_allow.len(), 1);
+    let err = load(&[("TRUSTED_PROXIES", "nginx")]).unwrap_err();
+    assert!(err.starts_with("trusted_proxies: "), "{err}");
+    let err = load(&[("METRICS_ALLOW", "10.0.0.0/40")]).unwrap_err();
+    assert!(err.starts_with("metrics_allow: "), "{err}");
+}
