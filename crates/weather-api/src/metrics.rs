@@ -5,7 +5,7 @@
 //! What is counted here: HTTP requests by matched route template (never the raw path, so cardinality stays
 //! bounded), method and status, with a latency histogram; weather cache hits and misses; upstream
 //! (OpenWeatherMap) calls and failures by kind; reports stored. The token validator's own counters
-//! (accepted, rejected by code, key fetches, key age, token-cache hits) are read from
+//! (accepted, rejected by code, key fetches, key age, verified-token cache hits and misses) are read from
 //! [`TokenValidator::metrics`](entra_auth::TokenValidator::metrics) at scrape time, so nothing is counted
 //! twice.
 //!
@@ -344,9 +344,45 @@ fn render_auth(out: &mut String, auth: &AuthMetrics) {
     render_token_cache(out, auth);
 }
 
-/// The validated-token cache's counters. entra-auth does not keep them yet; when its `AuthMetrics` gains
-/// them, they are rendered here as `entra_auth_token_cache_hits_total` / `_misses_total`.
-fn render_token_cache(_out: &mut String, _auth: &AuthMetrics) {}
+/// The validated-token cache's counters (entra-auth's verified-token cache; zero when it is off).
+fn render_token_cache(out: &mut String, auth: &AuthMetrics) {
+    header(
+        out,
+        "entra_auth_token_cache_hits_total",
+        "counter",
+        "Tokens answered from the verified-token cache.",
+    );
+    sample(
+        out,
+        "entra_auth_token_cache_hits_total",
+        &[],
+        auth.token_cache_hits,
+    );
+    header(
+        out,
+        "entra_auth_token_cache_misses_total",
+        "counter",
+        "Tokens looked up in the verified-token cache and verified in full.",
+    );
+    sample(
+        out,
+        "entra_auth_token_cache_misses_total",
+        &[],
+        auth.token_cache_misses,
+    );
+    header(
+        out,
+        "entra_auth_token_cache_entries",
+        "gauge",
+        "Entries in the verified-token cache.",
+    );
+    sample(
+        out,
+        "entra_auth_token_cache_entries",
+        &[],
+        u64::try_from(auth.token_cache_entries).unwrap_or(u64::MAX),
+    );
+}
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");

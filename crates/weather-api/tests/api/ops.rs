@@ -28,12 +28,11 @@ fn value(text: &str, series: &str) -> Option<f64> {
 async fn metrics_count_a_known_sequence_of_requests_exactly() {
     let app = spawn_app().await;
     app.mock_weather_ok().await;
+    // One reader token throughout (the verified-token cache sees it once cold, then warm).
+    let reader = app.token(Persona::Reader).unwrap();
     // 2 x 200, 1 x 401 missing_token, 1 x 403 insufficient_scope on the list route.
     for _ in 0..2 {
-        assert_eq!(
-            app.get_as(Persona::Reader, "/api/reports").await.status(),
-            200
-        );
+        assert_eq!(app.get("/api/reports", Some(&reader)).await.status(), 200);
     }
     assert_eq!(
         app.get_as(Persona::Anonymous, "/api/reports")
@@ -48,7 +47,7 @@ async fn metrics_count_a_known_sequence_of_requests_exactly() {
     // One weather miss (upstream call), then one hit.
     for _ in 0..2 {
         let response = app
-            .get_as(Persona::Reader, "/api/weather/portland?state=OR&country=US")
+            .get("/api/weather/portland?state=OR&country=US", Some(&reader))
             .await;
         assert_eq!(response.status(), 200);
     }
@@ -124,6 +123,9 @@ async fn metrics_count_a_known_sequence_of_requests_exactly() {
         value(&text, "entra_auth_key_age_seconds").is_some(),
         "{text}"
     );
+    // Token cache: the reader token cold once then 3 hits; each writer token (fresh `uti`) cold.
+    expect("entra_auth_token_cache_hits_total", 3.0);
+    expect("entra_auth_token_cache_misses_total", 3.0);
     expect("weather_api_weather_cache_misses_total", 1.0);
     expect("weather_api_weather_cache_hits_total", 1.0);
     expect("weather_api_upstream_requests_total", 1.0);
