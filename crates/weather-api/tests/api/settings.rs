@@ -347,3 +347,71 @@ fn trusted_proxies_and_metrics_allow_parse_or_name_their_key() {
     let err = load(&[("METRICS_ALLOW", "10.0.0.0/40")]).unwrap_err();
     assert!(err.starts_with("metrics_allow: "), "{err}");
 }
+
+#[tokio::test]
+async fn development_mode_picks_up_a_key_rotated_by_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("entra-dev");
+    let env = vec![
+        ("WEATHER_API__BIND".to_owned(), "127.0.0.1:0".to_owned()),
+        (
+            "WEATHER_API__DATABASE_URL".to_owned(),
+            "sqlite://weather.db".to_owned(),
+        ),
+    ];
+    let settings = Settings::load(None, dir.path(), env).unwrap();
+    let app = Application::build_with(
+        settings,
+        Overrides {
+            dev_data_dir: Some(data_dir.clone()),
+            ..Overrides::default()
+        },
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", app.local_addr());
+    let served = app.dev_issuer().unwrap().clone();
+    let before = served.current_kid();
+    let validator = app.validator().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+
+    // Keys come from the app's own /dev-issuer, so only once it serves.
+    validator.warm_up().await.unwrap();
+
+    // `entra-dev keys rotate` in another terminal: another issuer on the same data directory.
+    let cli = entra_dev::DevIssuer::new(
+        entra_dev::DevIssuerConfig {
+            data_dir: Some(data_dir),
+            ..Default::default()
+        },
+        served.instance().clone(),
+    )
+    .unwrap();
+    let rotated = cli.rotate_key().unwrap();
+    assert_ne!(rotated, before);
+    // The service's watcher checks the key file every 2 s: wait (bounded) for it to serve the new key.
+    tokio::time::timeout(std::time::Duration::from_secs(15), async {
+        while served.current_kid() != rotated {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the running service reloads the rotated key");
+
+    // A token signed with the new key (as `entra-dev token` now mints) is accepted.
+    let token = cli
+        .mint(&crate::helpers::user_with_scopes(&["weather.read"]))
+        .unwrap();
+    let response = client()
+        .get(format!("{base}/api/reports"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    tx.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
