@@ -159,6 +159,8 @@ pub(crate) enum CliError {
         url: Url,
         /// The HTTP status.
         status: u16,
+        /// The token endpoint is the development issuer expected inside the service.
+        service_hosts_issuer: bool,
     },
     /// The interactive sign-in failed.
     #[error(transparent)]
@@ -294,16 +296,14 @@ impl CliError {
             | Self::SignInExpired { .. }
             | Self::TokenRefused { .. }
             | Self::Login(_)
+            | Self::IdentityProviderAnswer { .. }
             | Self::Unauthorized { .. } => exit::AUTH,
             Self::Forbidden { .. } => exit::PERMISSION,
             Self::NotFound { .. } => exit::NOT_FOUND,
             Self::Rejected { .. } => exit::INVALID_INPUT,
             Self::Service { .. } => exit::SERVICE,
             Self::Unreachable { .. } => exit::UNREACHABLE,
-            Self::IdentityProviderAnswer { .. }
-            | Self::UnexpectedAnswer { .. }
-            | Self::Cache(_)
-            | Self::Io(_) => exit::OTHER,
+            Self::UnexpectedAnswer { .. } | Self::Cache(_) | Self::Io(_) => exit::OTHER,
         }
     }
 
@@ -317,6 +317,16 @@ impl CliError {
             ),
             Self::SignInExpired { .. } => Some(
                 "sign in again with `weather login` (or `weather logout` to use client credentials)"
+                    .to_owned(),
+            ),
+            Self::IdentityProviderAnswer {
+                status: 404,
+                service_hosts_issuer: true,
+                ..
+            } => Some(
+                "the service has no development issuer (it runs with identity settings): give this \
+                 command the same tenant and app registrations (--tenant, --api-client-id, --client-id \
+                 or a settings file), or a token with --token"
                     .to_owned(),
             ),
             Self::TokenRefused { error, .. } if error == "invalid_client" => Some(

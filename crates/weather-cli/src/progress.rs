@@ -25,6 +25,11 @@ pub(crate) async fn with_progress<F: Future>(enabled: bool, label: &str, future:
     if !enabled {
         return future.await;
     }
+    draw_while(&mut std::io::stderr(), label, future).await
+}
+
+/// Runs `future`, drawing the spinner on `out` once [`SHOW_AFTER`] has passed, and erasing it at the end.
+async fn draw_while<F: Future>(out: &mut dyn Write, label: &str, future: F) -> F::Output {
     tokio::pin!(future);
     tokio::select! {
         out = &mut future => return out,
@@ -32,22 +37,21 @@ pub(crate) async fn with_progress<F: Future>(enabled: bool, label: &str, future:
     }
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
     let mut tick = 0usize;
-    let out = loop {
+    let result = loop {
         tokio::select! {
-            out = &mut future => break out,
+            done = &mut future => break done,
             _ = ticker.tick() => {
-                let mut err = std::io::stderr().lock();
-                let _ = write!(err, "{}", frame(tick, label));
-                let _ = err.flush();
+                // Drawing is best effort: a closed stderr must not fail the call.
+                let _ = write!(out, "{}", frame(tick, label));
+                let _ = out.flush();
                 tick += 1;
             }
         }
     };
     // Erase the spinner line.
-    let mut err = std::io::stderr().lock();
-    let _ = write!(err, "\r\x1b[2K");
-    let _ = err.flush();
-    out
+    let _ = write!(out, "\r\x1b[2K");
+    let _ = out.flush();
+    result
 }
 
 #[cfg(test)]
@@ -59,6 +63,36 @@ mod tests {
         assert_eq!(frame(0, "fetching reports"), "\r⠋ fetching reports…");
         assert_eq!(frame(10, "x"), frame(0, "x"));
         assert_ne!(frame(1, "x"), frame(0, "x"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn spinner_appears_only_on_slow_calls_and_is_erased_at_the_end() {
+        let mut fast = Vec::new();
+        let out = draw_while(&mut fast, "fast", async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            1
+        })
+        .await;
+        assert_eq!(out, 1);
+        assert!(fast.is_empty(), "nothing drawn before {SHOW_AFTER:?}");
+
+        let mut slow = Vec::new();
+        let out = draw_while(&mut slow, "slow", async {
+            tokio::time::sleep(Duration::from_millis(550)).await;
+            2
+        })
+        .await;
+        assert_eq!(out, 2);
+        let text = String::from_utf8(slow).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "{}{}{}\r\x1b[2K",
+                frame(0, "slow"),
+                frame(1, "slow"),
+                frame(2, "slow")
+            )
+        );
     }
 
     #[tokio::test]

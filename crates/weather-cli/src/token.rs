@@ -89,7 +89,11 @@ pub(crate) async fn request_token(
     let status = response.status().as_u16();
     let body = response.bytes().await.unwrap_or_default();
     if (200..300).contains(&status) {
-        return TokenResponse::parse(&body).ok_or(CliError::IdentityProviderAnswer { url, status });
+        return TokenResponse::parse(&body).ok_or(CliError::IdentityProviderAnswer {
+            url,
+            status,
+            service_hosts_issuer: authority.is_hosted_by_service,
+        });
     }
     let error: Option<(String, String)> =
         serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
@@ -107,7 +111,11 @@ pub(crate) async fn request_token(
             error,
             description,
         }),
-        None => Err(CliError::IdentityProviderAnswer { url, status }),
+        None => Err(CliError::IdentityProviderAnswer {
+            url,
+            status,
+            service_hosts_issuer: authority.is_hosted_by_service,
+        }),
     }
 }
 

@@ -257,3 +257,55 @@ async fn stopped_service_is_reported_unreachable() {
         .stderr
         .contains(&format!("is the service running at {address}?")));
 }
+
+#[tokio::test]
+async fn default_settings_against_a_service_with_identity_settings_explain_the_missing_dev_issuer()
+{
+    let service = spawn_entra_service().await;
+    let run = Weather::new(&service).run(&["reports"]).await;
+    assert_eq!(run.code, 3, "{run:#?}");
+    assert!(
+        run.stderr.starts_with(&format!(
+            "weather: unexpected answer from the identity provider at {}/dev-issuer/{DEV_TENANT_ID}/oauth2/v2.0/token: HTTP 404",
+            service.address
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("hint: the service has no development issuer"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(service.token_requests(), 0);
+}
+
+#[tokio::test]
+async fn expired_user_sign_in_asks_to_sign_in_again_without_falling_back_to_client_credentials() {
+    let service = spawn_dev_service().await;
+    let weather = Weather::new(&service);
+    std::fs::create_dir_all(weather.cache_file().parent().unwrap()).unwrap();
+    std::fs::write(
+        weather.cache_file(),
+        json!({"version": 1, "tokens": [{
+            "authority": format!("{}/dev-issuer/{DEV_TENANT_ID}/", service.address),
+            "client_id": entra_dev::defaults::DEV_PUBLIC_CLIENT_ID,
+            "scope": format!("api://{DEV_API_CLIENT_ID}/weather.read api://{DEV_API_CLIENT_ID}/weather.write"),
+            "kind": "user",
+            "access_token": service.expired_token(),
+            "expires_at": 1000,
+            "account": "Alice Example (alice@dev.example)",
+        }]})
+        .to_string(),
+    )
+    .unwrap();
+    let run = weather.run(&["reports"]).await;
+    assert_eq!(run.code, 3, "{run:#?}");
+    assert_eq!(
+        run.stderr,
+        "weather: not signed in: the sign-in of Alice Example (alice@dev.example) has expired\n\
+         weather: hint: sign in again with `weather login` (or `weather logout` to use client credentials)\n"
+    );
+    assert_eq!(service.token_requests(), 0);
+}

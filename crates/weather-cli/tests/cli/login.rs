@@ -41,6 +41,8 @@ enum Browser<'a> {
     Accept(&'a str, &'a [&'a str]),
     /// Press "cancel" on the login page.
     Cancel,
+    /// Skip the issuer: send the listener a code with a state of another sign-in.
+    Forge,
 }
 
 /// Runs `weather login --no-browser`, plays the browser, and returns the run and the page the CLI's
@@ -66,6 +68,21 @@ async fn login(weather: &Weather, browser: Browser<'_>) -> (Run, String) {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    if let Browser::Forge = browser {
+        let sent = url::Url::parse(&url).unwrap();
+        let (_, redirect) = sent
+            .query_pairs()
+            .find(|(k, _)| k == "redirect_uri")
+            .unwrap();
+        let back = http
+            .get(format!("{redirect}?code=stolen&state=forged"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(back.status(), 400);
+        let shown = back.text().await.unwrap();
+        return (finish(child, stderr, seen).await, shown);
+    }
     let page = http.get(&url).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
@@ -82,6 +99,7 @@ async fn login(weather: &Weather, browser: Browser<'_>) -> (Run, String) {
             form.push(("username".into(), "alice".into()));
             form.push(("action".into(), "cancel".into()));
         }
+        Browser::Forge => unreachable!("handled above"),
     }
     let answer = http.post(&action).form(&form).send().await.unwrap();
     assert_eq!(answer.status(), 302);
@@ -89,16 +107,24 @@ async fn login(weather: &Weather, browser: Browser<'_>) -> (Run, String) {
     assert!(location.starts_with("http://127.0.0.1:"), "{location}");
     let back = http.get(&location).send().await.unwrap();
     let shown = back.text().await.unwrap();
+    (finish(child, stderr, seen).await, shown)
+}
+
+/// Waits for the run to end, with the rest of its stderr.
+async fn finish(
+    child: tokio::process::Child,
+    mut stderr: BufReader<tokio::process::ChildStderr>,
+    mut seen: String,
+) -> Run {
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).await.unwrap();
     seen.push_str(&rest);
     let out = child.wait_with_output().await.unwrap();
-    let run = Run {
+    Run {
         code: out.status.code().unwrap(),
         stdout: String::from_utf8(out.stdout).unwrap(),
         stderr: seen,
-    };
-    (run, shown)
+    }
 }
 
 async fn signed_in(service: &TestService, consent: &[&str]) -> Weather {
@@ -209,5 +235,29 @@ async fn login_cancelled_in_the_browser_exits_3_with_access_denied_and_caches_no
         run.stderr
     );
     assert_eq!(service.token_requests(), 0);
+    assert!(!weather.cache_file().exists());
+}
+
+#[tokio::test]
+async fn login_refuses_a_redirect_carrying_another_state_and_caches_nothing() {
+    let service = spawn_dev_service().await;
+    let weather = Weather::new(&service);
+    let (run, page) = login(&weather, Browser::Forge).await;
+    assert_eq!(run.code, 3, "{run:#?}");
+    assert!(
+        page.contains("does not belong to the sign-in in progress"),
+        "{page}"
+    );
+    assert!(
+        run.stderr
+            .contains("weather: sign-in: the answer's state does not match this sign-in"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        service.token_requests(),
+        0,
+        "the forged code was not redeemed"
+    );
     assert!(!weather.cache_file().exists());
 }
