@@ -107,6 +107,89 @@ async fn two_instances_starting_at_once_migrate_one_schema_once() {
     }
 }
 
+/// CRC-32 (IEEE), as sqlx uses to derive its migration lock id.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = u32::MAX;
+    for byte in bytes {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[tokio::test]
+async fn an_instance_waits_for_the_migration_lock_held_by_another() {
+    let Some((url, schema)) = crate::store::postgres_schema().await else {
+        return;
+    };
+    let issuer = DevIssuer::spawn(DevIssuerConfig::default()).await.unwrap();
+    // Play the instance that is migrating: hold sqlx's advisory lock for this database.
+    let mut holder = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let (database,): (String,) = sqlx::query_as("SELECT current_database()")
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    let lock_id: i64 = 0x3d32_ad9e * i64::from(crc32(database.as_bytes()));
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(lock_id)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    let starting = {
+        let url = url.clone();
+        tokio::spawn(async move { build(&url, &issuer).await })
+    };
+    // The starting instance's migrator queues behind the lock (observed in pg_locks, not guessed by time).
+    let observer = sqlx::PgPool::connect(&url).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let (waiting,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+                 AND ((classid::bigint << 32) | objid::bigint) = $1",
+            )
+            .bind(lock_id)
+            .fetch_one(&observer)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the starting instance waits for the migration lock");
+    assert!(!starting.is_finished(), "started while the lock was held");
+    let (tables,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM information_schema.tables WHERE table_schema = $1")
+            .bind(&schema)
+            .fetch_one(&observer)
+            .await
+            .unwrap();
+    assert_eq!(tables, 0, "nothing migrated while the lock was held");
+
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(lock_id)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let app = starting.await.unwrap();
+    let files = migration_files();
+    assert_eq!(applied_migrations(&url).await, (files, files));
+    drop(app);
+    observer.close().await;
+    crate::store::drop_schema(&schema).await;
+}
+
 #[tokio::test]
 async fn concurrent_posts_to_two_instances_are_all_listed_by_both_exactly_once() {
     let Some((url, schema)) = crate::store::postgres_schema().await else {
