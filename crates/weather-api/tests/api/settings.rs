@@ -415,3 +415,34 @@ async fn development_mode_picks_up_a_key_rotated_by_another_process() {
     tx.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+#[test]
+fn aspnet_b2c_section_loads_as_the_b2c_user_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("appsettings.json");
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"AzureAd": {{"Instance": "https://contoso.b2clogin.com/", "ClientId": "{DEV_API_CLIENT_ID}",
+                "Domain": "contoso.onmicrosoft.com", "SignUpSignInPolicyId": "B2C_1_susi",
+                "ResetPasswordPolicyId": "B2C_1_reset"}}}}"#
+        ),
+    )
+    .unwrap();
+    let settings = Settings::load(Some(&path), dir.path(), Vec::new()).unwrap();
+    let b2c = settings.azure_ad.b2c.clone().expect("B2C user flow");
+    assert_eq!(b2c.tenant_name, "contoso");
+    assert_eq!(b2c.policy, "B2C_1_susi");
+    assert_eq!(
+        settings.azure_ad.instance.as_str(),
+        "https://contoso.b2clogin.com/"
+    );
+    assert_eq!(
+        settings.azure_ad.identity.unwrap().client_id,
+        DEV_API_CLIENT_ID
+    );
+    assert_eq!(
+        settings.warnings,
+        ["AzureAd.ResetPasswordPolicyId: ignored (a Microsoft.Identity.Web option this service does not use)"]
+    );
+}
