@@ -4,11 +4,13 @@
 //!
 //! Layout: [`settings`] (load once), [`telemetry`], [`startup`] (`Application`, `build_router`), [`state`],
 //! [`error`] (the one status mapping), [`domain`], [`routes`], [`store`], [`upstream`], [`templates`],
-//! [`metrics`] (`/metrics`), [`proxy`] (trusted reverse proxies).
+//! [`metrics`] (`/metrics`), [`proxy`] (trusted reverse proxies), [`openapi`] (the OpenAPI document and
+//! the Swagger UI configuration).
 
 pub mod domain;
 pub mod error;
 pub mod metrics;
+pub mod openapi;
 pub mod proxy;
 pub mod routes;
 pub mod settings;

@@ -187,6 +187,11 @@ pub struct AzureAdSettings {
     pub token_cache_capacity: usize,
     /// Longest time a verified token is remembered (default 10 minutes; never beyond its `exp`).
     pub token_cache_max_age: Duration,
+    /// The application (client) id Swagger UI (`/docs`) signs in as: a registration with a
+    /// single-page-application redirect URI `https://{host}/docs/oauth2-redirect.html`. `None` leaves the
+    /// client id for the user to type in the Authorize dialog. Ignored in development mode (the
+    /// development issuer's public client is used).
+    pub docs_client_id: Option<String>,
 }
 
 /// All settings, parsed.
@@ -625,6 +630,18 @@ fn parse_azure_ad(ad: &mut Section) -> Result<AzureAdSettings, SettingsError> {
             parsed
         }
     };
+    let docs_client_id = ad.string("docs_client_id")?;
+    if let Some(id) = &docs_client_id {
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(SettingsError::invalid(
+                "azure_ad.docs_client_id",
+                format!(
+                    "invalid client id {id:?}: expected the application (client) id GUID of the \
+                     registration Swagger UI signs in as"
+                ),
+            ));
+        }
+    }
     let read_role = ad.required_string("read_role")?;
     check_name("azure_ad.read_role", &read_role)?;
     let write_role = ad.required_string("write_role")?;
@@ -650,6 +667,7 @@ fn parse_azure_ad(ad: &mut Section) -> Result<AzureAdSettings, SettingsError> {
         write_role,
         token_cache_capacity,
         token_cache_max_age,
+        docs_client_id,
     };
     // Validate through entra-auth now, so that a wrong value stops start-up naming its key.
     if let Some(identity) = &settings.identity {
@@ -824,6 +842,11 @@ mod tests {
                 "WEATHER_API__AZURE_AD__B2C__POLICY",
                 "p",
                 "azure_ad.b2c.tenant_name:",
+            ),
+            (
+                "WEATHER_API__AZURE_AD__DOCS_CLIENT_ID",
+                "swagger",
+                "azure_ad.docs_client_id:",
             ),
         ] {
             let err = Settings::load(None, dir.path(), env(&[(var, value)])).unwrap_err();

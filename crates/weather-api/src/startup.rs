@@ -27,6 +27,7 @@ use url::Url;
 use crate::error::{log_error_causes, problem};
 use crate::metrics::{self, Metrics};
 use crate::proxy::{self, ClientInfo};
+use crate::openapi::{ApiDocs, DocsSettings};
 use crate::routes;
 use crate::settings::{Identity, Settings, SettingsError};
 use crate::state::{AppRoles, AppState, ModeInfo};
@@ -174,14 +175,25 @@ impl Application {
             overrides.clock,
         )
         .with_metrics(metrics.clone());
+        let roles = AppRoles {
+            read: settings.azure_ad.read_role.clone(),
+            write: settings.azure_ad.write_role.clone(),
+        };
+        // Swagger UI signs in as the development issuer's public client in development mode.
+        let docs_client_id = match &dev_issuer {
+            Some(_) => Some(entra_dev::defaults::DEV_PUBLIC_CLIENT_ID.to_owned()),
+            None => settings.azure_ad.docs_client_id.clone(),
+        };
+        let docs = ApiDocs::new(&DocsSettings::new(
+            validator.config(),
+            docs_client_id,
+            &roles,
+        ));
         let state = AppState {
             store,
             weather: Arc::new(weather),
             validator: validator.clone(),
-            roles: Arc::new(AppRoles {
-                read: settings.azure_ad.read_role.clone(),
-                write: settings.azure_ad.write_role.clone(),
-            }),
+            roles: Arc::new(roles),
             templates: Arc::new(Templates::new()?),
             mode: Arc::new(ModeInfo {
                 dev_issuer: dev_issuer.clone(),
@@ -193,6 +205,7 @@ impl Application {
             metrics,
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
             metrics_allow: Arc::new(settings.metrics_allow.clone()),
+            docs: Arc::new(docs),
         };
         let router = build_router(state);
         Ok(Self {
@@ -331,6 +344,7 @@ pub fn dev_banner(addr: SocketAddr, issuer: &entra_dev::DevIssuer, has_api_key: 
     curl -H \"Authorization: Bearer $APP\" {base}/api/reports
     curl {base}/healthz ; curl {base}/readyz
     Home page: {base}/
+    Interactive API docs (Authorize signs in here): {base}/docs
 {rule}
 "
     )
@@ -395,6 +409,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(routes::weather::router(&state))
         .merge(routes::reports::router(&state))
         .merge(metrics::router())
+        .merge(routes::docs::router())
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn(metrics::note_route))
         .with_state(state);

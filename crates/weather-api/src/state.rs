@@ -58,6 +58,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<TrustedProxies>,
     /// Who may read `/metrics`; empty = anyone.
     pub metrics_allow: Arc<Vec<IpNet>>,
+    /// The OpenAPI document and Swagger UI configuration, built once at start-up.
+    pub docs: Arc<crate::openapi::ApiDocs>,
 }
 
 impl FromRef<AppState> for Arc<dyn ReportStore> {

@@ -137,8 +137,27 @@ macro_rules! string_newtype_impls {
 }
 string_newtype_impls!(City, StateCode, CountryCode);
 
-/// Where a report was made: `{city, state?, country}`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+super::string_schema!(
+    City,
+    "A city name, trimmed and lower-cased.",
+    "portland",
+    |s| s.min_length(Some(1)).max_length(Some(City::MAX_LEN))
+);
+super::string_schema!(
+    StateCode,
+    "A two-letter US state code, lower-cased.",
+    "or",
+    |s| s.pattern(Some("^[a-z]{2}$"))
+);
+super::string_schema!(
+    CountryCode,
+    "A two-letter country code, lower-cased.",
+    "us",
+    |s| s.pattern(Some("^[a-z]{2}$"))
+);
+
+/// Where a report was made: `{city, state?, country}`, normalised (trimmed, lower-cased).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 pub struct Location {
     /// The city.
     pub city: City,
@@ -149,14 +168,29 @@ pub struct Location {
 }
 
 /// The wire shape of a location as clients send it; every field optional so that missing values get the
-/// service's own messages rather than serde's.
-#[derive(Debug, Default, Clone, Deserialize)]
+/// service's own messages rather than serde's. Its OpenAPI schema (`LocationSubmission`) states what a
+/// valid submission is; anything else is answered 422 with the failing field.
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
+#[schema(
+    as = LocationSubmission,
+    description = "Where: a city and, optionally, a US state and a country (default US)."
+)]
 pub struct RawLocation {
-    /// City, required.
+    /// City, required (1 to 100 characters once trimmed; case is ignored).
+    #[schema(
+        value_type = String,
+        required = true,
+        min_length = 1,
+        max_length = 100,
+        pattern = r"\S",
+        example = "Portland"
+    )]
     pub city: Option<String>,
-    /// State, optional.
+    /// Two-letter US state code, optional (case is ignored).
+    #[schema(pattern = "^[A-Za-z]{2}$", example = "OR")]
     pub state: Option<String>,
-    /// Country, default `US`.
+    /// Two-letter country code, default `US` (case is ignored).
+    #[schema(pattern = "^[A-Za-z]{2}$", example = "US")]
     pub country: Option<String>,
 }
 

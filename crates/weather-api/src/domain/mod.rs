@@ -1,6 +1,24 @@
 //! Domain types of the weather service: every raw input is parsed into one of these at the boundary
 //! (parse, don't validate), so handlers, the store and the upstream client only ever see valid values.
 
+/// Implements `utoipa::ToSchema` for a string newtype: a string schema with a description, an example and
+/// the constraints its parser enforces (`|builder| builder.min_length(..)...`).
+macro_rules! string_schema {
+    ($t:ty, $description:literal, $example:literal, |$b:ident| $constraints:expr) => {
+        impl utoipa::PartialSchema for $t {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                let $b = utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description(Some($description))
+                    .examples([$example]);
+                $constraints.into()
+            }
+        }
+        impl utoipa::ToSchema for $t {}
+    };
+}
+pub(crate) use string_schema;
+
 mod location;
 mod report;
 mod weather;

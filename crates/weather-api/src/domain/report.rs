@@ -12,6 +12,13 @@ use super::{Location, ValidationError};
 #[serde(transparent)]
 pub struct Description(String);
 
+super::string_schema!(
+    Description,
+    "What the reporter saw, trimmed.",
+    "Misty sunrise",
+    |s| s.min_length(Some(1)).max_length(Some(Description::MAX_LEN))
+);
+
 impl Description {
     /// The longest accepted description, in characters.
     pub const MAX_LEN: usize = 1000;
@@ -46,12 +53,27 @@ pub struct NewReport {
     pub location: Location,
 }
 
-/// The wire shape of a report submission (`{description, location: {city, state?, country?}}`).
-#[derive(Debug, Default, Clone, Deserialize)]
+/// The wire shape of a report submission (`{description, location: {city, state?, country?}}`). Its
+/// OpenAPI schema (`ReportSubmission`) states what a valid submission is; anything else is answered 422
+/// (a field is missing or invalid) or 400 (not this shape of JSON).
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
+#[schema(as = ReportSubmission, description = "A weather report to store.", example = json!({
+    "description": "Misty sunrise",
+    "location": {"city": "Portland", "state": "OR", "country": "US"}
+}))]
 pub struct RawNewReport {
-    /// Description, required.
+    /// What the reporter saw: required, 1 to 1000 characters once trimmed.
+    #[schema(
+        value_type = String,
+        required = true,
+        min_length = 1,
+        max_length = 1000,
+        pattern = r"\S",
+        example = "Misty sunrise"
+    )]
     pub description: Option<String>,
-    /// Location, required.
+    /// Where: required.
+    #[schema(value_type = RawLocation, required = true)]
     pub location: Option<RawLocation>,
 }
 
@@ -75,7 +97,13 @@ impl NewReport {
 }
 
 /// A stored report, as the API answers it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "id": "4f0c2a4e-9d1b-4f7e-8a52-0c6b1e9d3a77",
+    "description": "Misty sunrise",
+    "location": {"city": "portland", "state": "or", "country": "us"},
+    "created_date": "2026-11-29T08:15:00.123456Z"
+}))]
 pub struct Report {
     /// Server-assigned identifier.
     pub id: Uuid,

@@ -17,11 +17,28 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(readyz))
 }
 
-async fn healthz() -> Json<serde_json::Value> {
+/// Liveness
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "service",
+    responses((status = 200, description = "The process answers", body = crate::openapi::Liveness)),
+)]
+pub(crate) async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-async fn readyz(State(state): State<AppState>) -> Response {
+/// Readiness
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "service",
+    responses(
+        (status = 200, description = "Signing keys loaded and the database answers", body = crate::openapi::Readiness),
+        (status = 503, description = "Not ready: the checks say which part is missing", body = crate::openapi::Readiness),
+    ),
+)]
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let keys = state.validator.is_ready();
     let database = match state.store.ping().await {
         Ok(()) => true,

@@ -40,7 +40,20 @@ pub fn router() -> Router<AppState> {
         .route("/static/{*path}", get(static_file))
 }
 
-async fn index(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
+/// Home page
+///
+/// HTML: what the service does, a link to these docs, recent reports.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "service",
+    operation_id = "home_page",
+    responses(
+        (status = 200, description = "The home page", content_type = "text/html", body = String),
+        (status = 503, response = crate::openapi::ServiceUnavailable),
+    ),
+)]
+pub(crate) async fn index(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
     let reports = state.store.list(Some(RECENT_REPORTS)).await?;
     let html = state
         .templates

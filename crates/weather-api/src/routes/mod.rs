@@ -3,6 +3,7 @@
 //! Protected modules take the state so that they can build their ONE `route_layer` (an
 //! `entra_auth::AuthLayer` with the route's requirement) from its validator and role names.
 
+pub mod docs;
 pub mod health;
 pub mod home;
 pub mod reports;

@@ -31,11 +31,45 @@ pub fn router(state: &AppState) -> Router<AppState> {
     read.merge(write)
 }
 
-async fn list_reports(State(state): State<AppState>) -> Result<Json<Vec<Report>>, ApiError> {
+/// All weather reports
+///
+/// Every stored report, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/reports",
+    tag = "reports",
+    responses(
+        (status = 200, description = "The reports, newest first", body = [Report]),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 503, response = crate::openapi::ServiceUnavailable),
+    ),
+    security(("entra_id" = ["weather.read"]), ("app_token" = ["Weather.Read.All"]))
+)]
+pub(crate) async fn list_reports(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<Report>>, ApiError> {
     Ok(Json(state.store.list(None).await?))
 }
 
-async fn get_report(
+/// One weather report
+#[utoipa::path(
+    get,
+    path = "/api/reports/{id}",
+    tag = "reports",
+    params(("id" = uuid::Uuid, Path, description = "The report's id (from the `Location` header of its creation)")),
+    responses(
+        (status = 200, description = "The report", body = Report),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 503, response = crate::openapi::ServiceUnavailable),
+    ),
+    security(("entra_id" = ["weather.read"]), ("app_token" = ["Weather.Read.All"]))
+)]
+pub(crate) async fn get_report(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Report>, ApiError> {
@@ -48,7 +82,29 @@ async fn get_report(
         .ok_or(ApiError::NotFound)
 }
 
-async fn create_report(
+/// Report the weather
+///
+/// Stores a report; the answer is the stored report (normalised: trimmed, lower-cased codes, country
+/// `us` by default) and its URL in `Location`.
+#[utoipa::path(
+    post,
+    path = "/api/reports",
+    tag = "reports",
+    request_body(content = RawNewReport, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The stored report", body = Report,
+            headers(("Location" = String, description = "`/api/reports/{id}` of the new report"))),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::UnprocessableEntity),
+        (status = 503, response = crate::openapi::ServiceUnavailable),
+    ),
+    security(("entra_id" = ["weather.write"]), ("app_token" = ["Weather.Write.All"]))
+)]
+pub(crate) async fn create_report(
     State(state): State<AppState>,
     body: Result<Json<RawNewReport>, JsonRejection>,
 ) -> Result<Response, ApiError> {

@@ -21,14 +21,44 @@ pub fn router(state: &AppState) -> Router<AppState> {
 }
 
 /// The raw query string; parsed into a [`WeatherQuery`] by the handler.
-#[derive(Debug, Deserialize)]
-struct WeatherParams {
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct WeatherParams {
+    /// Two-letter US state code (optional; case is ignored).
+    #[param(pattern = "^[A-Za-z]{2}$", example = "OR")]
     state: Option<String>,
+    /// Two-letter country code (default `US`; case is ignored).
+    #[param(pattern = "^[A-Za-z]{2}$", example = "US")]
     country: Option<String>,
+    /// Unit system: `metric` (default), `imperial` or `standard` (case is ignored).
+    #[param(pattern = "^(?i:metric|imperial|standard)$", example = "imperial")]
     units: Option<String>,
 }
 
-async fn current_weather(
+/// Current weather for a city
+///
+/// OpenWeatherMap's `main` object for the city, cached for one hour per (city, state, country, units).
+#[utoipa::path(
+    get,
+    path = "/api/weather/{city}",
+    tag = "weather",
+    params(
+        ("city" = String, Path, description = "City name (1 to 100 characters; case is ignored)", example = "portland"),
+        WeatherParams,
+    ),
+    responses(
+        (status = 200, description = "The current weather", body = crate::openapi::CurrentWeather),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 502, response = crate::openapi::BadGateway),
+        (status = 503, response = crate::openapi::ServiceUnavailable),
+        (status = 504, response = crate::openapi::GatewayTimeout),
+    ),
+    security(("entra_id" = ["weather.read"]), ("app_token" = ["Weather.Read.All"]))
+)]
+pub(crate) async fn current_weather(
     State(state): State<AppState>,
     city: Result<Path<String>, PathRejection>,
     params: Result<Query<WeatherParams>, QueryRejection>,

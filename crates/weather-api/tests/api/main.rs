@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod docs;
 mod helpers;
 mod home;
 mod logging;

@@ -1,0 +1,658 @@
+//! The OpenAPI 3.1 document (`GET /openapi.json`) and the Swagger UI configuration (`/docs`).
+//!
+//! The document is generated from the code so that it cannot drift: every operation comes from the
+//! `#[utoipa::path]` annotation on its handler, every body schema from the `ToSchema` derive on its domain
+//! type, and the problem+json answers are the reusable responses defined here next to [`Problem`]. What
+//! depends on the settings is added once at start-up by [`ApiDocs::new`]:
+//!
+//! - the OAuth2 security scheme [`OAUTH_SCHEME`] (authorization code flow, PKCE required by the identity
+//!   provider for browser clients) with the authorization and token URLs of the configured Entra tenant
+//!   (or of the development issuer in development mode) and the scopes `api://{client id}/weather.read`
+//!   and `api://{client id}/weather.write`;
+//! - the bearer scheme [`APP_TOKEN_SCHEME`] for app-only (daemon) tokens, whose requirement lists the
+//!   configured app role (OpenAPI 3.1 allows role names for non-OAuth schemes);
+//! - each operation's requirement: handlers name the short scope (`weather.read`) and the default role
+//!   (`Weather.Read.All`) and [`ApiDocs::new`] qualifies them with the client id and the configured role.
+
+use std::collections::BTreeMap;
+
+use entra_auth::{AuthConfig, Authority};
+use http::HeaderValue;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use url::Url;
+use utoipa::openapi::example::ExampleBuilder;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::security::{
+    AuthorizationCode, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityRequirement,
+    SecurityScheme,
+};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+use utoipa::{OpenApi, PartialSchema, ToResponse, ToSchema};
+
+use crate::error::PROBLEM_JSON;
+use crate::routes::{READ_SCOPE, WRITE_SCOPE};
+use crate::state::AppRoles;
+
+/// The name of the OAuth2 (authorization code + PKCE) security scheme: delegated user tokens with scopes.
+pub const OAUTH_SCHEME: &str = "entra_id";
+/// The name of the bearer security scheme for app-only (daemon) tokens, which carry app roles.
+pub const APP_TOKEN_SCHEME: &str = "app_token";
+/// The default read role as written in the handlers' annotations; replaced by `azure_ad.read_role`.
+const DEFAULT_READ_ROLE: &str = "Weather.Read.All";
+/// The default write role as written in the handlers' annotations; replaced by `azure_ad.write_role`.
+const DEFAULT_WRITE_ROLE: &str = "Weather.Write.All";
+
+/// An RFC 9457 problem document: the body of every error answer (`Content-Type: application/problem+json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "type": "about:blank",
+    "title": "Bad Request",
+    "status": 400,
+    "detail": "Invalid country: usa. It must be a two letter abbreviation such as US or GB.",
+    "code": "invalid_country"
+}))]
+pub struct Problem {
+    /// `about:blank` for the service's own errors, `urn:entra-auth:problem:{code}` for token errors.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The HTTP reason phrase of the status.
+    pub title: String,
+    /// The HTTP status code.
+    #[schema(minimum = 400, maximum = 599)]
+    pub status: u16,
+    /// What was expected and what was found, and what to do about it. Never internal error text.
+    pub detail: String,
+    /// A stable machine-readable code (`invalid_country`, `token_expired`, `insufficient_scope`, ...).
+    #[schema(pattern = "^[a-z0-9_]+$")]
+    pub code: String,
+}
+
+/// `GET /readyz`: whether the service can answer API calls.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"status": "ready", "checks": {"signing_keys": true, "database": true}}))]
+pub struct Readiness {
+    /// `ready` or `not ready`.
+    #[schema(pattern = "^(ready|not ready)$")]
+    pub status: String,
+    /// Each check's result.
+    pub checks: ReadinessChecks,
+}
+
+/// The checks behind [`Readiness`].
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReadinessChecks {
+    /// The identity provider's signing keys are loaded.
+    pub signing_keys: bool,
+    /// The report database answers.
+    pub database: bool,
+}
+
+/// `GET /healthz`: the process answers.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct Liveness {
+    /// Always `ok`.
+    #[schema(pattern = "^ok$")]
+    pub status: String,
+}
+
+/// The current weather: OpenWeatherMap's `main` object, passed through (more members may appear).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "temp": 61.5, "feels_like": 60.1, "temp_min": 58.0, "temp_max": 64.4, "pressure": 1021, "humidity": 62
+}))]
+pub struct CurrentWeather {
+    /// Temperature in the requested units.
+    pub temp: Option<f64>,
+    /// Perceived temperature.
+    pub feels_like: Option<f64>,
+    /// Minimum temperature at the moment (large cities).
+    pub temp_min: Option<f64>,
+    /// Maximum temperature at the moment (large cities).
+    pub temp_max: Option<f64>,
+    /// Atmospheric pressure, hPa.
+    pub pressure: Option<f64>,
+    /// Humidity, %.
+    pub humidity: Option<f64>,
+}
+
+/// A problem example for a response component: (name, code, detail).
+type ProblemExample = (&'static str, &'static str, &'static str);
+
+/// A reusable problem+json response with examples and, for token errors, the `WWW-Authenticate` header.
+fn problem_response(
+    status: http::StatusCode,
+    description: &str,
+    examples: &[ProblemExample],
+    challenge: bool,
+) -> RefOr<Response> {
+    let title = status.canonical_reason().unwrap_or("Error");
+    let content = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("Problem")))
+        .examples_from_iter(examples.iter().map(|(name, code, detail)| {
+            let kind = if is_token_error(code) {
+                format!("urn:entra-auth:problem:{code}")
+            } else {
+                "about:blank".to_owned()
+            };
+            (
+                *name,
+                ExampleBuilder::new().summary(*code).value(Some(json!({
+                    "type": kind,
+                    "title": title,
+                    "status": status.as_u16(),
+                    "detail": detail,
+                    "code": code,
+                }))),
+            )
+        }))
+        .build();
+    let mut response = ResponseBuilder::new()
+        .description(description)
+        .content(PROBLEM_JSON, content);
+    if challenge {
+        response = response.header(
+            "WWW-Authenticate",
+            HeaderBuilder::new()
+                .schema(String::schema())
+                .description(Some(
+                    "RFC 6750 challenge: `Bearer`, with `error`, `error_description` and (403) the \
+                     `scope` needed.",
+                ))
+                .build(),
+        );
+    }
+    response.build().into()
+}
+
+/// The codes answered by entra-auth (their problem `type` is a URN).
+fn is_token_error(code: &str) -> bool {
+    matches!(
+        code,
+        "invalid_request"
+            | "missing_token"
+            | "token_expired"
+            | "invalid_signature"
+            | "audience_mismatch"
+            | "insufficient_scope"
+            | "keys_unavailable"
+    )
+}
+
+macro_rules! problem_responses {
+    ($($(#[$doc:meta])* $name:ident = ($status:ident, $description:literal, $challenge:literal, [$($example:expr),* $(,)?]);)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name;
+
+        impl<'r> ToResponse<'r> for $name {
+            fn response() -> (&'r str, RefOr<Response>) {
+                (
+                    stringify!($name),
+                    problem_response(http::StatusCode::$status, $description, &[$($example),*], $challenge),
+                )
+            }
+        }
+    )*};
+}
+
+problem_responses! {
+    /// 400: a query parameter, the path or the JSON body is invalid, or the request is malformed for auth.
+    BadRequest = (BAD_REQUEST, "The request is invalid: the `code` says which part (problem+json).", false, [
+        ("invalid_country", "invalid_country", "Invalid country: usa. It must be a two letter abbreviation such as US or GB."),
+        ("invalid_state", "invalid_state", "Invalid state: ore. It must be a two letter abbreviation such as CA or KS (use for US only)."),
+        ("invalid_units", "invalid_units", "Invalid units 'kelvin', it must be one of standard, metric, imperial."),
+        ("invalid_json", "invalid_json", "The body is not valid JSON: EOF while parsing an object at line 1 column 1"),
+        ("invalid_body", "invalid_body", "The JSON body does not have the expected shape: description: invalid type: integer `1`, expected a string at line 1 column 17"),
+        ("invalid_request", "invalid_request", "the access token must be sent in the Authorization header, not in the query string"),
+    ]);
+    /// 401: no token, or a token that is not valid for this API.
+    Unauthorized = (UNAUTHORIZED, "No valid access token: sign in (Authorize) or send `Authorization: Bearer <token>` (problem+json, RFC 6750 challenge).", true, [
+        ("missing_token", "missing_token", "no bearer token: send the access token in the Authorization header as \"Bearer <token>\""),
+        ("token_expired", "token_expired", "IDX10223: the token expired at 2026-11-29T08:00:00Z (now 2026-11-29T09:00:00Z): get a new token"),
+        ("audience_mismatch", "audience_mismatch", "IDX10214: the token is for audience https://graph.microsoft.com, not this API (api://a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c): request a token for this API's scope"),
+    ]);
+    /// 403: the token is valid but lacks the scope or app role the operation needs.
+    Forbidden = (FORBIDDEN, "The token lacks the scope (or app role) this operation needs (problem+json, RFC 6750 challenge naming the scope).", true, [
+        ("insufficient_scope", "insufficient_scope", "IDW10203: the token's scp claim does not contain weather.read: request the scope for this API"),
+    ]);
+    /// 404: no such report, or a city OpenWeatherMap does not know.
+    NotFound = (NOT_FOUND, "Not found (problem+json).", false, [
+        ("not_found", "not_found", "No such resource."),
+        ("city_not_found", "city_not_found", "OpenWeatherMap does not know this city: check the city, state and country."),
+    ]);
+    /// 413: the body is larger than `max_body_bytes`.
+    PayloadTooLarge = (PAYLOAD_TOO_LARGE, "The body is larger than the configured `max_body_bytes` (problem+json).", false, [
+        ("payload_too_large", "payload_too_large", "The request body is too large."),
+    ]);
+    /// 415: the body is not declared as JSON.
+    UnsupportedMediaType = (UNSUPPORTED_MEDIA_TYPE, "The body is not sent with `Content-Type: application/json` (problem+json).", false, [
+        ("unsupported_media_type", "unsupported_media_type", "Send the body as JSON with Content-Type: application/json."),
+    ]);
+    /// 422: the JSON body has the right shape but a field is missing or invalid.
+    UnprocessableEntity = (UNPROCESSABLE_ENTITY, "A field of the report is missing or invalid: the `code` names it (problem+json).", false, [
+        ("missing_description", "missing_description", "Description is required."),
+        ("description_too_long", "description_too_long", "Invalid description: it must be at most 1000 characters long."),
+        ("missing_location", "missing_location", "Location is required."),
+        ("missing_city", "missing_city", "City is required."),
+        ("invalid_country", "invalid_country", "Invalid country: usa. It must be a two letter abbreviation such as US or GB."),
+    ]);
+    /// 502: OpenWeatherMap failed, or the API key is missing or rejected.
+    BadGateway = (BAD_GATEWAY, "OpenWeatherMap failed, or no valid `api_key` is configured (problem+json).", false, [
+        ("missing_api_key", "missing_api_key", "No OpenWeatherMap API key is configured: set api_key in settings.json (or WEATHER_API__API_KEY)."),
+        ("invalid_api_key", "invalid_api_key", "OpenWeatherMap rejected the configured API key: set a valid api_key in settings.json (or WEATHER_API__API_KEY)."),
+        ("upstream_error", "upstream_error", "OpenWeatherMap answered with an error; try again later."),
+        ("upstream_unreachable", "upstream_unreachable", "OpenWeatherMap could not be reached; try again later."),
+    ]);
+    /// 503: signing keys not loaded yet, database down, or the request took too long.
+    ServiceUnavailable = (SERVICE_UNAVAILABLE, "Try again later: signing keys not loaded yet, the database is unavailable, or the request took longer than `request_timeout_ms` (problem+json).", false, [
+        ("keys_unavailable", "keys_unavailable", "the identity provider's signing keys are not available yet: try again shortly"),
+        ("database_unavailable", "database_unavailable", "The report database is unavailable; try again later."),
+        ("request_timeout", "request_timeout", "The request took too long; try again later."),
+    ]);
+    /// 504: OpenWeatherMap did not answer within `openweather_timeout_ms`.
+    GatewayTimeout = (GATEWAY_TIMEOUT, "OpenWeatherMap did not answer in time (problem+json).", false, [
+        ("upstream_timeout", "upstream_timeout", "OpenWeatherMap did not answer in time; try again later."),
+    ]);
+}
+
+/// The code-generated part of the document (no settings yet).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Weather Service",
+        description = "The Talk Python weather service in Rust, secured with the Microsoft identity \
+            platform (entra-auth). Delegated (user) tokens need the scope `weather.read` or \
+            `weather.write` of this API; app-only (daemon) tokens the matching app role. Errors are \
+            `application/problem+json` with a stable `code`.\n\nInteractive documentation: `/docs` \
+            (Authorize signs in with PKCE)."
+    ),
+    paths(
+        crate::routes::weather::current_weather,
+        crate::routes::reports::list_reports,
+        crate::routes::reports::create_report,
+        crate::routes::reports::get_report,
+        crate::routes::health::healthz,
+        crate::routes::health::readyz,
+        crate::routes::home::index,
+    ),
+    components(
+        schemas(Problem, CurrentWeather, Readiness, ReadinessChecks, Liveness),
+        responses(
+            BadRequest,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            UnprocessableEntity,
+            BadGateway,
+            ServiceUnavailable,
+            GatewayTimeout
+        )
+    ),
+    tags(
+        (name = "weather", description = "Current weather from OpenWeatherMap (cached one hour)."),
+        (name = "reports", description = "Weather reports submitted by users."),
+        (name = "service", description = "Home page, liveness and readiness (no token needed)."),
+    )
+)]
+struct GeneratedDoc;
+
+/// What the document and Swagger UI need from the settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocsSettings {
+    /// `{instance}{tenant}/oauth2/v2.0/authorize` (B2C: `{instance}{name}.onmicrosoft.com/{policy}/...`).
+    pub authorization_url: Url,
+    /// `{instance}{tenant}/oauth2/v2.0/token`.
+    pub token_url: Url,
+    /// The API's application (client) id: scopes are `api://{api_client_id}/weather.read|write`.
+    pub api_client_id: String,
+    /// The client id Swagger UI signs in as (a public client / SPA registration); `None` leaves the field
+    /// for the user to fill in.
+    pub docs_client_id: Option<String>,
+    /// The app role that stands in for `weather.read`.
+    pub read_role: String,
+    /// The app role that stands in for `weather.write`.
+    pub write_role: String,
+}
+
+impl DocsSettings {
+    /// The endpoints of the authority the validator trusts (the configured tenant, or the development
+    /// issuer in development mode) and the role names.
+    pub fn new(config: &AuthConfig, docs_client_id: Option<String>, roles: &AppRoles) -> Self {
+        let instance = config.instance().as_str();
+        let base = match config.authority() {
+            Authority::Tenant(tenant) => format!("{instance}{tenant}"),
+            Authority::MultiTenant(multi) => format!("{instance}{}", multi.as_str()),
+            Authority::B2C {
+                tenant_name,
+                policy,
+            } => format!("{instance}{tenant_name}.onmicrosoft.com/{policy}"),
+            _ => format!("{instance}common"),
+        };
+        let endpoint = |name: &str| {
+            Url::parse(&format!("{base}/oauth2/v2.0/{name}"))
+                .expect("BUG: the instance is a valid base URL and the tenant a path segment")
+        };
+        Self {
+            authorization_url: endpoint("authorize"),
+            token_url: endpoint("token"),
+            api_client_id: config.client_id().to_owned(),
+            docs_client_id,
+            read_role: roles.read.clone(),
+            write_role: roles.write.clone(),
+        }
+    }
+
+    /// `api://{client id}/{scope}`.
+    pub fn qualified_scope(&self, scope: &str) -> String {
+        format!("api://{}/{scope}", self.api_client_id)
+    }
+}
+
+/// The document and Swagger UI configuration, built once at start-up (they depend on the settings).
+#[derive(Debug, Clone)]
+pub struct ApiDocs {
+    openapi_json: axum::body::Bytes,
+    swagger_config_json: axum::body::Bytes,
+    content_security_policy: HeaderValue,
+}
+
+impl ApiDocs {
+    /// Builds the OpenAPI document and the Swagger UI configuration for `settings`.
+    pub fn new(settings: &DocsSettings) -> Self {
+        let document = openapi(settings);
+        let openapi_json = serde_json::to_vec(&document)
+            .expect("BUG: an OpenAPI document always serialises to JSON");
+        let swagger_config_json = serde_json::to_vec(&swagger_config(settings))
+            .expect("BUG: a JSON value always serialises");
+        Self {
+            openapi_json: openapi_json.into(),
+            swagger_config_json: swagger_config_json.into(),
+            content_security_policy: content_security_policy(&settings.token_url),
+        }
+    }
+
+    /// `GET /openapi.json`.
+    pub fn openapi_json(&self) -> axum::body::Bytes {
+        self.openapi_json.clone()
+    }
+
+    /// `GET /docs/swagger-ui-config.json`: the document URL and Swagger UI's `initOAuth` options.
+    pub fn swagger_config_json(&self) -> axum::body::Bytes {
+        self.swagger_config_json.clone()
+    }
+
+    /// The `Content-Security-Policy` of the `/docs` pages: scripts only from this origin (no inline
+    /// script), fetches to this origin and the identity provider's token endpoint.
+    pub fn content_security_policy(&self) -> HeaderValue {
+        self.content_security_policy.clone()
+    }
+}
+
+/// The complete OpenAPI document for `settings`.
+pub fn openapi(settings: &DocsSettings) -> utoipa::openapi::OpenApi {
+    let mut document = GeneratedDoc::openapi();
+    let read = settings.qualified_scope(READ_SCOPE);
+    let write = settings.qualified_scope(WRITE_SCOPE);
+    let scopes = Scopes::from_iter([
+        (
+            read.clone(),
+            "Read current weather and weather reports".to_owned(),
+        ),
+        (write.clone(), "Submit weather reports".to_owned()),
+    ]);
+    let oauth = OAuth2::with_description(
+        [Flow::AuthorizationCode(AuthorizationCode::new(
+            settings.authorization_url.as_str(),
+            settings.token_url.as_str(),
+            scopes,
+        ))],
+        "Sign in with the Microsoft identity platform (authorization code flow with PKCE). Each \
+         operation lists the scope it needs.",
+    );
+    let app_token = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .bearer_format("JWT")
+        .description(Some(format!(
+            "An app-only (daemon) access token for this API (client-credentials grant, scope \
+             `api://{}/.default`), carrying the app role each operation lists.",
+            settings.api_client_id
+        )))
+        .build();
+    let components = document.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(OAUTH_SCHEME, SecurityScheme::OAuth2(oauth));
+    components.add_security_scheme(APP_TOKEN_SCHEME, SecurityScheme::Http(app_token));
+
+    let rename: BTreeMap<&str, String> = [
+        (READ_SCOPE, read),
+        (WRITE_SCOPE, write),
+        (DEFAULT_READ_ROLE, settings.read_role.clone()),
+        (DEFAULT_WRITE_ROLE, settings.write_role.clone()),
+    ]
+    .into_iter()
+    .collect();
+    for item in document.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(requirements) = operation.security.as_mut() {
+                for requirement in requirements.iter_mut() {
+                    *requirement = qualify(requirement, &rename);
+                }
+            }
+        }
+    }
+    document
+}
+
+/// Replaces the short scope and default role names of a requirement by their configured forms.
+fn qualify(
+    requirement: &SecurityRequirement,
+    rename: &BTreeMap<&str, String>,
+) -> SecurityRequirement {
+    // The requirement's map is private: go through its (documented) JSON form.
+    let value = serde_json::to_value(requirement).expect("BUG: a requirement serialises");
+    let Value::Object(map) = value else {
+        return requirement.clone();
+    };
+    map.into_iter()
+        .fold(SecurityRequirement::default(), |acc, (scheme, names)| {
+            let names: Vec<String> = names
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(|n| rename.get(n).cloned().unwrap_or_else(|| n.to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            acc.add(scheme, names)
+        })
+}
+
+/// Swagger UI's settings-dependent options: the document and `initOAuth`.
+fn swagger_config(settings: &DocsSettings) -> Value {
+    let mut oauth = json!({
+        "appName": "Weather Service API docs",
+        "usePkceWithAuthorizationCodeGrant": true,
+        "scopes": [settings.qualified_scope(READ_SCOPE), settings.qualified_scope(WRITE_SCOPE)],
+    });
+    if let Some(client_id) = &settings.docs_client_id {
+        oauth["clientId"] = Value::String(client_id.clone());
+    }
+    json!({ "openapi_url": "/openapi.json", "oauth": oauth })
+}
+
+/// The `/docs` policy: same-origin scripts only; `connect-src` adds the token endpoint's origin.
+fn content_security_policy(token_url: &Url) -> HeaderValue {
+    let token_origin = token_url.origin().ascii_serialization();
+    let policy = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; font-src 'self'; connect-src 'self' {token_origin}; \
+         base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    );
+    HeaderValue::from_str(&policy).expect("BUG: an origin is a valid header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev_settings() -> DocsSettings {
+        let config = AuthConfig::builder(
+            entra_dev::defaults::DEV_TENANT_ID,
+            entra_dev::defaults::DEV_API_CLIENT_ID,
+        )
+        .instance("http://127.0.0.1:8000/dev-issuer/")
+        .build()
+        .unwrap();
+        DocsSettings::new(
+            &config,
+            Some(entra_dev::defaults::DEV_PUBLIC_CLIENT_ID.to_owned()),
+            &AppRoles {
+                read: "Weather.Read.All".into(),
+                write: "Reports.Write".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn tenant_endpoints_are_v2_under_the_instance() {
+        let s = dev_settings();
+        assert_eq!(
+            s.authorization_url.as_str(),
+            "http://127.0.0.1:8000/dev-issuer/7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a/oauth2/v2.0/authorize"
+        );
+        assert_eq!(
+            s.token_url.as_str(),
+            "http://127.0.0.1:8000/dev-issuer/7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a/oauth2/v2.0/token"
+        );
+    }
+
+    #[test]
+    fn b2c_endpoints_name_the_policy() {
+        let config = AuthConfig::builder(
+            "contoso.onmicrosoft.com",
+            "11111111-1111-1111-1111-111111111111",
+        )
+        .instance("https://contoso.b2clogin.com/")
+        .b2c("contoso", "B2C_1_signin")
+        .build()
+        .unwrap();
+        let s = DocsSettings::new(
+            &config,
+            None,
+            &AppRoles {
+                read: "r".into(),
+                write: "w".into(),
+            },
+        );
+        assert_eq!(
+            s.authorization_url.as_str(),
+            "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_signin/oauth2/v2.0/authorize"
+        );
+    }
+
+    #[test]
+    fn every_secured_operation_names_known_scopes_and_roles() {
+        let s = dev_settings();
+        let doc = serde_json::to_value(openapi(&s)).unwrap();
+        let allowed = [
+            s.qualified_scope("weather.read"),
+            s.qualified_scope("weather.write"),
+            "Weather.Read.All".to_owned(),
+            "Reports.Write".to_owned(),
+        ];
+        let mut secured = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let Some(security) = op.get("security") else {
+                    continue;
+                };
+                secured += 1;
+                for requirement in security.as_array().unwrap() {
+                    for (scheme, names) in requirement.as_object().unwrap() {
+                        assert!(
+                            scheme == OAUTH_SCHEME || scheme == APP_TOKEN_SCHEME,
+                            "{method} {path}: {scheme}"
+                        );
+                        for name in names.as_array().unwrap() {
+                            let name = name.as_str().unwrap();
+                            assert!(allowed.iter().any(|a| a == name), "{method} {path}: {name}");
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(secured, 4, "weather, list, get and create are secured");
+    }
+
+    #[tokio::test]
+    async fn service_problem_bodies_match_the_problem_schema() {
+        let response = crate::error::problem(http::StatusCode::BAD_REQUEST, "invalid_units", "x");
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let problem: Problem = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem.status, 400);
+        assert_eq!(problem.code, "invalid_units");
+    }
+
+    #[test]
+    fn swagger_config_preselects_both_scopes_and_pkce() {
+        let config = swagger_config(&dev_settings());
+        assert_eq!(
+            config["oauth"]["clientId"],
+            entra_dev::defaults::DEV_PUBLIC_CLIENT_ID
+        );
+        assert_eq!(config["oauth"]["usePkceWithAuthorizationCodeGrant"], true);
+        assert_eq!(
+            config["oauth"]["scopes"],
+            json!([
+                "api://a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c/weather.read",
+                "api://a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c/weather.write"
+            ])
+        );
+    }
+
+    #[test]
+    fn csp_allows_only_self_scripts_and_the_token_origin() {
+        let config = AuthConfig::builder(
+            "contoso.onmicrosoft.com",
+            "11111111-1111-1111-1111-111111111111",
+        )
+        .build()
+        .unwrap();
+        let s = DocsSettings::new(
+            &config,
+            None,
+            &AppRoles {
+                read: "r".into(),
+                write: "w".into(),
+            },
+        );
+        let csp = content_security_policy(&s.token_url);
+        let csp = csp.to_str().unwrap();
+        assert!(csp.contains("script-src 'self';"), "{csp}");
+        assert!(!csp.contains("unsafe-eval"), "{csp}");
+        assert!(
+            csp.contains("connect-src 'self' https://login.microsoftonline.com;"),
+            "{csp}"
+        );
+    }
+}
