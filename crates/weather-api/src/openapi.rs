@@ -38,7 +38,7 @@ use crate::state::AppRoles;
 /// The name of the OAuth2 (authorization code + PKCE) security scheme: delegated user tokens with scopes.
 pub const OAUTH_SCHEME: &str = "entra_id";
 /// The name of the bearer security scheme for app-only (daemon) tokens, which carry app roles.
-pub const APP_TOKEN_SCHEME: &str = "app_token";
+pub const APP_TOKEN_SCHEME: &str = "entra_id_app_token";
 /// The default read role as written in the handlers' annotations; replaced by `azure_ad.read_role`.
 const DEFAULT_READ_ROLE: &str = "Weather.Read.All";
 /// The default write role as written in the handlers' annotations; replaced by `azure_ad.write_role`.

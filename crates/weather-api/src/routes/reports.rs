@@ -45,7 +45,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         (status = 403, response = crate::openapi::Forbidden),
         (status = 503, response = crate::openapi::ServiceUnavailable),
     ),
-    security(("entra_id" = ["weather.read"]), ("app_token" = ["Weather.Read.All"]))
+    security(("entra_id" = ["weather.read"]), ("entra_id_app_token" = ["Weather.Read.All"]))
 )]
 pub(crate) async fn list_reports(
     State(state): State<AppState>,
@@ -67,7 +67,7 @@ pub(crate) async fn list_reports(
         (status = 404, response = crate::openapi::NotFound),
         (status = 503, response = crate::openapi::ServiceUnavailable),
     ),
-    security(("entra_id" = ["weather.read"]), ("app_token" = ["Weather.Read.All"]))
+    security(("entra_id" = ["weather.read"]), ("entra_id_app_token" = ["Weather.Read.All"]))
 )]
 pub(crate) async fn get_report(
     State(state): State<AppState>,
@@ -102,7 +102,7 @@ pub(crate) async fn get_report(
         (status = 422, response = crate::openapi::UnprocessableEntity),
         (status = 503, response = crate::openapi::ServiceUnavailable),
     ),
-    security(("entra_id" = ["weather.write"]), ("app_token" = ["Weather.Write.All"]))
+    security(("entra_id" = ["weather.write"]), ("entra_id_app_token" = ["Weather.Write.All"]))
 )]
 pub(crate) async fn create_report(
     State(state): State<AppState>,

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::{require_scope_or_role, READ_SCOPE};
-use crate::domain::WeatherQuery;
+use crate::domain::{Units, WeatherQuery};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::upstream::CurrentWeather;
@@ -31,8 +31,19 @@ pub(crate) struct WeatherParams {
     #[param(pattern = "^[A-Za-z]{2}$", example = "US")]
     country: Option<String>,
     /// Unit system: `metric` (default), `imperial` or `standard` (case is ignored).
-    #[param(pattern = "^(?i:metric|imperial|standard)$", example = "imperial")]
+    #[param(schema_with = units_schema, example = "imperial")]
     units: Option<String>,
+}
+
+/// The `units` parameter: one of the three [`crate::domain::Units`].
+fn units_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(
+            [Units::Metric, Units::Imperial, Units::Standard].map(Units::as_str),
+        ))
+        .default(Some(Units::default().as_str().into()))
+        .build()
 }
 
 /// Current weather for a city
@@ -56,7 +67,7 @@ pub(crate) struct WeatherParams {
         (status = 503, response = crate::openapi::ServiceUnavailable),
         (status = 504, response = crate::openapi::GatewayTimeout),
     ),
-    security(("entra_id" = ["weather.read"]), ("app_token" = ["Weather.Read.All"]))
+    security(("entra_id" = ["weather.read"]), ("entra_id_app_token" = ["Weather.Read.All"]))
 )]
 pub(crate) async fn current_weather(
     State(state): State<AppState>,

@@ -118,13 +118,13 @@ async fn openapi_security_requires_read_on_gets_and_write_on_post() {
     for path in ["/api/reports", "/api/reports/{id}", "/api/weather/{city}"] {
         assert_eq!(
             security("get", path),
-            serde_json::json!([{"entra_id": [read_scope()]}, {"app_token": ["Weather.Read.All"]}]),
+            serde_json::json!([{"entra_id": [read_scope()]}, {"entra_id_app_token": ["Weather.Read.All"]}]),
             "GET {path}"
         );
     }
     assert_eq!(
         security("post", "/api/reports"),
-        serde_json::json!([{"entra_id": [write_scope()]}, {"app_token": ["Weather.Write.All"]}])
+        serde_json::json!([{"entra_id": [write_scope()]}, {"entra_id_app_token": ["Weather.Write.All"]}])
     );
     for path in ["/", "/healthz", "/readyz"] {
         assert!(
@@ -160,11 +160,11 @@ async fn openapi_role_names_follow_the_settings() {
     .await;
     let doc = document(&app).await;
     assert_eq!(
-        doc["paths"]["/api/reports"]["get"]["security"][1]["app_token"],
+        doc["paths"]["/api/reports"]["get"]["security"][1]["entra_id_app_token"],
         serde_json::json!(["Reports.Read"])
     );
     assert_eq!(
-        doc["paths"]["/api/reports"]["post"]["security"][1]["app_token"],
+        doc["paths"]["/api/reports"]["post"]["security"][1]["entra_id_app_token"],
         serde_json::json!(["Reports.Write"])
     );
 }

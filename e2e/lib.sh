@@ -1,0 +1,81 @@
+# Shared by the e2e scripts (source it): build the binaries and run weather-api in development mode on a
+# free loopback port with a temporary database and development-issuer key directory.
+# shellcheck shell=bash
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$E2E_DIR/.." && pwd)
+OUT_DIR="$ROOT/test-output/e2e"
+
+log() { printf '[e2e] %s\n' "$*" >&2; }
+
+# Debug builds of the service and the token CLI (no-ops after `cargo test --workspace`).
+build_binaries() {
+  (cd "$ROOT" && cargo build --locked -q -p weather-api -p entra-dev)
+}
+
+# wait_for_line FILE REGEX SECONDS PID: prints the first match of REGEX in FILE once it appears; fails if
+# PID exits first or SECONDS pass.
+wait_for_line() {
+  local file=$1 regex=$2 seconds=$3 pid=$4 match
+  local deadline=$((SECONDS + seconds))
+  while true; do
+    match=$(grep -Eo "$regex" "$file" 2>/dev/null | head -n1 || true)
+    if [ -n "$match" ]; then
+      printf '%s\n' "$match"
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "process $pid exited before printing /$regex/:"
+      cat "$file" >&2
+      return 1
+    fi
+    if ((SECONDS > deadline)); then
+      log "no /$regex/ in $file within ${seconds}s:"
+      cat "$file" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# start_service WORKDIR [NAME=VALUE ...]: starts target/debug/weather-api in development mode (no azure_ad
+# settings) in WORKDIR, bound to 127.0.0.1:0, with the database and ENTRA_DEV_HOME under WORKDIR and the
+# extra settings given; waits until /readyz answers 200. Sets SERVICE_PID and BASE_URL.
+start_service() {
+  local work=$1
+  shift
+  mkdir -p "$work/entra-dev"
+  (
+    cd "$work"
+    exec env ENTRA_DEV_HOME="$work/entra-dev" \
+      WEATHER_API__BIND=127.0.0.1:0 \
+      WEATHER_API__DATABASE_URL="sqlite://$work/weather.db" \
+      WEATHER_API__LOG_FORMAT=json \
+      RUST_LOG=info \
+      "$@" "$ROOT/target/debug/weather-api"
+  ) >"$work/service.log" 2>&1 &
+  SERVICE_PID=$!
+  local addr
+  addr=$(wait_for_line "$work/service.log" '"addr":"127\.0\.0\.1:[0-9]+"' 60 "$SERVICE_PID") || return 1
+  addr=${addr#\"addr\":\"}
+  BASE_URL="http://${addr%\"}"
+  local deadline=$((SECONDS + 60))
+  until curl -fsS -o /dev/null --max-time 5 "$BASE_URL/readyz"; do
+    if ((SECONDS > deadline)); then
+      log "$BASE_URL/readyz did not answer 200 within 60s"
+      cat "$work/service.log" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+  log "weather-api (pid $SERVICE_PID) ready at $BASE_URL (log: $work/service.log)"
+}
+
+# stop_pid PID: stops a process this script started and waits for it.
+stop_pid() {
+  local pid=$1
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+}
