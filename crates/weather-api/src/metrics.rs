@@ -469,7 +469,19 @@ pub fn router() -> Router<AppState> {
 
 /// `GET /metrics`: the Prometheus text exposition of this instance; 403 problem+json for a client outside
 /// `metrics_allow` (when set).
-async fn scrape(State(state): State<AppState>, client: ClientInfo) -> Response {
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    summary = "Prometheus metrics",
+    description = "This instance's metrics in the Prometheus text exposition format.",
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = 403, description = "This address is not in `metrics_allow` (problem+json)",
+            content_type = "application/problem+json", body = crate::openapi::Problem),
+    ),
+)]
+pub(crate) async fn scrape(State(state): State<AppState>, client: ClientInfo) -> Response {
     if !state.metrics_allow.is_empty()
         && !client
             .ip

@@ -72,13 +72,17 @@ pub struct Problem {
 
 /// `GET /readyz`: whether the service can answer API calls.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"status": "ready", "checks": {"signing_keys": true, "database": true}}))]
+#[schema(example = json!({
+    "status": "ready", "checks": {"signing_keys": true, "database": true}, "missing": []
+}))]
 pub struct Readiness {
     /// `ready` or `not ready`.
     #[schema(pattern = "^(ready|not ready)$")]
     pub status: String,
     /// Each check's result.
     pub checks: ReadinessChecks,
+    /// The checks that failed (`signing_keys`, `database`); empty when ready.
+    pub missing: Vec<String>,
 }
 
 /// The checks behind [`Readiness`].
@@ -278,6 +282,7 @@ problem_responses! {
         crate::routes::health::healthz,
         crate::routes::health::readyz,
         crate::routes::home::index,
+        crate::metrics::scrape,
     ),
     components(
         schemas(Problem, CurrentWeather, Readiness, ReadinessChecks, Liveness),

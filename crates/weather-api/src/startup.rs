@@ -26,8 +26,8 @@ use url::Url;
 
 use crate::error::{log_error_causes, problem};
 use crate::metrics::{self, Metrics};
-use crate::proxy::{self, ClientInfo};
 use crate::openapi::{ApiDocs, DocsSettings};
+use crate::proxy::{self, ClientInfo};
 use crate::routes;
 use crate::settings::{Identity, Settings, SettingsError};
 use crate::state::{AppRoles, AppState, ModeInfo};

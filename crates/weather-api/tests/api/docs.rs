@@ -104,6 +104,7 @@ async fn openapi_json_is_3_1_with_every_endpoint() {
             "GET /api/reports/{id}",
             "GET /api/weather/{city}",
             "GET /healthz",
+            "GET /metrics",
             "GET /readyz",
             "POST /api/reports",
         ]
@@ -126,7 +127,7 @@ async fn openapi_security_requires_read_on_gets_and_write_on_post() {
         security("post", "/api/reports"),
         serde_json::json!([{"entra_id": [write_scope()]}, {"entra_id_app_token": ["Weather.Write.All"]}])
     );
-    for path in ["/", "/healthz", "/readyz"] {
+    for path in ["/", "/healthz", "/readyz", "/metrics"] {
         assert!(
             security("get", path).is_null(),
             "{path} is public: {}",
