@@ -8,17 +8,13 @@ source "$(dirname "$0")/lib.sh"
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 if [ ! -x "$CHROMIUM" ]; then
   log "installing Debian's chromium"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q --no-install-recommends chromium >/dev/null ||
-    { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium >/dev/null; }
+  apt_install chromium
 fi
 log "$("$CHROMIUM" --version 2>/dev/null | tail -n1)"
 
 if ! command -v node >/dev/null 2>&1; then
   log "installing Node.js from Debian"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q --no-install-recommends nodejs npm >/dev/null ||
-    { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends nodejs npm >/dev/null; }
+  apt_install nodejs npm
 fi
 (cd "$E2E_DIR" && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
 

@@ -8,6 +8,15 @@ OUT_DIR="$ROOT/test-output/e2e"
 
 log() { printf '[e2e] %s\n' "$*" >&2; }
 
+# apt_install PACKAGE...: installs Debian packages, refreshing the package lists once if needed.
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q --no-install-recommends "$@" >/dev/null ||
+    { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "$@" >/dev/null; }
+}
+
+command -v curl >/dev/null 2>&1 || apt_install curl ca-certificates
+
 # Debug builds of the service and the token CLI (no-ops after `cargo test --workspace`).
 build_binaries() {
   (cd "$ROOT" && cargo build --locked -q -p weather-api -p entra-dev)
