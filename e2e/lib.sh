@@ -17,8 +17,20 @@ apt_install() {
 
 command -v curl >/dev/null 2>&1 || apt_install curl ca-certificates
 
-# Debug builds of the service and the token CLI (no-ops after `cargo test --workspace`).
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+WEATHER_API_BIN="$TARGET_DIR/debug/weather-api"
+ENTRA_DEV_BIN="$TARGET_DIR/debug/entra-dev"
+
+# Debug builds of the service and the token CLI. Skipped when both binaries are newer than every file of
+# the workspace's crates (as right after `cargo test --workspace` in .ci/run, whose feature set differs from
+# a plain `cargo build` and would otherwise rebuild dependencies).
 build_binaries() {
+  if [ -x "$WEATHER_API_BIN" ] && [ -x "$ENTRA_DEV_BIN" ] &&
+    [ -z "$(find "$ROOT/crates" "$ROOT/Cargo.lock" "$ROOT/Cargo.toml" -newer "$WEATHER_API_BIN" -print -quit)" ] &&
+    [ -z "$(find "$ROOT/crates" "$ROOT/Cargo.lock" "$ROOT/Cargo.toml" -newer "$ENTRA_DEV_BIN" -print -quit)" ]; then
+    log "using the up-to-date debug binaries in $TARGET_DIR/debug"
+    return 0
+  fi
   (cd "$ROOT" && cargo build --locked -q -p weather-api -p entra-dev)
 }
 
@@ -61,7 +73,7 @@ start_service() {
       WEATHER_API__DATABASE_URL="sqlite://$work/weather.db" \
       WEATHER_API__LOG_FORMAT=json \
       RUST_LOG=info \
-      "$@" "$ROOT/target/debug/weather-api"
+      "$@" "$WEATHER_API_BIN"
   ) >"$work/service.log" 2>&1 &
   SERVICE_PID=$!
   local addr

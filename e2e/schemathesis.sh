@@ -40,7 +40,7 @@ start_service "$WORK" \
   WEATHER_API__OPENWEATHER_BASE_URL="http://127.0.0.1:$STUB_PORT"
 
 # A user token (alice) with both scopes, signed with the key the service's development issuer uses.
-TOKEN=$(ENTRA_DEV_HOME="$WORK/entra-dev" "$ROOT/target/debug/entra-dev" token \
+TOKEN=$(ENTRA_DEV_HOME="$WORK/entra-dev" "$ENTRA_DEV_BIN" token \
   --instance "$BASE_URL/dev-issuer/" --scope weather.read --scope weather.write)
 
 mkdir -p "$OUT_DIR"
