@@ -25,13 +25,22 @@ ENTRA_DEV_BIN="$TARGET_DIR/debug/entra-dev"
 # the workspace's crates (as right after `cargo test --workspace` in .ci/run, whose feature set differs from
 # a plain `cargo build` and would otherwise rebuild dependencies).
 build_binaries() {
-  if [ -x "$WEATHER_API_BIN" ] && [ -x "$ENTRA_DEV_BIN" ] &&
-    [ -z "$(find "$ROOT/crates" "$ROOT/Cargo.lock" "$ROOT/Cargo.toml" -newer "$WEATHER_API_BIN" -print -quit)" ] &&
-    [ -z "$(find "$ROOT/crates" "$ROOT/Cargo.lock" "$ROOT/Cargo.toml" -newer "$ENTRA_DEV_BIN" -print -quit)" ]; then
+  if is_fresh "$WEATHER_API_BIN" crates/weather-api crates/entra-auth crates/entra-dev &&
+    is_fresh "$ENTRA_DEV_BIN" crates/entra-dev crates/entra-auth; then
     log "using the up-to-date debug binaries in $TARGET_DIR/debug"
     return 0
   fi
   (cd "$ROOT" && cargo build --locked -q -p weather-api -p entra-dev)
+}
+
+# is_fresh BINARY DIR...: BINARY exists and is newer than Cargo.lock, Cargo.toml and every file in the DIRs.
+is_fresh() {
+  local bin=$1
+  shift
+  [ -x "$bin" ] || return 1
+  local dirs=()
+  for d in "$@"; do [ -e "$ROOT/$d" ] && dirs+=("$ROOT/$d"); done
+  [ -z "$(find "${dirs[@]}" "$ROOT/Cargo.lock" "$ROOT/Cargo.toml" -newer "$bin" -print -quit)" ]
 }
 
 # wait_for_line FILE REGEX SECONDS PID: prints the first match of REGEX in FILE once it appears; fails if
