@@ -29,7 +29,8 @@ impl Challenge {
             params.push(format!("scope={}", quote(s)));
         }
         if let Some(c) = &self.claims {
-            params.push(format!("claims={}", quote(c)));
+            // base64: never truncated (a cut claims request is useless to the client)
+            params.push(format!("claims={}", quote_all(c)));
         }
         let value = if params.is_empty() {
             "Bearer".to_owned()
@@ -44,9 +45,18 @@ impl Challenge {
 /// An RFC 9110 quoted-string: `"` and `\` are backslash-escaped; control characters and
 /// non-ASCII characters (not allowed by RFC 6750) become `?`; at most 512 characters.
 pub(crate) fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
+    quote_limited(s, 512)
+}
+
+/// [`quote`] without the length limit, for values that must arrive whole (the base64 `claims`).
+fn quote_all(s: &str) -> String {
+    quote_limited(s, usize::MAX)
+}
+
+fn quote_limited(s: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max_chars) + 2);
     out.push('"');
-    for c in s.chars().take(512) {
+    for c in s.chars().take(max_chars) {
         match c {
             '"' | '\\' => {
                 out.push('\\');
@@ -89,6 +99,21 @@ mod tests {
         assert_eq!(quote("a\r\nb\u{e9}"), "\"a??b?\"");
         let long = "x".repeat(2000);
         assert_eq!(quote(&long).len(), 514);
+    }
+
+    #[test]
+    fn long_claims_request_is_never_truncated() {
+        let claims = "Q".repeat(2000);
+        let c = Challenge {
+            error: Some("insufficient_claims"),
+            claims: Some(claims.clone()),
+            ..Challenge::default()
+        };
+        let v = c.to_header_value();
+        assert!(v
+            .to_str()
+            .unwrap()
+            .ends_with(&format!("claims=\"{claims}\"")));
     }
 }
 
