@@ -5,14 +5,17 @@
 //! Layout: [`settings`] (load once), [`telemetry`], [`startup`] (`Application`, `build_router`), [`state`],
 //! [`error`] (the one status mapping), [`domain`], [`routes`], [`store`], [`upstream`], [`templates`],
 //! [`metrics`] (`/metrics`), [`proxy`] (trusted reverse proxies), [`openapi`] (the OpenAPI document and
-//! the Swagger UI configuration).
+//! the Swagger UI configuration), [`server`] (the HTTP/1.1 loop: header-read timeout, header size cap,
+//! graceful shutdown), [`hardening`] (security headers, load shedding).
 
 pub mod domain;
 pub mod error;
+pub mod hardening;
 pub mod metrics;
 pub mod openapi;
 pub mod proxy;
 pub mod routes;
+pub mod server;
 pub mod settings;
 pub mod startup;
 pub mod state;

@@ -217,6 +217,12 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Time limit of one request.
     pub request_timeout: Duration,
+    /// Most requests handled at once; beyond, 503 `overloaded` with `Retry-After` at once.
+    pub max_in_flight: usize,
+    /// Time a client has to send a complete request head (slow clients are disconnected).
+    pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers), in bytes; beyond, 431.
+    pub max_header_bytes: usize,
     /// Log format.
     pub log_format: LogFormat,
     /// Reverse proxies whose `X-Forwarded-*` headers are honoured.
@@ -315,6 +321,9 @@ fn defaults() -> Map<String, Value> {
         "database_url": "sqlite://weather.db",
         "max_body_bytes": 65536,
         "request_timeout_ms": 30000,
+        "max_in_flight": 256,
+        "header_read_timeout_ms": 10000,
+        "max_header_bytes": 65536,
         "log_format": "text",
         "trusted_proxies": [],
         "metrics_allow": [],
@@ -527,6 +536,18 @@ fn parse(merged: Map<String, Value>, cwd: &Path) -> Result<Settings, SettingsErr
     let max_body_bytes = usize::try_from(root.u64("max_body_bytes")?)
         .map_err(|_| SettingsError::invalid("max_body_bytes", "too large"))?;
     let request_timeout = Duration::from_millis(root.u64("request_timeout_ms")?);
+    let max_in_flight = usize::try_from(root.u64("max_in_flight")?)
+        .map_err(|_| SettingsError::invalid("max_in_flight", "too large"))?;
+    let header_read_timeout = Duration::from_millis(root.u64("header_read_timeout_ms")?);
+    let max_header_bytes = match usize::try_from(root.u64("max_header_bytes")?) {
+        Ok(n) if n >= 8192 => n,
+        _ => {
+            return Err(SettingsError::invalid(
+                "max_header_bytes",
+                "expected a whole number of bytes, at least 8192",
+            ))
+        }
+    };
     let log_format = match root.required_string("log_format")?.as_str() {
         "text" => LogFormat::Text,
         "json" => LogFormat::Json,
@@ -562,6 +583,9 @@ fn parse(merged: Map<String, Value>, cwd: &Path) -> Result<Settings, SettingsErr
         azure_ad,
         max_body_bytes,
         request_timeout,
+        max_in_flight,
+        header_read_timeout,
+        max_header_bytes,
         log_format,
         trusted_proxies,
         metrics_allow,

@@ -17,6 +17,8 @@ use http::header::AUTHORIZATION;
 use http::{Request, StatusCode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::LoadShedLayer;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -25,10 +27,12 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use url::Url;
 
 use crate::error::{log_error_causes, problem};
+use crate::hardening;
 use crate::metrics::{self, Metrics};
 use crate::openapi::{ApiDocs, DocsSettings};
 use crate::proxy::{self, ClientInfo};
 use crate::routes;
+use crate::server::{self, ConnectionLimits};
 use crate::settings::{Identity, Settings, SettingsError};
 use crate::state::{AppRoles, AppState, ModeInfo};
 use crate::store::{self, StoreError};
@@ -78,6 +82,8 @@ pub struct HttpLimits {
     pub max_body_bytes: usize,
     /// Time limit of one request (503 beyond).
     pub request_timeout: Duration,
+    /// Most requests in flight (503 `overloaded` with `Retry-After` beyond).
+    pub max_in_flight: usize,
 }
 
 /// A built, bound, not yet serving application.
@@ -89,6 +95,7 @@ pub struct Application {
     validator: TokenValidator,
     dev_issuer: Option<entra_dev::DevIssuer>,
     has_api_key: bool,
+    connection_limits: ConnectionLimits,
 }
 
 /// The parts of a running application handed to [`Application::build_with`] by tests.
@@ -201,6 +208,7 @@ impl Application {
             limits: HttpLimits {
                 max_body_bytes: settings.max_body_bytes,
                 request_timeout: settings.request_timeout,
+                max_in_flight: settings.max_in_flight,
             },
             metrics,
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
@@ -215,6 +223,10 @@ impl Application {
             validator,
             dev_issuer,
             has_api_key: settings.api_key.is_some(),
+            connection_limits: ConnectionLimits {
+                header_read_timeout: settings.header_read_timeout,
+                max_header_bytes: settings.max_header_bytes,
+            },
         })
     }
 
@@ -264,13 +276,8 @@ impl Application {
             ),
             None => tracing::info!(addr = %self.addr, "listening"),
         }
-        let result = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let result =
+            server::serve(self.listener, self.router, self.connection_limits, shutdown).await;
         refresh.abort();
         if let Some(watcher) = key_watcher {
             watcher.abort();
@@ -372,7 +379,8 @@ async fn handle_timeout(err: tower::BoxError) -> Response {
 /// when the state says development mode, the JSON/HTML fallback, and the operational layers (outermost
 /// first): Authorization marked sensitive, request id, client address (trusted proxies), request metrics,
 /// trace span with the request id and client address,
-/// request-id propagation, error-cause logging and problem+json for bare 413s, request timeout (503
+/// request-id propagation, security headers ([`hardening`]), error-cause logging and problem+json for bare
+/// 413s, load shedding beyond `max_in_flight` (503 `overloaded` + `Retry-After`), request timeout (503
 /// problem+json), body limit (413).
 pub fn build_router(state: AppState) -> Router {
     let limits = state.limits;
@@ -393,7 +401,7 @@ pub fn build_router(state: AppState) -> Router {
             tracing::info_span!(
                 "request",
                 method = %request.method(),
-                uri = %request.uri(),
+                uri = %hardening::loggable_uri(request.uri()),
                 request_id = %request_id,
                 client_ip = %client_ip,
             )
@@ -432,7 +440,11 @@ pub fn build_router(state: AppState) -> Router {
             ))
             .layer(trace)
             .layer(PropagateRequestIdLayer::new(request_id_header))
+            .layer(axum::middleware::from_fn(hardening::security_headers))
             .layer(axum::middleware::from_fn(log_error_causes))
+            .layer(HandleErrorLayer::new(hardening::overloaded))
+            .layer(LoadShedLayer::new())
+            .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
             .layer(HandleErrorLayer::new(handle_timeout))
             .layer(tower::timeout::TimeoutLayer::new(limits.request_timeout))
             .layer(RequestBodyLimitLayer::new(limits.max_body_bytes)),

@@ -5,9 +5,12 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod binary;
 mod docs;
+mod durability;
 mod helpers;
 mod home;
+mod hostile;
 mod logging;
 mod ops;
 mod persistence;
