@@ -721,6 +721,14 @@ async fn real_binary_answers_every_hostile_request_with_a_documented_4xx_and_nev
             if text.contains(secret.as_str()) {
                 failures.push(format!("{}: the answer echoes the token", c.name));
             }
+            // answers the service made (hyper's own 400/431 carry no headers) are never cached
+            let from_service = a.header("x-content-type-options").is_some();
+            if from_service && a.header("cache-control").as_deref() != Some("no-store") {
+                failures.push(format!("{}: no Cache-Control: no-store", c.name));
+            }
+        }
+        if a.elapsed > Duration::from_secs(15) {
+            failures.push(format!("{}: answered after {:?}", c.name, a.elapsed));
         }
         if text.contains(API_KEY) {
             failures.push(format!("{}: the answer contains the API key", c.name));
