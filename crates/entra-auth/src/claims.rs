@@ -231,8 +231,9 @@ impl VerifiedClaims {
     /// payload on first use (the validation itself never builds this map).
     pub fn raw(&self) -> &Map<String, Value> {
         self.inner.raw.get_or_init(|| {
-            // The payload was parsed as a JSON object before the token was accepted, so this
-            // cannot fail; an empty map is the harmless answer if it ever did.
+            // The payload was parsed as a JSON object, and checked against serde_json's nesting
+            // limit (`is_too_deep`), before the token was accepted, so this cannot fail; an empty
+            // map is the harmless answer if it ever did.
             serde_json::from_slice(&self.inner.payload).unwrap_or_default()
         })
     }
@@ -243,10 +244,57 @@ impl VerifiedClaims {
     }
 }
 
+/// The deepest nesting of arrays and objects a payload may have (the top-level object counts):
+/// serde_json's own recursion limit, so that [`VerifiedClaims::raw`] can always parse what the
+/// validator accepted. The typed claims skip unknown claims without a depth limit, hence this check.
+pub const MAX_JSON_DEPTH: usize = 127;
+
+/// Whether `json` nests arrays and objects deeper than [`MAX_JSON_DEPTH`]: one pass over the bytes,
+/// brackets inside strings ignored, no allocation.
+pub(crate) fn is_too_deep(json: &[u8]) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn depth_check_matches_serde_json_limit_and_ignores_strings() {
+        let nest = |n: usize| format!("{{\"a\":{}1{}}}", "[".repeat(n - 1), "]".repeat(n - 1));
+        for n in [1, 2, 100, MAX_JSON_DEPTH, MAX_JSON_DEPTH + 1, 500] {
+            let doc = nest(n);
+            let parses = serde_json::from_str::<Map<String, Value>>(&doc).is_ok();
+            assert_eq!(is_too_deep(doc.as_bytes()), !parses, "depth {n}");
+        }
+        let in_string = format!("{{\"a\":\"{}\\\"{}\"}}", "[".repeat(500), "{".repeat(500));
+        assert!(!is_too_deep(in_string.as_bytes()));
+        assert!(serde_json::from_str::<Map<String, Value>>(&in_string).is_ok());
+    }
 
     #[test]
     fn app_only_prefers_idtyp_then_roles_without_scp() {

@@ -93,6 +93,11 @@ pub enum MalformedReason {
         /// The `typ` found.
         found: String,
     },
+    /// The payload nests arrays and objects deeper than [`MAX_JSON_DEPTH`](crate::claims::MAX_JSON_DEPTH).
+    TooDeep {
+        /// The deepest nesting accepted.
+        max: usize,
+    },
 }
 
 impl fmt::Display for MalformedReason {
@@ -110,6 +115,10 @@ impl fmt::Display for MalformedReason {
             ),
             Self::TooLarge { max } => write!(f, "the token is larger than {max} bytes"),
             Self::Type { found } => write!(f, "expected typ \"JWT\", found {found:?}"),
+            Self::TooDeep { max } => write!(
+                f,
+                "the payload nests arrays and objects deeper than {max} levels"
+            ),
         }
     }
 }

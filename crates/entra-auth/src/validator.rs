@@ -333,6 +333,11 @@ impl TokenValidator {
 
         // 2. payload, parsed once into typed claims (the bytes are kept for `raw()`)
         let payload = decode_segment(payload_b64, "payload")?;
+        if crate::claims::is_too_deep(&payload) {
+            return Err(malformed(MalformedReason::TooDeep {
+                max: crate::claims::MAX_JSON_DEPTH,
+            }));
+        }
         let claims: TokenClaims = serde_json::from_slice(&payload).map_err(|e| {
             malformed(MalformedReason::Json {
                 segment: "payload",

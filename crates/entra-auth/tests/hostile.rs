@@ -346,8 +346,20 @@ fn duplicate_alg_header_parameter_is_refused() {
     );
 }
 
-// Deep nesting: serde_json stops at 128 levels with an error; the token is malformed (401), the
-// stack is never at risk (this test runs on the default 2 MiB test thread stack).
+// Deep nesting: a payload nesting arrays/objects deeper than serde_json's limit (127 levels with
+// the top-level object) is malformed (401, `TooDeep`), checked by one pass over the bytes before any
+// parsing. Without the check the typed claims (which skip unknown claims iteratively, at any depth)
+// accepted such a token and `raw()` then silently came back empty. The stack is never at risk (these
+// tests run on the default 2 MiB test thread stack).
+
+fn is_too_deep(e: &AuthError) -> bool {
+    matches!(
+        e,
+        AuthError::MalformedToken {
+            reason: MalformedReason::TooDeep { max: 127 }
+        }
+    )
+}
 
 #[test]
 fn deeply_nested_unread_claim_is_refused_as_malformed_without_stack_overflow() {
@@ -355,7 +367,7 @@ fn deeply_nested_unread_claim_is_refused_as_malformed_without_stack_overflow() {
     for depth in [129, 1_000, 5_000] {
         let nested = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
         let e = f.reject_signed(&claims_with("custom", &nested));
-        assert!(is_payload_json_error(&e), "{depth}: {e}");
+        assert!(is_too_deep(&e), "{depth}: {e}");
     }
 }
 
@@ -364,22 +376,28 @@ fn deeply_nested_read_claim_is_refused_as_malformed() {
     let f = fixture();
     let nested = format!("{}\"x\"{}", "[".repeat(2_000), "]".repeat(2_000));
     let e = f.reject_signed(&claims_with("aud", &nested));
-    assert!(is_payload_json_error(&e), "{e}");
+    assert!(is_too_deep(&e), "{e}");
     let nested = format!(
         "{}{}",
         "{\"a\":".repeat(1_500),
         "1".to_owned() + &"}".repeat(1_500)
     );
     let e = f.reject_signed(&claims_with("custom", &nested));
-    assert!(is_payload_json_error(&e), "{e}");
+    assert!(is_too_deep(&e), "{e}");
 }
 
 #[test]
-fn nesting_within_the_limit_is_accepted_and_readable() {
+fn nesting_up_to_the_limit_is_accepted_and_readable_through_raw() {
     let f = fixture();
-    let nested = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+    // 126 arrays inside the top-level object: 127 levels, the most serde_json parses
+    let nested = format!("{}1{}", "[".repeat(126), "]".repeat(126));
     let claims = f.signed(claims_with("custom", &nested).as_bytes()).unwrap();
     assert!(claims.get("custom").unwrap().is_array());
+    assert_eq!(claims.get("scp"), Some(&json!("weather.read")));
+    let nested = format!("{}1{}", "[".repeat(127), "]".repeat(127));
+    assert!(is_too_deep(
+        &f.reject_signed(&claims_with("custom", &nested))
+    ));
 }
 
 // Huge and negative numbers: `exp`/`nbf` must be a NumericDate in [0, 10^15); anything else is an
