@@ -33,35 +33,41 @@ pub struct Canned {
 
 impl Canned {
     fn answer(url: &str) -> Option<String> {
-        let v2_meta = format!("{INSTANCE}{TID}/v2.0/.well-known/openid-configuration");
-        let v1_meta = format!("{INSTANCE}{TID}/.well-known/openid-configuration");
-        let v2_keys = format!("{INSTANCE}{TID}/discovery/v2.0/keys");
-        let v1_keys = format!("{INSTANCE}{TID}/discovery/keys");
-        let keys = |issuer: Option<String>| {
-            let mut key = serde_json::json!({"kty": "RSA", "use": "sig", "kid": KID, "x5t": KID,
-                "n": KEY_N.trim(), "e": "AQAB"});
-            if let Some(i) = issuer {
-                key["issuer"] = serde_json::json!(i);
-            }
-            serde_json::json!({ "keys": [key] }).to_string()
-        };
-        if url == v2_meta {
-            Some(
-                serde_json::json!({"issuer": format!("{INSTANCE}{TID}/v2.0"), "jwks_uri": v2_keys})
-                    .to_string(),
-            )
-        } else if url == v1_meta {
-            Some(
-                serde_json::json!({"issuer": format!("https://sts.test/{TID}/"), "jwks_uri": v1_keys})
-                    .to_string(),
-            )
-        } else if url == v2_keys {
-            Some(keys(Some(format!("{INSTANCE}{{tenantid}}/v2.0"))))
-        } else if url == v1_keys {
-            Some(keys(None))
-        } else {
-            None
+        document(INSTANCE, url)
+    }
+}
+
+/// The metadata or key document published at `url` by an identity provider at `instance` (v1 and
+/// v2 metadata for `TID`, each naming its key set, which holds the test key as `KID`).
+pub fn document(instance: &str, url: &str) -> Option<String> {
+    let v2_meta = format!("{instance}{TID}/v2.0/.well-known/openid-configuration");
+    let v1_meta = format!("{instance}{TID}/.well-known/openid-configuration");
+    let v2_keys = format!("{instance}{TID}/discovery/v2.0/keys");
+    let v1_keys = format!("{instance}{TID}/discovery/keys");
+    let keys = |issuer: Option<String>| {
+        let mut key = serde_json::json!({"kty": "RSA", "use": "sig", "kid": KID, "x5t": KID,
+            "n": KEY_N.trim(), "e": "AQAB"});
+        if let Some(i) = issuer {
+            key["issuer"] = serde_json::json!(i);
         }
+        serde_json::json!({ "keys": [key] }).to_string()
+    };
+    if url == v2_meta {
+        Some(
+            serde_json::json!({"issuer": format!("{instance}{TID}/v2.0"), "jwks_uri": v2_keys})
+                .to_string(),
+        )
+    } else if url == v1_meta {
+        Some(
+            serde_json::json!({"issuer": format!("https://sts.test/{TID}/"), "jwks_uri": v1_keys})
+                .to_string(),
+        )
+    } else if url == v2_keys {
+        Some(keys(Some(format!("{instance}{{tenantid}}/v2.0"))))
+    } else if url == v1_keys {
+        Some(keys(None))
+    } else {
+        None
     }
 }
 
@@ -137,10 +143,15 @@ pub fn sign_payload(key: &ring::signature::RsaKeyPair, payload: &[u8]) -> String
     sign_raw(key, br#"{"alg":"RS256","typ":"JWT","kid":"k1"}"#, payload)
 }
 
-/// A valid v2 delegated claims set (as JSON text) with `weather.read`.
+/// A valid v2 delegated claims set with `weather.read`.
 pub fn good_claims() -> serde_json::Value {
+    good_claims_at(INSTANCE)
+}
+
+/// [`good_claims`] issued by the identity provider at `instance`.
+pub fn good_claims_at(instance: &str) -> serde_json::Value {
     serde_json::json!({
-        "iss": format!("{INSTANCE}{TID}/v2.0"), "aud": CID, "ver": "2.0", "tid": TID,
+        "iss": format!("{instance}{TID}/v2.0"), "aud": CID, "ver": "2.0", "tid": TID,
         "oid": "a11ce000-0000-4000-8000-00000000a11c", "sub": "s", "azp": "client",
         "scp": "weather.read", "iat": NOW, "nbf": NOW, "exp": NOW + 3600
     })
