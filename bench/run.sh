@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Load benchmark: weather-api (release) against a local Entra-shaped issuer (entra-dev serve), and
-# the Python peer (FastAPI + fastapi-azure-auth, 1 uvicorn worker) against the same issuer, in one
-# run. Loopback only; every wait is bounded. See bench/README.md.
+# Load benchmark, in one run, against a local Entra-shaped issuer (entra-dev serve):
+#   1. entra-auth's load_target example: the same handler public (/open) and protected (/protected);
+#   2. weather-api (release), configured for that issuer as its Entra instance;
+#   3. the Python peer, FastAPI + fastapi-azure-auth (1 uvicorn worker), against the same issuer.
+# Loopback only; every wait is bounded. See bench/README.md.
 #
 # Environment: DURATION (default 10s per scenario), THREADS (2), CONNS (64), POOL (10000 tokens),
 # PY_VENV (default ~/.cache/entra-auth-bench/venv; SKIP_PYTHON=1 skips the Python peer),
+# PROFILE=1 (after the measurements, 5 s CPU profiles with `perf record -e cpu-clock`),
 # RESULTS (default bench/results/<date>.md).
 set -euo pipefail
 
@@ -54,10 +57,12 @@ if ! command -v wrk >/dev/null; then
 fi
 command -v curl >/dev/null || die "curl is needed"
 
-log "building weather-api and entra-dev (release)"
-(cd "$ROOT" && cargo build -q --release -j2 -p weather-api -p entra-dev)
+log "building weather-api, entra-dev and entra-auth's load_target example (release)"
+(cd "$ROOT" && cargo build -q --release -j2 -p weather-api -p entra-dev \
+  && cargo build -q --release -j2 -p entra-auth --example load_target)
 WEATHER_API="$ROOT/target/release/weather-api"
 ENTRA_DEV="$ROOT/target/release/entra-dev"
+LOAD_TARGET="$ROOT/target/release/examples/load_target"
 
 # ---- the issuer ----
 export ENTRA_DEV_HOME="$WORK/entra-dev"
@@ -103,6 +108,28 @@ PY
   log "$(tail -1 "$WORK/rows.tsv")"
 }
 
+# start_target CACHE_CAPACITY: entra-auth's load_target example
+start_target() {
+  TPORT=$(free_port)
+  RUST_LOG=warn "$LOAD_TARGET" --bind "127.0.0.1:$TPORT" --instance "$ISSUER/" --cache-capacity "$1" \
+    >"$WORK/target-$1.log" 2>&1 &
+  TARGET_PID=$!
+  PIDS+=("$TARGET_PID")
+  TARGET="http://127.0.0.1:$TPORT"
+  wait_http "$TARGET/open"
+  curl -s -o /dev/null -H "Authorization: Bearer $(cat "$WORK/one.txt")" "$TARGET/protected"
+  count_from_here
+}
+
+# Key-set requests the issuer served while an instance was under load (start-up fetches excluded:
+# counting starts once the instance is ready).
+RUST_KEY_FETCHES=0
+count_from_here() { INSTANCE_KEYS=$(key_requests); }
+count_until_here() { RUST_KEY_FETCHES=$((RUST_KEY_FETCHES + $(key_requests) - INSTANCE_KEYS)); }
+
+# stop PID
+stop() { count_until_here; kill "$1"; wait "$1" 2>/dev/null || true; }
+
 # start_weather_api CACHE_CAPACITY: starts the service with the issuer as its Entra instance
 start_weather_api() {
   APORT=$(free_port)
@@ -121,29 +148,35 @@ start_weather_api() {
   wait_http "$API/readyz"
   # one request of each kind before measuring: connection pools, first-use allocations
   curl -s -o /dev/null -H "Authorization: Bearer $(cat "$WORK/one.txt")" "$API/api/reports"
+  count_from_here
 }
 
 echo -e "scenario\treq/s\tp50 ms\tp99 ms\tCPU µs/req\tpeak RSS MiB\trequests\tnon-2xx\tsocket errors" >"$WORK/rows.tsv"
 
-# ---- weather-api, token cache on (default capacity 10,000) ----
-start_weather_api 10000
-KEYS_BEFORE=$(key_requests)
-scenario "rust unprotected GET /healthz (no I/O)" "$API_PID" "$API/healthz"
-scenario "rust unprotected GET /readyz (one DB round trip)" "$API_PID" "$API/readyz"
-scenario "rust protected GET /api/reports, warm (1 token)" "$API_PID" "$API/api/reports" "$WORK/one.txt"
-scenario "rust protected GET /api/reports, $POOL-token pool, cache on" "$API_PID" "$API/api/reports" "$WORK/pool.txt"
-KEYS_AFTER=$(key_requests)
-RUST_KEY_FETCHES=$((KEYS_AFTER - KEYS_BEFORE))
-kill "$API_PID"; wait "$API_PID" 2>/dev/null || true
+# ---- 1. the library pair: same handler, public and protected ----
+start_target 10000
+scenario "lib unprotected GET /open" "$TARGET_PID" "$TARGET/open"
+scenario "lib protected GET /protected, warm (1 token)" "$TARGET_PID" "$TARGET/protected" "$WORK/one.txt"
+scenario "lib protected GET /protected, $POOL-token pool, cache on" "$TARGET_PID" "$TARGET/protected" "$WORK/pool.txt"
+curl -s "$TARGET/metrics" >"$WORK/metrics-on.json"
+stop "$TARGET_PID"
+start_target 0
+scenario "lib unprotected GET /open (cache-off instance)" "$TARGET_PID" "$TARGET/open"
+scenario "lib protected GET /protected, cold ($POOL-token pool, cache off)" "$TARGET_PID" "$TARGET/protected" "$WORK/pool.txt"
+curl -s "$TARGET/metrics" >"$WORK/metrics-off.json"
+stop "$TARGET_PID"
 
-# ---- weather-api, token cache off: every request verifies a signature ----
+# ---- 2. weather-api ----
+start_weather_api 10000
+scenario "weather-api unprotected GET /healthz (no I/O)" "$API_PID" "$API/healthz"
+scenario "weather-api unprotected GET /readyz (one DB round trip)" "$API_PID" "$API/readyz"
+scenario "weather-api protected GET /api/reports, warm (1 token)" "$API_PID" "$API/api/reports" "$WORK/one.txt"
+scenario "weather-api protected GET /api/reports, $POOL-token pool, cache on" "$API_PID" "$API/api/reports" "$WORK/pool.txt"
+stop "$API_PID"
 start_weather_api 0
-KEYS_BEFORE=$(key_requests)
-scenario "rust unprotected GET /readyz (cache-off instance)" "$API_PID" "$API/readyz"
-scenario "rust protected GET /api/reports, cold ($POOL-token pool, cache off)" "$API_PID" "$API/api/reports" "$WORK/pool.txt"
-KEYS_AFTER=$(key_requests)
-RUST_KEY_FETCHES=$((RUST_KEY_FETCHES + KEYS_AFTER - KEYS_BEFORE))
-kill "$API_PID"; wait "$API_PID" 2>/dev/null || true
+scenario "weather-api unprotected GET /readyz (cache-off instance)" "$API_PID" "$API/readyz"
+scenario "weather-api protected GET /api/reports, cold ($POOL-token pool, cache off)" "$API_PID" "$API/api/reports" "$WORK/pool.txt"
+stop "$API_PID"
 
 # ---- the Python peer ----
 PY_KEY_FETCHES=n/a
@@ -171,58 +204,121 @@ if [ "${SKIP_PYTHON:-0}" != 1 ]; then
   PY_KEY_FETCHES=$((KEYS_AFTER - KEYS_BEFORE))
 fi
 
+# ---- optional CPU profiles (after the measurements, so they do not perturb them) ----
+# profile NAME PID URL [TOKENS_FILE]: flat cpu-clock profile of PID during 5 s of load
+profile() {
+  local name=$1 pid=$2 url=$3 tokens=${4:-}
+  local args=(-t"$THREADS" -c"$CONNS" -d5s)
+  if [ -n "$tokens" ]; then args+=(-s "$BENCH/rotate.lua"); fi
+  perf record -e cpu-clock -F 999 -p "$pid" -o "$WORK/perf.data" -- sleep 5 >/dev/null 2>&1 &
+  local perf_pid=$!
+  TOKENS=$tokens WRK_THREADS=$THREADS wrk "${args[@]}" "$url" >/dev/null 2>&1
+  wait "$perf_pid" || true
+  {
+    echo; echo "### Profile: $name"; echo; echo '```'
+    perf report -i "$WORK/perf.data" --stdio --no-children --sort dso,symbol --percent-limit 1 2>/dev/null \
+      | grep -v '^#' | grep -v '^$' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//' | head -40
+    echo '```'
+  } >>"$WORK/profiles.md"
+}
+: >"$WORK/profiles.md"
+if [ "${PROFILE:-0}" = 1 ]; then
+  if perf record -e cpu-clock -o "$WORK/probe.data" -- true >/dev/null 2>&1; then
+    log "profiling (perf record -e cpu-clock)"
+    start_target 10000
+    profile "load_target GET /protected, warm" "$TARGET_PID" "$TARGET/protected" "$WORK/one.txt"
+    stop "$TARGET_PID"
+    start_target 0
+    profile "load_target GET /protected, cold (cache off)" "$TARGET_PID" "$TARGET/protected" "$WORK/pool.txt"
+    stop "$TARGET_PID"
+    start_weather_api 10000
+    profile "weather-api GET /readyz" "$API_PID" "$API/readyz"
+    profile "weather-api GET /api/reports, warm" "$API_PID" "$API/api/reports" "$WORK/one.txt"
+    stop "$API_PID"
+  else
+    log "perf record does not work here: no profiles"
+  fi
+fi
+
 # ---- report ----
 # the RS256 floor of the validator's backend, from the last bench/criterion.sh run
 FLOOR_FILE="$ROOT/target/criterion/floor/rs256_verify_aws_lc_rs/new/estimates.json"
 [ -f "$FLOOR_FILE" ] || FLOOR_FILE="$ROOT/target/criterion/floor/rs256_verify_ring/new/estimates.json"
 mkdir -p "$(dirname "$RESULTS")"
 python3 - "$WORK/rows.tsv" "$RUST_KEY_FETCHES" "$PY_KEY_FETCHES" "$FLOOR_FILE" \
-  "$DURATION" "$THREADS" "$CONNS" "$POOL" <<'PY' | tee "$RESULTS"
+  "$DURATION" "$THREADS" "$CONNS" "$POOL" "$WORK/metrics-on.json" "$WORK/metrics-off.json" \
+  "$WORK/profiles.md" <<'PY' | tee "$RESULTS"
 import json, os, platform, subprocess, sys
-rows_path, rust_fetches, py_fetches, floor_file, duration, threads, conns, pool = sys.argv[1:]
+(rows_path, rust_fetches, py_fetches, floor_file, duration, threads, conns, pool,
+ metrics_on, metrics_off, profiles) = sys.argv[1:]
 lines = [l.rstrip("\n").split("\t") for l in open(rows_path)]
 head, rows = lines[0], lines[1:]
-by = {r[0]: r for r in rows}
+RPS, P50, P99, CPU, RSS = 1, 2, 3, 4, 5
 def get(prefix, col):
     for r in rows:
         if r[0].startswith(prefix):
             return float(r[col])
     return None
-cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": ")
-print(f"# Load benchmark, {subprocess.run(['date','-u','+%Y-%m-%d %H:%M UTC'],capture_output=True,text=True).stdout.strip()}\n")
-print(f"Machine: {os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}. wrk -t{threads} -c{conns} -d{duration} --latency, "
-      f"loopback, wrk and the service share the CPUs. Command: `bench/run.sh`.\n")
+model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+load = open("/proc/loadavg").read().split()[:3]
+when = subprocess.run(["date", "-u", "+%Y-%m-%d %H:%M UTC"], capture_output=True, text=True).stdout.strip()
+print(f"# Load benchmark, {when}\n")
+print(f"Machine: {os.cpu_count()} CPUs ({model}), Linux {platform.release()}, load average at the end "
+      f"{' '.join(load)}. wrk -t{threads} -c{conns} -d{duration} --latency on loopback; wrk and the "
+      f"service share the CPUs. Command: `bench/run.sh`. CPU µs/req is the service's user+system CPU "
+      f"time (/proc/PID/stat) over the scenario divided by the requests served.\n")
 print("| " + " | ".join(head) + " |")
-print("|" + "---|" * len(head))
+print("|---|" + "---:|" * (len(head) - 1))
 for r in rows:
     print("| " + " | ".join(r) + " |")
-RPS, P50, P99, CPU, RSS = 1, 2, 3, 4, 5
-u_rdy = get("rust unprotected GET /readyz (one", RPS); u_hz = get("rust unprotected GET /healthz", RPS)
-warm = get("rust protected GET /api/reports, warm", RPS)
-u_rdy99 = get("rust unprotected GET /readyz (one", P99); warm99 = get("rust protected GET /api/reports, warm", P99)
-cold_cpu = get("rust protected GET /api/reports, cold", CPU); base_cpu = get("rust unprotected GET /readyz (cache-off", CPU)
-cold = get("rust protected GET /api/reports, cold", RPS)
-py_prot = get("python protected GET /api/reports (1 token)", RPS); py_open = get("python unprotected", RPS)
+on = json.load(open(metrics_on)); off = json.load(open(metrics_off))
+def ratio(m):
+    t = m["token_cache_hits"] + m["token_cache_misses"]
+    return m["token_cache_hits"] / t if t else 0.0
+print(f"\nload_target token cache, cache-on instance: {on['token_cache_hits']} hits, "
+      f"{on['token_cache_misses']} misses (hit ratio {ratio(on):.3f}), {on['token_cache_entries']} entries; "
+      f"cache-off instance: {off['token_cache_hits']} hits, {off['accepted']} tokens accepted, "
+      f"{off['rejected']} rejected.")
 floor_us = json.load(open(floor_file))["mean"]["point_estimate"] / 1000 if os.path.exists(floor_file) else None
-rss_max = max(float(r[RSS]) for r in rows if r[0].startswith("rust"))
-print("\n## Goals\n")
+print(f"\nRS256 floor (criterion, `{os.path.basename(os.path.dirname(os.path.dirname(floor_file)))}`): "
+      + (f"{floor_us:.2f} µs" if floor_us else "not measured (run bench/criterion.sh first)"))
+
+lib_open, lib_warm = get("lib unprotected GET /open", RPS), get("lib protected GET /protected, warm", RPS)
+lib_open99, lib_warm99 = get("lib unprotected GET /open", P99), get("lib protected GET /protected, warm", P99)
+lib_cold_cpu, lib_open_cpu = get("lib protected GET /protected, cold", CPU), get("lib unprotected GET /open (cache-off", CPU)
+lib_cold = get("lib protected GET /protected, cold", RPS)
+w_rdy, w_hz = get("weather-api unprotected GET /readyz (one", RPS), get("weather-api unprotected GET /healthz", RPS)
+w_warm, w_cold = get("weather-api protected GET /api/reports, warm", RPS), get("weather-api protected GET /api/reports, cold", RPS)
+w_rdy99, w_warm99 = get("weather-api unprotected GET /readyz (one", P99), get("weather-api protected GET /api/reports, warm", P99)
+py_prot, py_open = get("python protected GET /api/reports (1 token)", RPS), get("python unprotected", RPS)
+rss_max = max(float(r[RSS]) for r in rows if not r[0].startswith("python"))
+print("\n## Goals (the library pair: the same handler with and without the auth layer)\n")
 def line(goal, value, ok):
     print(f"- {goal}: {value} — **{'met' if ok else 'MISSED'}**")
-line("warm protected ≥ 0.90 × unprotected throughput (/api/reports vs /readyz)", f"{warm/u_rdy:.2f}", warm / u_rdy >= 0.90)
-print(f"  - (vs /healthz, which does no I/O at all: {warm/u_hz:.2f})")
-line("warm protected p99 ≤ 1.2 × unprotected p99", f"{warm99:.2f} ms vs {u_rdy99:.2f} ms = {warm99/u_rdy99:.2f}", warm99 / u_rdy99 <= 1.2)
+line("warm protected ≥ 0.90 × unprotected throughput", f"{lib_warm:.0f} / {lib_open:.0f} = {lib_warm/lib_open:.2f}", lib_warm / lib_open >= 0.90)
+line("warm protected p99 ≤ 1.2 × unprotected p99", f"{lib_warm99:.2f} / {lib_open99:.2f} ms = {lib_warm99/lib_open99:.2f}", lib_warm99 / lib_open99 <= 1.2)
 if floor_us:
-    limit = base_cpu + 1.2 * floor_us
+    limit = lib_open_cpu + 1.2 * floor_us
     line("cold CPU/request ≤ unprotected CPU/request + 1.2 × RS256 floor",
-         f"{cold_cpu:.1f} µs vs {base_cpu:.1f} + 1.2 × {floor_us:.1f} = {limit:.1f} µs (extra {cold_cpu-base_cpu:.1f} µs = {(cold_cpu-base_cpu)/floor_us:.2f} × floor)",
-         cold_cpu <= limit)
-else:
-    print("- cold CPU/request: run bench/criterion.sh first for the RS256 floor")
+         f"{lib_cold_cpu:.1f} µs vs {lib_open_cpu:.1f} + 1.2 × {floor_us:.1f} = {limit:.1f} µs "
+         f"(validation adds {lib_cold_cpu-lib_open_cpu:.1f} µs = {(lib_cold_cpu-lib_open_cpu)/floor_us:.2f} × floor)",
+         lib_cold_cpu <= limit)
 if py_prot:
-    line("protected throughput ≥ 30 × FastAPI + fastapi-azure-auth (1 worker)",
-         f"warm {warm/py_prot:.1f} ×, cold {cold/py_prot:.1f} × (python protected {py_prot:.0f} req/s = {py_prot/py_open:.2f} of its unprotected)",
-         warm / py_prot >= 30)
-line("zero key-set fetches on the request path (issuer's key_requests counter, whole Rust load)", f"{rust_fetches} (python peer: {py_fetches})", rust_fetches == "0")
-line("service peak RSS ≤ 64 MiB", f"{rss_max:.1f} MiB", rss_max <= 64)
+    line("protected throughput ≥ 30 × FastAPI + fastapi-azure-auth (1 worker), warm",
+         f"{lib_warm/py_prot:.1f} × (load_target), {w_warm/py_prot:.1f} × (weather-api, which also queries its database)",
+         lib_warm / py_prot >= 30)
+    print(f"  - cold (cache off, every request verifies a signature): {lib_cold/py_prot:.1f} × (load_target), "
+          f"{w_cold/py_prot:.1f} × (weather-api); the Python peer: {py_prot:.0f} req/s protected = "
+          f"{py_prot/py_open:.2f} of its unprotected {py_open:.0f} req/s")
+line("zero key-set fetches on the request path (issuer's key_requests counter over every Rust scenario)",
+     f"{rust_fetches} (Python peer: {py_fetches})", rust_fetches == "0")
+line("service peak RSS ≤ 64 MiB", f"{rss_max:.1f} MiB (highest VmHWM of any Rust instance)", rss_max <= 64)
+print("\n## weather-api (service level: the protected route also queries the database)\n")
+print(f"- warm /api/reports ÷ /readyz: {w_warm/w_rdy:.2f} (throughput), {w_warm99/w_rdy99:.2f} (p99); "
+      f"÷ /healthz: {w_warm/w_hz:.2f}; cold /api/reports ÷ /readyz: {w_cold/get('weather-api unprotected GET /readyz (cache-off', RPS):.2f}")
+prof = open(profiles).read()
+if prof.strip():
+    print("\n## CPU profiles (`PROFILE=1`, perf record -e cpu-clock, flat, ≥ 1 % of samples)")
+    print(prof)
 PY
 log "results written to $RESULTS"

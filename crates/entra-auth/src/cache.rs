@@ -10,11 +10,13 @@
 //!   same issuer (a key that left the key set invalidates its entries).
 //!
 //! Any other request (a new token, a tampered one, whose hash differs) takes the full pipeline;
-//! failures are never cached. The cache is bounded: sharded maps, each evicting its oldest entry
-//! when full, so a hit takes one uncontended shard lock and never a global one.
+//! failures are never cached. The cache is bounded: sharded maps under one entry count (a shard
+//! evicts its own oldest entry when the cache is full), so a hit takes one shard lock and never a
+//! global one, and an uneven spread of tokens over the shards wastes no capacity.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -34,8 +36,12 @@ pub(crate) struct TokenHash([u8; 32]);
 impl TokenHash {
     /// Hashes the token's exact bytes.
     pub(crate) fn of(token: &str) -> Self {
-        let digest =
-            crate::crypto::digest::digest(&crate::crypto::digest::SHA256, token.as_bytes());
+        Self::of_bytes(token.as_bytes())
+    }
+
+    /// Hashes these bytes (a token not yet checked to be text).
+    pub(crate) fn of_bytes(token: &[u8]) -> Self {
+        let digest = crate::crypto::digest::digest(&crate::crypto::digest::SHA256, token);
         let mut out = [0; 32];
         out.copy_from_slice(digest.as_ref());
         Self(out)
@@ -122,22 +128,25 @@ impl Shard {
 /// The bounded cache of verified tokens.
 pub(crate) struct TokenCache {
     shards: Box<[Mutex<Shard>]>,
-    /// Capacity of each shard (the sum is the configured capacity).
-    limits: Box<[usize]>,
+    capacity: usize,
+    /// Entries in all shards.
+    len: AtomicUsize,
     max_age: Duration,
 }
 
 impl std::fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenCache")
-            .field("capacity", &self.limits.iter().sum::<usize>())
+            .field("capacity", &self.capacity)
             .field("max_age", &self.max_age)
             .finish_non_exhaustive()
     }
 }
 
 impl TokenCache {
-    /// A cache of at most `capacity` tokens (at least 1), each kept at most `max_age`.
+    /// A cache of about `capacity` tokens (at least 1), each kept at most `max_age`. The bound is
+    /// exact below 256 entries (one shard); above, inserts racing on different shards may overshoot
+    /// it by at most one entry per shard.
     pub(crate) fn new(capacity: usize, max_age: Duration) -> Self {
         let capacity = capacity.max(1);
         let n = if capacity < MIN_SHARDED_CAPACITY {
@@ -145,22 +154,18 @@ impl TokenCache {
         } else {
             SHARDS
         };
-        let limits = (0..n)
-            .map(|i| capacity / n + usize::from(i < capacity % n))
-            .collect();
         Self {
             shards: (0..n).map(|_| Mutex::new(Shard::default())).collect(),
-            limits,
+            capacity,
+            len: AtomicUsize::new(0),
             max_age,
         }
     }
 
-    fn shard(&self, hash: &TokenHash) -> (usize, std::sync::MutexGuard<'_, Shard>) {
-        let i = hash.shard(self.shards.len());
-        let guard = self.shards[i]
+    fn shard(&self, hash: &TokenHash) -> std::sync::MutexGuard<'_, Shard> {
+        self.shards[hash.shard(self.shards.len())]
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        (i, guard)
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The claims remembered for `hash`, if the entry may still be used at `now`; an entry that
@@ -172,12 +177,13 @@ impl TokenCache {
         skew: i64,
         keys: &KeyStore,
     ) -> Option<VerifiedClaims> {
-        let (_, mut shard) = self.shard(hash);
+        let mut shard = self.shard(hash);
         let entry = shard.map.get_mut(hash)?;
         if Self::is_usable(entry, now, skew, keys) {
             return Some(entry.verified.claims.clone());
         }
         shard.map.remove(hash);
+        self.len.fetch_sub(1, Ordering::Relaxed);
         None
     }
 
@@ -219,27 +225,26 @@ impl TokenCache {
         })
     }
 
-    /// Remembers a verified token, evicting the shard's oldest entry when it is full.
+    /// Remembers a verified token; when the cache is full, the shard's oldest entry makes room.
     pub(crate) fn insert(&self, hash: TokenHash, verified: Verified, now: SystemTime) {
-        let (i, mut shard) = self.shard(&hash);
-        let limit = self.limits[i];
-        if !shard.map.contains_key(&hash) {
-            while shard.map.len() >= limit && shard.evict_oldest() {}
-        }
+        let mut shard = self.shard(&hash);
         let seq = shard.next_seq;
         shard.next_seq += 1;
         let deadline = now.checked_add(self.max_age).unwrap_or(now);
-        shard.map.insert(
-            hash,
-            Entry {
-                verified,
-                deadline,
-                seq,
-            },
-        );
+        let entry = Entry {
+            verified,
+            deadline,
+            seq,
+        };
+        if shard.map.insert(hash, entry).is_none() {
+            // A new entry: count it, and make room if that overfills the cache.
+            if self.len.fetch_add(1, Ordering::Relaxed) >= self.capacity && shard.evict_oldest() {
+                self.len.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
         shard.order.push_back((hash, seq));
         // Items of entries removed on lookup linger in the queue: compact now and then.
-        if shard.order.len() > 2 * limit + 16 {
+        if shard.order.len() > 2 * shard.map.len() + 16 {
             let Shard { map, order, .. } = &mut *shard;
             order.retain(|(h, s)| map.get(h).is_some_and(|e| e.seq == *s));
         }
@@ -247,10 +252,7 @@ impl TokenCache {
 
     /// The number of entries (including ones that a lookup would now refuse).
     pub(crate) fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).map.len())
-            .sum()
+        self.len.load(Ordering::Relaxed)
     }
 }
 
@@ -259,11 +261,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shard_limits_add_up_to_the_capacity() {
-        for capacity in [1, 3, 255, 256, 10_000, 10_007] {
+    fn small_caches_have_one_shard_and_large_ones_sixteen() {
+        for capacity in [1, 3, 255, 256, 10_000] {
             let c = TokenCache::new(capacity, Duration::from_secs(60));
-            assert_eq!(c.limits.iter().sum::<usize>(), capacity);
             assert_eq!(c.shards.len(), if capacity < 256 { 1 } else { SHARDS });
+            assert_eq!(c.len(), 0);
         }
     }
 

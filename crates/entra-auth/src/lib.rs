@@ -10,6 +10,10 @@
 //!   `kid`, signature, `exp`/`nbf` with skew, issuer from metadata (v1 vs v2, `{tenantid}`
 //!   templates, tenant allow-list), the key's `issuer` property, audience, version, `crit`, and
 //!   Microsoft Graph tokens refused with an explanation.
+//! * A bounded cache of verified tokens (keyed by the SHA-256 of the whole token): a client that
+//!   reuses its token skips the signature check and the parsing, while `exp`/`nbf`, a maximum age
+//!   and the presence of the signing key in the current key set are checked on every request
+//!   ([`AuthConfigBuilder::token_cache_capacity`]; hit and miss counts in [`AuthMetrics`]).
 //! * Authorisation by scopes and app roles ([`Requirement`]), exact and case-sensitive.
 //! * RFC 6750 answers with `application/problem+json` bodies ([`AuthError`]).
 //!

@@ -223,8 +223,13 @@ impl TokenValidator {
                     reason: InvalidRequestReason::TokenInQuery,
                 });
             }
-            let token = bearer_token(headers, self.inner.config.max_token_bytes())?;
-            let claims = self.validate_token(token).await?;
+            let claims = match self.cached_from_header(headers) {
+                Ok(claims) => claims,
+                Err(hash) => {
+                    let token = bearer_token(headers, self.inner.config.max_token_bytes())?;
+                    self.validate_hashed(token, hash).await?
+                }
+            };
             if let Some(r) = requirement {
                 r.check(&claims)?;
             }
@@ -246,7 +251,58 @@ impl TokenValidator {
         }
     }
 
+    /// The request path's fast path: the claims of the `Authorization: Bearer` token if the cache
+    /// holds it, looked up by the hash of the header's token bytes before any character checks
+    /// (only tokens that passed every check, so only well-formed ones, are ever cached).
+    /// Otherwise the hash, if one was computed, for [`validate_hashed`](Self::validate_hashed).
+    fn cached_from_header(&self, headers: &HeaderMap) -> Result<VerifiedClaims, Option<TokenHash>> {
+        let Some(cache) = &self.inner.cache else {
+            return Err(None);
+        };
+        let mut values = headers.get_all(header::AUTHORIZATION).iter();
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return Err(None);
+        };
+        let bytes = value.as_bytes();
+        let Some(token) = bytes
+            .get(..7)
+            .filter(|p| p.eq_ignore_ascii_case(b"bearer "))
+            .map(|_| &bytes[7..])
+        else {
+            return Err(None);
+        };
+        let start = token.iter().position(|c| *c != b' ').unwrap_or(token.len());
+        let token = &token[start..];
+        if token.is_empty() || token.len() > self.inner.config.max_token_bytes() {
+            return Err(None);
+        }
+        let hash = TokenHash::of_bytes(token);
+        match self.cache_lookup(cache, &hash) {
+            Some(claims) => Ok(claims),
+            None => Err(Some(hash)),
+        }
+    }
+
+    /// A cache hit (counted), or `None` (the miss is counted by the caller's verification).
+    fn cache_lookup(&self, cache: &TokenCache, hash: &TokenHash) -> Option<VerifiedClaims> {
+        let config = &self.inner.config;
+        let skew = i64::try_from(config.clock_skew().as_secs()).unwrap_or(0);
+        let claims = cache.get(hash, config.clock().now(), skew, &self.inner.keys)?;
+        self.inner.metrics.record_token_cache(true);
+        Some(claims)
+    }
+
     async fn validate_token(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
+        self.validate_hashed(token, None).await
+    }
+
+    /// Validates `token`, whose hash the caller may already have computed (and then already
+    /// looked up in the cache, without a hit).
+    async fn validate_hashed(
+        &self,
+        token: &str,
+        hash: Option<TokenHash>,
+    ) -> Result<VerifiedClaims, AuthError> {
         let config = &self.inner.config;
         if token.len() > config.max_token_bytes() {
             return Err(malformed(MalformedReason::TooLarge {
@@ -258,12 +314,16 @@ impl TokenValidator {
         };
         // Fast path: the very same bytes verified before, still within exp/nbf, the maximum
         // age, and signed by a key still in the key set.
-        let hash = TokenHash::of(token);
-        let skew = i64::try_from(config.clock_skew().as_secs()).unwrap_or(0);
-        if let Some(claims) = cache.get(&hash, config.clock().now(), skew, &self.inner.keys) {
-            self.inner.metrics.record_token_cache(true);
-            return Ok(claims);
-        }
+        let hash = match hash {
+            Some(h) => h,
+            None => {
+                let h = TokenHash::of(token);
+                if let Some(claims) = self.cache_lookup(cache, &h) {
+                    return Ok(claims);
+                }
+                h
+            }
+        };
         self.inner.metrics.record_token_cache(false);
         let verified = self.verify(token).await?;
         let claims = verified.claims.clone();

@@ -1028,3 +1028,53 @@ fn token_cache_max_age_out_of_range_is_a_config_error() {
         );
     }
 }
+
+#[tokio::test]
+async fn sharded_cache_keeps_as_many_tokens_as_its_capacity_however_they_spread() {
+    let f = fixture_with(TID, TID, |b| b.token_cache_capacity(256));
+    let tokens: Vec<String> = (0..257)
+        .map(|i| token(&with(v2_claims(), "sub", json!(format!("user-{i}")))))
+        .collect();
+    for t in &tokens[..256] {
+        f.validator.validate(t).await.unwrap();
+    }
+    assert_eq!(f.validator.metrics().token_cache_entries, 256);
+    for t in &tokens[..256] {
+        f.validator.validate(t).await.unwrap();
+    }
+    assert_eq!(cache_counts(&f), (256, 256));
+    f.validator.validate(&tokens[256]).await.unwrap();
+    assert_eq!(f.validator.metrics().token_cache_entries, 256);
+}
+
+#[tokio::test]
+async fn header_fast_path_hits_only_the_exact_token_and_keeps_request_errors() {
+    let f = fixture();
+    let t = token(&v2_claims());
+    f.validator.validate(&t).await.unwrap();
+    let two_spaces = format!("bearer  {t}");
+    f.validator
+        .authenticate(&headers(&[two_spaces.as_str()]))
+        .await
+        .unwrap();
+    assert_eq!(cache_counts(&f), (1, 1));
+    for (value, code) in [
+        (format!("Bearer {t} "), "invalid_request"),
+        (format!("Bearer {t}!"), "invalid_request"),
+        (format!("Bearer {t}x"), "malformed_token"),
+    ] {
+        let e = f
+            .validator
+            .authenticate(&headers(&[value.as_str()]))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), code, "{value:?}");
+    }
+    let e = f
+        .validator
+        .authenticate(&headers(&[format!("Bearer {t}").as_str(), "Bearer x"]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "invalid_request");
+    assert_eq!(cache_counts(&f).0, 1);
+}
