@@ -22,7 +22,7 @@ for group in sorted(os.listdir(root)):
 means = dict((n, m) for n, m, _ in rows)
 floor_name = "floor/rs256_verify_aws_lc_rs" if "floor/rs256_verify_aws_lc_rs" in means else "floor/rs256_verify_ring"
 floor = means.get(floor_name)
-print(f"| benchmark | mean | median | mean / floor (`{floor_name}`) |")
+print(f"| benchmark (thread CPU time per iteration) | mean | median | mean / floor (`{floor_name}`) |")
 print("|---|---:|---:|---:|")
 def fmt(ns):
     return f"{ns/1000:.2f} µs" if ns >= 1000 else f"{ns:.0f} ns"
