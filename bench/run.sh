@@ -80,7 +80,9 @@ log "minting 1 + $POOL distinct tokens (scope weather.read, lifetime 1h)"
 CLK_TCK=$(getconf CLK_TCK)
 ROWS=()
 
-# scenario NAME PID URL [TOKENS_FILE]
+# scenario NAME PID URL TOKENS_FILE: every scenario, public ones included, sends the same kind of
+# request (an Authorization header rotating over TOKENS_FILE, built by the same Lua script), so
+# wrk's own CPU cost, which it takes from the same two cores, is the same on both sides of a ratio.
 scenario() {
   local name=$1 pid=$2 url=$3 tokens=${4:-}
   local args=(-t"$THREADS" -c"$CONNS" -d"$DURATION" --latency --timeout 5s)
@@ -155,26 +157,26 @@ echo -e "scenario\treq/s\tp50 ms\tp99 ms\tCPU µs/req\tpeak RSS MiB\trequests\tn
 
 # ---- 1. the library pair: same handler, public and protected ----
 start_target 10000
-scenario "lib unprotected GET /open" "$TARGET_PID" "$TARGET/open"
+scenario "lib unprotected GET /open" "$TARGET_PID" "$TARGET/open" "$WORK/one.txt"
 scenario "lib protected GET /protected, warm (1 token)" "$TARGET_PID" "$TARGET/protected" "$WORK/one.txt"
 scenario "lib protected GET /protected, $POOL-token pool, cache on" "$TARGET_PID" "$TARGET/protected" "$WORK/pool.txt"
 curl -s "$TARGET/metrics" >"$WORK/metrics-on.json"
 stop "$TARGET_PID"
 start_target 0
-scenario "lib unprotected GET /open (cache-off instance)" "$TARGET_PID" "$TARGET/open"
+scenario "lib unprotected GET /open (cache-off instance)" "$TARGET_PID" "$TARGET/open" "$WORK/pool.txt"
 scenario "lib protected GET /protected, cold ($POOL-token pool, cache off)" "$TARGET_PID" "$TARGET/protected" "$WORK/pool.txt"
 curl -s "$TARGET/metrics" >"$WORK/metrics-off.json"
 stop "$TARGET_PID"
 
 # ---- 2. weather-api ----
 start_weather_api 10000
-scenario "weather-api unprotected GET /healthz (no I/O)" "$API_PID" "$API/healthz"
-scenario "weather-api unprotected GET /readyz (one DB round trip)" "$API_PID" "$API/readyz"
+scenario "weather-api unprotected GET /healthz (no I/O)" "$API_PID" "$API/healthz" "$WORK/one.txt"
+scenario "weather-api unprotected GET /readyz (one DB round trip)" "$API_PID" "$API/readyz" "$WORK/one.txt"
 scenario "weather-api protected GET /api/reports, warm (1 token)" "$API_PID" "$API/api/reports" "$WORK/one.txt"
 scenario "weather-api protected GET /api/reports, $POOL-token pool, cache on" "$API_PID" "$API/api/reports" "$WORK/pool.txt"
 stop "$API_PID"
 start_weather_api 0
-scenario "weather-api unprotected GET /readyz (cache-off instance)" "$API_PID" "$API/readyz"
+scenario "weather-api unprotected GET /readyz (cache-off instance)" "$API_PID" "$API/readyz" "$WORK/pool.txt"
 scenario "weather-api protected GET /api/reports, cold ($POOL-token pool, cache off)" "$API_PID" "$API/api/reports" "$WORK/pool.txt"
 stop "$API_PID"
 
@@ -197,7 +199,7 @@ if [ "${SKIP_PYTHON:-0}" != 1 ]; then
   wait_http "http://127.0.0.1:$PPORT/healthz"
   curl -s -o /dev/null -H "Authorization: Bearer $(cat "$WORK/one.txt")" "http://127.0.0.1:$PPORT/api/reports"
   KEYS_BEFORE=$(key_requests)
-  scenario "python unprotected GET /healthz" "$PY_PID" "http://127.0.0.1:$PPORT/healthz"
+  scenario "python unprotected GET /healthz" "$PY_PID" "http://127.0.0.1:$PPORT/healthz" "$WORK/one.txt"
   scenario "python protected GET /api/reports (1 token)" "$PY_PID" "http://127.0.0.1:$PPORT/api/reports" "$WORK/one.txt"
   scenario "python protected GET /api/reports ($POOL-token pool)" "$PY_PID" "http://127.0.0.1:$PPORT/api/reports" "$WORK/pool.txt"
   KEYS_AFTER=$(key_requests)
@@ -232,7 +234,7 @@ if [ "${PROFILE:-0}" = 1 ]; then
     profile "load_target GET /protected, cold (cache off)" "$TARGET_PID" "$TARGET/protected" "$WORK/pool.txt"
     stop "$TARGET_PID"
     start_weather_api 10000
-    profile "weather-api GET /readyz" "$API_PID" "$API/readyz"
+    profile "weather-api GET /readyz" "$API_PID" "$API/readyz" "$WORK/one.txt"
     profile "weather-api GET /api/reports, warm" "$API_PID" "$API/api/reports" "$WORK/one.txt"
     stop "$API_PID"
   else
