@@ -211,17 +211,17 @@ problem_responses! {
         ("invalid_units", "invalid_units", "Invalid units 'kelvin', it must be one of standard, metric, imperial."),
         ("invalid_json", "invalid_json", "The body is not valid JSON: EOF while parsing an object at line 1 column 1"),
         ("invalid_body", "invalid_body", "The JSON body does not have the expected shape: description: invalid type: integer `1`, expected a string at line 1 column 17"),
-        ("invalid_request", "invalid_request", "the access token must be sent in the Authorization header, not in the query string"),
+        ("invalid_request", "invalid_request", "malformed request: the request carries an access_token query parameter; send the token only in the Authorization header"),
     ]);
     /// 401: no token, or a token that is not valid for this API.
     Unauthorized = (UNAUTHORIZED, "No valid access token: sign in (Authorize) or send `Authorization: Bearer <token>` (problem+json, RFC 6750 challenge).", true, [
         ("missing_token", "missing_token", "no bearer token: send the access token in the Authorization header as \"Bearer <token>\""),
-        ("token_expired", "token_expired", "IDX10223: the token expired at 2026-11-29T08:00:00Z (now 2026-11-29T09:00:00Z): get a new token"),
-        ("audience_mismatch", "audience_mismatch", "IDX10214: the token is for audience https://graph.microsoft.com, not this API (api://a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c): request a token for this API's scope"),
+        ("token_expired", "token_expired", "token expired at 2026-11-29T08:00:00Z, 3600 seconds ago; request a new token"),
+        ("audience_mismatch", "audience_mismatch", "audience mismatch: expected one of [\"a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c\", \"api://a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c\"], found [\"https://graph.microsoft.com\"]; request a token for this API (scope api://<client id>/.default or one of its scopes)"),
     ]);
     /// 403: the token is valid but lacks the scope or app role the operation needs.
     Forbidden = (FORBIDDEN, "The token lacks the scope (or app role) this operation needs (problem+json, RFC 6750 challenge naming the scope).", true, [
-        ("insufficient_scope", "insufficient_scope", "IDW10203: the token's scp claim does not contain weather.read: request the scope for this API"),
+        ("insufficient_scope", "insufficient_scope", "IDW10203: the scope claim (scp) does not contain any of the required scopes [\"weather.read\"] (or app roles [\"Weather.Read.All\"]); found scopes [\"weather.write\"]"),
     ]);
     /// 404: no such report, or a city OpenWeatherMap does not know.
     NotFound = (NOT_FOUND, "Not found (problem+json).", false, [
@@ -253,7 +253,7 @@ problem_responses! {
     ]);
     /// 503: signing keys not loaded yet, database down, or the request took too long.
     ServiceUnavailable = (SERVICE_UNAVAILABLE, "Try again later: signing keys not loaded yet, the database is unavailable, or the request took longer than `request_timeout_ms` (problem+json).", false, [
-        ("keys_unavailable", "keys_unavailable", "the identity provider's signing keys are not available yet: try again shortly"),
+        ("keys_unavailable", "keys_unavailable", "signing keys not yet available: the first key set fetch has not completed; try again shortly"),
         ("database_unavailable", "database_unavailable", "The report database is unavailable; try again later."),
         ("request_timeout", "request_timeout", "The request took too long; try again later."),
     ]);
