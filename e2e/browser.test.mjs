@@ -58,14 +58,19 @@ describe("Swagger UI at /docs signs in through the development issuer and calls 
       ],
     });
     context.setDefaultTimeout(STEP_TIMEOUT_MS);
+    // Every page (Swagger UI, the issuer's login popup, the redirect page) must run without script errors
+    // and without anything blocked by its Content-Security-Policy (reported on the console).
+    const watch = (p) => {
+      p.on("pageerror", (error) => pageErrors.push(`${p.url()}: ${error}`));
+      p.on("console", (message) => {
+        if (message.type() === "error" && /Content Security Policy/i.test(message.text())) {
+          pageErrors.push(`${p.url()}: ${message.text()}`);
+        }
+      });
+    };
+    context.pages().forEach(watch);
+    context.on("page", watch);
     page = context.pages()[0] ?? (await context.newPage());
-    page.on("pageerror", (error) => pageErrors.push(String(error)));
-    page.on("console", (message) => {
-      // A blocked script or style is reported on the console: the page must work under its CSP.
-      if (message.type() === "error" && /Content Security Policy/i.test(message.text())) {
-        pageErrors.push(message.text());
-      }
-    });
   });
 
   after(async () => {

@@ -33,6 +33,28 @@ pub(crate) struct CodeGrant {
     redeemed: bool,
 }
 
+/// The login and error pages' own `Content-Security-Policy`: their inline style and nothing else (no script,
+/// no framing). A host that sets a default policy on HTML answers only where none is present (weather-api's
+/// security headers) keeps this one, so the page keeps its look, including the DEVELOPMENT ONLY warning.
+/// `form-action` stays open: the form's answer redirects to the client's redirect URI on another origin.
+pub(crate) const PAGE_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Adds [`PAGE_POLICY`] to an HTML answer (redirects are left as they are).
+fn with_page_policy(mut response: Response) -> Response {
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if is_html {
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_POLICY),
+        );
+    }
+    response
+}
+
 /// HTML-escapes text for element content and quoted attribute values.
 pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -371,7 +393,7 @@ pub(crate) async fn authorize_get(
     RawQuery(query): RawQuery,
 ) -> Response {
     let ep = resolve_tenant(&issuer.inner, &tenant);
-    show(&issuer, ep, query.as_deref().unwrap_or(""))
+    with_page_policy(show(&issuer, ep, query.as_deref().unwrap_or("")))
 }
 
 pub(crate) async fn authorize_get_b2c(
@@ -380,7 +402,7 @@ pub(crate) async fn authorize_get_b2c(
     RawQuery(query): RawQuery,
 ) -> Response {
     let ep = resolve_b2c(&issuer.inner, &tenant, &policy);
-    show(&issuer, ep, query.as_deref().unwrap_or(""))
+    with_page_policy(show(&issuer, ep, query.as_deref().unwrap_or("")))
 }
 
 pub(crate) async fn authorize_post(
@@ -389,7 +411,7 @@ pub(crate) async fn authorize_post(
     body: String,
 ) -> Response {
     let ep = resolve_tenant(&issuer.inner, &tenant);
-    submit(&issuer, ep, &body)
+    with_page_policy(submit(&issuer, ep, &body))
 }
 
 pub(crate) async fn authorize_post_b2c(
@@ -398,7 +420,7 @@ pub(crate) async fn authorize_post_b2c(
     body: String,
 ) -> Response {
     let ep = resolve_b2c(&issuer.inner, &tenant, &policy);
-    submit(&issuer, ep, &body)
+    with_page_policy(submit(&issuer, ep, &body))
 }
 
 fn show(issuer: &DevIssuer, ep: Result<Endpoint, OAuthError>, query: &str) -> Response {

@@ -420,8 +420,14 @@ async fn sign_in(
         .to_str()
         .unwrap()
         .starts_with("text/html"));
+    // Its own policy: the inline style only (a host's stricter HTML default would strip its look).
+    assert_eq!(
+        page.headers()["content-security-policy"],
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+    );
     let html = page.text().await.unwrap();
     assert!(html.contains("DEVELOPMENT ONLY"));
+    assert!(!html.contains("<script"), "the login page runs no script");
     assert!(html.contains("Alice Example") && html.contains("Bob Example"));
     let (action, mut form) = parse_form(&html);
     // The form posts to the v2 authorize endpoint of the same tenant (or B2C policy) path.
