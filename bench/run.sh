@@ -244,7 +244,7 @@ fi
 
 # ---- report ----
 # the RS256 floor of the validator's backend, from the last bench/criterion.sh run
-FLOOR_FILE="$ROOT/target/criterion/floor/rs256_verify_aws_lc_rs/new/estimates.json"
+FLOOR_FILE="$ROOT/target/criterion/floor/rs256_verify_aws_lc_rs_parsed_key/new/estimates.json"
 [ -f "$FLOOR_FILE" ] || FLOOR_FILE="$ROOT/target/criterion/floor/rs256_verify_ring/new/estimates.json"
 mkdir -p "$(dirname "$RESULTS")"
 python3 - "$WORK/rows.tsv" "$RUST_KEY_FETCHES" "$PY_KEY_FETCHES" "$FLOOR_FILE" \

@@ -449,7 +449,7 @@ impl TokenValidator {
         // 5. signature over the exact bytes received
         let signing_input_len = header_b64.len() + 1 + payload_b64.len();
         let signing_input = &token.as_bytes()[..signing_input_len];
-        if !key.verify(alg.rsa_params(), signing_input, signature) {
+        if !key.verify(alg, signing_input, signature) {
             return Err(AuthError::InvalidSignature);
         }
 
