@@ -68,6 +68,7 @@ pub use issuer::{
     default_data_dir, DevClient, DevIssuer, DevIssuerConfig, IssuerStats, KeyInfo,
     RunningDevIssuer, Subject, TestUser, TokenRequest, TokenVersion,
 };
+pub use login::LoginForm;
 pub use time::format_unix_time;
 
 /// The name of the key file inside the data directory.

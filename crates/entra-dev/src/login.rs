@@ -71,6 +71,93 @@ pub(crate) fn escape(s: &str) -> String {
     out
 }
 
+/// Reverses [`escape`].
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The value of attribute `name` in one HTML tag, as the login page writes it (double-quoted, escaped).
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let needle = format!(" {name}=\"");
+    let start = tag.find(&needle)? + needle.len();
+    let end = tag[start..].find('"')? + start;
+    Some(unescape(&tag[start..end]))
+}
+
+/// The sign-in form of the development issuer's login page, read back from the HTML it served.
+///
+/// It lets tests and headless clients play the browser in the authorization-code flow (pick a test
+/// user, consent, submit) without an HTML parser. It reads only the page this crate writes.
+///
+/// ```
+/// # use entra_dev::LoginForm;
+/// let html = r#"<form method="post" action="http://127.0.0.1:1/t/oauth2/v2.0/authorize">
+///   <input type="hidden" name="state" value="a&amp;b"><input type="radio" name="username" value="alice">
+/// </form>"#;
+/// let form = LoginForm::parse(html).expect("a login form");
+/// assert_eq!(form.action(), "http://127.0.0.1:1/t/oauth2/v2.0/authorize");
+/// assert_eq!(form.hidden_fields(), [("state".to_owned(), "a&b".to_owned())]);
+/// assert_eq!(form.accept("bob", &["weather.read"]).last().map(|(k, v)| (k.as_str(), v.as_str())), Some(("action", "accept")));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginForm {
+    action: String,
+    hidden: Vec<(String, String)>,
+}
+
+impl LoginForm {
+    /// Reads the form's target and its hidden fields (client, redirect URI, state, PKCE challenge...)
+    /// from a login page; `None` when `html` holds no such form.
+    pub fn parse(html: &str) -> Option<Self> {
+        let form_start = html.find("<form")?;
+        let form_tag = &html[form_start..form_start + html[form_start..].find('>')?];
+        let action = attribute(form_tag, "action")?;
+        let mut hidden = Vec::new();
+        for chunk in html[form_start..].split("<input").skip(1) {
+            let tag = &chunk[..chunk.find('>')?];
+            if attribute(tag, "type").as_deref() == Some("hidden") {
+                hidden.push((attribute(tag, "name")?, attribute(tag, "value")?));
+            }
+        }
+        Some(Self { action, hidden })
+    }
+
+    /// Where the form posts (the authorize endpoint of the same tenant or B2C policy path).
+    pub fn action(&self) -> &str {
+        &self.action
+    }
+
+    /// The hidden fields carried from the authorization request.
+    pub fn hidden_fields(&self) -> &[(String, String)] {
+        &self.hidden
+    }
+
+    /// The form body that signs in as `username`, consenting to `consent` (a subset of the requested
+    /// scopes), and accepts.
+    pub fn accept(&self, username: &str, consent: &[&str]) -> Vec<(String, String)> {
+        let mut body = self.hidden.clone();
+        body.push(("username".to_owned(), username.to_owned()));
+        body.extend(
+            consent
+                .iter()
+                .map(|s| ("consented_scope".to_owned(), (*s).to_owned())),
+        );
+        body.push(("action".to_owned(), "accept".to_owned()));
+        body
+    }
+
+    /// The form body of pressing "Cancel" (the client then receives `access_denied`).
+    pub fn cancel(&self) -> Vec<(String, String)> {
+        let mut body = self.hidden.clone();
+        body.push(("action".to_owned(), "cancel".to_owned()));
+        body
+    }
+}
+
 /// A validated authorization request.
 struct AuthorizeRequest {
     client: DevClient,
@@ -672,7 +759,42 @@ fn id_token(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::escape;
+    use super::{escape, LoginForm};
+
+    #[test]
+    fn login_form_reads_back_hidden_fields_written_with_escape() {
+        let tricky = "s\"t<a>&'x";
+        let html = format!(
+            "<p>x</p><form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"state\" value=\"{}\">\
+             <input type=\"radio\" name=\"username\" value=\"alice\" checked>\
+             <input type=\"hidden\" name=\"code_challenge\" value=\"abc\"></form>",
+            escape("http://h/t/oauth2/v2.0/authorize?a=1&b=2"),
+            escape(tricky)
+        );
+        let form = LoginForm::parse(&html).unwrap();
+        assert_eq!(form.action(), "http://h/t/oauth2/v2.0/authorize?a=1&b=2");
+        assert_eq!(
+            form.hidden_fields(),
+            [
+                ("state".to_owned(), tricky.to_owned()),
+                ("code_challenge".to_owned(), "abc".to_owned())
+            ]
+        );
+        let accept = form.accept("bob", &["weather.read", "weather.write"]);
+        assert_eq!(accept.len(), 6);
+        assert_eq!(accept[2], ("username".to_owned(), "bob".to_owned()));
+        assert_eq!(accept[5], ("action".to_owned(), "accept".to_owned()));
+        assert_eq!(form.cancel().last().unwrap().1, "cancel");
+    }
+
+    #[test]
+    fn login_form_is_none_without_a_form() {
+        assert_eq!(
+            LoginForm::parse("<h1>Error</h1><p>unknown client</p>"),
+            None
+        );
+        assert_eq!(LoginForm::parse("<form method=\"post\">"), None);
+    }
 
     #[test]
     fn escape_neutralises_markup() {

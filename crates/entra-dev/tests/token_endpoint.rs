@@ -12,7 +12,7 @@ use entra_dev::defaults::{
     ALICE_OID, BOB_OID, DEV_API_APP_ID_URI, DEV_API_CLIENT_ID, DEV_DAEMON_CLIENT_ID,
     DEV_DAEMON_CLIENT_SECRET, DEV_DAEMON_SERVICE_PRINCIPAL_ID, DEV_PUBLIC_CLIENT_ID, DEV_TENANT_ID,
 };
-use entra_dev::{DevIssuerConfig, TokenVersion};
+use entra_dev::{DevIssuerConfig, LoginForm, TokenVersion};
 use serde_json::{json, Value};
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
@@ -376,36 +376,6 @@ fn authorize_query(scope: &str, challenge: Option<&str>) -> Vec<(String, String)
     q
 }
 
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// The attribute `name` of an HTML tag.
-fn attr(tag: &str, name: &str) -> Option<String> {
-    let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
-    let end = tag[start..].find('"')? + start;
-    Some(unescape(&tag[start..end]))
-}
-
-/// The form's action and hidden fields.
-fn parse_form(html: &str) -> (String, Vec<(String, String)>) {
-    let form_start = html.find("<form").unwrap();
-    let form_tag = &html[form_start..form_start + html[form_start..].find('>').unwrap()];
-    let action = attr(form_tag, "action").unwrap();
-    let mut fields = Vec::new();
-    for chunk in html.split("<input").skip(1) {
-        let tag = &chunk[..chunk.find('>').unwrap()];
-        if attr(tag, "type").as_deref() == Some("hidden") {
-            fields.push((attr(tag, "name").unwrap(), attr(tag, "value").unwrap()));
-        }
-    }
-    (action, fields)
-}
-
 /// GET the login page, POST it as `user` consenting to `consent`; returns the redirect's query pairs.
 async fn sign_in(
     authorize_url: &str,
@@ -429,16 +399,16 @@ async fn sign_in(
     assert!(html.contains("DEVELOPMENT ONLY"));
     assert!(!html.contains("<script"), "the login page runs no script");
     assert!(html.contains("Alice Example") && html.contains("Bob Example"));
-    let (action, mut form) = parse_form(&html);
+    let form = LoginForm::parse(&html).expect("the login page has a sign-in form");
     // The form posts to the v2 authorize endpoint of the same tenant (or B2C policy) path.
     let prefix = authorize_url.split("/oauth2/").next().unwrap();
-    assert_eq!(action, format!("{prefix}/oauth2/v2.0/authorize"));
-    form.push(("username".into(), user.into()));
-    for s in consent {
-        form.push(("consented_scope".into(), (*s).into()));
-    }
-    form.push(("action".into(), "accept".into()));
-    let res = client.post(&action).form(&form).send().await.unwrap();
+    assert_eq!(form.action(), format!("{prefix}/oauth2/v2.0/authorize"));
+    let res = client
+        .post(form.action())
+        .form(&form.accept(user, consent))
+        .send()
+        .await
+        .unwrap();
     redirect_query(res)
 }
 

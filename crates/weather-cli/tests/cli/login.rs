@@ -5,36 +5,6 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 use crate::helpers::{spawn_dev_service, Run, TestService, Weather};
 
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// The attribute `name` of an HTML tag.
-fn attr(tag: &str, name: &str) -> Option<String> {
-    let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
-    let end = tag[start..].find('"')? + start;
-    Some(unescape(&tag[start..end]))
-}
-
-/// The login form's action and hidden fields.
-fn parse_form(html: &str) -> (String, Vec<(String, String)>) {
-    let form_start = html.find("<form").unwrap();
-    let form_tag = &html[form_start..form_start + html[form_start..].find('>').unwrap()];
-    let action = attr(form_tag, "action").unwrap();
-    let mut fields = Vec::new();
-    for chunk in html.split("<input").skip(1) {
-        let tag = &chunk[..chunk.find('>').unwrap()];
-        if attr(tag, "type").as_deref() == Some("hidden") {
-            fields.push((attr(tag, "name").unwrap(), attr(tag, "value").unwrap()));
-        }
-    }
-    (action, fields)
-}
-
 /// What the browser did.
 enum Browser<'a> {
     /// Sign in as `user`, consenting to these scopes.
@@ -86,22 +56,13 @@ async fn login(weather: &Weather, browser: Browser<'_>) -> (Run, String) {
     let page = http.get(&url).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    let (action, mut form) = parse_form(&html);
-    match browser {
-        Browser::Accept(user, consent) => {
-            form.push(("username".into(), user.into()));
-            for s in consent {
-                form.push(("consented_scope".into(), (*s).into()));
-            }
-            form.push(("action".into(), "accept".into()));
-        }
-        Browser::Cancel => {
-            form.push(("username".into(), "alice".into()));
-            form.push(("action".into(), "cancel".into()));
-        }
+    let form = entra_dev::LoginForm::parse(&html).expect("the login page has a sign-in form");
+    let body = match browser {
+        Browser::Accept(user, consent) => form.accept(user, consent),
+        Browser::Cancel => form.cancel(),
         Browser::Forge => unreachable!("handled above"),
-    }
-    let answer = http.post(&action).form(&form).send().await.unwrap();
+    };
+    let answer = http.post(form.action()).form(&body).send().await.unwrap();
     assert_eq!(answer.status(), 302);
     let location = answer.headers()["location"].to_str().unwrap().to_owned();
     assert!(location.starts_with("http://127.0.0.1:"), "{location}");
