@@ -20,7 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::proxy::{IpNet, TrustedProxies};
+use crate::middleware::client_info::{IpNet, TrustedProxies};
 
 pub mod aspnet;
 
@@ -732,23 +732,10 @@ impl AzureAdSettings {
         }
         builder.build().map_err(config_error)
     }
-
-    /// Builds the token validator (no network I/O yet: keys are fetched by its background refresh).
-    ///
-    /// # Errors
-    /// As [`AzureAdSettings::to_auth_config`].
-    pub fn to_validator(
-        &self,
-        identity: &Identity,
-        instance: Option<&Url>,
-    ) -> Result<entra_auth::TokenValidator, SettingsError> {
-        entra_auth::TokenValidator::new(self.to_auth_config(identity, instance)?)
-            .map_err(config_error)
-    }
 }
 
 /// Names the settings key behind an entra-auth configuration error.
-fn config_error(e: entra_auth::ConfigError) -> SettingsError {
+pub(crate) fn config_error(e: entra_auth::ConfigError) -> SettingsError {
     use entra_auth::ConfigError as E;
     let key = match &e {
         E::InvalidTenantId { .. } => "azure_ad.tenant_id".to_owned(),
