@@ -13,7 +13,8 @@
 //! ([`BadRequest`], [`Unauthorized`], ...) that the handlers' `#[utoipa::path]` annotations name.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::response::IntoResponse;
+use axum::response::{Html, IntoResponse};
+use axum::Json;
 use http::{header, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -24,7 +25,7 @@ use utoipa::openapi::response::{Response as ResponseDoc, ResponseBuilder};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{PartialSchema, ToResponse, ToSchema};
 
-use crate::domain::ValidationError;
+use crate::domain::{Readiness, ValidationError};
 use crate::store::StoreError;
 use crate::upstream::UpstreamError;
 
@@ -73,6 +74,13 @@ pub enum ApiError {
     /// The request took longer than `request_timeout_ms` (503, from the timeout layer).
     #[error("request timed out")]
     RequestTimeout,
+    /// A readiness check failed (503 on `/readyz`; the body is the [`Readiness`] document, not a problem,
+    /// as probes and the OpenAPI document expect).
+    #[error("not ready")]
+    NotReady(Readiness),
+    /// No such page outside `/api` (404; the body is the rendered HTML not-found page).
+    #[error("page not found")]
+    PageNotFound(String),
     /// The weather upstream failed.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
@@ -106,7 +114,10 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MetricsForbidden => StatusCode::FORBIDDEN,
-            Self::Overloaded | Self::RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Overloaded | Self::RequestTimeout | Self::NotReady(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::PageNotFound(_) => StatusCode::NOT_FOUND,
             Self::Upstream(e) => match e {
                 UpstreamError::CityNotFound => StatusCode::NOT_FOUND,
                 UpstreamError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -128,6 +139,8 @@ impl ApiError {
             Self::MetricsForbidden => "metrics_forbidden",
             Self::Overloaded => "overloaded",
             Self::RequestTimeout => "request_timeout",
+            Self::NotReady(_) => "not_ready",
+            Self::PageNotFound(_) => "not_found",
             Self::Json(JsonRejection::JsonDataError(_)) => "invalid_body",
             Self::Json(_) => "invalid_json",
             Self::Query(_) => "invalid_query",
@@ -168,6 +181,11 @@ impl ApiError {
                     .to_owned()
             }
             Self::RequestTimeout => "The request took too long; try again later.".to_owned(),
+            Self::NotReady(readiness) => format!(
+                "Not ready: {} not available yet; try again shortly.",
+                readiness.missing.join(", ")
+            ),
+            Self::PageNotFound(_) => "No such page.".to_owned(),
             // serde's own message names the field and position and contains no server internals.
             Self::Json(JsonRejection::JsonDataError(e)) => {
                 format!(
@@ -231,6 +249,14 @@ fn problem(status: StatusCode, code: &str, detail: &str) -> axum::response::Resp
 impl IntoResponse for ApiError {
     fn into_response(self) -> axum::response::Response {
         let status = self.status();
+        // The two answers whose body is not a problem document.
+        match self {
+            Self::NotReady(readiness) => {
+                return (status, Json(readiness.to_json())).into_response()
+            }
+            Self::PageNotFound(page) => return (status, Html(page)).into_response(),
+            _ => {}
+        }
         let mut response = problem(status, self.code(), &self.detail());
         let headers = response.headers_mut();
         match &self {
@@ -546,6 +572,38 @@ mod tests {
             .await
             .unwrap();
         assert!(!String::from_utf8_lossy(&body).contains("boom"));
+    }
+
+    #[tokio::test]
+    async fn not_ready_answers_503_with_the_readiness_document() {
+        let readiness = Readiness::new(crate::domain::ReadinessChecks {
+            signing_keys: true,
+            database: false,
+        });
+        let response = ApiError::NotReady(readiness).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        assert_eq!(
+            body,
+            r#"{"checks":{"database":false,"signing_keys":true},"missing":["database"],"status":"not ready"}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn page_not_found_answers_404_html() {
+        let response = ApiError::PageNotFound("<p>gone</p>".to_owned()).into_response();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        assert_eq!(body, "<p>gone</p>");
     }
 
     #[tokio::test]

@@ -29,11 +29,11 @@ use utoipa::openapi::security::{
 use utoipa::OpenApi;
 
 use crate::auth::{AppRoles, READ_SCOPE, WRITE_SCOPE};
+use crate::domain::{Liveness, Readiness, ReadinessChecks};
 use crate::error::{
     BadGateway, BadRequest, Forbidden, GatewayTimeout, NotFound, PayloadTooLarge, Problem,
     ServiceUnavailable, Unauthorized, UnprocessableEntity, UnsupportedMediaType,
 };
-use crate::routes::health::{Liveness, Readiness, ReadinessChecks};
 use crate::upstream::CurrentWeather;
 
 /// The name of the OAuth2 (authorization code + PKCE) security scheme: delegated user tokens with scopes.

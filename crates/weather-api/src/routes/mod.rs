@@ -14,8 +14,8 @@ pub mod weather;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::response::{Html, IntoResponse, Response};
-use http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use http::Uri;
 
 use crate::error::ApiError;
 use crate::templates::Templates;
@@ -26,7 +26,7 @@ pub async fn not_found(State(templates): State<Arc<Templates>>, uri: Uri) -> Res
         return ApiError::NotFound.into_response();
     }
     match templates.render("not_found.html", minijinja::context! { path => uri.path() }) {
-        Ok(html) => (StatusCode::NOT_FOUND, Html(html)).into_response(),
+        Ok(html) => ApiError::PageNotFound(html).into_response(),
         Err(e) => ApiError::Internal(e.into()).into_response(),
     }
 }
