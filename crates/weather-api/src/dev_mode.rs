@@ -2,7 +2,13 @@
 //! development issuer ([`entra_dev::DevIssuer`]) under [`DEV_ISSUER_PATH`] on its own address, validates
 //! its tokens through the same discovery path as production, prints a [`dev_banner`] with copy-paste
 //! commands, and picks up keys rotated by the `entra-dev` CLI. Everything about that mode lives here;
-//! [`startup`](crate::startup) only asks [`DevMode::start`] when the settings name no identity.
+//! [`startup`](crate::startup) only asks [`check_bind`] and [`DevMode::start`] when the settings name no
+//! identity.
+//!
+//! Development mode listens on loopback only: anyone who reaches the port can mint tokens with the
+//! development daemon's secret printed in the README. A non-loopback `bind` (`0.0.0.0:8000` in a
+//! container, a LAN address) stops start-up ([`NetworkBindRefused`]) unless
+//! `dangerous_dev_mode_on_network` is set, as `entra-dev serve` refuses without `--allow-remote`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -15,6 +21,35 @@ use crate::settings::Identity;
 
 /// The path under which development mode mounts the development issuer.
 pub const DEV_ISSUER_PATH: &str = "/dev-issuer";
+
+/// Development mode was asked to listen where the network can reach it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "bind: development mode (no azure_ad.tenant_id / azure_ad.client_id configured) listens on loopback \
+     only, and {addr} is reachable from the network: anyone who reaches it could mint tokens with the \
+     development issuer's published secrets. Either configure azure_ad (tenant_id and client_id, see \
+     settings_template.json) to validate Microsoft Entra ID tokens, or bind 127.0.0.1 \
+     (\"bind\": \"127.0.0.1:{port}\" or WEATHER_API__BIND=127.0.0.1:{port}). To expose the development \
+     issuer anyway, on a network you trust, set dangerous_dev_mode_on_network to true",
+    port = addr.port()
+)]
+pub struct NetworkBindRefused {
+    /// The refused listen address.
+    pub addr: SocketAddr,
+}
+
+/// Development mode's bind rule: loopback only, unless `dangerous_on_network`
+/// (`dangerous_dev_mode_on_network`) says otherwise.
+///
+/// # Errors
+/// [`NetworkBindRefused`] for a non-loopback `bind` (including `0.0.0.0` and `[::]`) without it.
+pub fn check_bind(bind: SocketAddr, dangerous_on_network: bool) -> Result<(), NetworkBindRefused> {
+    if bind.ip().to_canonical().is_loopback() || dangerous_on_network {
+        Ok(())
+    } else {
+        Err(NetworkBindRefused { addr: bind })
+    }
+}
 
 /// How often the development issuer's key file is checked for a rotation by another process.
 const KEY_FILE_POLL: Duration = Duration::from_secs(2);
@@ -130,11 +165,19 @@ pub fn dev_banner(addr: SocketAddr, issuer: &entra_dev::DevIssuer, has_api_key: 
         "    (no api_key configured: the weather call answers 502 asking you to set it;\n     \
          add \"api_key\" to settings.json or set WEATHER_API__API_KEY)\n"
     };
+    let exposed = if addr.ip().to_canonical().is_loopback() {
+        String::new()
+    } else {
+        format!(
+            " DANGEROUS: listening on {addr}, reachable from the network\n \
+             (dangerous_dev_mode_on_network): anyone who reaches it can mint tokens.\n"
+        )
+    };
     let rule = "=".repeat(78);
     format!(
         "{rule}
  DEVELOPMENT MODE - NOT FOR PRODUCTION
- No azure_ad.tenant_id / azure_ad.client_id configured: tokens are issued by the
+{exposed} No azure_ad.tenant_id / azure_ad.client_id configured: tokens are issued by the
  built-in development issuer at {instance}
  and validated through the normal OpenID discovery path. Configure azure_ad in
  settings.json (see settings_template.json) to use Microsoft Entra ID.
@@ -164,4 +207,38 @@ pub fn dev_banner(addr: SocketAddr, issuer: &entra_dev::DevIssuer, has_api_key: 
 {rule}
 "
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn development_mode_binds_loopback_only_unless_dangerously_allowed() {
+        for ok in [
+            "127.0.0.1:8000",
+            "127.9.9.9:1",
+            "[::1]:8000",
+            "[::ffff:127.0.0.1]:80",
+        ] {
+            assert_eq!(check_bind(ok.parse().unwrap(), false), Ok(()), "{ok}");
+        }
+        for refused in ["0.0.0.0:8000", "[::]:8000", "192.168.1.10:8000"] {
+            let addr: SocketAddr = refused.parse().unwrap();
+            let err = check_bind(addr, false).unwrap_err();
+            let message = err.to_string();
+            assert!(message.starts_with("bind: development mode"), "{message}");
+            assert!(message.contains("configure azure_ad"), "{message}");
+            assert!(message.contains("bind 127.0.0.1"), "{message}");
+            assert!(
+                message.contains(&format!("127.0.0.1:{}", addr.port())),
+                "{message}"
+            );
+            assert!(
+                message.contains("dangerous_dev_mode_on_network"),
+                "{message}"
+            );
+            assert_eq!(check_bind(addr, true), Ok(()));
+        }
+    }
 }

@@ -25,7 +25,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use url::Url;
 
 use crate::auth::AppRoles;
-use crate::dev_mode::{dev_banner, DevMode, ModeInfo, DEV_ISSUER_PATH};
+use crate::dev_mode::{self, dev_banner, DevMode, ModeInfo, NetworkBindRefused, DEV_ISSUER_PATH};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::middleware::client_info::{self, ClientInfo};
@@ -61,6 +61,9 @@ pub enum StartupError {
     /// The OpenWeatherMap client could not be built.
     #[error("openweather_base_url: cannot build the HTTP client")]
     HttpClient(#[source] reqwest::Error),
+    /// Development mode was asked to listen on a non-loopback address (the message names both fixes).
+    #[error(transparent)]
+    DevModeOnNetwork(#[from] NetworkBindRefused),
     /// The development issuer could not start (e.g. its key file in the data directory is unreadable).
     #[error("development issuer: cannot start")]
     DevIssuer(#[from] entra_dev::DevIssuerError),
@@ -120,6 +123,9 @@ impl Application {
         settings: Settings,
         overrides: Overrides,
     ) -> Result<Self, StartupError> {
+        if settings.is_development_mode() {
+            dev_mode::check_bind(settings.bind, settings.dangerous_dev_mode_on_network)?;
+        }
         let listener =
             TcpListener::bind(settings.bind)
                 .await
@@ -248,6 +254,13 @@ impl Application {
                 "listening in DEVELOPMENT MODE (built-in development issuer, not for production)"
             ),
             None => tracing::info!(addr = %self.addr, "listening"),
+        }
+        if self.mode.is_development() && !self.addr.ip().to_canonical().is_loopback() {
+            tracing::warn!(
+                addr = %self.addr,
+                "the development issuer is reachable from the network \
+                 (dangerous_dev_mode_on_network): anyone who reaches it can mint tokens"
+            );
         }
         let result =
             server::serve(self.listener, self.router, self.connection_limits, shutdown).await;

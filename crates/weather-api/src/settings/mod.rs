@@ -192,6 +192,10 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     /// Who may read `/metrics` (client addresses after the proxy rules); empty = anyone.
     pub metrics_allow: Vec<IpNet>,
+    /// Lets development mode (no `azure_ad` identity) listen on a non-loopback address, where anyone who
+    /// reaches the port can mint tokens with the development issuer's published secrets. Default `false`:
+    /// start-up refuses such a bind.
+    pub dangerous_dev_mode_on_network: bool,
     /// Settings that were ignored (ASP.NET keys this service does not use), to log once logging is up.
     pub warnings: Vec<String>,
 }
@@ -406,6 +410,7 @@ fn parse(root: RawSettings, cwd: &Path) -> Result<Settings, SettingsError> {
         log_format,
         trusted_proxies,
         metrics_allow,
+        dangerous_dev_mode_on_network: root.dangerous_dev_mode_on_network,
         warnings: Vec::new(),
     })
 }
@@ -516,6 +521,11 @@ mod tests {
                 "swagger",
                 "azure_ad.docs_client_id:",
             ),
+            (
+                "WEATHER_API__DANGEROUS_DEV_MODE_ON_NETWORK",
+                "yes",
+                "dangerous_dev_mode_on_network: expected true or false, found \"yes\"",
+            ),
         ] {
             let err = Settings::load(None, dir.path(), env(&[(var, value)])).unwrap_err();
             assert!(err.to_string().starts_with(key), "{var}: {err}");
@@ -593,6 +603,20 @@ mod tests {
         let s = Settings::load(None, dir.path(), env(&[])).unwrap();
         assert_eq!(s.cache_ttl, Duration::from_secs(60));
         assert_eq!(s.azure_ad.token_cache_capacity, 0);
+    }
+
+    #[test]
+    fn dangerous_dev_mode_on_network_is_off_unless_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load(None, dir.path(), env(&[])).unwrap();
+        assert!(!s.dangerous_dev_mode_on_network);
+        let s = Settings::load(
+            None,
+            dir.path(),
+            env(&[("WEATHER_API__DANGEROUS_DEV_MODE_ON_NETWORK", " TRUE ")]),
+        )
+        .unwrap();
+        assert!(s.dangerous_dev_mode_on_network);
     }
 
     #[test]

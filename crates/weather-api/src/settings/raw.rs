@@ -59,6 +59,8 @@ pub(crate) struct RawSettings {
     pub(crate) metrics_allow: Vec<String>,
     #[serde(default, deserialize_with = "section")]
     pub(crate) azure_ad: RawAzureAd,
+    #[serde(default, deserialize_with = "flag")]
+    pub(crate) dangerous_dev_mode_on_network: bool,
 }
 
 /// The `azure_ad` section.
@@ -187,6 +189,24 @@ fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
 /// A string that must be set when the key is present.
 fn required_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     string(d)?.ok_or_else(|| D::Error::custom("must not be empty"))
+}
+
+/// `true` or `false`, from JSON or from its string form (any case); `null` or blank is `false`.
+fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(false),
+        Value::Bool(b) => Ok(b),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "" | "false" => Ok(false),
+            "true" => Ok(true),
+            _ => Err(D::Error::custom(format!(
+                "expected true or false, found {s:?}"
+            ))),
+        },
+        other => Err(D::Error::custom(format!(
+            "expected true or false, found {other}"
+        ))),
+    }
 }
 
 /// A whole number, from JSON or from its string form.
