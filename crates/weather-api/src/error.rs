@@ -306,9 +306,8 @@ impl From<ValidationError> for ApiError {
 }
 
 /// An RFC 9457 problem document: the body of every error answer (`Content-Type: application/problem+json`).
-///
-/// The fields are declared in the document's order (`type` first); on the wire the keys are in
-/// alphabetical order, as the service has always sent them (serialised through a `serde_json::Value`).
+// The fields are declared in the document's order (`type` first); on the wire the keys are in
+// alphabetical order, as the service has always sent them (`problem` serialises through a Value).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({

@@ -36,10 +36,13 @@ impl CurrentWeather {
 
 impl utoipa::PartialSchema for CurrentWeather {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        use utoipa::openapi::schema::{
+            AdditionalProperties, KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type,
+        };
         let number = |description: &str| {
             ObjectBuilder::new()
-                .schema_type(Type::Number)
+                .schema_type(SchemaType::from_iter([Type::Number, Type::Null]))
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)))
                 .description(Some(description))
         };
         ObjectBuilder::new()
