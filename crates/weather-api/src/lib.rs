@@ -2,18 +2,22 @@
 //! [`entra_auth`]: current weather from OpenWeatherMap (cached), weather reports persisted in SQLite or
 //! PostgreSQL, an HTML home page, and a development mode that runs on the built-in [`entra_dev`] issuer.
 //!
-//! Layout: [`settings`] (load once), [`telemetry`], [`startup`] (`Application`, `build_router`), [`state`],
-//! [`error`] (the one status mapping), [`domain`], [`routes`], [`store`], [`upstream`], [`templates`],
-//! [`metrics`] (`/metrics`), [`proxy`] (trusted reverse proxies), [`openapi`] (the OpenAPI document and
-//! the Swagger UI configuration), [`server`] (the HTTP/1.1 loop: header-read timeout, header size cap,
-//! graceful shutdown), [`hardening`] (security headers, load shedding).
+//! Layout (the crate README has the map): [`settings`] (load once), [`telemetry`], [`startup`]
+//! (`Application`, `build_router`), [`state`] (`AppState`, `HttpLimits`), [`dev_mode`] (everything about
+//! development mode), [`auth`] (the permissions), [`error`] (the one status and problem-code mapping, the
+//! Problem schema), [`middleware`] (client address, security headers, HTTP metrics, error logging),
+//! [`domain`], [`routes`] (one module per resource, `/metrics` and the docs included), [`store`],
+//! [`upstream`], [`templates`], [`metrics`] (the counters), [`openapi`] (finishes the document: security
+//! schemes, Swagger UI configuration), [`server`] (the HTTP/1.1 loop: header-read timeout, header size
+//! cap, graceful shutdown).
 
+pub mod auth;
+pub mod dev_mode;
 pub mod domain;
 pub mod error;
-pub mod hardening;
 pub mod metrics;
+pub mod middleware;
 pub mod openapi;
-pub mod proxy;
 pub mod routes;
 pub mod server;
 pub mod settings;

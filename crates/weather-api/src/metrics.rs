@@ -1,4 +1,4 @@
-//! Prometheus metrics, held per application instance in [`AppState`] (no global
+//! Prometheus metrics, held per application instance in [`AppState`](crate::state::AppState) (no global
 //! recorder: every test gets fresh counters) and rendered in the Prometheus text exposition format (0.0.4)
 //! by `GET /metrics`.
 //!
@@ -9,28 +9,18 @@
 //! [`TokenValidator::metrics`](entra_auth::TokenValidator::metrics) at scrape time, so nothing is counted
 //! twice.
 //!
-//! The route label comes from a slot that [`track_http`] (outermost) puts into the request and
-//! [`note_route`] (inside the router, where axum knows the [`MatchedPath`]) fills, so that answers made by
-//! outer layers (timeout 503, 413) are still counted under their route.
+//! A leaf module (the registry only): the HTTP middleware that feeds it is
+//! [`middleware::http_metrics`](crate::middleware::http_metrics), the scrape handler
+//! [`routes::metrics`](crate::routes::metrics), and the weather cache counts its own lookups.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use entra_auth::AuthMetrics;
-use http::{header, Method, StatusCode};
-
-use crate::error::problem;
-use crate::proxy::ClientInfo;
-use crate::state::AppState;
-use crate::upstream::UpstreamError;
+use http::Method;
 
 /// The content type of the Prometheus text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -124,15 +114,16 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts an upstream (OpenWeatherMap) call and, when it failed, its failure kind.
-    pub fn record_upstream(&self, outcome: Result<(), &UpstreamError>) {
+    /// Counts an upstream (OpenWeatherMap) call and, when it failed, its failure kind
+    /// (`UpstreamError::kind`).
+    pub fn record_upstream(&self, failure: Option<&'static str>) {
         self.upstream_calls.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = outcome {
+        if let Some(kind) = failure {
             *self
                 .upstream_failures
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .entry(e.kind())
+                .entry(kind)
                 .or_default() += 1;
         }
     }
@@ -423,78 +414,6 @@ fn sample_f64(out: &mut String, name: &str, label_pairs: &[(&str, &str)], value:
     out.push_str(name);
     labels(out, label_pairs);
     let _ = writeln!(out, " {value}");
-}
-
-/// Where [`note_route`] writes the matched route template for [`track_http`].
-#[derive(Debug, Clone, Default)]
-struct RouteSlot(Arc<OnceLock<String>>);
-
-/// Outermost metrics middleware: times the request and counts it under the route template noted by
-/// [`note_route`] (or [`UNMATCHED_ROUTE`]).
-pub async fn track_http(
-    State(metrics): State<Arc<Metrics>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let slot = RouteSlot::default();
-    request.extensions_mut().insert(slot.clone());
-    let response = next.run(request).await;
-    let route = slot.0.get().map_or(UNMATCHED_ROUTE, String::as_str);
-    metrics.record_request(
-        route,
-        &method,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
-    response
-}
-
-/// Inner middleware (a `Router::layer`, where axum has matched the route): notes the route template.
-pub async fn note_route(request: Request, next: Next) -> Response {
-    if let (Some(slot), Some(path)) = (
-        request.extensions().get::<RouteSlot>(),
-        request.extensions().get::<MatchedPath>(),
-    ) {
-        let _ = slot.0.set(path.as_str().to_owned());
-    }
-    next.run(request).await
-}
-
-/// The `/metrics` route (public unless the `metrics_allow` setting lists who may scrape).
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(scrape))
-}
-
-/// `GET /metrics`: the Prometheus text exposition of this instance; 403 problem+json for a client outside
-/// `metrics_allow` (when set).
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "service",
-    summary = "Prometheus metrics",
-    description = "This instance's metrics in the Prometheus text exposition format.",
-    responses(
-        (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
-        (status = 403, description = "This address is not in `metrics_allow` (problem+json)",
-            content_type = "application/problem+json", body = crate::openapi::Problem),
-    ),
-)]
-pub(crate) async fn scrape(State(state): State<AppState>, client: ClientInfo) -> Response {
-    if !state.metrics_allow.is_empty()
-        && !client
-            .ip
-            .is_some_and(|ip| state.metrics_allow.iter().any(|net| net.contains(ip)))
-    {
-        return problem(
-            StatusCode::FORBIDDEN,
-            "metrics_forbidden",
-            "This address may not read the metrics (see the metrics_allow setting).",
-        );
-    }
-    let body = state.metrics.render(&state.validator.metrics());
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
 }
 
 #[cfg(test)]

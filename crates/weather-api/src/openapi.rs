@@ -1,9 +1,11 @@
 //! The OpenAPI 3.1 document (`GET /openapi.json`) and the Swagger UI configuration (`/docs`).
 //!
 //! The document is generated from the code so that it cannot drift: every operation comes from the
-//! `#[utoipa::path]` annotation on its handler, every body schema from the `ToSchema` derive on its domain
-//! type, and the problem+json answers are the reusable responses defined here next to [`Problem`]. What
-//! depends on the settings is added once at start-up by [`ApiDocs::new`]:
+//! `#[utoipa::path]` annotation on its handler, every body schema from the `ToSchema` derive (or impl) on
+//! the very type the handler returns ([`Liveness`], [`Readiness`], [`CurrentWeather`], the domain's
+//! `Report`), and the problem+json answers are the reusable responses defined in [`crate::error`] next to
+//! [`Problem`]. This module only finishes the document with what depends on the settings, once at
+//! start-up ([`ApiDocs::new`]):
 //!
 //! - the OAuth2 security scheme [`OAUTH_SCHEME`] (authorization code flow, PKCE required by the identity
 //!   provider for browser clients) with the authorization and token URLs of the configured Entra tenant
@@ -18,22 +20,21 @@ use std::collections::BTreeMap;
 
 use entra_auth::{AuthConfig, Authority};
 use http::HeaderValue;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use url::Url;
-use utoipa::openapi::example::ExampleBuilder;
-use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{
     AuthorizationCode, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityRequirement,
     SecurityScheme,
 };
-use utoipa::openapi::{ContentBuilder, Ref, RefOr};
-use utoipa::{OpenApi, PartialSchema, ToResponse, ToSchema};
+use utoipa::OpenApi;
 
-use crate::error::PROBLEM_JSON;
-use crate::routes::{READ_SCOPE, WRITE_SCOPE};
-use crate::state::AppRoles;
+use crate::auth::{AppRoles, READ_SCOPE, WRITE_SCOPE};
+use crate::domain::{Liveness, Readiness, ReadinessChecks};
+use crate::error::{
+    BadGateway, BadRequest, Forbidden, GatewayTimeout, NotFound, PayloadTooLarge, Problem,
+    ServiceUnavailable, Unauthorized, UnprocessableEntity, UnsupportedMediaType,
+};
+use crate::upstream::CurrentWeather;
 
 /// The name of the OAuth2 (authorization code + PKCE) security scheme: delegated user tokens with scopes.
 pub const OAUTH_SCHEME: &str = "entra_id";
@@ -43,226 +44,6 @@ pub const APP_TOKEN_SCHEME: &str = "entra_id_app_token";
 const DEFAULT_READ_ROLE: &str = "Weather.Read.All";
 /// The default write role as written in the handlers' annotations; replaced by `azure_ad.write_role`.
 const DEFAULT_WRITE_ROLE: &str = "Weather.Write.All";
-
-/// An RFC 9457 problem document: the body of every error answer (`Content-Type: application/problem+json`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({
-    "type": "about:blank",
-    "title": "Bad Request",
-    "status": 400,
-    "detail": "Invalid country: usa. It must be a two letter abbreviation such as US or GB.",
-    "code": "invalid_country"
-}))]
-pub struct Problem {
-    /// `about:blank` for the service's own errors, `urn:entra-auth:problem:{code}` for token errors.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The HTTP reason phrase of the status.
-    pub title: String,
-    /// The HTTP status code.
-    #[schema(minimum = 400, maximum = 599)]
-    pub status: u16,
-    /// What was expected and what was found, and what to do about it. Never internal error text.
-    pub detail: String,
-    /// A stable machine-readable code (`invalid_country`, `token_expired`, `insufficient_scope`, ...).
-    #[schema(pattern = "^[a-z0-9_]+$")]
-    pub code: String,
-}
-
-/// `GET /readyz`: whether the service can answer API calls.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({
-    "status": "ready", "checks": {"signing_keys": true, "database": true}, "missing": []
-}))]
-pub struct Readiness {
-    /// `ready` or `not ready`.
-    #[schema(pattern = "^(ready|not ready)$")]
-    pub status: String,
-    /// Each check's result.
-    pub checks: ReadinessChecks,
-    /// The checks that failed (`signing_keys`, `database`); empty when ready.
-    pub missing: Vec<String>,
-}
-
-/// The checks behind [`Readiness`].
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ReadinessChecks {
-    /// The identity provider's signing keys are loaded.
-    pub signing_keys: bool,
-    /// The report database answers.
-    pub database: bool,
-}
-
-/// `GET /healthz`: the process answers.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"status": "ok"}))]
-pub struct Liveness {
-    /// Always `ok`.
-    #[schema(pattern = "^ok$")]
-    pub status: String,
-}
-
-/// The current weather: OpenWeatherMap's `main` object, passed through (more members may appear).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({
-    "temp": 61.5, "feels_like": 60.1, "temp_min": 58.0, "temp_max": 64.4, "pressure": 1021, "humidity": 62
-}))]
-pub struct CurrentWeather {
-    /// Temperature in the requested units.
-    pub temp: Option<f64>,
-    /// Perceived temperature.
-    pub feels_like: Option<f64>,
-    /// Minimum temperature at the moment (large cities).
-    pub temp_min: Option<f64>,
-    /// Maximum temperature at the moment (large cities).
-    pub temp_max: Option<f64>,
-    /// Atmospheric pressure, hPa.
-    pub pressure: Option<f64>,
-    /// Humidity, %.
-    pub humidity: Option<f64>,
-}
-
-/// A problem example for a response component: (name, code, detail).
-type ProblemExample = (&'static str, &'static str, &'static str);
-
-/// A reusable problem+json response with examples and, for token errors, the `WWW-Authenticate` header.
-fn problem_response(
-    status: http::StatusCode,
-    description: &str,
-    examples: &[ProblemExample],
-    challenge: bool,
-) -> RefOr<Response> {
-    let title = status.canonical_reason().unwrap_or("Error");
-    let content = ContentBuilder::new()
-        .schema(Some(Ref::from_schema_name("Problem")))
-        .examples_from_iter(examples.iter().map(|(name, code, detail)| {
-            let kind = if is_token_error(code) {
-                format!("urn:entra-auth:problem:{code}")
-            } else {
-                "about:blank".to_owned()
-            };
-            (
-                *name,
-                ExampleBuilder::new().summary(*code).value(Some(json!({
-                    "type": kind,
-                    "title": title,
-                    "status": status.as_u16(),
-                    "detail": detail,
-                    "code": code,
-                }))),
-            )
-        }))
-        .build();
-    let mut response = ResponseBuilder::new()
-        .description(description)
-        .content(PROBLEM_JSON, content);
-    if challenge {
-        response = response.header(
-            "WWW-Authenticate",
-            HeaderBuilder::new()
-                .schema(String::schema())
-                .description(Some(
-                    "RFC 6750 challenge: `Bearer`, with `error`, `error_description` and (403) the \
-                     `scope` needed.",
-                ))
-                .build(),
-        );
-    }
-    response.build().into()
-}
-
-/// The codes answered by entra-auth (their problem `type` is a URN).
-fn is_token_error(code: &str) -> bool {
-    matches!(
-        code,
-        "invalid_request"
-            | "missing_token"
-            | "token_expired"
-            | "invalid_signature"
-            | "audience_mismatch"
-            | "insufficient_scope"
-            | "keys_unavailable"
-    )
-}
-
-macro_rules! problem_responses {
-    ($($(#[$doc:meta])* $name:ident = ($status:ident, $description:literal, $challenge:literal, [$($example:expr),* $(,)?]);)*) => {$(
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy)]
-        pub struct $name;
-
-        impl<'r> ToResponse<'r> for $name {
-            fn response() -> (&'r str, RefOr<Response>) {
-                (
-                    stringify!($name),
-                    problem_response(http::StatusCode::$status, $description, &[$($example),*], $challenge),
-                )
-            }
-        }
-    )*};
-}
-
-problem_responses! {
-    /// 400: a query parameter, the path or the JSON body is invalid, or the request is malformed for auth.
-    BadRequest = (BAD_REQUEST, "The request is invalid: the `code` says which part (problem+json).", false, [
-        ("invalid_country", "invalid_country", "Invalid country: usa. It must be a two letter abbreviation such as US or GB."),
-        ("invalid_state", "invalid_state", "Invalid state: ore. It must be a two letter abbreviation such as CA or KS (use for US only)."),
-        ("invalid_units", "invalid_units", "Invalid units 'kelvin', it must be one of standard, metric, imperial."),
-        ("invalid_json", "invalid_json", "The body is not valid JSON: EOF while parsing an object at line 1 column 1"),
-        ("invalid_body", "invalid_body", "The JSON body does not have the expected shape: description: invalid type: integer `1`, expected a string at line 1 column 17"),
-        ("invalid_request", "invalid_request", "malformed request: the request carries an access_token query parameter; send the token only in the Authorization header"),
-    ]);
-    /// 401: no token, or a token that is not valid for this API.
-    Unauthorized = (UNAUTHORIZED, "No valid access token: sign in (Authorize) or send `Authorization: Bearer <token>` (problem+json, RFC 6750 challenge).", true, [
-        ("missing_token", "missing_token", "no bearer token: send the access token in the Authorization header as \"Bearer <token>\""),
-        ("token_expired", "token_expired", "token expired at 2026-11-29T08:00:00Z, 3600 seconds ago; request a new token"),
-        ("audience_mismatch", "audience_mismatch", "audience mismatch: expected one of [\"a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c\", \"api://a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c\"], found [\"https://graph.microsoft.com\"]; request a token for this API (scope api://<client id>/.default or one of its scopes)"),
-    ]);
-    /// 403: the token is valid but lacks the scope or app role the operation needs.
-    Forbidden = (FORBIDDEN, "The token lacks the scope (or app role) this operation needs (problem+json, RFC 6750 challenge naming the scope).", true, [
-        ("insufficient_scope", "insufficient_scope", "IDW10203: the scope claim (scp) does not contain any of the required scopes [\"weather.read\"] (or app roles [\"Weather.Read.All\"]); found scopes [\"weather.write\"]"),
-    ]);
-    /// 404: no such report, or a city OpenWeatherMap does not know.
-    NotFound = (NOT_FOUND, "Not found (problem+json).", false, [
-        ("not_found", "not_found", "No such resource."),
-        ("city_not_found", "city_not_found", "OpenWeatherMap does not know this city: check the city, state and country."),
-    ]);
-    /// 413: the body is larger than `max_body_bytes`.
-    PayloadTooLarge = (PAYLOAD_TOO_LARGE, "The body is larger than the configured `max_body_bytes` (problem+json).", false, [
-        ("payload_too_large", "payload_too_large", "The request body is too large."),
-    ]);
-    /// 415: the body is not declared as JSON.
-    UnsupportedMediaType = (UNSUPPORTED_MEDIA_TYPE, "The body is not sent with `Content-Type: application/json` (problem+json).", false, [
-        ("unsupported_media_type", "unsupported_media_type", "Send the body as JSON with Content-Type: application/json."),
-    ]);
-    /// 422: the JSON body has the right shape but a field is missing or invalid.
-    UnprocessableEntity = (UNPROCESSABLE_ENTITY, "A field of the report is missing or invalid: the `code` names it (problem+json).", false, [
-        ("missing_description", "missing_description", "Description is required."),
-        ("description_too_long", "description_too_long", "Invalid description: it must be at most 1000 characters long."),
-        ("missing_location", "missing_location", "Location is required."),
-        ("missing_city", "missing_city", "City is required."),
-        ("invalid_country", "invalid_country", "Invalid country: usa. It must be a two letter abbreviation such as US or GB."),
-    ]);
-    /// 502: OpenWeatherMap failed, or the API key is missing or rejected.
-    BadGateway = (BAD_GATEWAY, "OpenWeatherMap failed, or no valid `api_key` is configured (problem+json).", false, [
-        ("missing_api_key", "missing_api_key", "No OpenWeatherMap API key is configured: set api_key in settings.json (or WEATHER_API__API_KEY)."),
-        ("invalid_api_key", "invalid_api_key", "OpenWeatherMap rejected the configured API key: set a valid api_key in settings.json (or WEATHER_API__API_KEY)."),
-        ("upstream_error", "upstream_error", "OpenWeatherMap answered with an error; try again later."),
-        ("upstream_unreachable", "upstream_unreachable", "OpenWeatherMap could not be reached; try again later."),
-    ]);
-    /// 503: signing keys not loaded yet, database down, or the request took too long.
-    ServiceUnavailable = (SERVICE_UNAVAILABLE, "Try again later: signing keys not loaded yet, the database is unavailable, the request took longer than `request_timeout_ms`, or the service is at capacity (`overloaded`, with `Retry-After`) (problem+json).", false, [
-        ("keys_unavailable", "keys_unavailable", "signing keys not yet available: the first key set fetch has not completed; try again shortly"),
-        ("database_unavailable", "database_unavailable", "The report database is unavailable; try again later."),
-        ("request_timeout", "request_timeout", "The request took too long; try again later."),
-        ("overloaded", "overloaded", "The service is at capacity; retry after the number of seconds in Retry-After."),
-    ]);
-    /// 504: OpenWeatherMap did not answer within `openweather_timeout_ms`.
-    GatewayTimeout = (GATEWAY_TIMEOUT, "OpenWeatherMap did not answer in time (problem+json).", false, [
-        ("upstream_timeout", "upstream_timeout", "OpenWeatherMap did not answer in time; try again later."),
-    ]);
-}
 
 /// The code-generated part of the document (no settings yet).
 #[derive(OpenApi)]
@@ -283,7 +64,7 @@ problem_responses! {
         crate::routes::health::healthz,
         crate::routes::health::readyz,
         crate::routes::home::index,
-        crate::metrics::scrape,
+        crate::routes::metrics::scrape,
     ),
     components(
         schemas(Problem, CurrentWeather, Readiness, ReadinessChecks, Liveness),
@@ -606,17 +387,6 @@ mod tests {
             }
         }
         assert_eq!(secured, 4, "weather, list, get and create are secured");
-    }
-
-    #[tokio::test]
-    async fn service_problem_bodies_match_the_problem_schema() {
-        let response = crate::error::problem(http::StatusCode::BAD_REQUEST, "invalid_units", "x");
-        let body = axum::body::to_bytes(response.into_body(), 4096)
-            .await
-            .unwrap();
-        let problem: Problem = serde_json::from_slice(&body).unwrap();
-        assert_eq!(problem.status, 400);
-        assert_eq!(problem.code, "invalid_units");
     }
 
     #[test]

@@ -5,42 +5,39 @@
 //! [`build_router`] is THE router (routes + operational layers), used by `serve` and by the tests.
 
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
-use axum::response::Response;
 use axum::Router;
 use entra_auth::TokenValidator;
 use http::header::AUTHORIZATION;
-use http::{Request, StatusCode};
+use http::Request;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
-use tower::ServiceBuilder;
+use tower::{BoxError, ServiceBuilder};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use url::Url;
 
-use crate::error::{log_error_causes, problem};
-use crate::hardening;
-use crate::metrics::{self, Metrics};
+use crate::auth::AppRoles;
+use crate::dev_mode::{self, dev_banner, DevMode, ModeInfo, NetworkBindRefused, DEV_ISSUER_PATH};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::middleware::client_info::{self, ClientInfo};
+use crate::middleware::{error_log, http_metrics, security};
 use crate::openapi::{ApiDocs, DocsSettings};
-use crate::proxy::{self, ClientInfo};
 use crate::routes;
 use crate::server::{self, ConnectionLimits};
-use crate::settings::{Identity, Settings, SettingsError};
-use crate::state::{AppRoles, AppState, ModeInfo};
+use crate::settings::{config_error, AzureAdSettings, Identity, Settings, SettingsError};
+use crate::state::{AppState, HttpLimits};
 use crate::store::{self, StoreError};
 use crate::templates::Templates;
 use crate::upstream::{CachedWeather, Clock, OpenWeather, SystemClock};
-
-/// The path under which development mode mounts the development issuer.
-pub const DEV_ISSUER_PATH: &str = "/dev-issuer";
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +61,9 @@ pub enum StartupError {
     /// The OpenWeatherMap client could not be built.
     #[error("openweather_base_url: cannot build the HTTP client")]
     HttpClient(#[source] reqwest::Error),
+    /// Development mode was asked to listen on a non-loopback address (the message names both fixes).
+    #[error(transparent)]
+    DevModeOnNetwork(#[from] NetworkBindRefused),
     /// The development issuer could not start (e.g. its key file in the data directory is unreadable).
     #[error("development issuer: cannot start")]
     DevIssuer(#[from] entra_dev::DevIssuerError),
@@ -75,17 +75,6 @@ pub enum StartupError {
     Serve(#[source] std::io::Error),
 }
 
-/// Operational limits applied by [`build_router`].
-#[derive(Debug, Clone, Copy)]
-pub struct HttpLimits {
-    /// Largest accepted request body (413 beyond).
-    pub max_body_bytes: usize,
-    /// Time limit of one request (503 beyond).
-    pub request_timeout: Duration,
-    /// Most requests in flight (503 `overloaded` with `Retry-After` beyond).
-    pub max_in_flight: usize,
-}
-
 /// A built, bound, not yet serving application.
 #[derive(Debug)]
 pub struct Application {
@@ -93,7 +82,7 @@ pub struct Application {
     addr: SocketAddr,
     router: Router,
     validator: TokenValidator,
-    dev_issuer: Option<entra_dev::DevIssuer>,
+    mode: Arc<ModeInfo>,
     has_api_key: bool,
     connection_limits: ConnectionLimits,
 }
@@ -134,6 +123,9 @@ impl Application {
         settings: Settings,
         overrides: Overrides,
     ) -> Result<Self, StartupError> {
+        if settings.is_development_mode() {
+            dev_mode::check_bind(settings.bind, settings.dangerous_dev_mode_on_network)?;
+        }
         let listener =
             TcpListener::bind(settings.bind)
                 .await
@@ -146,26 +138,24 @@ impl Application {
             source,
         })?;
 
-        let (validator, dev_issuer) = match &settings.azure_ad.identity {
-            Some(identity) => (settings.azure_ad.to_validator(identity, None)?, None),
+        let (validator, mode) = match &settings.azure_ad.identity {
+            Some(identity) => (
+                to_validator(&settings.azure_ad, identity, None)?,
+                ModeInfo::default(),
+            ),
             None => {
-                let instance = dev_instance(addr);
-                let config = entra_dev::DevIssuerConfig {
-                    data_dir: overrides
-                        .dev_data_dir
-                        .clone()
-                        .or_else(entra_dev::default_data_dir),
-                    ..Default::default()
-                };
-                let identity = Identity {
-                    tenant_id: config.tenant_id.clone(),
-                    client_id: config.api_client_id.clone(),
-                };
-                let issuer = entra_dev::DevIssuer::new(config, instance.clone())?;
-                let validator = settings.azure_ad.to_validator(&identity, Some(&instance))?;
-                (validator, Some(issuer))
+                let dev = DevMode::start(addr, overrides.dev_data_dir.clone())?;
+                let validator =
+                    to_validator(&settings.azure_ad, &dev.identity, Some(&dev.instance))?;
+                (
+                    validator,
+                    ModeInfo {
+                        dev_issuer: Some(dev.issuer),
+                    },
+                )
             }
         };
+        let mode = Arc::new(mode);
 
         let store = store::connect(&settings.database_url).await?;
         let openweather = OpenWeather::new(
@@ -186,14 +176,9 @@ impl Application {
             read: settings.azure_ad.read_role.clone(),
             write: settings.azure_ad.write_role.clone(),
         };
-        // Swagger UI signs in as the development issuer's public client in development mode.
-        let docs_client_id = match &dev_issuer {
-            Some(_) => Some(entra_dev::defaults::DEV_PUBLIC_CLIENT_ID.to_owned()),
-            None => settings.azure_ad.docs_client_id.clone(),
-        };
         let docs = ApiDocs::new(&DocsSettings::new(
             validator.config(),
-            docs_client_id,
+            mode.docs_client_id(settings.azure_ad.docs_client_id.clone()),
             &roles,
         ));
         let state = AppState {
@@ -202,9 +187,7 @@ impl Application {
             validator: validator.clone(),
             roles: Arc::new(roles),
             templates: Arc::new(Templates::new()?),
-            mode: Arc::new(ModeInfo {
-                dev_issuer: dev_issuer.clone(),
-            }),
+            mode: mode.clone(),
             limits: HttpLimits {
                 max_body_bytes: settings.max_body_bytes,
                 request_timeout: settings.request_timeout,
@@ -213,15 +196,14 @@ impl Application {
             metrics,
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
             metrics_allow: Arc::new(settings.metrics_allow.clone()),
-            docs: Arc::new(docs),
         };
-        let router = build_router(state);
+        let router = build_router(state, Arc::new(docs));
         Ok(Self {
             listener,
             addr,
             router,
             validator,
-            dev_issuer,
+            mode,
             has_api_key: settings.api_key.is_some(),
             connection_limits: ConnectionLimits {
                 header_read_timeout: settings.header_read_timeout,
@@ -242,13 +224,14 @@ impl Application {
 
     /// The development issuer, in development mode.
     pub fn dev_issuer(&self) -> Option<&entra_dev::DevIssuer> {
-        self.dev_issuer.as_ref()
+        self.mode.dev_issuer.as_ref()
     }
 
     /// The development-mode banner (None in production mode): what mode this is and the exact commands
     /// to get a token and call each endpoint.
     pub fn banner(&self) -> Option<String> {
-        self.dev_issuer
+        self.mode
+            .dev_issuer
             .as_ref()
             .map(|issuer| dev_banner(self.addr, issuer, self.has_api_key))
     }
@@ -263,18 +246,21 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         let refresh: JoinHandle<()> = self.validator.spawn_background_refresh();
-        // Development mode: pick up `entra-dev keys rotate` run in another terminal.
-        let key_watcher = self
-            .dev_issuer
-            .as_ref()
-            .map(|issuer| issuer.watch_key_file(Duration::from_secs(2)));
-        match self.dev_issuer.as_ref() {
+        let key_watcher = self.mode.watch_keys();
+        match self.mode.dev_issuer.as_ref() {
             Some(issuer) => tracing::warn!(
                 addr = %self.addr,
                 dev_issuer = %issuer.instance(),
                 "listening in DEVELOPMENT MODE (built-in development issuer, not for production)"
             ),
             None => tracing::info!(addr = %self.addr, "listening"),
+        }
+        if self.mode.is_development() && !self.addr.ip().to_canonical().is_loopback() {
+            tracing::warn!(
+                addr = %self.addr,
+                "the development issuer is reachable from the network \
+                 (dangerous_dev_mode_on_network): anyone who reaches it can mint tokens"
+            );
         }
         let result =
             server::serve(self.listener, self.router, self.connection_limits, shutdown).await;
@@ -287,102 +273,33 @@ impl Application {
     }
 }
 
-/// The development issuer's instance URL on the bound address (a wildcard bind is reached on loopback).
-fn dev_instance(addr: SocketAddr) -> Url {
-    let ip = match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    let base = SocketAddr::new(ip, addr.port());
-    Url::parse(&format!("http://{base}{DEV_ISSUER_PATH}/"))
-        .expect("BUG: an http URL built from a socket address always parses")
+/// The answer to a tower layer's error (load shedding, timeout): the [`ApiError`] it maps to.
+async fn layer_error(err: BoxError) -> ApiError {
+    ApiError::from(err)
 }
 
-/// The banner printed in development mode: the mode, and copy-paste commands to get tokens and call each
-/// endpoint on the bound address.
-pub fn dev_banner(addr: SocketAddr, issuer: &entra_dev::DevIssuer, has_api_key: bool) -> String {
-    let config = issuer.config();
-    let instance = issuer.instance();
-    let base = format!("http://{}", dev_instance(addr).authority());
-    let tenant = &config.tenant_id;
-    let api = &config.api_client_id;
-    let daemon = entra_dev::defaults::DEV_DAEMON_CLIENT_ID;
-    let secret = entra_dev::defaults::DEV_DAEMON_CLIENT_SECRET;
-    // The CLI's default instance is the service's default address; name it only when it differs.
-    let instance_arg = if instance.as_str() == entra_dev::defaults::WEATHER_API_DEV_INSTANCE {
-        String::new()
-    } else {
-        format!(" --instance {instance}")
-    };
-    let api_key_note = if has_api_key {
-        ""
-    } else {
-        "    (no api_key configured: the weather call answers 502 asking you to set it;\n     \
-         add \"api_key\" to settings.json or set WEATHER_API__API_KEY)\n"
-    };
-    let rule = "=".repeat(78);
-    format!(
-        "{rule}
- DEVELOPMENT MODE - NOT FOR PRODUCTION
- No azure_ad.tenant_id / azure_ad.client_id configured: tokens are issued by the
- built-in development issuer at {instance}
- and validated through the normal OpenID discovery path. Configure azure_ad in
- settings.json (see settings_template.json) to use Microsoft Entra ID.
-{rule}
-
- 1. Get a user token (alice) with the scope each call needs:
-    READ=$(cargo run -q -p entra-dev -- token --scope weather.read{instance_arg})
-    WRITE=$(cargo run -q -p entra-dev -- token --scope weather.write{instance_arg})
-
-    or an app-only (daemon) token, roles Weather.Read.All + Weather.Write.All,
-    with the client-credentials grant:
-    APP=$(curl -s {instance}{tenant}/oauth2/v2.0/token \\
-      -d grant_type=client_credentials -d client_id={daemon} \\
-      -d client_secret={secret} -d scope=api://{api}/.default \\
-      | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')
-
- 2. Call each endpoint:
-    curl -H \"Authorization: Bearer $READ\" '{base}/api/weather/portland?state=OR&country=US&units=imperial'
-{api_key_note}    curl -H \"Authorization: Bearer $WRITE\" -H 'Content-Type: application/json' \\
-      -d '{{\"description\": \"Sunny\", \"location\": {{\"city\": \"Portland\", \"state\": \"OR\"}}}}' \\
-      {base}/api/reports
-    curl -H \"Authorization: Bearer $READ\" {base}/api/reports
-    curl -H \"Authorization: Bearer $APP\" {base}/api/reports
-    curl {base}/healthz ; curl {base}/readyz
-    Home page: {base}/
-    Interactive API docs (Authorize signs in here): {base}/docs
-{rule}
-"
-    )
-}
-
-/// Answers the request-timeout layer's error with problem+json 503.
-async fn handle_timeout(err: tower::BoxError) -> Response {
-    if err.is::<tower::timeout::error::Elapsed>() {
-        problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "request_timeout",
-            "The request took too long; try again later.",
-        )
-    } else {
-        tracing::error!(error = %err, "unhandled middleware error");
-        problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "An internal error occurred.",
-        )
-    }
+/// Builds the token validator (no network I/O yet: keys are fetched by its background refresh);
+/// `instance` overrides the configured instance (development mode).
+///
+/// # Errors
+/// [`SettingsError::Invalid`] naming the `azure_ad.*` key that entra-auth refused.
+pub fn to_validator(
+    azure_ad: &AzureAdSettings,
+    identity: &Identity,
+    instance: Option<&Url>,
+) -> Result<TokenValidator, SettingsError> {
+    TokenValidator::new(azure_ad.to_auth_config(identity, instance)?).map_err(config_error)
 }
 
 /// THE router: all routes with their auth layers, `/metrics`, the development issuer under `/dev-issuer`
 /// when the state says development mode, the JSON/HTML fallback, and the operational layers (outermost
 /// first): Authorization marked sensitive, request id, client address (trusted proxies), request metrics,
 /// trace span with the request id and client address,
-/// request-id propagation, security headers ([`hardening`]), error-cause logging and problem+json for bare
-/// 413s, load shedding beyond `max_in_flight` (503 `overloaded` + `Retry-After`), request timeout (503
-/// problem+json), body limit (413).
-pub fn build_router(state: AppState) -> Router {
+/// request-id propagation, security headers ([`security`]), error-cause logging and problem+json for bare
+/// 413s and 405s ([`error_log`]), load shedding beyond `max_in_flight` (503 `overloaded` +
+/// `Retry-After`), request timeout (503 problem+json), body limit (413). The errors of the shedding and
+/// timeout layers become [`ApiError`]s (`From<BoxError>`).
+pub fn build_router(state: AppState, docs: Arc<ApiDocs>) -> Router {
     let limits = state.limits;
     let metrics = state.metrics.clone();
     let trusted_proxies = state.trusted_proxies.clone();
@@ -401,7 +318,7 @@ pub fn build_router(state: AppState) -> Router {
             tracing::info_span!(
                 "request",
                 method = %request.method(),
-                uri = %hardening::loggable_uri(request.uri()),
+                uri = %security::loggable_uri(request.uri()),
                 request_id = %request_id,
                 client_ip = %client_ip,
             )
@@ -416,10 +333,13 @@ pub fn build_router(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::weather::router(&state))
         .merge(routes::reports::router(&state))
-        .merge(metrics::router())
-        .merge(routes::docs::router())
+        .merge(routes::metrics::router())
+        .merge(routes::docs::router(routes::docs::DocsState {
+            docs,
+            templates: state.templates.clone(),
+        }))
         .fallback(routes::not_found)
-        .layer(axum::middleware::from_fn(metrics::note_route))
+        .layer(axum::middleware::from_fn(http_metrics::note_route))
         .with_state(state);
     // The operational layers wrap the whole router as one service (`Router::layer` would wrap each route
     // separately, missing the answers the router makes itself, such as 405).
@@ -432,20 +352,20 @@ pub fn build_router(state: AppState) -> Router {
             ))
             .layer(axum::middleware::from_fn_with_state(
                 trusted_proxies,
-                proxy::client_info,
+                client_info::client_info,
             ))
             .layer(axum::middleware::from_fn_with_state(
                 metrics,
-                metrics::track_http,
+                http_metrics::track_http,
             ))
             .layer(trace)
             .layer(PropagateRequestIdLayer::new(request_id_header))
-            .layer(axum::middleware::from_fn(hardening::security_headers))
-            .layer(axum::middleware::from_fn(log_error_causes))
-            .layer(HandleErrorLayer::new(hardening::overloaded))
+            .layer(axum::middleware::from_fn(security::security_headers))
+            .layer(axum::middleware::from_fn(error_log::log_error_causes))
+            .layer(HandleErrorLayer::new(layer_error))
             .layer(LoadShedLayer::new())
             .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
-            .layer(HandleErrorLayer::new(handle_timeout))
+            .layer(HandleErrorLayer::new(layer_error))
             .layer(tower::timeout::TimeoutLayer::new(limits.request_timeout))
             .layer(RequestBodyLimitLayer::new(limits.max_body_bytes)),
     )

@@ -1,38 +1,29 @@
-//! [`AppState`]: the handles every handler may need, cheap to clone; sub-states via `FromRef`.
+//! [`AppState`]: the handles every handler may need, cheap to clone; sub-states via `FromRef`; and
+//! [`HttpLimits`], the operational limits [`build_router`](crate::startup::build_router) applies.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::FromRef;
 use entra_auth::TokenValidator;
-use url::Url;
 
+use crate::auth::AppRoles;
+use crate::dev_mode::ModeInfo;
 use crate::metrics::Metrics;
-use crate::proxy::{IpNet, TrustedProxies};
+use crate::middleware::client_info::{IpNet, TrustedProxies};
 use crate::store::ReportStore;
 use crate::templates::Templates;
 use crate::upstream::WeatherProvider;
 
-/// The app roles that stand in for the delegated scopes in app-only (daemon) tokens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppRoles {
-    /// Grants what `weather.read` grants.
-    pub read: String,
-    /// Grants what `weather.write` grants.
-    pub write: String,
-}
-
-/// How the service runs: production (no development issuer) or development mode.
-#[derive(Debug, Clone, Default)]
-pub struct ModeInfo {
-    /// The development issuer, mounted by `build_router` under `/dev-issuer`, in development mode only.
-    pub dev_issuer: Option<entra_dev::DevIssuer>,
-}
-
-impl ModeInfo {
-    /// The development issuer's instance URL, in development mode.
-    pub fn dev_issuer_url(&self) -> Option<&Url> {
-        self.dev_issuer.as_ref().map(entra_dev::DevIssuer::instance)
-    }
+/// Operational limits applied by [`build_router`](crate::startup::build_router).
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// Largest accepted request body (413 beyond).
+    pub max_body_bytes: usize,
+    /// Time limit of one request (503 beyond).
+    pub request_timeout: Duration,
+    /// Most requests in flight (503 `overloaded` with `Retry-After` beyond).
+    pub max_in_flight: usize,
 }
 
 /// Shared application state.
@@ -51,15 +42,13 @@ pub struct AppState {
     /// Development or production facts.
     pub mode: Arc<ModeInfo>,
     /// Body size and time limits.
-    pub limits: crate::startup::HttpLimits,
+    pub limits: HttpLimits,
     /// This instance's metrics (`/metrics`).
     pub metrics: Arc<Metrics>,
     /// Proxies whose `X-Forwarded-*` headers are honoured.
     pub trusted_proxies: Arc<TrustedProxies>,
     /// Who may read `/metrics`; empty = anyone.
     pub metrics_allow: Arc<Vec<IpNet>>,
-    /// The OpenAPI document and Swagger UI configuration, built once at start-up.
-    pub docs: Arc<crate::openapi::ApiDocs>,
 }
 
 impl FromRef<AppState> for Arc<dyn ReportStore> {

@@ -19,10 +19,12 @@ macro_rules! string_schema {
 }
 pub(crate) use string_schema;
 
+mod health;
 mod location;
 mod report;
 mod weather;
 
+pub use health::{Liveness, LivenessStatus, Readiness, ReadinessChecks, ReadinessStatus};
 pub use location::{City, CountryCode, Location, RawLocation, StateCode};
 pub use report::{Description, NewReport, RawNewReport, Report};
 pub use weather::{Units, WeatherQuery};

@@ -8,13 +8,16 @@
 //! (`script-src 'self'`); a security-header layer outside the router should set its own policy only
 //! where none is present.
 
-use axum::extract::{Path, State};
+use std::sync::Arc;
+
+use axum::extract::{FromRef, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use http::{header, HeaderValue, StatusCode};
+use http::{header, HeaderValue};
 
-use crate::state::AppState;
+use crate::openapi::ApiDocs;
+use crate::templates::Templates;
 
 /// The vendored swagger-ui-dist version (see `static/swagger-ui/README.md`).
 pub const SWAGGER_UI_VERSION: &str = "5.35.0";
@@ -77,17 +80,35 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-/// The documentation routes.
-pub fn router() -> Router<AppState> {
+/// The state of the documentation routes: the document built at start-up, and the templates of the HTML
+/// 404 page.
+#[derive(Debug, Clone)]
+pub struct DocsState {
+    /// The OpenAPI document, Swagger UI configuration and `/docs` policy.
+    pub docs: Arc<ApiDocs>,
+    /// The HTML templates (the 404 page of an unknown asset).
+    pub templates: Arc<Templates>,
+}
+
+impl FromRef<DocsState> for Arc<Templates> {
+    fn from_ref(state: &DocsState) -> Self {
+        state.templates.clone()
+    }
+}
+
+/// The documentation routes, with their own state (so that the application state does not depend on
+/// the document, which is built from the routes).
+pub fn router<S>(state: DocsState) -> Router<S> {
     Router::new()
         .route("/openapi.json", get(openapi_json))
         .route("/docs", get(docs_page))
         .route("/docs/", get(|| async { Redirect::permanent("/docs") }))
         .route("/docs/swagger-ui-config.json", get(swagger_config))
         .route("/docs/{file}", get(asset))
+        .with_state(state)
 }
 
-async fn openapi_json(State(state): State<AppState>) -> Response {
+async fn openapi_json(State(state): State<DocsState>) -> Response {
     (
         [
             (
@@ -101,7 +122,7 @@ async fn openapi_json(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn docs_page(State(state): State<AppState>) -> Response {
+async fn docs_page(State(state): State<DocsState>) -> Response {
     with_policy(
         &state,
         "text/html; charset=utf-8",
@@ -110,7 +131,7 @@ async fn docs_page(State(state): State<AppState>) -> Response {
     )
 }
 
-async fn swagger_config(State(state): State<AppState>) -> Response {
+async fn swagger_config(State(state): State<DocsState>) -> Response {
     let mut response = (
         [
             (
@@ -126,7 +147,7 @@ async fn swagger_config(State(state): State<AppState>) -> Response {
     response
 }
 
-async fn asset(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+async fn asset(State(state): State<DocsState>, Path(file): Path<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {
         // The page names the assets without a version: revalidate, so that an upgrade is seen at once.
         Some((_, content_type, bytes)) => {
@@ -136,15 +157,13 @@ async fn asset(State(state): State<AppState>, Path(file): Path<String>) -> Respo
             let uri = format!("/docs/{file}")
                 .parse()
                 .unwrap_or_else(|_| http::Uri::from_static("/docs"));
-            let mut r = super::not_found(State(state), uri).await;
-            *r.status_mut() = StatusCode::NOT_FOUND;
-            r
+            super::not_found(State(state.templates.clone()), uri).await
         }
     }
 }
 
 fn with_policy(
-    state: &AppState,
+    state: &DocsState,
     content_type: &'static str,
     cache: &'static str,
     bytes: &'static [u8],
@@ -165,7 +184,7 @@ fn with_policy(
     response
 }
 
-fn set_policy(state: &AppState, response: &mut Response) {
+fn set_policy(state: &DocsState, response: &mut Response) {
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         state.docs.content_security_policy(),

@@ -1,13 +1,15 @@
 //! `GET /healthz` (liveness: the process answers) and `GET /readyz` (readiness: signing keys loaded and
 //! the database answers; 503 otherwise, with `missing` naming what is not there). Both public.
+//!
+//! The handlers return [`Liveness`] and [`Readiness`], the types the OpenAPI document describes.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use http::StatusCode;
-use serde_json::json;
 
+use crate::domain::{Liveness, LivenessStatus, Readiness, ReadinessChecks};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The health routes.
@@ -22,10 +24,12 @@ pub fn router() -> Router<AppState> {
     get,
     path = "/healthz",
     tag = "service",
-    responses((status = 200, description = "The process answers", body = crate::openapi::Liveness)),
+    responses((status = 200, description = "The process answers", body = Liveness)),
 )]
-pub(crate) async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+pub(crate) async fn healthz() -> Json<Liveness> {
+    Json(Liveness {
+        status: LivenessStatus::Ok,
+    })
 }
 
 /// Readiness
@@ -34,12 +38,12 @@ pub(crate) async fn healthz() -> Json<serde_json::Value> {
     path = "/readyz",
     tag = "service",
     responses(
-        (status = 200, description = "Signing keys loaded and the database answers", body = crate::openapi::Readiness),
-        (status = 503, description = "Not ready: the checks say which part is missing", body = crate::openapi::Readiness),
+        (status = 200, description = "Signing keys loaded and the database answers", body = Readiness),
+        (status = 503, description = "Not ready: the checks say which part is missing", body = Readiness),
     ),
 )]
-pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    let keys = state.validator.is_ready();
+pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let signing_keys = state.validator.is_ready();
     let database = match state.store.ping().await {
         Ok(()) => true,
         Err(e) => {
@@ -47,23 +51,13 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
             false
         }
     };
-    let missing: Vec<&str> = [("signing_keys", keys), ("database", database)]
-        .into_iter()
-        .filter_map(|(name, ok)| (!ok).then_some(name))
-        .collect();
-    let ready = missing.is_empty();
-    let status = if ready {
-        StatusCode::OK
+    let readiness = Readiness::new(ReadinessChecks {
+        signing_keys,
+        database,
+    });
+    if readiness.is_ready() {
+        Ok(Json(readiness.to_json()).into_response())
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        Json(json!({
-            "status": if ready { "ready" } else { "not ready" },
-            "checks": { "signing_keys": keys, "database": database },
-            "missing": missing,
-        })),
-    )
-        .into_response()
+        Err(ApiError::NotReady(readiness))
+    }
 }

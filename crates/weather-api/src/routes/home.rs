@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use http::{header, HeaderValue, StatusCode};
+use http::{header, HeaderValue};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -50,7 +50,7 @@ pub fn router() -> Router<AppState> {
     operation_id = "home_page",
     responses(
         (status = 200, description = "The home page", content_type = "text/html", body = String),
-        (status = 503, response = crate::openapi::ServiceUnavailable),
+        (status = 503, response = crate::error::ServiceUnavailable),
     ),
 )]
 pub(crate) async fn index(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
@@ -92,9 +92,7 @@ async fn static_file(State(state): State<AppState>, Path(path): Path<String>) ->
             let uri = format!("/static/{path}")
                 .parse()
                 .unwrap_or_else(|_| http::Uri::from_static("/static"));
-            let mut r = super::not_found(State(state), uri).await;
-            *r.status_mut() = StatusCode::NOT_FOUND;
-            r
+            super::not_found(State(state.templates.clone()), uri).await
         }
     }
 }

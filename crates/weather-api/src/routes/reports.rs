@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use http::{header, StatusCode};
 use uuid::Uuid;
 
-use super::{require_scope_or_role, READ_SCOPE, WRITE_SCOPE};
+use crate::auth::{require_scope_or_role, READ_SCOPE, WRITE_SCOPE};
 use crate::domain::{NewReport, RawNewReport, Report};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -20,11 +20,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let read = Router::new()
         .route("/api/reports", get(list_reports))
         .route("/api/reports/{id}", get(get_report))
-        .route_layer(require_scope_or_role(state, READ_SCOPE, &state.roles.read));
+        .route_layer(require_scope_or_role(
+            &state.validator,
+            READ_SCOPE,
+            &state.roles.read,
+        ));
     let write = Router::new()
         .route("/api/reports", axum::routing::post(create_report))
         .route_layer(require_scope_or_role(
-            state,
+            &state.validator,
             WRITE_SCOPE,
             &state.roles.write,
         ));
@@ -40,10 +44,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
     tag = "reports",
     responses(
         (status = 200, description = "The reports, newest first", body = [Report]),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 503, response = crate::openapi::ServiceUnavailable),
+        (status = 400, response = crate::error::BadRequest),
+        (status = 401, response = crate::error::Unauthorized),
+        (status = 403, response = crate::error::Forbidden),
+        (status = 503, response = crate::error::ServiceUnavailable),
     ),
     security(("entra_id" = ["weather.read"]), ("entra_id_app_token" = ["Weather.Read.All"]))
 )]
@@ -61,11 +65,11 @@ pub(crate) async fn list_reports(
     params(("id" = uuid::Uuid, Path, description = "The report's id (from the `Location` header of its creation)")),
     responses(
         (status = 200, description = "The report", body = Report),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 503, response = crate::openapi::ServiceUnavailable),
+        (status = 400, response = crate::error::BadRequest),
+        (status = 401, response = crate::error::Unauthorized),
+        (status = 403, response = crate::error::Forbidden),
+        (status = 404, response = crate::error::NotFound),
+        (status = 503, response = crate::error::ServiceUnavailable),
     ),
     security(("entra_id" = ["weather.read"]), ("entra_id_app_token" = ["Weather.Read.All"]))
 )]
@@ -94,13 +98,13 @@ pub(crate) async fn get_report(
     responses(
         (status = 201, description = "The stored report", body = Report,
             headers(("Location" = String, description = "`/api/reports/{id}` of the new report"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::UnprocessableEntity),
-        (status = 503, response = crate::openapi::ServiceUnavailable),
+        (status = 400, response = crate::error::BadRequest),
+        (status = 401, response = crate::error::Unauthorized),
+        (status = 403, response = crate::error::Forbidden),
+        (status = 413, response = crate::error::PayloadTooLarge),
+        (status = 415, response = crate::error::UnsupportedMediaType),
+        (status = 422, response = crate::error::UnprocessableEntity),
+        (status = 503, response = crate::error::ServiceUnavailable),
     ),
     security(("entra_id" = ["weather.write"]), ("entra_id_app_token" = ["Weather.Write.All"]))
 )]

@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::{require_scope_or_role, READ_SCOPE};
+use crate::auth::{require_scope_or_role, READ_SCOPE};
 use crate::domain::{Units, WeatherQuery};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -17,7 +17,11 @@ use crate::upstream::CurrentWeather;
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/api/weather/{city}", get(current_weather))
-        .route_layer(require_scope_or_role(state, READ_SCOPE, &state.roles.read))
+        .route_layer(require_scope_or_role(
+            &state.validator,
+            READ_SCOPE,
+            &state.roles.read,
+        ))
 }
 
 /// The raw query string; parsed into a [`WeatherQuery`] by the handler.
@@ -58,14 +62,14 @@ fn units_schema() -> utoipa::openapi::Object {
         WeatherParams,
     ),
     responses(
-        (status = 200, description = "The current weather", body = crate::openapi::CurrentWeather),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 502, response = crate::openapi::BadGateway),
-        (status = 503, response = crate::openapi::ServiceUnavailable),
-        (status = 504, response = crate::openapi::GatewayTimeout),
+        (status = 200, description = "The current weather", body = CurrentWeather),
+        (status = 400, response = crate::error::BadRequest),
+        (status = 401, response = crate::error::Unauthorized),
+        (status = 403, response = crate::error::Forbidden),
+        (status = 404, response = crate::error::NotFound),
+        (status = 502, response = crate::error::BadGateway),
+        (status = 503, response = crate::error::ServiceUnavailable),
+        (status = 504, response = crate::error::GatewayTimeout),
     ),
     security(("entra_id" = ["weather.read"]), ("entra_id_app_token" = ["Weather.Read.All"]))
 )]

@@ -6,10 +6,9 @@
 mod postgres;
 mod sqlite;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
 pub use postgres::PostgresStore;
@@ -17,9 +16,6 @@ pub use sqlite::SqliteStore;
 
 use crate::domain::{NewReport, Report};
 use crate::settings::DatabaseUrl;
-
-/// A boxed, sendable future, the return type of the object-safe async trait methods below.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Why the store could not answer.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row as _};
 use uuid::Uuid;
 
-use super::{build_report, BoxFuture, ReportStore, Row, StoreError};
+use futures_util::future::BoxFuture;
+
+use super::{build_report, ReportStore, Row, StoreError};
 use crate::domain::{NewReport, Report};
 
 /// Reports in a PostgreSQL database.

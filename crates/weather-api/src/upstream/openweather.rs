@@ -7,7 +7,7 @@ use url::Url;
 
 use super::{CurrentWeather, UpstreamError, WeatherProvider};
 use crate::domain::WeatherQuery;
-use crate::store::BoxFuture;
+use futures_util::future::BoxFuture;
 
 /// OpenWeatherMap over HTTP, with one shared client.
 #[derive(Debug, Clone)]
@@ -71,7 +71,7 @@ impl OpenWeather {
                 }
             })?;
         match body.remove("main") {
-            Some(serde_json::Value::Object(main)) => Ok(main),
+            Some(serde_json::Value::Object(main)) => Ok(CurrentWeather::new(main)),
             _ => Err(UpstreamError::BadResponse(
                 "the answer has no `main` object".into(),
             )),

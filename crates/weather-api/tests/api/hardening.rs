@@ -3,7 +3,7 @@
 
 use entra_dev::{DevIssuer, DevIssuerConfig};
 use serde_json::json;
-use weather_api::hardening::HTML_CSP;
+use weather_api::middleware::security::HTML_CSP;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -81,3 +81,63 @@ async fn logs_have_request_ids_and_never_the_token() {
         assert!(!logs.contains(signature), "a token leaked into the logs");
     }
 }
+
+#[tokio::test]
+async fn binary_logging_to_a_pipe_writes_no_ansi_colour_codes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let issuer = entra_dev::DevIssuer::spawn(entra_dev::DevIssuerConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::binary::settings(
+        &issuer,
+        "http://127.0.0.1:9",
+        &dir.path().join("weather.db"),
+        serde_json::json!({}),
+    );
+    config["log_format"] = "text".into();
+    let file = dir.path().join("settings.json");
+    std::fs::write(&file, serde_json::to_vec(&config).unwrap()).unwrap();
+    // stdout is a pipe and nothing asks for no colour: the decision must come from the pipe itself.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weather-api"))
+        .arg("--settings")
+        .arg(&file)
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut seen = String::new();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("listening") {
+                break;
+            }
+        }
+        seen
+    });
+    let logs = tokio::time::timeout(std::time::Duration::from_secs(60), reader).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let logs = logs
+        .expect("the binary logs its listening line within 60 s")
+        .unwrap();
+    assert!(logs.contains("listening"), "no listening line:\n{logs}");
+    assert!(
+        logs.contains(" INFO "),
+        "plain level names expected:\n{logs}"
+    );
+    assert!(
+        !logs.contains('\u{1b}'),
+        "ANSI escape codes in piped logs:\n{logs:?}"
+    );
+}

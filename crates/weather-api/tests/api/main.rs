@@ -6,6 +6,7 @@
 
 mod auth;
 mod binary;
+mod dev_mode;
 mod docs;
 mod durability;
 mod faults;

@@ -1,4 +1,5 @@
-//! Web hardening and overload protection, applied by [`build_router`](crate::startup::build_router):
+//! Security headers and log-safe request targets, applied by
+//! [`build_router`](crate::startup::build_router):
 //!
 //! * [`security_headers`]: `X-Content-Type-Options: nosniff` and `Referrer-Policy: no-referrer` on every
 //!   answer; on HTML answers a Content-Security-Policy without inline script ([`HTML_CSP`], unless the
@@ -6,23 +7,16 @@
 //!   answer to a request that carried credentials and on every `/api` answer (authenticated data and auth
 //!   errors are never stored by a browser or a shared cache).
 //! * [`loggable_uri`]: the request target for logs, with credential query parameters redacted.
-//! * Load shedding: beyond `max_in_flight` concurrent requests the service answers at once
-//!   [`overloaded`] (503 problem+json, `Retry-After`) instead of queueing without bound.
 
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
-use http::{header, HeaderValue, StatusCode};
-
-use crate::error::problem;
+use http::{header, HeaderValue};
 
 /// The Content-Security-Policy of HTML pages: same-origin resources only, no inline script, no plugins,
 /// no framing, no `<base>` rewriting.
 pub const HTML_CSP: &str =
     "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'";
-
-/// Seconds a shed client is asked to wait (`Retry-After`).
-pub const RETRY_AFTER_SECS: u32 = 1;
 
 /// Query parameters whose values are credentials: never written to logs.
 const SECRET_QUERY_PARAMS: &[&str] = &["access_token", "id_token", "code", "client_secret"];
@@ -84,43 +78,9 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// The answer beyond capacity (the load-shedding layer's error): 503 problem+json `overloaded` with
-/// `Retry-After`. Any other middleware error is a 500 without detail.
-pub async fn overloaded(err: tower::BoxError) -> Response {
-    if err.is::<tower::load_shed::error::Overloaded>() {
-        let mut response = problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "The service is at capacity; retry after the number of seconds in Retry-After.",
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-        response
-    } else {
-        tracing::error!(error = %err, "unhandled middleware error");
-        problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "An internal error occurred.",
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn overloaded_answers_503_problem_with_retry_after() {
-        let response = overloaded(Box::new(tower::load_shed::error::Overloaded::new())).await;
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
-        assert_eq!(
-            response.headers()[header::CONTENT_TYPE],
-            crate::error::PROBLEM_JSON
-        );
-    }
 
     #[test]
     fn credential_query_parameters_are_redacted_for_logs() {

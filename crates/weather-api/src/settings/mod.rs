@@ -9,8 +9,10 @@
 //! The file may also carry an ASP.NET `AzureAd` section (see [`aspnet`]), so that `--settings` can point at
 //! an `appsettings.json`.
 //!
-//! Every value is parsed into its domain type here; an invalid or unknown key stops start-up with a
-//! message that names it (`azure_ad.tenant_id: ...`). `settings_template.json` documents every key.
+//! The merged JSON is read into serde-derived structs (`raw`, through [`serde_path_to_error`] so that
+//! every error names its key), then every value is parsed into its domain type here and in
+//! [`azure_ad`]; an invalid or unknown key stops start-up with a message that names it
+//! (`azure_ad.tenant_id: ...`). `settings_template.json` documents every key.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,9 +22,16 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::proxy::{IpNet, TrustedProxies};
+use crate::middleware::client_info::{IpNet, TrustedProxies};
 
 pub mod aspnet;
+pub mod azure_ad;
+mod raw;
+
+pub(crate) use azure_ad::config_error;
+pub use azure_ad::{AzureAdSettings, B2cSettings, Identity};
+
+use raw::RawSettings;
 
 /// The environment variable prefix (followed by `__`).
 pub const ENV_PREFIX: &str = "WEATHER_API";
@@ -148,52 +157,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// The app registration the service validates tokens for. Absent = development mode.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    /// Directory (tenant) id, a verified domain, `common` or `organizations`.
-    pub tenant_id: String,
-    /// The API's application (client) id.
-    pub client_id: String,
-}
-
-/// Azure AD B2C user-flow settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct B2cSettings {
-    /// The B2C tenant name (`contoso` for `contoso.onmicrosoft.com`).
-    pub tenant_name: String,
-    /// The user flow (policy), e.g. `B2C_1_signupsignin`.
-    pub policy: String,
-}
-
-/// The `azure_ad` section.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AzureAdSettings {
-    /// The authority host, always ending with `/` (default `https://login.microsoftonline.com/`).
-    pub instance: Url,
-    /// Tenant and client id; `None` when neither is configured (development mode).
-    pub identity: Option<Identity>,
-    /// Extra accepted audiences (the client id and `api://{client_id}` are always accepted).
-    pub audiences: Vec<String>,
-    /// B2C user flow, when the tenant is a B2C tenant.
-    pub b2c: Option<B2cSettings>,
-    /// Tenants accepted when `tenant_id` is `common` or `organizations`.
-    pub allowed_tenants: Vec<String>,
-    /// App role that grants reading (default `Weather.Read.All`).
-    pub read_role: String,
-    /// App role that grants writing (default `Weather.Write.All`).
-    pub write_role: String,
-    /// Verified tokens remembered by entra-auth's token cache (default 10,000; 0 turns it off).
-    pub token_cache_capacity: usize,
-    /// Longest time a verified token is remembered (default 10 minutes; never beyond its `exp`).
-    pub token_cache_max_age: Duration,
-    /// The application (client) id Swagger UI (`/docs`) signs in as: a registration with a
-    /// single-page-application redirect URI `https://{host}/docs/oauth2-redirect.html`. `None` leaves the
-    /// client id for the user to type in the Authorize dialog. Ignored in development mode (the
-    /// development issuer's public client is used).
-    pub docs_client_id: Option<String>,
-}
-
 /// All settings, parsed.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -229,6 +192,10 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     /// Who may read `/metrics` (client addresses after the proxy rules); empty = anyone.
     pub metrics_allow: Vec<IpNet>,
+    /// Lets development mode (no `azure_ad` identity) listen on a non-loopback address, where anyone who
+    /// reaches the port can mint tokens with the development issuer's published secrets. Default `false`:
+    /// start-up refuses such a bind.
+    pub dangerous_dev_mode_on_network: bool,
     /// Settings that were ignored (ASP.NET keys this service does not use), to log once logging is up.
     pub warnings: Vec<String>,
 }
@@ -264,7 +231,7 @@ impl Settings {
         cwd: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, SettingsError> {
-        let mut merged = defaults();
+        let mut merged = Map::new();
         let mut warnings = Vec::new();
         let path = match file {
             Some(p) if p.is_absolute() => Some(p.to_path_buf()),
@@ -292,7 +259,19 @@ impl Settings {
             let keys: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
             set_path(&mut merged, &keys, Value::String(value));
         }
-        let mut settings = parse(merged, cwd)?;
+        strip_comments(&mut merged);
+        let raw: RawSettings =
+            serde_path_to_error::deserialize(Value::Object(merged)).map_err(|e| {
+                let key = e.path().to_string();
+                let inner = e.into_inner().to_string();
+                let reason = if inner.starts_with("unknown field") {
+                    "unknown key (see settings_template.json)".to_owned()
+                } else {
+                    inner
+                };
+                SettingsError::Invalid { key, reason }
+            })?;
+        let mut settings = parse(raw, cwd)?;
         settings.warnings = warnings;
         Ok(settings)
     }
@@ -309,38 +288,6 @@ struct Cli {
     /// A settings file to use instead of ./settings.json (must exist).
     #[arg(long, value_name = "PATH")]
     settings: Option<PathBuf>,
-}
-
-fn defaults() -> Map<String, Value> {
-    let v = serde_json::json!({
-        "openweather_base_url": "https://api.openweathermap.org",
-        "openweather_timeout_ms": 10000,
-        "cache_ttl_secs": 3600,
-        "cache_capacity": 1000,
-        "bind": "127.0.0.1:8000",
-        "database_url": "sqlite://weather.db",
-        "max_body_bytes": 65536,
-        "request_timeout_ms": 30000,
-        "max_in_flight": 256,
-        "header_read_timeout_ms": 10000,
-        "max_header_bytes": 65536,
-        "log_format": "text",
-        "trusted_proxies": [],
-        "metrics_allow": [],
-        "azure_ad": {
-            "instance": "https://login.microsoftonline.com/",
-            "audiences": [],
-            "allowed_tenants": [],
-            "read_role": "Weather.Read.All",
-            "write_role": "Weather.Write.All",
-            "token_cache_capacity": 10000,
-            "token_cache_max_age_secs": 600
-        }
-    });
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
 }
 
 fn merge(base: &mut Map<String, Value>, overlay: Map<String, Value>) {
@@ -374,125 +321,18 @@ fn set_path(map: &mut Map<String, Value>, keys: &[String], value: Value) {
     }
 }
 
-/// Takes typed values out of a JSON object, remembering the key path for messages.
-struct Section {
-    prefix: String,
-    map: Map<String, Value>,
-}
-
-impl Section {
-    fn new(prefix: &str, map: Map<String, Value>) -> Self {
-        Self {
-            prefix: prefix.to_owned(),
-            map,
-        }
-    }
-
-    fn key(&self, name: &str) -> String {
-        if self.prefix.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{}.{name}", self.prefix)
-        }
-    }
-
-    fn string(&mut self, name: &str) -> Result<Option<String>, SettingsError> {
-        match self.map.remove(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
-            Some(other) => Err(SettingsError::invalid(
-                self.key(name),
-                format!("expected a string, found {other}"),
-            )),
-        }
-    }
-
-    fn required_string(&mut self, name: &str) -> Result<String, SettingsError> {
-        self.string(name)?
-            .ok_or_else(|| SettingsError::invalid(self.key(name), "must not be empty"))
-    }
-
-    fn u64(&mut self, name: &str) -> Result<u64, SettingsError> {
-        match self.whole_number(name) {
-            Some(n) if n > 0 => Ok(n),
-            _ => Err(SettingsError::invalid(
-                self.key(name),
-                "expected a positive whole number",
-            )),
-        }
-    }
-
-    /// A whole number that may be zero.
-    fn count(&mut self, name: &str) -> Result<u64, SettingsError> {
-        self.whole_number(name)
-            .ok_or_else(|| SettingsError::invalid(self.key(name), "expected a whole number"))
-    }
-
-    fn whole_number(&mut self, name: &str) -> Option<u64> {
-        match self.map.remove(name) {
-            Some(Value::Number(n)) => n.as_u64(),
-            Some(Value::String(s)) => s.trim().parse().ok(),
-            _ => None,
-        }
-    }
-
-    fn list(&mut self, name: &str) -> Result<Vec<String>, SettingsError> {
-        let key = self.key(name);
-        let items = match self.map.remove(name) {
-            None | Some(Value::Null) => Vec::new(),
-            // From the environment: comma-separated.
-            Some(Value::String(s)) => s.split(',').map(str::to_owned).collect(),
-            Some(Value::Array(a)) => a
-                .into_iter()
-                .map(|v| match v {
-                    Value::String(s) => Ok(s),
-                    other => Err(SettingsError::invalid(
-                        key.clone(),
-                        format!("expected a list of strings, found {other}"),
-                    )),
-                })
-                .collect::<Result<_, _>>()?,
-            Some(other) => {
-                return Err(SettingsError::invalid(
-                    key,
-                    format!("expected a list of strings, found {other}"),
-                ))
-            }
-        };
-        Ok(items
-            .into_iter()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect())
-    }
-
-    fn section(&mut self, name: &str) -> Result<Option<Section>, SettingsError> {
-        let key = self.key(name);
-        match self.map.remove(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Object(m)) => Ok(Some(Section::new(&key, m))),
-            Some(other) => Err(SettingsError::invalid(
-                key,
-                format!("expected an object, found {other}"),
-            )),
-        }
-    }
-
-    /// Refuses keys nobody took (typos would otherwise be silently ignored); keys starting with `_` are
-    /// comments.
-    fn finish(self) -> Result<(), SettingsError> {
-        match self.map.keys().find(|k| !k.starts_with('_')) {
-            Some(unknown) => Err(SettingsError::invalid(
-                self.key(unknown),
-                "unknown key (see settings_template.json)",
-            )),
-            None => Ok(()),
+/// Removes the comment keys (starting with `_`) of every section, at any depth.
+fn strip_comments(map: &mut Map<String, Value>) {
+    map.retain(|key, _| !key.starts_with('_'));
+    for value in map.values_mut() {
+        if let Value::Object(inner) = value {
+            strip_comments(inner);
         }
     }
 }
 
-fn parse_url(key: &str, raw: &str) -> Result<Url, SettingsError> {
+/// An http(s) URL with a host; errors name `key`.
+pub(crate) fn parse_url(key: &str, raw: &str) -> Result<Url, SettingsError> {
     let url = Url::parse(raw).map_err(|e| SettingsError::invalid(key, format!("{e}: {raw}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(SettingsError::invalid(
@@ -503,43 +343,29 @@ fn parse_url(key: &str, raw: &str) -> Result<Url, SettingsError> {
     Ok(url)
 }
 
-/// Key names of Microsoft identity roles and scopes: printable ASCII without spaces.
-fn check_name(key: &str, value: &str) -> Result<(), SettingsError> {
-    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(SettingsError::invalid(
-            key,
-            format!("must not contain spaces: {value:?}"),
-        ));
-    }
-    Ok(())
-}
-
-fn parse(merged: Map<String, Value>, cwd: &Path) -> Result<Settings, SettingsError> {
-    let mut root = Section::new("", merged);
-    let api_key = root.string("api_key")?.map(SecretString::from);
-    let openweather_base_url = parse_url(
-        "openweather_base_url",
-        &root.required_string("openweather_base_url")?,
-    )?;
-    let openweather_timeout = Duration::from_millis(root.u64("openweather_timeout_ms")?);
-    let cache_ttl = Duration::from_secs(root.u64("cache_ttl_secs")?);
-    let cache_capacity = usize::try_from(root.u64("cache_capacity")?)
+/// The raw settings in domain types; errors name the key.
+fn parse(root: RawSettings, cwd: &Path) -> Result<Settings, SettingsError> {
+    let api_key = root.api_key.map(SecretString::from);
+    let openweather_base_url = parse_url("openweather_base_url", &root.openweather_base_url)?;
+    let openweather_timeout = Duration::from_millis(root.openweather_timeout_ms);
+    let cache_ttl = Duration::from_secs(root.cache_ttl_secs);
+    let cache_capacity = usize::try_from(root.cache_capacity)
         .map_err(|_| SettingsError::invalid("cache_capacity", "too large"))?;
-    let bind_raw = root.required_string("bind")?;
+    let bind_raw = root.bind;
     let bind = bind_raw.parse().map_err(|_| {
         SettingsError::invalid(
             "bind",
             format!("expected IP:PORT such as 127.0.0.1:8000, found {bind_raw}"),
         )
     })?;
-    let database_url = DatabaseUrl::parse(&root.required_string("database_url")?, cwd)?;
-    let max_body_bytes = usize::try_from(root.u64("max_body_bytes")?)
+    let database_url = DatabaseUrl::parse(&root.database_url, cwd)?;
+    let max_body_bytes = usize::try_from(root.max_body_bytes)
         .map_err(|_| SettingsError::invalid("max_body_bytes", "too large"))?;
-    let request_timeout = Duration::from_millis(root.u64("request_timeout_ms")?);
-    let max_in_flight = usize::try_from(root.u64("max_in_flight")?)
+    let request_timeout = Duration::from_millis(root.request_timeout_ms);
+    let max_in_flight = usize::try_from(root.max_in_flight)
         .map_err(|_| SettingsError::invalid("max_in_flight", "too large"))?;
-    let header_read_timeout = Duration::from_millis(root.u64("header_read_timeout_ms")?);
-    let max_header_bytes = match usize::try_from(root.u64("max_header_bytes")?) {
+    let header_read_timeout = Duration::from_millis(root.header_read_timeout_ms);
+    let max_header_bytes = match usize::try_from(root.max_header_bytes) {
         Ok(n) if n >= 8192 => n,
         _ => {
             return Err(SettingsError::invalid(
@@ -548,7 +374,7 @@ fn parse(merged: Map<String, Value>, cwd: &Path) -> Result<Settings, SettingsErr
             ))
         }
     };
-    let log_format = match root.required_string("log_format")?.as_str() {
+    let log_format = match root.log_format.as_str() {
         "text" => LogFormat::Text,
         "json" => LogFormat::Json,
         other => {
@@ -558,20 +384,15 @@ fn parse(merged: Map<String, Value>, cwd: &Path) -> Result<Settings, SettingsErr
             ))
         }
     };
-    let trusted_proxies = TrustedProxies::parse(&root.list("trusted_proxies")?)
+    let trusted_proxies = TrustedProxies::parse(&root.trusted_proxies)
         .map_err(|e| SettingsError::invalid("trusted_proxies", e.to_string()))?;
     let metrics_allow = root
-        .list("metrics_allow")?
+        .metrics_allow
         .iter()
         .map(|e| e.parse::<IpNet>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| SettingsError::invalid("metrics_allow", e.to_string()))?;
-    let mut ad = root
-        .section("azure_ad")?
-        .unwrap_or_else(|| Section::new("azure_ad", Map::new()));
-    let azure_ad = parse_azure_ad(&mut ad)?;
-    ad.finish()?;
-    root.finish()?;
+    let azure_ad = AzureAdSettings::parse(root.azure_ad)?;
     Ok(Settings {
         api_key,
         openweather_base_url,
@@ -589,181 +410,9 @@ fn parse(merged: Map<String, Value>, cwd: &Path) -> Result<Settings, SettingsErr
         log_format,
         trusted_proxies,
         metrics_allow,
+        dangerous_dev_mode_on_network: root.dangerous_dev_mode_on_network,
         warnings: Vec::new(),
     })
-}
-
-fn parse_azure_ad(ad: &mut Section) -> Result<AzureAdSettings, SettingsError> {
-    let mut instance = parse_url(
-        "azure_ad.instance",
-        &ad.string("instance")?
-            .unwrap_or_else(|| "https://login.microsoftonline.com/".to_owned()),
-    )?;
-    if !instance.path().ends_with('/') {
-        let path = format!("{}/", instance.path());
-        instance.set_path(&path);
-    }
-    let tenant_id = ad.string("tenant_id")?;
-    let client_id = ad.string("client_id")?;
-    let identity = match (tenant_id, client_id) {
-        (None, None) => None,
-        (Some(_), None) => {
-            return Err(SettingsError::invalid(
-                "azure_ad.client_id",
-                "must be set when azure_ad.tenant_id is set (the API's application id)",
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(SettingsError::invalid(
-                "azure_ad.tenant_id",
-                "must be set when azure_ad.client_id is set (the directory id)",
-            ))
-        }
-        (Some(tenant_id), Some(client_id)) => Some(Identity {
-            tenant_id,
-            client_id,
-        }),
-    };
-    let audiences = ad.list("audiences")?;
-    let allowed_tenants = ad.list("allowed_tenants")?;
-    let b2c = match ad.section("b2c")? {
-        None => None,
-        Some(mut b) => {
-            let tenant_name = b.string("tenant_name")?;
-            let policy = b.string("policy")?;
-            let parsed = match (tenant_name, policy) {
-                (None, None) => None,
-                (Some(tenant_name), Some(policy)) => Some(B2cSettings {
-                    tenant_name,
-                    policy,
-                }),
-                (None, Some(_)) => {
-                    return Err(SettingsError::invalid(
-                        "azure_ad.b2c.tenant_name",
-                        "must be set when azure_ad.b2c.policy is set",
-                    ))
-                }
-                (Some(_), None) => {
-                    return Err(SettingsError::invalid(
-                        "azure_ad.b2c.policy",
-                        "must be set when azure_ad.b2c.tenant_name is set",
-                    ))
-                }
-            };
-            b.finish()?;
-            parsed
-        }
-    };
-    let docs_client_id = ad.string("docs_client_id")?;
-    if let Some(id) = &docs_client_id {
-        if uuid::Uuid::parse_str(id).is_err() {
-            return Err(SettingsError::invalid(
-                "azure_ad.docs_client_id",
-                format!(
-                    "invalid client id {id:?}: expected the application (client) id GUID of the \
-                     registration Swagger UI signs in as"
-                ),
-            ));
-        }
-    }
-    let read_role = ad.required_string("read_role")?;
-    check_name("azure_ad.read_role", &read_role)?;
-    let write_role = ad.required_string("write_role")?;
-    check_name("azure_ad.write_role", &write_role)?;
-    let token_cache_capacity = usize::try_from(ad.count("token_cache_capacity")?)
-        .map_err(|_| SettingsError::invalid("azure_ad.token_cache_capacity", "too large"))?;
-    let token_cache_max_age = match ad.u64("token_cache_max_age_secs")? {
-        secs @ 1..=86_400 => Duration::from_secs(secs),
-        _ => {
-            return Err(SettingsError::invalid(
-                "azure_ad.token_cache_max_age_secs",
-                "expected 1 to 86400 seconds",
-            ))
-        }
-    };
-    let settings = AzureAdSettings {
-        instance,
-        identity,
-        audiences,
-        b2c,
-        allowed_tenants,
-        read_role,
-        write_role,
-        token_cache_capacity,
-        token_cache_max_age,
-        docs_client_id,
-    };
-    // Validate through entra-auth now, so that a wrong value stops start-up naming its key.
-    if let Some(identity) = &settings.identity {
-        settings.to_auth_config(identity, None)?;
-    }
-    Ok(settings)
-}
-
-impl AzureAdSettings {
-    /// Builds the entra-auth configuration for `identity`; `instance` overrides the configured instance
-    /// (development mode). Errors name the settings key.
-    ///
-    /// # Errors
-    /// [`SettingsError::Invalid`] naming the `azure_ad.*` key that entra-auth refused.
-    pub fn to_auth_config(
-        &self,
-        identity: &Identity,
-        instance: Option<&Url>,
-    ) -> Result<entra_auth::AuthConfig, SettingsError> {
-        let instance = instance.unwrap_or(&self.instance);
-        let mut builder = entra_auth::AuthConfig::builder(&identity.tenant_id, &identity.client_id)
-            .instance(instance.as_str())
-            .token_cache_capacity(self.token_cache_capacity)
-            .token_cache_max_age(self.token_cache_max_age);
-        if !self.audiences.is_empty() {
-            let mut audiences = vec![
-                identity.client_id.clone(),
-                format!("api://{}", identity.client_id),
-            ];
-            audiences.extend(self.audiences.iter().cloned());
-            builder = builder.audiences(audiences);
-        }
-        if !self.allowed_tenants.is_empty() {
-            builder = builder.allowed_tenants(self.allowed_tenants.iter().cloned());
-        }
-        if let Some(b2c) = &self.b2c {
-            builder = builder.b2c(&b2c.tenant_name, &b2c.policy);
-        }
-        builder.build().map_err(config_error)
-    }
-
-    /// Builds the token validator (no network I/O yet: keys are fetched by its background refresh).
-    ///
-    /// # Errors
-    /// As [`AzureAdSettings::to_auth_config`].
-    pub fn to_validator(
-        &self,
-        identity: &Identity,
-        instance: Option<&Url>,
-    ) -> Result<entra_auth::TokenValidator, SettingsError> {
-        entra_auth::TokenValidator::new(self.to_auth_config(identity, instance)?)
-            .map_err(config_error)
-    }
-}
-
-/// Names the settings key behind an entra-auth configuration error.
-fn config_error(e: entra_auth::ConfigError) -> SettingsError {
-    use entra_auth::ConfigError as E;
-    let key = match &e {
-        E::InvalidTenantId { .. } => "azure_ad.tenant_id".to_owned(),
-        E::InvalidClientId { .. } => "azure_ad.client_id".to_owned(),
-        E::InvalidInstance { .. } => "azure_ad.instance".to_owned(),
-        E::InvalidB2c { field, .. } => format!("azure_ad.b2c.{field}"),
-        E::InvalidAudience { .. } | E::NoAudiences => "azure_ad.audiences".to_owned(),
-        E::MissingTenantAllowList { .. } => "azure_ad.allowed_tenants".to_owned(),
-        E::OutOfRange {
-            field: "token_cache_max_age",
-            ..
-        } => "azure_ad.token_cache_max_age_secs".to_owned(),
-        _ => "azure_ad".to_owned(),
-    };
-    SettingsError::invalid(key, e.to_string())
 }
 
 #[cfg(test)]
@@ -872,6 +521,11 @@ mod tests {
                 "swagger",
                 "azure_ad.docs_client_id:",
             ),
+            (
+                "WEATHER_API__DANGEROUS_DEV_MODE_ON_NETWORK",
+                "yes",
+                "dangerous_dev_mode_on_network: expected true or false, found \"yes\"",
+            ),
         ] {
             let err = Settings::load(None, dir.path(), env(&[(var, value)])).unwrap_err();
             assert!(err.to_string().starts_with(key), "{var}: {err}");
@@ -912,6 +566,57 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.azure_ad.instance.as_str(), "http://127.0.0.1:9/dev/");
+    }
+
+    #[test]
+    fn file_values_of_the_wrong_type_name_their_key_and_comments_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            (
+                r#"{"azure_ad": {"audiences": 5}}"#,
+                "azure_ad.audiences: expected a list of strings, found 5",
+            ),
+            (
+                r#"{"cache_ttl_secs": 0}"#,
+                "cache_ttl_secs: expected a positive whole number",
+            ),
+            (r#"{"bind": " "}"#, "bind: must not be empty"),
+            (
+                r#"{"api_key": ["k"]}"#,
+                "api_key: expected a string, found [\"k\"]",
+            ),
+            (
+                r#"{"azure_ad": {"b2c": {"tenant_name": "c", "polcy": "p"}}}"#,
+                "azure_ad.b2c.polcy: unknown key (see settings_template.json)",
+            ),
+        ];
+        for (json, message) in cases {
+            std::fs::write(dir.path().join("settings.json"), json).unwrap();
+            let err = Settings::load(None, dir.path(), env(&[])).unwrap_err();
+            assert_eq!(err.to_string(), message, "{json}");
+        }
+        std::fs::write(
+            dir.path().join("settings.json"),
+            r#"{"_comment": "x", "cache_ttl_secs": "60", "azure_ad": {"_note": "y", "token_cache_capacity": "0"}}"#,
+        )
+        .unwrap();
+        let s = Settings::load(None, dir.path(), env(&[])).unwrap();
+        assert_eq!(s.cache_ttl, Duration::from_secs(60));
+        assert_eq!(s.azure_ad.token_cache_capacity, 0);
+    }
+
+    #[test]
+    fn dangerous_dev_mode_on_network_is_off_unless_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load(None, dir.path(), env(&[])).unwrap();
+        assert!(!s.dangerous_dev_mode_on_network);
+        let s = Settings::load(
+            None,
+            dir.path(),
+            env(&[("WEATHER_API__DANGEROUS_DEV_MODE_ON_NETWORK", " TRUE ")]),
+        )
+        .unwrap();
+        assert!(s.dangerous_dev_mode_on_network);
     }
 
     #[test]

@@ -1,0 +1,13 @@
+//! The service's own middleware, applied by [`build_router`](crate::startup::build_router) around the
+//! whole router (tower-http supplies the rest: request ids, trace, sensitive headers, body limit):
+//!
+//! * [`client_info`]: who the client is (the TCP peer, or the forwarded client behind a trusted proxy);
+//! * [`security`]: security headers on every answer, and request targets safe to log;
+//! * [`http_metrics`]: request counts and latency by route template;
+//! * [`error_log`]: logs the cause of error answers in the request span and turns the bare answers of
+//!   layers and the router (413, 405) into [`ApiError`](crate::error::ApiError) problems.
+
+pub mod client_info;
+pub mod error_log;
+pub mod http_metrics;
+pub mod security;
