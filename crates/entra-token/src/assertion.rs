@@ -1,0 +1,232 @@
+//! The on-behalf-of input: the caller's access token ([`UserAssertion`]), checked before any
+//! network call (shape, `exp`, a user rather than an app, this API's audience), with the SHA-256
+//! that keys the cache, so one user's downstream token is never served for another.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::Deserialize;
+
+use crate::error::{clip, AssertionError};
+
+/// The incoming access token that on-behalf-of exchanges. `Debug` never shows it.
+#[derive(Clone)]
+pub struct UserAssertion {
+    token: Arc<str>,
+    hash: [u8; 32],
+    expires_at: SystemTime,
+    audiences: Arc<[String]>,
+}
+
+impl std::fmt::Debug for UserAssertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserAssertion")
+            .field("token", &"[REDACTED]")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    exp: Option<f64>,
+    #[serde(default)]
+    aud: Option<OneOrMany>,
+    #[serde(default)]
+    oid: Option<String>,
+    #[serde(default)]
+    tid: Option<String>,
+    #[serde(default)]
+    idtyp: Option<String>,
+    #[serde(default)]
+    scp: Option<String>,
+    #[serde(default)]
+    roles: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl UserAssertion {
+    /// The token that entra-auth validated, with its [`entra_auth::VerifiedClaims`]: the token must be
+    /// the one those claims came from (same `exp`, `oid`, `tid`, `aud`) and must not be app-only.
+    /// Uses the claims' public accessors `expires_at`, `oid`, `tid`, `audiences` and `is_app_only`.
+    ///
+    /// # Errors
+    /// [`AssertionError::AppOnly`], [`AssertionError::Malformed`],
+    /// [`AssertionError::NotTheVerifiedToken`].
+    pub fn from_verified(
+        claims: &entra_auth::VerifiedClaims,
+        token: &str,
+    ) -> Result<Self, AssertionError> {
+        if claims.is_app_only() {
+            return Err(AssertionError::AppOnly);
+        }
+        let parsed = Self::parse(token)?;
+        let p = decode(token)?;
+        let same = parsed.expires_at == claims.expires_at()
+            && p.oid.as_deref() == claims.oid()
+            && p.tid.as_deref() == claims.tid()
+            && parsed.audiences.as_ref() == claims.audiences();
+        if !same {
+            return Err(AssertionError::NotTheVerifiedToken);
+        }
+        Ok(parsed)
+    }
+
+    /// A raw incoming token (not verified here: the token endpoint checks its signature), checked
+    /// for shape, `exp` and a user subject. The audience and expiry are checked again, against the
+    /// client's configuration and clock, when the token is exchanged.
+    ///
+    /// # Errors
+    /// [`AssertionError::Malformed`], [`AssertionError::MissingExpiry`],
+    /// [`AssertionError::AppOnly`].
+    pub fn parse(token: &str) -> Result<Self, AssertionError> {
+        let token = token.trim();
+        let p = decode(token)?;
+        let exp = p.exp.ok_or(AssertionError::MissingExpiry)?;
+        if !exp.is_finite() || exp < 0.0 || exp > 1e11 {
+            return Err(AssertionError::Malformed);
+        }
+        let app_only = match p.idtyp.as_deref() {
+            Some("app") => true,
+            Some(_) => false,
+            None => p.scp.is_none() && p.roles.is_some(),
+        };
+        if app_only {
+            return Err(AssertionError::AppOnly);
+        }
+        let audiences: Vec<String> = match p.aud {
+            Some(OneOrMany::One(a)) => vec![a],
+            Some(OneOrMany::Many(v)) => v,
+            None => Vec::new(),
+        };
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(digest.as_ref());
+        Ok(Self {
+            token: Arc::from(token),
+            hash,
+            expires_at: UNIX_EPOCH + Duration::from_secs(exp as u64),
+            audiences: audiences.into(),
+        })
+    }
+
+    /// When the incoming token expires.
+    pub fn expires_at(&self) -> SystemTime {
+        self.expires_at
+    }
+
+    /// SHA-256 of the token: what the cache key holds instead of the token.
+    pub(crate) fn hash(&self) -> &[u8; 32] {
+        &self.hash
+    }
+
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The pre-checks made at exchange time: not expired at `now`, audience accepted.
+    pub(crate) fn check(&self, now: SystemTime, accepted: &[String]) -> Result<(), AssertionError> {
+        if let Ok(ago) = now.duration_since(self.expires_at) {
+            return Err(AssertionError::Expired {
+                ago_secs: ago.as_secs(),
+            });
+        }
+        if !self.audiences.iter().any(|a| accepted.contains(a)) {
+            return Err(AssertionError::ForeignAudience {
+                found: self.audiences.iter().take(5).map(|a| clip(a)).collect(),
+                expected: accepted.join(" or "),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn decode(token: &str) -> Result<Payload, AssertionError> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(AssertionError::Malformed);
+    };
+    if h.is_empty() || s.is_empty() || token.len() > 64 * 1024 {
+        return Err(AssertionError::Malformed);
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(p)
+        .map_err(|_| AssertionError::Malformed)?;
+    serde_json::from_slice(&bytes).map_err(|_| AssertionError::Malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(payload: serde_json::Value) -> String {
+        format!(
+            "eyJhbGciOiJSUzI1NiJ9.{}.c2ln",
+            URL_SAFE_NO_PAD.encode(payload.to_string())
+        )
+    }
+
+    #[test]
+    fn two_segments_are_malformed() {
+        assert_eq!(
+            UserAssertion::parse("abc.def").unwrap_err(),
+            AssertionError::Malformed
+        );
+    }
+
+    #[test]
+    fn non_json_payload_is_malformed() {
+        assert_eq!(
+            UserAssertion::parse("a.bm90IGpzb24.c").unwrap_err(),
+            AssertionError::Malformed
+        );
+    }
+
+    #[test]
+    fn app_only_token_is_refused() {
+        let t = jwt(serde_json::json!({"exp": 2_000_000_000u64, "aud": "x", "roles": ["R"]}));
+        assert_eq!(UserAssertion::parse(&t).unwrap_err(), AssertionError::AppOnly);
+        let t = jwt(serde_json::json!({"exp": 2_000_000_000u64, "aud": "x", "idtyp": "app", "scp": "a"}));
+        assert_eq!(UserAssertion::parse(&t).unwrap_err(), AssertionError::AppOnly);
+    }
+
+    #[test]
+    fn missing_exp_is_refused() {
+        let t = jwt(serde_json::json!({"aud": "x", "scp": "a"}));
+        assert_eq!(
+            UserAssertion::parse(&t).unwrap_err(),
+            AssertionError::MissingExpiry
+        );
+    }
+
+    #[test]
+    fn expired_and_foreign_are_found_by_check() {
+        let t = jwt(serde_json::json!({"exp": 1_000u64, "aud": ["other"], "scp": "a"}));
+        let a = UserAssertion::parse(&t).unwrap();
+        let late = UNIX_EPOCH + Duration::from_secs(1_060);
+        assert_eq!(
+            a.check(late, &["api".into()]).unwrap_err(),
+            AssertionError::Expired { ago_secs: 60 }
+        );
+        let early = UNIX_EPOCH + Duration::from_secs(10);
+        let e = a.check(early, &["api".into()]).unwrap_err();
+        assert!(matches!(e, AssertionError::ForeignAudience { .. }));
+        assert!(a.check(early, &["other".into()]).is_ok());
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let t = jwt(serde_json::json!({"exp": 2_000_000_000u64, "aud": "x", "scp": "a"}));
+        let a = UserAssertion::parse(&t).unwrap();
+        assert!(!format!("{a:?}").contains(&t[20..40]));
+    }
+}

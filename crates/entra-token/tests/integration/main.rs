@@ -1,0 +1,8 @@
+//! entra-token's integration tests: real HTTP on 127.0.0.1 (the development issuer in-process,
+//! and an Entra-shaped token endpoint written here for the grants it does not speak yet).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+mod client_credentials;
