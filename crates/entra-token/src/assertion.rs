@@ -151,7 +151,8 @@ impl UserAssertion {
 
 fn decode(token: &str) -> Result<Payload, AssertionError> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(AssertionError::Malformed);
     };
@@ -194,9 +195,17 @@ mod tests {
     #[test]
     fn app_only_token_is_refused() {
         let t = jwt(serde_json::json!({"exp": 2_000_000_000u64, "aud": "x", "roles": ["R"]}));
-        assert_eq!(UserAssertion::parse(&t).unwrap_err(), AssertionError::AppOnly);
-        let t = jwt(serde_json::json!({"exp": 2_000_000_000u64, "aud": "x", "idtyp": "app", "scp": "a"}));
-        assert_eq!(UserAssertion::parse(&t).unwrap_err(), AssertionError::AppOnly);
+        assert_eq!(
+            UserAssertion::parse(&t).unwrap_err(),
+            AssertionError::AppOnly
+        );
+        let t = jwt(
+            serde_json::json!({"exp": 2_000_000_000u64, "aud": "x", "idtyp": "app", "scp": "a"}),
+        );
+        assert_eq!(
+            UserAssertion::parse(&t).unwrap_err(),
+            AssertionError::AppOnly
+        );
     }
 
     #[test]

@@ -130,13 +130,14 @@ fn parse_tenant(tenant: &str) -> Result<String, ConfigError> {
     }
     let valid = !t.is_empty()
         && t.len() <= 253
-        && t
-            .chars()
+        && t.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
         && !t.starts_with(['.', '-'])
         && !t.ends_with(['.', '-']);
     if !valid {
-        return Err(ConfigError::InvalidTenant { found: clip(tenant) });
+        return Err(ConfigError::InvalidTenant {
+            found: clip(tenant),
+        });
     }
     Ok(lower)
 }
@@ -237,7 +238,11 @@ mod tests {
             "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_signin/oauth2/v2.0/token"
         );
         assert!(matches!(
-            Authority::b2c("https://contoso.b2clogin.com", "contoso.onmicrosoft.com", "signin"),
+            Authority::b2c(
+                "https://contoso.b2clogin.com",
+                "contoso.onmicrosoft.com",
+                "signin"
+            ),
             Err(ConfigError::InvalidPolicy { .. })
         ));
     }

@@ -56,6 +56,8 @@ pub struct ClientStats {
     pub memory_hits: u64,
     /// Tokens served from the shared cache.
     pub shared_hits: u64,
+    /// Tokens held in the memory cache now.
+    pub cached_tokens: usize,
 }
 
 /// What to acquire.
@@ -118,6 +120,7 @@ impl ConfidentialClient {
             token_requests: c.token_requests.load(Ordering::Relaxed),
             memory_hits: c.memory_hits.load(Ordering::Relaxed),
             shared_hits: c.shared_hits.load(Ordering::Relaxed),
+            cached_tokens: self.inner.memory.len(),
         }
     }
 
@@ -288,8 +291,9 @@ impl ConfidentialClient {
             }
             Err(e) => {
                 let now = config.clock.now();
-                let still_valid = stale
-                    .filter(|t| now + config.cache.expiry_margin < t.expires_at() && e.is_transient());
+                let still_valid = stale.filter(|t| {
+                    now + config.cache.expiry_margin < t.expires_at() && e.is_transient()
+                });
                 if let Some(t) = still_valid {
                     tracing::warn!(target: "entra_token", grant = grant.name(), error = %e,
                         "refreshing a token ahead of expiry failed; the cached token is still valid and is used");
@@ -331,7 +335,10 @@ impl ConfidentialClient {
             .finish();
         drop(form);
 
-        inner.counters.token_requests.fetch_add(1, Ordering::Relaxed);
+        inner
+            .counters
+            .token_requests
+            .fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let timeout = config.http.timeout;
         let answer = tokio::time::timeout(timeout, inner.transport.post_form(endpoint, body)).await;
@@ -374,13 +381,19 @@ impl Drop for KeyLock<'_> {
 
 impl Inner {
     fn key_lock(&self, key: CacheKey) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         Arc::clone(map.entry(key).or_default())
     }
 
     /// Drops the key's lock from the map when no other caller holds a handle to it.
     fn release_key_lock(&self, key: &CacheKey, lock: &Arc<tokio::sync::Mutex<()>>) {
-        let mut map = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         // The map's handle and this caller's: nobody else waits.
         if Arc::strong_count(lock) <= 2 {
             map.remove(key);

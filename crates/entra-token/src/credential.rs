@@ -64,12 +64,18 @@ impl ClientCredential {
             Self::Secret(s) => form.push(("client_secret", s.expose_secret().to_owned())),
             Self::Certificate(cert) => {
                 let jwt = cert.assertion(client_id, token_endpoint, now, lifetime)?;
-                form.push(("client_assertion_type", JWT_BEARER_ASSERTION_TYPE.to_owned()));
+                form.push((
+                    "client_assertion_type",
+                    JWT_BEARER_ASSERTION_TYPE.to_owned(),
+                ));
                 form.push(("client_assertion", jwt));
             }
             Self::FederatedTokenFile(file) => {
                 let token = file.read().await?;
-                form.push(("client_assertion_type", JWT_BEARER_ASSERTION_TYPE.to_owned()));
+                form.push((
+                    "client_assertion_type",
+                    JWT_BEARER_ASSERTION_TYPE.to_owned(),
+                ));
                 form.push(("client_assertion", token.expose_secret().to_owned()));
             }
         }
@@ -148,7 +154,10 @@ impl Certificate {
     ///
     /// # Errors
     /// As [`from_pem`](Self::from_pem).
-    pub fn from_der(certificate_der: &[u8], pkcs8_key_der: &[u8]) -> Result<Self, CertificateError> {
+    pub fn from_der(
+        certificate_der: &[u8],
+        pkcs8_key_der: &[u8],
+    ) -> Result<Self, CertificateError> {
         use der::Decode as _;
         let cert = x509_cert::Certificate::from_der(certificate_der)
             .map_err(|_| CertificateError::InvalidCertificate)?;
@@ -289,7 +298,9 @@ impl FederatedTokenFile {
                 }
             }
         }
-        let text = tokio::fs::read_to_string(&self.path).await.map_err(io_err)?;
+        let text = tokio::fs::read_to_string(&self.path)
+            .await
+            .map_err(io_err)?;
         let token = text.trim();
         if token.is_empty() || token.contains(char::is_whitespace) {
             return Err(CredentialError::FederatedTokenEmpty {

@@ -153,11 +153,15 @@ pub(crate) fn claims_challenge(headers: &http::HeaderMap) -> Option<ClaimsChalle
         .filter_map(|v| v.to_str().ok())
         .find_map(|v| {
             let params = auth_params(v.trim().strip_prefix("Bearer")?);
-            let error = params.iter().find(|(k, _)| k.eq_ignore_ascii_case("error"))?;
+            let error = params
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("error"))?;
             if error.1 != "insufficient_claims" {
                 return None;
             }
-            let claims = params.iter().find(|(k, _)| k.eq_ignore_ascii_case("claims"))?;
+            let claims = params
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("claims"))?;
             let json = base64::engine::general_purpose::STANDARD
                 .decode(claims.1.as_bytes())
                 .ok()

@@ -125,7 +125,9 @@ pub enum CertificateError {
 #[non_exhaustive]
 pub enum AssertionError {
     /// Not three base64url segments with a JSON payload.
-    #[error("the incoming token is not a compact JWT (three base64url segments with a JSON payload)")]
+    #[error(
+        "the incoming token is not a compact JWT (three base64url segments with a JSON payload)"
+    )]
     Malformed,
     /// `exp` missing.
     #[error("the incoming token has no exp claim")]

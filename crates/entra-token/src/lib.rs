@@ -76,8 +76,8 @@
 pub mod assertion;
 pub mod authority;
 pub mod cache;
-pub mod config;
 pub mod confidential;
+pub mod config;
 pub mod credential;
 #[cfg(feature = "reqwest")]
 pub mod downstream;
@@ -89,8 +89,8 @@ mod response;
 
 pub use assertion::UserAssertion;
 pub use authority::Authority;
-pub use config::{CacheOptions, ConfidentialConfig, ConfidentialConfigBuilder, HttpOptions};
 pub use confidential::{ClientStats, ConfidentialClient};
+pub use config::{CacheOptions, ConfidentialConfig, ConfidentialConfigBuilder, HttpOptions};
 pub use credential::{AssertionAlgorithm, Certificate, ClientCredential, FederatedTokenFile};
 #[cfg(feature = "reqwest")]
 pub use downstream::{DownstreamApi, DownstreamError};

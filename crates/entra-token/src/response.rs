@@ -105,14 +105,14 @@ fn parse_success(
             reason: "access_token is empty or not printable ASCII",
         });
     }
-    let lifetime = ok
-        .expires_in
-        .seconds()
-        .filter(|s| *s > 0)
-        .ok_or(TokenError::InvalidResponse {
-            status,
-            reason: "expires_in is missing, zero or not a number",
-        })?;
+    let lifetime =
+        ok.expires_in
+            .seconds()
+            .filter(|s| *s > 0)
+            .ok_or(TokenError::InvalidResponse {
+                status,
+                reason: "expires_in is missing, zero or not a number",
+            })?;
     let lifetime = Duration::from_secs(lifetime).min(MAX_LIFETIME);
     let refresh_in = ok
         .refresh_in
@@ -139,7 +139,10 @@ impl Failure {
         }
         let claims = self.claims.filter(|c| !c.trim().is_empty());
         if let Some(claims) = claims {
-            if matches!(self.error.as_str(), "interaction_required" | "invalid_grant") {
+            if matches!(
+                self.error.as_str(),
+                "interaction_required" | "invalid_grant"
+            ) {
                 return TokenError::ClaimsChallenge(ClaimsChallenge::with_code(
                     claims,
                     codes.first().copied(),
@@ -247,10 +250,11 @@ mod tests {
             now(),
         )
         .unwrap_err();
-        let TokenError::Rejected(a) = e else {
-            panic!()
-        };
-        assert_eq!((a.kind, a.codes.as_slice()), (AadstsKind::ConsentRequired, &[65001][..]));
+        let TokenError::Rejected(a) = e else { panic!() };
+        assert_eq!(
+            (a.kind, a.codes.as_slice()),
+            (AadstsKind::ConsentRequired, &[65001][..])
+        );
     }
 
     #[test]

@@ -5,4 +5,10 @@
 
 mod common;
 
+mod cache;
 mod client_credentials;
+mod downstream;
+mod errors;
+mod obo;
+#[cfg(feature = "redis")]
+mod shared_cache;
