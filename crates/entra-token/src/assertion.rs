@@ -91,7 +91,7 @@ impl UserAssertion {
         let token = token.trim();
         let p = decode(token)?;
         let exp = p.exp.ok_or(AssertionError::MissingExpiry)?;
-        if !exp.is_finite() || exp < 0.0 || exp > 1e11 {
+        if !(0.0..=1e11).contains(&exp) {
             return Err(AssertionError::Malformed);
         }
         let app_only = match p.idtyp.as_deref() {

@@ -14,7 +14,7 @@ use std::time::{Instant, SystemTime};
 use crate::assertion::UserAssertion;
 use crate::cache::{CacheKey, MemoryCache, SharedCacheError};
 use crate::config::ConfidentialConfig;
-use crate::error::{ConfigError, TokenError};
+use crate::error::TokenError;
 use crate::response;
 use crate::token::{AccessToken, Scopes};
 use crate::transport::TokenTransport;
@@ -81,9 +81,9 @@ impl ConfidentialClient {
     /// the configured timeouts and response cap).
     ///
     /// # Errors
-    /// [`ConfigError::HttpClient`] when the HTTP client cannot be built.
+    /// [`ConfigError::HttpClient`](crate::ConfigError::HttpClient) when the HTTP client cannot be built.
     #[cfg(feature = "reqwest")]
-    pub fn new(config: ConfidentialConfig) -> Result<Self, ConfigError> {
+    pub fn new(config: ConfidentialConfig) -> Result<Self, crate::error::ConfigError> {
         let http = config.http;
         let transport = crate::transport::ReqwestTransport::new(
             http.connect_timeout,

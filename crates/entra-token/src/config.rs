@@ -151,7 +151,7 @@ impl ConfidentialConfigBuilder {
         self
     }
 
-    /// A shared (L2) cache, e.g. [`RedisCache`](crate::cache::RedisCache).
+    /// A shared (L2) cache, e.g. `RedisCache`.
     pub fn shared_cache(mut self, cache: Arc<dyn SharedCache>) -> Self {
         self.shared_cache = Some(cache);
         self

@@ -384,7 +384,7 @@ pub enum TokenError {
     },
     /// The token endpoint refused, with an explained AADSTS code.
     #[error(transparent)]
-    Rejected(#[from] AadstsError),
+    Rejected(Box<AadstsError>),
     /// More claims are needed: answer the caller 401 `insufficient_claims`.
     #[error(transparent)]
     ClaimsChallenge(#[from] ClaimsChallenge),
@@ -408,6 +408,12 @@ pub enum TokenError {
     /// The credential could not produce a client assertion (federated token file, signing).
     #[error("the client credential failed: {0}")]
     Credential(#[from] CredentialError),
+}
+
+impl From<AadstsError> for TokenError {
+    fn from(e: AadstsError) -> Self {
+        Self::Rejected(Box::new(e))
+    }
 }
 
 impl TokenError {

@@ -158,7 +158,7 @@ impl Failure {
                 "invalid_scope" => AadstsKind::InvalidScope,
                 _ => AadstsKind::Other,
             });
-        TokenError::Rejected(AadstsError {
+        TokenError::from(AadstsError {
             status,
             error: crate::error::clip(&self.error),
             kind,

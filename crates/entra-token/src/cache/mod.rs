@@ -1,5 +1,5 @@
 //! Token caches. [`MemoryCache`] (L1) is in every client; a [`SharedCache`] (L2, e.g.
-//! [`RedisCache`](crate::cache::RedisCache) with the `redis` feature) is shared by the instances
+//! `RedisCache` with the `redis` feature) is shared by the instances
 //! of a service. Both are keyed by [`CacheKey`]: a SHA-256 of the client, the authority, the
 //! normalised scopes and, for on-behalf-of, the SHA-256 of the incoming assertion, so one user's
 //! token is never served for another and no key reveals a user, a scope or a token.
