@@ -80,6 +80,30 @@ impl UserAssertion {
         Ok(parsed)
     }
 
+    /// As [`from_verified`](Self::from_verified), taking the token from the request's
+    /// `Authorization: Bearer` header (the one entra-auth validated).
+    ///
+    /// # Errors
+    /// [`AssertionError::Malformed`] without a Bearer header; as
+    /// [`from_verified`](Self::from_verified).
+    pub fn from_verified_request(
+        claims: &entra_auth::VerifiedClaims,
+        headers: &http::HeaderMap,
+    ) -> Result<Self, AssertionError> {
+        let value = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(AssertionError::Malformed)?;
+        let (scheme, token) = value
+            .trim()
+            .split_once(' ')
+            .ok_or(AssertionError::Malformed)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AssertionError::Malformed);
+        }
+        Self::from_verified(claims, token.trim())
+    }
+
     /// A raw incoming token (not verified here: the token endpoint checks its signature), checked
     /// for shape, `exp` and a user subject. The audience and expiry are checked again, against the
     /// client's configuration and clock, when the token is exchanged.

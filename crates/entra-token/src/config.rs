@@ -254,3 +254,71 @@ fn range(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builder() -> ConfidentialConfigBuilder {
+        ConfidentialConfig::builder(
+            Authority::tenant("contoso.onmicrosoft.com").unwrap(),
+            "a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c",
+            ClientCredential::secret("s"),
+        )
+    }
+
+    #[test]
+    fn default_api_audiences_are_client_id_and_app_id_uri() {
+        let c = builder().build().unwrap();
+        assert_eq!(
+            c.api_audiences(),
+            [
+                "a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c",
+                "api://a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c"
+            ]
+        );
+    }
+
+    #[test]
+    fn assertion_lifetime_over_ten_minutes_is_refused_naming_setting() {
+        let err = builder()
+            .assertion_lifetime(Duration::from_secs(601))
+            .build()
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::OutOfRange {
+                setting: "assertion_lifetime",
+                ..
+            }
+        ));
+        assert_eq!(
+            err.to_string(),
+            "assertion_lifetime must be between 60s and 600s, found 601s"
+        );
+    }
+
+    #[test]
+    fn empty_client_id_is_refused() {
+        let err = ConfidentialConfig::builder(
+            Authority::tenant("t").unwrap(),
+            " ",
+            ClientCredential::secret("s"),
+        )
+        .build()
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidClientId { .. }), "{err}");
+    }
+
+    #[test]
+    fn zero_cache_entries_is_refused() {
+        let err = builder()
+            .cache(CacheOptions {
+                max_entries: 0,
+                ..CacheOptions::default()
+            })
+            .build()
+            .unwrap_err();
+        assert_eq!(err.to_string(), "cache.max_entries must be at least 1");
+    }
+}

@@ -403,7 +403,7 @@ pub enum TokenError {
         after: Duration,
     },
     /// Connection or TLS failure.
-    #[error("cannot reach the token endpoint")]
+    #[error("cannot reach the token endpoint or read its answer")]
     Transport(#[source] TransportError),
     /// The credential could not produce a client assertion (federated token file, signing).
     #[error("the client credential failed: {0}")]

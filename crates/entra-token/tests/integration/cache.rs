@@ -24,7 +24,7 @@ fn clocked(ep: &FakeEndpoint, clock: &ManualClock) -> ConfidentialClient {
 async fn concurrent_callers_for_one_key_share_one_token_request() {
     let ep = FakeEndpoint::start().await;
     ep.set_delay(Duration::from_millis(200));
-    let client = ConfidentialClient::new(ep.secret_builder().build().unwrap()).unwrap();
+    let client = ep.secret_client();
     let scopes = Scopes::app_default("api://x");
     let calls = (0..20).map(|_| {
         let (c, s) = (client.clone(), scopes.clone());
@@ -159,7 +159,7 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let ep = FakeEndpoint::start().await;
-            let client = ConfidentialClient::new(ep.secret_builder().build().unwrap()).unwrap();
+            let client = ep.secret_client();
             let exp = common::unix_now() + 3600;
             let users: Vec<(String, UserAssertion)> = (0..6)
                 .map(|i| {

@@ -12,17 +12,18 @@ use entra_token::{
 use crate::common::{self, FakeEndpoint};
 
 fn dev_client(instance: &str, secret: &str) -> ConfidentialClient {
+    dev_client_as(instance, defaults::DEV_DAEMON_CLIENT_ID, secret)
+}
+
+fn dev_client_as(instance: &str, client_id: &str, secret: &str) -> ConfidentialClient {
     let authority = Authority::tenant(defaults::DEV_TENANT_ID)
         .unwrap()
         .with_instance(instance)
         .unwrap();
-    let config = ConfidentialConfig::builder(
-        authority,
-        defaults::DEV_DAEMON_CLIENT_ID,
-        ClientCredential::secret(secret),
-    )
-    .build()
-    .unwrap();
+    let config =
+        ConfidentialConfig::builder(authority, client_id, ClientCredential::secret(secret))
+            .build()
+            .unwrap();
     ConfidentialClient::new(config).unwrap()
 }
 
@@ -84,19 +85,12 @@ async fn wrong_secret_against_dev_issuer_is_rejected_with_invalid_secret_fix() {
 #[tokio::test]
 async fn unknown_client_against_dev_issuer_is_application_not_found() {
     let dev = DevIssuer::spawn(DevIssuerConfig::default()).await.unwrap();
-    let authority = Authority::tenant(defaults::DEV_TENANT_ID)
-        .unwrap()
-        .with_instance(dev.url().as_str())
-        .unwrap();
-    let config = ConfidentialConfig::builder(
-        authority,
+    let client = dev_client_as(
+        dev.url().as_str(),
         "00000000-0000-4000-8000-000000000001",
-        ClientCredential::secret("x"),
-    )
-    .build()
-    .unwrap();
-    let err = ConfidentialClient::new(config)
-        .unwrap()
+        "x",
+    );
+    let err = client
         .acquire_for_app(&Scopes::app_default(defaults::DEV_API_APP_ID_URI))
         .await
         .unwrap_err();
@@ -113,7 +107,7 @@ async fn unknown_client_against_dev_issuer_is_application_not_found() {
 #[tokio::test]
 async fn delegated_scope_for_client_credentials_is_refused_before_any_request() {
     let ep = FakeEndpoint::start().await;
-    let client = ConfidentialClient::new(ep.secret_builder().build().unwrap()).unwrap();
+    let client = ep.secret_client();
     let err = client
         .acquire_for_app(&Scopes::parse("api://x/read"))
         .await
@@ -126,7 +120,7 @@ async fn delegated_scope_for_client_credentials_is_refused_before_any_request() 
 #[tokio::test]
 async fn secret_is_sent_as_client_secret_form_field() {
     let ep = FakeEndpoint::start().await;
-    let client = ConfidentialClient::new(ep.secret_builder().build().unwrap()).unwrap();
+    let client = ep.secret_client();
     let token = client
         .acquire_for_app(&Scopes::app_default("https://graph.microsoft.com"))
         .await

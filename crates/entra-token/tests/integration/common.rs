@@ -106,6 +106,11 @@ impl FakeEndpoint {
     pub(crate) fn secret_builder(&self) -> ConfidentialConfigBuilder {
         self.builder(ClientCredential::secret(SECRET))
     }
+
+    /// A client with the default configuration and the secret this endpoint accepts.
+    pub(crate) fn secret_client(&self) -> entra_token::ConfidentialClient {
+        entra_token::ConfidentialClient::new(self.secret_builder().build().unwrap()).unwrap()
+    }
 }
 
 fn oauth_error(status: StatusCode, error: &str, code: u64, text: &str) -> Response {

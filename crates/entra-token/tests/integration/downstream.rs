@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use entra_token::{ConfidentialClient, DownstreamApi, DownstreamError, Scopes, UserAssertion};
+use entra_token::{DownstreamApi, DownstreamError, Scopes, UserAssertion};
 
 use crate::common::{self, FakeEndpoint};
 
@@ -69,10 +69,7 @@ async fn downstream() -> (String, Arc<AtomicU64>) {
 }
 
 fn api(ep: &FakeEndpoint) -> DownstreamApi {
-    DownstreamApi::new(
-        ConfidentialClient::new(ep.secret_builder().build().unwrap()).unwrap(),
-        Scopes::parse(common::DOWNSTREAM_SCOPE),
-    )
+    DownstreamApi::new(ep.secret_client(), Scopes::parse(common::DOWNSTREAM_SCOPE))
 }
 
 fn user(oid: &str) -> UserAssertion {
@@ -144,10 +141,7 @@ async fn plain_401_is_retried_once_with_token_bypassing_cache() {
 async fn app_request_carries_client_credentials_token() {
     let ep = FakeEndpoint::start().await;
     let (base, _) = downstream().await;
-    let api = DownstreamApi::new(
-        ConfidentialClient::new(ep.secret_builder().build().unwrap()).unwrap(),
-        Scopes::app_default("api://downstream"),
-    );
+    let api = DownstreamApi::new(ep.secret_client(), Scopes::app_default("api://downstream"));
     let res = api
         .send_as_app(reqwest::Client::new().get(format!("{base}/echo")))
         .await

@@ -8,7 +8,7 @@ use http_body_util::BodyExt as _;
 use crate::common::{self, Answer, FakeEndpoint};
 
 fn client(ep: &FakeEndpoint) -> ConfidentialClient {
-    ConfidentialClient::new(ep.secret_builder().build().unwrap()).unwrap()
+    ep.secret_client()
 }
 
 fn entra_error(error: &str, code: u64, extra: serde_json::Value) -> Answer {
@@ -236,5 +236,8 @@ async fn unreachable_token_endpoint_is_transport_error() {
         .unwrap_err();
     assert!(matches!(err, TokenError::Transport(_)), "{err:?}");
     assert!(err.is_transient());
-    assert_eq!(err.to_string(), "cannot reach the token endpoint");
+    assert_eq!(
+        err.to_string(),
+        "cannot reach the token endpoint or read its answer"
+    );
 }

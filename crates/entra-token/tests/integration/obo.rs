@@ -11,7 +11,7 @@ use entra_token::{
 use crate::common::{self, FakeEndpoint};
 
 fn client(ep: &FakeEndpoint) -> ConfidentialClient {
-    ConfidentialClient::new(ep.secret_builder().build().unwrap()).unwrap()
+    ep.secret_client()
 }
 
 fn scopes() -> Scopes {
@@ -131,8 +131,8 @@ async fn obo_on_b2c_authority_is_refused_with_reason() {
     assert_eq!(ep.count(), 0);
 }
 
-#[tokio::test]
-async fn obo_from_entra_auth_verified_claims_exchanges_that_token() {
+/// The development issuer and entra-auth's validator for its API.
+async fn dev_issuer_and_validator() -> (entra_dev::RunningDevIssuer, TokenValidator) {
     let dev = DevIssuer::spawn(DevIssuerConfig::default()).await.unwrap();
     let validator = TokenValidator::new(
         AuthConfig::builder(defaults::DEV_TENANT_ID, defaults::DEV_API_CLIENT_ID)
@@ -142,6 +142,12 @@ async fn obo_from_entra_auth_verified_claims_exchanges_that_token() {
     )
     .unwrap();
     validator.warm_up().await.unwrap();
+    (dev, validator)
+}
+
+#[tokio::test]
+async fn obo_from_entra_auth_verified_claims_exchanges_that_token() {
+    let (dev, validator) = dev_issuer_and_validator().await;
     let incoming = dev
         .issuer
         .mint(&TokenRequest {
@@ -151,6 +157,17 @@ async fn obo_from_entra_auth_verified_claims_exchanges_that_token() {
         .unwrap();
     let claims = validator.validate(&incoming).await.unwrap();
     let user = UserAssertion::from_verified(&claims, &incoming).unwrap();
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "authorization",
+        format!("Bearer {incoming}").parse().unwrap(),
+    );
+    let from_request = UserAssertion::from_verified_request(&claims, &headers).unwrap();
+    assert_eq!(from_request.expires_at(), user.expires_at());
+    assert_eq!(
+        UserAssertion::from_verified_request(&claims, &http::HeaderMap::new()).unwrap_err(),
+        AssertionError::Malformed
+    );
 
     let ep = FakeEndpoint::start().await;
     let config = ConfidentialConfig::builder(
@@ -186,15 +203,7 @@ async fn obo_from_entra_auth_verified_claims_exchanges_that_token() {
 
 #[tokio::test]
 async fn obo_with_app_only_verified_claims_is_refused() {
-    let dev = DevIssuer::spawn(DevIssuerConfig::default()).await.unwrap();
-    let validator = TokenValidator::new(
-        AuthConfig::builder(defaults::DEV_TENANT_ID, defaults::DEV_API_CLIENT_ID)
-            .instance(dev.issuer.instance().as_str())
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    validator.warm_up().await.unwrap();
+    let (dev, validator) = dev_issuer_and_validator().await;
     let app_token = dev
         .issuer
         .mint(&TokenRequest {
