@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use serde::de::IgnoredAny;
 use serde::Deserialize;
+use std::borrow::Cow;
 
 use crate::error::{clip, AssertionError};
 
@@ -29,27 +31,29 @@ impl std::fmt::Debug for UserAssertion {
     }
 }
 
+/// The claims the pre-checks read (borrowed from the decoded payload where possible).
 #[derive(Deserialize)]
-struct Payload {
+struct Payload<'a> {
     exp: Option<f64>,
+    #[serde(default, borrow)]
+    aud: Option<OneOrMany<'a>>,
+    #[serde(default, borrow)]
+    oid: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tid: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    idtyp: Option<Cow<'a, str>>,
     #[serde(default)]
-    aud: Option<OneOrMany>,
+    scp: Option<IgnoredAny>,
     #[serde(default)]
-    oid: Option<String>,
-    #[serde(default)]
-    tid: Option<String>,
-    #[serde(default)]
-    idtyp: Option<String>,
-    #[serde(default)]
-    scp: Option<String>,
-    #[serde(default)]
-    roles: Option<Vec<String>>,
+    roles: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum OneOrMany {
-    One(String),
+enum OneOrMany<'a> {
+    #[serde(borrow)]
+    One(Cow<'a, str>),
     Many(Vec<String>),
 }
 
@@ -68,13 +72,16 @@ impl UserAssertion {
         if claims.is_app_only() {
             return Err(AssertionError::AppOnly);
         }
-        let parsed = Self::parse(token)?;
-        let p = decode(token)?;
-        let same = parsed.expires_at == claims.expires_at()
-            && p.oid.as_deref() == claims.oid()
-            && p.tid.as_deref() == claims.tid()
-            && parsed.audiences.as_ref() == claims.audiences();
-        if !same {
+        let token = token.trim();
+        let bytes = decode(token)?;
+        let p: Payload<'_> =
+            serde_json::from_slice(&bytes).map_err(|_| AssertionError::Malformed)?;
+        let same = p.oid.as_deref() == claims.oid() && p.tid.as_deref() == claims.tid();
+        let parsed = Self::from_payload(token, p)?;
+        if !same
+            || parsed.expires_at != claims.expires_at()
+            || parsed.audiences.as_ref() != claims.audiences()
+        {
             return Err(AssertionError::NotTheVerifiedToken);
         }
         Ok(parsed)
@@ -113,7 +120,13 @@ impl UserAssertion {
     /// [`AssertionError::AppOnly`].
     pub fn parse(token: &str) -> Result<Self, AssertionError> {
         let token = token.trim();
-        let p = decode(token)?;
+        let bytes = decode(token)?;
+        let p: Payload<'_> =
+            serde_json::from_slice(&bytes).map_err(|_| AssertionError::Malformed)?;
+        Self::from_payload(token, p)
+    }
+
+    fn from_payload(token: &str, p: Payload<'_>) -> Result<Self, AssertionError> {
         let exp = p.exp.ok_or(AssertionError::MissingExpiry)?;
         if !(0.0..=1e11).contains(&exp) {
             return Err(AssertionError::Malformed);
@@ -127,7 +140,7 @@ impl UserAssertion {
             return Err(AssertionError::AppOnly);
         }
         let audiences: Vec<String> = match p.aud {
-            Some(OneOrMany::One(a)) => vec![a],
+            Some(OneOrMany::One(a)) => vec![a.into_owned()],
             Some(OneOrMany::Many(v)) => v,
             None => Vec::new(),
         };
@@ -173,7 +186,8 @@ impl UserAssertion {
     }
 }
 
-fn decode(token: &str) -> Result<Payload, AssertionError> {
+/// The decoded payload bytes of a compact JWT.
+fn decode(token: &str) -> Result<Vec<u8>, AssertionError> {
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -183,10 +197,9 @@ fn decode(token: &str) -> Result<Payload, AssertionError> {
     if h.is_empty() || s.is_empty() || token.len() > 64 * 1024 {
         return Err(AssertionError::Malformed);
     }
-    let bytes = URL_SAFE_NO_PAD
+    URL_SAFE_NO_PAD
         .decode(p)
-        .map_err(|_| AssertionError::Malformed)?;
-    serde_json::from_slice(&bytes).map_err(|_| AssertionError::Malformed)
+        .map_err(|_| AssertionError::Malformed)
 }
 
 #[cfg(test)]
