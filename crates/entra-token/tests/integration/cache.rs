@@ -181,3 +181,47 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test]
+async fn while_one_caller_refreshes_others_get_the_still_valid_token_at_once() {
+    let ep = FakeEndpoint::start().await;
+    ep.set(Answer::Token {
+        expires_in: 3600,
+        refresh_in: Some(100),
+    });
+    let clock = ManualClock::starting_now();
+    let client = clocked(&ep, &clock);
+    let scopes = Scopes::app_default("api://x");
+    let first = client.acquire_for_app(&scopes).await.unwrap();
+    clock.advance(Duration::from_secs(150));
+    ep.set_delay(Duration::from_millis(800));
+
+    let refresher = {
+        let (c, s) = (client.clone(), scopes.clone());
+        tokio::spawn(async move { c.acquire_for_app(&s).await.unwrap() })
+    };
+    // Wait (bounded) until the refresh request has reached the token endpoint.
+    for _ in 0..400 {
+        if ep.count() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(ep.count(), 2);
+    let started = std::time::Instant::now();
+    let meanwhile = client.acquire_for_app(&scopes).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(meanwhile.secret(), first.secret());
+
+    let refreshed = refresher.await.unwrap();
+    assert_eq!(refreshed.secret(), "tok-2-for-app");
+    assert_eq!(
+        client.acquire_for_app(&scopes).await.unwrap().secret(),
+        "tok-2-for-app"
+    );
+    assert_eq!(ep.count(), 2);
+}

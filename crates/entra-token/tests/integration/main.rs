@@ -10,5 +10,6 @@ mod client_credentials;
 mod downstream;
 mod errors;
 mod obo;
+mod outage;
 #[cfg(feature = "redis")]
 mod shared_cache;

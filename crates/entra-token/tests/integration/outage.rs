@@ -1,0 +1,133 @@
+//! The client's handling of a failing shared cache, with a SharedCache that fails on demand:
+//! calls keep working, one WARN per outage, an INFO when it recovers, a WARN again on the next.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use entra_token::cache::{CacheKey, SharedCache, SharedCacheError};
+use entra_token::{AccessToken, BoxFuture, Scopes, UserAssertion};
+
+use crate::common::{self, FakeEndpoint};
+
+#[derive(Debug, Default)]
+struct Flaky {
+    down: AtomicBool,
+    calls: AtomicU64,
+}
+
+impl Flaky {
+    fn answer(&self) -> Result<(), SharedCacheError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(SharedCacheError::Unavailable("connection refused".into()));
+        }
+        Ok(())
+    }
+}
+
+impl SharedCache for Flaky {
+    fn get<'a>(
+        &'a self,
+        _key: &'a CacheKey,
+    ) -> BoxFuture<'a, Result<Option<AccessToken>, SharedCacheError>> {
+        Box::pin(async move { self.answer().map(|()| None) })
+    }
+
+    fn put<'a>(
+        &'a self,
+        _key: &'a CacheKey,
+        _token: &'a AccessToken,
+        _now: SystemTime,
+    ) -> BoxFuture<'a, Result<(), SharedCacheError>> {
+        Box::pin(async move { self.answer() })
+    }
+}
+
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn shared_cache_outage_warns_once_then_info_on_recovery_then_warns_again() {
+    let logs = Logs::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let ep = FakeEndpoint::start().await;
+    let flaky = Arc::new(Flaky::default());
+    let client = entra_token::ConfidentialClient::new(
+        ep.secret_builder()
+            .shared_cache(flaky.clone())
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let scopes = Scopes::parse(common::DOWNSTREAM_SCOPE);
+    let mut n = 0;
+    let mut call = || {
+        n += 1;
+        let user = UserAssertion::parse(&common::user_token(
+            &format!("u{n}"),
+            common::unix_now() + 3600,
+        ))
+        .unwrap();
+        let client = client.clone();
+        let scopes = scopes.clone();
+        async move { client.acquire_on_behalf_of(&user, &scopes).await.unwrap() }
+    };
+
+    flaky.down.store(true, Ordering::SeqCst);
+    for _ in 0..4 {
+        call().await;
+    }
+    assert_eq!(
+        logs.text().matches("shared token cache failing").count(),
+        1,
+        "{}",
+        logs.text()
+    );
+    flaky.down.store(false, Ordering::SeqCst);
+    call().await;
+    assert_eq!(
+        logs.text()
+            .matches("shared token cache reachable again")
+            .count(),
+        1,
+        "{}",
+        logs.text()
+    );
+    flaky.down.store(true, Ordering::SeqCst);
+    call().await;
+    call().await;
+    let text = logs.text();
+    assert_eq!(
+        text.matches("shared token cache failing").count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(ep.count(), 7);
+    // get + put per call
+    assert_eq!(flaky.calls.load(Ordering::SeqCst), 14);
+}
