@@ -36,6 +36,8 @@ struct Inner {
     memory: MemoryCache,
     in_flight: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
     shared_down: AtomicBool,
+    /// After a shared-cache failure, the shared cache is skipped until this instant.
+    shared_retry_at: Mutex<Option<Instant>>,
     counters: Counters,
 }
 
@@ -103,6 +105,7 @@ impl ConfidentialClient {
                 memory,
                 in_flight: Mutex::new(HashMap::new()),
                 shared_down: AtomicBool::new(false),
+                shared_retry_at: Mutex::new(None),
                 counters: Counters::default(),
             }),
         }
@@ -265,7 +268,7 @@ impl ConfidentialClient {
                 return Ok(t);
             }
         }
-        if let Some(shared) = &config.shared_cache {
+        if let Some(shared) = inner.shared_cache() {
             match shared.get(key).await {
                 Ok(Some(t)) if !is_rejected(&t) && now < t.refresh_at() => {
                     inner.shared_ok();
@@ -281,7 +284,7 @@ impl ConfidentialClient {
             Ok(token) => {
                 let now = config.clock.now();
                 inner.memory.insert(*key, token.clone(), now);
-                if let Some(shared) = &config.shared_cache {
+                if let Some(shared) = inner.shared_cache() {
                     match shared.put(key, &token, now).await {
                         Ok(()) => inner.shared_ok(),
                         Err(e) => inner.shared_failed(&e),
@@ -400,6 +403,23 @@ impl Inner {
         }
     }
 
+    /// The shared cache, unless it failed less than `shared_cache_cooldown` ago.
+    fn shared_cache(&self) -> Option<&dyn crate::cache::SharedCache> {
+        let shared = self.config.shared_cache.as_deref()?;
+        let mut retry_at = self
+            .shared_retry_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match *retry_at {
+            Some(t) if Instant::now() < t => None,
+            Some(_) => {
+                *retry_at = None;
+                Some(shared)
+            }
+            None => Some(shared),
+        }
+    }
+
     fn shared_ok(&self) {
         if self.shared_down.swap(false, Ordering::Relaxed) {
             tracing::info!(target: "entra_token", "shared token cache reachable again");
@@ -407,6 +427,13 @@ impl Inner {
     }
 
     fn shared_failed(&self, e: &SharedCacheError) {
+        let cooldown = self.config.cache.shared_cache_cooldown;
+        if !cooldown.is_zero() {
+            *self
+                .shared_retry_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + cooldown);
+        }
         if !self.shared_down.swap(true, Ordering::Relaxed) {
             tracing::warn!(target: "entra_token", error = %e, cause = ?std::error::Error::source(e).map(ToString::to_string),
                 "shared token cache failing; using the memory cache and the token endpoint until it recovers (logged once per outage)");

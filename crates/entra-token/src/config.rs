@@ -58,6 +58,10 @@ pub struct CacheOptions {
     /// A cached token is served only while it has at least this long left (default 30 s), so a
     /// token never expires on its way to the downstream API.
     pub expiry_margin: Duration,
+    /// After a shared-cache failure, skip the shared cache for this long (default 1 s), so that
+    /// an unreachable Redis costs at most one operation timeout per cooldown, not two per miss.
+    /// Zero: try it on every miss.
+    pub shared_cache_cooldown: Duration,
 }
 
 impl Default for CacheOptions {
@@ -66,6 +70,7 @@ impl Default for CacheOptions {
             max_entries: 10_000,
             max_bytes: 32 * 1024 * 1024,
             expiry_margin: Duration::from_secs(30),
+            shared_cache_cooldown: Duration::from_secs(1),
         }
     }
 }
@@ -209,6 +214,12 @@ impl ConfidentialConfigBuilder {
             self.cache.expiry_margin,
             Duration::ZERO,
             Duration::from_secs(600),
+        )?;
+        range(
+            "cache.shared_cache_cooldown",
+            self.cache.shared_cache_cooldown,
+            Duration::ZERO,
+            Duration::from_secs(3600),
         )?;
         for (setting, v) in [
             ("cache.max_entries", self.cache.max_entries),

@@ -5,8 +5,9 @@
 //! is its token's remaining lifetime.
 //!
 //! Every operation is bounded by a short timeout, and the connection is made lazily and remade
-//! in the background: a dead Redis slows no call by more than that timeout and fails none (the
-//! client falls back to its memory cache and the token endpoint, logging once per outage).
+//! in the background: a dead Redis fails no call, and costs at most one timeout per
+//! `CacheOptions::shared_cache_cooldown` (the client skips the shared cache meanwhile, falls back
+//! to its memory cache and the token endpoint, and logs once per outage).
 
 use std::time::{Duration, SystemTime};
 

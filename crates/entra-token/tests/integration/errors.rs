@@ -241,3 +241,22 @@ async fn unreachable_token_endpoint_is_transport_error() {
         "cannot reach the token endpoint or read its answer"
     );
 }
+
+#[tokio::test]
+async fn oversized_token_endpoint_answer_is_refused_at_the_cap() {
+    let body = format!(
+        r#"{{"access_token":"{}","expires_in":3600}}"#,
+        "a".repeat(200_000)
+    );
+    let err = obo_error(Answer::Raw { status: 200, body }).await;
+    let TokenError::Transport(cause) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        matches!(
+            cause,
+            entra_token::TransportError::TooLarge { limit: 65536 }
+        ),
+        "{cause:?}"
+    );
+}

@@ -80,6 +80,10 @@ async fn shared_cache_outage_warns_once_then_info_on_recovery_then_warns_again()
     let client = entra_token::ConfidentialClient::new(
         ep.secret_builder()
             .shared_cache(flaky.clone())
+            .cache(entra_token::CacheOptions {
+                shared_cache_cooldown: std::time::Duration::ZERO,
+                ..entra_token::CacheOptions::default()
+            })
             .build()
             .unwrap(),
     )
@@ -130,4 +134,30 @@ async fn shared_cache_outage_warns_once_then_info_on_recovery_then_warns_again()
     assert_eq!(ep.count(), 7);
     // get + put per call
     assert_eq!(flaky.calls.load(Ordering::SeqCst), 14);
+}
+
+#[tokio::test]
+async fn failing_shared_cache_is_skipped_during_cooldown() {
+    let ep = FakeEndpoint::start().await;
+    let flaky = Arc::new(Flaky::default());
+    flaky.down.store(true, Ordering::SeqCst);
+    let client = entra_token::ConfidentialClient::new(
+        ep.secret_builder()
+            .shared_cache(flaky.clone())
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let scopes = Scopes::parse(common::DOWNSTREAM_SCOPE);
+    for i in 0..5 {
+        let user = UserAssertion::parse(&common::user_token(
+            &format!("u{i}"),
+            common::unix_now() + 3600,
+        ))
+        .unwrap();
+        client.acquire_on_behalf_of(&user, &scopes).await.unwrap();
+    }
+    assert_eq!(ep.count(), 5);
+    // The first miss tried the shared cache (get failed); the default 1 s cooldown skipped the rest.
+    assert_eq!(flaky.calls.load(Ordering::SeqCst), 1);
 }
