@@ -1,9 +1,8 @@
 //! The client's handling of a failing shared cache, with a SharedCache that fails on demand:
 //! calls keep working, one WARN per outage, an INFO when it recovers, a WARN again on the next.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use entra_token::cache::{CacheKey, SharedCache, SharedCacheError};
@@ -45,35 +44,10 @@ impl SharedCache for Flaky {
     }
 }
 
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
 #[tokio::test]
 async fn shared_cache_outage_warns_once_then_info_on_recovery_then_warns_again() {
-    let logs = Logs::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = common::Logs::default();
+    let _guard = logs.capture(tracing::Level::INFO);
 
     let ep = FakeEndpoint::start().await;
     let flaky = Arc::new(Flaky::default());

@@ -1,8 +1,7 @@
 //! The Redis shared cache: two instances share tokens; values are encrypted and keys hashed; a
 //! dead Redis fails no call and logs one WARN per outage.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use entra_token::cache::{EncryptionKey, RedisCache, RedisCacheConfig};
 use entra_token::{ConfidentialClient, Scopes, UserAssertion};
@@ -109,29 +108,10 @@ async fn second_instance_uses_token_cached_by_first_through_redis() {
         .unwrap();
 }
 
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn dead_redis_fails_no_call_and_warns_once_per_outage() {
-    let logs = Logs::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = common::Logs::default();
+    let _guard = logs.capture(tracing::Level::WARN);
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("redis://{}/", listener.local_addr().unwrap());
@@ -154,7 +134,7 @@ async fn dead_redis_fails_no_call_and_warns_once_per_outage() {
         assert!(t.secret().ends_with(&format!("-for-u{i}")));
     }
     assert_eq!(ep.count(), 5);
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert_eq!(
         text.matches("shared token cache failing").count(),
         1,
