@@ -20,7 +20,8 @@
 //!   keyed per client, authority, scopes and (on-behalf-of) assertion hash; refreshed ahead of
 //!   expiry (`refresh_in`, else half the lifetime); one token request per key at a time.
 //! * [`DownstreamApi`] (feature `reqwest`): attach a fresh bearer token to a `reqwest` request,
-//!   surface a downstream claims challenge, retry a plain 401 once with a new token.
+//!   surface a downstream claims challenge, retry a plain 401 once with a new token; or
+//!   [`BearerLayer`], the same as tower middleware for any HTTP client service.
 //!
 //! # Quick start
 //!
@@ -82,9 +83,11 @@ pub mod credential;
 #[cfg(feature = "reqwest")]
 pub mod downstream;
 pub mod error;
+pub mod layer;
 pub mod token;
 pub mod transport;
 
+mod challenge;
 mod response;
 
 pub use assertion::UserAssertion;
@@ -98,6 +101,7 @@ pub use error::{
     AadstsError, AadstsKind, AssertionError, CertificateError, ClaimsChallenge, ConfigError,
     CredentialError, TokenError, TransportError,
 };
+pub use layer::{Bearer, BearerError, BearerLayer};
 pub use token::{AccessToken, Scopes};
 #[cfg(feature = "reqwest")]
 pub use transport::ReqwestTransport;

@@ -9,6 +9,7 @@ mod cache;
 mod client_credentials;
 mod downstream;
 mod errors;
+mod layer;
 mod obo;
 mod outage;
 #[cfg(feature = "redis")]
