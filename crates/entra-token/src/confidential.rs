@@ -261,16 +261,22 @@ impl ConfidentialClient {
         let config = &inner.config;
         let now = config.clock.now();
         let is_rejected = |t: &AccessToken| rejected.is_some_and(|r| r.secret() == t.secret());
+        let margin = config.cache.expiry_margin;
+        // Servable without a refresh: not refused downstream, before its refresh time, and with
+        // more than the margin left.
+        let fresh = |t: &AccessToken| {
+            !is_rejected(t) && now < t.refresh_at() && now + margin < t.expires_at()
+        };
         // Another caller may have fetched while this one waited.
         if let Some(t) = inner.memory.get(key, now) {
-            if !is_rejected(&t) && now < t.refresh_at() {
+            if fresh(&t) {
                 inner.counters.memory_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(t);
             }
         }
         if let Some(shared) = inner.shared_cache() {
             match shared.get(key).await {
-                Ok(Some(t)) if !is_rejected(&t) && now < t.refresh_at() => {
+                Ok(Some(t)) if fresh(&t) => {
                     inner.shared_ok();
                     inner.counters.shared_hits.fetch_add(1, Ordering::Relaxed);
                     inner.memory.insert(*key, t.clone(), now);
@@ -294,9 +300,8 @@ impl ConfidentialClient {
             }
             Err(e) => {
                 let now = config.clock.now();
-                let still_valid = stale.filter(|t| {
-                    now + config.cache.expiry_margin < t.expires_at() && e.is_transient()
-                });
+                let still_valid =
+                    stale.filter(|t| now + margin < t.expires_at() && e.is_transient());
                 if let Some(t) = still_valid {
                     tracing::warn!(target: "entra_token", grant = grant.name(), error = %e,
                         "refreshing a token ahead of expiry failed; the cached token is still valid and is used");
