@@ -220,3 +220,36 @@ async fn obo_with_app_only_verified_claims_is_refused() {
         AssertionError::AppOnly
     );
 }
+
+#[tokio::test]
+async fn logs_at_trace_never_carry_token_assertion_or_secret() {
+    let logs = common::Logs::default();
+    let _guard = logs.capture(tracing::Level::TRACE);
+    let ep = FakeEndpoint::start().await;
+    let client = ep.secret_client();
+    let incoming = common::user_token("oid-logged", common::unix_now() + 3600);
+    let user = UserAssertion::parse(&incoming).unwrap();
+    let token = client.acquire_on_behalf_of(&user, &scopes()).await.unwrap();
+    ep.set(common::Answer::Raw {
+        status: 400,
+        body: serde_json::json!({
+            "error": "invalid_grant", "error_description": "AADSTS50013: Assertion failed signature validation.",
+            "error_codes": [50013],
+        })
+        .to_string(),
+    });
+    let other =
+        UserAssertion::parse(&common::user_token("oid-two", common::unix_now() + 3600)).unwrap();
+    client
+        .acquire_on_behalf_of(&other, &scopes())
+        .await
+        .unwrap_err();
+
+    let text = logs.text();
+    assert!(text.contains("token acquired"), "{text}");
+    assert!(text.contains("token request refused"), "{text}");
+    let signature_free_payload = incoming.split('.').nth(1).unwrap();
+    for secret in [token.secret(), signature_free_payload, common::SECRET] {
+        assert!(!text.contains(secret), "{secret} found in logs:\n{text}");
+    }
+}
