@@ -186,8 +186,13 @@ pub enum AadstsKind {
     TenantNotFound,
     /// AADSTS500011: the resource (downstream API) was not found in the tenant.
     ResourceNotFound,
-    /// AADSTS700024 / AADSTS70021: the federated credential was rejected.
+    /// AADSTS70021 / AADSTS700211-700213: no federated credential matches the presented token.
     FederatedCredentialRejected,
+    /// AADSTS700024: the client assertion (certificate or federated token) is outside its
+    /// validity period.
+    AssertionOutsideValidity,
+    /// AADSTS700021 / AADSTS700023: the client assertion names another client or audience.
+    AssertionClaimsMismatch,
     /// Any other error code.
     Other,
 }
@@ -205,7 +210,9 @@ impl AadstsKind {
             70_011 | 1_002_012 => Self::InvalidScope,
             90_002 => Self::TenantNotFound,
             500_011 => Self::ResourceNotFound,
-            700_024 | 70_021 | 700_211 | 700_212 | 700_213 => Self::FederatedCredentialRejected,
+            70_021 | 700_211 | 700_212 | 700_213 => Self::FederatedCredentialRejected,
+            700_024 => Self::AssertionOutsideValidity,
+            700_021 | 700_023 => Self::AssertionClaimsMismatch,
             _ => Self::Other,
         }
     }
@@ -252,6 +259,15 @@ impl AadstsKind {
             Self::FederatedCredentialRejected => {
                 "the federated token was not accepted: check the federated credential's issuer, \
                  subject and audience (api://AzureADTokenExchange) in the app registration"
+            }
+            Self::AssertionOutsideValidity => {
+                "the client assertion is expired or not yet valid: synchronise this machine's \
+                 clock (NTP); for a federated token, check that the platform still rotates the \
+                 token file"
+            }
+            Self::AssertionClaimsMismatch => {
+                "the client assertion's iss/sub or aud do not match: iss and sub must be this \
+                 client id and aud the token endpoint of this tenant"
             }
             Self::Other => "see the error description and the Entra error code reference",
         }

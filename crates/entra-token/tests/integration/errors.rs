@@ -260,3 +260,25 @@ async fn oversized_token_endpoint_answer_is_refused_at_the_cap() {
         "{cause:?}"
     );
 }
+
+#[tokio::test]
+async fn assertion_outside_validity_answer_says_check_clock() {
+    assert_kind(
+        "invalid_client",
+        700024,
+        AadstsKind::AssertionOutsideValidity,
+        "synchronise this machine's clock",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn federated_credential_mismatch_answer_names_issuer_subject_audience() {
+    assert_kind(
+        "invalid_client",
+        700213,
+        AadstsKind::FederatedCredentialRejected,
+        "issuer, subject and audience",
+    )
+    .await;
+}
