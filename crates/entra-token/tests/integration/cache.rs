@@ -225,3 +225,42 @@ async fn while_one_caller_refreshes_others_get_the_still_valid_token_at_once() {
     );
     assert_eq!(ep.count(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_obo_calls_for_100_users_and_2_scopes_make_200_token_requests() {
+    let ep = FakeEndpoint::start().await;
+    let client = ep.secret_client();
+    let exp = common::unix_now() + 3600;
+    let scopes = [
+        Scopes::parse("api://b/read"),
+        Scopes::parse("api://b/write"),
+    ];
+    let tasks: Vec<_> = (0..100)
+        .map(|u| {
+            let client = client.clone();
+            let scopes = scopes.clone();
+            let oid = format!("user-{u}");
+            tokio::spawn(async move {
+                let user = UserAssertion::parse(&common::user_token(&oid, exp)).unwrap();
+                for i in 0..100 {
+                    let t = client
+                        .acquire_on_behalf_of(&user, &scopes[i % 2])
+                        .await
+                        .unwrap();
+                    assert!(
+                        t.secret().ends_with(&format!("-for-{oid}")),
+                        "{}",
+                        t.secret()
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(ep.count(), 200);
+    let stats = client.stats();
+    assert_eq!((stats.token_requests, stats.cached_tokens), (200, 200));
+    assert_eq!(stats.memory_hits, 10_000 - 200);
+}
