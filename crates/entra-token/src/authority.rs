@@ -1,0 +1,249 @@
+//! Where tokens come from: the instance (public cloud, a sovereign cloud, or a custom instance
+//! such as the development issuer), the tenant, and for Azure AD B2C the policy.
+
+use url::Url;
+
+use crate::error::{clip, ConfigError};
+
+/// The public cloud's instance.
+pub const PUBLIC_CLOUD: &str = "https://login.microsoftonline.com/";
+/// Azure US Government.
+pub const US_GOVERNMENT: &str = "https://login.microsoftonline.us/";
+/// Azure operated by 21Vianet (China).
+pub const CHINA: &str = "https://login.partner.microsoftonline.cn/";
+
+/// A token authority: `{instance}{tenant}/` (and `{policy}/` for B2C).
+///
+/// ```
+/// use entra_token::Authority;
+/// let a = Authority::tenant("7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a")?;
+/// assert_eq!(
+///     a.token_endpoint().as_str(),
+///     "https://login.microsoftonline.com/7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a/oauth2/v2.0/token"
+/// );
+/// let gov = Authority::tenant("contoso.onmicrosoft.us")?.with_instance(entra_token::authority::US_GOVERNMENT)?;
+/// assert!(gov.token_endpoint().as_str().starts_with("https://login.microsoftonline.us/contoso.onmicrosoft.us/"));
+/// # Ok::<(), entra_token::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authority {
+    instance: Url,
+    tenant: String,
+    policy: Option<String>,
+    token_endpoint: Url,
+}
+
+impl Authority {
+    /// A workforce tenant (GUID or domain) on the public cloud.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidTenant`]; [`ConfigError::MultiTenantAuthority`] for `common`,
+    /// `organizations` and `consumers`.
+    pub fn tenant(tenant: &str) -> Result<Self, ConfigError> {
+        let tenant = parse_tenant(tenant)?;
+        Self::build(public_cloud(), tenant, None)
+    }
+
+    /// An Azure AD B2C tenant and policy, e.g. instance `https://contoso.b2clogin.com/`, tenant
+    /// `contoso.onmicrosoft.com`, policy `B2C_1_signin`. Client credentials work; on-behalf-of is
+    /// refused ([`TokenError::B2cOnBehalfOf`](crate::TokenError::B2cOnBehalfOf)).
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidInstance`], [`ConfigError::InvalidTenant`],
+    /// [`ConfigError::InvalidPolicy`].
+    pub fn b2c(instance: &str, tenant: &str, policy: &str) -> Result<Self, ConfigError> {
+        let instance = parse_instance(instance)?;
+        let tenant = parse_tenant(tenant)?;
+        let valid = policy.len() <= 100
+            && policy.to_ascii_uppercase().starts_with("B2C_1")
+            && policy
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            return Err(ConfigError::InvalidPolicy {
+                found: clip(policy),
+            });
+        }
+        Self::build(instance, tenant, Some(policy.to_owned()))
+    }
+
+    /// The same tenant on another instance: a sovereign cloud ([`US_GOVERNMENT`], [`CHINA`]), an
+    /// External ID (`https://{tenant}.ciamlogin.com/`) or a custom one such as the development
+    /// issuer (`http://127.0.0.1:{port}/`). A missing trailing `/` is added.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidInstance`] unless the URL is absolute `https` (or `http` on a
+    /// loopback host), without query or fragment.
+    pub fn with_instance(self, instance: &str) -> Result<Self, ConfigError> {
+        let instance = parse_instance(instance)?;
+        Self::build(instance, self.tenant, self.policy)
+    }
+
+    fn build(instance: Url, tenant: String, policy: Option<String>) -> Result<Self, ConfigError> {
+        let path = match &policy {
+            Some(p) => format!("{tenant}/{p}/oauth2/v2.0/token"),
+            None => format!("{tenant}/oauth2/v2.0/token"),
+        };
+        let token_endpoint = instance
+            .join(&path)
+            .map_err(|_| ConfigError::InvalidInstance {
+                found: clip(instance.as_str()),
+            })?;
+        Ok(Self {
+            instance,
+            tenant,
+            policy,
+            token_endpoint,
+        })
+    }
+
+    /// The instance, ending with `/`.
+    pub fn instance(&self) -> &Url {
+        &self.instance
+    }
+
+    /// The tenant as configured.
+    pub fn tenant_id(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The B2C policy, for a B2C authority.
+    pub fn b2c_policy(&self) -> Option<&str> {
+        self.policy.as_deref()
+    }
+
+    /// `{instance}{tenant}/oauth2/v2.0/token` (`{instance}{tenant}/{policy}/oauth2/v2.0/token` for B2C).
+    pub fn token_endpoint(&self) -> &Url {
+        &self.token_endpoint
+    }
+}
+
+fn public_cloud() -> Url {
+    Url::parse(PUBLIC_CLOUD).expect("BUG: PUBLIC_CLOUD is a valid URL")
+}
+
+fn parse_tenant(tenant: &str) -> Result<String, ConfigError> {
+    let t = tenant.trim();
+    let lower = t.to_ascii_lowercase();
+    if matches!(lower.as_str(), "common" | "organizations" | "consumers") {
+        return Err(ConfigError::MultiTenantAuthority { found: lower });
+    }
+    let valid = !t.is_empty()
+        && t.len() <= 253
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && !t.starts_with(['.', '-'])
+        && !t.ends_with(['.', '-']);
+    if !valid {
+        return Err(ConfigError::InvalidTenant {
+            found: clip(tenant),
+        });
+    }
+    Ok(lower)
+}
+
+fn parse_instance(instance: &str) -> Result<Url, ConfigError> {
+    let bad = || ConfigError::InvalidInstance {
+        found: clip(instance),
+    };
+    let with_slash = if instance.ends_with('/') {
+        instance.to_owned()
+    } else {
+        format!("{instance}/")
+    };
+    let url = Url::parse(&with_slash).map_err(|_| bad())?;
+    let host = url.host_str().ok_or_else(bad)?;
+    let loopback = matches!(host, "127.0.0.1" | "localhost" | "[::1]");
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+    if !scheme_ok || url.query().is_some() || url.fragment().is_some() || !url.username().is_empty()
+    {
+        return Err(bad());
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_guid_builds_public_cloud_token_endpoint() {
+        let a = Authority::tenant("7D6C5B4A-3F2E-4D1C-9B8A-0F1E2D3C4B5A").unwrap();
+        assert_eq!(
+            a.token_endpoint().as_str(),
+            "https://login.microsoftonline.com/7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a/oauth2/v2.0/token"
+        );
+        assert_eq!(a.b2c_policy(), None);
+    }
+
+    #[test]
+    fn china_instance_builds_its_token_endpoint() {
+        let a = Authority::tenant("contoso.partner.onmschina.cn")
+            .unwrap()
+            .with_instance(CHINA)
+            .unwrap();
+        assert_eq!(
+            a.token_endpoint().as_str(),
+            "https://login.partner.microsoftonline.cn/contoso.partner.onmschina.cn/oauth2/v2.0/token"
+        );
+    }
+
+    #[test]
+    fn custom_loopback_instance_without_slash_is_accepted() {
+        let a = Authority::tenant("t1")
+            .unwrap()
+            .with_instance("http://127.0.0.1:8080/dev-issuer")
+            .unwrap();
+        assert_eq!(
+            a.token_endpoint().as_str(),
+            "http://127.0.0.1:8080/dev-issuer/t1/oauth2/v2.0/token"
+        );
+    }
+
+    #[test]
+    fn plain_http_remote_instance_is_refused() {
+        let err = Authority::tenant("t1")
+            .unwrap()
+            .with_instance("http://login.example.com/")
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidInstance { .. }), "{err}");
+        assert!(err.to_string().contains("https"), "{err}");
+    }
+
+    #[test]
+    fn common_tenant_is_refused_with_reason() {
+        let err = Authority::tenant("Common").unwrap_err();
+        assert!(matches!(err, ConfigError::MultiTenantAuthority { .. }));
+        assert!(err.to_string().contains("tenant id"), "{err}");
+    }
+
+    #[test]
+    fn tenant_with_slash_is_refused() {
+        assert!(matches!(
+            Authority::tenant("a/b"),
+            Err(ConfigError::InvalidTenant { .. })
+        ));
+    }
+
+    #[test]
+    fn b2c_authority_puts_policy_in_token_endpoint() {
+        let a = Authority::b2c(
+            "https://contoso.b2clogin.com",
+            "contoso.onmicrosoft.com",
+            "B2C_1_signin",
+        )
+        .unwrap();
+        assert_eq!(
+            a.token_endpoint().as_str(),
+            "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_signin/oauth2/v2.0/token"
+        );
+        assert!(matches!(
+            Authority::b2c(
+                "https://contoso.b2clogin.com",
+                "contoso.onmicrosoft.com",
+                "signin"
+            ),
+            Err(ConfigError::InvalidPolicy { .. })
+        ));
+    }
+}

@@ -1,0 +1,132 @@
+//! Token caches. [`MemoryCache`] (L1) is in every client; a [`SharedCache`] (L2, e.g.
+//! `RedisCache` with the `redis` feature) is shared by the instances
+//! of a service. Both are keyed by [`CacheKey`]: a SHA-256 of the client, the authority, the
+//! normalised scopes and, for on-behalf-of, the SHA-256 of the incoming assertion, so one user's
+//! token is never served for another and no key reveals a user, a scope or a token.
+//!
+//! The public-client caches of a later release (a file holding accounts and refresh tokens) keep
+//! their own trait: they store accounts, not just access tokens; this module's key and value
+//! types are the ones they reuse for access tokens.
+
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use memory::MemoryCache;
+#[cfg(feature = "redis")]
+pub use redis::{EncryptionKey, RedisCache, RedisCacheConfig};
+
+use crate::token::{AccessToken, Scopes};
+use crate::transport::BoxFuture;
+
+/// A cache key: SHA-256 over length-prefixed fields. `Debug` shows a prefix of its hex.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CacheKey([u8; 32]);
+
+impl std::fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CacheKey({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
+    }
+}
+
+impl CacheKey {
+    /// The key for a token of `client_id` from `authority` (its token endpoint) for `scopes`,
+    /// on behalf of the user whose assertion hashes to `assertion_sha256` (none: app-only).
+    pub fn new(
+        client_id: &str,
+        authority: &str,
+        scopes: &Scopes,
+        assertion_sha256: Option<&[u8; 32]>,
+    ) -> Self {
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        let mut field = |b: &[u8]| {
+            ctx.update(&(b.len() as u64).to_be_bytes());
+            ctx.update(b);
+        };
+        field(b"entra-token/v1");
+        field(client_id.as_bytes());
+        field(authority.as_bytes());
+        field(scopes.as_str().as_bytes());
+        match assertion_sha256 {
+            Some(h) => field(h),
+            None => field(b""),
+        }
+        let digest = ctx.finish();
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest.as_ref());
+        Self(out)
+    }
+
+    /// The key's bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// Why a shared cache operation failed (the client logs it and carries on without the cache).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SharedCacheError {
+    /// The store could not be reached or answered an error.
+    #[error("shared cache unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A stored value could not be decrypted or decoded (wrong key, or tampered with).
+    #[error("shared cache value cannot be decrypted or decoded")]
+    Corrupt,
+}
+
+/// A cache shared between instances (L2). Implementations store values so that the key reveals
+/// nothing and the value is encrypted; an entry expires with its token.
+pub trait SharedCache: Send + Sync + std::fmt::Debug + 'static {
+    /// The token stored under `key`, if any.
+    fn get<'a>(
+        &'a self,
+        key: &'a CacheKey,
+    ) -> BoxFuture<'a, Result<Option<AccessToken>, SharedCacheError>>;
+
+    /// Stores `token` under `key` until `token.expires_at()` (`now` is the client's clock).
+    fn put<'a>(
+        &'a self,
+        key: &'a CacheKey,
+        token: &'a AccessToken,
+        now: SystemTime,
+    ) -> BoxFuture<'a, Result<(), SharedCacheError>>;
+}
+
+/// The serialised form of a token for a shared cache (before encryption).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoredToken {
+    #[serde(rename = "t")]
+    token: String,
+    #[serde(rename = "e")]
+    expires_at: u64,
+    #[serde(rename = "r")]
+    refresh_at: u64,
+}
+
+impl StoredToken {
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn from_token(t: &AccessToken) -> Self {
+        let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        Self {
+            token: t.secret().to_owned(),
+            expires_at: secs(t.expires_at()),
+            refresh_at: secs(t.refresh_at()),
+        }
+    }
+
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn into_token(self) -> AccessToken {
+        AccessToken::new(
+            self.token.into(),
+            UNIX_EPOCH + Duration::from_secs(self.expires_at),
+            UNIX_EPOCH + Duration::from_secs(self.refresh_at),
+        )
+    }
+}

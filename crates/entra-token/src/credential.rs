@@ -1,0 +1,319 @@
+//! How the confidential client proves who it is: a client secret, a certificate (a signed client
+//! assertion, RFC 7523, with the `x5t#S256` header), or a federated token read from a file
+//! (workload identity: the file named by `AZURE_FEDERATED_TOKEN_FILE`, which the application reads
+//! from its environment and passes here as a path).
+//!
+//! `Debug` never shows a secret, a key or a token.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::rsa::KeyPair;
+use aws_lc_rs::signature::{self, KeyPair as _};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use secrecy::{ExposeSecret as _, SecretString};
+use url::Url;
+
+use crate::error::{CertificateError, CredentialError};
+
+/// The assertion type sent with a client assertion or a federated token (RFC 7523).
+pub(crate) const JWT_BEARER_ASSERTION_TYPE: &str =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The client's credential.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ClientCredential {
+    /// A client secret (`client_secret`).
+    Secret(SecretString),
+    /// A certificate: each request carries a fresh signed assertion.
+    Certificate(Arc<Certificate>),
+    /// A federated token read from a file (re-read when the file changes).
+    FederatedTokenFile(Arc<FederatedTokenFile>),
+}
+
+impl ClientCredential {
+    /// A client secret.
+    pub fn secret(secret: impl Into<String>) -> Self {
+        Self::Secret(SecretString::from(secret.into()))
+    }
+
+    /// A certificate credential (see [`Certificate::from_pem`]).
+    pub fn certificate(certificate: Certificate) -> Self {
+        Self::Certificate(Arc::new(certificate))
+    }
+
+    /// A federated token file (see [`FederatedTokenFile::new`]).
+    pub fn federated_token_file(path: impl Into<PathBuf>) -> Self {
+        Self::FederatedTokenFile(Arc::new(FederatedTokenFile::new(path)))
+    }
+
+    /// Appends this credential's form fields (`client_secret`, or `client_assertion_type` and
+    /// `client_assertion`) for a request to `token_endpoint`.
+    pub(crate) async fn append_to(
+        &self,
+        form: &mut Vec<(&'static str, String)>,
+        client_id: &str,
+        token_endpoint: &Url,
+        now: SystemTime,
+        lifetime: Duration,
+    ) -> Result<(), CredentialError> {
+        match self {
+            Self::Secret(s) => form.push(("client_secret", s.expose_secret().to_owned())),
+            Self::Certificate(cert) => {
+                let jwt = cert.assertion(client_id, token_endpoint, now, lifetime)?;
+                form.push((
+                    "client_assertion_type",
+                    JWT_BEARER_ASSERTION_TYPE.to_owned(),
+                ));
+                form.push(("client_assertion", jwt));
+            }
+            Self::FederatedTokenFile(file) => {
+                let token = file.read().await?;
+                form.push((
+                    "client_assertion_type",
+                    JWT_BEARER_ASSERTION_TYPE.to_owned(),
+                ));
+                form.push(("client_assertion", token.expose_secret().to_owned()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The signature algorithm of a certificate assertion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AssertionAlgorithm {
+    /// RSASSA-PSS with SHA-256 (Microsoft's recommendation; the default).
+    #[default]
+    Ps256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
+}
+
+impl AssertionAlgorithm {
+    /// The JOSE `alg` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ps256 => "PS256",
+            Self::Rs256 => "RS256",
+        }
+    }
+
+    fn padding(self) -> &'static dyn signature::RsaEncoding {
+        match self {
+            Self::Ps256 => &signature::RSA_PSS_SHA256,
+            Self::Rs256 => &signature::RSA_PKCS1_SHA256,
+        }
+    }
+}
+
+/// A certificate and its RSA private key, signing client assertions.
+pub struct Certificate {
+    key: KeyPair,
+    x5t_s256: String,
+    algorithm: AssertionAlgorithm,
+    rng: aws_lc_rs::rand::SystemRandom,
+}
+
+impl std::fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certificate")
+            .field("x5t#S256", &self.x5t_s256)
+            .field("algorithm", &self.algorithm)
+            .field("key", &"[REDACTED]")
+            .finish()
+    }
+}
+
+impl Certificate {
+    /// Loads a certificate (`-----BEGIN CERTIFICATE-----`) and its PKCS#8 RSA private key
+    /// (`-----BEGIN PRIVATE KEY-----`). Both may be in the same text. The key must belong to the
+    /// certificate. Assertions are signed with PS256; see [`with_algorithm`](Self::with_algorithm).
+    ///
+    /// # Errors
+    /// [`CertificateError`]: no certificate, no key, unparsable input, a key that is not RSA
+    /// PKCS#8 (2048 bits or more), or a key that does not match the certificate.
+    pub fn from_pem(certificate_pem: &str, key_pem: &str) -> Result<Self, CertificateError> {
+        let cert_der = pem::parse_many(certificate_pem)?
+            .into_iter()
+            .find(|p| p.tag() == "CERTIFICATE")
+            .ok_or(CertificateError::NoCertificate)?
+            .into_contents();
+        let key_der = pem::parse_many(key_pem)?
+            .into_iter()
+            .find(|p| p.tag() == "PRIVATE KEY")
+            .ok_or(CertificateError::NoPrivateKey)?;
+        Self::from_der(&cert_der, key_der.contents())
+    }
+
+    /// As [`from_pem`](Self::from_pem), from DER bytes.
+    ///
+    /// # Errors
+    /// As [`from_pem`](Self::from_pem).
+    pub fn from_der(
+        certificate_der: &[u8],
+        pkcs8_key_der: &[u8],
+    ) -> Result<Self, CertificateError> {
+        use der::Decode as _;
+        let cert = x509_cert::Certificate::from_der(certificate_der)
+            .map_err(|_| CertificateError::InvalidCertificate)?;
+        let key = KeyPair::from_pkcs8(pkcs8_key_der).map_err(|_| CertificateError::InvalidKey)?;
+        let cert_public = cert
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes();
+        if cert_public != key.public_key().as_ref() {
+            return Err(CertificateError::KeyMismatch);
+        }
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, certificate_der);
+        Ok(Self {
+            key,
+            x5t_s256: URL_SAFE_NO_PAD.encode(digest.as_ref()),
+            algorithm: AssertionAlgorithm::default(),
+            rng: aws_lc_rs::rand::SystemRandom::new(),
+        })
+    }
+
+    /// Signs assertions with `algorithm` instead of PS256.
+    pub fn with_algorithm(mut self, algorithm: AssertionAlgorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// The certificate's SHA-256 thumbprint, base64url (the `x5t#S256` header).
+    pub fn thumbprint_sha256(&self) -> &str {
+        &self.x5t_s256
+    }
+
+    /// The signature algorithm.
+    pub fn algorithm(&self) -> AssertionAlgorithm {
+        self.algorithm
+    }
+
+    /// A signed client assertion: header `{alg, typ: JWT, x5t#S256}`, claims `aud` = the token
+    /// endpoint, `iss` = `sub` = the client id, a random `jti`, `iat` = `nbf` = `now`, `exp` =
+    /// `now + lifetime`.
+    ///
+    /// # Errors
+    /// [`CredentialError::Signing`] if the signature fails.
+    pub fn assertion(
+        &self,
+        client_id: &str,
+        audience: &Url,
+        now: SystemTime,
+        lifetime: Duration,
+    ) -> Result<String, CredentialError> {
+        let iat = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let header = serde_json::json!({
+            "alg": self.algorithm.as_str(),
+            "typ": "JWT",
+            "x5t#S256": self.x5t_s256,
+        });
+        let claims = serde_json::json!({
+            "aud": audience.as_str(),
+            "iss": client_id,
+            "sub": client_id,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "iat": iat,
+            "nbf": iat,
+            "exp": iat + lifetime.as_secs(),
+        });
+        let mut signing_input = URL_SAFE_NO_PAD.encode(header.to_string());
+        signing_input.push('.');
+        signing_input.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let mut sig = vec![0u8; self.key.public_modulus_len()];
+        self.key
+            .sign(
+                self.algorithm.padding(),
+                &self.rng,
+                signing_input.as_bytes(),
+                &mut sig,
+            )
+            .map_err(|_| CredentialError::Signing)?;
+        signing_input.push('.');
+        signing_input.push_str(&URL_SAFE_NO_PAD.encode(&sig));
+        Ok(signing_input)
+    }
+}
+
+/// A federated token in a file that a platform rotates (Kubernetes workload identity projects a
+/// service account token there). Read on first use and again whenever the file's modification
+/// time or length changes; never read from the environment by this library.
+pub struct FederatedTokenFile {
+    path: PathBuf,
+    cached: Mutex<Option<Snapshot>>,
+}
+
+struct Snapshot {
+    modified: Option<SystemTime>,
+    len: u64,
+    token: SecretString,
+}
+
+impl std::fmt::Debug for FederatedTokenFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FederatedTokenFile")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FederatedTokenFile {
+    /// The file at `path` (typically the value of `AZURE_FEDERATED_TOKEN_FILE`, read by the
+    /// application).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The current token: the cached one while the file is unchanged, else the file's new content.
+    ///
+    /// # Errors
+    /// [`CredentialError::FederatedTokenFile`] when the file cannot be read,
+    /// [`CredentialError::FederatedTokenEmpty`] when it holds no token.
+    pub async fn read(&self) -> Result<SecretString, CredentialError> {
+        let io_err = |source| CredentialError::FederatedTokenFile {
+            path: self.path.clone(),
+            source,
+        };
+        let meta = tokio::fs::metadata(&self.path).await.map_err(io_err)?;
+        let modified = meta.modified().ok();
+        {
+            let cached = self.cached.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(s) = cached.as_ref() {
+                if s.modified == modified && s.len == meta.len() && modified.is_some() {
+                    return Ok(s.token.clone());
+                }
+            }
+        }
+        let text = tokio::fs::read_to_string(&self.path)
+            .await
+            .map_err(io_err)?;
+        let token = text.trim();
+        if token.is_empty() || token.contains(char::is_whitespace) {
+            return Err(CredentialError::FederatedTokenEmpty {
+                path: self.path.clone(),
+            });
+        }
+        let token = SecretString::from(token.to_owned());
+        tracing::debug!(target: "entra_token", path = %self.path.display(), "federated token file (re)read");
+        *self.cached.lock().unwrap_or_else(PoisonError::into_inner) = Some(Snapshot {
+            modified,
+            len: meta.len(),
+            token: token.clone(),
+        });
+        Ok(token)
+    }
+}

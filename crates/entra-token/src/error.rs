@@ -1,0 +1,505 @@
+//! Every error of the crate: [`ConfigError`] (building a client), [`TokenError`] (acquiring a
+//! token), [`AadstsError`] (the token endpoint's refusal, with the fix) and [`ClaimsChallenge`]
+//! (the downstream API wants more claims: turn it into a 401 for the caller).
+//!
+//! Messages never contain a secret, a key, a token or an assertion.
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// Why a client configuration was refused (at start-up, once).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The tenant is not a GUID or a domain name.
+    #[error(
+        "invalid tenant {found:?}: expected the directory (tenant) id GUID or a domain such as \
+         contoso.onmicrosoft.com"
+    )]
+    InvalidTenant {
+        /// The value given (clipped).
+        found: String,
+    },
+    /// `common`, `organizations` or `consumers` was given to a confidential client.
+    #[error(
+        "tenant {found:?} cannot be used by a confidential client: client credentials and \
+         on-behalf-of need the tenant id (or domain) of the directory that issued the API's tokens"
+    )]
+    MultiTenantAuthority {
+        /// The value given.
+        found: String,
+    },
+    /// The instance URL is not an absolute `https` URL (`http` only for loopback hosts).
+    #[error(
+        "invalid instance {found:?}: expected an absolute https URL such as \
+         https://login.microsoftonline.com/ (http only for 127.0.0.1 or localhost)"
+    )]
+    InvalidInstance {
+        /// The value given (clipped).
+        found: String,
+    },
+    /// The client id is empty or contains characters that cannot be an application id.
+    #[error("invalid client id {found:?}: expected the application (client) id GUID")]
+    InvalidClientId {
+        /// The value given (clipped).
+        found: String,
+    },
+    /// A B2C policy name that is not `B2C_1_...` / `B2C_1A_...`-shaped.
+    #[error("invalid B2C policy {found:?}: expected a user flow or custom policy name such as B2C_1_signin")]
+    InvalidPolicy {
+        /// The value given (clipped).
+        found: String,
+    },
+    /// A duration setting outside its bounds.
+    #[error("{setting} must be between {min:?} and {max:?}, found {found:?}")]
+    OutOfRange {
+        /// The setting's name.
+        setting: &'static str,
+        /// The smallest accepted value.
+        min: Duration,
+        /// The largest accepted value.
+        max: Duration,
+        /// The value given.
+        found: Duration,
+    },
+    /// A size setting that must be positive was zero.
+    #[error("{setting} must be at least 1")]
+    Zero {
+        /// The setting's name.
+        setting: &'static str,
+    },
+    /// The certificate or key PEM could not be used.
+    #[error("certificate credential: {0}")]
+    Certificate(#[from] CertificateError),
+    /// An encryption key of the wrong length.
+    #[error("the cache encryption key must be 32 bytes (AES-256), found {found} bytes")]
+    EncryptionKeyLength {
+        /// The length given.
+        found: usize,
+    },
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client")]
+    HttpClient(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The Redis URL could not be used.
+    #[error("invalid Redis URL: {reason}")]
+    InvalidRedisUrl {
+        /// Why (never the URL itself: it may hold a password).
+        reason: String,
+    },
+}
+
+/// Why a certificate credential could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertificateError {
+    /// No `-----BEGIN CERTIFICATE-----` block.
+    #[error("no PEM block labelled CERTIFICATE was found in the certificate input")]
+    NoCertificate,
+    /// No `-----BEGIN PRIVATE KEY-----` block.
+    #[error(
+        "no PEM block labelled PRIVATE KEY (PKCS#8) was found in the key input; convert an \
+         RSA PRIVATE KEY with `openssl pkcs8 -topk8 -nocrypt`"
+    )]
+    NoPrivateKey,
+    /// The PEM text could not be parsed.
+    #[error("malformed PEM: {0}")]
+    Pem(#[from] pem::PemError),
+    /// The certificate DER could not be parsed.
+    #[error("the certificate is not valid X.509 DER")]
+    InvalidCertificate,
+    /// The key is not an RSA PKCS#8 key that aws-lc-rs accepts (2048 bits or more).
+    #[error("the private key is not an RSA PKCS#8 key of 2048 bits or more")]
+    InvalidKey,
+    /// The key does not belong to the certificate.
+    #[error(
+        "the private key does not match the certificate's public key: Entra would reject every \
+         assertion (AADSTS700027); load the key that was generated with this certificate"
+    )]
+    KeyMismatch,
+}
+
+/// What is wrong with an incoming token offered as an on-behalf-of assertion (found before any
+/// network call).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AssertionError {
+    /// Not three base64url segments with a JSON payload.
+    #[error(
+        "the incoming token is not a compact JWT (three base64url segments with a JSON payload)"
+    )]
+    Malformed,
+    /// `exp` missing.
+    #[error("the incoming token has no exp claim")]
+    MissingExpiry,
+    /// `exp` is in the past: the caller must get a new token.
+    #[error("the incoming token expired {ago_secs} s ago: the caller must sign in again or refresh its token")]
+    Expired {
+        /// Seconds since `exp`.
+        ago_secs: u64,
+    },
+    /// An app-only token (client credentials) has no user to act for.
+    #[error(
+        "the incoming token is app-only (no user): on-behalf-of needs a delegated user token; \
+         call the downstream API with client credentials instead"
+    )]
+    AppOnly,
+    /// The token's audience is not this API.
+    #[error(
+        "the incoming token's audience {found:?} is not this API ({expected}): only a token issued \
+         for this API can be exchanged on behalf of its user"
+    )]
+    ForeignAudience {
+        /// The audience values found (clipped).
+        found: Vec<String>,
+        /// The accepted audiences.
+        expected: String,
+    },
+    /// The raw token given with verified claims is not the token those claims came from.
+    #[error(
+        "the raw token does not match the verified claims (different exp, oid, tid or aud): pass \
+         the very bearer token that entra-auth validated"
+    )]
+    NotTheVerifiedToken,
+}
+
+/// The token endpoint's error codes this crate explains. The numeric AADSTS code is kept in
+/// [`AadstsError::codes`] for any other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AadstsKind {
+    /// AADSTS7000215: invalid client secret.
+    InvalidClientSecret,
+    /// AADSTS7000222: the client secret expired.
+    ExpiredClientSecret,
+    /// AADSTS700027: the certificate (client assertion) was rejected.
+    CertificateAssertionRejected,
+    /// AADSTS65001: the user or an administrator has not consented.
+    ConsentRequired,
+    /// AADSTS700016: no application with this client id in the tenant.
+    ApplicationNotFound,
+    /// AADSTS50013: the on-behalf-of assertion was rejected (signature, audience, lifetime).
+    InvalidAssertion,
+    /// AADSTS70011 / AADSTS1002012: the scope is not valid for this grant.
+    InvalidScope,
+    /// AADSTS90002: the tenant does not exist.
+    TenantNotFound,
+    /// AADSTS500011: the resource (downstream API) was not found in the tenant.
+    ResourceNotFound,
+    /// AADSTS70021 / AADSTS700211-700213: no federated credential matches the presented token.
+    FederatedCredentialRejected,
+    /// AADSTS700024: the client assertion (certificate or federated token) is outside its
+    /// validity period.
+    AssertionOutsideValidity,
+    /// AADSTS700021 / AADSTS700023: the client assertion names another client or audience.
+    AssertionClaimsMismatch,
+    /// Any other error code.
+    Other,
+}
+
+impl AadstsKind {
+    /// The kind for a numeric AADSTS code.
+    pub fn from_code(code: u64) -> Self {
+        match code {
+            7_000_215 => Self::InvalidClientSecret,
+            7_000_222 => Self::ExpiredClientSecret,
+            700_027 => Self::CertificateAssertionRejected,
+            65_001 => Self::ConsentRequired,
+            700_016 => Self::ApplicationNotFound,
+            50_013 => Self::InvalidAssertion,
+            70_011 | 1_002_012 => Self::InvalidScope,
+            90_002 => Self::TenantNotFound,
+            500_011 => Self::ResourceNotFound,
+            70_021 | 700_211 | 700_212 | 700_213 => Self::FederatedCredentialRejected,
+            700_024 => Self::AssertionOutsideValidity,
+            700_021 | 700_023 => Self::AssertionClaimsMismatch,
+            _ => Self::Other,
+        }
+    }
+
+    /// What to do about it.
+    pub fn fix(self) -> &'static str {
+        match self {
+            Self::InvalidClientSecret => {
+                "the client secret is wrong: configure the secret's value (not its id) from the app \
+                 registration's Certificates & secrets page"
+            }
+            Self::ExpiredClientSecret => {
+                "the client secret expired: create a new secret in the app registration and \
+                 configure it"
+            }
+            Self::CertificateAssertionRejected => {
+                "the certificate is not registered for this application (or its thumbprint \
+                 differs): upload the certificate's public part to the app registration's \
+                 Certificates & secrets page"
+            }
+            Self::ConsentRequired => {
+                "the downstream API's permissions have not been consented: an administrator must \
+                 grant admin consent for this application (or list it in the downstream API's \
+                 knownClientApplications)"
+            }
+            Self::ApplicationNotFound => {
+                "no application with this client id exists in the tenant: check the client id and \
+                 the tenant, and that the app was not deleted"
+            }
+            Self::InvalidAssertion => {
+                "the incoming token cannot be exchanged: it must be a user access token issued for \
+                 this API (its aud is this API's client id or App ID URI) and still valid"
+            }
+            Self::InvalidScope => {
+                "the scope is not valid for this grant: client credentials need exactly one \
+                 {resource}/.default scope; on-behalf-of needs the downstream API's delegated \
+                 scopes such as api://{downstream}/access_as_user"
+            }
+            Self::TenantNotFound => "the tenant does not exist: check the tenant id or domain",
+            Self::ResourceNotFound => {
+                "the downstream API is not known in this tenant: check the resource part of the \
+                 scope and that the API has a service principal in the tenant"
+            }
+            Self::FederatedCredentialRejected => {
+                "the federated token was not accepted: check the federated credential's issuer, \
+                 subject and audience (api://AzureADTokenExchange) in the app registration"
+            }
+            Self::AssertionOutsideValidity => {
+                "the client assertion is expired or not yet valid: synchronise this machine's \
+                 clock (NTP); for a federated token, check that the platform still rotates the \
+                 token file"
+            }
+            Self::AssertionClaimsMismatch => {
+                "the client assertion's iss/sub or aud do not match: iss and sub must be this \
+                 client id and aud the token endpoint of this tenant"
+            }
+            Self::Other => "see the error description and the Entra error code reference",
+        }
+    }
+}
+
+/// The token endpoint refused the request (an OAuth error body with AADSTS codes).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the token endpoint refused the request ({error}, AADSTS{code}): {fix}", code = self.primary_code(), fix = self.kind.fix())]
+#[non_exhaustive]
+pub struct AadstsError {
+    /// The HTTP status of the answer.
+    pub status: StatusCode,
+    /// The OAuth `error` value, e.g. `invalid_client`.
+    pub error: String,
+    /// The explained kind.
+    pub kind: AadstsKind,
+    /// The numeric AADSTS codes (`error_codes`, or the one that starts the description).
+    pub codes: Vec<u64>,
+    /// `error_description` (Entra's text; it names codes and ids, never a secret).
+    pub description: String,
+    /// `trace_id`, for a support request.
+    pub trace_id: Option<String>,
+    /// `correlation_id`, for a support request.
+    pub correlation_id: Option<String>,
+}
+
+impl AadstsError {
+    /// The first AADSTS code (0 when the answer had none).
+    pub fn primary_code(&self) -> u64 {
+        self.codes.first().copied().unwrap_or(0)
+    }
+}
+
+/// The downstream API (or the token endpoint, for it) asks for more claims: MFA, a Conditional
+/// Access policy, or a continuous access evaluation event. The API must answer its own caller
+/// **401** with a `WWW-Authenticate: Bearer error="insufficient_claims", claims="..."` challenge, so
+/// the caller's client can sign in again with those claims: convert it into an
+/// [`entra_auth::AuthError`], which formats that answer (and is an axum response).
+///
+/// ```
+/// use entra_token::ClaimsChallenge;
+/// let challenge = ClaimsChallenge::new(r#"{"access_token":{"capolids":{"essential":true,"values":["c1"]}}}"#);
+/// let answer = entra_auth::AuthError::from(challenge);
+/// assert_eq!(answer.status(), 401);
+/// assert_eq!(answer.code(), "insufficient_claims");
+/// let header = answer.www_authenticate().unwrap();
+/// assert!(header.to_str().unwrap().starts_with(r#"Bearer error="insufficient_claims""#));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimsChallenge {
+    claims: String,
+    aadsts: Option<u64>,
+}
+
+impl ClaimsChallenge {
+    /// A challenge carrying the claims request JSON (as Entra sent it in `claims`).
+    pub fn new(claims_json: impl Into<String>) -> Self {
+        Self {
+            claims: claims_json.into(),
+            aadsts: None,
+        }
+    }
+
+    pub(crate) fn with_code(claims_json: String, code: Option<u64>) -> Self {
+        Self {
+            claims: claims_json,
+            aadsts: code,
+        }
+    }
+
+    /// The claims request JSON, e.g. `{"access_token":{"capolids":{...}}}`.
+    pub fn claims(&self) -> &str {
+        &self.claims
+    }
+
+    /// The AADSTS code that came with it (50076, 50079: MFA), when the token endpoint sent it.
+    pub fn aadsts_code(&self) -> Option<u64> {
+        self.aadsts
+    }
+
+    /// The answer for the API's caller: 401, `insufficient_claims` with these claims.
+    pub fn to_auth_error(&self) -> entra_auth::AuthError {
+        entra_auth::AuthError::claims_challenge(&self.claims)
+    }
+}
+
+impl std::fmt::Display for ClaimsChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the downstream API requires more claims (MFA or Conditional Access): answer the caller 401 insufficient_claims")?;
+        if let Some(code) = self.aadsts {
+            write!(f, " (AADSTS{code})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ClaimsChallenge {}
+
+impl From<ClaimsChallenge> for entra_auth::AuthError {
+    fn from(c: ClaimsChallenge) -> Self {
+        c.to_auth_error()
+    }
+}
+
+/// Why a token could not be acquired.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// The incoming token cannot be used for on-behalf-of (nothing was sent).
+    #[error("on-behalf-of refused before calling the token endpoint: {0}")]
+    Assertion(#[from] AssertionError),
+    /// On-behalf-of asked of a B2C authority.
+    #[error(
+        "on-behalf-of is not available for Azure AD B2C (policy {policy}): B2C has no jwt-bearer \
+         grant; call the downstream API with the user's token from the client, or with client \
+         credentials"
+    )]
+    B2cOnBehalfOf {
+        /// The configured policy.
+        policy: String,
+    },
+    /// The scopes cannot be used for this grant (nothing was sent).
+    #[error("invalid scopes {found:?}: {expected}")]
+    InvalidScopes {
+        /// The scopes given (clipped).
+        found: String,
+        /// What the grant needs.
+        expected: &'static str,
+    },
+    /// The token endpoint refused, with an explained AADSTS code.
+    #[error(transparent)]
+    Rejected(Box<AadstsError>),
+    /// More claims are needed: answer the caller 401 `insufficient_claims`.
+    #[error(transparent)]
+    ClaimsChallenge(#[from] ClaimsChallenge),
+    /// The token endpoint's answer was not an Entra token response or error.
+    #[error("the token endpoint answered {status} with an unusable body: {reason}")]
+    InvalidResponse {
+        /// The HTTP status.
+        status: StatusCode,
+        /// What was wrong (never the body's secret parts).
+        reason: &'static str,
+    },
+    /// No complete answer within the configured timeout.
+    #[error("the token endpoint did not answer within {after:?}")]
+    Timeout {
+        /// The configured timeout.
+        after: Duration,
+    },
+    /// Connection or TLS failure.
+    #[error("cannot reach the token endpoint or read its answer")]
+    Transport(#[source] TransportError),
+    /// The credential could not produce a client assertion (federated token file, signing).
+    #[error("the client credential failed: {0}")]
+    Credential(#[from] CredentialError),
+}
+
+impl From<AadstsError> for TokenError {
+    fn from(e: AadstsError) -> Self {
+        Self::Rejected(Box::new(e))
+    }
+}
+
+impl TokenError {
+    /// The claims challenge, if this error is one.
+    pub fn claims_challenge(&self) -> Option<&ClaimsChallenge> {
+        match self {
+            Self::ClaimsChallenge(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Whether the identity provider could not be reached or answered unusably (a caller may
+    /// answer 503 and retry later), as opposed to a configuration or input problem.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Timeout { .. } | Self::Transport(_) => true,
+            Self::InvalidResponse { status, .. } => status.is_server_error(),
+            Self::Rejected(e) => e.status.is_server_error(),
+            _ => false,
+        }
+    }
+}
+
+/// A transport failure before a complete answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// Connection, TLS or I/O failure.
+    #[error("connection failed")]
+    Connect(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The body is larger than the cap.
+    #[error("response larger than {limit} bytes")]
+    TooLarge {
+        /// The cap.
+        limit: usize,
+    },
+}
+
+/// A credential could not produce what the token request needs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialError {
+    /// The federated token file cannot be read.
+    #[error(
+        "cannot read the federated token file {path}: check the projected service account token \
+         volume (AZURE_FEDERATED_TOKEN_FILE) is mounted"
+    )]
+    FederatedTokenFile {
+        /// The configured path.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The federated token file is empty or not a single line of token text.
+    #[error("the federated token file {path} is empty or not a token")]
+    FederatedTokenEmpty {
+        /// The configured path.
+        path: std::path::PathBuf,
+    },
+    /// RSA signing failed.
+    #[error("signing the client assertion failed")]
+    Signing,
+}
+
+/// Clips a value taken from input for a message: at most 120 characters, control characters
+/// replaced.
+pub(crate) fn clip(s: &str) -> String {
+    s.chars()
+        .take(120)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}

@@ -1,0 +1,108 @@
+//! Acquire Microsoft identity platform (Entra ID) tokens to call downstream APIs, as the
+//! application (client credentials) or on behalf of the signed-in caller (the OAuth 2.0
+//! on-behalf-of flow), through a bounded, single-flight token cache.
+//!
+//! * Typed configuration validated once ([`ConfidentialConfig::builder`]); the library reads no
+//!   environment variable (the application passes, say, the `AZURE_FEDERATED_TOKEN_FILE` path).
+//! * Credentials ([`ClientCredential`]): a client secret, a certificate (an RFC 7523 client
+//!   assertion with `x5t#S256`, PS256 or RS256), or a federated token file re-read when it
+//!   changes. `Debug` never shows a secret, key or token.
+//! * Authorities ([`Authority`]): a tenant on the public cloud, sovereign clouds, custom
+//!   instances (the development issuer); B2C (client credentials only: on-behalf-of is refused).
+//! * On-behalf-of takes the incoming token ([`UserAssertion`], from entra-auth's
+//!   `VerifiedClaims` or raw): malformed, expired, app-only and foreign tokens are refused before
+//!   any network call.
+//! * Errors ([`TokenError`]): the token endpoint's AADSTS codes explained with the fix
+//!   ([`AadstsError`]); `interaction_required` with `claims` becomes a [`ClaimsChallenge`] that
+//!   converts into entra-auth's 401 `insufficient_claims` answer.
+//! * Cache: in memory ([`cache::MemoryCache`], bounded by entries and bytes) and shared
+//!   ([`cache::SharedCache`]; Redis with the `redis` feature, AES-256-GCM encrypted, hashed keys),
+//!   keyed per client, authority, scopes and (on-behalf-of) assertion hash; refreshed ahead of
+//!   expiry (`refresh_in`, else half the lifetime); one token request per key at a time.
+//! * [`DownstreamApi`] (feature `reqwest`): attach a fresh bearer token to a `reqwest` request,
+//!   surface a downstream claims challenge, retry a plain 401 once with a new token; or
+//!   [`BearerLayer`], the same as tower middleware for any HTTP client service.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use entra_token::{Authority, ClientCredential, ConfidentialClient, ConfidentialConfig, Scopes};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ConfidentialConfig::builder(
+//!     Authority::tenant("7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a")?,
+//!     "a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c",
+//!     ClientCredential::secret(std::env::var("CLIENT_SECRET")?),
+//! )
+//! .build()?;
+//! let client = ConfidentialClient::new(config)?;
+//! let token = client
+//!     .acquire_for_app(&Scopes::app_default("https://graph.microsoft.com"))
+//!     .await?;
+//! let _ = reqwest::Client::new()
+//!     .get("https://graph.microsoft.com/v1.0/users")
+//!     .bearer_auth(token.secret())
+//!     .send()
+//!     .await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! On behalf of the caller of an API protected by entra-auth (the handler has the validated
+//! claims and the bearer token it came in):
+//!
+//! ```no_run
+//! # async fn handler(claims: entra_auth::VerifiedClaims, bearer: &str, client: entra_token::ConfidentialClient)
+//! # -> Result<(), entra_auth::AuthError> {
+//! use entra_token::{Scopes, TokenError, UserAssertion};
+//! let user = UserAssertion::from_verified(&claims, bearer)
+//!     .map_err(|_| entra_auth::AuthError::MissingToken)?;
+//! match client
+//!     .acquire_on_behalf_of(&user, &Scopes::parse("api://downstream/access_as_user"))
+//!     .await
+//! {
+//!     Ok(_token) => Ok(()),
+//!     // MFA or Conditional Access for the downstream API: 401 insufficient_claims to the caller.
+//!     Err(TokenError::ClaimsChallenge(c)) => Err(c.into()),
+//!     Err(_other) => Ok(()),
+//! }
+//! # }
+//! ```
+//!
+//! Tracing events use the target `entra_token` and never carry a token, secret or assertion;
+//! the library never installs a subscriber.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod assertion;
+pub mod authority;
+pub mod cache;
+pub mod confidential;
+pub mod config;
+pub mod credential;
+#[cfg(feature = "reqwest")]
+pub mod downstream;
+pub mod error;
+pub mod layer;
+pub mod token;
+pub mod transport;
+
+mod challenge;
+mod response;
+
+pub use assertion::UserAssertion;
+pub use authority::Authority;
+pub use confidential::{ClientStats, ConfidentialClient};
+pub use config::{CacheOptions, ConfidentialConfig, ConfidentialConfigBuilder, HttpOptions};
+pub use credential::{AssertionAlgorithm, Certificate, ClientCredential, FederatedTokenFile};
+#[cfg(feature = "reqwest")]
+pub use downstream::{DownstreamApi, DownstreamError};
+pub use error::{
+    AadstsError, AadstsKind, AssertionError, CertificateError, ClaimsChallenge, ConfigError,
+    CredentialError, TokenError, TransportError,
+};
+pub use layer::{Bearer, BearerError, BearerLayer};
+pub use token::{AccessToken, Scopes};
+#[cfg(feature = "reqwest")]
+pub use transport::ReqwestTransport;
+pub use transport::{BoxFuture, TokenTransport, TransportResponse};
