@@ -22,7 +22,7 @@ use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use x509_cert::time::Validity;
 use x509_cert::Certificate;
 
-use crate::DevIssuerError;
+use crate::error::DevIssuerError;
 
 /// The name of the key file inside the data directory.
 pub(crate) const KEY_FILE_NAME: &str = "signing-keys.json";
@@ -341,4 +341,24 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
+}
+
+/// Public facts about one signing key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyInfo {
+    /// Key id.
+    pub kid: String,
+    /// base64url SHA-1 thumbprint of the certificate.
+    pub x5t: String,
+    /// Creation time, seconds since the Unix epoch.
+    pub created_at: u64,
+    /// When the key was rotated out, seconds since the Unix epoch.
+    pub retired_at: Option<u64>,
+    /// When a rotated-out key stops being published, seconds since the Unix epoch.
+    pub published_until: Option<u64>,
+    /// Whether this key signs new tokens.
+    pub is_current: bool,
+    /// Whether the key set publishes the key now.
+    pub is_published: bool,
 }

@@ -55,20 +55,26 @@
 //! ```
 
 pub mod defaults;
+
+// Vocabulary and signing (leaf modules).
+mod config;
 mod error;
-mod issuer;
 mod keys;
-mod login;
 mod mint;
-mod routes;
+mod request;
+mod state;
 mod time;
 
+// HTTP and the facade at the top.
+mod http;
+mod issuer;
+
+pub use config::{default_data_dir, DevClient, DevIssuerConfig, TestUser};
 pub use error::DevIssuerError;
-pub use issuer::{
-    default_data_dir, DevClient, DevIssuer, DevIssuerConfig, IssuerStats, KeyInfo,
-    RunningDevIssuer, Subject, TestUser, TokenRequest, TokenVersion,
-};
-pub use login::LoginForm;
+pub use http::page::LoginForm;
+pub use issuer::{DevIssuer, RunningDevIssuer};
+pub use keys::KeyInfo;
+pub use request::{IssuerStats, Subject, TokenRequest, TokenVersion};
 pub use time::format_unix_time;
 
 /// The name of the key file inside the data directory.

@@ -8,8 +8,11 @@ use rand::RngCore as _;
 use serde_json::{json, Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::issuer::{Inner, Subject, TokenRequest, TokenVersion};
-use crate::{defaults, DevIssuerError};
+use crate::defaults;
+use crate::error::DevIssuerError;
+use crate::keys::KeyEntry;
+use crate::request::{Subject, TokenRequest, TokenVersion};
+use crate::state::IssuerState;
 
 /// The client that asked for a token (`azp`/`appid`, `azpacr`/`appidacr`).
 #[derive(Clone, Copy, Debug)]
@@ -25,7 +28,7 @@ pub(crate) struct UserIdentity {
     pub(crate) username: String,
 }
 
-pub(crate) fn resolve_user(inner: &Inner, username: &str) -> UserIdentity {
+pub(crate) fn resolve_user(inner: &IssuerState, username: &str) -> UserIdentity {
     match inner.config.user(username) {
         Some(u) => UserIdentity {
             oid: u.oid.clone(),
@@ -73,7 +76,7 @@ fn secs(t: SystemTime) -> i64 {
     }
 }
 
-fn default_delegating_client(inner: &Inner) -> CallingClient<'_> {
+fn default_delegating_client(inner: &IssuerState) -> CallingClient<'_> {
     let client_id = inner
         .config
         .clients
@@ -87,7 +90,7 @@ fn default_delegating_client(inner: &Inner) -> CallingClient<'_> {
     }
 }
 
-fn service_principal_id(inner: &Inner, client_id: &str) -> String {
+fn service_principal_id(inner: &IssuerState, client_id: &str) -> String {
     inner
         .config
         .client(client_id)
@@ -97,7 +100,7 @@ fn service_principal_id(inner: &Inner, client_id: &str) -> String {
 
 /// Builds the claims of an access token.
 pub(crate) fn access_token_claims(
-    inner: &Inner,
+    inner: &IssuerState,
     req: &TokenRequest,
     client: Option<CallingClient<'_>>,
     now: SystemTime,
@@ -231,7 +234,7 @@ fn split_name(name: &str) -> (Option<&str>, Option<&str>) {
 }
 
 pub(crate) fn mint(
-    inner: &Inner,
+    inner: &IssuerState,
     req: &TokenRequest,
     client: Option<CallingClient<'_>>,
 ) -> Result<String, DevIssuerError> {
@@ -252,7 +255,7 @@ pub(crate) fn mint(
 }
 
 pub(crate) fn sign_raw(
-    inner: &Inner,
+    inner: &IssuerState,
     mut header: Map<String, Value>,
     claims: Map<String, Value>,
 ) -> Result<String, DevIssuerError> {
@@ -266,7 +269,7 @@ pub(crate) fn sign_raw(
 
 /// Signs claims with the current key using a standard header (used for ID tokens).
 pub(crate) fn sign_claims(
-    inner: &Inner,
+    inner: &IssuerState,
     claims: &Map<String, Value>,
 ) -> Result<String, DevIssuerError> {
     let ring = inner.read_keys();
@@ -279,7 +282,7 @@ pub(crate) fn sign_claims(
 }
 
 fn sign_with(
-    key: &crate::keys::KeyEntry,
+    key: &KeyEntry,
     header: &Map<String, Value>,
     claims: &Map<String, Value>,
 ) -> Result<String, DevIssuerError> {
