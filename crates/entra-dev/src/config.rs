@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::credential::{ClientCertificate, FederatedCredential};
 use crate::defaults;
+use crate::error::DevIssuerError;
 use crate::request::TokenVersion;
+use crate::switch::Switches;
 
 /// A test user that can sign in on the login page and be the subject of delegated tokens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,8 +45,15 @@ pub struct DevClient {
     pub client_id: String,
     /// Human-readable name, shown on the login page.
     pub display_name: String,
-    /// `Some(secret)`: a confidential client (`azpacr`/`appidacr` "1"); `None`: a public client ("0").
+    /// `Some(secret)`: a confidential client that authenticates with this secret (`azpacr`/`appidacr`
+    /// "1"). A client with no secret, certificate or federated credential is a public client ("0").
     pub secret: Option<String>,
+    /// Certificates (or public keys) whose private keys sign the client's RFC 7523 client assertions
+    /// (`azpacr`/`appidacr` "2").
+    pub certificates: Vec<ClientCertificate>,
+    /// External issuers and subjects whose tokens the client may send as its client assertion
+    /// (workload identity federation; `azpacr`/`appidacr` "2").
+    pub federated_credentials: Vec<FederatedCredential>,
     /// The service principal object id: `oid`/`sub` of the client's app-only tokens.
     pub service_principal_id: String,
     /// App roles of the API assigned to this client (granted by `client_credentials` with `.default`).
@@ -61,6 +71,8 @@ impl std::fmt::Debug for DevClient {
             .field("client_id", &self.client_id)
             .field("display_name", &self.display_name)
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("certificates", &self.certificates)
+            .field("federated_credentials", &self.federated_credentials)
             .field("service_principal_id", &self.service_principal_id)
             .field("app_roles", &self.app_roles)
             .field("redirect_uris", &self.redirect_uris)
@@ -70,9 +82,35 @@ impl std::fmt::Debug for DevClient {
 }
 
 impl DevClient {
-    /// Whether the client authenticates with a secret.
+    /// A public client (no credential) with loopback redirect URIs allowed.
+    pub fn public(client_id: &str, display_name: &str) -> Self {
+        Self {
+            client_id: client_id.to_owned(),
+            display_name: display_name.to_owned(),
+            secret: None,
+            certificates: Vec::new(),
+            federated_credentials: Vec::new(),
+            service_principal_id: derived_id("service-principal", client_id),
+            app_roles: Vec::new(),
+            redirect_uris: Vec::new(),
+            allow_loopback_redirects: true,
+        }
+    }
+
+    /// A confidential client with no credential yet (add a secret, certificate or federated credential)
+    /// and no redirect URI.
+    pub fn confidential(client_id: &str, display_name: &str) -> Self {
+        Self {
+            allow_loopback_redirects: false,
+            ..Self::public(client_id, display_name)
+        }
+    }
+
+    /// Whether the client authenticates (with a secret, a certificate or a federated credential).
     pub fn is_confidential(&self) -> bool {
         self.secret.is_some()
+            || !self.certificates.is_empty()
+            || !self.federated_credentials.is_empty()
     }
 
     /// Whether `uri` is an allowed redirect URI for this client.
@@ -94,6 +132,52 @@ impl DevClient {
             }
             Err(_) => false,
         }
+    }
+}
+
+/// Another API (resource) registered in the development tenant, besides the main API of
+/// [`DevIssuerConfig`]: a downstream API that a middle-tier API calls on behalf of its user (the
+/// on-behalf-of grant). Its tokens have `aud` = `client_id` (v2) or `app_id_uri` (v1) and `scp` = the
+/// granted scopes; ask for them with `scope={app_id_uri}/{scope}` (or `{client_id}/{scope}`, or
+/// `{app_id_uri}/.default` for every scope).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DevApi {
+    /// Display name, used in error messages.
+    pub display_name: String,
+    /// The API's client (application) id.
+    pub client_id: String,
+    /// Its App ID URI (usually `api://{client_id}`).
+    pub app_id_uri: String,
+    /// Delegated scopes it exposes (short names).
+    pub scopes: Vec<String>,
+}
+
+impl DevApi {
+    /// An API with the App ID URI `api://{client_id}`.
+    pub fn new(client_id: &str, display_name: &str, scopes: &[&str]) -> Self {
+        Self {
+            display_name: display_name.to_owned(),
+            client_id: client_id.to_owned(),
+            app_id_uri: format!("api://{client_id}"),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+}
+
+/// An API of the tenant as the token endpoint sees it: the main API or one of [`DevIssuerConfig::apis`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Resource<'a> {
+    pub(crate) display_name: &'a str,
+    pub(crate) client_id: &'a str,
+    pub(crate) app_id_uri: &'a str,
+    pub(crate) scopes: &'a [String],
+}
+
+impl Resource<'_> {
+    /// Whether `name` (client id or App ID URI) names this API.
+    pub(crate) fn is(&self, name: &str) -> bool {
+        let name = name.trim_end_matches('/');
+        name.eq_ignore_ascii_case(self.client_id) || name.eq_ignore_ascii_case(self.app_id_uri)
     }
 }
 
@@ -133,6 +217,17 @@ pub struct DevIssuerConfig {
     pub access_token_version: TokenVersion,
     /// The B2C tenant name: B2C paths are `{instance}{name}.onmicrosoft.com/{policy}/…` (default `devb2c`).
     pub b2c_tenant_name: String,
+    /// Downstream APIs registered besides the main one (default: [`defaults::DEV_DOWNSTREAM_API_CLIENT_ID`]
+    /// with the scopes [`defaults::SCOPE_DOWNSTREAM_READ`] and [`defaults::SCOPE_DOWNSTREAM_WRITE`]).
+    /// Every API, the main one included, can be the target of the on-behalf-of grant; the middle tier is a
+    /// confidential client in [`DevIssuerConfig::clients`] whose client id is the audience of the
+    /// incoming token (by default the main API, registered as a client with
+    /// [`defaults::DEV_API_CLIENT_SECRET`]).
+    pub apis: Vec<DevApi>,
+    /// Token responses carry `refresh_in` (half the lifetime, in seconds) for tokens whose lifetime is at
+    /// least this (default 2 h: like Entra, only long-lived tokens get it). `Some(Duration::ZERO)`: always;
+    /// `None`: never.
+    pub refresh_in_min_lifetime: Option<Duration>,
 }
 
 impl Default for DevIssuerConfig {
@@ -140,16 +235,23 @@ impl Default for DevIssuerConfig {
         let loopback_public = DevClient {
             client_id: defaults::DEV_PUBLIC_CLIENT_ID.to_owned(),
             display_name: "Development public client (Swagger UI, CLI)".to_owned(),
-            secret: None,
             service_principal_id: defaults::DEV_PUBLIC_SERVICE_PRINCIPAL_ID.to_owned(),
-            app_roles: Vec::new(),
-            redirect_uris: Vec::new(),
-            allow_loopback_redirects: true,
+            ..DevClient::public(defaults::DEV_PUBLIC_CLIENT_ID, "")
+        };
+        let weather_api = DevClient {
+            secret: Some(defaults::DEV_API_CLIENT_SECRET.to_owned()),
+            service_principal_id: defaults::DEV_API_SERVICE_PRINCIPAL_ID.to_owned(),
+            ..DevClient::confidential(
+                defaults::DEV_API_CLIENT_ID,
+                "Development weather API (middle tier of on-behalf-of)",
+            )
         };
         let daemon = DevClient {
             client_id: defaults::DEV_DAEMON_CLIENT_ID.to_owned(),
             display_name: "Development daemon".to_owned(),
             secret: Some(defaults::DEV_DAEMON_CLIENT_SECRET.to_owned()),
+            certificates: Vec::new(),
+            federated_credentials: Vec::new(),
             service_principal_id: defaults::DEV_DAEMON_SERVICE_PRINCIPAL_ID.to_owned(),
             app_roles: vec![
                 defaults::ROLE_READ_ALL.to_owned(),
@@ -184,7 +286,7 @@ impl Default for DevIssuerConfig {
                     defaults::BOB_OID,
                 ),
             ],
-            clients: vec![loopback_public, daemon],
+            clients: vec![loopback_public, daemon, weather_api],
             data_dir: None,
             token_lifetime: Duration::from_secs(3600),
             key_grace_period: Duration::from_secs(24 * 3600),
@@ -192,6 +294,15 @@ impl Default for DevIssuerConfig {
             code_lifetime: Duration::from_secs(600),
             access_token_version: TokenVersion::V2,
             b2c_tenant_name: defaults::DEV_B2C_TENANT_NAME.to_owned(),
+            apis: vec![DevApi::new(
+                defaults::DEV_DOWNSTREAM_API_CLIENT_ID,
+                "Development downstream API",
+                &[
+                    defaults::SCOPE_DOWNSTREAM_READ,
+                    defaults::SCOPE_DOWNSTREAM_WRITE,
+                ],
+            )],
+            refresh_in_min_lifetime: Some(Duration::from_secs(2 * 3600)),
         }
     }
 }
@@ -204,12 +315,69 @@ impl DevIssuerConfig {
             .find(|c| c.client_id.eq_ignore_ascii_case(client_id))
     }
 
+    /// The API (main or downstream) with this client id or App ID URI (case-insensitive, a trailing `/`
+    /// ignored), if any.
+    pub(crate) fn resource(&self, name: &str) -> Option<Resource<'_>> {
+        let name = name.trim_end_matches('/');
+        self.resources().find(|r| {
+            name.eq_ignore_ascii_case(r.client_id) || name.eq_ignore_ascii_case(r.app_id_uri)
+        })
+    }
+
+    /// Every API of the tenant, the main one first.
+    pub(crate) fn resources(&self) -> impl Iterator<Item = Resource<'_>> {
+        std::iter::once(Resource {
+            display_name: "the development API",
+            client_id: &self.api_client_id,
+            app_id_uri: &self.api_app_id_uri,
+            scopes: &self.scopes,
+        })
+        .chain(self.apis.iter().map(|a| Resource {
+            display_name: &a.display_name,
+            client_id: &a.client_id,
+            app_id_uri: &a.app_id_uri,
+            scopes: &a.scopes,
+        }))
+    }
+
+    /// Refuses switches that name an API the tenant does not have.
+    pub(crate) fn check_switches(&self, switches: &Switches) -> Result<(), DevIssuerError> {
+        let named = switches
+            .consent_required
+            .iter()
+            .chain(switches.mfa_required.iter().map(|d| &d.api));
+        for api in named {
+            if self.resource(api).is_none() {
+                return Err(DevIssuerError::UnknownApi {
+                    api: api.clone(),
+                    known: self
+                        .resources()
+                        .map(|r| r.app_id_uri.to_owned())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The test user with this user name (or sign-in name), if any.
     pub fn user(&self, username: &str) -> Option<&TestUser> {
         self.users.iter().find(|u| {
             u.username.eq_ignore_ascii_case(username) || u.email.eq_ignore_ascii_case(username)
         })
     }
+}
+
+/// A stable GUID derived from a name (service principals of clients built with [`DevClient::public`]).
+pub(crate) fn derived_id(kind: &str, value: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("entra-dev:{kind}:{}", value.to_ascii_lowercase()));
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
 /// The development data directory that `entra-dev` (the CLI) and applications in development mode share, so

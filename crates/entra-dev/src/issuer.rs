@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -14,6 +13,7 @@ use crate::error::DevIssuerError;
 use crate::keys::{self, KeyEntry, KeyInfo, KeyRing};
 use crate::request::{IssuerStats, TokenRequest};
 use crate::state::IssuerState;
+use crate::switch::Switches;
 
 /// The development issuer. Cheap to clone (an `Arc` inside); every clone shares keys, codes and counters.
 #[derive(Clone)]
@@ -360,8 +360,23 @@ impl DevIssuer {
 
     /// Fault injection: while `true`, the metadata and key endpoints answer 503.
     pub fn set_outage(&self, down: bool) {
-        self.inner.outage.store(down, Ordering::SeqCst);
+        self.inner.update_switches(|s| s.outage = down);
         tracing::info!(down, "development issuer outage toggled");
+    }
+
+    /// Sets every switch at once (outage, consent required, MFA demanded): see [`Switches`]. The same
+    /// document is served and accepted at `GET`/`PUT {instance}control/switches`.
+    ///
+    /// # Errors
+    /// [`DevIssuerError::UnknownApi`] when a switch names an API that is not registered (the switches are
+    /// then unchanged).
+    pub fn set_switches(&self, switches: Switches) -> Result<(), DevIssuerError> {
+        self.inner.set_switches(switches)
+    }
+
+    /// The current switches.
+    pub fn switches(&self) -> Switches {
+        self.inner.switches().clone()
     }
 
     /// Fault injection: serve `body` (verbatim, `application/json`) as every key set, or `None` to stop.

@@ -81,7 +81,11 @@ impl KeyEntry {
         now: SystemTime,
     ) -> Result<Self, DevIssuerError> {
         let signer = SigningKey::<Sha256>::new(private.clone());
-        let cert_der = self_signed_certificate(&signer)?;
+        let cert_der = self_signed_certificate(
+            &signer,
+            "CN=entra-dev development signing key,O=DEVELOPMENT ONLY",
+            CERT_VALIDITY,
+        )?;
         Ok(Self::assemble(
             private,
             signer,
@@ -133,20 +137,29 @@ impl KeyEntry {
         Ok(signature.to_vec())
     }
 
+    /// The public half (to verify tokens the issuer signed, e.g. on-behalf-of assertions).
+    pub(crate) fn public_key(&self) -> rsa::RsaPublicKey {
+        self.private.to_public_key()
+    }
+
     /// The certificate as standard base64 (the `x5c` element).
     pub(crate) fn x5c(&self) -> String {
         STANDARD.encode(&self.cert_der)
     }
 }
 
-fn self_signed_certificate(signer: &SigningKey<Sha256>) -> Result<Vec<u8>, DevIssuerError> {
+/// A self-signed X.509 certificate (DER) for `signer`'s key, with `subject` (an RFC 4514 name).
+pub(crate) fn self_signed_certificate(
+    signer: &SigningKey<Sha256>,
+    subject: &str,
+    validity: Duration,
+) -> Result<Vec<u8>, DevIssuerError> {
     let mut serial = [0u8; 16];
     rand::Rng::fill(&mut rand::thread_rng(), &mut serial[..]);
     serial[0] = (serial[0] & 0x7f) | 0x01;
     let serial = SerialNumber::new(&serial).map_err(DevIssuerError::CertificateEncoding)?;
-    let validity =
-        Validity::from_now(CERT_VALIDITY).map_err(DevIssuerError::CertificateEncoding)?;
-    let subject: Name = "CN=entra-dev development signing key,O=DEVELOPMENT ONLY"
+    let validity = Validity::from_now(validity).map_err(DevIssuerError::CertificateEncoding)?;
+    let subject: Name = subject
         .parse()
         .map_err(DevIssuerError::CertificateEncoding)?;
     let spki = SubjectPublicKeyInfoOwned::from_key(signer.verifying_key())

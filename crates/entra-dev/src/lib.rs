@@ -58,23 +58,30 @@ pub mod defaults;
 
 // Vocabulary and signing (leaf modules).
 mod config;
+mod credential;
 mod error;
+mod jwt;
 mod keys;
 mod mint;
 mod request;
 mod state;
+mod switch;
 mod time;
 
 // HTTP and the facade at the top.
 mod http;
 mod issuer;
 
-pub use config::{default_data_dir, DevClient, DevIssuerConfig, TestUser};
+pub use config::{default_data_dir, DevApi, DevClient, DevIssuerConfig, TestUser};
+pub use credential::{
+    ClientCertificate, FederatedCredential, GeneratedCertificate, TOKEN_EXCHANGE_AUDIENCE,
+};
 pub use error::DevIssuerError;
 pub use http::page::LoginForm;
 pub use issuer::{DevIssuer, RunningDevIssuer};
 pub use keys::KeyInfo;
 pub use request::{IssuerStats, Subject, TokenRequest, TokenVersion};
+pub use switch::{MfaDemand, Switches, DEFAULT_AUTH_CONTEXT};
 pub use time::format_unix_time;
 
 /// The name of the key file inside the data directory.

@@ -93,4 +93,40 @@ pub struct IssuerStats {
     pub tokens_issued: u64,
     /// Requests to the authorize endpoint (login page and form).
     pub authorize_requests: u64,
+    /// Token requests with `grant_type=client_credentials` (successful or not).
+    pub client_credentials_requests: u64,
+    /// Token requests with `grant_type=authorization_code`.
+    pub authorization_code_requests: u64,
+    /// Token requests with the on-behalf-of grant (`urn:ietf:params:oauth:grant-type:jwt-bearer`).
+    pub on_behalf_of_requests: u64,
+}
+
+/// The grants the token endpoint counts separately.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GrantKind {
+    ClientCredentials,
+    AuthorizationCode,
+    OnBehalfOf,
+}
+
+/// How the client of a token request authenticated: `azpacr`/`appidacr` "0", "1" or "2".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClientAuthMethod {
+    /// A public client: no credential.
+    None,
+    /// A client secret.
+    Secret,
+    /// A client assertion: a certificate-signed JWT or a federated credential.
+    Assertion,
+}
+
+impl ClientAuthMethod {
+    /// The `azpacr` / `appidacr` claim.
+    pub(crate) fn acr(self) -> &'static str {
+        match self {
+            Self::None => "0",
+            Self::Secret => "1",
+            Self::Assertion => "2",
+        }
+    }
 }

@@ -3,15 +3,17 @@
 //! here, behind one `Arc`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime};
 
 use url::Url;
 
 use crate::config::DevIssuerConfig;
+use crate::error::DevIssuerError;
 use crate::keys::KeyRing;
-use crate::request::IssuerStats;
+use crate::request::{GrantKind, IssuerStats};
+use crate::switch::Switches;
 
 /// How long redeemed or expired codes are remembered (to answer "already redeemed" / "expired" precisely).
 const CODE_MEMORY: Duration = Duration::from_secs(3600);
@@ -24,6 +26,9 @@ pub(crate) struct Counters {
     pub(crate) token: AtomicU64,
     pub(crate) issued: AtomicU64,
     pub(crate) authorize: AtomicU64,
+    pub(crate) client_credentials: AtomicU64,
+    pub(crate) authorization_code: AtomicU64,
+    pub(crate) on_behalf_of: AtomicU64,
 }
 
 impl Counters {
@@ -35,7 +40,19 @@ impl Counters {
             token_requests: self.token.load(Ordering::Relaxed),
             tokens_issued: self.issued.load(Ordering::Relaxed),
             authorize_requests: self.authorize.load(Ordering::Relaxed),
+            client_credentials_requests: self.client_credentials.load(Ordering::Relaxed),
+            authorization_code_requests: self.authorization_code.load(Ordering::Relaxed),
+            on_behalf_of_requests: self.on_behalf_of.load(Ordering::Relaxed),
         }
+    }
+
+    /// Counts a token request by grant.
+    pub(crate) fn grant(&self, kind: GrantKind) {
+        Self::bump(match kind {
+            GrantKind::ClientCredentials => &self.client_credentials,
+            GrantKind::AuthorizationCode => &self.authorization_code,
+            GrantKind::OnBehalfOf => &self.on_behalf_of,
+        });
     }
 
     /// Adds one to a counter.
@@ -111,7 +128,7 @@ pub(crate) struct IssuerState {
     pub(crate) instance: Url,
     pub(crate) keys: RwLock<KeyRing>,
     pub(crate) codes: CodeStore,
-    pub(crate) outage: AtomicBool,
+    pub(crate) switches: RwLock<Switches>,
     pub(crate) key_override: RwLock<Option<String>>,
     pub(crate) counters: Counters,
 }
@@ -124,7 +141,7 @@ impl IssuerState {
             instance,
             keys: RwLock::new(ring),
             codes: CodeStore::default(),
-            outage: AtomicBool::new(false),
+            switches: RwLock::new(Switches::default()),
             key_override: RwLock::new(None),
             counters: Counters::default(),
         }
@@ -140,7 +157,30 @@ impl IssuerState {
 
     /// Whether the simulated outage is on.
     pub(crate) fn is_down(&self) -> bool {
-        self.outage.load(Ordering::SeqCst)
+        self.switches().outage
+    }
+
+    /// The switches (a read guard: do not hold it across I/O).
+    pub(crate) fn switches(&self) -> RwLockReadGuard<'_, Switches> {
+        self.switches.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces the switches after checking that every API they name is registered.
+    pub(crate) fn set_switches(&self, switches: Switches) -> Result<(), DevIssuerError> {
+        self.config.check_switches(&switches)?;
+        tracing::info!(?switches, "development issuer switches set");
+        self.update_switches(|s| *s = switches);
+        Ok(())
+    }
+
+    /// Changes the switches.
+    pub(crate) fn update_switches(&self, change: impl FnOnce(&mut Switches)) {
+        change(
+            &mut self
+                .switches
+                .write()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
     }
 
     /// The key set override, if one is set.

@@ -53,7 +53,7 @@ enum Failure {
     Redirect {
         redirect_uri: String,
         state: Option<String>,
-        error: OAuthError,
+        error: Box<OAuthError>,
     },
 }
 
@@ -93,7 +93,7 @@ fn validate(inner: &IssuerState, params: &Params) -> Result<AuthorizeRequest, Fa
     let redirect = |error: OAuthError| Failure::Redirect {
         redirect_uri: redirect_uri.to_owned(),
         state: state.clone(),
-        error,
+        error: Box::new(error),
     };
     let response_type = params.require("response_type").map_err(redirect)?;
     if response_type != "code" {

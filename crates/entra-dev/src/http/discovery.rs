@@ -73,6 +73,9 @@ pub(crate) async fn stats(State(state): State<Arc<IssuerState>>) -> Response {
         "token_requests": s.token_requests,
         "tokens_issued": s.tokens_issued,
         "authorize_requests": s.authorize_requests,
+        "client_credentials_requests": s.client_credentials_requests,
+        "authorization_code_requests": s.authorization_code_requests,
+        "on_behalf_of_requests": s.on_behalf_of_requests,
     }))
     .into_response()
 }

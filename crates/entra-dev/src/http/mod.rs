@@ -3,6 +3,8 @@
 //! the tenant or B2C policy part of the path, [`oauth`] holds the OAuth vocabulary and [`page`] the HTML.
 
 pub(crate) mod authorize;
+pub(crate) mod client_auth;
+pub(crate) mod control;
 pub(crate) mod discovery;
 pub(crate) mod endpoint;
 pub(crate) mod oauth;
@@ -28,6 +30,10 @@ pub(crate) fn router(state: Arc<IssuerState>) -> Router {
     Router::new()
         .route("/", get(discovery::index))
         .route("/stats", get(discovery::stats))
+        .route(
+            "/control/switches",
+            get(control::get_switches).put(control::put_switches),
+        )
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
             get(discovery::metadata_v2),

@@ -3,14 +3,10 @@
 
 use std::time::SystemTime;
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
 
-use crate::config::DevClient;
 use crate::error::DevIssuerError;
 use crate::state::IssuerState;
 use crate::time::format_unix_time;
@@ -22,6 +18,8 @@ pub(crate) struct OAuthError {
     error: &'static str,
     code: u32,
     description: String,
+    suberror: Option<&'static str>,
+    claims: Option<String>,
 }
 
 impl OAuthError {
@@ -36,7 +34,21 @@ impl OAuthError {
             error,
             code,
             description: description.into(),
+            suberror: None,
+            claims: None,
         }
+    }
+
+    /// Adds Entra's `suberror` (`consent_required`, `basic_action`...).
+    pub(crate) fn with_suberror(mut self, suberror: &'static str) -> Self {
+        self.suberror = Some(suberror);
+        self
+    }
+
+    /// Adds a `claims` challenge (the client must acquire a token satisfying it).
+    pub(crate) fn with_claims(mut self, claims: String) -> Self {
+        self.claims = Some(claims);
+        self
     }
 
     pub(crate) fn invalid_request(code: u32, description: impl Into<String>) -> Self {
@@ -88,7 +100,7 @@ impl IntoResponse for OAuthError {
         let now =
             format_unix_time(i64::try_from(crate::keys::unix_secs(SystemTime::now())).unwrap_or(0));
         let trace_id = uuid::Uuid::new_v4().to_string();
-        let body = json!({
+        let mut body = json!({
             "error": self.error,
             "error_description": format!("{} Trace ID: {trace_id} Timestamp: {now}", self.description()),
             "error_codes": [self.code],
@@ -96,6 +108,14 @@ impl IntoResponse for OAuthError {
             "trace_id": trace_id,
             "correlation_id": uuid::Uuid::new_v4().to_string(),
         });
+        if let Some(m) = body.as_object_mut() {
+            if let Some(suberror) = self.suberror {
+                m.insert("suberror".into(), json!(suberror));
+            }
+            if let Some(claims) = &self.claims {
+                m.insert("claims".into(), json!(claims));
+            }
+        }
         tracing::debug!(error = self.error, code = self.code, description = %self.description, "oauth error");
         no_store(json_response(self.status, &body))
     }
@@ -221,92 +241,6 @@ pub(crate) fn is_api_resource(inner: &IssuerState, resource: &str) -> bool {
     let resource = resource.trim_end_matches('/');
     resource.eq_ignore_ascii_case(&inner.config.api_app_id_uri)
         || resource.eq_ignore_ascii_case(&inner.config.api_client_id)
-}
-
-/// Authenticates the client of a token request (form `client_id`/`client_secret` or HTTP Basic).
-pub(crate) fn authenticate_client<'a>(
-    inner: &'a IssuerState,
-    params: &Params,
-    headers: &HeaderMap,
-) -> Result<&'a DevClient, OAuthError> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| STANDARD.decode(b.trim()).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| {
-            s.split_once(':').map(|(id, secret)| {
-                let decode = |x: &str| {
-                    url::form_urlencoded::parse(format!("x={x}").as_bytes())
-                        .next()
-                        .map(|(_, v)| v.into_owned())
-                        .unwrap_or_default()
-                };
-                (decode(id), decode(secret))
-            })
-        });
-    let form_id = params.get("client_id")?;
-    let form_secret = params.get("client_secret")?;
-    let (client_id, secret) = match &basic {
-        // Some public clients send Basic with an empty secret: that is no secret.
-        Some((id, secret)) => (id.as_str(), Some(secret.as_str()).filter(|s| !s.is_empty())),
-        None => (
-            form_id.ok_or_else(|| OAuthError::missing("client_id"))?,
-            form_secret,
-        ),
-    };
-    let client = inner.config.client(client_id).ok_or_else(|| {
-        OAuthError::invalid_client(
-            700_016,
-            format!(
-                "Application with identifier '{client_id}' was not found in the directory 'entra-dev'. \
-                 Registered clients: {}.",
-                inner
-                    .config
-                    .clients
-                    .iter()
-                    .map(|c| c.client_id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        )
-    })?;
-    match (&client.secret, secret) {
-        (Some(_), None) => Err(OAuthError::invalid_client(
-            7_000_218,
-            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-        )),
-        (Some(expected), Some(given)) => {
-            if constant_time_eq(expected.as_bytes(), given.as_bytes()) {
-                Ok(client)
-            } else {
-                Err(OAuthError::invalid_client(
-                    7_000_215,
-                    format!(
-                        "Invalid client secret provided. Ensure the secret being sent in the request is \
-                         the client secret value, not the client secret ID, for a secret added to app \
-                         '{}'.",
-                        client.client_id
-                    ),
-                ))
-            }
-        }
-        (None, Some(_)) => Err(OAuthError::invalid_client(
-            700_025,
-            "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
-        )),
-        (None, None) => Ok(client),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let da = Sha256::digest(a);
-    let db = Sha256::digest(b);
-    da.iter()
-        .zip(db.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
 }
 
 pub(crate) fn internal(e: DevIssuerError) -> OAuthError {
