@@ -72,6 +72,8 @@ pub(crate) struct CodeGrant {
     pub(crate) nonce: Option<String>,
     pub(crate) code_challenge: Option<String>,
     pub(crate) policy: Option<String>,
+    /// Authentication contexts the sign-in satisfied (`acrs` claim), from a `claims` request parameter.
+    pub(crate) acrs: Vec<String>,
     pub(crate) issued_at: SystemTime,
     pub(crate) redeemed: bool,
 }
@@ -86,7 +88,7 @@ pub(crate) enum Redemption {
     /// The code was redeemed before.
     AlreadyRedeemed,
     /// The code is now redeemed; here is what it granted (its age is not checked yet).
-    Redeemed(CodeGrant),
+    Redeemed(Box<CodeGrant>),
 }
 
 /// Issued authorization codes, remembered for their lifetime plus an hour.
@@ -118,7 +120,7 @@ impl CodeStore {
             return Redemption::AlreadyRedeemed;
         }
         grant.redeemed = true;
-        Redemption::Redeemed(grant.clone())
+        Redemption::Redeemed(Box::new(grant.clone()))
     }
 }
 

@@ -491,3 +491,116 @@ async fn token_response_for_long_lived_tokens_carries_refresh_in_of_half_the_lif
     assert_eq!(stats.client_credentials_requests, 1);
     assert_eq!(stats.on_behalf_of_requests, 1);
 }
+
+/// The whole claims-challenge round trip through the login page: the downstream demands MFA, the
+/// middle tier gets `interaction_required` with `claims`, the client signs the user in again passing
+/// those claims, and the new token satisfies the demand.
+#[tokio::test]
+async fn mfa_claims_challenge_round_trip_through_the_login_page_succeeds() {
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    const REDIRECT: &str = "http://127.0.0.1:9/callback";
+    let running = spawn().await;
+    let base = running.url().as_str().to_owned();
+    running
+        .issuer
+        .set_switches(Switches {
+            mfa_required: vec![MfaDemand::new(DEV_DOWNSTREAM_API_APP_ID_URI)],
+            ..Switches::default()
+        })
+        .unwrap();
+    let (status, body) = obo(&running, &user_token(&running), &downstream_scope()).await;
+    assert_eq!(status, 400, "{body}");
+    let claims = body["claims"].as_str().unwrap().to_owned();
+
+    let client = http();
+    let page = client
+        .get(format!("{base}{DEV_TENANT_ID}/oauth2/v2.0/authorize"))
+        .query(&[
+            ("client_id", DEV_PUBLIC_CLIENT_ID),
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+            ("scope", &format!("{DEV_API_APP_ID_URI}/{SCOPE_READ}")),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("claims", &claims),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("id=\"step-up\"") && html.contains("<code>c1</code>"),
+        "{html}"
+    );
+    let form = entra_dev::LoginForm::parse(&html).unwrap();
+    assert!(form
+        .hidden_fields()
+        .iter()
+        .any(|(k, v)| k == "claims" && *v == claims));
+    let res = client
+        .post(form.action())
+        .form(&form.accept("alice", &[SCOPE_READ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    let location = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let (status, body) = post_form(
+        &token_url(&base),
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", DEV_PUBLIC_CLIENT_ID),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let stepped_up = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(peek(&stepped_up)["acrs"], json!(["c1"]));
+    let (status, body) = obo(&running, &stepped_up, &downstream_scope()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        peek(body["access_token"].as_str().unwrap())["oid"],
+        ALICE_OID
+    );
+}
+
+#[tokio::test]
+async fn authorize_with_claims_that_are_not_json_redirects_with_invalid_request() {
+    let running = spawn().await;
+    let res = http()
+        .get(format!(
+            "{}{DEV_TENANT_ID}/oauth2/v2.0/authorize",
+            running.url()
+        ))
+        .query(&[
+            ("client_id", DEV_PUBLIC_CLIENT_ID),
+            ("response_type", "code"),
+            ("redirect_uri", "http://127.0.0.1:9/callback"),
+            ("scope", &format!("{DEV_API_APP_ID_URI}/{SCOPE_READ}")),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+            ("claims", "{not json"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    let location = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    let pairs: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert_eq!(pairs["error"], "invalid_request");
+    assert!(pairs["error_description"]
+        .starts_with("AADSTS90014: The claims parameter is not a valid JSON object"));
+}

@@ -44,6 +44,7 @@ struct AuthorizeRequest {
     code_challenge: Option<String>,
     nonce: Option<String>,
     login_hint: Option<String>,
+    acrs: Vec<String>,
 }
 
 /// Why an authorization request failed: before the redirect URI is trusted we must show a page, after it we
@@ -192,6 +193,10 @@ fn validate(inner: &IssuerState, params: &Params) -> Result<AuthorizeRequest, Fa
             ),
         )));
     }
+    let acrs = match params.get("claims").map_err(redirect)? {
+        Some(claims) => requested_acrs(claims).map_err(redirect)?,
+        None => Vec::new(),
+    };
     Ok(AuthorizeRequest {
         client: client.clone(),
         redirect_uri: redirect_uri.to_owned(),
@@ -202,7 +207,29 @@ fn validate(inner: &IssuerState, params: &Params) -> Result<AuthorizeRequest, Fa
         code_challenge,
         nonce: params.get("nonce").ok().flatten().map(str::to_owned),
         login_hint: params.get("login_hint").ok().flatten().map(str::to_owned),
+        acrs,
     })
+}
+
+/// The authentication contexts a `claims` request parameter asks for (a claims challenge passed on by the
+/// client: `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`, or `"values": [...]`). The
+/// development sign-in satisfies them without a second factor; other requested claims are ignored.
+fn requested_acrs(claims: &str) -> Result<Vec<String>, OAuthError> {
+    let doc: serde_json::Value = serde_json::from_str(claims).map_err(|e| {
+        OAuthError::invalid_request(
+            90_014,
+            format!("The claims parameter is not a valid JSON object ({e})."),
+        )
+    })?;
+    let acrs = &doc["access_token"]["acrs"];
+    let mut out: Vec<String> = Vec::new();
+    if let Some(v) = acrs["value"].as_str() {
+        out.push(v.to_owned());
+    }
+    if let Some(values) = acrs["values"].as_array() {
+        out.extend(values.iter().filter_map(|v| v.as_str().map(str::to_owned)));
+    }
+    Ok(out)
 }
 
 fn failure_response(f: Failure) -> Response {
@@ -266,6 +293,7 @@ fn login_page(
         "nonce",
         "code_challenge",
         "code_challenge_method",
+        "claims",
     ] {
         if let Ok(Some(v)) = params.get(name) {
             hidden.push_str(&format!(
@@ -313,12 +341,22 @@ fn login_page(
              <fieldset><legend>Consent to these permissions</legend>{scopes}</fieldset>\
              <button type=\"submit\" name=\"action\" value=\"accept\">Sign in and accept</button>\
              <button type=\"submit\" name=\"action\" value=\"cancel\">Cancel</button></form>\
-             <p>After sign-in you are sent back to <code>{redirect}</code> with a one-time code.</p>",
+             <p>After sign-in you are sent back to <code>{redirect}</code> with a one-time code.</p>{step_up}",
             client = escape(&req.client.display_name),
             client_id = escape(&req.client.client_id),
             api = escape(&inner.config.api_app_id_uri),
             action = escape(&action),
             redirect = escape(&req.redirect_uri),
+            step_up = if req.acrs.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "<p id=\"step-up\">The application asks for a stronger sign-in (authentication \
+                     context <code>{}</code>). entra-dev asks for no second factor: the token will \
+                     carry it.</p>",
+                    escape(&req.acrs.join(", "))
+                )
+            },
         ),
     )
 }
@@ -404,6 +442,7 @@ fn submit(inner: &IssuerState, ep: Result<Endpoint, OAuthError>, body: &str) -> 
         nonce: req.nonce.clone(),
         code_challenge: req.code_challenge.clone(),
         policy: ep.policy.clone(),
+        acrs: req.acrs.clone(),
         issued_at: SystemTime::now(),
         redeemed: false,
     };

@@ -155,7 +155,7 @@ fn metadata_document(inner: &IssuerState, ep: &Endpoint, version: TokenVersion) 
     let host = inner.instance.host_str().unwrap_or("localhost").to_owned();
     let mut doc = json!({
         "token_endpoint": format!("{oauth}/token"),
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
         "jwks_uri": jwks,
         "response_modes_supported": ["query"],
         "subject_types_supported": ["pairwise"],
@@ -166,7 +166,11 @@ fn metadata_document(inner: &IssuerState, ep: &Endpoint, version: TokenVersion) 
         "request_uri_parameter_supported": false,
         "authorization_endpoint": format!("{oauth}/authorize"),
         "code_challenge_methods_supported": ["S256"],
-        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ],
         "http_logout_supported": false,
         "frontchannel_logout_supported": false,
         "claims_supported": claims_supported(),

@@ -29,7 +29,7 @@ pub(super) fn grant(
     let redirect_uri = params.require("redirect_uri")?;
     let verifier = params.get("code_verifier")?;
     let grant = match inner.codes.redeem(code, &client.client_id) {
-        Redemption::Redeemed(grant) => grant,
+        Redemption::Redeemed(grant) => *grant,
         Redemption::Unknown => return Err(OAuthError::invalid_grant(
             9_002_313,
             "Invalid request. Request is malformed or invalid: the authorization code is unknown.",
@@ -85,6 +85,11 @@ pub(super) fn grant(
         scopes: grant.scopes.clone(),
         tenant_id: Some(tid.clone()),
         b2c_policy: grant.policy.clone(),
+        extra_claims: if grant.acrs.is_empty() {
+            Map::new()
+        } else {
+            Map::from_iter([("acrs".to_owned(), json!(grant.acrs))])
+        },
         ..TokenRequest::default()
     };
     let token = mint::mint(inner, &req, Some(calling)).map_err(internal)?;
