@@ -228,6 +228,14 @@ pub struct DevIssuerConfig {
     /// least this (default 2 h: like Entra, only long-lived tokens get it). `Some(Duration::ZERO)`: always;
     /// `None`: never.
     pub refresh_in_min_lifetime: Option<Duration>,
+    /// How long a refresh token can be exchanged (default 90 days, Entra's inactivity lifetime). Each
+    /// exchange returns a new refresh token and retires the old one.
+    pub refresh_token_lifetime: Duration,
+    /// How long a device code can be approved and redeemed (default 15 min, like Entra).
+    pub device_code_lifetime: Duration,
+    /// The polling interval the device authorization endpoint announces (default 5 s); polling faster
+    /// answers `slow_down` and adds 5 s.
+    pub device_poll_interval: Duration,
 }
 
 impl Default for DevIssuerConfig {
@@ -303,6 +311,9 @@ impl Default for DevIssuerConfig {
                 ],
             )],
             refresh_in_min_lifetime: Some(Duration::from_secs(2 * 3600)),
+            refresh_token_lifetime: Duration::from_secs(90 * 24 * 3600),
+            device_code_lifetime: Duration::from_secs(900),
+            device_poll_interval: Duration::from_secs(5),
         }
     }
 }

@@ -374,6 +374,18 @@ impl DevIssuer {
         self.inner.set_switches(switches)
     }
 
+    /// Revokes every refresh token of a test user (user name or sign-in name): their next use answers
+    /// `invalid_grant` (AADSTS50173), as after a password reset. Returns how many were revoked. The same
+    /// action is `POST {instance}control/revoke` with `{"user": "alice"}`, or `entra-dev revoke`.
+    pub fn revoke_refresh_tokens(&self, user: &str) -> usize {
+        let username = self
+            .inner
+            .config
+            .user(user)
+            .map_or(user, |u| u.username.as_str());
+        self.inner.refresh_tokens.revoke_user(username)
+    }
+
     /// The current switches.
     pub fn switches(&self) -> Switches {
         self.inner.switches().clone()

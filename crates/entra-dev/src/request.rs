@@ -99,6 +99,13 @@ pub struct IssuerStats {
     pub authorization_code_requests: u64,
     /// Token requests with the on-behalf-of grant (`urn:ietf:params:oauth:grant-type:jwt-bearer`).
     pub on_behalf_of_requests: u64,
+    /// Token requests with the device code grant (`urn:ietf:params:oauth:grant-type:device_code`),
+    /// pending polls included.
+    pub device_code_requests: u64,
+    /// Token requests with `grant_type=refresh_token`.
+    pub refresh_token_requests: u64,
+    /// Requests to the device authorization endpoint (`oauth2/v2.0/devicecode`).
+    pub device_authorization_requests: u64,
 }
 
 /// The grants the token endpoint counts separately.
@@ -107,6 +114,8 @@ pub(crate) enum GrantKind {
     ClientCredentials,
     AuthorizationCode,
     OnBehalfOf,
+    DeviceCode,
+    RefreshToken,
 }
 
 /// How the client of a token request authenticated: `azpacr`/`appidacr` "0", "1" or "2".

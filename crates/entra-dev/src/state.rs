@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::config::DevIssuerConfig;
 use crate::error::DevIssuerError;
+use crate::grants::{DeviceStore, RefreshStore, SignIn};
 use crate::keys::KeyRing;
 use crate::request::{GrantKind, IssuerStats};
 use crate::switch::Switches;
@@ -29,6 +30,9 @@ pub(crate) struct Counters {
     pub(crate) client_credentials: AtomicU64,
     pub(crate) authorization_code: AtomicU64,
     pub(crate) on_behalf_of: AtomicU64,
+    pub(crate) device_code: AtomicU64,
+    pub(crate) refresh_token: AtomicU64,
+    pub(crate) device_authorization: AtomicU64,
 }
 
 impl Counters {
@@ -43,6 +47,9 @@ impl Counters {
             client_credentials_requests: self.client_credentials.load(Ordering::Relaxed),
             authorization_code_requests: self.authorization_code.load(Ordering::Relaxed),
             on_behalf_of_requests: self.on_behalf_of.load(Ordering::Relaxed),
+            device_code_requests: self.device_code.load(Ordering::Relaxed),
+            refresh_token_requests: self.refresh_token.load(Ordering::Relaxed),
+            device_authorization_requests: self.device_authorization.load(Ordering::Relaxed),
         }
     }
 
@@ -52,6 +59,8 @@ impl Counters {
             GrantKind::ClientCredentials => &self.client_credentials,
             GrantKind::AuthorizationCode => &self.authorization_code,
             GrantKind::OnBehalfOf => &self.on_behalf_of,
+            GrantKind::DeviceCode => &self.device_code,
+            GrantKind::RefreshToken => &self.refresh_token,
         });
     }
 
@@ -64,16 +73,9 @@ impl Counters {
 /// An issued authorization code.
 #[derive(Clone, Debug)]
 pub(crate) struct CodeGrant {
-    pub(crate) client_id: String,
+    pub(crate) sign_in: SignIn,
     pub(crate) redirect_uri: String,
-    pub(crate) username: String,
-    pub(crate) scopes: Vec<String>,
-    pub(crate) openid: bool,
-    pub(crate) nonce: Option<String>,
     pub(crate) code_challenge: Option<String>,
-    pub(crate) policy: Option<String>,
-    /// Authentication contexts the sign-in satisfied (`acrs` claim), from a `claims` request parameter.
-    pub(crate) acrs: Vec<String>,
     pub(crate) issued_at: SystemTime,
     pub(crate) redeemed: bool,
 }
@@ -113,7 +115,7 @@ impl CodeStore {
         let Some(grant) = codes.get_mut(code) else {
             return Redemption::Unknown;
         };
-        if !grant.client_id.eq_ignore_ascii_case(client_id) {
+        if !grant.sign_in.client_id.eq_ignore_ascii_case(client_id) {
             return Redemption::OtherClient;
         }
         if grant.redeemed {
@@ -130,6 +132,8 @@ pub(crate) struct IssuerState {
     pub(crate) instance: Url,
     pub(crate) keys: RwLock<KeyRing>,
     pub(crate) codes: CodeStore,
+    pub(crate) refresh_tokens: RefreshStore,
+    pub(crate) devices: DeviceStore,
     pub(crate) switches: RwLock<Switches>,
     pub(crate) key_override: RwLock<Option<String>>,
     pub(crate) counters: Counters,
@@ -143,6 +147,8 @@ impl IssuerState {
             instance,
             keys: RwLock::new(ring),
             codes: CodeStore::default(),
+            refresh_tokens: RefreshStore::default(),
+            devices: DeviceStore::default(),
             switches: RwLock::new(Switches::default()),
             key_override: RwLock::new(None),
             counters: Counters::default(),

@@ -416,3 +416,87 @@ async fn switches_set_show_and_clear_drive_a_running_issuer() {
     stdout(&o);
     assert_eq!(running.issuer.switches(), entra_dev::Switches::default());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revoke_revokes_a_users_refresh_tokens_on_a_running_issuer() {
+    let running = common::spawn().await;
+    let url = running.url().to_string();
+    // A refresh token for bob, through the device flow.
+    let client = common::http();
+    let start: Value = client
+        .post(format!("{url}{DEV_TENANT_ID}/oauth2/v2.0/devicecode"))
+        .form(&[
+            ("client_id", entra_dev::defaults::DEV_PUBLIC_CLIENT_ID),
+            (
+                "scope",
+                &format!("{DEV_API_APP_ID_URI}/weather.read offline_access"),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let html = client
+        .post(format!("{url}devicelogin"))
+        .form(&[("user_code", start["user_code"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = entra_dev::LoginForm::parse(&html).unwrap();
+    client
+        .post(form.action())
+        .form(&form.accept("bob", &["weather.read"]))
+        .send()
+        .await
+        .unwrap();
+    let tokens: Value = client
+        .post(format!("{url}{DEV_TENANT_ID}/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", entra_dev::defaults::DEV_PUBLIC_CLIENT_ID),
+            ("device_code", start["device_code"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(tokens["refresh_token"].is_string(), "{tokens}");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_owned();
+    let u = url.clone();
+    let o = tokio::task::spawn_blocking(move || {
+        entra_dev(&data, &["revoke", "--user", "bob", "--url", &u])
+    })
+    .await
+    .unwrap();
+    assert!(stdout(&o).contains("Revoked 1 refresh token(s) of bob"));
+    let res = client
+        .post(format!("{url}{DEV_TENANT_ID}/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", entra_dev::defaults::DEV_PUBLIC_CLIENT_ID),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .starts_with("AADSTS50173: "));
+    assert_eq!(
+        running.issuer.revoke_refresh_tokens("bob"),
+        0,
+        "nothing left to revoke"
+    );
+}

@@ -2,6 +2,7 @@
 
 mod cert;
 mod inspect;
+mod revoke;
 mod serve;
 mod switches;
 mod token;
@@ -67,6 +68,8 @@ enum Command {
     /// Show or set the switches of a running issuer (outage, consent required, MFA demanded)
     #[command(subcommand)]
     Switches(switches::SwitchesCommand),
+    /// Revoke a test user's refresh tokens on a running issuer (next use: invalid_grant)
+    Revoke(revoke::RevokeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,6 +165,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::run(args),
         Command::Cert(CertCommand::Create(args)) => cert::run(args),
         Command::Switches(command) => switches::run(command),
+        Command::Revoke(args) => revoke::run(args),
     }
 }
 

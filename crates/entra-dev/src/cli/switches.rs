@@ -80,11 +80,8 @@ pub(crate) fn run(command: SwitchesCommand) -> anyhow::Result<()> {
                 (args.target, Some(switches))
             }
         };
-        let url = control_url(&target.url)?;
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let url = control_url(&target.url, "control/switches")?;
+        let client = http_client()?;
         let request = match &body {
             Some(switches) => client.put(url.clone()).json(switches),
             None => client.get(url.clone()),
@@ -108,13 +105,22 @@ pub(crate) fn run(command: SwitchesCommand) -> anyhow::Result<()> {
     })
 }
 
-fn control_url(instance: &str) -> anyhow::Result<url::Url> {
+/// The HTTP client of the control commands (10 s timeout, no redirects).
+pub(crate) fn http_client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?)
+}
+
+/// `path` (e.g. `control/switches`) under the instance URL `instance`.
+pub(crate) fn control_url(instance: &str, path: &str) -> anyhow::Result<url::Url> {
     let mut base =
         url::Url::parse(instance).with_context(|| format!("invalid --url '{instance}'"))?;
     if !base.path().ends_with('/') {
         let path = format!("{}/", base.path());
         base.set_path(&path);
     }
-    base.join("control/switches")
+    base.join(path)
         .with_context(|| format!("invalid --url '{instance}'"))
 }

@@ -9,9 +9,10 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::config::DevClient;
-use crate::http::endpoint::Endpoint;
-use crate::http::oauth::{parse_scope, OAuthError, Params, ScopeItem};
-use crate::http::page::{error_page, escape, page, with_page_policy};
+use crate::grants::SignIn;
+use crate::http::endpoint::{tenant_for_tokens, Endpoint};
+use crate::http::oauth::{requested_scopes, OAuthError, Params, Requested};
+use crate::http::page::{error_page, escape, page, scope_choices, user_choices, with_page_policy};
 use crate::mint;
 use crate::state::{CodeGrant, Counters, IssuerState};
 
@@ -41,6 +42,7 @@ struct AuthorizeRequest {
     scope: String,
     scopes: Vec<String>,
     openid: bool,
+    offline: bool,
     code_challenge: Option<String>,
     nonce: Option<String>,
     login_hint: Option<String>,
@@ -159,40 +161,11 @@ fn validate(inner: &IssuerState, params: &Params) -> Result<AuthorizeRequest, Fa
             None => return Err(redirect(OAuthError::missing("scope"))),
         },
     };
-    let mut scopes: Vec<String> = Vec::new();
-    let mut openid = false;
-    for item in scope.split_whitespace() {
-        match parse_scope(inner, item).map_err(redirect)? {
-            ScopeItem::Api(s) => {
-                if !scopes.contains(&s) {
-                    scopes.push(s);
-                }
-            }
-            ScopeItem::Default => {
-                for s in &inner.config.scopes {
-                    if !scopes.contains(s) {
-                        scopes.push(s.clone());
-                    }
-                }
-            }
-            ScopeItem::Oidc(s) => openid |= s == "openid",
-        }
-    }
-    if scopes.is_empty() {
-        return Err(redirect(OAuthError::invalid_scope(
-            70_011,
-            format!(
-                "The request names none of the API's scopes; ask for e.g. {}/{}.",
-                inner.config.api_app_id_uri,
-                inner
-                    .config
-                    .scopes
-                    .first()
-                    .map(String::as_str)
-                    .unwrap_or(".default")
-            ),
-        )));
-    }
+    let Requested {
+        scopes,
+        openid,
+        offline,
+    } = requested_scopes(inner, scope).map_err(redirect)?;
     let acrs = match params.get("claims").map_err(redirect)? {
         Some(claims) => requested_acrs(claims).map_err(redirect)?,
         None => Vec::new(),
@@ -204,6 +177,7 @@ fn validate(inner: &IssuerState, params: &Params) -> Result<AuthorizeRequest, Fa
         scope: scope.to_owned(),
         scopes,
         openid,
+        offline,
         code_challenge,
         nonce: params.get("nonce").ok().flatten().map(str::to_owned),
         login_hint: params.get("login_hint").ok().flatten().map(str::to_owned),
@@ -302,34 +276,8 @@ fn login_page(
             ));
         }
     }
-    let hint = req.login_hint.as_deref().unwrap_or("");
-    let mut users = String::new();
-    for (i, u) in inner.config.users.iter().enumerate() {
-        let checked = if (hint.is_empty() && i == 0)
-            || u.username.eq_ignore_ascii_case(hint)
-            || u.email.eq_ignore_ascii_case(hint)
-        {
-            " checked"
-        } else {
-            ""
-        };
-        users.push_str(&format!(
-            "<label><input type=\"radio\" name=\"username\" value=\"{}\"{checked}> {} \
-             (<code>{}</code>, oid <code>{}</code>)</label>",
-            escape(&u.username),
-            escape(&u.display_name),
-            escape(&u.email),
-            escape(&u.oid)
-        ));
-    }
-    let mut scopes = String::new();
-    for s in &req.scopes {
-        scopes.push_str(&format!(
-            "<label><input type=\"checkbox\" name=\"consented_scope\" value=\"{s}\" checked> \
-             <code>{s}</code></label>",
-            s = escape(s)
-        ));
-    }
+    let users = user_choices(&inner.config.users, req.login_hint.as_deref().unwrap_or(""));
+    let scopes = scope_choices(&req.scopes);
     page(
         "Sign in",
         &format!(
@@ -434,15 +382,19 @@ fn submit(inner: &IssuerState, ep: Result<Endpoint, OAuthError>, body: &str) -> 
     }
     let code = mint::random_b64(32);
     let grant = CodeGrant {
-        client_id: req.client.client_id.clone(),
+        sign_in: SignIn {
+            client_id: req.client.client_id.clone(),
+            username: user.username.clone(),
+            scopes: granted,
+            openid: req.openid,
+            offline: req.offline,
+            nonce: req.nonce.clone(),
+            policy: ep.policy.clone(),
+            acrs: req.acrs.clone(),
+            tid: tenant_for_tokens(inner, &ep),
+        },
         redirect_uri: req.redirect_uri.clone(),
-        username: user.username.clone(),
-        scopes: granted,
-        openid: req.openid,
-        nonce: req.nonce.clone(),
         code_challenge: req.code_challenge.clone(),
-        policy: ep.policy.clone(),
-        acrs: req.acrs.clone(),
         issued_at: SystemTime::now(),
         redeemed: false,
     };

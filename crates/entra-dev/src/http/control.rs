@@ -1,6 +1,7 @@
-//! The control endpoint of the development issuer: `GET`/`PUT {instance}control/switches` reads or
-//! replaces every [`Switches`] value (outage, consent required, MFA demanded), so that tests and
-//! `entra-dev switches` can drive a running issuer. Like the rest of the issuer it trusts whoever can
+//! The control endpoints of the development issuer: `GET`/`PUT {instance}control/switches` reads or
+//! replaces every [`Switches`] value (outage, consent required, MFA demanded), and `POST
+//! {instance}control/revoke` revokes a user's refresh tokens, so that tests, `entra-dev switches` and
+//! `entra-dev revoke` can drive a running issuer. Like the rest of the issuer it trusts whoever can
 //! reach it: it exists only because the issuer is a development tool on loopback.
 
 use std::sync::Arc;
@@ -42,4 +43,36 @@ pub(crate) async fn put_switches(State(state): State<Arc<IssuerState>>, body: St
         Ok(()) => get_switches(State(state)).await,
         Err(e) => refuse(e.to_string()),
     }
+}
+
+/// `POST control/revoke` with `{"user": "alice"}`: revokes every refresh token of the user (their next
+/// use answers `invalid_grant` AADSTS50173); answers `{"user": ..., "revoked": n}`.
+pub(crate) async fn revoke(State(state): State<Arc<IssuerState>>, body: String) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Revoke {
+        user: String,
+    }
+    let request: Revoke = match serde_json::from_str(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return no_store(json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({
+                    "error": "invalid_request",
+                    "error_description": format!("the body must be {{\"user\": \"<user name>\"}}: {e}"),
+                }),
+            ))
+        }
+    };
+    let username = state
+        .config
+        .user(&request.user)
+        .map_or(request.user.clone(), |u| u.username.clone());
+    let revoked = state.refresh_tokens.revoke_user(&username);
+    tracing::info!(user = %username, revoked, "revoked refresh tokens");
+    no_store(json_response(
+        StatusCode::OK,
+        &json!({ "user": username, "revoked": revoked }),
+    ))
 }

@@ -76,6 +76,9 @@ pub(crate) async fn stats(State(state): State<Arc<IssuerState>>) -> Response {
         "client_credentials_requests": s.client_credentials_requests,
         "authorization_code_requests": s.authorization_code_requests,
         "on_behalf_of_requests": s.on_behalf_of_requests,
+        "device_code_requests": s.device_code_requests,
+        "refresh_token_requests": s.refresh_token_requests,
+        "device_authorization_requests": s.device_authorization_requests,
     }))
     .into_response()
 }
@@ -169,6 +172,8 @@ fn metadata_document(inner: &IssuerState, ep: &Endpoint, version: TokenVersion) 
         "grant_types_supported": [
             "authorization_code",
             "client_credentials",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code",
             "urn:ietf:params:oauth:grant-type:jwt-bearer"
         ],
         "http_logout_supported": false,
@@ -181,8 +186,12 @@ fn metadata_document(inner: &IssuerState, ep: &Endpoint, version: TokenVersion) 
         "rbac_url": host,
         "x_entra_dev": "DEVELOPMENT ONLY: tokens from this issuer must never be trusted in production",
     });
-    if version == TokenVersion::V1 && ep.policy.is_none() {
-        if let Some(m) = doc.as_object_mut() {
+    if let (Some(m), None) = (doc.as_object_mut(), &ep.policy) {
+        m.insert(
+            "device_authorization_endpoint".into(),
+            json!(format!("{oauth}/devicecode")),
+        );
+        if version == TokenVersion::V1 {
             m.insert("microsoft_multi_refresh_token".into(), json!(true));
         }
     }

@@ -5,6 +5,7 @@
 pub(crate) mod authorize;
 pub(crate) mod client_auth;
 pub(crate) mod control;
+pub(crate) mod device;
 pub(crate) mod discovery;
 pub(crate) mod endpoint;
 pub(crate) mod oauth;
@@ -33,6 +34,19 @@ pub(crate) fn router(state: Arc<IssuerState>) -> Router {
         .route(
             "/control/switches",
             get(control::get_switches).put(control::put_switches),
+        )
+        .route("/control/revoke", post(control::revoke))
+        .route(
+            "/devicelogin",
+            get(device::verification_get).post(device::verification_post),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/devicecode",
+            post(device::device_authorization),
+        )
+        .route(
+            "/{tenant}/oauth2/devicecode",
+            post(device::device_authorization),
         )
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
@@ -65,6 +79,10 @@ pub(crate) fn router(state: Arc<IssuerState>) -> Router {
         .route(
             "/{tenant}/{policy}/oauth2/v2.0/token",
             post(token::token_v2),
+        )
+        .route(
+            "/{tenant}/{policy}/oauth2/v2.0/devicecode",
+            post(device::device_authorization),
         )
         .route(
             "/{tenant}/{policy}/oauth2/v2.0/authorize",

@@ -237,6 +237,60 @@ pub(crate) fn parse_scope(inner: &IssuerState, scope: &str) -> Result<ScopeItem,
     }
 }
 
+/// The delegated scopes of a sign-in request (authorize, device code): the main API's scopes, and
+/// whether `openid` and `offline_access` were asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Requested {
+    pub(crate) scopes: Vec<String>,
+    pub(crate) openid: bool,
+    pub(crate) offline: bool,
+}
+
+/// Resolves a `scope` parameter of a sign-in request; at least one of the API's scopes is required.
+pub(crate) fn requested_scopes(inner: &IssuerState, scope: &str) -> Result<Requested, OAuthError> {
+    let mut out = Requested {
+        scopes: Vec::new(),
+        openid: false,
+        offline: false,
+    };
+    for item in scope.split_whitespace() {
+        match parse_scope(inner, item)? {
+            ScopeItem::Api(s) => {
+                if !out.scopes.contains(&s) {
+                    out.scopes.push(s);
+                }
+            }
+            ScopeItem::Default => {
+                for s in &inner.config.scopes {
+                    if !out.scopes.contains(s) {
+                        out.scopes.push(s.clone());
+                    }
+                }
+            }
+            ScopeItem::Oidc(s) => {
+                out.openid |= s == "openid";
+                out.offline |= s == "offline_access";
+            }
+        }
+    }
+    if out.scopes.is_empty() {
+        return Err(OAuthError::invalid_scope(
+            70_011,
+            format!(
+                "The request names none of the API's scopes; ask for e.g. {}/{}.",
+                inner.config.api_app_id_uri,
+                inner
+                    .config
+                    .scopes
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or(".default")
+            ),
+        ));
+    }
+    Ok(out)
+}
+
 pub(crate) fn is_api_resource(inner: &IssuerState, resource: &str) -> bool {
     let resource = resource.trim_end_matches('/');
     resource.eq_ignore_ascii_case(&inner.config.api_app_id_uri)

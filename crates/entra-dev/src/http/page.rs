@@ -5,6 +5,8 @@
 use axum::http::{header, HeaderValue};
 use axum::response::{Html, Response};
 
+use crate::config::TestUser;
+
 /// The login and error pages' own `Content-Security-Policy`: their inline style and nothing else (no script,
 /// no framing). A host that sets a default policy on HTML answers only where none is present (weather-api's
 /// security headers) keeps this one, so the page keeps its look, including the DEVELOPMENT ONLY warning.
@@ -154,6 +156,43 @@ pub(crate) fn error_page(message: &str) -> Html<String> {
             escape(message)
         ),
     )
+}
+
+/// The radio buttons to pick a test user (the one named by `hint`, else the first, is checked).
+pub(crate) fn user_choices(users: &[TestUser], hint: &str) -> String {
+    let mut out = String::new();
+    for (i, u) in users.iter().enumerate() {
+        let checked = if (hint.is_empty() && i == 0)
+            || u.username.eq_ignore_ascii_case(hint)
+            || u.email.eq_ignore_ascii_case(hint)
+        {
+            " checked"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "<label><input type=\"radio\" name=\"username\" value=\"{}\"{checked}> {} \
+             (<code>{}</code>, oid <code>{}</code>)</label>",
+            escape(&u.username),
+            escape(&u.display_name),
+            escape(&u.email),
+            escape(&u.oid)
+        ));
+    }
+    out
+}
+
+/// The consent checkboxes, one per scope, all checked.
+pub(crate) fn scope_choices(scopes: &[String]) -> String {
+    let mut out = String::new();
+    for s in scopes {
+        out.push_str(&format!(
+            "<label><input type=\"checkbox\" name=\"consented_scope\" value=\"{s}\" checked> \
+             <code>{s}</code></label>",
+            s = escape(s)
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

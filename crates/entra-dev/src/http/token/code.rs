@@ -5,16 +5,13 @@ use std::time::SystemTime;
 use axum::http::HeaderMap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::error::DevIssuerError;
 use crate::http::client_auth::authenticate_client;
-use crate::http::endpoint::{tenant_for_tokens, Endpoint};
-use crate::http::oauth::{internal, parse_scope, OAuthError, Params};
-use crate::mint;
-use crate::request::{Subject, TokenRequest};
-use crate::state::{CodeGrant, IssuerState, Redemption};
+use crate::http::endpoint::Endpoint;
+use crate::http::oauth::{parse_scope, OAuthError, Params};
+use crate::state::{IssuerState, Redemption};
 
 /// `grant_type=authorization_code`: redeems a code from the login page.
 pub(super) fn grant(
@@ -77,70 +74,7 @@ pub(super) fn grant(
             parse_scope(inner, item)?;
         }
     }
-    let calling = authenticated.calling();
-    let tid = tenant_for_tokens(inner, ep);
-    let req = TokenRequest {
-        subject: Subject::User(grant.username.clone()),
-        version: inner.config.access_token_version,
-        scopes: grant.scopes.clone(),
-        tenant_id: Some(tid.clone()),
-        b2c_policy: grant.policy.clone(),
-        extra_claims: if grant.acrs.is_empty() {
-            Map::new()
-        } else {
-            Map::from_iter([("acrs".to_owned(), json!(grant.acrs))])
-        },
-        ..TokenRequest::default()
-    };
-    let token = mint::mint(inner, &req, Some(calling)).map_err(internal)?;
-    let scope_out: Vec<String> = grant
-        .scopes
-        .iter()
-        .map(|s| format!("{}/{s}", inner.config.api_app_id_uri))
-        .collect();
-    let mut out = super::bearer_answer(inner, token);
-    out.insert("scope".into(), json!(scope_out.join(" ")));
-    if grant.openid {
-        let id_token = id_token(inner, &grant, &client.client_id, &tid).map_err(internal)?;
-        out.insert("id_token".into(), json!(id_token));
-    }
-    Ok(Value::Object(out))
-}
-
-fn id_token(
-    inner: &IssuerState,
-    grant: &CodeGrant,
-    client_id: &str,
-    tid: &str,
-) -> Result<String, DevIssuerError> {
-    let user = mint::resolve_user(inner, &grant.username);
-    let now = crate::keys::unix_secs(SystemTime::now());
-    let iss = match grant.policy {
-        Some(_) => format!("{}{tid}/v2.0/", inner.instance),
-        None => format!("{}{tid}/v2.0", inner.instance),
-    };
-    let mut c = Map::new();
-    c.insert("aud".into(), json!(client_id));
-    c.insert("iss".into(), json!(iss));
-    c.insert("iat".into(), json!(now));
-    c.insert("nbf".into(), json!(now));
-    c.insert(
-        "exp".into(),
-        json!(now + inner.config.token_lifetime.as_secs()),
-    );
-    c.insert("name".into(), json!(user.name));
-    c.insert("oid".into(), json!(user.oid));
-    c.insert("preferred_username".into(), json!(user.username));
-    c.insert(
-        "sub".into(),
-        json!(mint::pairwise_sub(&user.oid, client_id)),
-    );
-    c.insert("tid".into(), json!(tid));
-    c.insert("ver".into(), json!("2.0"));
-    if let Some(n) = &grant.nonce {
-        c.insert("nonce".into(), json!(n));
-    }
-    mint::sign_claims(inner, &c)
+    super::delegated::issue(inner, authenticated.calling(), &grant.sign_in)
 }
 
 /// base64url(SHA-256(verifier)), the PKCE S256 transform.

@@ -3,7 +3,10 @@
 
 mod client_credentials;
 mod code;
+mod delegated;
+mod device_code;
 mod obo;
+mod refresh;
 
 use std::sync::Arc;
 
@@ -97,13 +100,23 @@ fn token_grant(
             inner.counters.grant(GrantKind::OnBehalfOf);
             obo::grant(inner, ep, &params, headers)
         }
+        device_code::GRANT_TYPE => {
+            inner.counters.grant(GrantKind::DeviceCode);
+            device_code::grant(inner, ep, &params, headers)
+        }
+        "refresh_token" => {
+            inner.counters.grant(GrantKind::RefreshToken);
+            refresh::grant(inner, ep, &params, headers)
+        }
         other => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             70_003,
             format!(
                 "The app requested an unsupported grant type '{other}'. entra-dev supports \
-                 'client_credentials', 'authorization_code' and '{}' (on-behalf-of).",
+                 'client_credentials', 'authorization_code', 'refresh_token', '{}' (device code) and \
+                 '{}' (on-behalf-of).",
+                device_code::GRANT_TYPE,
                 obo::GRANT_TYPE
             ),
         )),
