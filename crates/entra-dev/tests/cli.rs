@@ -454,19 +454,15 @@ async fn revoke_revokes_a_users_refresh_tokens_on_a_running_issuer() {
         .send()
         .await
         .unwrap();
-    let tokens: Value = client
-        .post(format!("{url}{DEV_TENANT_ID}/oauth2/v2.0/token"))
-        .form(&[
+    let (_, tokens) = common::post_form(
+        &format!("{url}{DEV_TENANT_ID}/oauth2/v2.0/token"),
+        &[
             ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
             ("client_id", entra_dev::defaults::DEV_PUBLIC_CLIENT_ID),
             ("device_code", start["device_code"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert!(tokens["refresh_token"].is_string(), "{tokens}");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_owned();

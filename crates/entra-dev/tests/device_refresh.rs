@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{get_json, http, peek, spawn, spawn_with, verify};
+use common::{assert_entra_error, get_json, http, peek, post_form, spawn, spawn_with, verify};
 use entra_dev::defaults::{
     BOB_OID, DEV_API_APP_ID_URI, DEV_API_CLIENT_ID, DEV_DAEMON_CLIENT_ID, DEV_DAEMON_CLIENT_SECRET,
     DEV_PUBLIC_CLIENT_ID, DEV_TENANT_ID,
@@ -20,25 +20,6 @@ const PAGE_POLICY: &str =
 
 fn scope() -> String {
     format!("{DEV_API_APP_ID_URI}/weather.read {DEV_API_APP_ID_URI}/weather.write offline_access openid")
-}
-
-async fn post_form(url: &str, form: &[(&str, &str)]) -> (u16, Value) {
-    let res = http().post(url).form(form).send().await.unwrap();
-    let status = res.status().as_u16();
-    assert_eq!(
-        res.headers()["cache-control"].to_str().unwrap(),
-        "no-store, no-cache"
-    );
-    (status, res.json().await.unwrap())
-}
-
-fn assert_oauth_error(status: u16, body: &Value, want_status: u16, error: &str, aadsts: u64) {
-    assert_eq!(status, want_status, "{body}");
-    assert_eq!(body["error"], error, "{body}");
-    let d = body["error_description"].as_str().unwrap();
-    assert!(d.starts_with(&format!("AADSTS{aadsts}: ")), "{d}");
-    assert_eq!(body["error_codes"], json!([aadsts]));
-    assert!(body["trace_id"].as_str().is_some() && body["correlation_id"].as_str().is_some());
 }
 
 async fn device_code(running: &RunningDevIssuer, scope: &str) -> (u16, Value) {
@@ -141,7 +122,7 @@ async fn device_code_flow_end_to_end_issues_tokens_once() {
     let device = start["device_code"].as_str().unwrap().to_owned();
 
     let (status, body) = poll(&running, &device).await;
-    assert_oauth_error(status, &body, 400, "authorization_pending", 70_016);
+    assert_entra_error(status, &body, 400, "authorization_pending", 70_016);
 
     let page = http()
         .get(format!("{base}devicelogin"))
@@ -185,7 +166,7 @@ async fn device_code_flow_end_to_end_issues_tokens_once() {
     assert_eq!(claims["azpacr"], "0");
 
     let (status, body) = poll(&running, &device).await;
-    assert_oauth_error(status, &body, 400, "invalid_grant", 54_005);
+    assert_entra_error(status, &body, 400, "invalid_grant", 54_005);
     let stats = running.issuer.stats();
     assert_eq!(stats.device_authorization_requests, 1);
     assert_eq!(stats.device_code_requests, 3);
@@ -198,9 +179,9 @@ async fn device_code_polled_before_the_interval_returns_slow_down_with_a_longer_
     let (_, start) = device_code(&running, &scope()).await;
     let device = start["device_code"].as_str().unwrap();
     let (status, body) = poll(&running, device).await;
-    assert_oauth_error(status, &body, 400, "authorization_pending", 70_016);
+    assert_entra_error(status, &body, 400, "authorization_pending", 70_016);
     let (status, body) = poll(&running, device).await;
-    assert_oauth_error(status, &body, 400, "slow_down", 70_016);
+    assert_entra_error(status, &body, 400, "slow_down", 70_016);
     assert!(body["error_description"]
         .as_str()
         .unwrap()
@@ -217,7 +198,7 @@ async fn device_code_past_its_lifetime_returns_expired_token_and_the_page_says_s
     let (_, start) = device_code(&running, &scope()).await;
     assert_eq!(start["expires_in"], 0);
     let (status, body) = poll(&running, start["device_code"].as_str().unwrap()).await;
-    assert_oauth_error(status, &body, 400, "expired_token", 70_019);
+    assert_entra_error(status, &body, 400, "expired_token", 70_019);
     let res = http()
         .post(format!("{}devicelogin", running.url()))
         .form(&[("user_code", start["user_code"].as_str().unwrap())])
@@ -237,7 +218,7 @@ async fn device_code_declined_on_the_page_returns_authorization_declined() {
     assert_eq!(status, 200);
     assert!(html.contains("Sign-in declined"));
     let (status, body) = poll(&running, start["device_code"].as_str().unwrap()).await;
-    assert_oauth_error(status, &body, 400, "authorization_declined", 70_000);
+    assert_entra_error(status, &body, 400, "authorization_declined", 70_000);
     // The code cannot be used again.
     let res = http()
         .post(format!("{}devicelogin", running.url()))
@@ -270,15 +251,15 @@ async fn device_authorization_for_unknown_client_missing_scope_or_b2c_is_refused
     let running = spawn().await;
     let url = format!("{}{DEV_TENANT_ID}/oauth2/v2.0/devicecode", running.url());
     let (status, body) = post_form(&url, &[("client_id", "nobody"), ("scope", &scope())]).await;
-    assert_oauth_error(status, &body, 401, "invalid_client", 700_016);
+    assert_entra_error(status, &body, 401, "invalid_client", 700_016);
     let (status, body) = post_form(&url, &[("client_id", DEV_PUBLIC_CLIENT_ID)]).await;
-    assert_oauth_error(status, &body, 400, "invalid_request", 900_144);
+    assert_entra_error(status, &body, 400, "invalid_request", 900_144);
     let (status, body) = post_form(
         &url,
         &[("client_id", DEV_PUBLIC_CLIENT_ID), ("scope", "openid")],
     )
     .await;
-    assert_oauth_error(status, &body, 400, "invalid_scope", 70_011);
+    assert_entra_error(status, &body, 400, "invalid_scope", 70_011);
     let (status, body) = post_form(
         &format!(
             "{}devb2c.onmicrosoft.com/B2C_1_signin/oauth2/v2.0/devicecode",
@@ -287,7 +268,7 @@ async fn device_authorization_for_unknown_client_missing_scope_or_b2c_is_refused
         &[("client_id", DEV_PUBLIC_CLIENT_ID), ("scope", &scope())],
     )
     .await;
-    assert_oauth_error(status, &body, 400, "unsupported_grant_type", 70_003);
+    assert_entra_error(status, &body, 400, "unsupported_grant_type", 70_003);
 }
 
 #[tokio::test]
@@ -304,7 +285,7 @@ async fn refresh_token_rotates_and_the_replaced_one_is_refused() {
     assert_eq!(claims["scp"], "weather.read weather.write");
     assert!(second["id_token"].as_str().is_some());
     let (status, body) = refresh(&running, &r1, &[]).await;
-    assert_oauth_error(status, &body, 400, "invalid_grant", 70_000);
+    assert_entra_error(status, &body, 400, "invalid_grant", 70_000);
     assert!(body["error_description"]
         .as_str()
         .unwrap()
@@ -344,7 +325,7 @@ async fn refresh_token_for_a_scope_never_granted_returns_consent_required() {
         &[("scope", &format!("{DEV_API_APP_ID_URI}/weather.write"))],
     )
     .await;
-    assert_oauth_error(status, &body, 400, "invalid_grant", 65_001);
+    assert_entra_error(status, &body, 400, "invalid_grant", 65_001);
     assert_eq!(body["suberror"], "consent_required");
 }
 
@@ -365,7 +346,7 @@ async fn refresh_token_after_revocation_returns_50173() {
         json!({ "user": "alice", "revoked": 1 })
     );
     let (status, body) = refresh(&running, tokens["refresh_token"].as_str().unwrap(), &[]).await;
-    assert_oauth_error(status, &body, 400, "invalid_grant", 50_173);
+    assert_entra_error(status, &body, 400, "invalid_grant", 50_173);
     assert!(body["error_description"]
         .as_str()
         .unwrap()
@@ -389,9 +370,9 @@ async fn refresh_token_presented_by_another_client_returns_70000() {
         ],
     )
     .await;
-    assert_oauth_error(status, &body, 400, "invalid_grant", 70_000);
+    assert_entra_error(status, &body, 400, "invalid_grant", 70_000);
     let (status, body) = refresh(&running, "never-issued", &[]).await;
-    assert_oauth_error(status, &body, 400, "invalid_grant", 9_002_313);
+    assert_entra_error(status, &body, 400, "invalid_grant", 9_002_313);
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{get_json, http, peek, spawn, spawn_with, verify};
+use common::{assert_entra_error, get_json, http, peek, post_form, spawn, spawn_with, verify};
 use entra_dev::defaults::{
     ALICE_OID, DEV_API_APP_ID_URI, DEV_API_CLIENT_ID, DEV_API_CLIENT_SECRET, DEV_DAEMON_CLIENT_ID,
     DEV_DAEMON_CLIENT_SECRET, DEV_DOWNSTREAM_API_APP_ID_URI, DEV_DOWNSTREAM_API_CLIENT_ID,
@@ -38,16 +38,6 @@ fn downstream_scope() -> String {
     format!("{DEV_DOWNSTREAM_API_APP_ID_URI}/{SCOPE_DOWNSTREAM_READ}")
 }
 
-async fn post_form(url: &str, form: &[(&str, &str)]) -> (u16, Value) {
-    let res = http().post(url).form(form).send().await.unwrap();
-    let status = res.status().as_u16();
-    assert_eq!(
-        res.headers()["cache-control"].to_str().unwrap(),
-        "no-store, no-cache"
-    );
-    (status, res.json().await.unwrap())
-}
-
 async fn obo(running: &RunningDevIssuer, assertion: &str, scope: &str) -> (u16, Value) {
     post_form(
         &token_url(running.url().as_str()),
@@ -61,22 +51,6 @@ async fn obo(running: &RunningDevIssuer, assertion: &str, scope: &str) -> (u16, 
         ],
     )
     .await
-}
-
-fn assert_oauth_error(status: u16, body: &Value, want_status: u16, error: &str, aadsts: u64) {
-    assert_eq!(status, want_status, "{body}");
-    assert_eq!(body["error"], error, "{body}");
-    let description = body["error_description"].as_str().unwrap();
-    assert!(
-        description.starts_with(&format!("AADSTS{aadsts}: ")),
-        "{description}"
-    );
-    assert_eq!(body["error_codes"], json!([aadsts]), "{body}");
-    assert!(body["trace_id"].as_str().is_some_and(|t| t.len() == 36));
-    assert!(body["correlation_id"]
-        .as_str()
-        .is_some_and(|t| t.len() == 36));
-    assert!(body["timestamp"].as_str().is_some());
 }
 
 async fn put_switches(running: &RunningDevIssuer, body: &Value) -> (u16, Value) {
@@ -194,7 +168,7 @@ async fn obo_with_assertion_for_another_audience_returns_500131() {
         })
         .unwrap();
     let (status, body) = obo(&running, &incoming, &downstream_scope()).await;
-    assert_oauth_error(status, &body, 400, "invalid_grant", 500_131);
+    assert_entra_error(status, &body, 400, "invalid_grant", 500_131);
     let d = body["error_description"].as_str().unwrap();
     assert!(
         d.contains(&format!(
@@ -222,7 +196,7 @@ async fn obo_with_app_only_assertion_returns_invalid_grant() {
         })
         .unwrap();
     let (status, body) = obo(&running, &incoming, &downstream_scope()).await;
-    assert_oauth_error(status, &body, 400, "invalid_grant", 50_027);
+    assert_entra_error(status, &body, 400, "invalid_grant", 50_027);
     assert!(body["error_description"]
         .as_str()
         .unwrap()
@@ -241,7 +215,7 @@ async fn obo_with_expired_assertion_returns_500133() {
         })
         .unwrap();
     let (status, body) = obo(&running, &incoming, &downstream_scope()).await;
-    assert_oauth_error(status, &body, 400, "invalid_grant", 500_133);
+    assert_entra_error(status, &body, 400, "invalid_grant", 500_133);
     assert!(body["error_description"]
         .as_str()
         .unwrap()
@@ -257,7 +231,7 @@ async fn obo_with_altered_assertion_returns_50013() {
     claims["oid"] = json!("00000000-0000-4000-8000-000000000bad");
     parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string());
     let (status, body) = obo(&running, &parts.join("."), &downstream_scope()).await;
-    assert_oauth_error(status, &body, 400, "invalid_grant", 50_013);
+    assert_entra_error(status, &body, 400, "invalid_grant", 50_013);
     assert!(body["error_description"]
         .as_str()
         .unwrap()
@@ -273,7 +247,7 @@ async fn obo_with_malformed_assertion_returns_50027_without_echoing_it() {
         &downstream_scope(),
     )
     .await;
-    assert_oauth_error(status, &body, 400, "invalid_grant", 50_027);
+    assert_entra_error(status, &body, 400, "invalid_grant", 50_027);
     assert!(!body.to_string().contains("not-a-jwt-secret-looking-value"));
 }
 
@@ -291,7 +265,7 @@ async fn obo_from_a_public_client_returns_7000218() {
         ],
     )
     .await;
-    assert_oauth_error(status, &body, 401, "invalid_client", 7_000_218);
+    assert_entra_error(status, &body, 401, "invalid_client", 7_000_218);
 }
 
 #[tokio::test]
@@ -309,7 +283,7 @@ async fn obo_with_wrong_requested_token_use_returns_invalid_request() {
         ],
     )
     .await;
-    assert_oauth_error(status, &body, 400, "invalid_request", 90_014);
+    assert_entra_error(status, &body, 400, "invalid_request", 90_014);
 }
 
 #[tokio::test]
@@ -317,14 +291,14 @@ async fn obo_for_scopes_of_two_apis_returns_28000() {
     let running = spawn().await;
     let scope = format!("{} {DEV_API_APP_ID_URI}/{SCOPE_READ}", downstream_scope());
     let (status, body) = obo(&running, &user_token(&running), &scope).await;
-    assert_oauth_error(status, &body, 400, "invalid_scope", 28_000);
+    assert_entra_error(status, &body, 400, "invalid_scope", 28_000);
 }
 
 #[tokio::test]
 async fn obo_for_an_unknown_api_returns_500011() {
     let running = spawn().await;
     let (status, body) = obo(&running, &user_token(&running), "api://nobody/read").await;
-    assert_oauth_error(status, &body, 400, "invalid_scope", 500_011);
+    assert_entra_error(status, &body, 400, "invalid_scope", 500_011);
     assert!(body["error_description"]
         .as_str()
         .unwrap()
@@ -349,7 +323,7 @@ async fn obo_on_a_b2c_path_returns_unsupported_grant_type() {
         ],
     )
     .await;
-    assert_oauth_error(status, &body, 400, "unsupported_grant_type", 70_003);
+    assert_entra_error(status, &body, 400, "unsupported_grant_type", 70_003);
 }
 
 #[tokio::test]
@@ -367,7 +341,7 @@ async fn obo_when_consent_switch_is_on_returns_consent_required_until_it_is_off(
         json!({ "outage": false, "consent_required": [DEV_DOWNSTREAM_API_APP_ID_URI], "mfa_required": [] })
     );
     let (status, body) = obo(&running, &incoming, &downstream_scope()).await;
-    assert_oauth_error(status, &body, 400, "invalid_grant", 65_001);
+    assert_entra_error(status, &body, 400, "invalid_grant", 65_001);
     assert_eq!(body["suberror"], "consent_required");
     assert!(body.get("claims").is_none());
     // Another API is not affected.
@@ -400,7 +374,7 @@ async fn obo_when_mfa_switch_is_on_returns_claims_challenge_until_token_has_the_
         json!([{ "api": DEV_DOWNSTREAM_API_CLIENT_ID, "auth_context": "c1" }])
     );
     let (status, body) = obo(&running, &user_token(&running), &downstream_scope()).await;
-    assert_oauth_error(status, &body, 400, "interaction_required", 50_076);
+    assert_entra_error(status, &body, 400, "interaction_required", 50_076);
     let claims: Value = serde_json::from_str(body["claims"].as_str().unwrap()).unwrap();
     assert_eq!(
         claims,

@@ -790,20 +790,29 @@ async fn v1_authorize_with_resource_grants_every_api_scope() {
     );
 }
 
-#[tokio::test]
-async fn auth_code_with_offline_access_returns_a_refresh_token_that_refreshes() {
-    let running = spawn().await;
-    let base = running.url().as_str().to_owned();
-    let scope = format!("{DEV_API_APP_ID_URI}/weather.read offline_access");
+/// Signs alice in for `scope` through the login page (consenting to weather.read) and redeems the code.
+async fn alice_tokens(base: &str, scope: &str) -> Value {
     let back = sign_in(
-        &authorize_url(&base),
-        &authorize_query(&scope, Some(CHALLENGE)),
+        &authorize_url(base),
+        &authorize_query(scope, Some(CHALLENGE)),
         "alice",
         &["weather.read"],
     )
     .await;
-    let (status, body) = redeem(&base, get(&back, "code").unwrap(), VERIFIER).await;
+    let (status, body) = redeem(base, get(&back, "code").unwrap(), VERIFIER).await;
     assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn auth_code_with_offline_access_returns_a_refresh_token_that_refreshes() {
+    let running = spawn().await;
+    let base = running.url().as_str().to_owned();
+    let body = alice_tokens(
+        &base,
+        &format!("{DEV_API_APP_ID_URI}/weather.read offline_access"),
+    )
+    .await;
     let refresh_token = body["refresh_token"].as_str().unwrap();
     let (status, refreshed) = post_form(
         &token_url(&base),
@@ -825,15 +834,6 @@ async fn auth_code_with_offline_access_returns_a_refresh_token_that_refreshes() 
 async fn auth_code_without_offline_access_returns_no_refresh_token() {
     let running = spawn().await;
     let base = running.url().as_str().to_owned();
-    let scope = format!("{DEV_API_APP_ID_URI}/weather.read");
-    let back = sign_in(
-        &authorize_url(&base),
-        &authorize_query(&scope, Some(CHALLENGE)),
-        "alice",
-        &["weather.read"],
-    )
-    .await;
-    let (status, body) = redeem(&base, get(&back, "code").unwrap(), VERIFIER).await;
-    assert_eq!(status, 200, "{body}");
+    let body = alice_tokens(&base, &format!("{DEV_API_APP_ID_URI}/weather.read")).await;
     assert!(body.get("refresh_token").is_none(), "{body}");
 }
