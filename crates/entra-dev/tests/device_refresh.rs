@@ -58,6 +58,19 @@ async fn enter_code(running: &RunningDevIssuer, user_code: &str) -> LoginForm {
     LoginForm::parse(&html).unwrap()
 }
 
+/// Enters a code the page must refuse: 400, the page's CSP; returns the HTML.
+async fn refused_code(running: &RunningDevIssuer, user_code: &str) -> String {
+    let res = http()
+        .post(format!("{}devicelogin", running.url()))
+        .form(&[("user_code", user_code)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.headers()["content-security-policy"], PAGE_POLICY);
+    res.text().await.unwrap()
+}
+
 async fn submit(form: &LoginForm, body: &[(String, String)]) -> (u16, String) {
     let res = http().post(form.action()).form(body).send().await.unwrap();
     let status = res.status().as_u16();
@@ -199,14 +212,8 @@ async fn device_code_past_its_lifetime_returns_expired_token_and_the_page_says_s
     assert_eq!(start["expires_in"], 0);
     let (status, body) = poll(&running, start["device_code"].as_str().unwrap()).await;
     assert_entra_error(status, &body, 400, "expired_token", 70_019);
-    let res = http()
-        .post(format!("{}devicelogin", running.url()))
-        .form(&[("user_code", start["user_code"].as_str().unwrap())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
-    assert!(res.text().await.unwrap().contains("That code has expired"));
+    let html = refused_code(&running, start["user_code"].as_str().unwrap()).await;
+    assert!(html.contains("That code has expired"));
 }
 
 #[tokio::test]
@@ -220,28 +227,14 @@ async fn device_code_declined_on_the_page_returns_authorization_declined() {
     let (status, body) = poll(&running, start["device_code"].as_str().unwrap()).await;
     assert_entra_error(status, &body, 400, "authorization_declined", 70_000);
     // The code cannot be used again.
-    let res = http()
-        .post(format!("{}devicelogin", running.url()))
-        .form(&[("user_code", start["user_code"].as_str().unwrap())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
-    assert!(res.text().await.unwrap().contains("already used"));
+    let html = refused_code(&running, start["user_code"].as_str().unwrap()).await;
+    assert!(html.contains("already used"));
 }
 
 #[tokio::test]
 async fn verification_page_with_an_unknown_code_returns_400_and_escapes_nothing_it_echoes() {
     let running = spawn().await;
-    let res = http()
-        .post(format!("{}devicelogin", running.url()))
-        .form(&[("user_code", "<script>x</script>")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
-    assert_eq!(res.headers()["content-security-policy"], PAGE_POLICY);
-    let html = res.text().await.unwrap();
+    let html = refused_code(&running, "<script>x</script>").await;
     assert!(html.contains("That code is not valid"));
     assert!(!html.contains("<script>"));
 }
