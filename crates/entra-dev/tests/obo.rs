@@ -1,5 +1,6 @@
 //! The on-behalf-of grant over real HTTP: the downstream token keeps the user, every refusal is Entra's
-//! answer, and the consent and MFA switches (control endpoint) make both failure paths testable.
+//! answer, and the consent and MFA switches (control endpoint) make both failure paths testable. Long
+//! because each refusal is its own named test, plus the claims-challenge round trip through the login page.
 #![allow(clippy::unwrap_used)]
 
 mod common;

@@ -1,5 +1,6 @@
 //! The token endpoint over real HTTP: client credentials and authorization code + PKCE (through the HTML
-//! login page), with their OAuth 2.0 error answers.
+//! login page), with their OAuth 2.0 error answers. Long because each error answer is its own named test;
+//! the other grants have their own files (obo.rs, client_assertion.rs, device_refresh.rs).
 #![allow(clippy::unwrap_used)]
 
 mod common;
