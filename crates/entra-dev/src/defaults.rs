@@ -13,6 +13,25 @@ pub const DEV_API_CLIENT_ID: &str = "a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c";
 /// The protected API's App ID URI: the `aud` of v1 tokens and the prefix of its scopes.
 pub const DEV_API_APP_ID_URI: &str = "api://a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c";
 
+/// The protected API's client secret: the API is also a confidential client, the middle tier that calls
+/// [`DEV_DOWNSTREAM_API_CLIENT_ID`] on behalf of its user (on-behalf-of grant). Development only.
+pub const DEV_API_CLIENT_SECRET: &str = "dev-api-secret";
+
+/// The protected API's service principal object id.
+pub const DEV_API_SERVICE_PRINCIPAL_ID: &str = "a9e70000-1111-4222-8333-a9e7b3c15d2f";
+
+/// A second API registered in the tenant (API B): the downstream target of the on-behalf-of grant.
+pub const DEV_DOWNSTREAM_API_CLIENT_ID: &str = "b0b1b2b3-c4c5-4d6d-8e7e-f8f9fafbfcfd";
+
+/// The downstream API's App ID URI.
+pub const DEV_DOWNSTREAM_API_APP_ID_URI: &str = "api://b0b1b2b3-c4c5-4d6d-8e7e-f8f9fafbfcfd";
+
+/// Delegated scope of the downstream API: read.
+pub const SCOPE_DOWNSTREAM_READ: &str = "downstream.read";
+
+/// Delegated scope of the downstream API: write.
+pub const SCOPE_DOWNSTREAM_WRITE: &str = "downstream.write";
+
 /// A confidential client (a daemon) granted the app roles [`ROLE_READ_ALL`] and [`ROLE_WRITE_ALL`].
 pub const DEV_DAEMON_CLIENT_ID: &str = "c0ffee00-1111-4222-8333-444455556666";
 

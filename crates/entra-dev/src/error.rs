@@ -45,6 +45,18 @@ pub enum DevIssuerError {
     /// Binding or serving the listener failed.
     #[error("binding the listener failed")]
     Bind(#[source] std::io::Error),
+    /// A client certificate, public key or federated credential key set in the configuration cannot be
+    /// read (see the source for what is wrong).
+    #[error("a client credential in the configuration cannot be read")]
+    Credential(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A switch names an API that is not registered in the tenant.
+    #[error("no API '{api}' is registered in the development tenant; registered APIs: {known}")]
+    UnknownApi {
+        /// The API as named.
+        api: String,
+        /// The registered APIs' App ID URIs.
+        known: String,
+    },
     /// A blocking background task (key generation) panicked or was cancelled.
     #[error("a background task failed")]
     Task(#[source] tokio::task::JoinError),

@@ -1,354 +1,24 @@
-//! The issuer: configuration, state, the public API.
+//! The [`DevIssuer`] facade: create, spawn, mint, rotate keys, inject faults. The endpoints live in
+//! [`crate::http`], the state they share in [`crate::state`].
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use url::Url;
 
-use crate::defaults;
-use crate::keys::{self, KeyEntry, KeyRing};
-use crate::login::CodeGrant;
-use crate::DevIssuerError;
-
-/// A test user that can sign in on the login page and be the subject of delegated tokens.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TestUser {
-    /// Short user name used to pick the user (`alice`).
-    pub username: String,
-    /// Display name (`name` claim).
-    pub display_name: String,
-    /// Sign-in name (`preferred_username`, `upn`, `unique_name` claims).
-    pub email: String,
-    /// Object id (`oid` claim), a GUID.
-    pub oid: String,
-}
-
-impl TestUser {
-    /// A test user from its parts.
-    pub fn new(username: &str, display_name: &str, email: &str, oid: &str) -> Self {
-        Self {
-            username: username.to_owned(),
-            display_name: display_name.to_owned(),
-            email: email.to_owned(),
-            oid: oid.to_owned(),
-        }
-    }
-}
-
-/// A client application registered with the development tenant.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DevClient {
-    /// The client (application) id.
-    pub client_id: String,
-    /// Human-readable name, shown on the login page.
-    pub display_name: String,
-    /// `Some(secret)`: a confidential client (`azpacr`/`appidacr` "1"); `None`: a public client ("0").
-    pub secret: Option<String>,
-    /// The service principal object id: `oid`/`sub` of the client's app-only tokens.
-    pub service_principal_id: String,
-    /// App roles of the API assigned to this client (granted by `client_credentials` with `.default`).
-    pub app_roles: Vec<String>,
-    /// Exact redirect URIs allowed for the authorization code flow.
-    pub redirect_uris: Vec<String>,
-    /// Also allow any `http://127.0.0.1:*/…`, `http://localhost:*/…` or `http://[::1]:*/…` redirect URI
-    /// (native and development clients).
-    pub allow_loopback_redirects: bool,
-}
-
-impl std::fmt::Debug for DevClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DevClient")
-            .field("client_id", &self.client_id)
-            .field("display_name", &self.display_name)
-            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
-            .field("service_principal_id", &self.service_principal_id)
-            .field("app_roles", &self.app_roles)
-            .field("redirect_uris", &self.redirect_uris)
-            .field("allow_loopback_redirects", &self.allow_loopback_redirects)
-            .finish()
-    }
-}
-
-impl DevClient {
-    /// Whether the client authenticates with a secret.
-    pub fn is_confidential(&self) -> bool {
-        self.secret.is_some()
-    }
-
-    /// Whether `uri` is an allowed redirect URI for this client.
-    pub fn allows_redirect(&self, uri: &str) -> bool {
-        if self.redirect_uris.iter().any(|r| r == uri) {
-            return true;
-        }
-        if !self.allow_loopback_redirects {
-            return false;
-        }
-        match Url::parse(uri) {
-            Ok(u) => {
-                u.scheme() == "http"
-                    && matches!(
-                        u.host_str(),
-                        Some("127.0.0.1") | Some("localhost") | Some("[::1]")
-                    )
-                    && u.fragment().is_none()
-            }
-            Err(_) => false,
-        }
-    }
-}
-
-/// Which access token format: Entra's v1.0 or v2.0 shape.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum TokenVersion {
-    /// v1.0: `iss` `{instance}{tid}/`, `aud` the App ID URI, `appid`, `upn`, `unique_name`, `x5t` header.
-    V1,
-    /// v2.0: `iss` `{instance}{tid}/v2.0`, `aud` the client id, `azp`, `preferred_username`.
-    #[default]
-    V2,
-}
-
-impl TokenVersion {
-    /// The `ver` claim: `"1.0"` or `"2.0"`.
-    pub fn as_ver(self) -> &'static str {
-        match self {
-            Self::V1 => "1.0",
-            Self::V2 => "2.0",
-        }
-    }
-}
-
-impl std::fmt::Display for TokenVersion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_ver())
-    }
-}
-
-/// Configuration of the development tenant and app registration. [`Default`] is the fixed development
-/// identities of [`defaults`], an in-memory key, 1 h tokens.
-#[derive(Clone, Debug)]
-pub struct DevIssuerConfig {
-    /// The tenant id (GUID): `tid`, and the tenant segment of the issuers.
-    pub tenant_id: String,
-    /// The protected API's client id (`aud` of v2 tokens).
-    pub api_client_id: String,
-    /// The protected API's App ID URI (`aud` of v1 tokens, prefix of scopes).
-    pub api_app_id_uri: String,
-    /// Delegated scopes the API exposes (short names, e.g. `weather.read`).
-    pub scopes: Vec<String>,
-    /// App roles the API defines (e.g. `Weather.Read.All`).
-    pub app_roles: Vec<String>,
-    /// Users who can sign in on the login page.
-    pub users: Vec<TestUser>,
-    /// Registered client applications.
-    pub clients: Vec<DevClient>,
-    /// `None`: the signing key lives in memory only (tests). `Some(dir)`: it is loaded from, or created in,
-    /// `dir/signing-keys.json` (mode 0600), so tokens stay valid across restarts.
-    pub data_dir: Option<PathBuf>,
-    /// Lifetime of access tokens (default 1 h).
-    pub token_lifetime: Duration,
-    /// How long a rotated-out key stays published (default 24 h).
-    pub key_grace_period: Duration,
-    /// `Some(age)`: when the issuer is created, a current key older than `age` is rotated (the old one stays
-    /// published for the grace period). `None` (default): keys never expire on their own; rotate with
-    /// [`DevIssuer::rotate_key`] or `entra-dev keys rotate`.
-    pub key_lifetime: Option<Duration>,
-    /// How long an authorization code can be redeemed (default 10 min, like Entra).
-    pub code_lifetime: Duration,
-    /// The access token version the token endpoint issues: in Entra this is the API's app registration
-    /// setting `requestedAccessTokenVersion`, not the endpoint's version (default v2).
-    pub access_token_version: TokenVersion,
-    /// The B2C tenant name: B2C paths are `{instance}{name}.onmicrosoft.com/{policy}/…` (default `devb2c`).
-    pub b2c_tenant_name: String,
-}
-
-impl Default for DevIssuerConfig {
-    fn default() -> Self {
-        let loopback_public = DevClient {
-            client_id: defaults::DEV_PUBLIC_CLIENT_ID.to_owned(),
-            display_name: "Development public client (Swagger UI, CLI)".to_owned(),
-            secret: None,
-            service_principal_id: defaults::DEV_PUBLIC_SERVICE_PRINCIPAL_ID.to_owned(),
-            app_roles: Vec::new(),
-            redirect_uris: Vec::new(),
-            allow_loopback_redirects: true,
-        };
-        let daemon = DevClient {
-            client_id: defaults::DEV_DAEMON_CLIENT_ID.to_owned(),
-            display_name: "Development daemon".to_owned(),
-            secret: Some(defaults::DEV_DAEMON_CLIENT_SECRET.to_owned()),
-            service_principal_id: defaults::DEV_DAEMON_SERVICE_PRINCIPAL_ID.to_owned(),
-            app_roles: vec![
-                defaults::ROLE_READ_ALL.to_owned(),
-                defaults::ROLE_WRITE_ALL.to_owned(),
-            ],
-            redirect_uris: Vec::new(),
-            allow_loopback_redirects: false,
-        };
-        Self {
-            tenant_id: defaults::DEV_TENANT_ID.to_owned(),
-            api_client_id: defaults::DEV_API_CLIENT_ID.to_owned(),
-            api_app_id_uri: defaults::DEV_API_APP_ID_URI.to_owned(),
-            scopes: vec![
-                defaults::SCOPE_READ.to_owned(),
-                defaults::SCOPE_WRITE.to_owned(),
-            ],
-            app_roles: vec![
-                defaults::ROLE_READ_ALL.to_owned(),
-                defaults::ROLE_WRITE_ALL.to_owned(),
-            ],
-            users: vec![
-                TestUser::new(
-                    defaults::ALICE_USERNAME,
-                    defaults::ALICE_NAME,
-                    defaults::ALICE_EMAIL,
-                    defaults::ALICE_OID,
-                ),
-                TestUser::new(
-                    defaults::BOB_USERNAME,
-                    defaults::BOB_NAME,
-                    defaults::BOB_EMAIL,
-                    defaults::BOB_OID,
-                ),
-            ],
-            clients: vec![loopback_public, daemon],
-            data_dir: None,
-            token_lifetime: Duration::from_secs(3600),
-            key_grace_period: Duration::from_secs(24 * 3600),
-            key_lifetime: None,
-            code_lifetime: Duration::from_secs(600),
-            access_token_version: TokenVersion::V2,
-            b2c_tenant_name: defaults::DEV_B2C_TENANT_NAME.to_owned(),
-        }
-    }
-}
-
-impl DevIssuerConfig {
-    /// The registered client with this id, if any.
-    pub fn client(&self, client_id: &str) -> Option<&DevClient> {
-        self.clients
-            .iter()
-            .find(|c| c.client_id.eq_ignore_ascii_case(client_id))
-    }
-
-    /// The test user with this user name (or sign-in name), if any.
-    pub fn user(&self, username: &str) -> Option<&TestUser> {
-        self.users.iter().find(|u| {
-            u.username.eq_ignore_ascii_case(username) || u.email.eq_ignore_ascii_case(username)
-        })
-    }
-}
-
-/// Who a minted token is about.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Subject {
-    /// A delegated (user) token for this user name. A name that is not a configured test user gets a
-    /// synthetic identity (stable `oid` derived from the name, `preferred_username` `{name}@dev.example`).
-    User(String),
-    /// An app-only token for this calling client: `idtyp` "app", `oid`/`sub` its service principal id.
-    App {
-        /// The calling client's id (`azp`/`appid`).
-        client_id: String,
-    },
-}
-
-impl Default for Subject {
-    fn default() -> Self {
-        Self::User(defaults::ALICE_USERNAME.to_owned())
-    }
-}
-
-/// What to put in a token minted by [`DevIssuer::mint`]. Every field has an Entra-like default.
-#[derive(Clone, Debug, Default)]
-pub struct TokenRequest {
-    /// The user or app the token is about (default: user `alice`).
-    pub subject: Subject,
-    /// Token shape (default v2).
-    pub version: TokenVersion,
-    /// Delegated scopes, emitted as the space-separated `scp`; omitted when empty.
-    pub scopes: Vec<String>,
-    /// App roles, emitted as the `roles` array; omitted when empty.
-    pub roles: Vec<String>,
-    /// `aud`; default: the API's client id for v2 (and B2C), its App ID URI for v1.
-    pub audience: Option<String>,
-    /// `tid` (and the issuer's tenant); default: the configured tenant.
-    pub tenant_id: Option<String>,
-    /// `Some(policy)`: a B2C-shaped token (`iss` `{instance}{tid}/v2.0/`, `ver` "1.0", `tfp` = policy).
-    pub b2c_policy: Option<String>,
-    /// `iat`; default now. `nbf` = `iat` and `exp` = `iat + lifetime` unless overridden.
-    pub issued_at: Option<SystemTime>,
-    /// Lifetime; default the configured token lifetime.
-    pub lifetime: Option<Duration>,
-    /// `nbf`; default `iat`.
-    pub not_before: Option<SystemTime>,
-    /// Claims merged last (they may override anything, including `iss`).
-    pub extra_claims: serde_json::Map<String, serde_json::Value>,
-    /// Header parameters merged last (e.g. `nonce`, `jku`, or an override of `alg`/`kid`).
-    pub extra_header: serde_json::Map<String, serde_json::Value>,
-}
-
-/// A snapshot of the issuer's request counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct IssuerStats {
-    /// Requests for a metadata (openid-configuration) document.
-    pub metadata_requests: u64,
-    /// Requests for a key set.
-    pub key_requests: u64,
-    /// Requests to a token endpoint (successful or not).
-    pub token_requests: u64,
-    /// Tokens issued by the token endpoint.
-    pub tokens_issued: u64,
-    /// Requests to the authorize endpoint (login page and form).
-    pub authorize_requests: u64,
-}
-
-/// Public facts about one signing key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct KeyInfo {
-    /// Key id.
-    pub kid: String,
-    /// base64url SHA-1 thumbprint of the certificate.
-    pub x5t: String,
-    /// Creation time, seconds since the Unix epoch.
-    pub created_at: u64,
-    /// When the key was rotated out, seconds since the Unix epoch.
-    pub retired_at: Option<u64>,
-    /// When a rotated-out key stops being published, seconds since the Unix epoch.
-    pub published_until: Option<u64>,
-    /// Whether this key signs new tokens.
-    pub is_current: bool,
-    /// Whether the key set publishes the key now.
-    pub is_published: bool,
-}
-
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) metadata: AtomicU64,
-    pub(crate) keys: AtomicU64,
-    pub(crate) token: AtomicU64,
-    pub(crate) issued: AtomicU64,
-    pub(crate) authorize: AtomicU64,
-}
-
-pub(crate) struct Inner {
-    pub(crate) config: DevIssuerConfig,
-    pub(crate) instance: Url,
-    pub(crate) keys: RwLock<KeyRing>,
-    pub(crate) codes: Mutex<HashMap<String, CodeGrant>>,
-    pub(crate) outage: AtomicBool,
-    pub(crate) key_override: RwLock<Option<String>>,
-    pub(crate) counters: Counters,
-}
+use crate::config::DevIssuerConfig;
+use crate::error::DevIssuerError;
+use crate::keys::{self, KeyEntry, KeyInfo, KeyRing};
+use crate::request::{IssuerStats, TokenRequest};
+use crate::state::IssuerState;
+use crate::switch::Switches;
 
 /// The development issuer. Cheap to clone (an `Arc` inside); every clone shares keys, codes and counters.
 #[derive(Clone)]
 pub struct DevIssuer {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<IssuerState>,
 }
 
 impl std::fmt::Debug for DevIssuer {
@@ -430,15 +100,7 @@ impl DevIssuer {
             keys::unix_secs(now).saturating_sub(ring.current().created_at) >= lifetime.as_secs()
         });
         let issuer = Self {
-            inner: Arc::new(Inner {
-                config,
-                instance,
-                keys: RwLock::new(ring),
-                codes: Mutex::new(HashMap::new()),
-                outage: AtomicBool::new(false),
-                key_override: RwLock::new(None),
-                counters: Counters::default(),
-            }),
+            inner: Arc::new(IssuerState::new(config, instance, ring)),
         };
         if expired {
             tracing::info!(kid = %issuer.current_kid(), "the signing key is past its lifetime; rotating");
@@ -530,7 +192,7 @@ impl DevIssuer {
     /// Signs a token described by `req` with the current key.
     ///
     /// Delegated tokens name the first configured public client (by default
-    /// [`defaults::DEV_PUBLIC_CLIENT_ID`]) as the calling client (`azp`/`appid`); override with
+    /// [`crate::defaults::DEV_PUBLIC_CLIENT_ID`]) as the calling client (`azp`/`appid`); override with
     /// `extra_claims`.
     ///
     /// # Errors
@@ -685,25 +347,48 @@ impl DevIssuer {
 
     /// The key set document as served (v2 shape, with the `issuer` property), ignoring any override.
     pub fn key_set(&self) -> serde_json::Value {
-        crate::routes::key_set_document(&self.inner, crate::routes::KeySetShape::V2)
+        crate::http::discovery::key_set_document(
+            &self.inner,
+            crate::http::discovery::KeySetShape::V2,
+        )
     }
 
     /// A snapshot of the request counters.
     pub fn stats(&self) -> IssuerStats {
-        let c = &self.inner.counters;
-        IssuerStats {
-            metadata_requests: c.metadata.load(Ordering::Relaxed),
-            key_requests: c.keys.load(Ordering::Relaxed),
-            token_requests: c.token.load(Ordering::Relaxed),
-            tokens_issued: c.issued.load(Ordering::Relaxed),
-            authorize_requests: c.authorize.load(Ordering::Relaxed),
-        }
+        self.inner.counters.snapshot()
     }
 
     /// Fault injection: while `true`, the metadata and key endpoints answer 503.
     pub fn set_outage(&self, down: bool) {
-        self.inner.outage.store(down, Ordering::SeqCst);
+        self.inner.update_switches(|s| s.outage = down);
         tracing::info!(down, "development issuer outage toggled");
+    }
+
+    /// Sets every switch at once (outage, consent required, MFA demanded): see [`Switches`]. The same
+    /// document is served and accepted at `GET`/`PUT {instance}control/switches`.
+    ///
+    /// # Errors
+    /// [`DevIssuerError::UnknownApi`] when a switch names an API that is not registered (the switches are
+    /// then unchanged).
+    pub fn set_switches(&self, switches: Switches) -> Result<(), DevIssuerError> {
+        self.inner.set_switches(switches)
+    }
+
+    /// Revokes every refresh token of a test user (user name or sign-in name): their next use answers
+    /// `invalid_grant` (AADSTS50173), as after a password reset. Returns how many were revoked. The same
+    /// action is `POST {instance}control/revoke` with `{"user": "alice"}`, or `entra-dev revoke`.
+    pub fn revoke_refresh_tokens(&self, user: &str) -> usize {
+        let username = self
+            .inner
+            .config
+            .user(user)
+            .map_or(user, |u| u.username.as_str());
+        self.inner.refresh_tokens.revoke_user(username)
+    }
+
+    /// The current switches.
+    pub fn switches(&self) -> Switches {
+        self.inner.switches().clone()
     }
 
     /// Fault injection: serve `body` (verbatim, `application/json`) as every key set, or `None` to stop.
@@ -718,17 +403,7 @@ impl DevIssuer {
     /// The axum router serving every endpoint, with paths relative to the instance's path (mount it with
     /// `Router::nest("/prefix", issuer.router())` when the instance is `http://host:port/prefix/`).
     pub fn router(&self) -> axum::Router {
-        crate::routes::router(self.clone())
-    }
-}
-
-impl Inner {
-    pub(crate) fn read_keys(&self) -> RwLockReadGuard<'_, KeyRing> {
-        self.keys.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn write_keys(&self) -> RwLockWriteGuard<'_, KeyRing> {
-        self.keys.write().unwrap_or_else(PoisonError::into_inner)
+        crate::http::router(Arc::clone(&self.inner))
     }
 }
 
@@ -789,22 +464,4 @@ impl Drop for RunningDevIssuer {
             task.abort();
         }
     }
-}
-
-/// The development data directory that `entra-dev` (the CLI) and applications in development mode share, so
-/// that tokens from `entra-dev token` are accepted by a running service:
-/// `$ENTRA_DEV_HOME`, else `$XDG_DATA_HOME/entra-dev`, else `$HOME/.local/share/entra-dev`; `None` if none
-/// of these variables is set (empty values count as unset).
-///
-/// This helper reads the environment (the rest of the library does not): call it in a binary and pass the
-/// result as [`DevIssuerConfig::data_dir`].
-pub fn default_data_dir() -> Option<PathBuf> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(home) = var("ENTRA_DEV_HOME") {
-        return Some(PathBuf::from(home));
-    }
-    if let Some(xdg) = var("XDG_DATA_HOME") {
-        return Some(PathBuf::from(xdg).join("entra-dev"));
-    }
-    var("HOME").map(|home| PathBuf::from(home).join(".local/share/entra-dev"))
 }

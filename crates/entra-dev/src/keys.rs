@@ -22,7 +22,7 @@ use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use x509_cert::time::Validity;
 use x509_cert::Certificate;
 
-use crate::DevIssuerError;
+use crate::error::DevIssuerError;
 
 /// The name of the key file inside the data directory.
 pub(crate) const KEY_FILE_NAME: &str = "signing-keys.json";
@@ -81,7 +81,11 @@ impl KeyEntry {
         now: SystemTime,
     ) -> Result<Self, DevIssuerError> {
         let signer = SigningKey::<Sha256>::new(private.clone());
-        let cert_der = self_signed_certificate(&signer)?;
+        let cert_der = self_signed_certificate(
+            &signer,
+            "CN=entra-dev development signing key,O=DEVELOPMENT ONLY",
+            CERT_VALIDITY,
+        )?;
         Ok(Self::assemble(
             private,
             signer,
@@ -133,20 +137,29 @@ impl KeyEntry {
         Ok(signature.to_vec())
     }
 
+    /// The public half (to verify tokens the issuer signed, e.g. on-behalf-of assertions).
+    pub(crate) fn public_key(&self) -> rsa::RsaPublicKey {
+        self.private.to_public_key()
+    }
+
     /// The certificate as standard base64 (the `x5c` element).
     pub(crate) fn x5c(&self) -> String {
         STANDARD.encode(&self.cert_der)
     }
 }
 
-fn self_signed_certificate(signer: &SigningKey<Sha256>) -> Result<Vec<u8>, DevIssuerError> {
+/// A self-signed X.509 certificate (DER) for `signer`'s key, with `subject` (an RFC 4514 name).
+pub(crate) fn self_signed_certificate(
+    signer: &SigningKey<Sha256>,
+    subject: &str,
+    validity: Duration,
+) -> Result<Vec<u8>, DevIssuerError> {
     let mut serial = [0u8; 16];
     rand::Rng::fill(&mut rand::thread_rng(), &mut serial[..]);
     serial[0] = (serial[0] & 0x7f) | 0x01;
     let serial = SerialNumber::new(&serial).map_err(DevIssuerError::CertificateEncoding)?;
-    let validity =
-        Validity::from_now(CERT_VALIDITY).map_err(DevIssuerError::CertificateEncoding)?;
-    let subject: Name = "CN=entra-dev development signing key,O=DEVELOPMENT ONLY"
+    let validity = Validity::from_now(validity).map_err(DevIssuerError::CertificateEncoding)?;
+    let subject: Name = subject
         .parse()
         .map_err(DevIssuerError::CertificateEncoding)?;
     let spki = SubjectPublicKeyInfoOwned::from_key(signer.verifying_key())
@@ -341,4 +354,24 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
+}
+
+/// Public facts about one signing key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyInfo {
+    /// Key id.
+    pub kid: String,
+    /// base64url SHA-1 thumbprint of the certificate.
+    pub x5t: String,
+    /// Creation time, seconds since the Unix epoch.
+    pub created_at: u64,
+    /// When the key was rotated out, seconds since the Unix epoch.
+    pub retired_at: Option<u64>,
+    /// When a rotated-out key stops being published, seconds since the Unix epoch.
+    pub published_until: Option<u64>,
+    /// Whether this key signs new tokens.
+    pub is_current: bool,
+    /// Whether the key set publishes the key now.
+    pub is_published: bool,
 }

@@ -13,9 +13,13 @@
 //!   policy path (`{instance}{name}.onmicrosoft.com/{policy}/v2.0/.well-known/openid-configuration`);
 //! - key sets (`discovery/v2.0/keys`, `discovery/keys`) with `kid`, `x5t`, `n`, `e`, `x5c`, and on v2
 //!   keys the `issuer` property;
-//! - a token endpoint (`oauth2/v2.0/token`, v1 `oauth2/token`) for `client_credentials` and
-//!   `authorization_code` with PKCE (S256), through a small HTML login page (`oauth2/v2.0/authorize`) where
-//!   a developer picks a test user and consents to scopes;
+//! - a token endpoint (`oauth2/v2.0/token`, v1 `oauth2/token`) for `client_credentials`,
+//!   `authorization_code` with PKCE (S256) through a small HTML login page (`oauth2/v2.0/authorize`) where
+//!   a developer picks a test user and consents to scopes, the device code flow (`oauth2/v2.0/devicecode`
+//!   and a verification page), rotated refresh tokens, and on-behalf-of; clients authenticate with a
+//!   secret, a certificate-signed client assertion or a federated credential;
+//! - switches and a control endpoint (`control/switches`, `control/revoke`) to simulate an outage, consent
+//!   required, a downstream API that demands MFA, and revoked refresh tokens;
 //! - v1, v2 and B2C access tokens shaped like Entra's, signed with RS256 by an RSA-2048 key that can be
 //!   persisted in a data directory (mode 0600) and rotated with a grace period.
 //!
@@ -55,20 +59,34 @@
 //! ```
 
 pub mod defaults;
+
+// Vocabulary and signing (leaf modules).
+mod config;
+mod credential;
 mod error;
-mod issuer;
+mod grants;
+mod jwt;
 mod keys;
-mod login;
 mod mint;
-mod routes;
+mod request;
+mod state;
+mod switch;
 mod time;
 
-pub use error::DevIssuerError;
-pub use issuer::{
-    default_data_dir, DevClient, DevIssuer, DevIssuerConfig, IssuerStats, KeyInfo,
-    RunningDevIssuer, Subject, TestUser, TokenRequest, TokenVersion,
+// HTTP and the facade at the top.
+mod http;
+mod issuer;
+
+pub use config::{default_data_dir, DevApi, DevClient, DevIssuerConfig, TestUser};
+pub use credential::{
+    ClientCertificate, FederatedCredential, GeneratedCertificate, TOKEN_EXCHANGE_AUDIENCE,
 };
-pub use login::LoginForm;
+pub use error::DevIssuerError;
+pub use http::page::LoginForm;
+pub use issuer::{DevIssuer, RunningDevIssuer};
+pub use keys::KeyInfo;
+pub use request::{IssuerStats, Subject, TokenRequest, TokenVersion};
+pub use switch::{MfaDemand, Switches, DEFAULT_AUTH_CONTEXT};
 pub use time::format_unix_time;
 
 /// The name of the key file inside the data directory.

@@ -8,24 +8,28 @@ use rand::RngCore as _;
 use serde_json::{json, Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::issuer::{Inner, Subject, TokenRequest, TokenVersion};
-use crate::{defaults, DevIssuerError};
+use crate::defaults;
+use crate::error::DevIssuerError;
+use crate::keys::KeyEntry;
+use crate::request::{ClientAuthMethod, Subject, TokenRequest, TokenVersion};
+use crate::state::IssuerState;
 
 /// The client that asked for a token (`azp`/`appid`, `azpacr`/`appidacr`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CallingClient<'a> {
     pub(crate) client_id: &'a str,
-    pub(crate) confidential: bool,
+    pub(crate) auth: ClientAuthMethod,
 }
 
-/// A user resolved from a user name.
+/// A user resolved from a user name, or carried over from an incoming token (on-behalf-of).
+#[derive(Clone, Debug)]
 pub(crate) struct UserIdentity {
     pub(crate) oid: String,
     pub(crate) name: String,
     pub(crate) username: String,
 }
 
-pub(crate) fn resolve_user(inner: &Inner, username: &str) -> UserIdentity {
+pub(crate) fn resolve_user(inner: &IssuerState, username: &str) -> UserIdentity {
     match inner.config.user(username) {
         Some(u) => UserIdentity {
             oid: u.oid.clone(),
@@ -46,12 +50,7 @@ pub(crate) fn resolve_user(inner: &Inner, username: &str) -> UserIdentity {
 
 /// A stable GUID derived from a name (for synthetic users and unregistered clients).
 pub(crate) fn derived_guid(kind: &str, value: &str) -> String {
-    let digest = Sha256::digest(format!("entra-dev:{kind}:{}", value.to_ascii_lowercase()));
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string()
+    crate::config::derived_id(kind, value)
 }
 
 /// Entra's pairwise `sub`: stable per (user, application), opaque, 43 base64url characters.
@@ -73,7 +72,7 @@ fn secs(t: SystemTime) -> i64 {
     }
 }
 
-fn default_delegating_client(inner: &Inner) -> CallingClient<'_> {
+fn default_delegating_client(inner: &IssuerState) -> CallingClient<'_> {
     let client_id = inner
         .config
         .clients
@@ -83,11 +82,11 @@ fn default_delegating_client(inner: &Inner) -> CallingClient<'_> {
         .unwrap_or(defaults::DEV_PUBLIC_CLIENT_ID);
     CallingClient {
         client_id,
-        confidential: false,
+        auth: ClientAuthMethod::None,
     }
 }
 
-fn service_principal_id(inner: &Inner, client_id: &str) -> String {
+fn service_principal_id(inner: &IssuerState, client_id: &str) -> String {
     inner
         .config
         .client(client_id)
@@ -97,9 +96,10 @@ fn service_principal_id(inner: &Inner, client_id: &str) -> String {
 
 /// Builds the claims of an access token.
 pub(crate) fn access_token_claims(
-    inner: &Inner,
+    inner: &IssuerState,
     req: &TokenRequest,
     client: Option<CallingClient<'_>>,
+    user: Option<&UserIdentity>,
     now: SystemTime,
 ) -> Map<String, Value> {
     let config = &inner.config;
@@ -143,9 +143,11 @@ pub(crate) fn access_token_claims(
 
     match &req.subject {
         Subject::User(username) => {
-            let user = resolve_user(inner, username);
+            let user = user
+                .cloned()
+                .unwrap_or_else(|| resolve_user(inner, username));
             let client = client.unwrap_or_else(|| default_delegating_client(inner));
-            let acr = if client.confidential { "1" } else { "0" };
+            let acr = client.auth.acr();
             c.insert("oid".into(), json!(user.oid));
             c.insert("name".into(), json!(user.name));
             if b2c {
@@ -187,6 +189,7 @@ pub(crate) fn access_token_claims(
         }
         Subject::App { client_id } => {
             let sp = service_principal_id(inner, client_id);
+            let acr = client.map_or("1", |c| c.auth.acr());
             c.insert("oid".into(), json!(sp));
             c.insert("sub".into(), json!(sp));
             c.insert("idtyp".into(), json!("app"));
@@ -198,11 +201,11 @@ pub(crate) fn access_token_claims(
                 match req.version {
                     TokenVersion::V2 => {
                         c.insert("azp".into(), json!(client_id));
-                        c.insert("azpacr".into(), json!("1"));
+                        c.insert("azpacr".into(), json!(acr));
                     }
                     TokenVersion::V1 => {
                         c.insert("appid".into(), json!(client_id));
-                        c.insert("appidacr".into(), json!("1"));
+                        c.insert("appidacr".into(), json!(acr));
                     }
                 }
             }
@@ -231,11 +234,21 @@ fn split_name(name: &str) -> (Option<&str>, Option<&str>) {
 }
 
 pub(crate) fn mint(
-    inner: &Inner,
+    inner: &IssuerState,
     req: &TokenRequest,
     client: Option<CallingClient<'_>>,
 ) -> Result<String, DevIssuerError> {
-    let claims = access_token_claims(inner, req, client, SystemTime::now());
+    mint_for(inner, req, client, None)
+}
+
+/// Like [`mint`], for `user` as given (on-behalf-of keeps the incoming token's user) when `Some`.
+pub(crate) fn mint_for(
+    inner: &IssuerState,
+    req: &TokenRequest,
+    client: Option<CallingClient<'_>>,
+    user: Option<&UserIdentity>,
+) -> Result<String, DevIssuerError> {
+    let claims = access_token_claims(inner, req, client, user, SystemTime::now());
     let mut header = Map::new();
     let ring = inner.read_keys();
     let key = ring.current();
@@ -252,7 +265,7 @@ pub(crate) fn mint(
 }
 
 pub(crate) fn sign_raw(
-    inner: &Inner,
+    inner: &IssuerState,
     mut header: Map<String, Value>,
     claims: Map<String, Value>,
 ) -> Result<String, DevIssuerError> {
@@ -266,7 +279,7 @@ pub(crate) fn sign_raw(
 
 /// Signs claims with the current key using a standard header (used for ID tokens).
 pub(crate) fn sign_claims(
-    inner: &Inner,
+    inner: &IssuerState,
     claims: &Map<String, Value>,
 ) -> Result<String, DevIssuerError> {
     let ring = inner.read_keys();
@@ -279,7 +292,7 @@ pub(crate) fn sign_claims(
 }
 
 fn sign_with(
-    key: &crate::keys::KeyEntry,
+    key: &KeyEntry,
     header: &Map<String, Value>,
     claims: &Map<String, Value>,
 ) -> Result<String, DevIssuerError> {

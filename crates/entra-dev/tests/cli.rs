@@ -270,3 +270,229 @@ fn keys_rotate_with_zero_grace_unpublishes_the_old_key_for_every_reader() {
         .collect();
     assert_eq!(kids, vec![after.current_kid().as_str()]);
 }
+
+#[test]
+fn cert_create_writes_certificate_and_0600_key_and_prints_the_thumbprint_and_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("certs");
+    let out_s = out.to_str().unwrap();
+    let o = entra_dev(
+        dir.path(),
+        &[
+            "cert",
+            "create",
+            "--client-id",
+            "ce7ce7ce-0000-4000-8000-00000000ce77",
+            "--out",
+            out_s,
+            "--name",
+            "svc",
+        ],
+    );
+    let text = stdout(&o);
+    let cert_pem = std::fs::read_to_string(out.join("svc.crt.pem")).unwrap();
+    let key_pem = std::fs::read_to_string(out.join("svc.key.pem")).unwrap();
+    assert!(cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(out.join("svc.key.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let cert = entra_dev::ClientCertificate::from_pem(&cert_pem, None).unwrap();
+    let thumbprint = cert.x5t_s256().unwrap();
+    assert!(
+        text.contains(&format!("x5t#S256     {thumbprint}")),
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        "entra-dev serve --client-certificate ce7ce7ce-0000-4000-8000-00000000ce77={}",
+        out.join("svc.crt.pem").display()
+    )));
+    assert!(text.contains("entra_dev::ClientCertificate::from_pem"));
+    assert!(!text.contains("PRIVATE KEY"), "the key is never printed");
+    // A second run refuses to overwrite.
+    let again = entra_dev(
+        dir.path(),
+        &[
+            "cert",
+            "create",
+            "--client-id",
+            "x",
+            "--out",
+            out_s,
+            "--name",
+            "svc",
+        ],
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("pass --force"));
+}
+
+#[test]
+fn serve_with_an_unreadable_client_certificate_fails_with_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = entra_dev(
+        dir.path(),
+        &[
+            "serve",
+            "--client-certificate",
+            "some-client=/nonexistent/c.pem",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read /nonexistent/c.pem"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn switches_set_show_and_clear_drive_a_running_issuer() {
+    let running = common::spawn().await;
+    let url = running.url().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: Vec<String>| {
+        let dir = dir.path().to_owned();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                entra_dev(&dir, &args)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let downstream = entra_dev::defaults::DEV_DOWNSTREAM_API_APP_ID_URI;
+    let o = run(vec![
+        "switches".into(),
+        "set".into(),
+        "--url".into(),
+        url.clone(),
+        "--consent-required".into(),
+        downstream.into(),
+        "--mfa-required".into(),
+        format!("{DEV_API_CLIENT_ID}=c2"),
+    ])
+    .await;
+    let printed: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let now = running.issuer.switches();
+    assert_eq!(now.consent_required, vec![downstream.to_owned()]);
+    assert_eq!(now.mfa_required[0].api, DEV_API_CLIENT_ID);
+    assert_eq!(now.mfa_required[0].auth_context, "c2");
+    assert_eq!(printed, serde_json::to_value(&now).unwrap());
+    let o = run(vec![
+        "switches".into(),
+        "show".into(),
+        "--url".into(),
+        url.clone(),
+    ])
+    .await;
+    assert_eq!(serde_json::from_str::<Value>(&stdout(&o)).unwrap(), printed);
+    let o = run(vec![
+        "switches".into(),
+        "set".into(),
+        "--url".into(),
+        url.clone(),
+        "--consent-required".into(),
+        "api://nobody".into(),
+    ])
+    .await;
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(err.contains("400") && err.contains("api://nobody"), "{err}");
+    assert_eq!(
+        running.issuer.switches().consent_required,
+        vec![downstream.to_owned()]
+    );
+    let o = run(vec![
+        "switches".into(),
+        "clear".into(),
+        "--url".into(),
+        url.clone(),
+    ])
+    .await;
+    stdout(&o);
+    assert_eq!(running.issuer.switches(), entra_dev::Switches::default());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revoke_revokes_a_users_refresh_tokens_on_a_running_issuer() {
+    let running = common::spawn().await;
+    let url = running.url().to_string();
+    // A refresh token for bob, through the device flow.
+    let client = common::http();
+    let start: Value = client
+        .post(format!("{url}{DEV_TENANT_ID}/oauth2/v2.0/devicecode"))
+        .form(&[
+            ("client_id", entra_dev::defaults::DEV_PUBLIC_CLIENT_ID),
+            (
+                "scope",
+                &format!("{DEV_API_APP_ID_URI}/weather.read offline_access"),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let html = client
+        .post(format!("{url}devicelogin"))
+        .form(&[("user_code", start["user_code"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = entra_dev::LoginForm::parse(&html).unwrap();
+    client
+        .post(form.action())
+        .form(&form.accept("bob", &["weather.read"]))
+        .send()
+        .await
+        .unwrap();
+    let (_, tokens) = common::post_form(
+        &format!("{url}{DEV_TENANT_ID}/oauth2/v2.0/token"),
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", entra_dev::defaults::DEV_PUBLIC_CLIENT_ID),
+            ("device_code", start["device_code"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert!(tokens["refresh_token"].is_string(), "{tokens}");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_owned();
+    let u = url.clone();
+    let o = tokio::task::spawn_blocking(move || {
+        entra_dev(&data, &["revoke", "--user", "bob", "--url", &u])
+    })
+    .await
+    .unwrap();
+    assert!(stdout(&o).contains("Revoked 1 refresh token(s) of bob"));
+    let res = client
+        .post(format!("{url}{DEV_TENANT_ID}/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", entra_dev::defaults::DEV_PUBLIC_CLIENT_ID),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .starts_with("AADSTS50173: "));
+    assert_eq!(
+        running.issuer.revoke_refresh_tokens("bob"),
+        0,
+        "nothing left to revoke"
+    );
+}

@@ -1,5 +1,6 @@
 //! The token endpoint over real HTTP: client credentials and authorization code + PKCE (through the HTML
-//! login page), with their OAuth 2.0 error answers.
+//! login page), with their OAuth 2.0 error answers. Long because each error answer is its own named test;
+//! the other grants have their own files (obo.rs, client_assertion.rs, device_refresh.rs).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -788,4 +789,52 @@ async fn v1_authorize_with_resource_grants_every_api_scope() {
         common::peek(body["access_token"].as_str().unwrap())["scp"],
         "weather.read weather.write"
     );
+}
+
+/// Signs alice in for `scope` through the login page (consenting to weather.read) and redeems the code.
+async fn alice_tokens(base: &str, scope: &str) -> Value {
+    let back = sign_in(
+        &authorize_url(base),
+        &authorize_query(scope, Some(CHALLENGE)),
+        "alice",
+        &["weather.read"],
+    )
+    .await;
+    let (status, body) = redeem(base, get(&back, "code").unwrap(), VERIFIER).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn auth_code_with_offline_access_returns_a_refresh_token_that_refreshes() {
+    let running = spawn().await;
+    let base = running.url().as_str().to_owned();
+    let body = alice_tokens(
+        &base,
+        &format!("{DEV_API_APP_ID_URI}/weather.read offline_access"),
+    )
+    .await;
+    let refresh_token = body["refresh_token"].as_str().unwrap();
+    let (status, refreshed) = post_form(
+        &token_url(&base),
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", DEV_PUBLIC_CLIENT_ID),
+            ("refresh_token", refresh_token),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_ne!(refreshed["refresh_token"], body["refresh_token"]);
+    let claims = common::peek(refreshed["access_token"].as_str().unwrap());
+    assert_eq!(claims["oid"], ALICE_OID);
+    assert_eq!(claims["scp"], "weather.read");
+}
+
+#[tokio::test]
+async fn auth_code_without_offline_access_returns_no_refresh_token() {
+    let running = spawn().await;
+    let base = running.url().as_str().to_owned();
+    let body = alice_tokens(&base, &format!("{DEV_API_APP_ID_URI}/weather.read")).await;
+    assert!(body.get("refresh_token").is_none(), "{body}");
 }

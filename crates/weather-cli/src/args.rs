@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use url::Url;
 
-use crate::error::EXIT_CODES_HELP;
+use crate::exit::EXIT_CODES_HELP;
 
 /// `weather`: report and read the weather with the secured weather service.
 #[derive(Debug, Parser)]

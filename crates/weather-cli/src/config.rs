@@ -16,6 +16,8 @@
 //! ```
 //!
 //! Other keys: `authority`, `instance`, `client_secret`, `scope`, `user_scope`. Unknown keys are errors.
+//!
+//! (Over 500 lines only because of its unit tests, a third of the file: one per settings rule.)
 
 use std::path::{Path, PathBuf};
 

@@ -16,6 +16,7 @@ mod args;
 mod cache;
 mod config;
 mod error;
+mod exit;
 mod interactive;
 mod login;
 mod output;

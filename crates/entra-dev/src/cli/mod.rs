@@ -1,7 +1,10 @@
 //! Command-line interface: `serve`, `token`, `keys`, `inspect`.
 
+mod cert;
 mod inspect;
+mod revoke;
 mod serve;
+mod switches;
 mod token;
 
 use std::path::PathBuf;
@@ -59,6 +62,20 @@ enum Command {
     Keys(KeysCommand),
     /// Decode a token and explain each claim in plain words (does NOT verify it)
     Inspect(inspect::InspectArgs),
+    /// Create a client certificate and key for client assertions
+    #[command(subcommand)]
+    Cert(CertCommand),
+    /// Show or set the switches of a running issuer (outage, consent required, MFA demanded)
+    #[command(subcommand)]
+    Switches(switches::SwitchesCommand),
+    /// Revoke a test user's refresh tokens on a running issuer (next use: invalid_grant)
+    Revoke(revoke::RevokeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum CertCommand {
+    /// Write NAME.crt.pem and NAME.key.pem (0600) and print how to register the certificate
+    Create(cert::CertCreateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +163,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(KeysCommand::Show(args)) => keys_show(data_dir(&cli.data_dir)?, args),
         Command::Keys(KeysCommand::Rotate(args)) => keys_rotate(data_dir(&cli.data_dir)?, args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Cert(CertCommand::Create(args)) => cert::run(args),
+        Command::Switches(command) => switches::run(command),
+        Command::Revoke(args) => revoke::run(args),
     }
 }
 
@@ -153,6 +173,16 @@ fn open_issuer(
     data_dir: PathBuf,
     instance: &str,
     grace: Option<Duration>,
+) -> anyhow::Result<entra_dev::DevIssuer> {
+    open_issuer_with(data_dir, instance, grace, |_| {})
+}
+
+/// Like [`open_issuer`], with a last change to the configuration (clients registered on the command line).
+fn open_issuer_with(
+    data_dir: PathBuf,
+    instance: &str,
+    grace: Option<Duration>,
+    edit: impl FnOnce(&mut entra_dev::DevIssuerConfig),
 ) -> anyhow::Result<entra_dev::DevIssuer> {
     let existed = data_dir.join(entra_dev::KEY_FILE_NAME).exists();
     let mut config = entra_dev::DevIssuerConfig {
@@ -162,6 +192,7 @@ fn open_issuer(
     if let Some(g) = grace {
         config.key_grace_period = g;
     }
+    edit(&mut config);
     let instance =
         url::Url::parse(instance).with_context(|| format!("invalid --instance '{instance}'"))?;
     let issuer = entra_dev::DevIssuer::new(config, instance)?;

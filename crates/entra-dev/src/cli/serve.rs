@@ -24,6 +24,49 @@ pub(crate) struct ServeArgs {
     /// Public base URL of the issuer, if it differs from http://{bind}/ (reverse proxy, container)
     #[arg(long, value_name = "URL")]
     instance: Option<String>,
+
+    /// Register a certificate (PEM file, e.g. from `entra-dev cert create`) on a client for client
+    /// assertions; an unknown client id becomes a new confidential client. Repeatable
+    #[arg(long, value_name = "CLIENT_ID=PATH", value_parser = parse_client_certificate)]
+    client_certificate: Vec<(String, entra_dev::ClientCertificate)>,
+}
+
+/// Parses `CLIENT_ID=PATH` and reads the certificate.
+fn parse_client_certificate(s: &str) -> Result<(String, entra_dev::ClientCertificate), String> {
+    let (id, path) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not CLIENT_ID=PATH"))?;
+    let pem = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let cert = entra_dev::ClientCertificate::from_pem(&pem, None).map_err(|e| {
+        let cause = std::error::Error::source(&e)
+            .map(|c| format!(": {c}"))
+            .unwrap_or_default();
+        format!("{path} is not a PEM certificate or RSA public key{cause}")
+    })?;
+    Ok((id.to_owned(), cert))
+}
+
+/// Adds each certificate to its client, creating a confidential client for an unknown id.
+fn register_certificates(
+    config: &mut entra_dev::DevIssuerConfig,
+    certificates: Vec<(String, entra_dev::ClientCertificate)>,
+) {
+    for (id, cert) in certificates {
+        match config
+            .clients
+            .iter_mut()
+            .find(|c| c.client_id.eq_ignore_ascii_case(&id))
+        {
+            Some(client) => client.certificates.push(cert),
+            None => config.clients.push(entra_dev::DevClient {
+                certificates: vec![cert],
+                ..entra_dev::DevClient::confidential(
+                    &id,
+                    "Client registered with --client-certificate",
+                )
+            }),
+        }
+    }
 }
 
 /// Refuses non-loopback binds unless explicitly allowed.
@@ -65,9 +108,14 @@ async fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         None if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}/", addr.port()),
         None => format!("http://{addr}/"),
     };
-    let issuer = tokio::task::spawn_blocking(move || super::open_issuer(data_dir, &instance, None))
-        .await
-        .context("key loading task failed")??;
+    let certificates = args.client_certificate;
+    let issuer = tokio::task::spawn_blocking(move || {
+        super::open_issuer_with(data_dir, &instance, None, |config| {
+            register_certificates(config, certificates)
+        })
+    })
+    .await
+    .context("key loading task failed")??;
     print_banner(&issuer, addr);
     let app = axum::Router::new().merge(issuer.router());
     let watcher = issuer.watch_key_file(std::time::Duration::from_secs(2));
@@ -117,7 +165,19 @@ fn print_banner(issuer: &entra_dev::DevIssuer, addr: SocketAddr) {
         "  Public client   {} (PKCE, loopback redirects)",
         defaults::DEV_PUBLIC_CLIENT_ID
     );
+    println!(
+        "  Weather API     {} / secret {} (middle tier of on-behalf-of)",
+        defaults::DEV_API_CLIENT_ID,
+        defaults::DEV_API_CLIENT_SECRET
+    );
+    println!(
+        "  Downstream API  {} (scopes {}, {})",
+        defaults::DEV_DOWNSTREAM_API_APP_ID_URI,
+        defaults::SCOPE_DOWNSTREAM_READ,
+        defaults::SCOPE_DOWNSTREAM_WRITE
+    );
     println!("  Test users      alice, bob (no password)");
+    println!("  Switches        {base}control/switches (entra-dev switches --url {base})");
     println!("  Offline token   entra-dev token --instance {base}");
     println!("{line}");
 }

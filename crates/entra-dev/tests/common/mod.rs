@@ -90,3 +90,29 @@ pub fn try_verify(
     validation.leeway = 0;
     Ok(jsonwebtoken::decode::<Value>(token, &key, &validation)?.claims)
 }
+
+/// POSTs a form to a token-style endpoint; asserts Entra's `Cache-Control` and returns status and JSON.
+pub async fn post_form(url: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    let res = http().post(url).form(form).send().await.unwrap();
+    let status = res.status().as_u16();
+    assert_eq!(
+        res.headers()["cache-control"].to_str().unwrap(),
+        "no-store, no-cache"
+    );
+    (status, res.json().await.unwrap())
+}
+
+/// Asserts an Entra-shaped OAuth error: status, `error`, `error_description` starting `AADSTS{code}: `,
+/// `error_codes`, and the `trace_id`, `correlation_id` and `timestamp` fields.
+pub fn assert_entra_error(status: u16, body: &Value, want_status: u16, error: &str, aadsts: u64) {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["error"], error, "{body}");
+    let d = body["error_description"].as_str().unwrap();
+    assert!(d.starts_with(&format!("AADSTS{aadsts}: ")), "{d}");
+    assert_eq!(body["error_codes"], serde_json::json!([aadsts]), "{body}");
+    assert!(body["trace_id"].as_str().is_some_and(|t| t.len() == 36));
+    assert!(body["correlation_id"]
+        .as_str()
+        .is_some_and(|t| t.len() == 36));
+    assert!(body["timestamp"].as_str().is_some());
+}

@@ -1,0 +1,122 @@
+//! The issuer's HTTP surface: the router only. Each endpoint family has its module: [`discovery`] (metadata,
+//! key sets, index, stats), [`token`] (every grant), [`authorize`] (the login page); [`endpoint`] resolves
+//! the tenant or B2C policy part of the path, [`oauth`] holds the OAuth vocabulary and [`page`] the HTML.
+
+pub(crate) mod authorize;
+pub(crate) mod client_auth;
+pub(crate) mod control;
+pub(crate) mod device;
+pub(crate) mod discovery;
+pub(crate) mod endpoint;
+pub(crate) mod oauth;
+pub(crate) mod page;
+pub(crate) mod token;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderName, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::state::IssuerState;
+
+/// Every endpoint, with paths relative to the instance. `{tenant}` is the development tenant id, `common`
+/// or `organizations`; `{tenant}/{policy}` is a B2C tenant (`{name}.onmicrosoft.com`) and user flow.
+pub(crate) fn router(state: Arc<IssuerState>) -> Router {
+    Router::new()
+        .route("/", get(discovery::index))
+        .route("/stats", get(discovery::stats))
+        .route(
+            "/control/switches",
+            get(control::get_switches).put(control::put_switches),
+        )
+        .route("/control/revoke", post(control::revoke))
+        .route(
+            "/devicelogin",
+            get(device::verification_get).post(device::verification_post),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/devicecode",
+            post(device::device_authorization),
+        )
+        .route(
+            "/{tenant}/oauth2/devicecode",
+            post(device::device_authorization),
+        )
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(discovery::metadata_v2),
+        )
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(discovery::metadata_v1),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(discovery::keys_v2))
+        .route("/{tenant}/discovery/keys", get(discovery::keys_v1))
+        .route("/{tenant}/oauth2/v2.0/token", post(token::token_v2))
+        .route("/{tenant}/oauth2/token", post(token::token_v1))
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route(
+            "/{tenant}/oauth2/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route(
+            "/{tenant}/{policy}/v2.0/.well-known/openid-configuration",
+            get(discovery::metadata_v2),
+        )
+        .route(
+            "/{tenant}/{policy}/discovery/v2.0/keys",
+            get(discovery::keys_v2),
+        )
+        .route(
+            "/{tenant}/{policy}/oauth2/v2.0/token",
+            post(token::token_v2),
+        )
+        .route(
+            "/{tenant}/{policy}/oauth2/v2.0/devicecode",
+            post(device::device_authorization),
+        )
+        .route(
+            "/{tenant}/{policy}/oauth2/v2.0/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .layer(cors())
+        .layer(axum::middleware::from_fn(preflight_no_content))
+        .with_state(state)
+}
+
+/// Like Entra's public endpoints, allow browser apps on other origins (Swagger UI on the API's port) to read
+/// the documents and call the token endpoint. The answer does not depend on the `Origin` (always `*`), so
+/// no `Vary` header is needed.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::ACCEPT,
+            HeaderName::from_static("x-requested-with"),
+        ])
+        .max_age(Duration::from_secs(3600))
+        .vary(Vec::<HeaderName>::new())
+}
+
+/// `CorsLayer` answers a preflight `200` with an empty body; the issuer has always answered `204 No
+/// Content`, which says the same and is what clients of the issuer pin.
+async fn preflight_no_content(request: Request, next: Next) -> Response {
+    let preflight = request.method() == Method::OPTIONS;
+    let mut response = next.run(request).await;
+    if preflight && response.status() == StatusCode::OK {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
+    response
+}
