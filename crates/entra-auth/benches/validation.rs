@@ -257,7 +257,7 @@ fn benches(c: &mut Criterion<CpuTime>) {
     let mut p = c.benchmark_group("parts");
     p.bench_function("bearer_header", |b| {
         b.iter(|| {
-            entra_auth::validator::bearer_token(&headers, 16 * 1024)
+            entra_auth::bearer::bearer_token(&headers, 16 * 1024)
                 .unwrap()
                 .len()
         })

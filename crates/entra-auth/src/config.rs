@@ -3,17 +3,16 @@
 //! The library reads no environment variables and no files: the application builds an [`AuthConfig`]
 //! with [`AuthConfig::builder`] and hands it to [`TokenValidator::new`](crate::TokenValidator::new).
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
 
+use crate::authority::{is_guid, Authority, MetadataSource, TenantId, TokenVersion};
 use crate::clock::{Clock, SystemClock};
+use crate::error::ConfigError;
+use crate::jws::Algorithm;
 
-/// The public Microsoft Entra ID instance.
-pub const DEFAULT_INSTANCE: &str = "https://login.microsoftonline.com/";
 /// Default clock skew tolerated on `exp` and `nbf` (as .NET): 300 seconds.
 pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(300);
 /// Default interval of the background key refresh: 12 hours.
@@ -30,258 +29,6 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_TOKEN_CACHE_CAPACITY: usize = 10_000;
 /// Default longest time a verified token is remembered (never beyond its `exp`): 10 minutes.
 pub const DEFAULT_TOKEN_CACHE_MAX_AGE: Duration = Duration::from_secs(600);
-
-/// An errors in the configuration, reported once by [`AuthConfigBuilder::build`].
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The tenant is neither a GUID, a domain name, `common` nor `organizations`.
-    #[error("invalid tenant {found:?}: expected a tenant id GUID, a domain such as contoso.onmicrosoft.com, \"common\" or \"organizations\"")]
-    InvalidTenantId {
-        /// The value given.
-        found: String,
-    },
-    /// The client id is not a GUID.
-    #[error("invalid client id {found:?}: expected the API's application (client) id, a GUID")]
-    InvalidClientId {
-        /// The value given.
-        found: String,
-    },
-    /// The instance URL cannot be used.
-    #[error("invalid instance URL {found:?}: {reason}")]
-    InvalidInstance {
-        /// The value given.
-        found: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// An Azure AD B2C setting is invalid.
-    #[error("invalid Azure AD B2C {field} {found:?}: expected letters, digits, '-' or '_'")]
-    InvalidB2c {
-        /// `tenant_name` or `policy`.
-        field: &'static str,
-        /// The value given.
-        found: String,
-    },
-    /// An accepted audience is empty or contains whitespace.
-    #[error("invalid audience {found:?}: expected a non-empty value without whitespace")]
-    InvalidAudience {
-        /// The value given.
-        found: String,
-    },
-    /// The list of accepted audiences is empty.
-    #[error("no accepted audiences configured")]
-    NoAudiences,
-    /// The list of accepted token versions is empty.
-    #[error("no accepted token versions configured")]
-    NoVersions,
-    /// The list of accepted algorithms is empty.
-    #[error("no accepted signing algorithms configured")]
-    NoAlgorithms,
-    /// A multi-tenant authority without an allow-list.
-    #[error("the multi-tenant authority \"{authority}\" needs an allow-list of tenant ids (allowed_tenants) or the explicit dangerous_accept_any_tenant() opt-in")]
-    MissingTenantAllowList {
-        /// `common` or `organizations`.
-        authority: &'static str,
-    },
-    /// The proxy URL is not an http(s) URL.
-    #[error("invalid HTTP proxy URL {found:?}: expected http(s)://host:port")]
-    InvalidProxy {
-        /// The value given.
-        found: String,
-    },
-    /// A duration or size setting is out of range.
-    #[error("{field} must be {requirement}")]
-    OutOfRange {
-        /// The setting.
-        field: &'static str,
-        /// The accepted range.
-        requirement: &'static str,
-    },
-    /// The HTTP client could not be built.
-    #[error("could not build the HTTP client")]
-    HttpClient(#[source] reqwest::Error),
-}
-
-/// Whether `s` is a GUID in the 8-4-4-4-12 hexadecimal form.
-pub(crate) fn is_guid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
-}
-
-/// A directory (tenant) id: a GUID, stored in lower case.
-///
-/// ```
-/// use entra_auth::TenantId;
-/// let tid: TenantId = "7D6C5B4A-3F2E-4D1C-9B8A-0F1E2D3C4B5A".parse().unwrap();
-/// assert_eq!(tid.as_str(), "7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a");
-/// assert!("contoso".parse::<TenantId>().is_err());
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TenantId(String);
-
-impl TenantId {
-    /// Parses a tenant id GUID.
-    ///
-    /// # Errors
-    /// [`ConfigError::InvalidTenantId`] when `s` is not a GUID.
-    pub fn parse(s: &str) -> Result<Self, ConfigError> {
-        let t = s.trim();
-        if is_guid(t) {
-            Ok(Self(t.to_ascii_lowercase()))
-        } else {
-            Err(ConfigError::InvalidTenantId {
-                found: s.to_owned(),
-            })
-        }
-    }
-
-    /// The GUID as a lower-case string.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for TenantId {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl fmt::Display for TenantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// An access token version (`ver` claim). Each version is checked against its own metadata issuer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TokenVersion {
-    /// `ver` "1.0" (issuer `https://sts.windows.net/{tid}/`; also every Azure AD B2C token).
-    V1,
-    /// `ver` "2.0" (issuer `{instance}{tid}/v2.0`).
-    V2,
-}
-
-impl TokenVersion {
-    /// The `ver` claim value: "1.0" or "2.0".
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::V1 => "1.0",
-            Self::V2 => "2.0",
-        }
-    }
-
-    pub(crate) fn from_claim(s: &str) -> Option<Self> {
-        match s {
-            "1.0" => Some(Self::V1),
-            "2.0" => Some(Self::V2),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for TokenVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The multi-tenant authorities.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MultiTenant {
-    /// `common`: work, school and personal accounts.
-    Common,
-    /// `organizations`: work and school accounts.
-    Organizations,
-}
-
-impl MultiTenant {
-    /// The path segment: `common` or `organizations`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Common => "common",
-            Self::Organizations => "organizations",
-        }
-    }
-}
-
-/// Who issues the tokens this API accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Authority {
-    /// One tenant, named by its GUID or one of its domains.
-    Tenant(String),
-    /// Any allowed tenant, through the `common` or `organizations` metadata.
-    MultiTenant(MultiTenant),
-    /// An Azure AD B2C tenant and user flow (policy).
-    B2C {
-        /// The B2C tenant name, e.g. `contoso` for `contoso.onmicrosoft.com`.
-        tenant_name: String,
-        /// The user flow, e.g. `B2C_1_signupsignin`.
-        policy: String,
-    },
-}
-
-/// A signature algorithm the validator may accept. Only asymmetric RSA algorithms exist here: `none`
-/// and the HMAC family are never accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Algorithm {
-    /// RSASSA-PKCS1-v1_5 with SHA-256 (what Microsoft issues).
-    RS256,
-    /// RSASSA-PKCS1-v1_5 with SHA-384.
-    RS384,
-    /// RSASSA-PKCS1-v1_5 with SHA-512.
-    RS512,
-}
-
-impl Algorithm {
-    /// The JOSE name, e.g. "RS256".
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RS256 => "RS256",
-            Self::RS384 => "RS384",
-            Self::RS512 => "RS512",
-        }
-    }
-
-    pub(crate) fn from_jose(s: &str) -> Option<Self> {
-        match s {
-            "RS256" => Some(Self::RS256),
-            "RS384" => Some(Self::RS384),
-            "RS512" => Some(Self::RS512),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn rsa_params(self) -> &'static crate::crypto::signature::RsaParameters {
-        use crate::crypto::signature as s;
-        match self {
-            Self::RS256 => &s::RSA_PKCS1_2048_8192_SHA256,
-            Self::RS384 => &s::RSA_PKCS1_2048_8192_SHA384,
-            Self::RS512 => &s::RSA_PKCS1_2048_8192_SHA512,
-        }
-    }
-}
-
-impl fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One OpenID metadata document and the token versions validated against its issuer.
-#[derive(Debug, Clone)]
-pub(crate) struct MetadataSource {
-    pub(crate) url: Url,
-    pub(crate) versions: Vec<TokenVersion>,
-}
 
 /// The validated configuration of a [`TokenValidator`](crate::TokenValidator).
 #[derive(Debug, Clone)]
@@ -629,39 +376,11 @@ impl AuthConfigBuilder {
                 found: self.client_id,
             });
         }
-        let authority = match &self.b2c {
-            Some((name, policy)) => {
-                let name = name
-                    .trim()
-                    .trim_end_matches(".onmicrosoft.com")
-                    .to_ascii_lowercase();
-                if !is_label(&name) {
-                    return Err(ConfigError::InvalidB2c {
-                        field: "tenant_name",
-                        found: name,
-                    });
-                }
-                if !is_label(policy) {
-                    return Err(ConfigError::InvalidB2c {
-                        field: "policy",
-                        found: policy.clone(),
-                    });
-                }
-                Authority::B2C {
-                    tenant_name: name,
-                    policy: policy.clone(),
-                }
-            }
-            None => parse_tenant(&self.tenant)?,
-        };
-        let instance_str = match (&self.instance, &authority) {
-            (Some(i), _) => i.clone(),
-            (None, Authority::B2C { tenant_name, .. }) => {
-                format!("https://{tenant_name}.b2clogin.com/")
-            }
-            (None, _) => DEFAULT_INSTANCE.to_owned(),
-        };
-        let instance = parse_instance(&instance_str)?;
+        let authority = Authority::parse(
+            &self.tenant,
+            self.b2c.as_ref().map(|(n, p)| (n.as_str(), p.as_str())),
+        )?;
+        let instance = authority.instance(self.instance.as_deref())?;
 
         let audiences = match self.audiences {
             Some(a) => a,
@@ -739,9 +458,8 @@ impl AuthConfigBuilder {
                 Some(url.ok_or_else(|| ConfigError::InvalidProxy { found: p.clone() })?)
             }
         };
-        let sources = build_sources(
+        let sources = authority.metadata_sources(
             &instance,
-            &authority,
             &versions,
             self.metadata_app_id.then_some(client_id.as_str()),
         )?;
@@ -769,116 +487,6 @@ impl AuthConfigBuilder {
             sources,
         })
     }
-}
-
-fn is_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-}
-
-fn parse_tenant(tenant: &str) -> Result<Authority, ConfigError> {
-    let t = tenant.trim();
-    let lower = t.to_ascii_lowercase();
-    match lower.as_str() {
-        "common" => return Ok(Authority::MultiTenant(MultiTenant::Common)),
-        "organizations" => return Ok(Authority::MultiTenant(MultiTenant::Organizations)),
-        _ => {}
-    }
-    if is_guid(&lower) {
-        return Ok(Authority::Tenant(lower));
-    }
-    let is_domain = lower.contains('.')
-        && lower.len() <= 253
-        && lower.split('.').all(|l| {
-            !l.is_empty()
-                && !l.starts_with('-')
-                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
-        });
-    if is_domain {
-        Ok(Authority::Tenant(lower))
-    } else {
-        Err(ConfigError::InvalidTenantId {
-            found: tenant.to_owned(),
-        })
-    }
-}
-
-fn parse_instance(s: &str) -> Result<Url, ConfigError> {
-    let invalid = |reason| ConfigError::InvalidInstance {
-        found: s.to_owned(),
-        reason,
-    };
-    let mut with_slash = s.trim().to_owned();
-    if !with_slash.ends_with('/') {
-        with_slash.push('/');
-    }
-    let url = Url::parse(&with_slash).map_err(|_| invalid("not an absolute URL"))?;
-    if url.scheme() != "https" && url.scheme() != "http" {
-        return Err(invalid("expected an http or https URL"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid("expected a host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid("expected no query or fragment"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid("expected no user information"));
-    }
-    Ok(url)
-}
-
-fn build_sources(
-    instance: &Url,
-    authority: &Authority,
-    versions: &[TokenVersion],
-    app_id: Option<&str>,
-) -> Result<Vec<MetadataSource>, ConfigError> {
-    let make = |path: String, versions: Vec<TokenVersion>| -> Result<MetadataSource, ConfigError> {
-        let mut s = format!("{instance}{path}");
-        if let Some(app_id) = app_id {
-            s.push_str("?appid=");
-            s.push_str(app_id);
-        }
-        let url = Url::parse(&s).map_err(|_| ConfigError::InvalidInstance {
-            found: instance.to_string(),
-            reason: "cannot form the metadata URL",
-        })?;
-        Ok(MetadataSource { url, versions })
-    };
-    match authority {
-        Authority::B2C {
-            tenant_name,
-            policy,
-        } => Ok(vec![make(
-            format!("{tenant_name}.onmicrosoft.com/{policy}/v2.0/.well-known/openid-configuration"),
-            versions.to_vec(),
-        )?]),
-        Authority::Tenant(t) => per_version(t, versions, make),
-        Authority::MultiTenant(m) => per_version(m.as_str(), versions, make),
-    }
-}
-
-fn per_version(
-    tenant: &str,
-    versions: &[TokenVersion],
-    make: impl Fn(String, Vec<TokenVersion>) -> Result<MetadataSource, ConfigError>,
-) -> Result<Vec<MetadataSource>, ConfigError> {
-    versions
-        .iter()
-        .map(|v| match v {
-            TokenVersion::V2 => make(
-                format!("{tenant}/v2.0/.well-known/openid-configuration"),
-                vec![TokenVersion::V2],
-            ),
-            TokenVersion::V1 => make(
-                format!("{tenant}/.well-known/openid-configuration"),
-                vec![TokenVersion::V1],
-            ),
-        })
-        .collect()
 }
 
 #[cfg(test)]

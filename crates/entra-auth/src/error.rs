@@ -19,7 +19,78 @@ use http::{header, HeaderValue, StatusCode};
 
 use crate::challenge::Challenge;
 use crate::clock::rfc3339;
-use crate::config::{Algorithm, TokenVersion};
+
+/// An error in the configuration, reported once by [`AuthConfigBuilder::build`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The tenant is neither a GUID, a domain name, `common` nor `organizations`.
+    #[error("invalid tenant {found:?}: expected a tenant id GUID, a domain such as contoso.onmicrosoft.com, \"common\" or \"organizations\"")]
+    InvalidTenantId {
+        /// The value given.
+        found: String,
+    },
+    /// The client id is not a GUID.
+    #[error("invalid client id {found:?}: expected the API's application (client) id, a GUID")]
+    InvalidClientId {
+        /// The value given.
+        found: String,
+    },
+    /// The instance URL cannot be used.
+    #[error("invalid instance URL {found:?}: {reason}")]
+    InvalidInstance {
+        /// The value given.
+        found: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An Azure AD B2C setting is invalid.
+    #[error("invalid Azure AD B2C {field} {found:?}: expected letters, digits, '-' or '_'")]
+    InvalidB2c {
+        /// `tenant_name` or `policy`.
+        field: &'static str,
+        /// The value given.
+        found: String,
+    },
+    /// An accepted audience is empty or contains whitespace.
+    #[error("invalid audience {found:?}: expected a non-empty value without whitespace")]
+    InvalidAudience {
+        /// The value given.
+        found: String,
+    },
+    /// The list of accepted audiences is empty.
+    #[error("no accepted audiences configured")]
+    NoAudiences,
+    /// The list of accepted token versions is empty.
+    #[error("no accepted token versions configured")]
+    NoVersions,
+    /// The list of accepted algorithms is empty.
+    #[error("no accepted signing algorithms configured")]
+    NoAlgorithms,
+    /// A multi-tenant authority without an allow-list.
+    #[error("the multi-tenant authority \"{authority}\" needs an allow-list of tenant ids (allowed_tenants) or the explicit dangerous_accept_any_tenant() opt-in")]
+    MissingTenantAllowList {
+        /// `common` or `organizations`.
+        authority: &'static str,
+    },
+    /// The proxy URL is not an http(s) URL.
+    #[error("invalid HTTP proxy URL {found:?}: expected http(s)://host:port")]
+    InvalidProxy {
+        /// The value given.
+        found: String,
+    },
+    /// A duration or size setting is out of range.
+    #[error("{field} must be {requirement}")]
+    OutOfRange {
+        /// The setting.
+        field: &'static str,
+        /// The accepted range.
+        requirement: &'static str,
+    },
+    /// The HTTP client could not be built.
+    #[error("could not build the HTTP client")]
+    HttpClient(#[source] reqwest::Error),
+}
 
 /// Why a request was malformed (400 `invalid_request`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -550,14 +621,6 @@ impl AuthError {
         Self::InsufficientClaims {
             claims: claims_json.to_owned(),
         }
-    }
-
-    pub(crate) fn accepted_versions(versions: &[TokenVersion]) -> Vec<&'static str> {
-        versions.iter().map(|v| v.as_str()).collect()
-    }
-
-    pub(crate) fn accepted_algorithms(algs: &[Algorithm]) -> Vec<&'static str> {
-        algs.iter().map(|a| a.as_str()).collect()
     }
 }
 

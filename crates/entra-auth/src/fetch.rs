@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use http::StatusCode;
 use url::Url;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -87,6 +87,8 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod authority;
+pub mod bearer;
 pub mod claims;
 pub mod clock;
 pub mod config;
@@ -96,6 +98,7 @@ pub mod error;
 pub mod extract;
 pub mod fetch;
 pub mod jwks;
+pub mod jws;
 pub mod layer;
 pub mod metrics;
 pub mod policy;
@@ -110,16 +113,15 @@ pub(crate) use aws_lc_rs as crypto;
 #[cfg(not(feature = "aws-lc-rs"))]
 pub(crate) use ring as crypto;
 
+pub use authority::{Authority, MultiTenant, TenantId, TokenVersion};
 pub use claims::VerifiedClaims;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{
-    Algorithm, AuthConfig, AuthConfigBuilder, Authority, ConfigError, MultiTenant, TenantId,
-    TokenVersion,
-};
-pub use error::AuthError;
+pub use config::{AuthConfig, AuthConfigBuilder};
+pub use error::{AuthError, ConfigError};
 #[cfg(feature = "axum")]
 pub use extract::{AuthState, Authenticated, Authorized, Permission};
 pub use fetch::{HttpFetch, ReqwestFetch};
+pub use jws::Algorithm;
 pub use layer::{Auth, AuthLayer, ResponseFuture};
 pub use metrics::AuthMetrics;
 pub use policy::{AppRole, Requirement, Scope};

@@ -9,8 +9,8 @@
 #[path = "hostile/harness.rs"]
 mod harness;
 
+use entra_auth::bearer::bearer_token;
 use entra_auth::error::MalformedReason;
-use entra_auth::validator::bearer_token;
 use entra_auth::{AuthError, TokenValidator};
 use harness::{CID, NOW};
 use http::header::AUTHORIZATION;
