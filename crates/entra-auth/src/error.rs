@@ -440,65 +440,53 @@ fn permission_message(
     }
 }
 
-/// Every stable error code, in a fixed order (used by the metrics).
-pub(crate) const CODES: &[&str] = &[
-    "missing_token",
-    "unsupported_scheme",
-    "invalid_request",
-    "malformed_token",
-    "unsupported_algorithm",
-    "unsupported_critical_header",
-    "token_for_other_resource",
-    "missing_key_id",
-    "unknown_signing_key",
-    "invalid_signature",
-    "token_expired",
-    "token_not_yet_valid",
-    "missing_claim",
-    "invalid_claim",
-    "version_not_accepted",
-    "issuer_mismatch",
-    "tenant_mismatch",
-    "tenant_not_allowed",
-    "key_issuer_mismatch",
-    "audience_mismatch",
-    "insufficient_scope",
-    "insufficient_claims",
-    "keys_unavailable",
-    "auth_layer_missing",
-];
+/// The one source of the stable error codes: generates [`AuthError::code`] and `CODES` (every
+/// code, in this order, used by the metrics), so the two cannot drift.
+macro_rules! error_codes {
+    ($($variant:ident => $code:literal,)*) => {
+        /// Every stable error code, in a fixed order (used by the metrics).
+        pub(crate) const CODES: &[&str] = &[$($code),*];
+
+        impl AuthError {
+            /// The stable machine code, e.g. `token_expired`, `audience_mismatch`,
+            /// `insufficient_scope`.
+            pub fn code(&self) -> &'static str {
+                match self {
+                    $(Self::$variant { .. } => $code,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    MissingToken => "missing_token",
+    UnsupportedScheme => "unsupported_scheme",
+    InvalidRequest => "invalid_request",
+    MalformedToken => "malformed_token",
+    UnsupportedAlgorithm => "unsupported_algorithm",
+    UnsupportedCriticalHeader => "unsupported_critical_header",
+    TokenForOtherResource => "token_for_other_resource",
+    MissingKeyId => "missing_key_id",
+    UnknownSigningKey => "unknown_signing_key",
+    InvalidSignature => "invalid_signature",
+    Expired => "token_expired",
+    NotYetValid => "token_not_yet_valid",
+    MissingClaim => "missing_claim",
+    InvalidClaim => "invalid_claim",
+    VersionNotAccepted => "version_not_accepted",
+    IssuerMismatch => "issuer_mismatch",
+    TenantMismatch => "tenant_mismatch",
+    TenantNotAllowed => "tenant_not_allowed",
+    KeyIssuerMismatch => "key_issuer_mismatch",
+    AudienceMismatch => "audience_mismatch",
+    InsufficientScope => "insufficient_scope",
+    InsufficientClaims => "insufficient_claims",
+    KeysUnavailable => "keys_unavailable",
+    AuthLayerMissing => "auth_layer_missing",
+}
 
 impl AuthError {
-    /// The stable machine code, e.g. `token_expired`, `audience_mismatch`, `insufficient_scope`.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::MissingToken => "missing_token",
-            Self::UnsupportedScheme { .. } => "unsupported_scheme",
-            Self::InvalidRequest { .. } => "invalid_request",
-            Self::MalformedToken { .. } => "malformed_token",
-            Self::UnsupportedAlgorithm { .. } => "unsupported_algorithm",
-            Self::UnsupportedCriticalHeader { .. } => "unsupported_critical_header",
-            Self::TokenForOtherResource { .. } => "token_for_other_resource",
-            Self::MissingKeyId => "missing_key_id",
-            Self::UnknownSigningKey { .. } => "unknown_signing_key",
-            Self::InvalidSignature => "invalid_signature",
-            Self::Expired { .. } => "token_expired",
-            Self::NotYetValid { .. } => "token_not_yet_valid",
-            Self::MissingClaim { .. } => "missing_claim",
-            Self::InvalidClaim { .. } => "invalid_claim",
-            Self::VersionNotAccepted { .. } => "version_not_accepted",
-            Self::IssuerMismatch { .. } => "issuer_mismatch",
-            Self::TenantMismatch { .. } => "tenant_mismatch",
-            Self::TenantNotAllowed { .. } => "tenant_not_allowed",
-            Self::KeyIssuerMismatch { .. } => "key_issuer_mismatch",
-            Self::AudienceMismatch { .. } => "audience_mismatch",
-            Self::InsufficientScope { .. } => "insufficient_scope",
-            Self::InsufficientClaims { .. } => "insufficient_claims",
-            Self::KeysUnavailable { .. } => "keys_unavailable",
-            Self::AuthLayerMissing => "auth_layer_missing",
-        }
-    }
-
     /// The HTTP status: 400, 401, 403, 500 or 503.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -649,16 +637,134 @@ pub(crate) fn clip(s: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_code_is_listed() {
-        let samples = [
+    /// One value of every variant, in the order of `error_codes!`.
+    fn one_of_each() -> Vec<AuthError> {
+        let s = String::new;
+        vec![
             AuthError::MissingToken,
-            AuthError::AuthLayerMissing,
-            AuthError::InvalidSignature,
+            AuthError::UnsupportedScheme { scheme: s() },
+            AuthError::InvalidRequest {
+                reason: InvalidRequestReason::EmptyToken,
+            },
+            AuthError::MalformedToken {
+                reason: MalformedReason::Encrypted,
+            },
+            AuthError::UnsupportedAlgorithm {
+                found: s(),
+                accepted: vec![],
+            },
+            AuthError::UnsupportedCriticalHeader { names: vec![] },
+            AuthError::TokenForOtherResource {
+                reason: OtherResource::GraphAudience,
+                client_id: s(),
+            },
             AuthError::MissingKeyId,
-        ];
-        for e in samples {
-            assert!(CODES.contains(&e.code()));
+            AuthError::UnknownSigningKey {
+                kid: s(),
+                jwks_uri: s(),
+            },
+            AuthError::InvalidSignature,
+            AuthError::Expired {
+                expired_at: 0,
+                seconds_ago: 0,
+            },
+            AuthError::NotYetValid {
+                not_before: 0,
+                seconds_until: 0,
+            },
+            AuthError::MissingClaim { claim: "exp" },
+            AuthError::InvalidClaim {
+                claim: "exp",
+                expected: "",
+            },
+            AuthError::VersionNotAccepted {
+                found: s(),
+                accepted: vec![],
+            },
+            AuthError::IssuerMismatch {
+                expected: s(),
+                found: s(),
+                hint: None,
+            },
+            AuthError::TenantMismatch {
+                tid: s(),
+                issuer: s(),
+            },
+            AuthError::TenantNotAllowed {
+                tid: s(),
+                allowed: vec![],
+            },
+            AuthError::KeyIssuerMismatch {
+                key_issuer: s(),
+                found: s(),
+            },
+            AuthError::AudienceMismatch {
+                expected: vec![],
+                found: vec![],
+            },
+            AuthError::InsufficientScope {
+                failure: PermissionFailure::MissingScope,
+                required_scopes: vec![],
+                required_roles: vec![],
+                found_scopes: vec![],
+                found_roles: vec![],
+            },
+            AuthError::InsufficientClaims { claims: s() },
+            AuthError::KeysUnavailable { detail: s() },
+            AuthError::AuthLayerMissing,
+        ]
+    }
+
+    #[test]
+    fn every_variant_has_its_listed_code_once_in_order() {
+        let all = one_of_each();
+        // Exhaustive on purpose (no `_` arm): a new variant fails to compile here until it has
+        // a sample above, and so a code in `error_codes!`.
+        for e in &all {
+            match e {
+                AuthError::MissingToken
+                | AuthError::UnsupportedScheme { .. }
+                | AuthError::InvalidRequest { .. }
+                | AuthError::MalformedToken { .. }
+                | AuthError::UnsupportedAlgorithm { .. }
+                | AuthError::UnsupportedCriticalHeader { .. }
+                | AuthError::TokenForOtherResource { .. }
+                | AuthError::MissingKeyId
+                | AuthError::UnknownSigningKey { .. }
+                | AuthError::InvalidSignature
+                | AuthError::Expired { .. }
+                | AuthError::NotYetValid { .. }
+                | AuthError::MissingClaim { .. }
+                | AuthError::InvalidClaim { .. }
+                | AuthError::VersionNotAccepted { .. }
+                | AuthError::IssuerMismatch { .. }
+                | AuthError::TenantMismatch { .. }
+                | AuthError::TenantNotAllowed { .. }
+                | AuthError::KeyIssuerMismatch { .. }
+                | AuthError::AudienceMismatch { .. }
+                | AuthError::InsufficientScope { .. }
+                | AuthError::InsufficientClaims { .. }
+                | AuthError::KeysUnavailable { .. }
+                | AuthError::AuthLayerMissing => {}
+            }
+        }
+        let codes: Vec<&str> = all.iter().map(AuthError::code).collect();
+        assert_eq!(codes, CODES);
+        assert_eq!(CODES.len(), 24);
+        let mut unique = codes.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), CODES.len(), "codes are unique");
+        for (e, code) in all.iter().zip(CODES) {
+            assert!(
+                code.bytes().all(|c| c.is_ascii_lowercase() || c == b'_'),
+                "{code}"
+            );
+            // the code reaches the problem body
+            let res: http::Response<Bytes> = e.to_response();
+            let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+            assert_eq!(body["code"], *code);
+            assert_eq!(body["status"], e.status().as_u16());
         }
     }
 

@@ -125,4 +125,4 @@ pub use jws::Algorithm;
 pub use layer::{Auth, AuthLayer, ResponseFuture};
 pub use metrics::AuthMetrics;
 pub use policy::{AppRole, Requirement, Scope};
-pub use validator::TokenValidator;
+pub use validator::{RequestHead, TokenValidator};

@@ -34,6 +34,51 @@ const GRAPH_AUDIENCES: &[&str] = &[
     "https://microsoftgraph.chinacloudapi.cn/",
 ];
 
+/// What [`TokenValidator::authorize`] reads of a request: its headers and, when known, its URI
+/// (to refuse an `access_token` query parameter).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    uri: Option<&'a http::Uri>,
+    headers: &'a HeaderMap,
+}
+
+impl<'a> RequestHead<'a> {
+    /// A request with this URI and these headers.
+    pub fn new(uri: &'a http::Uri, headers: &'a HeaderMap) -> Self {
+        Self {
+            uri: Some(uri),
+            headers,
+        }
+    }
+}
+
+impl<'a> From<&'a HeaderMap> for RequestHead<'a> {
+    /// Headers only: the URI's query is not checked.
+    fn from(headers: &'a HeaderMap) -> Self {
+        Self { uri: None, headers }
+    }
+}
+
+impl<'a, B> From<&'a http::Request<B>> for RequestHead<'a> {
+    fn from(req: &'a http::Request<B>) -> Self {
+        Self::new(req.uri(), req.headers())
+    }
+}
+
+impl<'a> From<&'a http::request::Parts> for RequestHead<'a> {
+    fn from(parts: &'a http::request::Parts) -> Self {
+        Self::new(&parts.uri, &parts.headers)
+    }
+}
+
+/// What [`TokenValidator::decide`] found.
+pub(crate) enum Decision {
+    /// Decided without I/O (an error before the cache, or a cache hit and its requirement check).
+    Done(Result<VerifiedClaims, AuthError>),
+    /// The token must be verified; the hash of its bytes, if computed.
+    Verify(Option<TokenHash>),
+}
+
 /// Validates Microsoft identity platform access tokens. Cheap to clone (an `Arc` inside).
 #[derive(Debug, Clone)]
 pub struct TokenValidator {
@@ -150,70 +195,75 @@ impl TokenValidator {
         result
     }
 
-    /// Extracts the bearer token from `headers` (RFC 6750) and validates it.
+    /// Authorizes a request: extracts its bearer token (RFC 6750: one `Authorization` header,
+    /// no `access_token` query parameter when the URI is known), validates it, then checks
+    /// `requirement` if any. `request` is an `&http::Request<B>`, `&http::request::Parts`, a
+    /// [`RequestHead`] or just the `&HeaderMap`.
+    ///
+    /// A token the cache holds is answered without verifying its signature again (see
+    /// [`AuthConfigBuilder::token_cache_capacity`](crate::AuthConfigBuilder::token_cache_capacity)).
     ///
     /// # Errors
     /// As [`validate`](Self::validate); also [`AuthError::MissingToken`],
-    /// [`AuthError::UnsupportedScheme`] and [`AuthError::InvalidRequest`].
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<VerifiedClaims, AuthError> {
-        self.authorize(headers, None).await
-    }
-
-    /// Extracts and validates the bearer token, then checks `requirement`.
-    ///
-    /// # Errors
-    /// As [`authenticate`](Self::authenticate), and [`AuthError::InsufficientScope`].
-    pub async fn authorize(
+    /// [`AuthError::UnsupportedScheme`], [`AuthError::InvalidRequest`] and
+    /// [`AuthError::InsufficientScope`].
+    pub async fn authorize<'r>(
         &self,
-        headers: &HeaderMap,
+        request: impl Into<RequestHead<'r>>,
         requirement: Option<&Requirement>,
     ) -> Result<VerifiedClaims, AuthError> {
-        self.authorize_inner(None, headers, requirement).await
-    }
-
-    /// As [`authorize`](Self::authorize), also refusing (400) a request that carries an
-    /// `access_token` query parameter: tokens in URLs end up in logs, and RFC 6750 forbids
-    /// sending a token in more than one place.
-    ///
-    /// # Errors
-    /// As [`authorize`](Self::authorize).
-    pub async fn authorize_request(
-        &self,
-        uri: &http::Uri,
-        headers: &HeaderMap,
-        requirement: Option<&Requirement>,
-    ) -> Result<VerifiedClaims, AuthError> {
-        self.authorize_inner(Some(uri), headers, requirement).await
-    }
-
-    async fn authorize_inner(
-        &self,
-        uri: Option<&http::Uri>,
-        headers: &HeaderMap,
-        requirement: Option<&Requirement>,
-    ) -> Result<VerifiedClaims, AuthError> {
-        let result = async {
-            if uri
-                .and_then(http::Uri::query)
-                .is_some_and(has_access_token_param)
-            {
-                return Err(AuthError::InvalidRequest {
-                    reason: InvalidRequestReason::TokenInQuery,
-                });
-            }
-            let bearer = BearerHeader::find(headers, self.inner.config.max_token_bytes())?;
-            let claims = match self.cached(&bearer) {
-                Ok(claims) => claims,
-                Err(hash) => self.validate_hashed(bearer.token()?, hash).await?,
-            };
-            if let Some(r) = requirement {
-                r.check(&claims)?;
-            }
-            Ok(claims)
-        }
-        .await;
+        let head = request.into();
+        let result = match self.decide(head, requirement) {
+            Decision::Done(result) => result,
+            Decision::Verify(hash) => self.verify_request(head, hash, requirement).await,
+        };
         self.record(&result);
         result
+    }
+
+    /// What can be decided about a request without I/O: a malformed request, a cache hit (and
+    /// its requirement check), or else the token must be verified (with its hash, if computed).
+    /// Not counted: the caller [`record`](Self::record)s the outcome.
+    pub(crate) fn decide(
+        &self,
+        head: RequestHead<'_>,
+        requirement: Option<&Requirement>,
+    ) -> Decision {
+        if head
+            .uri
+            .and_then(http::Uri::query)
+            .is_some_and(has_access_token_param)
+        {
+            return Decision::Done(Err(AuthError::InvalidRequest {
+                reason: InvalidRequestReason::TokenInQuery,
+            }));
+        }
+        let bearer = match BearerHeader::find(head.headers, self.inner.config.max_token_bytes()) {
+            Ok(b) => b,
+            Err(e) => return Decision::Done(Err(e)),
+        };
+        match self.cached(&bearer) {
+            Ok(claims) => Decision::Done(match requirement {
+                Some(r) => r.check(&claims).map(|()| claims),
+                None => Ok(claims),
+            }),
+            Err(hash) => Decision::Verify(hash),
+        }
+    }
+
+    /// The rest of [`authorize`](Self::authorize) after [`Decision::Verify`] (not counted).
+    pub(crate) async fn verify_request(
+        &self,
+        head: RequestHead<'_>,
+        hash: Option<TokenHash>,
+        requirement: Option<&Requirement>,
+    ) -> Result<VerifiedClaims, AuthError> {
+        let bearer = BearerHeader::find(head.headers, self.inner.config.max_token_bytes())?;
+        let claims = self.validate_hashed(bearer.token()?, hash).await?;
+        if let Some(r) = requirement {
+            r.check(&claims)?;
+        }
+        Ok(claims)
     }
 
     /// Counts a check against `requirement` made outside this validator (extractors).

@@ -1011,7 +1011,7 @@ async fn header_fast_path_hits_only_the_exact_token_and_keeps_request_errors() {
     f.validator.validate(&t).await.unwrap();
     let two_spaces = format!("bearer  {t}");
     f.validator
-        .authenticate(&headers(&[two_spaces.as_str()]))
+        .authorize(&headers(&[two_spaces.as_str()]), None)
         .await
         .unwrap();
     assert_eq!(cache_counts(&f), (1, 1));
@@ -1022,14 +1022,17 @@ async fn header_fast_path_hits_only_the_exact_token_and_keeps_request_errors() {
     ] {
         let e = f
             .validator
-            .authenticate(&headers(&[value.as_str()]))
+            .authorize(&headers(&[value.as_str()]), None)
             .await
             .unwrap_err();
         assert_eq!(e.code(), code, "{value:?}");
     }
     let e = f
         .validator
-        .authenticate(&headers(&[format!("Bearer {t}").as_str(), "Bearer x"]))
+        .authorize(
+            &headers(&[format!("Bearer {t}").as_str(), "Bearer x"]),
+            None,
+        )
         .await
         .unwrap_err();
     assert_eq!(e.code(), "invalid_request");
