@@ -1,10 +1,10 @@
 //! THE RFC 6750 extraction: the bearer token of a request, found by one scanner shared by the
 //! verified-token cache's fast path and the full path.
 //!
-//! [`BearerHeader::find`] takes the one `Authorization` header and locates the token after
+//! `BearerHeader::find` takes the one `Authorization` header and locates the token after
 //! `Bearer` and its spaces without looking at the token's characters. The cache's fast path
-//! hashes those bytes ([`BearerHeader::candidate`]): only tokens that passed every check are ever
-//! cached, so a hit proves the bytes well-formed. Everything else asks [`BearerHeader::token`],
+//! hashes those bytes (`BearerHeader::candidate`): only tokens that passed every check are ever
+//! cached, so a hit proves the bytes well-formed. Everything else asks `BearerHeader::token`,
 //! which checks the characters (one table lookup per byte) and, when something is off, says what.
 
 use http::{header, HeaderMap, HeaderValue};

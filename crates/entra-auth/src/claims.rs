@@ -572,7 +572,7 @@ impl VerifiedClaims {
 
 /// The deepest nesting of arrays and objects a payload may have (the top-level object counts):
 /// serde_json's own recursion limit, so that [`VerifiedClaims::raw`] can always parse what the
-/// validator accepted. The one parse ([`TokenClaims::parse`]) counts the depth of the claims it
+/// validator accepted. The one parse of the payload counts the depth of the claims it
 /// skips against it.
 pub const MAX_JSON_DEPTH: usize = 127;
 

@@ -20,7 +20,7 @@ use http::{header, HeaderValue, StatusCode};
 use crate::challenge::Challenge;
 use crate::clock::rfc3339;
 
-/// An error in the configuration, reported once by [`AuthConfigBuilder::build`].
+/// An error in the configuration, reported once by [`AuthConfigBuilder::build`](crate::AuthConfigBuilder::build).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -89,6 +89,7 @@ pub enum ConfigError {
     },
     /// The HTTP client could not be built.
     #[error("could not build the HTTP client")]
+    #[cfg(feature = "reqwest")]
     HttpClient(#[source] reqwest::Error),
 }
 

@@ -82,6 +82,15 @@
 //! | missing scope or role | 403 | `Bearer error="insufficient_scope", scope="..."` | `insufficient_scope` |
 //! | keys never loaded | 503 | | `keys_unavailable` |
 //!
+//! # Features
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `aws-lc-rs` | yes | RSA verification and SHA-256 with aws-lc-rs (measured faster; keys parsed once) |
+//! | `ring` | no | the same with ring, for builds without aws-lc-rs: `default-features = false, features = ["ring", ...]`; only one backend is compiled (aws-lc-rs if both are on), one is required |
+//! | `reqwest` | yes | the default transport ([`ReqwestFetch`], [`TokenValidator::new`]); without it, pass your own [`HttpFetch`] to [`TokenValidator::with_fetcher`] and reqwest is not linked |
+//! | `axum` | yes | the extractors `Authenticated`, `Authorized<P>` and `AuthState` |
+//!
 //! Tracing events use the target `entra_auth` (rejections at DEBUG, refresh failures at WARN);
 //! the library never installs a subscriber.
 
@@ -107,11 +116,14 @@ pub mod validator;
 mod cache;
 mod challenge;
 
-/// The cryptography backend: ring by default, aws-lc-rs with the `aws-lc-rs` feature (same API).
+/// The cryptography backend: aws-lc-rs (feature `aws-lc-rs`, the default), else ring (feature
+/// `ring`); the two have the same API.
 #[cfg(feature = "aws-lc-rs")]
 pub(crate) use aws_lc_rs as crypto;
-#[cfg(not(feature = "aws-lc-rs"))]
+#[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
 pub(crate) use ring as crypto;
+#[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
+compile_error!("entra-auth needs a cryptography backend: enable the feature \"aws-lc-rs\" (default) or \"ring\"");
 
 pub use authority::{Authority, MultiTenant, TenantId, TokenVersion};
 pub use claims::VerifiedClaims;
@@ -120,7 +132,9 @@ pub use config::{AuthConfig, AuthConfigBuilder};
 pub use error::{AuthError, ConfigError};
 #[cfg(feature = "axum")]
 pub use extract::{AuthState, Authenticated, Authorized, Permission};
-pub use fetch::{HttpFetch, ReqwestFetch};
+pub use fetch::HttpFetch;
+#[cfg(feature = "reqwest")]
+pub use fetch::ReqwestFetch;
 pub use jws::Algorithm;
 pub use layer::{Auth, AuthLayer, ResponseFuture};
 pub use metrics::AuthMetrics;

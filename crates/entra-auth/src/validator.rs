@@ -14,10 +14,8 @@ use crate::claims::{OneOrMany, PayloadError, TokenClaims, VerifiedClaims};
 use crate::clock::unix_seconds;
 use crate::config::AuthConfig;
 use crate::discovery::{expected_issuer, tenant_segment, TemplateError};
-use crate::error::{
-    clip, AuthError, ConfigError, InvalidRequestReason, MalformedReason, OtherResource,
-};
-use crate::fetch::{HttpFetch, ReqwestFetch};
+use crate::error::{clip, AuthError, InvalidRequestReason, MalformedReason, OtherResource};
+use crate::fetch::HttpFetch;
 use crate::jwks::{KeyStore, SourceKeys, Trigger};
 use crate::jws::{Compact, JoseHeader, MAX_SIGNATURE_BYTES};
 use crate::metrics::{AuthMetrics, Metrics};
@@ -100,9 +98,10 @@ impl TokenValidator {
     /// [`spawn_background_refresh`](Self::spawn_background_refresh).
     ///
     /// # Errors
-    /// [`ConfigError::HttpClient`] when the HTTP client cannot be built.
-    pub fn new(config: AuthConfig) -> Result<Self, ConfigError> {
-        let fetcher = ReqwestFetch::with_proxy(
+    /// [`ConfigError::HttpClient`](crate::ConfigError::HttpClient) when the HTTP client cannot be built.
+    #[cfg(feature = "reqwest")]
+    pub fn new(config: AuthConfig) -> Result<Self, crate::error::ConfigError> {
+        let fetcher = crate::fetch::ReqwestFetch::with_proxy(
             config.connect_timeout(),
             config.http_timeout(),
             config.max_response_bytes(),
