@@ -151,8 +151,11 @@ fn validator(s: &Setup, rt: &tokio::runtime::Runtime, cache: Option<usize>) -> T
         .instance(INSTANCE)
         .accepted_versions([entra_auth::TokenVersion::V2]);
     b = match cache {
-        Some(n) => b.token_cache_capacity(n),
-        None => b.without_token_cache(),
+        Some(n) => b.token_cache(entra_auth::TokenCacheOptions {
+            capacity: n,
+            ..Default::default()
+        }),
+        None => b.token_cache(entra_auth::TokenCacheOptions::disabled()),
     };
     let v = TokenValidator::with_fetcher(b.build().unwrap(), s.canned.clone());
     rt.block_on(v.warm_up()).unwrap();

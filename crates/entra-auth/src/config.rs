@@ -30,6 +30,105 @@ pub const DEFAULT_TOKEN_CACHE_CAPACITY: usize = 10_000;
 /// Default longest time a verified token is remembered (never beyond its `exp`): 10 minutes.
 pub const DEFAULT_TOKEN_CACHE_MAX_AGE: Duration = Duration::from_secs(600);
 
+/// How the identity provider is reached ([`AuthConfigBuilder::http`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use entra_auth::config::HttpOptions;
+/// let http = HttpOptions {
+///     timeout: Duration::from_secs(5),
+///     ..HttpOptions::default()
+/// };
+/// assert_eq!(http.effective_connect_timeout(), Duration::from_secs(5));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpOptions {
+    /// Request timeout (default 10 s; more than zero).
+    pub timeout: Duration,
+    /// Connect timeout (default `None`: the request timeout; more than zero).
+    pub connect_timeout: Option<Duration>,
+    /// Largest accepted metadata or key document, in bytes (default 1 MiB; at least 1 KiB).
+    pub max_response_bytes: usize,
+    /// An HTTP(S) proxy for identity-provider requests (default none: direct connections; the
+    /// library never reads proxy settings from the environment).
+    pub proxy: Option<Url>,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_HTTP_TIMEOUT,
+            connect_timeout: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            proxy: None,
+        }
+    }
+}
+
+impl HttpOptions {
+    /// The connect timeout in force: `connect_timeout`, else the request timeout.
+    pub fn effective_connect_timeout(&self) -> Duration {
+        self.connect_timeout.unwrap_or(self.timeout)
+    }
+}
+
+/// When signing keys are fetched again ([`AuthConfigBuilder::key_refresh`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRefresh {
+    /// Interval of the background refresh (default 12 h, jittered by up to 10 %; at least 1 s).
+    pub interval: Duration,
+    /// Minimum gap between refreshes forced by unknown key ids (default 5 min).
+    pub min_gap: Duration,
+}
+
+impl Default for KeyRefresh {
+    fn default() -> Self {
+        Self {
+            interval: DEFAULT_REFRESH_INTERVAL,
+            min_gap: DEFAULT_MIN_REFRESH_GAP,
+        }
+    }
+}
+
+/// The verified-token cache ([`AuthConfigBuilder::token_cache`]).
+///
+/// A request presenting a remembered token skips the signature check and the JSON parsing; its
+/// `exp`/`nbf`, the maximum age and the presence of its signing key in the current key set are
+/// still checked every time, and so is the route's [`Requirement`](crate::Requirement). Each
+/// entry costs about a kilobyte plus the token's claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenCacheOptions {
+    /// How many verified tokens to remember (default 10,000; 0 turns the cache off).
+    pub capacity: usize,
+    /// The longest time a verified token is remembered (default 10 minutes, between 1 second
+    /// and 1 day; an entry is never used beyond the token's `exp` either).
+    pub max_age: Duration,
+}
+
+impl Default for TokenCacheOptions {
+    fn default() -> Self {
+        Self {
+            capacity: DEFAULT_TOKEN_CACHE_CAPACITY,
+            max_age: DEFAULT_TOKEN_CACHE_MAX_AGE,
+        }
+    }
+}
+
+impl TokenCacheOptions {
+    /// The cache off: every request verifies the signature.
+    pub fn disabled() -> Self {
+        Self {
+            capacity: 0,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the cache is on (capacity above 0).
+    pub fn is_enabled(&self) -> bool {
+        self.capacity > 0
+    }
+}
+
 /// The validated configuration of a [`TokenValidator`](crate::TokenValidator).
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
@@ -42,16 +141,11 @@ pub struct AuthConfig {
     clock_skew: Duration,
     allowed_tenants: Vec<TenantId>,
     any_tenant: bool,
-    refresh_interval: Duration,
-    min_refresh_gap: Duration,
-    http_timeout: Duration,
-    connect_timeout: Duration,
+    key_refresh: KeyRefresh,
+    http: HttpOptions,
     max_token_bytes: usize,
-    max_response_bytes: usize,
     metadata_app_id: bool,
-    http_proxy: Option<Url>,
-    token_cache_capacity: usize,
-    token_cache_max_age: Duration,
+    token_cache: TokenCacheOptions,
     clock: Arc<dyn Clock>,
     sources: Vec<MetadataSource>,
 }
@@ -88,16 +182,11 @@ impl AuthConfig {
             allowed_tenants: Vec::new(),
             any_tenant: false,
             b2c: None,
-            refresh_interval: DEFAULT_REFRESH_INTERVAL,
-            min_refresh_gap: DEFAULT_MIN_REFRESH_GAP,
-            http_timeout: DEFAULT_HTTP_TIMEOUT,
-            connect_timeout: None,
+            key_refresh: KeyRefresh::default(),
+            http: HttpOptions::default(),
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
-            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             metadata_app_id: false,
-            http_proxy: None,
-            token_cache_capacity: DEFAULT_TOKEN_CACHE_CAPACITY,
-            token_cache_max_age: DEFAULT_TOKEN_CACHE_MAX_AGE,
+            token_cache: TokenCacheOptions::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -138,45 +227,25 @@ impl AuthConfig {
     pub fn is_any_tenant_accepted(&self) -> bool {
         self.any_tenant
     }
-    /// The background refresh interval.
-    pub fn refresh_interval(&self) -> Duration {
-        self.refresh_interval
+    /// The key refresh schedule.
+    pub fn key_refresh(&self) -> &KeyRefresh {
+        &self.key_refresh
     }
-    /// The minimum gap between refreshes forced by unknown key ids.
-    pub fn min_refresh_gap(&self) -> Duration {
-        self.min_refresh_gap
-    }
-    /// The HTTP request timeout.
-    pub fn http_timeout(&self) -> Duration {
-        self.http_timeout
-    }
-    /// The HTTP connect timeout.
-    pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout
+    /// How the identity provider is reached (the connect timeout resolved).
+    pub fn http(&self) -> &HttpOptions {
+        &self.http
     }
     /// The largest accepted token, in bytes.
     pub fn max_token_bytes(&self) -> usize {
         self.max_token_bytes
     }
-    /// The largest accepted metadata or key document, in bytes.
-    pub fn max_response_bytes(&self) -> usize {
-        self.max_response_bytes
-    }
     /// Whether `?appid={client_id}` is appended to metadata URLs.
     pub fn metadata_app_id(&self) -> bool {
         self.metadata_app_id
     }
-    /// The HTTP proxy for the identity provider, if any (never read from the environment).
-    pub fn http_proxy(&self) -> Option<&Url> {
-        self.http_proxy.as_ref()
-    }
-    /// How many verified tokens the token cache remembers (0: the cache is off).
-    pub fn token_cache_capacity(&self) -> usize {
-        self.token_cache_capacity
-    }
-    /// The longest time a verified token is remembered (never beyond its `exp`).
-    pub fn token_cache_max_age(&self) -> Duration {
-        self.token_cache_max_age
+    /// The verified-token cache settings.
+    pub fn token_cache(&self) -> &TokenCacheOptions {
+        &self.token_cache
     }
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -212,16 +281,11 @@ pub struct AuthConfigBuilder {
     allowed_tenants: Vec<String>,
     any_tenant: bool,
     b2c: Option<(String, String)>,
-    refresh_interval: Duration,
-    min_refresh_gap: Duration,
-    http_timeout: Duration,
-    connect_timeout: Option<Duration>,
+    key_refresh: KeyRefresh,
+    http: HttpOptions,
     max_token_bytes: usize,
-    max_response_bytes: usize,
     metadata_app_id: bool,
-    http_proxy: Option<String>,
-    token_cache_capacity: usize,
-    token_cache_max_age: Duration,
+    token_cache: TokenCacheOptions,
     clock: Arc<dyn Clock>,
 }
 
@@ -286,27 +350,16 @@ impl AuthConfigBuilder {
         self
     }
 
-    /// Interval of the background key refresh (default 12 h, jittered by up to 10 %).
-    pub fn refresh_interval(mut self, interval: Duration) -> Self {
-        self.refresh_interval = interval;
+    /// When signing keys are fetched again (default: every 12 h, forced refreshes at least
+    /// 5 min apart).
+    pub fn key_refresh(mut self, key_refresh: KeyRefresh) -> Self {
+        self.key_refresh = key_refresh;
         self
     }
 
-    /// Minimum gap between refreshes forced by unknown key ids (default 5 min).
-    pub fn min_refresh_gap(mut self, gap: Duration) -> Self {
-        self.min_refresh_gap = gap;
-        self
-    }
-
-    /// Request timeout for the identity provider (default 10 s).
-    pub fn http_timeout(mut self, timeout: Duration) -> Self {
-        self.http_timeout = timeout;
-        self
-    }
-
-    /// Connect timeout for the identity provider (default: the request timeout).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
+    /// How the identity provider is reached: timeouts, response size cap, proxy.
+    pub fn http(mut self, http: HttpOptions) -> Self {
+        self.http = http;
         self
     }
 
@@ -316,47 +369,17 @@ impl AuthConfigBuilder {
         self
     }
 
-    /// Largest accepted metadata or key document in bytes (default 1 MiB).
-    pub fn max_response_bytes(mut self, max: usize) -> Self {
-        self.max_response_bytes = max;
-        self
-    }
-
     /// Appends `?appid={client_id}` to the metadata URLs (apps with custom signing keys).
     pub fn metadata_app_id(mut self, enabled: bool) -> Self {
         self.metadata_app_id = enabled;
         self
     }
 
-    /// Sends identity-provider requests through this HTTP(S) proxy. The library never reads
-    /// proxy settings from the environment; without this setting it connects directly.
-    pub fn http_proxy(mut self, url: &str) -> Self {
-        self.http_proxy = Some(url.to_owned());
+    /// The verified-token cache (default: 10,000 tokens for at most 10 minutes each;
+    /// [`TokenCacheOptions::disabled`] turns it off).
+    pub fn token_cache(mut self, token_cache: TokenCacheOptions) -> Self {
+        self.token_cache = token_cache;
         self
-    }
-
-    /// How many verified tokens to remember (default 10,000; 0 turns the cache off).
-    ///
-    /// A request presenting a remembered token skips the signature check and the JSON parsing;
-    /// its `exp`/`nbf`, the maximum age and the presence of its signing key in the current key
-    /// set are still checked every time, and so is the route's [`Requirement`](crate::Requirement).
-    /// Each entry costs about a kilobyte plus the token's claims.
-    pub fn token_cache_capacity(mut self, capacity: usize) -> Self {
-        self.token_cache_capacity = capacity;
-        self
-    }
-
-    /// The longest time a verified token is remembered (default 10 minutes, at most 1 day; an
-    /// entry is never used beyond the token's `exp` either).
-    pub fn token_cache_max_age(mut self, max_age: Duration) -> Self {
-        self.token_cache_max_age = max_age;
-        self
-    }
-
-    /// Turns the verified-token cache off: every request verifies the signature (the same as
-    /// `token_cache_capacity(0)`).
-    pub fn without_token_cache(self) -> Self {
-        self.token_cache_capacity(0)
     }
 
     /// The clock (default [`SystemClock`]).
@@ -410,26 +433,26 @@ impl AuthConfigBuilder {
                 requirement: "at most 1 hour",
             });
         }
-        if self.refresh_interval < Duration::from_secs(1) {
+        if self.key_refresh.interval < Duration::from_secs(1) {
             return Err(ConfigError::OutOfRange {
                 field: "refresh_interval",
                 requirement: "at least 1 second",
             });
         }
-        if self.http_timeout.is_zero() || self.connect_timeout.is_some_and(|t| t.is_zero()) {
+        if self.http.timeout.is_zero() || self.http.connect_timeout.is_some_and(|t| t.is_zero()) {
             return Err(ConfigError::OutOfRange {
                 field: "http_timeout",
                 requirement: "greater than zero",
             });
         }
-        if self.max_token_bytes < 64 || self.max_response_bytes < 1024 {
+        if self.max_token_bytes < 64 || self.http.max_response_bytes < 1024 {
             return Err(ConfigError::OutOfRange {
                 field: "max_token_bytes/max_response_bytes",
                 requirement: "at least 64 bytes / 1 KiB",
             });
         }
-        if self.token_cache_max_age < Duration::from_secs(1)
-            || self.token_cache_max_age > Duration::from_secs(24 * 3600)
+        if self.token_cache.max_age < Duration::from_secs(1)
+            || self.token_cache.max_age > Duration::from_secs(24 * 3600)
         {
             return Err(ConfigError::OutOfRange {
                 field: "token_cache_max_age",
@@ -449,15 +472,15 @@ impl AuthConfigBuilder {
             }
         }
 
-        let http_proxy = match &self.http_proxy {
-            None => None,
-            Some(p) => {
-                let url = Url::parse(p)
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-                Some(url.ok_or_else(|| ConfigError::InvalidProxy { found: p.clone() })?)
+        if let Some(p) = &self.http.proxy {
+            if !matches!(p.scheme(), "http" | "https") || p.host_str().is_none() {
+                return Err(ConfigError::InvalidProxy {
+                    found: p.to_string(),
+                });
             }
-        };
+        }
+        let mut http = self.http;
+        http.connect_timeout = Some(http.effective_connect_timeout());
         let sources = authority.metadata_sources(
             &instance,
             &versions,
@@ -473,16 +496,11 @@ impl AuthConfigBuilder {
             clock_skew: self.clock_skew,
             allowed_tenants,
             any_tenant: self.any_tenant,
-            refresh_interval: self.refresh_interval,
-            min_refresh_gap: self.min_refresh_gap,
-            http_timeout: self.http_timeout,
-            connect_timeout: self.connect_timeout.unwrap_or(self.http_timeout),
+            key_refresh: self.key_refresh,
+            http,
             max_token_bytes: self.max_token_bytes,
-            max_response_bytes: self.max_response_bytes,
             metadata_app_id: self.metadata_app_id,
-            http_proxy,
-            token_cache_capacity: self.token_cache_capacity,
-            token_cache_max_age: self.token_cache_max_age,
+            token_cache: self.token_cache,
             clock: self.clock,
             sources,
         })
@@ -514,7 +532,10 @@ mod tests {
         );
         assert_eq!(c.clock_skew(), Duration::from_secs(300));
         assert_eq!(c.algorithms(), [Algorithm::RS256]);
-        assert_eq!(c.min_refresh_gap(), Duration::from_secs(300));
+        assert_eq!(c.key_refresh(), &KeyRefresh::default());
+        assert_eq!(c.key_refresh().min_gap, Duration::from_secs(300));
+        assert_eq!(c.http().connect_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(c.token_cache().capacity, 10_000);
     }
 
     #[test]
@@ -601,21 +622,55 @@ mod tests {
             AuthConfig::builder(TID, CID).b2c("con toso", "p").build(),
             Err(ConfigError::InvalidB2c { .. })
         ));
+        let proxy = |url: &str| HttpOptions {
+            proxy: Some(Url::parse(url).unwrap()),
+            ..HttpOptions::default()
+        };
         assert!(matches!(
             AuthConfig::builder(TID, CID)
-                .http_proxy("socks://x")
+                .http(proxy("socks://x"))
                 .build(),
             Err(ConfigError::InvalidProxy { .. })
         ));
         assert_eq!(
             AuthConfig::builder(TID, CID)
-                .http_proxy("http://proxy.local:3128")
+                .http(proxy("http://proxy.local:3128"))
                 .build()
                 .unwrap()
-                .http_proxy()
+                .http()
+                .proxy
+                .as_ref()
                 .map(Url::as_str),
             Some("http://proxy.local:3128/")
         );
+        for (field, builder) in [
+            (
+                "http_timeout",
+                AuthConfig::builder(TID, CID).http(HttpOptions {
+                    connect_timeout: Some(Duration::ZERO),
+                    ..HttpOptions::default()
+                }),
+            ),
+            (
+                "refresh_interval",
+                AuthConfig::builder(TID, CID).key_refresh(KeyRefresh {
+                    interval: Duration::from_millis(10),
+                    ..KeyRefresh::default()
+                }),
+            ),
+            (
+                "max_token_bytes/max_response_bytes",
+                AuthConfig::builder(TID, CID).http(HttpOptions {
+                    max_response_bytes: 10,
+                    ..HttpOptions::default()
+                }),
+            ),
+        ] {
+            assert!(
+                matches!(builder.build(), Err(ConfigError::OutOfRange { field: f, .. }) if f == field),
+                "{field}"
+            );
+        }
     }
 
     #[test]

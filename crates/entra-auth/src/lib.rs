@@ -13,7 +13,7 @@
 //! * A bounded cache of verified tokens (keyed by the SHA-256 of the whole token): a client that
 //!   reuses its token skips the signature check and the parsing, while `exp`/`nbf`, a maximum age
 //!   and the presence of the signing key in the current key set are checked on every request
-//!   ([`AuthConfigBuilder::token_cache_capacity`]; hit and miss counts in [`AuthMetrics`]).
+//!   ([`AuthConfigBuilder::token_cache`]; hit and miss counts in [`AuthMetrics`]).
 //! * Authorisation by scopes and app roles ([`Requirement`]), exact and case-sensitive.
 //! * RFC 6750 answers with `application/problem+json` bodies ([`AuthError`]).
 //!
@@ -128,7 +128,7 @@ compile_error!("entra-auth needs a cryptography backend: enable the feature \"aw
 pub use authority::{Authority, MultiTenant, TenantId, TokenVersion};
 pub use claims::VerifiedClaims;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{AuthConfig, AuthConfigBuilder};
+pub use config::{AuthConfig, AuthConfigBuilder, HttpOptions, KeyRefresh, TokenCacheOptions};
 pub use error::{AuthError, ConfigError};
 #[cfg(feature = "axum")]
 pub use extract::{AuthState, Authenticated, Authorized, Permission};

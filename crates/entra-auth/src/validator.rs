@@ -101,11 +101,12 @@ impl TokenValidator {
     /// [`ConfigError::HttpClient`](crate::ConfigError::HttpClient) when the HTTP client cannot be built.
     #[cfg(feature = "reqwest")]
     pub fn new(config: AuthConfig) -> Result<Self, crate::error::ConfigError> {
+        let http = config.http();
         let fetcher = crate::fetch::ReqwestFetch::with_proxy(
-            config.connect_timeout(),
-            config.http_timeout(),
-            config.max_response_bytes(),
-            config.http_proxy(),
+            http.effective_connect_timeout(),
+            http.timeout,
+            http.max_response_bytes,
+            http.proxy.as_ref(),
         )?;
         Ok(Self::with_fetcher(config, Arc::new(fetcher)))
     }
@@ -118,11 +119,13 @@ impl TokenValidator {
             config.sources().to_vec(),
             fetcher,
             Arc::clone(config.clock()),
-            config.min_refresh_gap(),
+            config.key_refresh().min_gap,
             Arc::clone(&metrics),
         ));
-        let cache = (config.token_cache_capacity() > 0)
-            .then(|| TokenCache::new(config.token_cache_capacity(), config.token_cache_max_age()));
+        let options = *config.token_cache();
+        let cache = options
+            .is_enabled()
+            .then(|| TokenCache::new(options.capacity, options.max_age));
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -155,14 +158,14 @@ impl TokenValidator {
     }
 
     /// Starts the background refresh: it retries with jittered backoff until keys load, then
-    /// refreshes every [`refresh_interval`](crate::AuthConfigBuilder::refresh_interval). Abort the
+    /// refreshes every [`KeyRefresh::interval`](crate::config::KeyRefresh::interval). Abort the
     /// handle to stop it.
     ///
     /// # Panics
     /// When called outside a Tokio runtime.
     pub fn spawn_background_refresh(&self) -> JoinHandle<()> {
         let keys = Arc::clone(&self.inner.keys);
-        tokio::spawn(keys.run_background(self.inner.config.refresh_interval()))
+        tokio::spawn(keys.run_background(self.inner.config.key_refresh().interval))
     }
 
     /// Whether keys have been loaded for every metadata source (readiness).
@@ -200,7 +203,7 @@ impl TokenValidator {
     /// [`RequestHead`] or just the `&HeaderMap`.
     ///
     /// A token the cache holds is answered without verifying its signature again (see
-    /// [`AuthConfigBuilder::token_cache_capacity`](crate::AuthConfigBuilder::token_cache_capacity)).
+    /// [`AuthConfigBuilder::token_cache`](crate::AuthConfigBuilder::token_cache)).
     ///
     /// # Errors
     /// As [`validate`](Self::validate); also [`AuthError::MissingToken`],

@@ -94,8 +94,11 @@ fn validator(idp: &Idp) -> TokenValidator {
     let config = AuthConfig::builder(harness::TID, harness::CID)
         .instance(&idp.instance)
         .clock(Arc::new(clock))
-        .http_timeout(HTTP_TIMEOUT)
-        .connect_timeout(HTTP_TIMEOUT)
+        .http(entra_auth::HttpOptions {
+            timeout: HTTP_TIMEOUT,
+            connect_timeout: Some(HTTP_TIMEOUT),
+            ..Default::default()
+        })
         .build()
         .unwrap();
     TokenValidator::new(config).unwrap()

@@ -714,8 +714,10 @@ impl AzureAdSettings {
         let instance = instance.unwrap_or(&self.instance);
         let mut builder = entra_auth::AuthConfig::builder(&identity.tenant_id, &identity.client_id)
             .instance(instance.as_str())
-            .token_cache_capacity(self.token_cache_capacity)
-            .token_cache_max_age(self.token_cache_max_age);
+            .token_cache(entra_auth::TokenCacheOptions {
+                capacity: self.token_cache_capacity,
+                max_age: self.token_cache_max_age,
+            });
         if !self.audiences.is_empty() {
             let mut audiences = vec![
                 identity.client_id.clone(),
@@ -898,8 +900,8 @@ mod tests {
             client_id: "a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c".into(),
         };
         let config = s.azure_ad.to_auth_config(&identity, None).unwrap();
-        assert_eq!(config.token_cache_capacity(), 0);
-        assert_eq!(config.token_cache_max_age(), Duration::from_secs(60));
+        assert_eq!(config.token_cache().capacity, 0);
+        assert_eq!(config.token_cache().max_age, Duration::from_secs(60));
     }
 
     #[test]

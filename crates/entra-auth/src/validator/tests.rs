@@ -875,7 +875,12 @@ async fn cached_token_is_dropped_when_its_key_leaves_the_key_set() {
 
 #[tokio::test]
 async fn cached_token_is_verified_again_after_the_maximum_age() {
-    let f = fixture_with(TID, TID, |b| b.token_cache_max_age(Duration::from_secs(60)));
+    let f = fixture_with(TID, TID, |b| {
+        b.token_cache(crate::TokenCacheOptions {
+            max_age: Duration::from_secs(60),
+            ..Default::default()
+        })
+    });
     let t = token(&v2_claims());
     let first = f.validator.validate(&t).await.unwrap();
     f.clock.advance(Duration::from_secs(59));
@@ -889,7 +894,12 @@ async fn cached_token_is_verified_again_after_the_maximum_age() {
 
 #[tokio::test]
 async fn cache_holds_at_most_its_capacity_evicting_the_oldest() {
-    let f = fixture_with(TID, TID, |b| b.token_cache_capacity(3));
+    let f = fixture_with(TID, TID, |b| {
+        b.token_cache(crate::TokenCacheOptions {
+            capacity: 3,
+            ..Default::default()
+        })
+    });
     let tokens: Vec<String> = (0..5)
         .map(|i| token(&with(v2_claims(), "sub", json!(format!("user-{i}")))))
         .collect();
@@ -955,7 +965,9 @@ async fn requirement_is_checked_on_every_request_even_from_cache() {
 
 #[tokio::test]
 async fn disabled_cache_verifies_every_time() {
-    let f = fixture_with(TID, TID, crate::AuthConfigBuilder::without_token_cache);
+    let f = fixture_with(TID, TID, |b| {
+        b.token_cache(crate::TokenCacheOptions::disabled())
+    });
     let t = token(&v2_claims());
     let a = f.validator.validate(&t).await.unwrap();
     let b = f.validator.validate(&t).await.unwrap();
@@ -976,7 +988,10 @@ async fn disabled_cache_verifies_every_time() {
 fn token_cache_max_age_out_of_range_is_a_config_error() {
     for age in [Duration::ZERO, Duration::from_secs(86_401)] {
         let e = AuthConfig::builder(TID, CID)
-            .token_cache_max_age(age)
+            .token_cache(crate::TokenCacheOptions {
+                max_age: age,
+                ..Default::default()
+            })
             .build()
             .unwrap_err();
         assert!(
@@ -988,7 +1003,12 @@ fn token_cache_max_age_out_of_range_is_a_config_error() {
 
 #[tokio::test]
 async fn sharded_cache_keeps_as_many_tokens_as_its_capacity_however_they_spread() {
-    let f = fixture_with(TID, TID, |b| b.token_cache_capacity(256));
+    let f = fixture_with(TID, TID, |b| {
+        b.token_cache(crate::TokenCacheOptions {
+            capacity: 256,
+            ..Default::default()
+        })
+    });
     let tokens: Vec<String> = (0..257)
         .map(|i| token(&with(v2_claims(), "sub", json!(format!("user-{i}")))))
         .collect();
