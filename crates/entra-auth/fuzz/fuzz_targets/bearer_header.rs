@@ -7,7 +7,7 @@ use entra_auth::bearer::bearer_token;
 use http::{header::AUTHORIZATION, HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../tests/hostile/harness.rs"]
+#[path = "../../tests/integration/harness.rs"]
 mod harness;
 
 fuzz_target!(|data: &[u8]| {

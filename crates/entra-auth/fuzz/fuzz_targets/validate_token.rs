@@ -17,7 +17,7 @@ use entra_auth::jwks::JwkSet;
 use entra_auth::TokenValidator;
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../tests/hostile/harness.rs"]
+#[path = "../../tests/integration/harness.rs"]
 mod harness;
 
 struct Fixture {

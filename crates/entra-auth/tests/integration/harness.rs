@@ -1,4 +1,4 @@
-//! The hostile-input harness shared by the property tests (`tests/hostile.rs`) and the cargo-fuzz
+//! The hostile-input harness shared by the property tests (`tests/integration/hostile.rs`) and the cargo-fuzz
 //! targets (`fuzz/fuzz_targets/*.rs`, which include this file by path): a validator on a manual
 //! clock whose metadata and keys are canned (no network), a signer with the test key so that an
 //! arbitrary payload passes the signature and reaches the claim checks, and an RFC 9110

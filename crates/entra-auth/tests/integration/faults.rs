@@ -4,8 +4,7 @@
 //! never replace the last good keys.
 #![allow(clippy::unwrap_used)]
 
-#[path = "hostile/harness.rs"]
-mod harness;
+use crate::harness;
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
