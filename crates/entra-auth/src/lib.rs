@@ -90,6 +90,7 @@
 //! | `ring` | no | the same with ring, for builds without aws-lc-rs: `default-features = false, features = ["ring", ...]`; only one backend is compiled (aws-lc-rs if both are on), one is required |
 //! | `reqwest` | yes | the default transport ([`ReqwestFetch`], [`TokenValidator::new`]); without it, pass your own [`HttpFetch`] to [`TokenValidator::with_fetcher`] and reqwest is not linked |
 //! | `axum` | yes | the extractors `Authenticated`, `Authorized<P>` and `AuthState` |
+//! | `test-util` | no | `test_util`: a canned identity provider and a signer with a public test key, for tests only |
 //!
 //! Tracing events use the target `entra_auth` (rejections at DEBUG, refresh failures at WARN);
 //! the library never installs a subscriber.
@@ -111,6 +112,8 @@ pub mod jws;
 pub mod layer;
 pub mod metrics;
 pub mod policy;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
 pub mod validator;
 
 mod cache;

@@ -23,7 +23,7 @@ mod harness;
 struct Fixture {
     runtime: tokio::runtime::Runtime,
     validator: TokenValidator,
-    key: ring::signature::RsaKeyPair,
+    key: harness::TestSigner,
 }
 
 fn fixture() -> &'static Fixture {

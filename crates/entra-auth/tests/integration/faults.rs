@@ -103,7 +103,7 @@ fn validator(idp: &Idp) -> TokenValidator {
     TokenValidator::new(config).unwrap()
 }
 
-fn good_token(idp: &Idp, key: &ring::signature::RsaKeyPair) -> String {
+fn good_token(idp: &Idp, key: &harness::TestSigner) -> String {
     harness::sign_payload(
         key,
         harness::good_claims_at(&idp.instance)
@@ -112,7 +112,7 @@ fn good_token(idp: &Idp, key: &ring::signature::RsaKeyPair) -> String {
     )
 }
 
-fn unknown_kid_token(idp: &Idp, key: &ring::signature::RsaKeyPair) -> String {
+fn unknown_kid_token(idp: &Idp, key: &harness::TestSigner) -> String {
     harness::sign_raw(
         key,
         br#"{"alg":"RS256","typ":"JWT","kid":"not-published"}"#,

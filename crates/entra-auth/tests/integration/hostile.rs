@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 struct Fixture {
     runtime: tokio::runtime::Runtime,
     validator: TokenValidator,
-    key: ring::signature::RsaKeyPair,
+    key: harness::TestSigner,
 }
 
 fn fixture() -> Fixture {
