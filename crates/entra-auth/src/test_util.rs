@@ -101,7 +101,8 @@ impl CannedIdp {
         }
     }
 
-    /// No document at all until [`set`](Self::set): every other URL answers 404.
+    /// No document at all until [`set`](Self::set): fetching any other URL fails as if nothing
+    /// listened there (a transport error).
     pub fn empty() -> Self {
         Self {
             instance: None,
@@ -135,18 +136,24 @@ impl CannedIdp {
         self.fetches.load(Ordering::SeqCst)
     }
 
-    fn answer(&self, url: &str) -> (u16, String) {
+    /// The answer to `url`: a set one, else a default document, else 404 (`None` for
+    /// [`empty`](Self::empty): a transport error).
+    pub fn answer(&self, url: &str) -> Option<(u16, String)> {
         let set = self
             .routes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(url)
             .cloned();
-        set.or_else(|| {
-            let instance = self.instance.as_deref()?;
-            document(instance, url).map(|body| (200, body))
-        })
-        .unwrap_or_else(|| (404, "not found".to_owned()))
+        if set.is_some() {
+            return set;
+        }
+        let instance = self.instance.as_deref()?;
+        Some(
+            document(instance, url)
+                .map(|body| (200, body))
+                .unwrap_or_else(|| (404, "not found".to_owned())),
+        )
     }
 }
 
@@ -160,7 +167,9 @@ impl HttpFetch for CannedIdp {
                 .unwrap_or_else(PoisonError::into_inner)
                 .entry(url.to_string())
                 .or_default() += 1;
-            let (status, body) = self.answer(url.as_str());
+            let (status, body) = self
+                .answer(url.as_str())
+                .ok_or_else(|| FetchError::Transport("connection refused".into()))?;
             Ok(FetchResponse {
                 status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 body: body.into(),
@@ -266,14 +275,18 @@ mod tests {
         let (validator, idp) = validator();
         validator.warm_up().await.unwrap();
         assert_eq!(idp.fetches(), 4, "v1 and v2 metadata and key sets");
-        let token =
-            TestSigner::new().sign_payload(serde_json::to_string(&good_claims()).unwrap().as_bytes());
+        let token = TestSigner::new()
+            .sign_payload(serde_json::to_string(&good_claims()).unwrap().as_bytes());
         let claims = validator.validate(&token).await.unwrap();
         assert_eq!(claims.tid(), Some(TID));
         assert_eq!(claims.scopes().collect::<Vec<_>>(), ["weather.read"]);
         idp.set(&format!("{INSTANCE}other"), 503, "down");
-        assert_eq!(idp.answer(&format!("{INSTANCE}other")), (503, "down".to_owned()));
-        assert_eq!(idp.answer("https://elsewhere/").0, 404);
+        assert_eq!(
+            idp.answer(&format!("{INSTANCE}other")),
+            Some((503, "down".to_owned()))
+        );
+        assert_eq!(idp.answer("https://elsewhere/").map(|a| a.0), Some(404));
+        assert_eq!(CannedIdp::empty().answer(&format!("{INSTANCE}other")), None);
         assert_eq!(idp.hits("discovery/v2.0/keys"), 1);
     }
 }

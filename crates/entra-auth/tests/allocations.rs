@@ -13,8 +13,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use entra_auth::fetch::{BoxFuture, FetchError, FetchResponse};
-use entra_auth::{AuthConfig, AuthLayer, HttpFetch, Requirement, TokenValidator};
+use entra_auth::test_util::CannedIdp;
+use entra_auth::{AuthConfig, AuthLayer, Requirement, TokenValidator};
 use entra_dev::{defaults, DevIssuer, DevIssuerConfig, TokenRequest};
 use http::{Request, Response, StatusCode};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
@@ -29,28 +29,6 @@ const INSTANCE: &str = "http://issuer.alloc/";
 /// The layer's figure before the pin-projected future (a `Box` per request), measured by this test.
 const BEFORE_PER_REQUEST: usize = 4;
 
-#[derive(Debug)]
-struct Canned {
-    metadata: String,
-    keys: String,
-}
-
-impl HttpFetch for Canned {
-    fn get<'a>(&'a self, url: &'a Url) -> BoxFuture<'a, Result<FetchResponse, FetchError>> {
-        let body = if url.path().ends_with("openid-configuration") {
-            self.metadata.clone()
-        } else {
-            self.keys.clone()
-        };
-        Box::pin(async move {
-            Ok(FetchResponse {
-                status: StatusCode::OK,
-                body: body.into(),
-            })
-        })
-    }
-}
-
 #[test]
 fn layer_with_cached_token_allocates_no_more_than_before_per_request() {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -59,14 +37,17 @@ fn layer_with_cached_token_allocates_no_more_than_before_per_request() {
         .unwrap();
     let issuer = DevIssuer::new(DevIssuerConfig::default(), Url::parse(INSTANCE).unwrap()).unwrap();
     let tid = defaults::DEV_TENANT_ID;
-    let canned = Arc::new(Canned {
-        metadata: serde_json::json!({
-            "issuer": issuer.issuer_v2(tid),
-            "jwks_uri": format!("{INSTANCE}{tid}/discovery/v2.0/keys"),
-        })
-        .to_string(),
-        keys: issuer.key_set().to_string(),
+    let canned = Arc::new(CannedIdp::empty());
+    let metadata = serde_json::json!({
+        "issuer": issuer.issuer_v2(tid),
+        "jwks_uri": format!("{INSTANCE}{tid}/discovery/v2.0/keys"),
     });
+    for v in ["v2.0/", ""] {
+        let url = format!("{INSTANCE}{tid}/{v}.well-known/openid-configuration");
+        canned.set(&url, 200, metadata.to_string());
+    }
+    let keys = issuer.key_set().to_string();
+    canned.set(&format!("{INSTANCE}{tid}/discovery/v2.0/keys"), 200, keys);
     let config = AuthConfig::builder(tid, defaults::DEV_API_CLIENT_ID)
         .instance(INSTANCE)
         .build()

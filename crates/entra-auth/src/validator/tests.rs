@@ -1,21 +1,16 @@
 //! Unit tests of the pipeline against canned metadata and keys; tokens are signed by the
 //! independent `jsonwebtoken` implementation, with times relative to a manual clock.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{json, Value};
-use url::Url;
 
 use super::*;
 use crate::clock::ManualClock;
 use crate::error::PermissionFailure;
-use crate::fetch::{BoxFuture, FetchError, FetchResponse};
 use crate::jwks::tests::TEST_N;
 
 const TID: &str = "7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a";
@@ -26,53 +21,8 @@ const KEY_PEM: &[u8] = include_bytes!("../testdata/test_key.pem");
 const OTHER_KEY_PEM: &[u8] = include_bytes!("../testdata/other_key.pem");
 const NOW: u64 = 1_800_000_000;
 
-/// Canned responses by URL, with a hit counter per URL.
-#[derive(Debug, Default)]
-struct Canned {
-    routes: Mutex<HashMap<String, (u16, String)>>,
-    hits: Mutex<HashMap<String, u64>>,
-    total: AtomicU64,
-}
-
-impl Canned {
-    fn set(&self, url: &str, status: u16, body: impl Into<String>) {
-        self.routes
-            .lock()
-            .unwrap()
-            .insert(url.to_owned(), (status, body.into()));
-    }
-    fn hits(&self, url_contains: &str) -> u64 {
-        self.hits
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(k, _)| k.contains(url_contains))
-            .map(|(_, v)| *v)
-            .sum()
-    }
-}
-
-impl HttpFetch for Canned {
-    fn get<'a>(&'a self, url: &'a Url) -> BoxFuture<'a, Result<FetchResponse, FetchError>> {
-        Box::pin(async move {
-            self.total.fetch_add(1, Ordering::SeqCst);
-            *self
-                .hits
-                .lock()
-                .unwrap()
-                .entry(url.to_string())
-                .or_default() += 1;
-            let r = self.routes.lock().unwrap().get(url.as_str()).cloned();
-            match r {
-                Some((status, body)) => Ok(FetchResponse {
-                    status: StatusCode::from_u16(status).unwrap(),
-                    body: body.into(),
-                }),
-                None => Err(FetchError::Transport("connection refused".into())),
-            }
-        })
-    }
-}
+/// The crate's canned identity provider, empty: each test publishes what it needs.
+type Canned = crate::test_util::CannedIdp;
 
 fn key_doc(kid: &str, issuer: Option<&str>) -> String {
     let mut k =
@@ -118,7 +68,7 @@ fn fixture_with(
     issuer_tenant: &str,
     f: impl FnOnce(crate::AuthConfigBuilder) -> crate::AuthConfigBuilder,
 ) -> Fixture {
-    let canned = Arc::new(Canned::default());
+    let canned = Arc::new(Canned::empty());
     publish(&canned, tenant, issuer_tenant);
     let clock = ManualClock::new(std::time::UNIX_EPOCH + Duration::from_secs(NOW));
     let builder = AuthConfig::builder(tenant, CID)
@@ -628,10 +578,7 @@ async fn unknown_kid_refreshes_once_per_gap() {
 async fn no_keys_ever_loaded_is_503_then_recovers() {
     let f = fixture();
     let v2 = format!("{INSTANCE}{TID}/v2.0/.well-known/openid-configuration");
-    let body = {
-        let r = f.canned.routes.lock().unwrap();
-        r[&v2].1.clone()
-    };
+    let body = f.canned.answer(&v2).unwrap().1;
     f.canned.set(&v2, 503, "down");
     let e = f.validator.warm_up().await.unwrap_err();
     assert_eq!(e.code(), "keys_unavailable");
@@ -668,7 +615,7 @@ async fn outage_after_warm_up_keeps_last_good_keys() {
 
 #[tokio::test]
 async fn b2c_token_with_ver_1_is_validated_against_policy_metadata() {
-    let canned = Arc::new(Canned::default());
+    let canned = Arc::new(Canned::empty());
     let meta = format!(
         "{INSTANCE}contoso.onmicrosoft.com/B2C_1_susi/v2.0/.well-known/openid-configuration"
     );
@@ -780,7 +727,7 @@ proptest::proptest! {
 
 #[tokio::test]
 async fn b2c_older_tfp_issuer_form_is_taken_from_metadata() {
-    let canned = Arc::new(Canned::default());
+    let canned = Arc::new(Canned::empty());
     let meta = format!(
         "{INSTANCE}contoso.onmicrosoft.com/b2c_1_susi/v2.0/.well-known/openid-configuration"
     );
