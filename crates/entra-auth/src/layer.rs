@@ -216,3 +216,79 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http::{header, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::test_util::{good_claims, validator, TestSigner};
+
+    /// The inner service: answers the verified `oid`.
+    async fn app(req: Request<Bytes>) -> Result<Response<Bytes>, Infallible> {
+        let oid = req
+            .extensions()
+            .get::<crate::VerifiedClaims>()
+            .and_then(|c| c.oid().map(str::to_owned))
+            .unwrap_or_default();
+        Ok(Response::new(Bytes::from(oid)))
+    }
+
+    fn request(token: Option<&str>) -> Request<Bytes> {
+        let mut b = Request::builder().uri("/x");
+        if let Some(t) = token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        b.body(Bytes::new()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn auth_layer_answers_rejections_cache_misses_and_hits_through_its_future() {
+        let (validator, _) = validator();
+        validator.warm_up().await.unwrap();
+        let token = TestSigner::new().sign_payload(good_claims().to_string().as_bytes());
+        let svc = Auth::layer(validator.clone())
+            .require(Requirement::scopes(["weather.read"]))
+            .layer(tower::service_fn(app));
+
+        // rejected without calling the inner service (decided in `call`)
+        let res = svc.clone().oneshot(request(None)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(res.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+        assert_eq!(body["code"], "missing_token");
+
+        // a new token (verified in the boxed future), then the same token (cache hit)
+        for hits in [0, 1] {
+            let res = svc.clone().oneshot(request(Some(&token))).await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            assert_eq!(res.body(), "a11ce000-0000-4000-8000-00000000a11c");
+            assert_eq!(validator.metrics().token_cache_hits, hits);
+        }
+
+        // a failed requirement on a cached token: 403 with the challenge, from `call`
+        let strict = Auth::layer(validator.clone())
+            .require(Requirement::scopes(["weather.write"]))
+            .layer(tower::service_fn(app));
+        let res = strict.oneshot(request(Some(&token))).await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        let challenge = res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(
+            challenge.contains("error=\"insufficient_scope\""),
+            "{challenge}"
+        );
+        assert_eq!(validator.metrics().accepted, 2);
+    }
+
+    #[test]
+    fn auth_gives_access_to_its_inner_service() {
+        let (validator, _) = validator();
+        let mut svc = Auth::new(7_u32, validator, None);
+        assert_eq!(*svc.get_ref(), 7);
+        *svc.get_mut() = 8;
+        assert_eq!(svc.into_inner(), 8);
+    }
+}
