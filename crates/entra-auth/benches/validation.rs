@@ -25,10 +25,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use entra_auth::fetch::{BoxFuture, FetchError, FetchResponse};
-use entra_auth::{AuthConfig, HttpFetch, Requirement, TokenValidator};
+use entra_auth::test_util::CannedIdp;
+use entra_auth::{AuthConfig, Requirement, TokenValidator};
 use entra_dev::{defaults, DevIssuer, DevIssuerConfig, TokenRequest};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue};
 use url::Url;
 
 const INSTANCE: &str = "http://issuer.bench/";
@@ -96,32 +96,9 @@ impl ValueFormatter for Nanos {
 }
 const POOL: usize = 2_000;
 
-/// Serves the development issuer's documents from memory.
-#[derive(Debug)]
-struct Canned {
-    metadata: String,
-    keys: String,
-}
-
-impl HttpFetch for Canned {
-    fn get<'a>(&'a self, url: &'a Url) -> BoxFuture<'a, Result<FetchResponse, FetchError>> {
-        let body = if url.path().ends_with("openid-configuration") {
-            self.metadata.clone()
-        } else {
-            self.keys.clone()
-        };
-        Box::pin(async move {
-            Ok(FetchResponse {
-                status: StatusCode::OK,
-                body: body.into(),
-            })
-        })
-    }
-}
-
 struct Setup {
     issuer: DevIssuer,
-    canned: Arc<Canned>,
+    canned: Arc<CannedIdp>,
     tokens: Vec<String>,
 }
 
@@ -134,6 +111,14 @@ fn setup() -> Setup {
     })
     .to_string();
     let keys = issuer.key_set().to_string();
+    // the development issuer's documents, from memory
+    let canned = CannedIdp::empty();
+    canned.set(
+        &format!("{INSTANCE}{tid}/v2.0/.well-known/openid-configuration"),
+        200,
+        metadata,
+    );
+    canned.set(&format!("{INSTANCE}{tid}/discovery/v2.0/keys"), 200, keys);
     let req = TokenRequest {
         scopes: vec!["weather.read".into()],
         ..TokenRequest::default()
@@ -141,7 +126,7 @@ fn setup() -> Setup {
     let tokens = (0..POOL).map(|_| issuer.mint(&req).unwrap()).collect();
     Setup {
         issuer,
-        canned: Arc::new(Canned { metadata, keys }),
+        canned: Arc::new(canned),
         tokens,
     }
 }
@@ -151,8 +136,11 @@ fn validator(s: &Setup, rt: &tokio::runtime::Runtime, cache: Option<usize>) -> T
         .instance(INSTANCE)
         .accepted_versions([entra_auth::TokenVersion::V2]);
     b = match cache {
-        Some(n) => b.token_cache_capacity(n),
-        None => b.without_token_cache(),
+        Some(n) => b.token_cache(entra_auth::TokenCacheOptions {
+            capacity: n,
+            ..Default::default()
+        }),
+        None => b.token_cache(entra_auth::TokenCacheOptions::disabled()),
     };
     let v = TokenValidator::with_fetcher(b.build().unwrap(), s.canned.clone());
     rt.block_on(v.warm_up()).unwrap();
@@ -257,7 +245,7 @@ fn benches(c: &mut Criterion<CpuTime>) {
     let mut p = c.benchmark_group("parts");
     p.bench_function("bearer_header", |b| {
         b.iter(|| {
-            entra_auth::validator::bearer_token(&headers, 16 * 1024)
+            entra_auth::bearer::bearer_token(&headers, 16 * 1024)
                 .unwrap()
                 .len()
         })

@@ -73,7 +73,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let args = args()?;
     let mut config = AuthConfig::builder(DEV_TENANT_ID, DEV_API_CLIENT_ID).instance(&args.instance);
     if let Some(n) = args.cache_capacity {
-        config = config.token_cache_capacity(n);
+        config = config.token_cache(entra_auth::TokenCacheOptions {
+            capacity: n,
+            ..Default::default()
+        });
     }
     let validator = TokenValidator::new(config.build()?)?;
     validator.warm_up().await?;

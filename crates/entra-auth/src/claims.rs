@@ -1,18 +1,21 @@
 //! [`VerifiedClaims`]: the claims of a token that passed every check. Only
 //! [`TokenValidator`](crate::TokenValidator) constructs them.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::authority::TokenVersion;
 use crate::clock::from_unix_seconds;
-use crate::config::TokenVersion;
 
-/// `aud`: one string or an array of strings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+/// `aud` and `xms_cc`: one string or an array of strings (read without buffering, unlike
+/// `#[serde(untagged)]`).
+#[derive(Debug, Clone)]
 pub(crate) enum OneOrMany {
     One(String),
     Many(Vec<String>),
@@ -27,25 +30,306 @@ impl OneOrMany {
     }
 }
 
-/// The claims the validator checks and the accessors read, parsed once from the payload.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct TokenClaims {
-    pub(crate) iss: Option<String>,
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16));
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(OneOrMany::Many(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A claim string borrowed from the payload (copied only when it contains escapes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The claims the validator checks and the accessors read, parsed once from the payload, their
+/// strings borrowed from it.
+#[derive(Debug, Default)]
+pub(crate) struct TokenClaims<'a> {
+    pub(crate) iss: Option<Text<'a>>,
     pub(crate) aud: Option<OneOrMany>,
     pub(crate) exp: Option<f64>,
     pub(crate) nbf: Option<f64>,
-    pub(crate) ver: Option<String>,
-    pub(crate) tid: Option<String>,
-    pub(crate) oid: Option<String>,
-    pub(crate) sub: Option<String>,
-    pub(crate) azp: Option<String>,
-    pub(crate) appid: Option<String>,
-    pub(crate) name: Option<String>,
-    pub(crate) preferred_username: Option<String>,
-    pub(crate) scp: Option<String>,
+    pub(crate) ver: Option<Text<'a>>,
+    pub(crate) tid: Option<Text<'a>>,
+    pub(crate) oid: Option<Text<'a>>,
+    pub(crate) sub: Option<Text<'a>>,
+    pub(crate) azp: Option<Text<'a>>,
+    pub(crate) appid: Option<Text<'a>>,
+    pub(crate) name: Option<Text<'a>>,
+    pub(crate) preferred_username: Option<Text<'a>>,
+    pub(crate) scp: Option<Text<'a>>,
     pub(crate) roles: Option<Vec<String>>,
-    pub(crate) idtyp: Option<String>,
+    pub(crate) idtyp: Option<Text<'a>>,
     pub(crate) xms_cc: Option<OneOrMany>,
+}
+
+/// Why a payload was refused by [`TokenClaims::parse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PayloadError {
+    /// Nested deeper than [`MAX_JSON_DEPTH`].
+    TooDeep,
+    /// Not a JSON object with claims of the expected types (position of the error).
+    Json { line: usize, column: usize },
+}
+
+impl<'a> TokenClaims<'a> {
+    /// Parses the payload in one pass: the claims read, borrowed, and every other claim skipped
+    /// with its nesting depth counted against [`MAX_JSON_DEPTH`] (so that
+    /// [`VerifiedClaims::raw`] can always parse what the validator accepted).
+    pub(crate) fn parse(payload: &'a [u8]) -> Result<Self, PayloadError> {
+        let mut de = serde_json::Deserializer::from_slice(payload);
+        let parsed = de
+            .deserialize_map(ClaimsVisitor)
+            .and_then(|claims| de.end().map(|()| claims));
+        parsed.map_err(|e| {
+            // The error path only: say "too deep" whenever the payload is (as the one pass would
+            // have, had the error come later), whatever else is wrong with it.
+            if is_too_deep(payload) {
+                PayloadError::TooDeep
+            } else {
+                PayloadError::Json {
+                    line: e.line(),
+                    column: e.column(),
+                }
+            }
+        })
+    }
+}
+
+impl TokenClaims<'_> {
+    /// The claims to keep with `payload` (the bytes they were parsed from).
+    pub(crate) fn keep(self, payload: &[u8]) -> KeptClaims {
+        let k = |t| Stored::of(t, payload);
+        KeptClaims {
+            iss: k(self.iss),
+            aud: self.aud,
+            exp: self.exp,
+            nbf: self.nbf,
+            ver: k(self.ver),
+            tid: k(self.tid),
+            oid: k(self.oid),
+            sub: k(self.sub),
+            azp: k(self.azp),
+            appid: k(self.appid),
+            name: k(self.name),
+            preferred_username: k(self.preferred_username),
+            scp: k(self.scp),
+            roles: self.roles,
+            idtyp: k(self.idtyp),
+            xms_cc: self.xms_cc,
+        }
+    }
+}
+
+struct ClaimsVisitor;
+
+impl<'de> Visitor<'de> for ClaimsVisitor {
+    type Value = TokenClaims<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object of claims")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TokenClaims<'de>, A::Error> {
+        fn put<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
+            map: &mut A,
+            slot: &mut Option<T>,
+            seen: &mut bool,
+            name: &'static str,
+        ) -> Result<(), A::Error> {
+            if std::mem::replace(seen, true) {
+                return Err(de::Error::duplicate_field(name));
+            }
+            *slot = map.next_value()?;
+            Ok(())
+        }
+        let mut c = TokenClaims::default();
+        let mut seen = [false; 16];
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            let s = &mut seen;
+            match &*key {
+                "iss" => put(&mut map, &mut c.iss, &mut s[0], "iss")?,
+                "aud" => put(&mut map, &mut c.aud, &mut s[1], "aud")?,
+                "exp" => put(&mut map, &mut c.exp, &mut s[2], "exp")?,
+                "nbf" => put(&mut map, &mut c.nbf, &mut s[3], "nbf")?,
+                "ver" => put(&mut map, &mut c.ver, &mut s[4], "ver")?,
+                "tid" => put(&mut map, &mut c.tid, &mut s[5], "tid")?,
+                "oid" => put(&mut map, &mut c.oid, &mut s[6], "oid")?,
+                "sub" => put(&mut map, &mut c.sub, &mut s[7], "sub")?,
+                "azp" => put(&mut map, &mut c.azp, &mut s[8], "azp")?,
+                "appid" => put(&mut map, &mut c.appid, &mut s[9], "appid")?,
+                "name" => put(&mut map, &mut c.name, &mut s[10], "name")?,
+                "preferred_username" => put(
+                    &mut map,
+                    &mut c.preferred_username,
+                    &mut s[11],
+                    "preferred_username",
+                )?,
+                "scp" => put(&mut map, &mut c.scp, &mut s[12], "scp")?,
+                "roles" => put(&mut map, &mut c.roles, &mut s[13], "roles")?,
+                "idtyp" => put(&mut map, &mut c.idtyp, &mut s[14], "idtyp")?,
+                "xms_cc" => put(&mut map, &mut c.xms_cc, &mut s[15], "xms_cc")?,
+                _ => map.next_value_seed(Skip { depth: 1 })?,
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// Skips a claim nobody reads, counting the nesting depth (`depth`: the enclosing level).
+#[derive(Clone, Copy)]
+struct Skip {
+    depth: usize,
+}
+
+impl Skip {
+    fn enter<E: de::Error>(self) -> Result<Self, E> {
+        let depth = self.depth + 1;
+        if depth > MAX_JSON_DEPTH {
+            return Err(E::custom("nested too deep"));
+        }
+        Ok(Self { depth })
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let inner = self.enter()?;
+        while seq.next_element_seed(inner)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let inner = self.enter()?;
+        while map.next_key_seed(inner)?.is_some() {
+            map.next_value_seed(inner)?;
+        }
+        Ok(())
+    }
+}
+
+/// A claim string kept by [`VerifiedClaims`]: a range of the payload, or its own copy (a string
+/// with escapes).
+#[derive(Clone)]
+enum Stored {
+    Span(usize, usize),
+    Owned(Box<str>),
+}
+
+impl Stored {
+    fn of(text: Option<Text<'_>>, payload: &[u8]) -> Option<Self> {
+        let text = text?;
+        Some(match text.0 {
+            Cow::Borrowed(s) => {
+                let start = (s.as_ptr() as usize).wrapping_sub(payload.as_ptr() as usize);
+                if start <= payload.len() && s.len() <= payload.len() - start {
+                    Self::Span(start, start + s.len())
+                } else {
+                    Self::Owned(s.into())
+                }
+            }
+            Cow::Owned(s) => Self::Owned(s.into_boxed_str()),
+        })
+    }
+}
+
+/// The claims kept after verification, their strings ranges of the payload.
+pub(crate) struct KeptClaims {
+    iss: Option<Stored>,
+    aud: Option<OneOrMany>,
+    exp: Option<f64>,
+    nbf: Option<f64>,
+    ver: Option<Stored>,
+    tid: Option<Stored>,
+    oid: Option<Stored>,
+    sub: Option<Stored>,
+    azp: Option<Stored>,
+    appid: Option<Stored>,
+    name: Option<Stored>,
+    preferred_username: Option<Stored>,
+    scp: Option<Stored>,
+    roles: Option<Vec<String>>,
+    idtyp: Option<Stored>,
+    xms_cc: Option<OneOrMany>,
 }
 
 /// The claims of a validated access token.
@@ -61,19 +345,57 @@ pub struct VerifiedClaims {
 }
 
 struct Inner {
-    claims: TokenClaims,
-    /// The decoded payload; [`VerifiedClaims::raw`] parses it on first use, so the request path
-    /// never builds a `serde_json::Value` tree.
-    payload: Box<[u8]>,
+    claims: KeptClaims,
+    /// The decoded payload (UTF-8: every string in it was checked by the parse); the claims'
+    /// strings are ranges of it. [`VerifiedClaims::raw`] parses it on first use, so the request
+    /// path never builds a `serde_json::Value` tree.
+    payload: String,
     raw: OnceLock<Map<String, Value>>,
     version: TokenVersion,
     expires_at: i64,
 }
 
-impl std::fmt::Debug for VerifiedClaims {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+/// The claims as `TokenClaims { iss: Some("..."), .. }`.
+struct DebugClaims<'a>(&'a Inner);
+
+impl<'a> fmt::Debug for DebugClaims<'a> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (i, c): (&'a Inner, &'a KeptClaims) = (self.0, &self.0.claims);
+        let t = |s: &'a Option<Stored>| i.text(s.as_ref());
+        f.debug_struct("TokenClaims")
+            .field("iss", &t(&c.iss))
+            .field("aud", &c.aud)
+            .field("exp", &c.exp)
+            .field("nbf", &c.nbf)
+            .field("ver", &t(&c.ver))
+            .field("tid", &t(&c.tid))
+            .field("oid", &t(&c.oid))
+            .field("sub", &t(&c.sub))
+            .field("azp", &t(&c.azp))
+            .field("appid", &t(&c.appid))
+            .field("name", &t(&c.name))
+            .field("preferred_username", &t(&c.preferred_username))
+            .field("scp", &t(&c.scp))
+            .field("roles", &c.roles)
+            .field("idtyp", &t(&c.idtyp))
+            .field("xms_cc", &c.xms_cc)
+            .finish()
+    }
+}
+
+impl Inner {
+    fn text<'s>(&'s self, s: Option<&'s Stored>) -> Option<&'s str> {
+        match s? {
+            Stored::Span(a, b) => self.payload.get(*a..*b),
+            Stored::Owned(s) => Some(s),
+        }
+    }
+}
+
+impl fmt::Debug for VerifiedClaims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VerifiedClaims")
-            .field("claims", &self.inner.claims)
+            .field("claims", &DebugClaims(&self.inner))
             .field("version", &self.inner.version)
             .field("expires_at", &self.inner.expires_at)
             .finish_non_exhaustive()
@@ -81,16 +403,20 @@ impl std::fmt::Debug for VerifiedClaims {
 }
 
 impl VerifiedClaims {
+    /// The verified claims: `claims` (from [`TokenClaims::keep`]) of `payload`.
     pub(crate) fn new(
-        claims: TokenClaims,
+        claims: KeptClaims,
         payload: Vec<u8>,
         version: TokenVersion,
         expires_at: i64,
     ) -> Self {
+        // UTF-8 already: the parse checked every string, and JSON is ASCII outside them.
+        let payload = String::from_utf8(payload)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         Self {
             inner: Arc::new(Inner {
                 claims,
-                payload: payload.into_boxed_slice(),
+                payload,
                 raw: OnceLock::new(),
                 version,
                 expires_at,
@@ -100,8 +426,10 @@ impl VerifiedClaims {
 
     #[cfg(test)]
     pub(crate) fn for_tests(v: Value) -> Self {
-        let claims: TokenClaims = serde_json::from_value(v.clone()).unwrap_or_default();
         let payload = serde_json::to_vec(&v).unwrap_or_default();
+        let claims = TokenClaims::parse(&payload)
+            .unwrap_or_default()
+            .keep(&payload);
         Self::new(claims, payload, TokenVersion::V2, 0)
     }
 
@@ -113,49 +441,47 @@ impl VerifiedClaims {
 
     /// `oid`: the user's or service principal's object id (stable across apps).
     pub fn oid(&self) -> Option<&str> {
-        self.inner.claims.oid.as_deref()
+        self.inner.text(self.inner.claims.oid.as_ref())
     }
 
     /// `tid`: the tenant id.
     pub fn tid(&self) -> Option<&str> {
-        self.inner.claims.tid.as_deref()
+        self.inner.text(self.inner.claims.tid.as_ref())
     }
 
     /// `sub`: the subject, pairwise per application.
     pub fn sub(&self) -> Option<&str> {
-        self.inner.claims.sub.as_deref()
+        self.inner.text(self.inner.claims.sub.as_ref())
     }
 
     /// `iss`: the issuer (already checked against the metadata).
     pub fn issuer(&self) -> Option<&str> {
-        self.inner.claims.iss.as_deref()
+        self.inner.text(self.inner.claims.iss.as_ref())
     }
 
     /// The calling client's id: `azp` (v2) or `appid` (v1).
     pub fn client_id(&self) -> Option<&str> {
+        let c = &self.inner.claims;
         self.inner
-            .claims
-            .azp
-            .as_deref()
-            .or(self.inner.claims.appid.as_deref())
+            .text(c.azp.as_ref())
+            .or(self.inner.text(c.appid.as_ref()))
     }
 
     /// `name`: display name (display data only).
     pub fn name(&self) -> Option<&str> {
-        self.inner.claims.name.as_deref()
+        self.inner.text(self.inner.claims.name.as_ref())
     }
 
     /// `preferred_username`: display data only, never an identifier for authorisation.
     pub fn preferred_username(&self) -> Option<&str> {
-        self.inner.claims.preferred_username.as_deref()
+        self.inner
+            .text(self.inner.claims.preferred_username.as_ref())
     }
 
     /// The delegated scopes (`scp`, space-separated).
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.inner
-            .claims
-            .scp
-            .as_deref()
+            .text(self.inner.claims.scp.as_ref())
             .unwrap_or("")
             .split_ascii_whitespace()
     }
@@ -191,7 +517,7 @@ impl VerifiedClaims {
     /// Whether the token was issued to an application acting as itself (client credentials):
     /// `idtyp` = "app" when present, otherwise `roles` without `scp`.
     pub fn is_app_only(&self) -> bool {
-        match self.inner.claims.idtyp.as_deref() {
+        match self.inner.text(self.inner.claims.idtyp.as_ref()) {
             Some("app") => true,
             Some(_) => false,
             None => self.inner.claims.scp.is_none() && self.inner.claims.roles.is_some(),
@@ -232,9 +558,9 @@ impl VerifiedClaims {
     pub fn raw(&self) -> &Map<String, Value> {
         self.inner.raw.get_or_init(|| {
             // The payload was parsed as a JSON object, and checked against serde_json's nesting
-            // limit (`is_too_deep`), before the token was accepted, so this cannot fail; an empty
+            // limit (in the one parse), before the token was accepted, so this cannot fail; an empty
             // map is the harmless answer if it ever did.
-            serde_json::from_slice(&self.inner.payload).unwrap_or_default()
+            serde_json::from_str(&self.inner.payload).unwrap_or_default()
         })
     }
 
@@ -246,12 +572,14 @@ impl VerifiedClaims {
 
 /// The deepest nesting of arrays and objects a payload may have (the top-level object counts):
 /// serde_json's own recursion limit, so that [`VerifiedClaims::raw`] can always parse what the
-/// validator accepted. The typed claims skip unknown claims without a depth limit, hence this check.
+/// validator accepted. The one parse of the payload counts the depth of the claims it
+/// skips against it.
 pub const MAX_JSON_DEPTH: usize = 127;
 
 /// Whether `json` nests arrays and objects deeper than [`MAX_JSON_DEPTH`]: one pass over the bytes,
-/// brackets inside strings ignored, no allocation.
-pub(crate) fn is_too_deep(json: &[u8]) -> bool {
+/// brackets inside strings ignored, no allocation. Only the error path of [`TokenClaims::parse`]
+/// runs it, to report "too deep" for a payload that is also broken in another way.
+fn is_too_deep(json: &[u8]) -> bool {
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for &b in json {
         if in_string {
@@ -290,10 +618,52 @@ mod tests {
             let doc = nest(n);
             let parses = serde_json::from_str::<Map<String, Value>>(&doc).is_ok();
             assert_eq!(is_too_deep(doc.as_bytes()), !parses, "depth {n}");
+            let one_pass = TokenClaims::parse(doc.as_bytes()).map(|_| ());
+            let expected = if parses {
+                Ok(())
+            } else {
+                Err(PayloadError::TooDeep)
+            };
+            assert_eq!(one_pass, expected, "one pass, depth {n}");
         }
         let in_string = format!("{{\"a\":\"{}\\\"{}\"}}", "[".repeat(500), "{".repeat(500));
         assert!(!is_too_deep(in_string.as_bytes()));
         assert!(serde_json::from_str::<Map<String, Value>>(&in_string).is_ok());
+    }
+
+    #[test]
+    fn one_pass_borrows_unescaped_strings_and_copies_escaped_ones() {
+        let payload = br#"{"iss":"https://x/","oid":"a\u0041","aud":"api","x":{"y":[1,"z",null]}}"#;
+        let claims = TokenClaims::parse(payload).unwrap();
+        assert!(matches!(
+            claims.iss,
+            Some(Text(Cow::Borrowed("https://x/")))
+        ));
+        assert_eq!(claims.oid.as_deref(), Some("aA"));
+        assert!(matches!(claims.oid, Some(Text(Cow::Owned(_)))));
+        let kept = claims.keep(payload);
+        let v = VerifiedClaims::new(kept, payload.to_vec(), TokenVersion::V2, 0);
+        assert_eq!((v.issuer(), v.oid()), (Some("https://x/"), Some("aA")));
+        assert_eq!(v.audiences(), ["api"]);
+        assert_eq!(v.get("x"), Some(&json!({"y": [1, "z", null]})));
+    }
+
+    #[test]
+    fn one_pass_refuses_duplicates_wrong_types_and_non_objects() {
+        for bad in [
+            &br#"{"iss":"a","iss":"b"}"#[..],
+            br#"{"iss":null,"iss":"b"}"#,
+            br#"{"exp":"soon"}"#,
+            br#"{"aud":[1]}"#,
+            br#"["iss"]"#,
+            br#"{"a":1} x"#,
+        ] {
+            assert!(
+                matches!(TokenClaims::parse(bad), Err(PayloadError::Json { .. })),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

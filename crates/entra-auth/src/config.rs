@@ -3,17 +3,16 @@
 //! The library reads no environment variables and no files: the application builds an [`AuthConfig`]
 //! with [`AuthConfig::builder`] and hands it to [`TokenValidator::new`](crate::TokenValidator::new).
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
 
+use crate::authority::{is_guid, Authority, MetadataSource, TenantId, TokenVersion};
 use crate::clock::{Clock, SystemClock};
+use crate::error::ConfigError;
+use crate::jws::Algorithm;
 
-/// The public Microsoft Entra ID instance.
-pub const DEFAULT_INSTANCE: &str = "https://login.microsoftonline.com/";
 /// Default clock skew tolerated on `exp` and `nbf` (as .NET): 300 seconds.
 pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(300);
 /// Default interval of the background key refresh: 12 hours.
@@ -31,256 +30,103 @@ pub const DEFAULT_TOKEN_CACHE_CAPACITY: usize = 10_000;
 /// Default longest time a verified token is remembered (never beyond its `exp`): 10 minutes.
 pub const DEFAULT_TOKEN_CACHE_MAX_AGE: Duration = Duration::from_secs(600);
 
-/// An errors in the configuration, reported once by [`AuthConfigBuilder::build`].
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The tenant is neither a GUID, a domain name, `common` nor `organizations`.
-    #[error("invalid tenant {found:?}: expected a tenant id GUID, a domain such as contoso.onmicrosoft.com, \"common\" or \"organizations\"")]
-    InvalidTenantId {
-        /// The value given.
-        found: String,
-    },
-    /// The client id is not a GUID.
-    #[error("invalid client id {found:?}: expected the API's application (client) id, a GUID")]
-    InvalidClientId {
-        /// The value given.
-        found: String,
-    },
-    /// The instance URL cannot be used.
-    #[error("invalid instance URL {found:?}: {reason}")]
-    InvalidInstance {
-        /// The value given.
-        found: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// An Azure AD B2C setting is invalid.
-    #[error("invalid Azure AD B2C {field} {found:?}: expected letters, digits, '-' or '_'")]
-    InvalidB2c {
-        /// `tenant_name` or `policy`.
-        field: &'static str,
-        /// The value given.
-        found: String,
-    },
-    /// An accepted audience is empty or contains whitespace.
-    #[error("invalid audience {found:?}: expected a non-empty value without whitespace")]
-    InvalidAudience {
-        /// The value given.
-        found: String,
-    },
-    /// The list of accepted audiences is empty.
-    #[error("no accepted audiences configured")]
-    NoAudiences,
-    /// The list of accepted token versions is empty.
-    #[error("no accepted token versions configured")]
-    NoVersions,
-    /// The list of accepted algorithms is empty.
-    #[error("no accepted signing algorithms configured")]
-    NoAlgorithms,
-    /// A multi-tenant authority without an allow-list.
-    #[error("the multi-tenant authority \"{authority}\" needs an allow-list of tenant ids (allowed_tenants) or the explicit dangerous_accept_any_tenant() opt-in")]
-    MissingTenantAllowList {
-        /// `common` or `organizations`.
-        authority: &'static str,
-    },
-    /// The proxy URL is not an http(s) URL.
-    #[error("invalid HTTP proxy URL {found:?}: expected http(s)://host:port")]
-    InvalidProxy {
-        /// The value given.
-        found: String,
-    },
-    /// A duration or size setting is out of range.
-    #[error("{field} must be {requirement}")]
-    OutOfRange {
-        /// The setting.
-        field: &'static str,
-        /// The accepted range.
-        requirement: &'static str,
-    },
-    /// The HTTP client could not be built.
-    #[error("could not build the HTTP client")]
-    HttpClient(#[source] reqwest::Error),
-}
-
-/// Whether `s` is a GUID in the 8-4-4-4-12 hexadecimal form.
-pub(crate) fn is_guid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
-}
-
-/// A directory (tenant) id: a GUID, stored in lower case.
+/// How the identity provider is reached ([`AuthConfigBuilder::http`]).
 ///
 /// ```
-/// use entra_auth::TenantId;
-/// let tid: TenantId = "7D6C5B4A-3F2E-4D1C-9B8A-0F1E2D3C4B5A".parse().unwrap();
-/// assert_eq!(tid.as_str(), "7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a");
-/// assert!("contoso".parse::<TenantId>().is_err());
+/// use std::time::Duration;
+/// use entra_auth::config::HttpOptions;
+/// let http = HttpOptions {
+///     timeout: Duration::from_secs(5),
+///     ..HttpOptions::default()
+/// };
+/// assert_eq!(http.effective_connect_timeout(), Duration::from_secs(5));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TenantId(String);
-
-impl TenantId {
-    /// Parses a tenant id GUID.
-    ///
-    /// # Errors
-    /// [`ConfigError::InvalidTenantId`] when `s` is not a GUID.
-    pub fn parse(s: &str) -> Result<Self, ConfigError> {
-        let t = s.trim();
-        if is_guid(t) {
-            Ok(Self(t.to_ascii_lowercase()))
-        } else {
-            Err(ConfigError::InvalidTenantId {
-                found: s.to_owned(),
-            })
-        }
-    }
-
-    /// The GUID as a lower-case string.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for TenantId {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl fmt::Display for TenantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// An access token version (`ver` claim). Each version is checked against its own metadata issuer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TokenVersion {
-    /// `ver` "1.0" (issuer `https://sts.windows.net/{tid}/`; also every Azure AD B2C token).
-    V1,
-    /// `ver` "2.0" (issuer `{instance}{tid}/v2.0`).
-    V2,
-}
-
-impl TokenVersion {
-    /// The `ver` claim value: "1.0" or "2.0".
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::V1 => "1.0",
-            Self::V2 => "2.0",
-        }
-    }
-
-    pub(crate) fn from_claim(s: &str) -> Option<Self> {
-        match s {
-            "1.0" => Some(Self::V1),
-            "2.0" => Some(Self::V2),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for TokenVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The multi-tenant authorities.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MultiTenant {
-    /// `common`: work, school and personal accounts.
-    Common,
-    /// `organizations`: work and school accounts.
-    Organizations,
-}
-
-impl MultiTenant {
-    /// The path segment: `common` or `organizations`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Common => "common",
-            Self::Organizations => "organizations",
-        }
-    }
-}
-
-/// Who issues the tokens this API accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Authority {
-    /// One tenant, named by its GUID or one of its domains.
-    Tenant(String),
-    /// Any allowed tenant, through the `common` or `organizations` metadata.
-    MultiTenant(MultiTenant),
-    /// An Azure AD B2C tenant and user flow (policy).
-    B2C {
-        /// The B2C tenant name, e.g. `contoso` for `contoso.onmicrosoft.com`.
-        tenant_name: String,
-        /// The user flow, e.g. `B2C_1_signupsignin`.
-        policy: String,
-    },
+pub struct HttpOptions {
+    /// Request timeout (default 10 s; more than zero).
+    pub timeout: Duration,
+    /// Connect timeout (default `None`: the request timeout; more than zero).
+    pub connect_timeout: Option<Duration>,
+    /// Largest accepted metadata or key document, in bytes (default 1 MiB; at least 1 KiB).
+    pub max_response_bytes: usize,
+    /// An HTTP(S) proxy for identity-provider requests (default none: direct connections; the
+    /// library never reads proxy settings from the environment).
+    pub proxy: Option<Url>,
 }
 
-/// A signature algorithm the validator may accept. Only asymmetric RSA algorithms exist here: `none`
-/// and the HMAC family are never accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Algorithm {
-    /// RSASSA-PKCS1-v1_5 with SHA-256 (what Microsoft issues).
-    RS256,
-    /// RSASSA-PKCS1-v1_5 with SHA-384.
-    RS384,
-    /// RSASSA-PKCS1-v1_5 with SHA-512.
-    RS512,
-}
-
-impl Algorithm {
-    /// The JOSE name, e.g. "RS256".
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RS256 => "RS256",
-            Self::RS384 => "RS384",
-            Self::RS512 => "RS512",
-        }
-    }
-
-    pub(crate) fn from_jose(s: &str) -> Option<Self> {
-        match s {
-            "RS256" => Some(Self::RS256),
-            "RS384" => Some(Self::RS384),
-            "RS512" => Some(Self::RS512),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn rsa_params(self) -> &'static crate::crypto::signature::RsaParameters {
-        use crate::crypto::signature as s;
-        match self {
-            Self::RS256 => &s::RSA_PKCS1_2048_8192_SHA256,
-            Self::RS384 => &s::RSA_PKCS1_2048_8192_SHA384,
-            Self::RS512 => &s::RSA_PKCS1_2048_8192_SHA512,
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_HTTP_TIMEOUT,
+            connect_timeout: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            proxy: None,
         }
     }
 }
 
-impl fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+impl HttpOptions {
+    /// The connect timeout in force: `connect_timeout`, else the request timeout.
+    pub fn effective_connect_timeout(&self) -> Duration {
+        self.connect_timeout.unwrap_or(self.timeout)
     }
 }
 
-/// One OpenID metadata document and the token versions validated against its issuer.
-#[derive(Debug, Clone)]
-pub(crate) struct MetadataSource {
-    pub(crate) url: Url,
-    pub(crate) versions: Vec<TokenVersion>,
+/// When signing keys are fetched again ([`AuthConfigBuilder::key_refresh`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRefresh {
+    /// Interval of the background refresh (default 12 h, jittered by up to 10 %; at least 1 s).
+    pub interval: Duration,
+    /// Minimum gap between refreshes forced by unknown key ids (default 5 min).
+    pub min_gap: Duration,
+}
+
+impl Default for KeyRefresh {
+    fn default() -> Self {
+        Self {
+            interval: DEFAULT_REFRESH_INTERVAL,
+            min_gap: DEFAULT_MIN_REFRESH_GAP,
+        }
+    }
+}
+
+/// The verified-token cache ([`AuthConfigBuilder::token_cache`]).
+///
+/// A request presenting a remembered token skips the signature check and the JSON parsing; its
+/// `exp`/`nbf`, the maximum age and the presence of its signing key in the current key set are
+/// still checked every time, and so is the route's [`Requirement`](crate::Requirement). Each
+/// entry costs about a kilobyte plus the token's claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenCacheOptions {
+    /// How many verified tokens to remember (default 10,000; 0 turns the cache off).
+    pub capacity: usize,
+    /// The longest time a verified token is remembered (default 10 minutes, between 1 second
+    /// and 1 day; an entry is never used beyond the token's `exp` either).
+    pub max_age: Duration,
+}
+
+impl Default for TokenCacheOptions {
+    fn default() -> Self {
+        Self {
+            capacity: DEFAULT_TOKEN_CACHE_CAPACITY,
+            max_age: DEFAULT_TOKEN_CACHE_MAX_AGE,
+        }
+    }
+}
+
+impl TokenCacheOptions {
+    /// The cache off: every request verifies the signature.
+    pub fn disabled() -> Self {
+        Self {
+            capacity: 0,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the cache is on (capacity above 0).
+    pub fn is_enabled(&self) -> bool {
+        self.capacity > 0
+    }
 }
 
 /// The validated configuration of a [`TokenValidator`](crate::TokenValidator).
@@ -295,16 +141,11 @@ pub struct AuthConfig {
     clock_skew: Duration,
     allowed_tenants: Vec<TenantId>,
     any_tenant: bool,
-    refresh_interval: Duration,
-    min_refresh_gap: Duration,
-    http_timeout: Duration,
-    connect_timeout: Duration,
+    key_refresh: KeyRefresh,
+    http: HttpOptions,
     max_token_bytes: usize,
-    max_response_bytes: usize,
     metadata_app_id: bool,
-    http_proxy: Option<Url>,
-    token_cache_capacity: usize,
-    token_cache_max_age: Duration,
+    token_cache: TokenCacheOptions,
     clock: Arc<dyn Clock>,
     sources: Vec<MetadataSource>,
 }
@@ -341,16 +182,11 @@ impl AuthConfig {
             allowed_tenants: Vec::new(),
             any_tenant: false,
             b2c: None,
-            refresh_interval: DEFAULT_REFRESH_INTERVAL,
-            min_refresh_gap: DEFAULT_MIN_REFRESH_GAP,
-            http_timeout: DEFAULT_HTTP_TIMEOUT,
-            connect_timeout: None,
+            key_refresh: KeyRefresh::default(),
+            http: HttpOptions::default(),
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
-            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             metadata_app_id: false,
-            http_proxy: None,
-            token_cache_capacity: DEFAULT_TOKEN_CACHE_CAPACITY,
-            token_cache_max_age: DEFAULT_TOKEN_CACHE_MAX_AGE,
+            token_cache: TokenCacheOptions::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -391,45 +227,25 @@ impl AuthConfig {
     pub fn is_any_tenant_accepted(&self) -> bool {
         self.any_tenant
     }
-    /// The background refresh interval.
-    pub fn refresh_interval(&self) -> Duration {
-        self.refresh_interval
+    /// The key refresh schedule.
+    pub fn key_refresh(&self) -> &KeyRefresh {
+        &self.key_refresh
     }
-    /// The minimum gap between refreshes forced by unknown key ids.
-    pub fn min_refresh_gap(&self) -> Duration {
-        self.min_refresh_gap
-    }
-    /// The HTTP request timeout.
-    pub fn http_timeout(&self) -> Duration {
-        self.http_timeout
-    }
-    /// The HTTP connect timeout.
-    pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout
+    /// How the identity provider is reached (the connect timeout resolved).
+    pub fn http(&self) -> &HttpOptions {
+        &self.http
     }
     /// The largest accepted token, in bytes.
     pub fn max_token_bytes(&self) -> usize {
         self.max_token_bytes
     }
-    /// The largest accepted metadata or key document, in bytes.
-    pub fn max_response_bytes(&self) -> usize {
-        self.max_response_bytes
-    }
     /// Whether `?appid={client_id}` is appended to metadata URLs.
     pub fn metadata_app_id(&self) -> bool {
         self.metadata_app_id
     }
-    /// The HTTP proxy for the identity provider, if any (never read from the environment).
-    pub fn http_proxy(&self) -> Option<&Url> {
-        self.http_proxy.as_ref()
-    }
-    /// How many verified tokens the token cache remembers (0: the cache is off).
-    pub fn token_cache_capacity(&self) -> usize {
-        self.token_cache_capacity
-    }
-    /// The longest time a verified token is remembered (never beyond its `exp`).
-    pub fn token_cache_max_age(&self) -> Duration {
-        self.token_cache_max_age
+    /// The verified-token cache settings.
+    pub fn token_cache(&self) -> &TokenCacheOptions {
+        &self.token_cache
     }
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -465,16 +281,11 @@ pub struct AuthConfigBuilder {
     allowed_tenants: Vec<String>,
     any_tenant: bool,
     b2c: Option<(String, String)>,
-    refresh_interval: Duration,
-    min_refresh_gap: Duration,
-    http_timeout: Duration,
-    connect_timeout: Option<Duration>,
+    key_refresh: KeyRefresh,
+    http: HttpOptions,
     max_token_bytes: usize,
-    max_response_bytes: usize,
     metadata_app_id: bool,
-    http_proxy: Option<String>,
-    token_cache_capacity: usize,
-    token_cache_max_age: Duration,
+    token_cache: TokenCacheOptions,
     clock: Arc<dyn Clock>,
 }
 
@@ -539,27 +350,16 @@ impl AuthConfigBuilder {
         self
     }
 
-    /// Interval of the background key refresh (default 12 h, jittered by up to 10 %).
-    pub fn refresh_interval(mut self, interval: Duration) -> Self {
-        self.refresh_interval = interval;
+    /// When signing keys are fetched again (default: every 12 h, forced refreshes at least
+    /// 5 min apart).
+    pub fn key_refresh(mut self, key_refresh: KeyRefresh) -> Self {
+        self.key_refresh = key_refresh;
         self
     }
 
-    /// Minimum gap between refreshes forced by unknown key ids (default 5 min).
-    pub fn min_refresh_gap(mut self, gap: Duration) -> Self {
-        self.min_refresh_gap = gap;
-        self
-    }
-
-    /// Request timeout for the identity provider (default 10 s).
-    pub fn http_timeout(mut self, timeout: Duration) -> Self {
-        self.http_timeout = timeout;
-        self
-    }
-
-    /// Connect timeout for the identity provider (default: the request timeout).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
+    /// How the identity provider is reached: timeouts, response size cap, proxy.
+    pub fn http(mut self, http: HttpOptions) -> Self {
+        self.http = http;
         self
     }
 
@@ -569,47 +369,17 @@ impl AuthConfigBuilder {
         self
     }
 
-    /// Largest accepted metadata or key document in bytes (default 1 MiB).
-    pub fn max_response_bytes(mut self, max: usize) -> Self {
-        self.max_response_bytes = max;
-        self
-    }
-
     /// Appends `?appid={client_id}` to the metadata URLs (apps with custom signing keys).
     pub fn metadata_app_id(mut self, enabled: bool) -> Self {
         self.metadata_app_id = enabled;
         self
     }
 
-    /// Sends identity-provider requests through this HTTP(S) proxy. The library never reads
-    /// proxy settings from the environment; without this setting it connects directly.
-    pub fn http_proxy(mut self, url: &str) -> Self {
-        self.http_proxy = Some(url.to_owned());
+    /// The verified-token cache (default: 10,000 tokens for at most 10 minutes each;
+    /// [`TokenCacheOptions::disabled`] turns it off).
+    pub fn token_cache(mut self, token_cache: TokenCacheOptions) -> Self {
+        self.token_cache = token_cache;
         self
-    }
-
-    /// How many verified tokens to remember (default 10,000; 0 turns the cache off).
-    ///
-    /// A request presenting a remembered token skips the signature check and the JSON parsing;
-    /// its `exp`/`nbf`, the maximum age and the presence of its signing key in the current key
-    /// set are still checked every time, and so is the route's [`Requirement`](crate::Requirement).
-    /// Each entry costs about a kilobyte plus the token's claims.
-    pub fn token_cache_capacity(mut self, capacity: usize) -> Self {
-        self.token_cache_capacity = capacity;
-        self
-    }
-
-    /// The longest time a verified token is remembered (default 10 minutes, at most 1 day; an
-    /// entry is never used beyond the token's `exp` either).
-    pub fn token_cache_max_age(mut self, max_age: Duration) -> Self {
-        self.token_cache_max_age = max_age;
-        self
-    }
-
-    /// Turns the verified-token cache off: every request verifies the signature (the same as
-    /// `token_cache_capacity(0)`).
-    pub fn without_token_cache(self) -> Self {
-        self.token_cache_capacity(0)
     }
 
     /// The clock (default [`SystemClock`]).
@@ -629,39 +399,11 @@ impl AuthConfigBuilder {
                 found: self.client_id,
             });
         }
-        let authority = match &self.b2c {
-            Some((name, policy)) => {
-                let name = name
-                    .trim()
-                    .trim_end_matches(".onmicrosoft.com")
-                    .to_ascii_lowercase();
-                if !is_label(&name) {
-                    return Err(ConfigError::InvalidB2c {
-                        field: "tenant_name",
-                        found: name,
-                    });
-                }
-                if !is_label(policy) {
-                    return Err(ConfigError::InvalidB2c {
-                        field: "policy",
-                        found: policy.clone(),
-                    });
-                }
-                Authority::B2C {
-                    tenant_name: name,
-                    policy: policy.clone(),
-                }
-            }
-            None => parse_tenant(&self.tenant)?,
-        };
-        let instance_str = match (&self.instance, &authority) {
-            (Some(i), _) => i.clone(),
-            (None, Authority::B2C { tenant_name, .. }) => {
-                format!("https://{tenant_name}.b2clogin.com/")
-            }
-            (None, _) => DEFAULT_INSTANCE.to_owned(),
-        };
-        let instance = parse_instance(&instance_str)?;
+        let authority = Authority::parse(
+            &self.tenant,
+            self.b2c.as_ref().map(|(n, p)| (n.as_str(), p.as_str())),
+        )?;
+        let instance = authority.instance(self.instance.as_deref())?;
 
         let audiences = match self.audiences {
             Some(a) => a,
@@ -691,26 +433,26 @@ impl AuthConfigBuilder {
                 requirement: "at most 1 hour",
             });
         }
-        if self.refresh_interval < Duration::from_secs(1) {
+        if self.key_refresh.interval < Duration::from_secs(1) {
             return Err(ConfigError::OutOfRange {
                 field: "refresh_interval",
                 requirement: "at least 1 second",
             });
         }
-        if self.http_timeout.is_zero() || self.connect_timeout.is_some_and(|t| t.is_zero()) {
+        if self.http.timeout.is_zero() || self.http.connect_timeout.is_some_and(|t| t.is_zero()) {
             return Err(ConfigError::OutOfRange {
                 field: "http_timeout",
                 requirement: "greater than zero",
             });
         }
-        if self.max_token_bytes < 64 || self.max_response_bytes < 1024 {
+        if self.max_token_bytes < 64 || self.http.max_response_bytes < 1024 {
             return Err(ConfigError::OutOfRange {
                 field: "max_token_bytes/max_response_bytes",
                 requirement: "at least 64 bytes / 1 KiB",
             });
         }
-        if self.token_cache_max_age < Duration::from_secs(1)
-            || self.token_cache_max_age > Duration::from_secs(24 * 3600)
+        if self.token_cache.max_age < Duration::from_secs(1)
+            || self.token_cache.max_age > Duration::from_secs(24 * 3600)
         {
             return Err(ConfigError::OutOfRange {
                 field: "token_cache_max_age",
@@ -730,18 +472,17 @@ impl AuthConfigBuilder {
             }
         }
 
-        let http_proxy = match &self.http_proxy {
-            None => None,
-            Some(p) => {
-                let url = Url::parse(p)
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-                Some(url.ok_or_else(|| ConfigError::InvalidProxy { found: p.clone() })?)
+        if let Some(p) = &self.http.proxy {
+            if !matches!(p.scheme(), "http" | "https") || p.host_str().is_none() {
+                return Err(ConfigError::InvalidProxy {
+                    found: p.to_string(),
+                });
             }
-        };
-        let sources = build_sources(
+        }
+        let mut http = self.http;
+        http.connect_timeout = Some(http.effective_connect_timeout());
+        let sources = authority.metadata_sources(
             &instance,
-            &authority,
             &versions,
             self.metadata_app_id.then_some(client_id.as_str()),
         )?;
@@ -755,130 +496,15 @@ impl AuthConfigBuilder {
             clock_skew: self.clock_skew,
             allowed_tenants,
             any_tenant: self.any_tenant,
-            refresh_interval: self.refresh_interval,
-            min_refresh_gap: self.min_refresh_gap,
-            http_timeout: self.http_timeout,
-            connect_timeout: self.connect_timeout.unwrap_or(self.http_timeout),
+            key_refresh: self.key_refresh,
+            http,
             max_token_bytes: self.max_token_bytes,
-            max_response_bytes: self.max_response_bytes,
             metadata_app_id: self.metadata_app_id,
-            http_proxy,
-            token_cache_capacity: self.token_cache_capacity,
-            token_cache_max_age: self.token_cache_max_age,
+            token_cache: self.token_cache,
             clock: self.clock,
             sources,
         })
     }
-}
-
-fn is_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-}
-
-fn parse_tenant(tenant: &str) -> Result<Authority, ConfigError> {
-    let t = tenant.trim();
-    let lower = t.to_ascii_lowercase();
-    match lower.as_str() {
-        "common" => return Ok(Authority::MultiTenant(MultiTenant::Common)),
-        "organizations" => return Ok(Authority::MultiTenant(MultiTenant::Organizations)),
-        _ => {}
-    }
-    if is_guid(&lower) {
-        return Ok(Authority::Tenant(lower));
-    }
-    let is_domain = lower.contains('.')
-        && lower.len() <= 253
-        && lower.split('.').all(|l| {
-            !l.is_empty()
-                && !l.starts_with('-')
-                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
-        });
-    if is_domain {
-        Ok(Authority::Tenant(lower))
-    } else {
-        Err(ConfigError::InvalidTenantId {
-            found: tenant.to_owned(),
-        })
-    }
-}
-
-fn parse_instance(s: &str) -> Result<Url, ConfigError> {
-    let invalid = |reason| ConfigError::InvalidInstance {
-        found: s.to_owned(),
-        reason,
-    };
-    let mut with_slash = s.trim().to_owned();
-    if !with_slash.ends_with('/') {
-        with_slash.push('/');
-    }
-    let url = Url::parse(&with_slash).map_err(|_| invalid("not an absolute URL"))?;
-    if url.scheme() != "https" && url.scheme() != "http" {
-        return Err(invalid("expected an http or https URL"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid("expected a host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid("expected no query or fragment"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid("expected no user information"));
-    }
-    Ok(url)
-}
-
-fn build_sources(
-    instance: &Url,
-    authority: &Authority,
-    versions: &[TokenVersion],
-    app_id: Option<&str>,
-) -> Result<Vec<MetadataSource>, ConfigError> {
-    let make = |path: String, versions: Vec<TokenVersion>| -> Result<MetadataSource, ConfigError> {
-        let mut s = format!("{instance}{path}");
-        if let Some(app_id) = app_id {
-            s.push_str("?appid=");
-            s.push_str(app_id);
-        }
-        let url = Url::parse(&s).map_err(|_| ConfigError::InvalidInstance {
-            found: instance.to_string(),
-            reason: "cannot form the metadata URL",
-        })?;
-        Ok(MetadataSource { url, versions })
-    };
-    match authority {
-        Authority::B2C {
-            tenant_name,
-            policy,
-        } => Ok(vec![make(
-            format!("{tenant_name}.onmicrosoft.com/{policy}/v2.0/.well-known/openid-configuration"),
-            versions.to_vec(),
-        )?]),
-        Authority::Tenant(t) => per_version(t, versions, make),
-        Authority::MultiTenant(m) => per_version(m.as_str(), versions, make),
-    }
-}
-
-fn per_version(
-    tenant: &str,
-    versions: &[TokenVersion],
-    make: impl Fn(String, Vec<TokenVersion>) -> Result<MetadataSource, ConfigError>,
-) -> Result<Vec<MetadataSource>, ConfigError> {
-    versions
-        .iter()
-        .map(|v| match v {
-            TokenVersion::V2 => make(
-                format!("{tenant}/v2.0/.well-known/openid-configuration"),
-                vec![TokenVersion::V2],
-            ),
-            TokenVersion::V1 => make(
-                format!("{tenant}/.well-known/openid-configuration"),
-                vec![TokenVersion::V1],
-            ),
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -906,7 +532,10 @@ mod tests {
         );
         assert_eq!(c.clock_skew(), Duration::from_secs(300));
         assert_eq!(c.algorithms(), [Algorithm::RS256]);
-        assert_eq!(c.min_refresh_gap(), Duration::from_secs(300));
+        assert_eq!(c.key_refresh(), &KeyRefresh::default());
+        assert_eq!(c.key_refresh().min_gap, Duration::from_secs(300));
+        assert_eq!(c.http().connect_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(c.token_cache().capacity, 10_000);
     }
 
     #[test]
@@ -993,21 +622,55 @@ mod tests {
             AuthConfig::builder(TID, CID).b2c("con toso", "p").build(),
             Err(ConfigError::InvalidB2c { .. })
         ));
+        let proxy = |url: &str| HttpOptions {
+            proxy: Some(Url::parse(url).unwrap()),
+            ..HttpOptions::default()
+        };
         assert!(matches!(
             AuthConfig::builder(TID, CID)
-                .http_proxy("socks://x")
+                .http(proxy("socks://x"))
                 .build(),
             Err(ConfigError::InvalidProxy { .. })
         ));
         assert_eq!(
             AuthConfig::builder(TID, CID)
-                .http_proxy("http://proxy.local:3128")
+                .http(proxy("http://proxy.local:3128"))
                 .build()
                 .unwrap()
-                .http_proxy()
+                .http()
+                .proxy
+                .as_ref()
                 .map(Url::as_str),
             Some("http://proxy.local:3128/")
         );
+        for (field, builder) in [
+            (
+                "http_timeout",
+                AuthConfig::builder(TID, CID).http(HttpOptions {
+                    connect_timeout: Some(Duration::ZERO),
+                    ..HttpOptions::default()
+                }),
+            ),
+            (
+                "refresh_interval",
+                AuthConfig::builder(TID, CID).key_refresh(KeyRefresh {
+                    interval: Duration::from_millis(10),
+                    ..KeyRefresh::default()
+                }),
+            ),
+            (
+                "max_token_bytes/max_response_bytes",
+                AuthConfig::builder(TID, CID).http(HttpOptions {
+                    max_response_bytes: 10,
+                    ..HttpOptions::default()
+                }),
+            ),
+        ] {
+            assert!(
+                matches!(builder.build(), Err(ConfigError::OutOfRange { field: f, .. }) if f == field),
+                "{field}"
+            );
+        }
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! OpenID Connect metadata: parsing from bytes and the issuer rules. No I/O here.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::is_guid;
+use crate::authority::is_guid;
 
 /// The literal placeholder of multi-tenant issuers and key `issuer` properties.
 pub const TENANT_PLACEHOLDER: &str = "{tenantid}";
@@ -98,15 +100,18 @@ pub(crate) enum TemplateError {
 
 /// The issuer expected for a token with `tid`: the template with `{tenantid}` replaced, or the
 /// issuer itself when it is no template.
-pub(crate) fn expected_issuer(issuer: &str, tid: Option<&str>) -> Result<String, TemplateError> {
+pub(crate) fn expected_issuer<'a>(
+    issuer: &'a str,
+    tid: Option<&str>,
+) -> Result<Cow<'a, str>, TemplateError> {
     if !issuer.contains(TENANT_PLACEHOLDER) {
-        return Ok(issuer.to_owned());
+        return Ok(Cow::Borrowed(issuer));
     }
     let tid = tid.ok_or(TemplateError::MissingTid)?;
     if !is_guid(tid) {
         return Err(TemplateError::TidNotGuid);
     }
-    Ok(issuer.replace(TENANT_PLACEHOLDER, tid))
+    Ok(Cow::Owned(issuer.replace(TENANT_PLACEHOLDER, tid)))
 }
 
 /// The tenant segment of an issuer: the first path segment (or host label) that is a GUID.

@@ -19,7 +19,79 @@ use http::{header, HeaderValue, StatusCode};
 
 use crate::challenge::Challenge;
 use crate::clock::rfc3339;
-use crate::config::{Algorithm, TokenVersion};
+
+/// An error in the configuration, reported once by [`AuthConfigBuilder::build`](crate::AuthConfigBuilder::build).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The tenant is neither a GUID, a domain name, `common` nor `organizations`.
+    #[error("invalid tenant {found:?}: expected a tenant id GUID, a domain such as contoso.onmicrosoft.com, \"common\" or \"organizations\"")]
+    InvalidTenantId {
+        /// The value given.
+        found: String,
+    },
+    /// The client id is not a GUID.
+    #[error("invalid client id {found:?}: expected the API's application (client) id, a GUID")]
+    InvalidClientId {
+        /// The value given.
+        found: String,
+    },
+    /// The instance URL cannot be used.
+    #[error("invalid instance URL {found:?}: {reason}")]
+    InvalidInstance {
+        /// The value given.
+        found: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An Azure AD B2C setting is invalid.
+    #[error("invalid Azure AD B2C {field} {found:?}: expected letters, digits, '-' or '_'")]
+    InvalidB2c {
+        /// `tenant_name` or `policy`.
+        field: &'static str,
+        /// The value given.
+        found: String,
+    },
+    /// An accepted audience is empty or contains whitespace.
+    #[error("invalid audience {found:?}: expected a non-empty value without whitespace")]
+    InvalidAudience {
+        /// The value given.
+        found: String,
+    },
+    /// The list of accepted audiences is empty.
+    #[error("no accepted audiences configured")]
+    NoAudiences,
+    /// The list of accepted token versions is empty.
+    #[error("no accepted token versions configured")]
+    NoVersions,
+    /// The list of accepted algorithms is empty.
+    #[error("no accepted signing algorithms configured")]
+    NoAlgorithms,
+    /// A multi-tenant authority without an allow-list.
+    #[error("the multi-tenant authority \"{authority}\" needs an allow-list of tenant ids (allowed_tenants) or the explicit dangerous_accept_any_tenant() opt-in")]
+    MissingTenantAllowList {
+        /// `common` or `organizations`.
+        authority: &'static str,
+    },
+    /// The proxy URL is not an http(s) URL.
+    #[error("invalid HTTP proxy URL {found:?}: expected http(s)://host:port")]
+    InvalidProxy {
+        /// The value given.
+        found: String,
+    },
+    /// A duration or size setting is out of range.
+    #[error("{field} must be {requirement}")]
+    OutOfRange {
+        /// The setting.
+        field: &'static str,
+        /// The accepted range.
+        requirement: &'static str,
+    },
+    /// The HTTP client could not be built.
+    #[error("could not build the HTTP client")]
+    #[cfg(feature = "reqwest")]
+    HttpClient(#[source] reqwest::Error),
+}
 
 /// Why a request was malformed (400 `invalid_request`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -369,65 +441,53 @@ fn permission_message(
     }
 }
 
-/// Every stable error code, in a fixed order (used by the metrics).
-pub(crate) const CODES: &[&str] = &[
-    "missing_token",
-    "unsupported_scheme",
-    "invalid_request",
-    "malformed_token",
-    "unsupported_algorithm",
-    "unsupported_critical_header",
-    "token_for_other_resource",
-    "missing_key_id",
-    "unknown_signing_key",
-    "invalid_signature",
-    "token_expired",
-    "token_not_yet_valid",
-    "missing_claim",
-    "invalid_claim",
-    "version_not_accepted",
-    "issuer_mismatch",
-    "tenant_mismatch",
-    "tenant_not_allowed",
-    "key_issuer_mismatch",
-    "audience_mismatch",
-    "insufficient_scope",
-    "insufficient_claims",
-    "keys_unavailable",
-    "auth_layer_missing",
-];
+/// The one source of the stable error codes: generates [`AuthError::code`] and `CODES` (every
+/// code, in this order, used by the metrics), so the two cannot drift.
+macro_rules! error_codes {
+    ($($variant:ident => $code:literal,)*) => {
+        /// Every stable error code, in a fixed order (used by the metrics).
+        pub(crate) const CODES: &[&str] = &[$($code),*];
+
+        impl AuthError {
+            /// The stable machine code, e.g. `token_expired`, `audience_mismatch`,
+            /// `insufficient_scope`.
+            pub fn code(&self) -> &'static str {
+                match self {
+                    $(Self::$variant { .. } => $code,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    MissingToken => "missing_token",
+    UnsupportedScheme => "unsupported_scheme",
+    InvalidRequest => "invalid_request",
+    MalformedToken => "malformed_token",
+    UnsupportedAlgorithm => "unsupported_algorithm",
+    UnsupportedCriticalHeader => "unsupported_critical_header",
+    TokenForOtherResource => "token_for_other_resource",
+    MissingKeyId => "missing_key_id",
+    UnknownSigningKey => "unknown_signing_key",
+    InvalidSignature => "invalid_signature",
+    Expired => "token_expired",
+    NotYetValid => "token_not_yet_valid",
+    MissingClaim => "missing_claim",
+    InvalidClaim => "invalid_claim",
+    VersionNotAccepted => "version_not_accepted",
+    IssuerMismatch => "issuer_mismatch",
+    TenantMismatch => "tenant_mismatch",
+    TenantNotAllowed => "tenant_not_allowed",
+    KeyIssuerMismatch => "key_issuer_mismatch",
+    AudienceMismatch => "audience_mismatch",
+    InsufficientScope => "insufficient_scope",
+    InsufficientClaims => "insufficient_claims",
+    KeysUnavailable => "keys_unavailable",
+    AuthLayerMissing => "auth_layer_missing",
+}
 
 impl AuthError {
-    /// The stable machine code, e.g. `token_expired`, `audience_mismatch`, `insufficient_scope`.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::MissingToken => "missing_token",
-            Self::UnsupportedScheme { .. } => "unsupported_scheme",
-            Self::InvalidRequest { .. } => "invalid_request",
-            Self::MalformedToken { .. } => "malformed_token",
-            Self::UnsupportedAlgorithm { .. } => "unsupported_algorithm",
-            Self::UnsupportedCriticalHeader { .. } => "unsupported_critical_header",
-            Self::TokenForOtherResource { .. } => "token_for_other_resource",
-            Self::MissingKeyId => "missing_key_id",
-            Self::UnknownSigningKey { .. } => "unknown_signing_key",
-            Self::InvalidSignature => "invalid_signature",
-            Self::Expired { .. } => "token_expired",
-            Self::NotYetValid { .. } => "token_not_yet_valid",
-            Self::MissingClaim { .. } => "missing_claim",
-            Self::InvalidClaim { .. } => "invalid_claim",
-            Self::VersionNotAccepted { .. } => "version_not_accepted",
-            Self::IssuerMismatch { .. } => "issuer_mismatch",
-            Self::TenantMismatch { .. } => "tenant_mismatch",
-            Self::TenantNotAllowed { .. } => "tenant_not_allowed",
-            Self::KeyIssuerMismatch { .. } => "key_issuer_mismatch",
-            Self::AudienceMismatch { .. } => "audience_mismatch",
-            Self::InsufficientScope { .. } => "insufficient_scope",
-            Self::InsufficientClaims { .. } => "insufficient_claims",
-            Self::KeysUnavailable { .. } => "keys_unavailable",
-            Self::AuthLayerMissing => "auth_layer_missing",
-        }
-    }
-
     /// The HTTP status: 400, 401, 403, 500 or 503.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -551,14 +611,6 @@ impl AuthError {
             claims: claims_json.to_owned(),
         }
     }
-
-    pub(crate) fn accepted_versions(versions: &[TokenVersion]) -> Vec<&'static str> {
-        versions.iter().map(|v| v.as_str()).collect()
-    }
-
-    pub(crate) fn accepted_algorithms(algs: &[Algorithm]) -> Vec<&'static str> {
-        algs.iter().map(|a| a.as_str()).collect()
-    }
 }
 
 #[cfg(feature = "axum")]
@@ -586,16 +638,134 @@ pub(crate) fn clip(s: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_code_is_listed() {
-        let samples = [
+    /// One value of every variant, in the order of `error_codes!`.
+    fn one_of_each() -> Vec<AuthError> {
+        let s = String::new;
+        vec![
             AuthError::MissingToken,
-            AuthError::AuthLayerMissing,
-            AuthError::InvalidSignature,
+            AuthError::UnsupportedScheme { scheme: s() },
+            AuthError::InvalidRequest {
+                reason: InvalidRequestReason::EmptyToken,
+            },
+            AuthError::MalformedToken {
+                reason: MalformedReason::Encrypted,
+            },
+            AuthError::UnsupportedAlgorithm {
+                found: s(),
+                accepted: vec![],
+            },
+            AuthError::UnsupportedCriticalHeader { names: vec![] },
+            AuthError::TokenForOtherResource {
+                reason: OtherResource::GraphAudience,
+                client_id: s(),
+            },
             AuthError::MissingKeyId,
-        ];
-        for e in samples {
-            assert!(CODES.contains(&e.code()));
+            AuthError::UnknownSigningKey {
+                kid: s(),
+                jwks_uri: s(),
+            },
+            AuthError::InvalidSignature,
+            AuthError::Expired {
+                expired_at: 0,
+                seconds_ago: 0,
+            },
+            AuthError::NotYetValid {
+                not_before: 0,
+                seconds_until: 0,
+            },
+            AuthError::MissingClaim { claim: "exp" },
+            AuthError::InvalidClaim {
+                claim: "exp",
+                expected: "",
+            },
+            AuthError::VersionNotAccepted {
+                found: s(),
+                accepted: vec![],
+            },
+            AuthError::IssuerMismatch {
+                expected: s(),
+                found: s(),
+                hint: None,
+            },
+            AuthError::TenantMismatch {
+                tid: s(),
+                issuer: s(),
+            },
+            AuthError::TenantNotAllowed {
+                tid: s(),
+                allowed: vec![],
+            },
+            AuthError::KeyIssuerMismatch {
+                key_issuer: s(),
+                found: s(),
+            },
+            AuthError::AudienceMismatch {
+                expected: vec![],
+                found: vec![],
+            },
+            AuthError::InsufficientScope {
+                failure: PermissionFailure::MissingScope,
+                required_scopes: vec![],
+                required_roles: vec![],
+                found_scopes: vec![],
+                found_roles: vec![],
+            },
+            AuthError::InsufficientClaims { claims: s() },
+            AuthError::KeysUnavailable { detail: s() },
+            AuthError::AuthLayerMissing,
+        ]
+    }
+
+    #[test]
+    fn every_variant_has_its_listed_code_once_in_order() {
+        let all = one_of_each();
+        // Exhaustive on purpose (no `_` arm): a new variant fails to compile here until it has
+        // a sample above, and so a code in `error_codes!`.
+        for e in &all {
+            match e {
+                AuthError::MissingToken
+                | AuthError::UnsupportedScheme { .. }
+                | AuthError::InvalidRequest { .. }
+                | AuthError::MalformedToken { .. }
+                | AuthError::UnsupportedAlgorithm { .. }
+                | AuthError::UnsupportedCriticalHeader { .. }
+                | AuthError::TokenForOtherResource { .. }
+                | AuthError::MissingKeyId
+                | AuthError::UnknownSigningKey { .. }
+                | AuthError::InvalidSignature
+                | AuthError::Expired { .. }
+                | AuthError::NotYetValid { .. }
+                | AuthError::MissingClaim { .. }
+                | AuthError::InvalidClaim { .. }
+                | AuthError::VersionNotAccepted { .. }
+                | AuthError::IssuerMismatch { .. }
+                | AuthError::TenantMismatch { .. }
+                | AuthError::TenantNotAllowed { .. }
+                | AuthError::KeyIssuerMismatch { .. }
+                | AuthError::AudienceMismatch { .. }
+                | AuthError::InsufficientScope { .. }
+                | AuthError::InsufficientClaims { .. }
+                | AuthError::KeysUnavailable { .. }
+                | AuthError::AuthLayerMissing => {}
+            }
+        }
+        let codes: Vec<&str> = all.iter().map(AuthError::code).collect();
+        assert_eq!(codes, CODES);
+        assert_eq!(CODES.len(), 24);
+        let mut unique = codes.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), CODES.len(), "codes are unique");
+        for (e, code) in all.iter().zip(CODES) {
+            assert!(
+                code.bytes().all(|c| c.is_ascii_lowercase() || c == b'_'),
+                "{code}"
+            );
+            // the code reaches the problem body
+            let res: http::Response<Bytes> = e.to_response();
+            let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+            assert_eq!(body["code"], *code);
+            assert_eq!(body["status"], e.status().as_u16());
         }
     }
 

@@ -75,9 +75,7 @@ where
     }
     let auth = AuthState::from_ref(state);
     let validator = auth.validator.ok_or(AuthError::AuthLayerMissing)?;
-    let claims = validator
-        .authorize_request(&parts.uri, &parts.headers, None)
-        .await?;
+    let claims = validator.authorize(&*parts, None).await?;
     parts.extensions.insert(claims.clone());
     Ok(claims)
 }

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use url::Url;
 
+use crate::authority::MetadataSource;
 use crate::clock::Clock;
-use crate::config::MetadataSource;
 use crate::discovery::OpenIdMetadata;
 use crate::fetch::HttpFetch;
 use crate::metrics::Metrics;
@@ -114,12 +114,12 @@ impl Jwk {
     /// Verifies an RSA signature over `message` with this key.
     pub(crate) fn verify(
         &self,
-        alg: crate::config::Algorithm,
+        alg: crate::jws::Algorithm,
         message: &[u8],
         signature: &[u8],
     ) -> bool {
         #[cfg(feature = "aws-lc-rs")]
-        if let (crate::config::Algorithm::RS256, Some(key)) = (alg, &self.rs256.0) {
+        if let (crate::jws::Algorithm::RS256, Some(key)) = (alg, &self.rs256.0) {
             return key.verify_sig(message, signature).is_ok();
         }
         crate::crypto::signature::RsaPublicKeyComponents {

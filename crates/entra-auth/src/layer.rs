@@ -9,25 +9,26 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
+use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::policy::Requirement;
-use crate::validator::TokenValidator;
+use crate::validator::{Decision, TokenValidator};
 
 /// Protects a tower service (a whole router or one route) with bearer-token validation.
 ///
 /// ```no_run
 /// # async fn run(validator: entra_auth::TokenValidator) {
 /// use axum::{routing::get, Router};
-/// use entra_auth::{AuthLayer, Requirement};
+/// use entra_auth::{Auth, Requirement};
 ///
 /// let app: Router = Router::new()
 ///     .route("/forecast", get(|| async { "sunny" }))
-///     .layer(AuthLayer::new(validator).require(Requirement::scopes(["weather.read"])));
+///     .layer(Auth::layer(validator).require(Requirement::scopes(["weather.read"])));
 /// # }
 /// ```
 #[derive(Debug, Clone)]
@@ -72,6 +73,14 @@ pub struct Auth<S> {
     requirement: Option<Arc<Requirement>>,
 }
 
+impl Auth<()> {
+    /// The layer that wraps services in [`Auth`] (tower-http's `Foo::layer()` convention; the
+    /// same as [`AuthLayer::new`]).
+    pub fn layer(validator: TokenValidator) -> AuthLayer {
+        AuthLayer::new(validator)
+    }
+}
+
 impl<S> Auth<S> {
     /// Wraps `inner` (see [`AuthLayer`]).
     pub fn new(inner: S, validator: TokenValidator, requirement: Option<Requirement>) -> Self {
@@ -80,6 +89,21 @@ impl<S> Auth<S> {
             validator,
             requirement: requirement.map(Arc::new),
         }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, consuming the middleware.
+    pub fn into_inner(self) -> S {
+        self.inner
     }
 }
 
@@ -93,50 +117,178 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        // The ready service goes into the future; the clone stays for the next call.
+        // Decided without I/O (a malformed request or a cached token): no allocation here.
+        let hash = match self
+            .validator
+            .decide((&req).into(), self.requirement.as_deref())
+        {
+            Decision::Done(result) => {
+                self.validator.record(&result);
+                let state = match result {
+                    Ok(claims) => {
+                        req.extensions_mut().insert(claims);
+                        State::Inner {
+                            future: self.inner.call(req),
+                        }
+                    }
+                    Err(e) => State::Rejected {
+                        response: Some(e.to_response()),
+                    },
+                };
+                return ResponseFuture { state };
+            }
+            Decision::Verify(hash) => hash,
+        };
+        // A token to verify (the key set may have to be refreshed): the one boxed future. The
+        // ready service goes into it; the clone stays for the next call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let validator = self.validator.clone();
         let requirement = self.requirement.clone();
         ResponseFuture {
-            inner: Box::pin(async move {
-                let result = validator
-                    .authorize_request(req.uri(), req.headers(), requirement.as_deref())
-                    .await;
-                match result {
-                    Ok(claims) => {
-                        req.extensions_mut().insert(claims);
-                        inner.call(req).await
+            state: State::Verifying {
+                future: Box::pin(async move {
+                    let result = validator
+                        .verify_request((&req).into(), hash, requirement.as_deref())
+                        .await;
+                    validator.record(&result);
+                    match result {
+                        Ok(claims) => {
+                            req.extensions_mut().insert(claims);
+                            inner.call(req).await
+                        }
+                        Err(e) => Ok(e.to_response::<ResBody>()),
                     }
-                    Err(e) => Ok(e.to_response::<ResBody>()),
-                }
-            }),
+                }),
+            },
         }
     }
 }
 
-/// The response future of [`Auth`].
-pub struct ResponseFuture<B, E> {
-    inner: Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>,
+type BoxFuture<B, E> = Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>;
+
+pin_project! {
+    /// The response future of [`Auth`]: the inner service's future (a cached token), the
+    /// rejection, or the verification of a new token followed by the inner call.
+    pub struct ResponseFuture<F, B, E> {
+        #[pin]
+        state: State<F, B, E>,
+    }
 }
 
-impl<B, E> fmt::Debug for ResponseFuture<B, E> {
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B, E> {
+        Inner { #[pin] future: F },
+        Rejected { response: Option<Response<B>> },
+        Verifying { future: BoxFuture<B, E> },
+    }
+}
+
+impl<F, B, E> fmt::Debug for ResponseFuture<F, B, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
-impl<B, E> Future for ResponseFuture<B, E> {
+impl<F, B, E> Future for ResponseFuture<F, B, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
     type Output = Result<Response<B>, E>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Inner { future } => future.poll(cx),
+            StateProj::Rejected { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                // Polled after completion: never ready again, as futures may be.
+                None => Poll::Pending,
+            },
+            StateProj::Verifying { future } => Poll::Ready(ready!(future.as_mut().poll(cx))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http::{header, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::test_util::{good_claims, validator, TestSigner};
+
+    /// The inner service: answers the verified `oid`.
+    async fn app(req: Request<Bytes>) -> Result<Response<Bytes>, Infallible> {
+        let oid = req
+            .extensions()
+            .get::<crate::VerifiedClaims>()
+            .and_then(|c| c.oid().map(str::to_owned))
+            .unwrap_or_default();
+        Ok(Response::new(Bytes::from(oid)))
+    }
+
+    fn request(token: Option<&str>) -> Request<Bytes> {
+        let mut b = Request::builder().uri("/x");
+        if let Some(t) = token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        b.body(Bytes::new()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn auth_layer_answers_rejections_cache_misses_and_hits_through_its_future() {
+        let (validator, _) = validator();
+        validator.warm_up().await.unwrap();
+        let token = TestSigner::new().sign_payload(good_claims().to_string().as_bytes());
+        let svc = Auth::layer(validator.clone())
+            .require(Requirement::scopes(["weather.read"]))
+            .layer(tower::service_fn(app));
+
+        // rejected without calling the inner service (decided in `call`)
+        let res = svc.clone().oneshot(request(None)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(res.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+        assert_eq!(body["code"], "missing_token");
+
+        // a new token (verified in the boxed future), then the same token (cache hit)
+        for hits in [0, 1] {
+            let res = svc.clone().oneshot(request(Some(&token))).await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            assert_eq!(res.body(), "a11ce000-0000-4000-8000-00000000a11c");
+            assert_eq!(validator.metrics().token_cache_hits, hits);
+        }
+
+        // a failed requirement on a cached token: 403 with the challenge, from `call`
+        let strict = Auth::layer(validator.clone())
+            .require(Requirement::scopes(["weather.write"]))
+            .layer(tower::service_fn(app));
+        let res = strict.oneshot(request(Some(&token))).await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        let challenge = res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(
+            challenge.contains("error=\"insufficient_scope\""),
+            "{challenge}"
+        );
+        assert_eq!(validator.metrics().accepted, 2);
+    }
+
+    #[test]
+    fn auth_gives_access_to_its_inner_service() {
+        let (validator, _) = validator();
+        let mut svc = Auth::new(7_u32, validator, None);
+        assert_eq!(*svc.get_ref(), 7);
+        *svc.get_mut() = 8;
+        assert_eq!(svc.into_inner(), 8);
     }
 }

@@ -13,7 +13,7 @@
 //! * A bounded cache of verified tokens (keyed by the SHA-256 of the whole token): a client that
 //!   reuses its token skips the signature check and the parsing, while `exp`/`nbf`, a maximum age
 //!   and the presence of the signing key in the current key set are checked on every request
-//!   ([`AuthConfigBuilder::token_cache_capacity`]; hit and miss counts in [`AuthMetrics`]).
+//!   ([`AuthConfigBuilder::token_cache`]; hit and miss counts in [`AuthMetrics`]).
 //! * Authorisation by scopes and app roles ([`Requirement`]), exact and case-sensitive.
 //! * RFC 6750 answers with `application/problem+json` bodies ([`AuthError`]).
 //!
@@ -82,11 +82,23 @@
 //! | missing scope or role | 403 | `Bearer error="insufficient_scope", scope="..."` | `insufficient_scope` |
 //! | keys never loaded | 503 | | `keys_unavailable` |
 //!
+//! # Features
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `aws-lc-rs` | yes | RSA verification and SHA-256 with aws-lc-rs (measured faster; keys parsed once) |
+//! | `ring` | no | the same with ring, for builds without aws-lc-rs: `default-features = false, features = ["ring", ...]`; only one backend is compiled (aws-lc-rs if both are on), one is required |
+//! | `reqwest` | yes | the default transport ([`ReqwestFetch`], [`TokenValidator::new`]); without it, pass your own [`HttpFetch`] to [`TokenValidator::with_fetcher`] and reqwest is not linked |
+//! | `axum` | yes | the extractors `Authenticated`, `Authorized<P>` and `AuthState` |
+//! | `test-util` | no | `test_util`: a canned identity provider and a signer with a public test key, for tests only |
+//!
 //! Tracing events use the target `entra_auth` (rejections at DEBUG, refresh failures at WARN);
 //! the library never installs a subscriber.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod authority;
+pub mod bearer;
 pub mod claims;
 pub mod clock;
 pub mod config;
@@ -96,31 +108,38 @@ pub mod error;
 pub mod extract;
 pub mod fetch;
 pub mod jwks;
+pub mod jws;
 pub mod layer;
 pub mod metrics;
 pub mod policy;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
 pub mod validator;
 
 mod cache;
 mod challenge;
 
-/// The cryptography backend: ring by default, aws-lc-rs with the `aws-lc-rs` feature (same API).
+/// The cryptography backend: aws-lc-rs (feature `aws-lc-rs`, the default), else ring (feature
+/// `ring`); the two have the same API.
 #[cfg(feature = "aws-lc-rs")]
 pub(crate) use aws_lc_rs as crypto;
-#[cfg(not(feature = "aws-lc-rs"))]
+#[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
 pub(crate) use ring as crypto;
+#[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
+compile_error!("entra-auth needs a cryptography backend: enable the feature \"aws-lc-rs\" (default) or \"ring\"");
 
+pub use authority::{Authority, MultiTenant, TenantId, TokenVersion};
 pub use claims::VerifiedClaims;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{
-    Algorithm, AuthConfig, AuthConfigBuilder, Authority, ConfigError, MultiTenant, TenantId,
-    TokenVersion,
-};
-pub use error::AuthError;
+pub use config::{AuthConfig, AuthConfigBuilder, HttpOptions, KeyRefresh, TokenCacheOptions};
+pub use error::{AuthError, ConfigError};
 #[cfg(feature = "axum")]
 pub use extract::{AuthState, Authenticated, Authorized, Permission};
-pub use fetch::{HttpFetch, ReqwestFetch};
+pub use fetch::HttpFetch;
+#[cfg(feature = "reqwest")]
+pub use fetch::ReqwestFetch;
+pub use jws::Algorithm;
 pub use layer::{Auth, AuthLayer, ResponseFuture};
 pub use metrics::AuthMetrics;
 pub use policy::{AppRole, Requirement, Scope};
-pub use validator::TokenValidator;
+pub use validator::{RequestHead, TokenValidator};

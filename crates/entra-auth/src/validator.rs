@@ -4,23 +4,20 @@
 
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use http::{header, HeaderMap};
-use std::borrow::Cow;
-
-use serde::de::IgnoredAny;
-use serde::Deserialize;
+use http::HeaderMap;
 use tokio::task::JoinHandle;
 
+use crate::authority::{is_guid, TokenVersion};
+use crate::bearer::{has_access_token_param, BearerHeader};
 use crate::cache::{TokenCache, TokenHash, Verified};
-use crate::claims::{TokenClaims, VerifiedClaims};
+use crate::claims::{OneOrMany, PayloadError, TokenClaims, VerifiedClaims};
 use crate::clock::unix_seconds;
-use crate::config::{is_guid, Algorithm, AuthConfig, ConfigError, TokenVersion};
+use crate::config::AuthConfig;
 use crate::discovery::{expected_issuer, tenant_segment, TemplateError};
 use crate::error::{clip, AuthError, InvalidRequestReason, MalformedReason, OtherResource};
-use crate::fetch::{HttpFetch, ReqwestFetch};
+use crate::fetch::HttpFetch;
 use crate::jwks::{KeyStore, SourceKeys, Trigger};
+use crate::jws::{Compact, JoseHeader, MAX_SIGNATURE_BYTES};
 use crate::metrics::{AuthMetrics, Metrics};
 use crate::policy::Requirement;
 
@@ -35,25 +32,49 @@ const GRAPH_AUDIENCES: &[&str] = &[
     "https://microsoftgraph.chinacloudapi.cn/",
 ];
 
-/// Largest RSA signature accepted (8192-bit keys), decoded on the stack.
-const MAX_SIGNATURE_BYTES: usize = 1024;
+/// What [`TokenValidator::authorize`] reads of a request: its headers and, when known, its URI
+/// (to refuse an `access_token` query parameter).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    uri: Option<&'a http::Uri>,
+    headers: &'a HeaderMap,
+}
 
-/// The JOSE header fields the pipeline reads, borrowed from the decoded header where possible.
-/// `jku`, `x5u`, `jwk` and `x5c` are deliberately not read: keys only ever come from the
-/// configured key document.
-#[derive(Deserialize)]
-struct JoseHeader<'a> {
-    #[serde(borrow)]
-    alg: Cow<'a, str>,
-    #[serde(borrow)]
-    kid: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    x5t: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    typ: Option<Cow<'a, str>>,
-    crit: Option<Vec<String>>,
-    nonce: Option<IgnoredAny>,
-    enc: Option<IgnoredAny>,
+impl<'a> RequestHead<'a> {
+    /// A request with this URI and these headers.
+    pub fn new(uri: &'a http::Uri, headers: &'a HeaderMap) -> Self {
+        Self {
+            uri: Some(uri),
+            headers,
+        }
+    }
+}
+
+impl<'a> From<&'a HeaderMap> for RequestHead<'a> {
+    /// Headers only: the URI's query is not checked.
+    fn from(headers: &'a HeaderMap) -> Self {
+        Self { uri: None, headers }
+    }
+}
+
+impl<'a, B> From<&'a http::Request<B>> for RequestHead<'a> {
+    fn from(req: &'a http::Request<B>) -> Self {
+        Self::new(req.uri(), req.headers())
+    }
+}
+
+impl<'a> From<&'a http::request::Parts> for RequestHead<'a> {
+    fn from(parts: &'a http::request::Parts) -> Self {
+        Self::new(&parts.uri, &parts.headers)
+    }
+}
+
+/// What [`TokenValidator::decide`] found.
+pub(crate) enum Decision {
+    /// Decided without I/O (an error before the cache, or a cache hit and its requirement check).
+    Done(Result<VerifiedClaims, AuthError>),
+    /// The token must be verified; the hash of its bytes, if computed.
+    Verify(Option<TokenHash>),
 }
 
 /// Validates Microsoft identity platform access tokens. Cheap to clone (an `Arc` inside).
@@ -77,13 +98,15 @@ impl TokenValidator {
     /// [`spawn_background_refresh`](Self::spawn_background_refresh).
     ///
     /// # Errors
-    /// [`ConfigError::HttpClient`] when the HTTP client cannot be built.
-    pub fn new(config: AuthConfig) -> Result<Self, ConfigError> {
-        let fetcher = ReqwestFetch::with_proxy(
-            config.connect_timeout(),
-            config.http_timeout(),
-            config.max_response_bytes(),
-            config.http_proxy(),
+    /// [`ConfigError::HttpClient`](crate::ConfigError::HttpClient) when the HTTP client cannot be built.
+    #[cfg(feature = "reqwest")]
+    pub fn new(config: AuthConfig) -> Result<Self, crate::error::ConfigError> {
+        let http = config.http();
+        let fetcher = crate::fetch::ReqwestFetch::with_proxy(
+            http.effective_connect_timeout(),
+            http.timeout,
+            http.max_response_bytes,
+            http.proxy.as_ref(),
         )?;
         Ok(Self::with_fetcher(config, Arc::new(fetcher)))
     }
@@ -96,11 +119,13 @@ impl TokenValidator {
             config.sources().to_vec(),
             fetcher,
             Arc::clone(config.clock()),
-            config.min_refresh_gap(),
+            config.key_refresh().min_gap,
             Arc::clone(&metrics),
         ));
-        let cache = (config.token_cache_capacity() > 0)
-            .then(|| TokenCache::new(config.token_cache_capacity(), config.token_cache_max_age()));
+        let options = *config.token_cache();
+        let cache = options
+            .is_enabled()
+            .then(|| TokenCache::new(options.capacity, options.max_age));
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -133,14 +158,14 @@ impl TokenValidator {
     }
 
     /// Starts the background refresh: it retries with jittered backoff until keys load, then
-    /// refreshes every [`refresh_interval`](crate::AuthConfigBuilder::refresh_interval). Abort the
+    /// refreshes every [`KeyRefresh::interval`](crate::config::KeyRefresh::interval). Abort the
     /// handle to stop it.
     ///
     /// # Panics
     /// When called outside a Tokio runtime.
     pub fn spawn_background_refresh(&self) -> JoinHandle<()> {
         let keys = Arc::clone(&self.inner.keys);
-        tokio::spawn(keys.run_background(self.inner.config.refresh_interval()))
+        tokio::spawn(keys.run_background(self.inner.config.key_refresh().interval))
     }
 
     /// Whether keys have been loaded for every metadata source (readiness).
@@ -172,72 +197,75 @@ impl TokenValidator {
         result
     }
 
-    /// Extracts the bearer token from `headers` (RFC 6750) and validates it.
+    /// Authorizes a request: extracts its bearer token (RFC 6750: one `Authorization` header,
+    /// no `access_token` query parameter when the URI is known), validates it, then checks
+    /// `requirement` if any. `request` is an `&http::Request<B>`, `&http::request::Parts`, a
+    /// [`RequestHead`] or just the `&HeaderMap`.
+    ///
+    /// A token the cache holds is answered without verifying its signature again (see
+    /// [`AuthConfigBuilder::token_cache`](crate::AuthConfigBuilder::token_cache)).
     ///
     /// # Errors
     /// As [`validate`](Self::validate); also [`AuthError::MissingToken`],
-    /// [`AuthError::UnsupportedScheme`] and [`AuthError::InvalidRequest`].
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<VerifiedClaims, AuthError> {
-        self.authorize(headers, None).await
-    }
-
-    /// Extracts and validates the bearer token, then checks `requirement`.
-    ///
-    /// # Errors
-    /// As [`authenticate`](Self::authenticate), and [`AuthError::InsufficientScope`].
-    pub async fn authorize(
+    /// [`AuthError::UnsupportedScheme`], [`AuthError::InvalidRequest`] and
+    /// [`AuthError::InsufficientScope`].
+    pub async fn authorize<'r>(
         &self,
-        headers: &HeaderMap,
+        request: impl Into<RequestHead<'r>>,
         requirement: Option<&Requirement>,
     ) -> Result<VerifiedClaims, AuthError> {
-        self.authorize_inner(None, headers, requirement).await
-    }
-
-    /// As [`authorize`](Self::authorize), also refusing (400) a request that carries an
-    /// `access_token` query parameter: tokens in URLs end up in logs, and RFC 6750 forbids
-    /// sending a token in more than one place.
-    ///
-    /// # Errors
-    /// As [`authorize`](Self::authorize).
-    pub async fn authorize_request(
-        &self,
-        uri: &http::Uri,
-        headers: &HeaderMap,
-        requirement: Option<&Requirement>,
-    ) -> Result<VerifiedClaims, AuthError> {
-        self.authorize_inner(Some(uri), headers, requirement).await
-    }
-
-    async fn authorize_inner(
-        &self,
-        uri: Option<&http::Uri>,
-        headers: &HeaderMap,
-        requirement: Option<&Requirement>,
-    ) -> Result<VerifiedClaims, AuthError> {
-        let result = async {
-            if uri
-                .and_then(http::Uri::query)
-                .is_some_and(has_access_token_param)
-            {
-                return Err(AuthError::InvalidRequest {
-                    reason: InvalidRequestReason::TokenInQuery,
-                });
-            }
-            let claims = match self.cached_from_header(headers) {
-                Ok(claims) => claims,
-                Err(hash) => {
-                    let token = bearer_token(headers, self.inner.config.max_token_bytes())?;
-                    self.validate_hashed(token, hash).await?
-                }
-            };
-            if let Some(r) = requirement {
-                r.check(&claims)?;
-            }
-            Ok(claims)
-        }
-        .await;
+        let head = request.into();
+        let result = match self.decide(head, requirement) {
+            Decision::Done(result) => result,
+            Decision::Verify(hash) => self.verify_request(head, hash, requirement).await,
+        };
         self.record(&result);
         result
+    }
+
+    /// What can be decided about a request without I/O: a malformed request, a cache hit (and
+    /// its requirement check), or else the token must be verified (with its hash, if computed).
+    /// Not counted: the caller [`record`](Self::record)s the outcome.
+    pub(crate) fn decide(
+        &self,
+        head: RequestHead<'_>,
+        requirement: Option<&Requirement>,
+    ) -> Decision {
+        if head
+            .uri
+            .and_then(http::Uri::query)
+            .is_some_and(has_access_token_param)
+        {
+            return Decision::Done(Err(AuthError::InvalidRequest {
+                reason: InvalidRequestReason::TokenInQuery,
+            }));
+        }
+        let bearer = match BearerHeader::find(head.headers, self.inner.config.max_token_bytes()) {
+            Ok(b) => b,
+            Err(e) => return Decision::Done(Err(e)),
+        };
+        match self.cached(&bearer) {
+            Ok(claims) => Decision::Done(match requirement {
+                Some(r) => r.check(&claims).map(|()| claims),
+                None => Ok(claims),
+            }),
+            Err(hash) => Decision::Verify(hash),
+        }
+    }
+
+    /// The rest of [`authorize`](Self::authorize) after [`Decision::Verify`] (not counted).
+    pub(crate) async fn verify_request(
+        &self,
+        head: RequestHead<'_>,
+        hash: Option<TokenHash>,
+        requirement: Option<&Requirement>,
+    ) -> Result<VerifiedClaims, AuthError> {
+        let bearer = BearerHeader::find(head.headers, self.inner.config.max_token_bytes())?;
+        let claims = self.validate_hashed(bearer.token()?, hash).await?;
+        if let Some(r) = requirement {
+            r.check(&claims)?;
+        }
+        Ok(claims)
     }
 
     /// Counts a check against `requirement` made outside this validator (extractors).
@@ -251,31 +279,14 @@ impl TokenValidator {
         }
     }
 
-    /// The request path's fast path: the claims of the `Authorization: Bearer` token if the cache
-    /// holds it, looked up by the hash of the header's token bytes before any character checks
-    /// (only tokens that passed every check, so only well-formed ones, are ever cached).
-    /// Otherwise the hash, if one was computed, for [`validate_hashed`](Self::validate_hashed).
-    fn cached_from_header(&self, headers: &HeaderMap) -> Result<VerifiedClaims, Option<TokenHash>> {
-        let Some(cache) = &self.inner.cache else {
+    /// The request path's fast path: the claims of the bearer token if the cache holds it,
+    /// looked up by the hash of the located token bytes before any character check (only tokens
+    /// that passed every check, so only well-formed ones, are ever cached). Otherwise the hash,
+    /// if one was computed, for [`validate_hashed`](Self::validate_hashed).
+    fn cached(&self, bearer: &BearerHeader<'_>) -> Result<VerifiedClaims, Option<TokenHash>> {
+        let (Some(cache), Some(token)) = (&self.inner.cache, bearer.candidate()) else {
             return Err(None);
         };
-        let mut values = headers.get_all(header::AUTHORIZATION).iter();
-        let (Some(value), None) = (values.next(), values.next()) else {
-            return Err(None);
-        };
-        let bytes = value.as_bytes();
-        let Some(token) = bytes
-            .get(..7)
-            .filter(|p| p.eq_ignore_ascii_case(b"bearer "))
-            .map(|_| &bytes[7..])
-        else {
-            return Err(None);
-        };
-        let start = token.iter().position(|c| *c != b' ').unwrap_or(token.len());
-        let token = &token[start..];
-        if token.is_empty() || token.len() > self.inner.config.max_token_bytes() {
-            return Err(None);
-        }
         let hash = TokenHash::of_bytes(token);
         match self.cache_lookup(cache, &hash) {
             Some(claims) => Ok(claims),
@@ -334,79 +345,29 @@ impl TokenValidator {
     /// The full pipeline: parse once, find the key, verify, check the claims.
     async fn verify(&self, token: &str) -> Result<Verified, AuthError> {
         let config = &self.inner.config;
-        let segment_count = || token.bytes().filter(|b| *b == b'.').count() + 1;
-        let (header_b64, rest) = token
-            .split_once('.')
-            .ok_or_else(|| malformed(MalformedReason::SegmentCount { found: 1 }))?;
-        let (payload_b64, sig_b64) = rest
-            .split_once('.')
-            .ok_or_else(|| malformed(MalformedReason::SegmentCount { found: 2 }))?;
-        if sig_b64.contains('.') {
-            return Err(match segment_count() {
-                5 => malformed(MalformedReason::Encrypted),
-                n => malformed(MalformedReason::SegmentCount { found: n }),
-            });
-        }
+        let jws = Compact::split(token)?;
 
         // 1. header
-        let header_bytes = decode_segment(header_b64, "header")?;
-        let header: JoseHeader<'_> = serde_json::from_slice(&header_bytes).map_err(|e| {
-            malformed(MalformedReason::Json {
-                segment: "header",
-                line: e.line(),
-                column: e.column(),
-            })
-        })?;
-        if header.enc.is_some() {
-            return Err(malformed(MalformedReason::Encrypted));
-        }
-        let alg = match Algorithm::from_jose(&header.alg) {
-            Some(a) if config.algorithms().contains(&a) => a,
-            _ => {
-                return Err(AuthError::UnsupportedAlgorithm {
-                    found: clip(&header.alg),
-                    accepted: AuthError::accepted_algorithms(config.algorithms()),
-                })
-            }
-        };
-        if let Some(crit) = header.crit {
-            return Err(AuthError::UnsupportedCriticalHeader {
-                names: crit.iter().take(8).map(|c| clip(c)).collect(),
-            });
-        }
-        if header.nonce.is_some() {
-            return Err(AuthError::TokenForOtherResource {
-                reason: OtherResource::NonceHeader,
-                client_id: config.client_id().to_owned(),
-            });
-        }
-        if let Some(typ) = &header.typ {
-            let ok = ["JWT", "at+jwt", "application/at+jwt"]
-                .iter()
-                .any(|t| t.eq_ignore_ascii_case(typ));
-            if !ok {
-                return Err(malformed(MalformedReason::Type { found: clip(typ) }));
-            }
-        }
-        let kid = header.kid.as_deref();
-        let x5t = header.x5t.as_deref();
+        let header_bytes = jws.header_bytes()?;
+        let header = JoseHeader::parse(&header_bytes, config.algorithms(), config.client_id())?;
+        let (alg, kid, x5t) = (header.alg, header.kid.as_deref(), header.x5t.as_deref());
 
         // 2. payload, parsed once into typed claims (the bytes are kept for `raw()`)
-        let payload = decode_segment(payload_b64, "payload")?;
-        if crate::claims::is_too_deep(&payload) {
-            return Err(malformed(MalformedReason::TooDeep {
-                max: crate::claims::MAX_JSON_DEPTH,
-            }));
-        }
-        let claims: TokenClaims = serde_json::from_slice(&payload).map_err(|e| {
-            malformed(MalformedReason::Json {
-                segment: "payload",
-                line: e.line(),
-                column: e.column(),
+        let payload = jws.payload_bytes()?;
+        let claims = TokenClaims::parse(&payload).map_err(|e| {
+            malformed(match e {
+                PayloadError::TooDeep => MalformedReason::TooDeep {
+                    max: crate::claims::MAX_JSON_DEPTH,
+                },
+                PayloadError::Json { line, column } => MalformedReason::Json {
+                    segment: "payload",
+                    line,
+                    column,
+                },
             })
         })?;
         let mut sig_buf = [0u8; MAX_SIGNATURE_BYTES + 8];
-        let signature = decode_signature(sig_b64, &mut sig_buf)?;
+        let signature = jws.signature(&mut sig_buf)?;
 
         // 3. version -> metadata source
         let ver = claims
@@ -417,14 +378,14 @@ impl TokenValidator {
             .filter(|v| config.accepted_versions().contains(v))
             .ok_or_else(|| AuthError::VersionNotAccepted {
                 found: clip(ver),
-                accepted: AuthError::accepted_versions(config.accepted_versions()),
+                accepted: TokenVersion::names(config.accepted_versions()),
             })?;
         let source_index =
             config
                 .source_for(version)
                 .ok_or_else(|| AuthError::VersionNotAccepted {
                     found: clip(ver),
-                    accepted: AuthError::accepted_versions(config.accepted_versions()),
+                    accepted: TokenVersion::names(config.accepted_versions()),
                 })?;
 
         // 4. key (kid, x5t as fallback) from the snapshot; one rate-limited refresh on a miss
@@ -447,9 +408,7 @@ impl TokenValidator {
         let key = &source.keys.keys()[key_index];
 
         // 5. signature over the exact bytes received
-        let signing_input_len = header_b64.len() + 1 + payload_b64.len();
-        let signing_input = &token.as_bytes()[..signing_input_len];
-        if !key.verify(alg, signing_input, signature) {
+        if !key.verify(alg, jws.signing_input(), signature) {
             return Err(AuthError::InvalidSignature);
         }
 
@@ -478,7 +437,7 @@ impl TokenValidator {
         self.check_issuer(&claims, &source, key.issuer(), version)?;
 
         // 8. audience
-        let found: &[String] = claims.aud.as_ref().map_or(&[], |a| a.values());
+        let found: &[String] = claims.aud.as_ref().map_or(&[], OneOrMany::values);
         if found.is_empty() {
             return Err(AuthError::MissingClaim { claim: "aud" });
         }
@@ -497,7 +456,7 @@ impl TokenValidator {
 
         // 9. verified
         Ok(Verified {
-            claims: VerifiedClaims::new(claims, payload, version, exp),
+            claims: VerifiedClaims::new(claims.keep(&payload), payload, version, exp),
             source_index,
             source,
             key_index,
@@ -521,7 +480,7 @@ impl TokenValidator {
 
     fn check_issuer(
         &self,
-        claims: &TokenClaims,
+        claims: &TokenClaims<'_>,
         source: &SourceKeys,
         key_issuer: Option<&str>,
         version: TokenVersion,
@@ -550,7 +509,7 @@ impl TokenValidator {
         if iss != expected {
             return Err(AuthError::IssuerMismatch {
                 hint: issuer_hint(&expected, iss, version),
-                expected,
+                expected: expected.into_owned(),
                 found: clip(iss),
             });
         }
@@ -587,7 +546,7 @@ impl TokenValidator {
                     })?;
                 if key_expected != iss {
                     return Err(AuthError::KeyIssuerMismatch {
-                        key_issuer: key_expected,
+                        key_issuer: key_expected.into_owned(),
                         found: clip(iss),
                     });
                 }
@@ -621,32 +580,6 @@ fn malformed(reason: MalformedReason) -> AuthError {
     AuthError::MalformedToken { reason }
 }
 
-fn decode_segment(segment: &str, name: &'static str) -> Result<Vec<u8>, AuthError> {
-    if segment.is_empty() {
-        return Err(malformed(MalformedReason::Base64 { segment: name }));
-    }
-    URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| malformed(MalformedReason::Base64 { segment: name }))
-}
-
-/// Decodes the signature into `buf`; a signature longer than any accepted RSA key's cannot be
-/// valid.
-fn decode_signature<'b>(segment: &str, buf: &'b mut [u8]) -> Result<&'b [u8], AuthError> {
-    if segment.is_empty() {
-        return Err(malformed(MalformedReason::Base64 {
-            segment: "signature",
-        }));
-    }
-    match URL_SAFE_NO_PAD.decode_slice(segment, buf) {
-        Ok(n) => Ok(&buf[..n]),
-        Err(base64::DecodeSliceError::OutputSliceTooSmall) => Err(AuthError::InvalidSignature),
-        Err(base64::DecodeSliceError::DecodeError(_)) => Err(malformed(MalformedReason::Base64 {
-            segment: "signature",
-        })),
-    }
-}
-
 fn numeric_date(v: Option<f64>, claim: &'static str) -> Result<Option<i64>, AuthError> {
     match v {
         None => Ok(None),
@@ -656,102 +589,6 @@ fn numeric_date(v: Option<f64>, claim: &'static str) -> Result<Option<i64>, Auth
             expected: "a NumericDate (seconds since 1970)",
         }),
     }
-}
-
-fn has_access_token_param(query: &str) -> bool {
-    query
-        .split('&')
-        .any(|pair| pair.split('=').next() == Some("access_token"))
-}
-
-/// `token68` characters (RFC 7235), `=` excepted (only allowed as trailing padding).
-const TOKEN68: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
-        c += 1;
-    }
-    t
-};
-
-/// The fast path of [`bearer_token`]: `Bearer`, spaces, then token68 characters with optional
-/// trailing `=`. One table lookup per byte; `None` sends the value to the detailed checks.
-fn well_formed_bearer(bytes: &[u8]) -> Option<&str> {
-    bytes
-        .get(..7)
-        .filter(|s| s.eq_ignore_ascii_case(b"bearer "))?;
-    let token = &bytes[7..];
-    let start = token.iter().position(|c| *c != b' ')?;
-    let token = &token[start..];
-    let body_len = token.len() - token.iter().rev().take_while(|c| **c == b'=').count();
-    let body = &token[..body_len];
-    if body.is_empty() || !body.iter().all(|c| TOKEN68[usize::from(*c)]) {
-        return None;
-    }
-    std::str::from_utf8(token).ok()
-}
-
-/// Extracts the bearer token from the `Authorization` header (RFC 6750 §2.1): exactly one header,
-/// scheme `Bearer` in any case, a token of `token68` characters, at most `max_len` bytes.
-///
-/// # Errors
-/// [`AuthError::MissingToken`] (no header), [`AuthError::UnsupportedScheme`] (another scheme), or
-/// [`AuthError::InvalidRequest`] (several headers, empty or oversize token, bad characters).
-pub fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<&str, AuthError> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let value = values.next().ok_or(AuthError::MissingToken)?;
-    if values.next().is_some() {
-        return Err(AuthError::InvalidRequest {
-            reason: InvalidRequestReason::MultipleAuthorizationHeaders,
-        });
-    }
-    let bytes = value.as_bytes();
-    if bytes.len() > max_len + "Bearer ".len() {
-        return Err(AuthError::InvalidRequest {
-            reason: InvalidRequestReason::TooLarge { max: max_len },
-        });
-    }
-    if let Some(token) = well_formed_bearer(bytes) {
-        return Ok(token);
-    }
-    // Something is off: the checks below say what, in order.
-    let value = value.to_str().map_err(|_| AuthError::InvalidRequest {
-        reason: InvalidRequestReason::InvalidCharacters,
-    })?;
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        // Name the scheme only when it looks like one (a bare token must not be echoed).
-        let looks_like_scheme = scheme.len() <= 16
-            && scheme
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-');
-        return Err(AuthError::UnsupportedScheme {
-            scheme: if looks_like_scheme {
-                scheme.to_owned()
-            } else {
-                "<unrecognised>".to_owned()
-            },
-        });
-    }
-    let token = rest.trim_start_matches(' ');
-    if token.is_empty() {
-        return Err(AuthError::InvalidRequest {
-            reason: InvalidRequestReason::EmptyToken,
-        });
-    }
-    let body = token.trim_end_matches('=');
-    let valid = !body.is_empty()
-        && body.bytes().all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        });
-    if !valid {
-        return Err(AuthError::InvalidRequest {
-            reason: InvalidRequestReason::InvalidCharacters,
-        });
-    }
-    Ok(token)
 }
 
 #[cfg(test)]

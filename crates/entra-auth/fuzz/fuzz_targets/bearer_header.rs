@@ -3,11 +3,11 @@
 //! `token68` characters taken from the header, or a typed 400/401 error whose challenge parses.
 #![no_main]
 
-use entra_auth::validator::bearer_token;
+use entra_auth::bearer::bearer_token;
 use http::{header::AUTHORIZATION, HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../tests/hostile/harness.rs"]
+#[path = "../../tests/integration/harness.rs"]
 mod harness;
 
 fuzz_target!(|data: &[u8]| {

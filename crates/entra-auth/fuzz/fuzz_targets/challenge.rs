@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../tests/hostile/harness.rs"]
+#[path = "../../tests/integration/harness.rs"]
 mod harness;
 
 fuzz_target!(|data: &[u8]| {

@@ -17,13 +17,13 @@ use entra_auth::jwks::JwkSet;
 use entra_auth::TokenValidator;
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../tests/hostile/harness.rs"]
+#[path = "../../tests/integration/harness.rs"]
 mod harness;
 
 struct Fixture {
     runtime: tokio::runtime::Runtime,
     validator: TokenValidator,
-    key: ring::signature::RsaKeyPair,
+    key: harness::TestSigner,
 }
 
 fn fixture() -> &'static Fixture {

@@ -1,21 +1,16 @@
 //! Unit tests of the pipeline against canned metadata and keys; tokens are signed by the
 //! independent `jsonwebtoken` implementation, with times relative to a manual clock.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{json, Value};
-use url::Url;
 
 use super::*;
 use crate::clock::ManualClock;
 use crate::error::PermissionFailure;
-use crate::fetch::{BoxFuture, FetchError, FetchResponse};
 use crate::jwks::tests::TEST_N;
 
 const TID: &str = "7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a";
@@ -26,53 +21,8 @@ const KEY_PEM: &[u8] = include_bytes!("../testdata/test_key.pem");
 const OTHER_KEY_PEM: &[u8] = include_bytes!("../testdata/other_key.pem");
 const NOW: u64 = 1_800_000_000;
 
-/// Canned responses by URL, with a hit counter per URL.
-#[derive(Debug, Default)]
-struct Canned {
-    routes: Mutex<HashMap<String, (u16, String)>>,
-    hits: Mutex<HashMap<String, u64>>,
-    total: AtomicU64,
-}
-
-impl Canned {
-    fn set(&self, url: &str, status: u16, body: impl Into<String>) {
-        self.routes
-            .lock()
-            .unwrap()
-            .insert(url.to_owned(), (status, body.into()));
-    }
-    fn hits(&self, url_contains: &str) -> u64 {
-        self.hits
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(k, _)| k.contains(url_contains))
-            .map(|(_, v)| *v)
-            .sum()
-    }
-}
-
-impl HttpFetch for Canned {
-    fn get<'a>(&'a self, url: &'a Url) -> BoxFuture<'a, Result<FetchResponse, FetchError>> {
-        Box::pin(async move {
-            self.total.fetch_add(1, Ordering::SeqCst);
-            *self
-                .hits
-                .lock()
-                .unwrap()
-                .entry(url.to_string())
-                .or_default() += 1;
-            let r = self.routes.lock().unwrap().get(url.as_str()).cloned();
-            match r {
-                Some((status, body)) => Ok(FetchResponse {
-                    status: StatusCode::from_u16(status).unwrap(),
-                    body: body.into(),
-                }),
-                None => Err(FetchError::Transport("connection refused".into())),
-            }
-        })
-    }
-}
+/// The crate's canned identity provider, empty: each test publishes what it needs.
+type Canned = crate::test_util::CannedIdp;
 
 fn key_doc(kid: &str, issuer: Option<&str>) -> String {
     let mut k =
@@ -118,7 +68,7 @@ fn fixture_with(
     issuer_tenant: &str,
     f: impl FnOnce(crate::AuthConfigBuilder) -> crate::AuthConfigBuilder,
 ) -> Fixture {
-    let canned = Arc::new(Canned::default());
+    let canned = Arc::new(Canned::empty());
     publish(&canned, tenant, issuer_tenant);
     let clock = ManualClock::new(std::time::UNIX_EPOCH + Duration::from_secs(NOW));
     let builder = AuthConfig::builder(tenant, CID)
@@ -628,10 +578,7 @@ async fn unknown_kid_refreshes_once_per_gap() {
 async fn no_keys_ever_loaded_is_503_then_recovers() {
     let f = fixture();
     let v2 = format!("{INSTANCE}{TID}/v2.0/.well-known/openid-configuration");
-    let body = {
-        let r = f.canned.routes.lock().unwrap();
-        r[&v2].1.clone()
-    };
+    let body = f.canned.answer(&v2).unwrap().1;
     f.canned.set(&v2, 503, "down");
     let e = f.validator.warm_up().await.unwrap_err();
     assert_eq!(e.code(), "keys_unavailable");
@@ -668,7 +615,7 @@ async fn outage_after_warm_up_keeps_last_good_keys() {
 
 #[tokio::test]
 async fn b2c_token_with_ver_1_is_validated_against_policy_metadata() {
-    let canned = Arc::new(Canned::default());
+    let canned = Arc::new(Canned::empty());
     let meta = format!(
         "{INSTANCE}contoso.onmicrosoft.com/B2C_1_susi/v2.0/.well-known/openid-configuration"
     );
@@ -734,49 +681,6 @@ fn headers(values: &[&str]) -> HeaderMap {
     h
 }
 
-#[test]
-fn bearer_extraction_follows_rfc6750() {
-    assert_eq!(
-        bearer_token(&headers(&["Bearer abc.def-_~+/="]), 100).unwrap(),
-        "abc.def-_~+/="
-    );
-    assert_eq!(bearer_token(&headers(&["bEaReR abc"]), 100).unwrap(), "abc");
-    assert!(matches!(
-        bearer_token(&headers(&[]), 100),
-        Err(AuthError::MissingToken)
-    ));
-    assert!(matches!(
-        bearer_token(&headers(&["Basic dXNlcjpwYXNz"]), 100),
-        Err(AuthError::UnsupportedScheme { scheme }) if scheme == "Basic"
-    ));
-    // a bare token is not echoed back as a "scheme"
-    let e = bearer_token(
-        &headers(&["eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"]),
-        100,
-    )
-    .unwrap_err();
-    assert!(!e.to_string().contains("eyJ"), "{e}");
-    for (bad, code) in [
-        (vec!["Bearer a", "Bearer b"], "invalid_request"),
-        (vec!["Bearer"], "invalid_request"),
-        (vec!["Bearer "], "invalid_request"),
-        (vec!["Bearer a b"], "invalid_request"),
-        (vec!["Bearer a,b"], "invalid_request"),
-        (vec!["Bearer =abc"], "invalid_request"),
-    ] {
-        let e = bearer_token(&headers(&bad), 100).unwrap_err();
-        assert_eq!(e.code(), code, "{bad:?}");
-        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
-    }
-    let big = format!("Bearer {}", "a".repeat(200));
-    assert!(matches!(
-        bearer_token(&headers(&[&big]), 100),
-        Err(AuthError::InvalidRequest {
-            reason: InvalidRequestReason::TooLarge { max: 100 }
-        })
-    ));
-}
-
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -823,7 +727,7 @@ proptest::proptest! {
 
 #[tokio::test]
 async fn b2c_older_tfp_issuer_form_is_taken_from_metadata() {
-    let canned = Arc::new(Canned::default());
+    let canned = Arc::new(Canned::empty());
     let meta = format!(
         "{INSTANCE}contoso.onmicrosoft.com/b2c_1_susi/v2.0/.well-known/openid-configuration"
     );
@@ -918,7 +822,12 @@ async fn cached_token_is_dropped_when_its_key_leaves_the_key_set() {
 
 #[tokio::test]
 async fn cached_token_is_verified_again_after_the_maximum_age() {
-    let f = fixture_with(TID, TID, |b| b.token_cache_max_age(Duration::from_secs(60)));
+    let f = fixture_with(TID, TID, |b| {
+        b.token_cache(crate::TokenCacheOptions {
+            max_age: Duration::from_secs(60),
+            ..Default::default()
+        })
+    });
     let t = token(&v2_claims());
     let first = f.validator.validate(&t).await.unwrap();
     f.clock.advance(Duration::from_secs(59));
@@ -932,7 +841,12 @@ async fn cached_token_is_verified_again_after_the_maximum_age() {
 
 #[tokio::test]
 async fn cache_holds_at_most_its_capacity_evicting_the_oldest() {
-    let f = fixture_with(TID, TID, |b| b.token_cache_capacity(3));
+    let f = fixture_with(TID, TID, |b| {
+        b.token_cache(crate::TokenCacheOptions {
+            capacity: 3,
+            ..Default::default()
+        })
+    });
     let tokens: Vec<String> = (0..5)
         .map(|i| token(&with(v2_claims(), "sub", json!(format!("user-{i}")))))
         .collect();
@@ -998,7 +912,9 @@ async fn requirement_is_checked_on_every_request_even_from_cache() {
 
 #[tokio::test]
 async fn disabled_cache_verifies_every_time() {
-    let f = fixture_with(TID, TID, crate::AuthConfigBuilder::without_token_cache);
+    let f = fixture_with(TID, TID, |b| {
+        b.token_cache(crate::TokenCacheOptions::disabled())
+    });
     let t = token(&v2_claims());
     let a = f.validator.validate(&t).await.unwrap();
     let b = f.validator.validate(&t).await.unwrap();
@@ -1019,7 +935,10 @@ async fn disabled_cache_verifies_every_time() {
 fn token_cache_max_age_out_of_range_is_a_config_error() {
     for age in [Duration::ZERO, Duration::from_secs(86_401)] {
         let e = AuthConfig::builder(TID, CID)
-            .token_cache_max_age(age)
+            .token_cache(crate::TokenCacheOptions {
+                max_age: age,
+                ..Default::default()
+            })
             .build()
             .unwrap_err();
         assert!(
@@ -1031,7 +950,12 @@ fn token_cache_max_age_out_of_range_is_a_config_error() {
 
 #[tokio::test]
 async fn sharded_cache_keeps_as_many_tokens_as_its_capacity_however_they_spread() {
-    let f = fixture_with(TID, TID, |b| b.token_cache_capacity(256));
+    let f = fixture_with(TID, TID, |b| {
+        b.token_cache(crate::TokenCacheOptions {
+            capacity: 256,
+            ..Default::default()
+        })
+    });
     let tokens: Vec<String> = (0..257)
         .map(|i| token(&with(v2_claims(), "sub", json!(format!("user-{i}")))))
         .collect();
@@ -1054,7 +978,7 @@ async fn header_fast_path_hits_only_the_exact_token_and_keeps_request_errors() {
     f.validator.validate(&t).await.unwrap();
     let two_spaces = format!("bearer  {t}");
     f.validator
-        .authenticate(&headers(&[two_spaces.as_str()]))
+        .authorize(&headers(&[two_spaces.as_str()]), None)
         .await
         .unwrap();
     assert_eq!(cache_counts(&f), (1, 1));
@@ -1065,14 +989,17 @@ async fn header_fast_path_hits_only_the_exact_token_and_keeps_request_errors() {
     ] {
         let e = f
             .validator
-            .authenticate(&headers(&[value.as_str()]))
+            .authorize(&headers(&[value.as_str()]), None)
             .await
             .unwrap_err();
         assert_eq!(e.code(), code, "{value:?}");
     }
     let e = f
         .validator
-        .authenticate(&headers(&[format!("Bearer {t}").as_str(), "Bearer x"]))
+        .authorize(
+            &headers(&[format!("Bearer {t}").as_str(), "Bearer x"]),
+            None,
+        )
         .await
         .unwrap_err();
     assert_eq!(e.code(), "invalid_request");

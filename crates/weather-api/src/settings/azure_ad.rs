@@ -174,8 +174,10 @@ impl AzureAdSettings {
         let instance = instance.unwrap_or(&self.instance);
         let mut builder = entra_auth::AuthConfig::builder(&identity.tenant_id, &identity.client_id)
             .instance(instance.as_str())
-            .token_cache_capacity(self.token_cache_capacity)
-            .token_cache_max_age(self.token_cache_max_age);
+            .token_cache(entra_auth::TokenCacheOptions {
+                capacity: self.token_cache_capacity,
+                max_age: self.token_cache_max_age,
+            });
         if !self.audiences.is_empty() {
             let mut audiences = vec![
                 identity.client_id.clone(),

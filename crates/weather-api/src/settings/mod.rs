@@ -552,8 +552,8 @@ mod tests {
             client_id: "a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c".into(),
         };
         let config = s.azure_ad.to_auth_config(&identity, None).unwrap();
-        assert_eq!(config.token_cache_capacity(), 0);
-        assert_eq!(config.token_cache_max_age(), Duration::from_secs(60));
+        assert_eq!(config.token_cache().capacity, 0);
+        assert_eq!(config.token_cache().max_age, Duration::from_secs(60));
     }
 
     #[test]

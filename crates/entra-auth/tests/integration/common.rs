@@ -85,7 +85,10 @@ pub async fn env_for(tenant: &str, f: impl FnOnce(AuthConfigBuilder) -> AuthConf
     let builder = AuthConfig::builder(tenant, DEV_API_CLIENT_ID)
         .instance(dev.issuer.instance().as_str())
         .clock(Arc::new(clock.clone()))
-        .http_timeout(Duration::from_secs(5));
+        .http(entra_auth::HttpOptions {
+            timeout: Duration::from_secs(5),
+            ..Default::default()
+        });
     let validator = TokenValidator::new(f(builder).build().unwrap()).unwrap();
     Env {
         dev,

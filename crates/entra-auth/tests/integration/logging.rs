@@ -2,12 +2,10 @@
 //! with the URL and status, and never the token.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 use entra_auth::TokenVersion;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -48,10 +46,22 @@ impl Subscriber for Capture {
     fn exit(&self, _: &Id) {}
 }
 
+/// The capture, installed once as the process's global subscriber. A scoped (`set_default`)
+/// subscriber misses events in this binary: the other tests, on other threads, reach the same
+/// callsites with no subscriber, and tracing's per-callsite interest is process-wide. Every
+/// test's events are captured, which only widens the "never a token" check below.
+fn capture() -> &'static Capture {
+    static CAPTURE: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
+    CAPTURE.get_or_init(|| {
+        let capture = Capture::default();
+        tracing::subscriber::set_global_default(capture.clone()).unwrap();
+        capture
+    })
+}
+
 #[tokio::test]
 async fn rejections_log_debug_with_code_and_refresh_failures_log_warn_without_tokens() {
-    let capture = Capture::default();
-    let _guard = tracing::subscriber::set_default(capture.clone());
+    let capture = capture();
 
     let e = env_with(|b| b.accepted_versions([TokenVersion::V2])).await;
     e.validator.warm_up().await.unwrap();

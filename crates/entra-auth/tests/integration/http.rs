@@ -1,13 +1,11 @@
 //! The tower layer and the axum extractors over real HTTP (axum on 127.0.0.1:0, reqwest).
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
+use crate::common::*;
 use axum::extract::FromRef;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use common::*;
 use entra_auth::{
     AuthLayer, AuthState, Authenticated, Authorized, Permission, Requirement, TokenValidator,
 };

@@ -1,105 +1,20 @@
-//! The hostile-input harness shared by the property tests (`tests/hostile.rs`) and the cargo-fuzz
-//! targets (`fuzz/fuzz_targets/*.rs`, which include this file by path): a validator on a manual
-//! clock whose metadata and keys are canned (no network), a signer with the test key so that an
-//! arbitrary payload passes the signature and reaches the claim checks, and an RFC 9110
-//! `WWW-Authenticate` parser to round-trip the challenges.
+//! The hostile-input harness shared by the property tests (`tests/integration/hostile.rs`) and
+//! the cargo-fuzz targets (`fuzz/fuzz_targets/*.rs`, which include this file by path): the crate's
+//! one canned identity provider and signer (`entra_auth::test_util`, feature `test-util`), and
+//! what every rejection must look like, with an RFC 9110 `WWW-Authenticate` parser to
+//! round-trip the challenges.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, missing_docs)]
-
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use entra_auth::fetch::{BoxFuture, FetchError, FetchResponse};
-use entra_auth::{AuthConfig, AuthError, HttpFetch, ManualClock, TokenValidator};
-use http::StatusCode;
-use url::Url;
+use entra_auth::AuthError;
 
-pub const TID: &str = "7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a";
-pub const CID: &str = "a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c";
-pub const INSTANCE: &str = "https://login.test/";
-pub const KID: &str = "k1";
-/// The validator's "now" (Unix seconds).
-pub const NOW: i64 = 1_800_000_000;
-const KEY_PEM: &str = include_str!("../../src/testdata/test_key.pem");
-const KEY_N: &str = include_str!("../../src/testdata/test_key.n");
-
-/// Canned metadata and key documents for `TID` (v1 and v2); counts fetches.
-#[derive(Debug, Default)]
-pub struct Canned {
-    pub fetches: AtomicU64,
-}
-
-impl Canned {
-    fn answer(url: &str) -> Option<String> {
-        document(INSTANCE, url)
-    }
-}
-
-/// The metadata or key document published at `url` by an identity provider at `instance` (v1 and
-/// v2 metadata for `TID`, each naming its key set, which holds the test key as `KID`).
-pub fn document(instance: &str, url: &str) -> Option<String> {
-    let v2_meta = format!("{instance}{TID}/v2.0/.well-known/openid-configuration");
-    let v1_meta = format!("{instance}{TID}/.well-known/openid-configuration");
-    let v2_keys = format!("{instance}{TID}/discovery/v2.0/keys");
-    let v1_keys = format!("{instance}{TID}/discovery/keys");
-    let keys = |issuer: Option<String>| {
-        let mut key = serde_json::json!({"kty": "RSA", "use": "sig", "kid": KID, "x5t": KID,
-            "n": KEY_N.trim(), "e": "AQAB"});
-        if let Some(i) = issuer {
-            key["issuer"] = serde_json::json!(i);
-        }
-        serde_json::json!({ "keys": [key] }).to_string()
-    };
-    if url == v2_meta {
-        Some(
-            serde_json::json!({"issuer": format!("{instance}{TID}/v2.0"), "jwks_uri": v2_keys})
-                .to_string(),
-        )
-    } else if url == v1_meta {
-        Some(
-            serde_json::json!({"issuer": format!("https://sts.test/{TID}/"), "jwks_uri": v1_keys})
-                .to_string(),
-        )
-    } else if url == v2_keys {
-        Some(keys(Some(format!("{instance}{{tenantid}}/v2.0"))))
-    } else if url == v1_keys {
-        Some(keys(None))
-    } else {
-        None
-    }
-}
-
-impl HttpFetch for Canned {
-    fn get<'a>(&'a self, url: &'a Url) -> BoxFuture<'a, Result<FetchResponse, FetchError>> {
-        Box::pin(async move {
-            self.fetches.fetch_add(1, Ordering::SeqCst);
-            match Self::answer(url.as_str()) {
-                Some(body) => Ok(FetchResponse {
-                    status: StatusCode::OK,
-                    body: body.into(),
-                }),
-                None => Ok(FetchResponse {
-                    status: StatusCode::NOT_FOUND,
-                    body: "not found".into(),
-                }),
-            }
-        })
-    }
-}
-
-/// A validator for `TID`/`CID` on a manual clock at `NOW`, over canned documents.
-pub fn validator() -> (TokenValidator, Arc<Canned>) {
-    let canned = Arc::new(Canned::default());
-    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(NOW as u64));
-    let config = AuthConfig::builder(TID, CID)
-        .instance(INSTANCE)
-        .clock(Arc::new(clock))
-        .build()
-        .unwrap();
-    (TokenValidator::with_fetcher(config, canned.clone()), canned)
-}
+// Every fixture of the canned provider, for the tests and the fuzz targets (not each uses all).
+#[allow(unused_imports)]
+pub use entra_auth::test_util::{
+    document, good_claims, good_claims_at, validator, CannedIdp, TestSigner, CID, INSTANCE, KID,
+    NOW, TID,
+};
 
 /// A current-thread runtime (property tests and fuzz targets are synchronous).
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -109,14 +24,9 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// The test key as a ring key pair (PKCS#1 DER from the PEM).
-pub fn key_pair() -> ring::signature::RsaKeyPair {
-    let b64: String = KEY_PEM
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
-    let der = STANDARD.decode(b64).unwrap();
-    ring::signature::RsaKeyPair::from_der(&der).unwrap()
+/// The signer of the test key (the key the canned key document publishes as `KID`).
+pub fn key_pair() -> TestSigner {
+    TestSigner::new()
 }
 
 pub fn b64(bytes: &[u8]) -> String {
@@ -124,37 +34,14 @@ pub fn b64(bytes: &[u8]) -> String {
 }
 
 /// `header.payload.signature` with these exact header and payload bytes, RS256-signed with the
-/// test key (the key the canned key document publishes as `KID`).
-pub fn sign_raw(key: &ring::signature::RsaKeyPair, header: &[u8], payload: &[u8]) -> String {
-    let input = format!("{}.{}", b64(header), b64(payload));
-    let mut sig = vec![0; key.public().modulus_len()];
-    key.sign(
-        &ring::signature::RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
-        input.as_bytes(),
-        &mut sig,
-    )
-    .unwrap();
-    format!("{input}.{}", b64(&sig))
+/// test key.
+pub fn sign_raw(key: &TestSigner, header: &[u8], payload: &[u8]) -> String {
+    key.sign_raw(header, payload)
 }
 
 /// A signed token whose payload is exactly `payload` under the standard header.
-pub fn sign_payload(key: &ring::signature::RsaKeyPair, payload: &[u8]) -> String {
-    sign_raw(key, br#"{"alg":"RS256","typ":"JWT","kid":"k1"}"#, payload)
-}
-
-/// A valid v2 delegated claims set with `weather.read`.
-pub fn good_claims() -> serde_json::Value {
-    good_claims_at(INSTANCE)
-}
-
-/// [`good_claims`] issued by the identity provider at `instance`.
-pub fn good_claims_at(instance: &str) -> serde_json::Value {
-    serde_json::json!({
-        "iss": format!("{instance}{TID}/v2.0"), "aud": CID, "ver": "2.0", "tid": TID,
-        "oid": "a11ce000-0000-4000-8000-00000000a11c", "sub": "s", "azp": "client",
-        "scp": "weather.read", "iat": NOW, "nbf": NOW, "exp": NOW + 3600
-    })
+pub fn sign_payload(key: &TestSigner, payload: &[u8]) -> String {
+    key.sign_payload(payload)
 }
 
 /// What every rejection must look like: a client error (or 503 when keys are missing), a stable

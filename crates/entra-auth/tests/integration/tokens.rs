@@ -3,11 +3,9 @@
 //! status, code and challenge, never a 5xx.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use entra_auth::{Clock, TokenVersion};
 use entra_dev::defaults::{DEV_API_CLIENT_ID, DEV_DAEMON_CLIENT_ID, DEV_TENANT_ID};
 use entra_dev::{Subject, TokenRequest};

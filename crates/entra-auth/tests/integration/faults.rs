@@ -4,8 +4,7 @@
 //! never replace the last good keys.
 #![allow(clippy::unwrap_used)]
 
-#[path = "hostile/harness.rs"]
-mod harness;
+use crate::harness;
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -94,14 +93,17 @@ fn validator(idp: &Idp) -> TokenValidator {
     let config = AuthConfig::builder(harness::TID, harness::CID)
         .instance(&idp.instance)
         .clock(Arc::new(clock))
-        .http_timeout(HTTP_TIMEOUT)
-        .connect_timeout(HTTP_TIMEOUT)
+        .http(entra_auth::HttpOptions {
+            timeout: HTTP_TIMEOUT,
+            connect_timeout: Some(HTTP_TIMEOUT),
+            ..Default::default()
+        })
         .build()
         .unwrap();
     TokenValidator::new(config).unwrap()
 }
 
-fn good_token(idp: &Idp, key: &ring::signature::RsaKeyPair) -> String {
+fn good_token(idp: &Idp, key: &harness::TestSigner) -> String {
     harness::sign_payload(
         key,
         harness::good_claims_at(&idp.instance)
@@ -110,7 +112,7 @@ fn good_token(idp: &Idp, key: &ring::signature::RsaKeyPair) -> String {
     )
 }
 
-fn unknown_kid_token(idp: &Idp, key: &ring::signature::RsaKeyPair) -> String {
+fn unknown_kid_token(idp: &Idp, key: &harness::TestSigner) -> String {
     harness::sign_raw(
         key,
         br#"{"alg":"RS256","typ":"JWT","kid":"not-published"}"#,

@@ -3,16 +3,15 @@
 //! passes the signature) and the `WWW-Authenticate` formatter; and the deliberate answers to claims
 //! with duplicate keys, deep nesting, huge numbers and wrong JSON types.
 //!
-//! The same entry points are fuzzed by `fuzz/` (cargo-fuzz), which shares `hostile/harness.rs`.
+//! The same entry points are fuzzed by `fuzz/` (cargo-fuzz), which shares `harness.rs`.
 #![allow(clippy::unwrap_used)]
 
-#[path = "hostile/harness.rs"]
-mod harness;
+use crate::harness;
 
+use crate::harness::{CID, NOW};
+use entra_auth::bearer::bearer_token;
 use entra_auth::error::MalformedReason;
-use entra_auth::validator::bearer_token;
 use entra_auth::{AuthError, TokenValidator};
-use harness::{CID, NOW};
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
@@ -21,7 +20,7 @@ use serde_json::{json, Value};
 struct Fixture {
     runtime: tokio::runtime::Runtime,
     validator: TokenValidator,
-    key: ring::signature::RsaKeyPair,
+    key: harness::TestSigner,
 }
 
 fn fixture() -> Fixture {

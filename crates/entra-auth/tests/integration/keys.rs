@@ -2,11 +2,9 @@
 //! outage, unknown-kid floods, 503 before the first load, background refresh and readiness.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use entra_auth::TokenVersion;
 use entra_dev::TokenRequest;
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};

@@ -1,0 +1,223 @@
+//! THE RFC 6750 extraction: the bearer token of a request, found by one scanner shared by the
+//! verified-token cache's fast path and the full path.
+//!
+//! `BearerHeader::find` takes the one `Authorization` header and locates the token after
+//! `Bearer` and its spaces without looking at the token's characters. The cache's fast path
+//! hashes those bytes (`BearerHeader::candidate`): only tokens that passed every check are ever
+//! cached, so a hit proves the bytes well-formed. Everything else asks `BearerHeader::token`,
+//! which checks the characters (one table lookup per byte) and, when something is off, says what.
+
+use http::{header, HeaderMap, HeaderValue};
+
+use crate::error::{AuthError, InvalidRequestReason};
+
+/// `token68` characters (RFC 7235), `=` excepted (only allowed as trailing padding).
+const TOKEN68: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        c += 1;
+    }
+    t
+};
+
+/// The request's one `Authorization` header, with the token located when the value has the
+/// plain `Bearer <token>` shape.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BearerHeader<'a> {
+    value: &'a HeaderValue,
+    /// The bytes after a case-insensitive `Bearer ` and its spaces, when non-empty: the token if
+    /// its characters are right (not yet checked).
+    candidate: Option<&'a [u8]>,
+}
+
+impl<'a> BearerHeader<'a> {
+    /// The one `Authorization` header of `headers`, at most `max_len` bytes of token.
+    ///
+    /// # Errors
+    /// [`AuthError::MissingToken`] (no header), [`AuthError::InvalidRequest`] (several headers,
+    /// or a value larger than `Bearer ` plus `max_len`).
+    pub(crate) fn find(headers: &'a HeaderMap, max_len: usize) -> Result<Self, AuthError> {
+        let mut values = headers.get_all(header::AUTHORIZATION).iter();
+        let value = values.next().ok_or(AuthError::MissingToken)?;
+        if values.next().is_some() {
+            return Err(AuthError::InvalidRequest {
+                reason: InvalidRequestReason::MultipleAuthorizationHeaders,
+            });
+        }
+        let bytes = value.as_bytes();
+        if bytes.len() > max_len + "Bearer ".len() {
+            return Err(AuthError::InvalidRequest {
+                reason: InvalidRequestReason::TooLarge { max: max_len },
+            });
+        }
+        let candidate = bytes
+            .get(..7)
+            .filter(|s| s.eq_ignore_ascii_case(b"bearer "))
+            .map(|_| &bytes[7..])
+            .and_then(|rest| rest.iter().position(|c| *c != b' ').map(|i| &rest[i..]));
+        Ok(Self { value, candidate })
+    }
+
+    /// The located token bytes, characters not yet checked (for the cache lookup), if the value
+    /// has the `Bearer <token>` shape (at most `max_len` bytes, as the whole value is).
+    pub(crate) fn candidate(&self) -> Option<&'a [u8]> {
+        self.candidate
+    }
+
+    /// The token: scheme `Bearer` in any case, then `token68` characters with optional trailing
+    /// `=` (RFC 6750 §2.1).
+    ///
+    /// # Errors
+    /// [`AuthError::UnsupportedScheme`] (another scheme) or [`AuthError::InvalidRequest`] (empty
+    /// token, bad characters).
+    pub(crate) fn token(&self) -> Result<&'a str, AuthError> {
+        if let Some(token) = self.candidate.and_then(well_formed) {
+            return Ok(token);
+        }
+        self.explain()
+    }
+
+    /// Something is off: the checks below say what, in order.
+    fn explain(&self) -> Result<&'a str, AuthError> {
+        let value = self.value.to_str().map_err(|_| AuthError::InvalidRequest {
+            reason: InvalidRequestReason::InvalidCharacters,
+        })?;
+        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            // Name the scheme only when it looks like one (a bare token must not be echoed).
+            let looks_like_scheme = scheme.len() <= 16
+                && scheme
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-');
+            return Err(AuthError::UnsupportedScheme {
+                scheme: if looks_like_scheme {
+                    scheme.to_owned()
+                } else {
+                    "<unrecognised>".to_owned()
+                },
+            });
+        }
+        let token = rest.trim_start_matches(' ');
+        if token.is_empty() {
+            return Err(AuthError::InvalidRequest {
+                reason: InvalidRequestReason::EmptyToken,
+            });
+        }
+        well_formed(token.as_bytes()).ok_or(AuthError::InvalidRequest {
+            reason: InvalidRequestReason::InvalidCharacters,
+        })
+    }
+}
+
+/// `bytes` as text when they are `token68` characters with optional trailing `=`.
+fn well_formed(bytes: &[u8]) -> Option<&str> {
+    let body_len = bytes.len() - bytes.iter().rev().take_while(|c| **c == b'=').count();
+    let body = &bytes[..body_len];
+    if body.is_empty() || !body.iter().all(|c| TOKEN68[usize::from(*c)]) {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()
+}
+
+/// Extracts the bearer token from the `Authorization` header (RFC 6750 §2.1): exactly one header,
+/// scheme `Bearer` in any case, a token of `token68` characters, at most `max_len` bytes.
+///
+/// ```
+/// use http::{header::AUTHORIZATION, HeaderMap};
+/// let mut headers = HeaderMap::new();
+/// headers.insert(AUTHORIZATION, "Bearer abc.def".parse().unwrap());
+/// assert_eq!(entra_auth::bearer::bearer_token(&headers, 100).unwrap(), "abc.def");
+/// ```
+///
+/// # Errors
+/// [`AuthError::MissingToken`] (no header), [`AuthError::UnsupportedScheme`] (another scheme), or
+/// [`AuthError::InvalidRequest`] (several headers, empty or oversize token, bad characters).
+pub fn bearer_token(headers: &HeaderMap, max_len: usize) -> Result<&str, AuthError> {
+    BearerHeader::find(headers, max_len)?.token()
+}
+
+/// Whether a query string carries an `access_token` parameter (RFC 6750 §2.3), which this
+/// library refuses: tokens in URLs end up in logs, and a token must not be sent in two places.
+pub(crate) fn has_access_token_param(query: &str) -> bool {
+    query
+        .split('&')
+        .any(|pair| pair.split('=').next() == Some("access_token"))
+}
+
+#[cfg(test)]
+mod tests {
+    use http::StatusCode;
+
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn bearer_extraction_follows_rfc6750() {
+        assert_eq!(
+            bearer_token(&headers(&["Bearer abc.def-_~+/="]), 100).unwrap(),
+            "abc.def-_~+/="
+        );
+        assert_eq!(bearer_token(&headers(&["bEaReR abc"]), 100).unwrap(), "abc");
+        assert!(matches!(
+            bearer_token(&headers(&[]), 100),
+            Err(AuthError::MissingToken)
+        ));
+        assert!(matches!(
+            bearer_token(&headers(&["Basic dXNlcjpwYXNz"]), 100),
+            Err(AuthError::UnsupportedScheme { scheme }) if scheme == "Basic"
+        ));
+        // a bare token is not echoed back as a "scheme"
+        let e = bearer_token(
+            &headers(&["eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"]),
+            100,
+        )
+        .unwrap_err();
+        assert!(!e.to_string().contains("eyJ"), "{e}");
+        for (bad, code) in [
+            (vec!["Bearer a", "Bearer b"], "invalid_request"),
+            (vec!["Bearer"], "invalid_request"),
+            (vec!["Bearer "], "invalid_request"),
+            (vec!["Bearer a b"], "invalid_request"),
+            (vec!["Bearer a,b"], "invalid_request"),
+            (vec!["Bearer =abc"], "invalid_request"),
+        ] {
+            let e = bearer_token(&headers(&bad), 100).unwrap_err();
+            assert_eq!(e.code(), code, "{bad:?}");
+            assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        }
+        let big = format!("Bearer {}", "a".repeat(200));
+        assert!(matches!(
+            bearer_token(&headers(&[&big]), 100),
+            Err(AuthError::InvalidRequest {
+                reason: InvalidRequestReason::TooLarge { max: 100 }
+            })
+        ));
+    }
+
+    #[test]
+    fn candidate_is_located_without_character_checks() {
+        let h = headers(&["bearer   a,b"]);
+        let found = BearerHeader::find(&h, 100).unwrap();
+        assert_eq!(found.candidate(), Some(&b"a,b"[..]));
+        assert_eq!(found.token().unwrap_err().code(), "invalid_request");
+        let h = headers(&["Basic abc"]);
+        assert_eq!(BearerHeader::find(&h, 100).unwrap().candidate(), None);
+    }
+
+    #[test]
+    fn access_token_query_parameter_is_found_by_name_only() {
+        assert!(has_access_token_param("a=1&access_token=x"));
+        assert!(has_access_token_param("access_token"));
+        assert!(!has_access_token_param("my_access_token=x&b=2"));
+    }
+}
