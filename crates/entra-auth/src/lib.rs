@@ -96,6 +96,7 @@
 //! the library never installs a subscriber.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod authority;
 pub mod bearer;

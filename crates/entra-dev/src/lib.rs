@@ -58,6 +58,8 @@
 //! # Ok(()) }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod defaults;
 
 // Vocabulary and signing (leaf modules).

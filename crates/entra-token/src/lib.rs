@@ -73,6 +73,7 @@
 //! the library never installs a subscriber.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod assertion;
 pub mod authority;
