@@ -865,24 +865,7 @@ async fn external_id_accepts_keys_of_its_own_tenant_only() {
         login: "https://contoso.ciamlogin.com",
         ..PUBLIC
     };
-    let mut doc = entra_v2_discovery(&p.base, CIAM_TID, &iss, json!("NA"), &ciam);
-    doc["claims_supported"] = json!([
-        "sub",
-        "iss",
-        "aud",
-        "exp",
-        "iat",
-        "auth_time",
-        "acr",
-        "nonce",
-        "preferred_username",
-        "name",
-        "tid",
-        "ver",
-        "at_hash",
-        "c_hash",
-        "email"
-    ]);
+    let doc = entra_v2_discovery(&p.base, CIAM_TID, &iss, json!("NA"), &ciam);
     p.publish(
         &format!("{CIAM_TID}/v2.0/.well-known/openid-configuration"),
         &doc,
