@@ -326,6 +326,28 @@ async fn inspect_replays_offline_from_files_at_the_given_time() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // replayed before it was issued
+    let (ok, j, _) = offline("1970-01-01T00:00:00Z".to_owned());
+    assert!(!ok);
+    assert_eq!(j["explanation"]["code"], "token_not_yet_valid");
+
+    // a token that does not decode fails the format check
+    let meta_arg = meta_file.to_str().unwrap();
+    let keys_arg = keys_file.to_str().unwrap();
+    let (ok, j, stderr) = explain(
+        "not-a-token",
+        &file,
+        &["--metadata", meta_arg, "--keys", keys_arg],
+    );
+    assert!(!ok);
+    assert_eq!(j["explanation"]["code"], "malformed_token");
+    assert_eq!(step(&j, "format")["outcome"], "failed");
+    assert_eq!(step(&j, "header")["outcome"], "not_checked");
+    assert!(
+        stderr.contains("401 malformed_token at the format check"),
+        "{stderr}"
+    );
+
     // settings without an identity: development mode, named
     let dev_mode = write(dir.path(), "dev.json", &json!({"bind": "127.0.0.1:8000"}));
     let out = inspect(&[&token, "--settings", dev_mode.to_str().unwrap()]);

@@ -903,10 +903,35 @@ async fn external_id_accepts_keys_of_its_own_tenant_only() {
             ),
         ],
     );
+    // Configured by its domain, the same tenant is served the same document (issuer on the GUID
+    // host, whatever the name in the URL: msal-js #8595).
+    p.publish(
+        "contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration",
+        &doc,
+    );
+    let by_domain = p.validator("contoso.onmicrosoft.com", |b| {
+        b.accepted_versions([entra_auth::TokenVersion::V2])
+    });
     let v = p.validator(CIAM_TID, |b| {
         b.accepted_versions([entra_auth::TokenVersion::V2])
     });
     let claims = v2_claims(&iss, CIAM_TID);
+    check(
+        &by_domain,
+        vec![
+            (
+                "by domain, key without issuer",
+                sign_org(&v2_header("no-issuer"), &claims),
+                "accepted",
+            ),
+            (
+                "by domain, another tenant's key",
+                sign_org(&v2_header("other-tenant"), &claims),
+                "key_issuer_mismatch",
+            ),
+        ],
+    )
+    .await;
     check(
         &v,
         vec![

@@ -298,11 +298,13 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<()> {
     } else {
         args.token.clone()
     };
-    let (header, claims) = decode(&token)?;
+    // With --settings, a token that does not even decode is explained too (the format check).
     #[cfg(feature = "inspect")]
     if let Some(settings) = &args.settings {
+        let (header, claims) = decode(&token).unwrap_or((Value::Null, Value::Null));
         return explain(&args, settings, &token, &header, &claims);
     }
+    let (header, claims) = decode(&token)?;
     if args.json {
         let out = serde_json::json!({ "verified": false, "header": header, "claims": claims });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -358,7 +360,11 @@ fn explain(
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        print!("{}", report(header, claims, now));
+        if header.is_null() {
+            println!("The token does not decode as a JWT (see the format check).");
+        } else {
+            print!("{}", report(header, claims, now));
+        }
         println!(
             "\nChecks of the service's validator (settings {}; tenant {}, client id {}, instance {})",
             settings.display(),
