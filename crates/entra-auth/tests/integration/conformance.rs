@@ -334,9 +334,8 @@ async fn check(v: &TokenValidator, cases: Vec<(&str, String, &str)>) {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
-#[tokio::test]
-async fn workforce_tenant_v1_and_v2_tokens_are_judged_as_entra_does() {
-    let p = Provider::start().await;
+/// The documents of a workforce tenant: v2 and v1 discovery and key sets.
+fn publish_workforce(p: &Provider) {
     let v2_iss = format!("https://login.microsoftonline.com/{TID}/v2.0");
     let v1_iss = format!("https://sts.windows.net/{TID}/");
     p.publish(
@@ -365,6 +364,14 @@ async fn workforce_tenant_v1_and_v2_tokens_are_judged_as_entra_does() {
     );
     // The v1 set: the same keys without issuer.
     p.keys(&format!("{TID}/discovery/keys"), vec![org_key(None)]);
+}
+
+#[tokio::test]
+async fn workforce_tenant_v1_and_v2_tokens_are_judged_as_entra_does() {
+    let p = Provider::start().await;
+    publish_workforce(&p);
+    let v2_iss = format!("https://login.microsoftonline.com/{TID}/v2.0");
+    let v1_iss = format!("https://sts.windows.net/{TID}/");
     let v = p.validator(TID, |b| b);
     let kid = org_kid();
     let app_only = with(
@@ -1072,5 +1079,77 @@ async fn us_government_and_china_tokens_are_judged_by_their_cloud() {
         };
         let v = p.validator(TID, |b| b.accepted_versions(versions));
         check(&v, cases).await;
+    }
+}
+
+/// Over HTTP through the AuthLayer (a route requiring `weather.read` or `Weather.Read.All`): the
+/// common mistakes answer 401 with an `invalid_token` challenge and a problem body naming the fix
+/// (an ID token got 403 "neither a scope nor a roles claim" before).
+#[tokio::test]
+async fn common_mistakes_answer_401_with_the_fix_over_http() {
+    let p = Provider::start().await;
+    publish_workforce(&p);
+    let api = crate::common::serve(crate::common::protected_router(p.validator(TID, |b| b))).await;
+    let v1_iss = format!("https://sts.windows.net/{TID}/");
+    let v2_iss = format!("https://login.microsoftonline.com/{TID}/v2.0");
+    let kid = org_kid();
+    let cases = [
+        (
+            sign_org(
+                &v1_header(&kid),
+                &with(v1_claims(&v1_iss, TID), &[("aud", json!("https://graph.windows.net"))]),
+            ),
+            "token_for_other_resource",
+            "this is an access token for Azure AD Graph",
+        ),
+        (
+            sign_org(
+                &v1_header(&kid),
+                &with(v1_claims(&v1_iss, TID), &[("aud", json!("https://storage.azure.com/"))]),
+            ),
+            "token_for_other_resource",
+            "not for https://storage.azure.com/.default",
+        ),
+        (
+            sign_org(
+                &v2_header(&kid),
+                &with(
+                    v2_claims(&v2_iss, TID),
+                    &[("scp", Value::Null), ("nonce", json!("n-0S6_WzA2Mj")), ("c_hash", json!("LDktKdoQak3Pk0cnXxCltA"))],
+                ),
+            ),
+            "id_token_as_access_token",
+            "this is an ID token, not an access token (it carries nonce, c_hash and neither a scp nor a roles claim)",
+        ),
+    ];
+    let client = crate::common::client();
+    for (token, code, says) in cases {
+        let res = client
+            .get(format!("{api}/weather"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "{code}");
+        let challenge = res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            challenge.starts_with("Bearer error=\"invalid_token\", error_description=\""),
+            "{challenge}"
+        );
+        assert!(challenge.contains(says), "{challenge}");
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["code"], code);
+        assert_eq!(body["status"], 401);
+        assert_eq!(body["type"], format!("urn:entra-auth:problem:{code}"));
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains(says), "{detail}");
+        assert!(
+            detail.contains(&format!("api://{CID}/.default")),
+            "{detail}"
+        );
     }
 }
