@@ -19,6 +19,7 @@ use http::{header, HeaderValue, StatusCode};
 
 use crate::challenge::Challenge;
 use crate::clock::rfc3339;
+use crate::well_known::MicrosoftResource;
 
 /// An error in the configuration, reported once by [`AuthConfigBuilder::build`](crate::AuthConfigBuilder::build).
 #[derive(Debug, thiserror::Error)]
@@ -201,8 +202,9 @@ impl fmt::Display for MalformedReason {
 pub enum OtherResource {
     /// The header has a `nonce` (only the resource itself can verify such a token).
     NonceHeader,
-    /// The audience is Microsoft Graph.
-    GraphAudience,
+    /// The audience is a Microsoft first-party API of [`well_known`](crate::well_known)'s table
+    /// (Microsoft Graph, Azure AD Graph, Azure Resource Manager, Key Vault, ...).
+    MicrosoftAudience(&'static MicrosoftResource),
 }
 
 /// Which permission rule a token failed (Microsoft.Identity.Web's IDW codes).
@@ -365,6 +367,17 @@ pub enum AuthError {
         /// The `iss` found.
         found: String,
     },
+    /// An ID token sent as a bearer token: it has ID-token-only claims (`nonce`, `at_hash`,
+    /// `c_hash`) and neither `scp` nor `roles`
+    /// (<https://learn.microsoft.com/entra/identity-platform/id-token-claims-reference>).
+    #[error("this is an ID token, not an access token (it carries {} and neither a scp nor a roles claim): an ID token tells the client who signed in and no API accepts it. \
+             The client sent the wrong token: send the access_token of the token response, requested with scope api://{client_id}/.default or one of this API's scopes", markers.join(", "))]
+    IdTokenAsAccessToken {
+        /// The ID-token-only claims found (`nonce`, `at_hash`, `c_hash`).
+        markers: Vec<&'static str>,
+        /// This API's client id, for the hint.
+        client_id: String,
+    },
     /// `aud` is not accepted.
     #[error("audience mismatch: expected one of {expected:?}, found {found:?}; request a token for this API (scope api://<client id>/.default or one of its scopes)")]
     AudienceMismatch {
@@ -409,14 +422,18 @@ pub enum AuthError {
 }
 
 fn other_resource_message(reason: OtherResource, client_id: &str) -> String {
-    let why = match reason {
-        OtherResource::NonceHeader => "the token header has a nonce",
-        OtherResource::GraphAudience => "the token's audience is Microsoft Graph",
-    };
-    format!(
-        "this is an access token for Microsoft Graph or another Microsoft API ({why}); only that API can validate it. \
-         The client asked for the wrong resource: request a token for this API with scope api://{client_id}/.default or one of its scopes"
-    )
+    match reason {
+        OtherResource::NonceHeader => format!(
+            "this is an access token for Microsoft Graph or another Microsoft API (the token header has a nonce); only that API can validate it. \
+             The client asked for the wrong resource: request a token for this API with scope api://{client_id}/.default or one of its scopes"
+        ),
+        OtherResource::MicrosoftAudience(r) => format!(
+            "this is an access token for {name} (the token's audience is {name}); only {name} can validate it. \
+             The client asked for the wrong resource: request a token for this API with scope api://{client_id}/.default or one of its scopes, not for {scope}",
+            name = r.name,
+            scope = r.default_scope(),
+        ),
+    }
 }
 
 fn permission_message(
@@ -480,6 +497,7 @@ error_codes! {
     TenantMismatch => "tenant_mismatch",
     TenantNotAllowed => "tenant_not_allowed",
     KeyIssuerMismatch => "key_issuer_mismatch",
+    IdTokenAsAccessToken => "id_token_as_access_token",
     AudienceMismatch => "audience_mismatch",
     InsufficientScope => "insufficient_scope",
     InsufficientClaims => "insufficient_claims",
@@ -656,7 +674,7 @@ mod tests {
             },
             AuthError::UnsupportedCriticalHeader { names: vec![] },
             AuthError::TokenForOtherResource {
-                reason: OtherResource::GraphAudience,
+                reason: OtherResource::MicrosoftAudience(&crate::well_known::MICROSOFT_GRAPH),
                 client_id: s(),
             },
             AuthError::MissingKeyId,
@@ -698,6 +716,10 @@ mod tests {
             AuthError::KeyIssuerMismatch {
                 key_issuer: s(),
                 found: s(),
+            },
+            AuthError::IdTokenAsAccessToken {
+                markers: vec![],
+                client_id: s(),
             },
             AuthError::AudienceMismatch {
                 expected: vec![],
@@ -742,6 +764,7 @@ mod tests {
                 | AuthError::TenantMismatch { .. }
                 | AuthError::TenantNotAllowed { .. }
                 | AuthError::KeyIssuerMismatch { .. }
+                | AuthError::IdTokenAsAccessToken { .. }
                 | AuthError::AudienceMismatch { .. }
                 | AuthError::InsufficientScope { .. }
                 | AuthError::InsufficientClaims { .. }
@@ -751,7 +774,7 @@ mod tests {
         }
         let codes: Vec<&str> = all.iter().map(AuthError::code).collect();
         assert_eq!(codes, CODES);
-        assert_eq!(CODES.len(), 24);
+        assert_eq!(CODES.len(), 25);
         let mut unique = codes.clone();
         unique.sort_unstable();
         unique.dedup();
@@ -846,6 +869,51 @@ mod tests {
             client_id: "abc".into(),
         };
         assert!(e.to_string().contains("api://abc/.default"));
+    }
+
+    #[test]
+    fn microsoft_audience_message_names_the_resource_and_both_scopes() {
+        let e = AuthError::TokenForOtherResource {
+            reason: OtherResource::MicrosoftAudience(
+                crate::well_known::microsoft_resource("https://graph.windows.net/").unwrap(),
+            ),
+            client_id: "abc".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "this is an access token for Azure AD Graph (the token's audience is Azure AD Graph); only Azure AD \
+             Graph can validate it. The client asked for the wrong resource: request a token for this API with scope \
+             api://abc/.default or one of its scopes, not for https://graph.windows.net/.default"
+        );
+    }
+
+    #[test]
+    fn id_token_message_names_the_markers_and_the_fix() {
+        let e = AuthError::IdTokenAsAccessToken {
+            markers: vec!["nonce", "at_hash"],
+            client_id: "abc".into(),
+        };
+        assert_eq!(
+            (e.status().as_u16(), e.code()),
+            (401, "id_token_as_access_token")
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "this is an ID token, not an access token (it carries nonce, at_hash and neither"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("requested with scope api://abc/.default or one of this API's scopes"),
+            "{text}"
+        );
+        assert!(e
+            .www_authenticate()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer error=\"invalid_token\""));
     }
 
     #[test]

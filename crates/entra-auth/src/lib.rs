@@ -105,6 +105,7 @@ pub mod clock;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod explain;
 #[cfg(feature = "axum")]
 pub mod extract;
 pub mod fetch;
@@ -116,9 +117,11 @@ pub mod policy;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 pub mod validator;
+pub mod well_known;
 
 mod cache;
 mod challenge;
+mod mistake;
 
 /// The cryptography backend: aws-lc-rs (feature `aws-lc-rs`, the default), else ring (feature
 /// `ring`); the two have the same API.
@@ -134,6 +137,7 @@ pub use claims::VerifiedClaims;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{AuthConfig, AuthConfigBuilder, HttpOptions, KeyRefresh, TokenCacheOptions};
 pub use error::{AuthError, ConfigError};
+pub use explain::Explanation;
 #[cfg(feature = "axum")]
 pub use extract::{AuthState, Authenticated, Authorized, Permission};
 pub use fetch::HttpFetch;

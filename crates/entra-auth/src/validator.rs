@@ -14,23 +14,13 @@ use crate::claims::{OneOrMany, PayloadError, TokenClaims, VerifiedClaims};
 use crate::clock::unix_seconds;
 use crate::config::AuthConfig;
 use crate::discovery::{expected_issuer, tenant_segment, TemplateError};
-use crate::error::{clip, AuthError, InvalidRequestReason, MalformedReason, OtherResource};
+use crate::error::{clip, AuthError, InvalidRequestReason, MalformedReason};
 use crate::fetch::HttpFetch;
 use crate::jwks::{KeyStore, SourceKeys, Trigger};
 use crate::jws::{Compact, JoseHeader, MAX_SIGNATURE_BYTES};
 use crate::metrics::{AuthMetrics, Metrics};
+use crate::mistake;
 use crate::policy::Requirement;
-
-/// Microsoft Graph's audiences.
-const GRAPH_AUDIENCES: &[&str] = &[
-    "00000003-0000-0000-c000-000000000000",
-    "https://graph.microsoft.com",
-    "https://graph.microsoft.com/",
-    "https://graph.microsoft.us",
-    "https://graph.microsoft.us/",
-    "https://microsoftgraph.chinacloudapi.cn",
-    "https://microsoftgraph.chinacloudapi.cn/",
-];
 
 /// What [`TokenValidator::authorize`] reads of a request: its headers and, when known, its URI
 /// (to refuse an `access_token` query parameter).
@@ -315,11 +305,7 @@ impl TokenValidator {
         hash: Option<TokenHash>,
     ) -> Result<VerifiedClaims, AuthError> {
         let config = &self.inner.config;
-        if token.len() > config.max_token_bytes() {
-            return Err(malformed(MalformedReason::TooLarge {
-                max: config.max_token_bytes(),
-            }));
-        }
+        self.check_size(token)?;
         let Some(cache) = &self.inner.cache else {
             return self.verify(token).await.map(|v| v.claims);
         };
@@ -340,6 +326,27 @@ impl TokenValidator {
         let claims = verified.claims.clone();
         cache.insert(hash, verified, config.clock().now());
         Ok(claims)
+    }
+
+    fn check_size(&self, token: &str) -> Result<(), AuthError> {
+        let max = self.inner.config.max_token_bytes();
+        if token.len() > max {
+            return Err(malformed(MalformedReason::TooLarge { max }));
+        }
+        Ok(())
+    }
+
+    /// The pipeline of [`validate`](Self::validate) without the token cache and the counters,
+    /// for [`explain`](Self::explain) (`crate::explain`).
+    pub(crate) async fn verify_uncached(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
+        self.check_size(token)?;
+        self.verify(token).await.map(|v| v.claims)
+    }
+
+    /// The metadata and keys the tokens of `version` are checked against, if loaded.
+    pub(crate) fn source_for(&self, version: TokenVersion) -> Option<Arc<SourceKeys>> {
+        let index = self.inner.config.source_for(version)?;
+        self.inner.keys.source(index)
     }
 
     /// The full pipeline: parse once, find the key, verify, check the claims.
@@ -436,22 +443,19 @@ impl TokenValidator {
         // 7. issuer, tenant, key issuer
         self.check_issuer(&claims, &source, key.issuer(), version)?;
 
-        // 8. audience
+        // 8. an ID token sent as a bearer token, then the audience (or the Microsoft API the
+        // token was meant for)
+        mistake::reject_id_token(&claims, &payload, config.client_id())?;
         let found: &[String] = claims.aud.as_ref().map_or(&[], OneOrMany::values);
         if found.is_empty() {
             return Err(AuthError::MissingClaim { claim: "aud" });
         }
         if !found.iter().any(|a| config.audiences().contains(a)) {
-            if found.iter().any(|a| GRAPH_AUDIENCES.contains(&a.as_str())) {
-                return Err(AuthError::TokenForOtherResource {
-                    reason: OtherResource::GraphAudience,
-                    client_id: config.client_id().to_owned(),
-                });
-            }
-            return Err(AuthError::AudienceMismatch {
-                expected: config.audiences().to_vec(),
-                found: found.iter().take(8).map(|a| clip(a)).collect(),
-            });
+            return Err(mistake::audience_error(
+                found,
+                config.audiences(),
+                config.client_id(),
+            ));
         }
 
         // 9. verified

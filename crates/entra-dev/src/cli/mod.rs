@@ -4,6 +4,8 @@ mod cert;
 mod inspect;
 mod revoke;
 mod serve;
+#[cfg(feature = "inspect")]
+mod service;
 mod switches;
 mod token;
 
@@ -23,6 +25,7 @@ EXAMPLES:
   entra-dev token --app --role Weather.Read.All   # app-only token for the development daemon
   entra-dev token --expired                    # to watch an API reject it
   entra-dev inspect \"$(entra-dev token)\"       # what is in a token, in plain words
+  entra-dev inspect \"$TOKEN\" --settings settings.json   # why a service accepts or refuses it
   entra-dev keys rotate                        # new signing key; the old one stays published
 
   curl -H \"Authorization: Bearer $(entra-dev token)\" http://127.0.0.1:8000/api/weather/Portland
@@ -60,7 +63,7 @@ enum Command {
     /// Show or rotate the signing keys
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Decode a token and explain each claim in plain words (does NOT verify it)
+    /// Decode a token and explain each claim; with --settings, every check a service makes on it
     Inspect(inspect::InspectArgs),
     /// Create a client certificate and key for client assertions
     #[command(subcommand)]
