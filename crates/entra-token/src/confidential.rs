@@ -349,19 +349,15 @@ impl ConfidentialClient {
             .fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let timeout = config.http.timeout;
-        let answer = tokio::time::timeout(timeout, inner.transport.post_form(endpoint, body)).await;
+        let res = crate::transport::post_bounded(
+            &*inner.transport,
+            endpoint,
+            body,
+            timeout,
+            grant.name(),
+        )
+        .await?;
         let elapsed_ms = started.elapsed().as_millis() as u64;
-        let res = match answer {
-            Err(_) => {
-                tracing::warn!(target: "entra_token", grant = grant.name(), %endpoint, ?timeout, "token endpoint timed out");
-                return Err(TokenError::Timeout { after: timeout });
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(target: "entra_token", grant = grant.name(), %endpoint, error = %e, "token endpoint unreachable");
-                return Err(TokenError::Transport(e));
-            }
-            Ok(Ok(res)) => res,
-        };
         let parsed = response::parse(res.status, &res.body, config.clock.now());
         match &parsed {
             Ok(_) => tracing::debug!(target: "entra_token", grant = grant.name(), scopes = %scopes,

@@ -193,6 +193,10 @@ pub enum AadstsKind {
     AssertionOutsideValidity,
     /// AADSTS700021 / AADSTS700023: the client assertion names another client or audience.
     AssertionClaimsMismatch,
+    /// AADSTS50173 (revoked), AADSTS70008 / AADSTS700082 (expired), AADSTS50133 (password
+    /// changed), AADSTS70000 (a refresh token already replaced by a newer one), AADSTS54005 (a
+    /// code already redeemed): the user must sign in again.
+    SignInNoLongerValid,
     /// Any other error code.
     Other,
 }
@@ -213,6 +217,7 @@ impl AadstsKind {
             70_021 | 700_211 | 700_212 | 700_213 => Self::FederatedCredentialRejected,
             700_024 => Self::AssertionOutsideValidity,
             700_021 | 700_023 => Self::AssertionClaimsMismatch,
+            50_173 | 70_008 | 700_082 | 50_133 | 70_000 | 54_005 => Self::SignInNoLongerValid,
             _ => Self::Other,
         }
     }
@@ -268,6 +273,10 @@ impl AadstsKind {
             Self::AssertionClaimsMismatch => {
                 "the client assertion's iss/sub or aud do not match: iss and sub must be this \
                  client id and aud the token endpoint of this tenant"
+            }
+            Self::SignInNoLongerValid => {
+                "the sign-in is no longer valid (revoked, expired, the password changed, or the \
+                 refresh token was replaced by a newer one): sign in again"
             }
             Self::Other => "see the error description and the Entra error code reference",
         }
@@ -424,6 +433,125 @@ pub enum TokenError {
     /// The credential could not produce a client assertion (federated token file, signing).
     #[error("the client credential failed: {0}")]
     Credential(#[from] CredentialError),
+    /// A public client cannot get a token silently: the user must sign in again (interactively
+    /// or with a device code).
+    #[error("{reason}: sign in again")]
+    SignInRequired {
+        /// Why.
+        reason: SignInReason,
+        /// The token endpoint's refusal (`invalid_grant`), when that is the reason.
+        refusal: Option<Box<AadstsError>>,
+    },
+    /// The user (or the identity provider for them) declined the sign-in.
+    #[error("the sign-in was declined ({error}){}", describe(.description))]
+    SignInDeclined {
+        /// `access_denied` or `authorization_declined`.
+        error: String,
+        /// `error_description` (clipped), may be empty.
+        description: String,
+    },
+    /// The device code expired before the user entered it.
+    #[error(
+        "the device code expired after {after:?} without a sign-in: start again and enter the code \
+         sooner"
+    )]
+    DeviceCodeExpired {
+        /// The code's lifetime (`expires_in`).
+        after: Duration,
+    },
+    /// The loopback redirect of an interactive sign-in failed.
+    #[error(transparent)]
+    Loopback(#[from] LoopbackError),
+    /// The persistent token cache could not be read or written.
+    #[error(transparent)]
+    Cache(#[from] FileCacheError),
+}
+
+fn describe(description: &str) -> String {
+    if description.is_empty() {
+        String::new()
+    } else {
+        format!(": {description}")
+    }
+}
+
+/// Why a public client must sign the user in again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignInReason {
+    /// No account is signed in (or the one asked for is not in the cache).
+    NoAccount,
+    /// The account has no refresh token (it was not asked for `offline_access`, or was dropped
+    /// after a refusal).
+    NoRefreshToken,
+    /// The identity provider refused the refresh token (`invalid_grant`: revoked, expired, the
+    /// password changed, or replaced by a newer one).
+    RefreshTokenRefused,
+}
+
+impl std::fmt::Display for SignInReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::NoAccount => "no signed-in account",
+            Self::NoRefreshToken => "the cached sign-in has no refresh token",
+            Self::RefreshTokenRefused => {
+                "the sign-in is no longer valid (the identity provider refused the refresh \
+                 token: revoked, expired or the password changed)"
+            }
+        })
+    }
+}
+
+/// The loopback redirect of an interactive sign-in (authorization code + PKCE) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoopbackError {
+    /// The loopback listener could not be opened.
+    #[error("sign-in: cannot listen on 127.0.0.1 for the browser's answer")]
+    Listen(#[source] std::io::Error),
+    /// Nobody came back in time.
+    #[error("sign-in: no answer from the browser within {after:?}")]
+    TimedOut {
+        /// How long it waited.
+        after: Duration,
+    },
+    /// The redirect does not belong to this sign-in.
+    #[error(
+        "sign-in: the answer's state does not match this sign-in (a stale or forged redirect); \
+         try again"
+    )]
+    StateMismatch,
+    /// The identity provider answered the redirect with an OAuth error other than a refusal.
+    #[error("sign-in refused: {error}{}", describe(.description))]
+    Refused {
+        /// OAuth `error`.
+        error: String,
+        /// `error_description` (clipped).
+        description: String,
+    },
+}
+
+/// The persistent token cache (a file) could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileCacheError {
+    /// Reading, writing, renaming or locking the file failed.
+    #[error("token cache {path}: cannot {action} it (check the directory's permissions)")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// `read`, `write`, `lock`.
+        action: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No account with this id in the cache.
+    #[error("no account {id:?} in the token cache: list them, or sign in")]
+    UnknownAccount {
+        /// The id asked for.
+        id: String,
+    },
 }
 
 impl From<AadstsError> for TokenError {
@@ -449,6 +577,21 @@ impl TokenError {
             Self::InvalidResponse { status, .. } => status.is_server_error(),
             Self::Rejected(e) => e.status.is_server_error(),
             _ => false,
+        }
+    }
+
+    /// Whether the user must sign in again ([`TokenError::SignInRequired`]).
+    pub fn is_sign_in_required(&self) -> bool {
+        matches!(self, Self::SignInRequired { .. })
+    }
+}
+
+impl TokenError {
+    /// The OAuth `error` value of a token endpoint refusal, e.g. `invalid_grant`.
+    pub(crate) fn oauth_error(&self) -> Option<&str> {
+        match self {
+            Self::Rejected(a) => Some(&a.error),
+            _ => None,
         }
     }
 }
