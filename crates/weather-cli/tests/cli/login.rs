@@ -6,7 +6,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use crate::helpers::{spawn_dev_service, Run, TestService, Weather};
 
 /// What the browser did.
-enum Browser<'a> {
+pub(crate) enum Browser<'a> {
     /// Sign in as `user`, consenting to these scopes.
     Accept(&'a str, &'a [&'a str]),
     /// Press "cancel" on the login page.
@@ -17,7 +17,7 @@ enum Browser<'a> {
 
 /// Runs `weather login --no-browser`, plays the browser, and returns the run and the page the CLI's
 /// listener showed.
-async fn login(weather: &Weather, browser: Browser<'_>) -> (Run, String) {
+pub(crate) async fn login(weather: &Weather, browser: Browser<'_>) -> (Run, String) {
     let mut child = weather
         .command(&["login", "--no-browser", "--wait", "60"])
         .spawn()
@@ -88,7 +88,7 @@ async fn finish(
     }
 }
 
-async fn signed_in(service: &TestService, consent: &[&str]) -> Weather {
+pub(crate) async fn signed_in(service: &TestService, consent: &[&str]) -> Weather {
     let weather = Weather::new(service);
     let (run, page) = login(&weather, Browser::Accept("alice", consent)).await;
     assert!(page.contains("You are signed in"), "{page}");
@@ -105,9 +105,15 @@ async fn login_through_the_browser_caches_the_users_token_and_commands_use_it() 
     let service = spawn_dev_service().await;
     let weather = signed_in(&service, &["weather.read", "weather.write"]).await;
     assert_eq!(service.token_requests(), 1, "the code was redeemed once");
-    let text = std::fs::read_to_string(weather.cache_file()).unwrap();
-    assert!(text.contains("\"kind\": \"user\""), "{text}");
-    assert!(text.contains("Alice Example"));
+    let cache = weather.cache_json();
+    let account = &cache["accounts"][0];
+    assert_eq!(account["username"], "alice@dev.example", "{cache}");
+    assert_eq!(account["name"], "Alice Example");
+    assert_eq!(account["oid"], entra_dev::defaults::ALICE_OID);
+    assert_eq!(cache["active"], account["id"]);
+    assert!(account["refresh_token"]
+        .as_str()
+        .is_some_and(|r| r.len() >= 40));
 
     weather
         .run(&[
@@ -129,10 +135,11 @@ async fn login_through_the_browser_caches_the_users_token_and_commands_use_it() 
     );
 
     let out = weather.run(&["logout"]).await;
-    assert!(
-        out.ok().starts_with("Signed out: removed 1 cached token"),
-        "{out:#?}"
+    assert_eq!(
+        out.ok(),
+        "Signed out Alice Example (alice@dev.example); commands now use client credentials when configured.\n"
     );
+    assert_eq!(weather.cache_json()["accounts"], serde_json::json!([]));
     weather.run(&["reports"]).await.ok();
     assert_eq!(service.token_requests(), 2, "back to client credentials");
 }
@@ -191,7 +198,7 @@ async fn login_cancelled_in_the_browser_exits_3_with_access_denied_and_caches_no
     assert!(page.contains("Sign-in failed"), "{page}");
     assert!(
         run.stderr
-            .contains("weather: sign-in refused: access_denied"),
+            .contains("weather: the sign-in was declined (access_denied)"),
         "{}",
         run.stderr
     );
