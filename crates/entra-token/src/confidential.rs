@@ -86,13 +86,8 @@ impl ConfidentialClient {
     /// [`ConfigError::HttpClient`](crate::ConfigError::HttpClient) when the HTTP client cannot be built.
     #[cfg(feature = "reqwest")]
     pub fn new(config: ConfidentialConfig) -> Result<Self, crate::error::ConfigError> {
-        let http = config.http;
-        let transport = crate::transport::ReqwestTransport::new(
-            http.connect_timeout,
-            http.timeout,
-            http.max_response_bytes,
-        )?;
-        Ok(Self::with_transport(config, Arc::new(transport)))
+        let transport = config.http.reqwest_transport()?;
+        Ok(Self::with_transport(config, transport))
     }
 
     /// A client posting through `transport` (the configured timeout still bounds each call).

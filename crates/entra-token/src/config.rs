@@ -38,6 +38,21 @@ pub struct HttpOptions {
     pub max_response_bytes: usize,
 }
 
+impl HttpOptions {
+    /// The default transport with these timeouts and this response cap.
+    #[cfg(feature = "reqwest")]
+    pub(crate) fn reqwest_transport(
+        &self,
+    ) -> Result<Arc<dyn crate::transport::TokenTransport>, ConfigError> {
+        let transport = crate::transport::ReqwestTransport::new(
+            self.connect_timeout,
+            self.timeout,
+            self.max_response_bytes,
+        )?;
+        Ok(Arc::new(transport))
+    }
+}
+
 impl Default for HttpOptions {
     fn default() -> Self {
         Self {

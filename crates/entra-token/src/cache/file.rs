@@ -126,6 +126,14 @@ impl AccountEntry {
             })
     }
 
+    /// The scopes granted with the last token for `scopes`, expired or not.
+    pub(crate) fn granted(&self, scopes: &str) -> Option<&str> {
+        self.access_tokens
+            .iter()
+            .find(|t| t.scopes == scopes)
+            .and_then(|t| t.granted.as_deref())
+    }
+
     /// Stores `token` for `scopes`, replacing the old one and dropping expired ones.
     pub(crate) fn put_access_token(
         &mut self,

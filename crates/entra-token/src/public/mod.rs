@@ -104,13 +104,8 @@ impl PublicClient {
     /// [`ConfigError::HttpClient`](crate::ConfigError::HttpClient) when the HTTP client cannot be built.
     #[cfg(feature = "reqwest")]
     pub fn new(config: PublicConfig) -> Result<Self, crate::error::ConfigError> {
-        let http = config.http;
-        let transport = crate::transport::ReqwestTransport::new(
-            http.connect_timeout,
-            http.timeout,
-            http.max_response_bytes,
-        )?;
-        Ok(Self::with_transport(config, Arc::new(transport)))
+        let transport = config.http.reqwest_transport()?;
+        Ok(Self::with_transport(config, transport))
     }
 
     /// A client posting through `transport` (the configured timeout still bounds each call).
@@ -191,11 +186,18 @@ impl PublicClient {
         let Some(refresh_token) = entry.refresh_token.clone() else {
             return Err(sign_in(SignInReason::NoRefreshToken));
         };
+        // Ask again for what was granted last time (the user may have consented to fewer scopes
+        // than were asked for: asking for more would be refused with consent_required).
+        let ask = entry
+            .granted(scopes.as_str())
+            .map(Scopes::parse)
+            .filter(|g| !g.is_empty())
+            .unwrap_or_else(|| scopes.clone());
         let form = vec![
             ("grant_type", "refresh_token".to_owned()),
             ("client_id", c.client_id.clone()),
             ("refresh_token", refresh_token.expose().to_owned()),
-            ("scope", sign_in_scope(scopes)),
+            ("scope", sign_in_scope(&ask)),
         ];
         // The file lock is held across the redemption: a refresh token is spent once.
         let answer = self.redeem(form, "refresh_token").await;

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use entra_dev::defaults::{ALICE_OID, BOB_OID};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::BufReader;
 
 use crate::helpers::{spawn_dev_service, Run, TestService, Weather};
-use crate::login::{login, Browser};
+use crate::login::{finish, login, read_until, Browser};
 
 /// The service's development issuer, where the verification page lives.
 fn issuer_url(service: &TestService) -> String {
@@ -54,29 +54,13 @@ async fn device_login(service: &TestService, weather: &Weather, user: &str) -> R
         .expect("weather starts");
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
-    let code = loop {
-        let mut line = String::new();
-        let n = stderr.read_line(&mut line).await.unwrap();
-        assert!(n > 0, "weather login ended without a code: {seen}");
-        seen.push_str(&line);
-        if let Some(code) = user_code_in(&line) {
-            break code;
-        }
-    };
+    let code = read_until(&mut stderr, &mut seen, user_code_in).await;
     assert!(
         seen.contains(&format!("open {}devicelogin", issuer_url(service))),
         "{seen}"
     );
     approve(service, &code, user).await;
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).await.unwrap();
-    seen.push_str(&rest);
-    let out = child.wait_with_output().await.unwrap();
-    Run {
-        code: out.status.code().unwrap(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: seen,
-    }
+    finish(child, stderr, seen).await
 }
 
 fn refresh_token(cache: &Value) -> String {

@@ -24,16 +24,12 @@ pub(crate) async fn login(weather: &Weather, browser: Browser<'_>) -> (Run, Stri
         .expect("weather starts");
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
-    let url = loop {
-        let mut line = String::new();
-        let n = stderr.read_line(&mut line).await.unwrap();
-        assert!(n > 0, "weather login ended without printing a URL: {seen}");
-        seen.push_str(&line);
+    let url = read_until(&mut stderr, &mut seen, |line| {
         let trimmed = line.trim();
-        if trimmed.starts_with("http") && trimmed.contains("/oauth2/v2.0/authorize?") {
-            break trimmed.to_owned();
-        }
-    };
+        (trimmed.starts_with("http") && trimmed.contains("/oauth2/v2.0/authorize?"))
+            .then(|| trimmed.to_owned())
+    })
+    .await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -71,8 +67,28 @@ pub(crate) async fn login(weather: &Weather, browser: Browser<'_>) -> (Run, Stri
     (finish(child, stderr, seen).await, shown)
 }
 
+/// Reads `stderr` line by line (kept in `seen`) until `found` picks something from a line.
+pub(crate) async fn read_until<T>(
+    stderr: &mut BufReader<tokio::process::ChildStderr>,
+    seen: &mut String,
+    found: impl Fn(&str) -> Option<T>,
+) -> T {
+    loop {
+        let mut line = String::new();
+        let n = stderr.read_line(&mut line).await.unwrap();
+        assert!(
+            n > 0,
+            "weather login ended before printing what was expected: {seen}"
+        );
+        seen.push_str(&line);
+        if let Some(t) = found(&line) {
+            return t;
+        }
+    }
+}
+
 /// Waits for the run to end, with the rest of its stderr.
-async fn finish(
+pub(crate) async fn finish(
     child: tokio::process::Child,
     mut stderr: BufReader<tokio::process::ChildStderr>,
     mut seen: String,
@@ -187,6 +203,10 @@ async fn login_with_read_consent_only_then_report_names_the_missing_write_scope(
         run.stderr
     );
     assert!(service.api_reports().await.is_empty());
+    // An hour later the refresh asks for what was granted, not for the refused scope.
+    weather.expire_user_access_tokens();
+    weather.run(&["reports"]).await.ok();
+    assert_eq!(service.issuer.stats().refresh_token_requests, 1);
 }
 
 #[tokio::test]
