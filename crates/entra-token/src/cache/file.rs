@@ -8,7 +8,8 @@
 //!   client-credentials token across runs).
 //! * Mode 0600 in a 0700 directory, written atomically: a temporary file in the same directory,
 //!   flushed, then renamed over the old one, so a reader sees the old or the new file, never half.
-//! * Every operation holds an exclusive lock (`flock` on `{file}.lock`), so two processes never
+//! * Every operation holds an exclusive lock (`flock` on `{file}.lock`; Unix only: elsewhere the
+//!   file is written atomically but not locked), so two processes never
 //!   lose each other's writes; [`FileCache::lock`] keeps it across a refresh-token redemption, so
 //!   two processes never spend one (rotated) refresh token twice.
 //! * A file that does not parse is renamed `{file}.corrupt-{unix seconds}` with a WARN (and the

@@ -10,8 +10,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use bytes::Bytes;
 use entra_token::{
-    Authority, BoxFuture, FileCache, PublicClient, PublicConfig, Scopes, TokenError, TokenSource,
-    TokenTransport, TransportError, TransportResponse,
+    Authority, BoxFuture, FileCache, Interaction, PublicClient, PublicConfig, Scopes, TokenError,
+    TokenSource, TokenTransport, TransportError, TransportResponse,
 };
 use http::StatusCode;
 use url::Url;
@@ -230,4 +230,32 @@ async fn device_authorization_refused_for_an_unknown_client_is_typed_before_any_
     );
     assert!(shown.is_empty());
     assert!(transport.poll_times().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn acquire_is_silent_first_and_prompts_only_without_a_usable_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let transport = Scripted::new(&[start(5, 900), tokens()]);
+    let client = client(Arc::clone(&transport), &dir);
+    let prompts = Arc::new(Mutex::new(0));
+    let counted = Arc::clone(&prompts);
+    let show = move |_: &entra_token::DeviceCodePrompt| *counted.lock().unwrap() += 1;
+    let scopes = Scopes::parse("api://x/read");
+    let first = client
+        .acquire(&scopes, Interaction::DeviceCode { show_prompt: &show })
+        .await
+        .unwrap();
+    assert_eq!(first.source, TokenSource::DeviceCode);
+    let second = client
+        .acquire(&scopes, Interaction::DeviceCode { show_prompt: &show })
+        .await
+        .unwrap();
+    assert_eq!(second.source, TokenSource::Cache);
+    assert_eq!(second.access_token.secret(), "at-1");
+    assert_eq!(*prompts.lock().unwrap(), 1, "prompted once");
+    assert_eq!(
+        transport.seen.lock().unwrap().len(),
+        2,
+        "no request the second time"
+    );
 }

@@ -326,3 +326,33 @@ async fn browser_sign_in(client: &PublicClient, user: &str) -> AuthResult {
     let (result, ()) = tokio::join!(flow, browser);
     result.unwrap()
 }
+
+#[tokio::test]
+async fn trace_logs_of_a_sign_in_a_refresh_and_a_refusal_carry_no_token() {
+    let dev = dev().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens.json");
+    let clock = ManualClock::starting_now();
+    let client = client(&dev, &file, &clock);
+    let logs = crate::common::Logs::default();
+    let _guard = logs.capture(tracing::Level::TRACE);
+    let signed_in = device_sign_in(&client, &dev, Some("alice")).await.unwrap();
+    let first_refresh = refresh_token_in(&file);
+    clock.advance(Duration::from_secs(2 * 3600));
+    let refreshed = client.acquire_silent(None, &scopes()).await.unwrap();
+    let second_refresh = refresh_token_in(&file);
+    dev.issuer.revoke_refresh_tokens("alice");
+    clock.advance(Duration::from_secs(2 * 3600));
+    client.acquire_silent(None, &scopes()).await.unwrap_err();
+    let text = logs.text();
+    assert!(text.contains("entra_token"), "events were captured: {text}");
+    assert!(text.contains("the refresh token was refused"), "{text}");
+    for secret in [
+        signed_in.access_token.secret(),
+        refreshed.access_token.secret(),
+        &first_refresh,
+        &second_refresh,
+    ] {
+        assert!(!text.contains(secret), "a token in the logs: {text}");
+    }
+}
