@@ -2,11 +2,19 @@
 //! token), [`AadstsError`] (the token endpoint's refusal, with the fix) and [`ClaimsChallenge`]
 //! (the downstream API wants more claims: turn it into a 401 for the caller).
 //!
-//! Messages never contain a secret, a key, a token or an assertion.
+//! Messages never contain a secret, a key, a token or an assertion. The AADSTS table lives in
+//! `aadsts.rs`, the public client's errors in `public.rs`.
+
+mod aadsts;
+mod public;
 
 use std::time::Duration;
 
 use http::StatusCode;
+
+pub use aadsts::{AadstsError, AadstsKind};
+use public::describe;
+pub use public::{FileCacheError, LoopbackError, SignInReason};
 
 /// Why a client configuration was refused (at start-up, once).
 #[derive(Debug, thiserror::Error)]
@@ -163,154 +171,6 @@ pub enum AssertionError {
     NotTheVerifiedToken,
 }
 
-/// The token endpoint's error codes this crate explains. The numeric AADSTS code is kept in
-/// [`AadstsError::codes`] for any other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AadstsKind {
-    /// AADSTS7000215: invalid client secret.
-    InvalidClientSecret,
-    /// AADSTS7000222: the client secret expired.
-    ExpiredClientSecret,
-    /// AADSTS700027: the certificate (client assertion) was rejected.
-    CertificateAssertionRejected,
-    /// AADSTS65001: the user or an administrator has not consented.
-    ConsentRequired,
-    /// AADSTS700016: no application with this client id in the tenant.
-    ApplicationNotFound,
-    /// AADSTS50013: the on-behalf-of assertion was rejected (signature, audience, lifetime).
-    InvalidAssertion,
-    /// AADSTS70011 / AADSTS1002012: the scope is not valid for this grant.
-    InvalidScope,
-    /// AADSTS90002: the tenant does not exist.
-    TenantNotFound,
-    /// AADSTS500011: the resource (downstream API) was not found in the tenant.
-    ResourceNotFound,
-    /// AADSTS70021 / AADSTS700211-700213: no federated credential matches the presented token.
-    FederatedCredentialRejected,
-    /// AADSTS700024: the client assertion (certificate or federated token) is outside its
-    /// validity period.
-    AssertionOutsideValidity,
-    /// AADSTS700021 / AADSTS700023: the client assertion names another client or audience.
-    AssertionClaimsMismatch,
-    /// AADSTS50173 (revoked), AADSTS70008 / AADSTS700082 (expired), AADSTS50133 (password
-    /// changed), AADSTS70000 (a refresh token already replaced by a newer one), AADSTS54005 (a
-    /// code already redeemed): the user must sign in again.
-    SignInNoLongerValid,
-    /// Any other error code.
-    Other,
-}
-
-impl AadstsKind {
-    /// The kind for a numeric AADSTS code.
-    pub fn from_code(code: u64) -> Self {
-        match code {
-            7_000_215 => Self::InvalidClientSecret,
-            7_000_222 => Self::ExpiredClientSecret,
-            700_027 => Self::CertificateAssertionRejected,
-            65_001 => Self::ConsentRequired,
-            700_016 => Self::ApplicationNotFound,
-            50_013 => Self::InvalidAssertion,
-            70_011 | 1_002_012 => Self::InvalidScope,
-            90_002 => Self::TenantNotFound,
-            500_011 => Self::ResourceNotFound,
-            70_021 | 700_211 | 700_212 | 700_213 => Self::FederatedCredentialRejected,
-            700_024 => Self::AssertionOutsideValidity,
-            700_021 | 700_023 => Self::AssertionClaimsMismatch,
-            50_173 | 70_008 | 700_082 | 50_133 | 70_000 | 54_005 => Self::SignInNoLongerValid,
-            _ => Self::Other,
-        }
-    }
-
-    /// What to do about it.
-    pub fn fix(self) -> &'static str {
-        match self {
-            Self::InvalidClientSecret => {
-                "the client secret is wrong: configure the secret's value (not its id) from the app \
-                 registration's Certificates & secrets page"
-            }
-            Self::ExpiredClientSecret => {
-                "the client secret expired: create a new secret in the app registration and \
-                 configure it"
-            }
-            Self::CertificateAssertionRejected => {
-                "the certificate is not registered for this application (or its thumbprint \
-                 differs): upload the certificate's public part to the app registration's \
-                 Certificates & secrets page"
-            }
-            Self::ConsentRequired => {
-                "the downstream API's permissions have not been consented: an administrator must \
-                 grant admin consent for this application (or list it in the downstream API's \
-                 knownClientApplications)"
-            }
-            Self::ApplicationNotFound => {
-                "no application with this client id exists in the tenant: check the client id and \
-                 the tenant, and that the app was not deleted"
-            }
-            Self::InvalidAssertion => {
-                "the incoming token cannot be exchanged: it must be a user access token issued for \
-                 this API (its aud is this API's client id or App ID URI) and still valid"
-            }
-            Self::InvalidScope => {
-                "the scope is not valid for this grant: client credentials need exactly one \
-                 {resource}/.default scope; on-behalf-of needs the downstream API's delegated \
-                 scopes such as api://{downstream}/access_as_user"
-            }
-            Self::TenantNotFound => "the tenant does not exist: check the tenant id or domain",
-            Self::ResourceNotFound => {
-                "the downstream API is not known in this tenant: check the resource part of the \
-                 scope and that the API has a service principal in the tenant"
-            }
-            Self::FederatedCredentialRejected => {
-                "the federated token was not accepted: check the federated credential's issuer, \
-                 subject and audience (api://AzureADTokenExchange) in the app registration"
-            }
-            Self::AssertionOutsideValidity => {
-                "the client assertion is expired or not yet valid: synchronise this machine's \
-                 clock (NTP); for a federated token, check that the platform still rotates the \
-                 token file"
-            }
-            Self::AssertionClaimsMismatch => {
-                "the client assertion's iss/sub or aud do not match: iss and sub must be this \
-                 client id and aud the token endpoint of this tenant"
-            }
-            Self::SignInNoLongerValid => {
-                "the sign-in is no longer valid (revoked, expired, the password changed, or the \
-                 refresh token was replaced by a newer one): sign in again"
-            }
-            Self::Other => "see the error description and the Entra error code reference",
-        }
-    }
-}
-
-/// The token endpoint refused the request (an OAuth error body with AADSTS codes).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("the token endpoint refused the request ({error}, AADSTS{code}): {fix}", code = self.primary_code(), fix = self.kind.fix())]
-#[non_exhaustive]
-pub struct AadstsError {
-    /// The HTTP status of the answer.
-    pub status: StatusCode,
-    /// The OAuth `error` value, e.g. `invalid_client`.
-    pub error: String,
-    /// The explained kind.
-    pub kind: AadstsKind,
-    /// The numeric AADSTS codes (`error_codes`, or the one that starts the description).
-    pub codes: Vec<u64>,
-    /// `error_description` (Entra's text; it names codes and ids, never a secret).
-    pub description: String,
-    /// `trace_id`, for a support request.
-    pub trace_id: Option<String>,
-    /// `correlation_id`, for a support request.
-    pub correlation_id: Option<String>,
-}
-
-impl AadstsError {
-    /// The first AADSTS code (0 when the answer had none).
-    pub fn primary_code(&self) -> u64 {
-        self.codes.first().copied().unwrap_or(0)
-    }
-}
-
 /// The downstream API (or the token endpoint, for it) asks for more claims: MFA, a Conditional
 /// Access policy, or a continuous access evaluation event. The API must answer its own caller
 /// **401** with a `WWW-Authenticate: Bearer error="insufficient_claims", claims="..."` challenge, so
@@ -465,93 +325,6 @@ pub enum TokenError {
     /// The persistent token cache could not be read or written.
     #[error(transparent)]
     Cache(#[from] FileCacheError),
-}
-
-fn describe(description: &str) -> String {
-    if description.is_empty() {
-        String::new()
-    } else {
-        format!(": {description}")
-    }
-}
-
-/// Why a public client must sign the user in again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SignInReason {
-    /// No account is signed in (or the one asked for is not in the cache).
-    NoAccount,
-    /// The account has no refresh token (it was not asked for `offline_access`, or was dropped
-    /// after a refusal).
-    NoRefreshToken,
-    /// The identity provider refused the refresh token (`invalid_grant`: revoked, expired, the
-    /// password changed, or replaced by a newer one).
-    RefreshTokenRefused,
-}
-
-impl std::fmt::Display for SignInReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::NoAccount => "no signed-in account",
-            Self::NoRefreshToken => "the cached sign-in has no refresh token",
-            Self::RefreshTokenRefused => {
-                "the sign-in is no longer valid (the identity provider refused the refresh \
-                 token: revoked, expired or the password changed)"
-            }
-        })
-    }
-}
-
-/// The loopback redirect of an interactive sign-in (authorization code + PKCE) failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LoopbackError {
-    /// The loopback listener could not be opened.
-    #[error("sign-in: cannot listen on 127.0.0.1 for the browser's answer")]
-    Listen(#[source] std::io::Error),
-    /// Nobody came back in time.
-    #[error("sign-in: no answer from the browser within {after:?}")]
-    TimedOut {
-        /// How long it waited.
-        after: Duration,
-    },
-    /// The redirect does not belong to this sign-in.
-    #[error(
-        "sign-in: the answer's state does not match this sign-in (a stale or forged redirect); \
-         try again"
-    )]
-    StateMismatch,
-    /// The identity provider answered the redirect with an OAuth error other than a refusal.
-    #[error("sign-in refused: {error}{}", describe(.description))]
-    Refused {
-        /// OAuth `error`.
-        error: String,
-        /// `error_description` (clipped).
-        description: String,
-    },
-}
-
-/// The persistent token cache (a file) could not be used.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum FileCacheError {
-    /// Reading, writing, renaming or locking the file failed.
-    #[error("token cache {path}: cannot {action} it (check the directory's permissions)")]
-    Io {
-        /// The file.
-        path: std::path::PathBuf,
-        /// `read`, `write`, `lock`.
-        action: &'static str,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// No account with this id in the cache.
-    #[error("no account {id:?} in the token cache: list them, or sign in")]
-    UnknownAccount {
-        /// The id asked for.
-        id: String,
-    },
 }
 
 impl From<AadstsError> for TokenError {
