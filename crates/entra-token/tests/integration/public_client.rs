@@ -44,6 +44,30 @@ fn client(dev: &RunningDevIssuer, file: &Path, clock: &ManualClock) -> PublicCli
     PublicClient::new(config).unwrap()
 }
 
+/// A development issuer, a cache file in a temporary directory, a manual clock and a client.
+struct Setup {
+    dev: RunningDevIssuer,
+    _dir: tempfile::TempDir,
+    file: std::path::PathBuf,
+    clock: ManualClock,
+    client: PublicClient,
+}
+
+async fn setup() -> Setup {
+    let dev = dev().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app/tokens.json");
+    let clock = ManualClock::starting_now();
+    let client = client(&dev, &file, &clock);
+    Setup {
+        dev,
+        _dir: dir,
+        file,
+        clock,
+        client,
+    }
+}
+
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -106,11 +130,13 @@ fn refresh_token_in(path: &Path) -> String {
 
 #[tokio::test]
 async fn device_code_sign_in_is_cached_then_refreshed_with_a_rotated_refresh_token() {
-    let dev = dev().await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("app/tokens.json");
-    let clock = ManualClock::starting_now();
-    let client = client(&dev, &file, &clock);
+    let Setup {
+        dev,
+        _dir,
+        file,
+        clock,
+        client,
+    } = setup().await;
 
     let signed_in = device_sign_in(&client, &dev, Some("alice")).await.unwrap();
     assert_eq!(signed_in.source, TokenSource::DeviceCode);
@@ -168,11 +194,13 @@ async fn device_code_sign_in_is_cached_then_refreshed_with_a_rotated_refresh_tok
 
 #[tokio::test]
 async fn revoked_refresh_token_is_sign_in_required_and_the_account_keeps_no_token() {
-    let dev = dev().await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tokens.json");
-    let clock = ManualClock::starting_now();
-    let client = client(&dev, &file, &clock);
+    let Setup {
+        dev,
+        _dir,
+        file,
+        clock,
+        client,
+    } = setup().await;
     device_sign_in(&client, &dev, Some("alice")).await.unwrap();
     assert_eq!(dev.issuer.revoke_refresh_tokens("alice"), 1);
     clock.advance(Duration::from_secs(2 * 3600));
@@ -205,11 +233,13 @@ async fn revoked_refresh_token_is_sign_in_required_and_the_account_keeps_no_toke
 
 #[tokio::test]
 async fn two_clients_refreshing_one_file_at_once_spend_the_refresh_token_once() {
-    let dev = dev().await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tokens.json");
-    let clock = ManualClock::starting_now();
-    let first = client(&dev, &file, &clock);
+    let Setup {
+        dev,
+        _dir,
+        file,
+        clock,
+        client: first,
+    } = setup().await;
     device_sign_in(&first, &dev, Some("bob")).await.unwrap();
     clock.advance(Duration::from_secs(2 * 3600));
     // Another process's client: its own instance over the same file.
@@ -232,10 +262,13 @@ async fn two_clients_refreshing_one_file_at_once_spend_the_refresh_token_once() 
 
 #[tokio::test]
 async fn device_code_declined_on_the_page_is_sign_in_declined_and_caches_nothing() {
-    let dev = dev().await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tokens.json");
-    let client = client(&dev, &file, &ManualClock::starting_now());
+    let Setup {
+        dev,
+        _dir,
+        file,
+        client,
+        ..
+    } = setup().await;
     let e = device_sign_in(&client, &dev, None).await.unwrap_err();
     assert!(
         matches!(&e, TokenError::SignInDeclined { error, .. } if error == "authorization_declined"),
@@ -246,11 +279,13 @@ async fn device_code_declined_on_the_page_is_sign_in_declined_and_caches_nothing
 
 #[tokio::test]
 async fn browser_sign_in_redeems_the_code_with_pkce_and_two_accounts_can_be_switched() {
-    let dev = dev().await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tokens.json");
-    let clock = ManualClock::starting_now();
-    let client = client(&dev, &file, &clock);
+    let Setup {
+        dev,
+        _dir,
+        file,
+        client,
+        ..
+    } = setup().await;
     let alice = browser_sign_in(&client, "alice").await;
     assert_eq!(alice.source, TokenSource::Interactive);
     assert_eq!(alice.account.oid, ALICE_OID);
@@ -277,13 +312,9 @@ async fn browser_sign_in_redeems_the_code_with_pkce_and_two_accounts_can_be_swit
 
 #[tokio::test]
 async fn silent_without_any_sign_in_is_sign_in_required_without_a_request() {
-    let dev = dev().await;
-    let dir = tempfile::tempdir().unwrap();
-    let client = client(
-        &dev,
-        &dir.path().join("tokens.json"),
-        &ManualClock::starting_now(),
-    );
+    let Setup {
+        dev, _dir, client, ..
+    } = setup().await;
     let e = client.acquire_silent(None, &scopes()).await.unwrap_err();
     assert_eq!(e.to_string(), "no signed-in account: sign in again");
     assert_eq!(dev.issuer.stats().token_requests, 0);
@@ -329,11 +360,13 @@ async fn browser_sign_in(client: &PublicClient, user: &str) -> AuthResult {
 
 #[tokio::test]
 async fn trace_logs_of_a_sign_in_a_refresh_and_a_refusal_carry_no_token() {
-    let dev = dev().await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tokens.json");
-    let clock = ManualClock::starting_now();
-    let client = client(&dev, &file, &clock);
+    let Setup {
+        dev,
+        _dir,
+        file,
+        clock,
+        client,
+    } = setup().await;
     let logs = crate::common::Logs::default();
     let _guard = logs.capture(tracing::Level::TRACE);
     // Other tests' threads may have cached these call sites' interest while no subscriber wanted
