@@ -244,21 +244,31 @@ impl TokenProvider {
         Ok(secret)
     }
 
-    /// The service refused the current token. An app-only token is replaced (never served again
-    /// from the cache) and `true` says that asking again can help; otherwise `false`.
+    /// The service refused the current token before its expiry. A token from the cache (app-only
+    /// or the user's) is replaced, never served again, and `true` says that asking again can
+    /// help; otherwise (a given token) `false`.
     ///
     /// # Errors
     /// As [`TokenProvider::token`].
     pub(crate) async fn refused(&mut self) -> Result<bool, CliError> {
-        let (Plan::ClientCredentials { client, scopes }, Some(rejected)) =
-            (&self.plan, &self.current)
-        else {
+        let Some(rejected) = &self.current else {
             return Ok(false);
         };
-        let fresh = client
-            .reacquire_for_app(scopes, rejected)
-            .await
-            .map_err(|e| self.app_error(e, client))?;
+        let fresh = match &self.plan {
+            Plan::Given(_) => return Ok(false),
+            Plan::User {
+                client,
+                scopes,
+                account,
+            } => match client.reacquire_silent(None, scopes, rejected).await {
+                Ok(r) => r.access_token,
+                Err(e) => return Err(user_error(e, account, &self.authority)),
+            },
+            Plan::ClientCredentials { client, scopes } => client
+                .reacquire_for_app(scopes, rejected)
+                .await
+                .map_err(|e| self.app_error(e, client))?,
+        };
         self.current = Some(fresh);
         Ok(true)
     }

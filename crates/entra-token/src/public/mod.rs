@@ -164,6 +164,30 @@ impl PublicClient {
         account_id: Option<&str>,
         scopes: &Scopes,
     ) -> Result<AuthResult, TokenError> {
+        self.silent(account_id, scopes, None).await
+    }
+
+    /// Like [`acquire_silent`](Self::acquire_silent), but never returns `rejected` again (an
+    /// access token the API refused before its expiry, e.g. after a revocation event): a newer
+    /// cached token if another process already replaced it, else one for the refresh token.
+    ///
+    /// # Errors
+    /// As [`acquire_silent`](Self::acquire_silent).
+    pub async fn reacquire_silent(
+        &self,
+        account_id: Option<&str>,
+        scopes: &Scopes,
+        rejected: &AccessToken,
+    ) -> Result<AuthResult, TokenError> {
+        self.silent(account_id, scopes, Some(rejected)).await
+    }
+
+    async fn silent(
+        &self,
+        account_id: Option<&str>,
+        scopes: &Scopes,
+        rejected: Option<&AccessToken>,
+    ) -> Result<AuthResult, TokenError> {
         let c = &self.inner.config;
         let instance = c.authority.instance().as_str();
         let mut locked = c.cache.lock().await?;
@@ -172,9 +196,10 @@ impl PublicClient {
             return Err(sign_in(SignInReason::NoAccount));
         };
         let account = entry.account.clone();
-        if let Some((access_token, granted_scopes)) =
-            entry.access_token(scopes.as_str(), now, c.expiry_margin)
-        {
+        let cached = entry
+            .access_token(scopes.as_str(), now, c.expiry_margin)
+            .filter(|(t, _)| rejected.is_none_or(|r| r.secret() != t.secret()));
+        if let Some((access_token, granted_scopes)) = cached {
             tracing::debug!(target: "entra_token", account = %account.id, "token from the file cache");
             return Ok(AuthResult {
                 access_token,

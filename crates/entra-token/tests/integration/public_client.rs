@@ -398,3 +398,22 @@ async fn trace_logs_of_a_sign_in_a_refresh_and_a_refusal_carry_no_token() {
         assert!(!text.contains(secret), "a token in the logs: {text}");
     }
 }
+
+#[tokio::test]
+async fn reacquire_silent_never_serves_the_rejected_token_again() {
+    let Setup {
+        dev, _dir, client, ..
+    } = setup().await;
+    let signed_in = browser_sign_in(&client, "alice").await;
+    let again = client
+        .reacquire_silent(None, &scopes(), &signed_in.access_token)
+        .await
+        .unwrap();
+    assert_eq!(again.source, TokenSource::RefreshToken);
+    assert_ne!(again.access_token.secret(), signed_in.access_token.secret());
+    // The replacement is cached: an ordinary call serves it without a request.
+    let cached = client.acquire_silent(None, &scopes()).await.unwrap();
+    assert_eq!(cached.source, TokenSource::Cache);
+    assert_eq!(cached.access_token.secret(), again.access_token.secret());
+    assert_eq!(dev.issuer.stats().refresh_token_requests, 1);
+}

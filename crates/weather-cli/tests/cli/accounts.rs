@@ -142,6 +142,25 @@ async fn revoked_sign_in_says_to_sign_in_again_and_exits_3() {
 }
 
 #[tokio::test]
+async fn user_token_refused_before_its_expiry_is_replaced_by_a_silent_refresh_once() {
+    let service = spawn_dev_service().await;
+    let weather = Weather::new(&service);
+    login(&weather, Browser::Accept("alice", &["weather.read"]))
+        .await
+        .0
+        .ok();
+    let mut cache = weather.cache_json();
+    cache["accounts"][0]["access_tokens"][0]["token"] =
+        serde_json::json!("not-a-token-the-service-accepts");
+    std::fs::write(weather.cache_file(), cache.to_string()).unwrap();
+    let run = weather.run(&["reports"]).await;
+    assert_eq!(run.ok(), "No reports yet.\n");
+    assert_eq!(service.issuer.stats().refresh_token_requests, 1);
+    let text = std::fs::read_to_string(weather.cache_file()).unwrap();
+    assert!(!text.contains("not-a-token-the-service-accepts"));
+}
+
+#[tokio::test]
 async fn two_weather_processes_refreshing_at_once_keep_one_valid_cache() {
     let service = spawn_dev_service().await;
     let weather = Weather::new(&service);
