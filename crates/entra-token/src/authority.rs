@@ -40,7 +40,30 @@ impl Authority {
     /// [`ConfigError::InvalidTenant`]; [`ConfigError::MultiTenantAuthority`] for `common`,
     /// `organizations` and `consumers`.
     pub fn tenant(tenant: &str) -> Result<Self, ConfigError> {
-        let tenant = parse_tenant(tenant)?;
+        let tenant = parse_tenant(tenant, false)?;
+        Self::build(public_cloud(), tenant, None)
+    }
+
+    /// An authority for a public client (a CLI or desktop app signing users in): a tenant as in
+    /// [`Authority::tenant`], or `organizations` (any work or school account), `common` (those and
+    /// personal accounts) or `consumers` (personal accounts only). A confidential client refuses
+    /// the three multi-tenant names ([`ConfigError::MultiTenantAuthority`]).
+    ///
+    /// ```
+    /// use entra_token::Authority;
+    /// let a = Authority::public("organizations")?;
+    /// assert!(a.is_multi_tenant());
+    /// assert_eq!(
+    ///     a.device_code_endpoint().as_str(),
+    ///     "https://login.microsoftonline.com/organizations/oauth2/v2.0/devicecode"
+    /// );
+    /// # Ok::<(), entra_token::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidTenant`].
+    pub fn public(tenant: &str) -> Result<Self, ConfigError> {
+        let tenant = parse_tenant(tenant, true)?;
         Self::build(public_cloud(), tenant, None)
     }
 
@@ -53,7 +76,7 @@ impl Authority {
     /// [`ConfigError::InvalidPolicy`].
     pub fn b2c(instance: &str, tenant: &str, policy: &str) -> Result<Self, ConfigError> {
         let instance = parse_instance(instance)?;
-        let tenant = parse_tenant(tenant)?;
+        let tenant = parse_tenant(tenant, false)?;
         let valid = policy.len() <= 100
             && policy.to_ascii_uppercase().starts_with("B2C_1")
             && policy
@@ -116,16 +139,47 @@ impl Authority {
     pub fn token_endpoint(&self) -> &Url {
         &self.token_endpoint
     }
+
+    /// `{instance}{tenant}/oauth2/v2.0/authorize` (with `{policy}/` for B2C): where a public
+    /// client sends the browser.
+    pub fn authorize_endpoint(&self) -> Url {
+        self.sibling("authorize")
+    }
+
+    /// `{instance}{tenant}/oauth2/v2.0/devicecode`: the device authorization endpoint (RFC 8628).
+    pub fn device_code_endpoint(&self) -> Url {
+        self.sibling("devicecode")
+    }
+
+    /// Whether the tenant is `common`, `organizations` or `consumers` (public clients only).
+    pub fn is_multi_tenant(&self) -> bool {
+        MULTI_TENANT.contains(&self.tenant.as_str())
+    }
+
+    /// The endpoint next to the token endpoint (same path, last segment replaced).
+    fn sibling(&self, last: &str) -> Url {
+        let mut url = self.token_endpoint.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop().push(last);
+        }
+        url
+    }
 }
 
 fn public_cloud() -> Url {
     Url::parse(PUBLIC_CLOUD).expect("BUG: PUBLIC_CLOUD is a valid URL")
 }
 
-fn parse_tenant(tenant: &str) -> Result<String, ConfigError> {
+/// The tenant names that stand for many tenants (public clients only).
+const MULTI_TENANT: [&str; 3] = ["common", "organizations", "consumers"];
+
+fn parse_tenant(tenant: &str, allow_multi_tenant: bool) -> Result<String, ConfigError> {
     let t = tenant.trim();
     let lower = t.to_ascii_lowercase();
-    if matches!(lower.as_str(), "common" | "organizations" | "consumers") {
+    if MULTI_TENANT.contains(&lower.as_str()) {
+        if allow_multi_tenant {
+            return Ok(lower);
+        }
         return Err(ConfigError::MultiTenantAuthority { found: lower });
     }
     let valid = !t.is_empty()
@@ -215,6 +269,24 @@ mod tests {
         let err = Authority::tenant("Common").unwrap_err();
         assert!(matches!(err, ConfigError::MultiTenantAuthority { .. }));
         assert!(err.to_string().contains("tenant id"), "{err}");
+    }
+
+    #[test]
+    fn public_authority_accepts_organizations_and_names_its_endpoints() {
+        let a = Authority::public("Organizations")
+            .unwrap()
+            .with_instance("http://127.0.0.1:8080/dev-issuer/")
+            .unwrap();
+        assert!(a.is_multi_tenant());
+        assert_eq!(
+            a.authorize_endpoint().as_str(),
+            "http://127.0.0.1:8080/dev-issuer/organizations/oauth2/v2.0/authorize"
+        );
+        assert_eq!(
+            a.device_code_endpoint().as_str(),
+            "http://127.0.0.1:8080/dev-issuer/organizations/oauth2/v2.0/devicecode"
+        );
+        assert!(!Authority::public("t1").unwrap().is_multi_tenant());
     }
 
     #[test]

@@ -86,13 +86,8 @@ impl ConfidentialClient {
     /// [`ConfigError::HttpClient`](crate::ConfigError::HttpClient) when the HTTP client cannot be built.
     #[cfg(feature = "reqwest")]
     pub fn new(config: ConfidentialConfig) -> Result<Self, crate::error::ConfigError> {
-        let http = config.http;
-        let transport = crate::transport::ReqwestTransport::new(
-            http.connect_timeout,
-            http.timeout,
-            http.max_response_bytes,
-        )?;
-        Ok(Self::with_transport(config, Arc::new(transport)))
+        let transport = config.http.reqwest_transport()?;
+        Ok(Self::with_transport(config, transport))
     }
 
     /// A client posting through `transport` (the configured timeout still bounds each call).
@@ -349,19 +344,15 @@ impl ConfidentialClient {
             .fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let timeout = config.http.timeout;
-        let answer = tokio::time::timeout(timeout, inner.transport.post_form(endpoint, body)).await;
+        let res = crate::transport::post_bounded(
+            &*inner.transport,
+            endpoint,
+            body,
+            timeout,
+            grant.name(),
+        )
+        .await?;
         let elapsed_ms = started.elapsed().as_millis() as u64;
-        let res = match answer {
-            Err(_) => {
-                tracing::warn!(target: "entra_token", grant = grant.name(), %endpoint, ?timeout, "token endpoint timed out");
-                return Err(TokenError::Timeout { after: timeout });
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(target: "entra_token", grant = grant.name(), %endpoint, error = %e, "token endpoint unreachable");
-                return Err(TokenError::Transport(e));
-            }
-            Ok(Ok(res)) => res,
-        };
         let parsed = response::parse(res.status, &res.body, config.clock.now());
         match &parsed {
             Ok(_) => tracing::debug!(target: "entra_token", grant = grant.name(), scopes = %scopes,

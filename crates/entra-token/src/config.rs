@@ -8,7 +8,7 @@ use std::time::Duration;
 use entra_auth::{Clock, SystemClock};
 
 use crate::authority::Authority;
-use crate::cache::SharedCache;
+use crate::cache::{FileCache, SharedCache};
 use crate::credential::ClientCredential;
 use crate::error::{clip, ConfigError};
 
@@ -36,6 +36,21 @@ pub struct HttpOptions {
     pub connect_timeout: Duration,
     /// The largest response body accepted (default 64 KiB).
     pub max_response_bytes: usize,
+}
+
+impl HttpOptions {
+    /// The default transport with these timeouts and this response cap.
+    #[cfg(feature = "reqwest")]
+    pub(crate) fn reqwest_transport(
+        &self,
+    ) -> Result<Arc<dyn crate::transport::TokenTransport>, ConfigError> {
+        let transport = crate::transport::ReqwestTransport::new(
+            self.connect_timeout,
+            self.timeout,
+            self.max_response_bytes,
+        )?;
+        Ok(Arc::new(transport))
+    }
 }
 
 impl Default for HttpOptions {
@@ -180,29 +195,13 @@ impl ConfidentialConfigBuilder {
     /// [`ConfigError::InvalidClientId`], [`ConfigError::OutOfRange`] (timeouts, assertion
     /// lifetime), [`ConfigError::Zero`] (cache bounds, response cap).
     pub fn build(self) -> Result<ConfidentialConfig, ConfigError> {
-        let id_ok = !self.client_id.is_empty()
-            && self.client_id.len() <= 200
-            && self
-                .client_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
-        if !id_ok {
-            return Err(ConfigError::InvalidClientId {
-                found: clip(&self.client_id),
+        check_client_id(&self.client_id)?;
+        if self.authority.is_multi_tenant() {
+            return Err(ConfigError::MultiTenantAuthority {
+                found: self.authority.tenant_id().to_owned(),
             });
         }
-        range(
-            "http.timeout",
-            self.http.timeout,
-            Duration::from_millis(100),
-            Duration::from_secs(300),
-        )?;
-        range(
-            "http.connect_timeout",
-            self.http.connect_timeout,
-            Duration::from_millis(100),
-            self.http.timeout.max(Duration::from_millis(100)),
-        )?;
+        check_http(&self.http)?;
         range(
             "assertion_lifetime",
             self.assertion_lifetime,
@@ -224,7 +223,6 @@ impl ConfidentialConfigBuilder {
         for (setting, v) in [
             ("cache.max_entries", self.cache.max_entries),
             ("cache.max_bytes", self.cache.max_bytes),
-            ("http.max_response_bytes", self.http.max_response_bytes),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero { setting });
@@ -247,6 +245,139 @@ impl ConfidentialConfigBuilder {
             shared_cache: self.shared_cache,
         })
     }
+}
+
+/// A client id is 1 to 200 characters of letters, digits, `-`, `.` and `_`.
+fn check_client_id(client_id: &str) -> Result<(), ConfigError> {
+    let id_ok = !client_id.is_empty()
+        && client_id.len() <= 200
+        && client_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
+    if !id_ok {
+        return Err(ConfigError::InvalidClientId {
+            found: clip(client_id),
+        });
+    }
+    Ok(())
+}
+
+/// A validated public-client configuration (a CLI or desktop app signing users in). Build it
+/// with [`PublicConfig::builder`].
+#[derive(Debug, Clone)]
+pub struct PublicConfig {
+    pub(crate) authority: Authority,
+    pub(crate) client_id: String,
+    pub(crate) cache: FileCache,
+    pub(crate) http: HttpOptions,
+    pub(crate) expiry_margin: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// Builds a [`PublicConfig`].
+#[derive(Debug)]
+#[must_use]
+pub struct PublicConfigBuilder {
+    config: PublicConfig,
+}
+
+impl PublicConfig {
+    /// A configuration for the public client `client_id` (an app registration that allows public
+    /// client flows) signing users in at `authority` ([`Authority::public`] accepts
+    /// `organizations` and `common`), keeping accounts and tokens in `cache`.
+    pub fn builder(authority: Authority, client_id: &str, cache: FileCache) -> PublicConfigBuilder {
+        PublicConfigBuilder {
+            config: PublicConfig {
+                authority,
+                client_id: client_id.trim().to_owned(),
+                cache,
+                http: HttpOptions::default(),
+                expiry_margin: Duration::from_secs(120),
+                clock: Arc::new(SystemClock),
+            },
+        }
+    }
+
+    /// The authority.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// The application (client) id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The persistent cache.
+    pub fn cache(&self) -> &FileCache {
+        &self.cache
+    }
+
+    /// The HTTP options.
+    pub fn http(&self) -> HttpOptions {
+        self.http
+    }
+}
+
+impl PublicConfigBuilder {
+    /// Timeouts and the response cap.
+    pub fn http(mut self, http: HttpOptions) -> Self {
+        self.config.http = http;
+        self
+    }
+
+    /// A cached access token is used only while it has at least this long left (default 2 min,
+    /// at most 10 min); after that the refresh token gets a new one.
+    pub fn expiry_margin(mut self, margin: Duration) -> Self {
+        self.config.expiry_margin = margin;
+        self
+    }
+
+    /// The clock (default the system clock; tests pass an `entra_auth::ManualClock`).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.config.clock = clock;
+        self
+    }
+
+    /// Validates and returns the configuration.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidClientId`], [`ConfigError::OutOfRange`] (timeouts, expiry margin),
+    /// [`ConfigError::Zero`] (response cap).
+    pub fn build(self) -> Result<PublicConfig, ConfigError> {
+        let c = self.config;
+        check_client_id(&c.client_id)?;
+        check_http(&c.http)?;
+        range(
+            "expiry_margin",
+            c.expiry_margin,
+            Duration::ZERO,
+            Duration::from_secs(600),
+        )?;
+        Ok(c)
+    }
+}
+
+/// The HTTP options' bounds, shared by both configurations.
+fn check_http(http: &HttpOptions) -> Result<(), ConfigError> {
+    range(
+        "http.timeout",
+        http.timeout,
+        Duration::from_millis(100),
+        Duration::from_secs(300),
+    )?;
+    range(
+        "http.connect_timeout",
+        http.connect_timeout,
+        Duration::from_millis(100),
+        http.timeout.max(Duration::from_millis(100)),
+    )?;
+    if http.max_response_bytes == 0 {
+        return Err(ConfigError::Zero {
+            setting: "http.max_response_bytes",
+        });
+    }
+    Ok(())
 }
 
 fn range(
@@ -319,6 +450,37 @@ mod tests {
         .build()
         .unwrap_err();
         assert!(matches!(err, ConfigError::InvalidClientId { .. }), "{err}");
+    }
+
+    #[test]
+    fn confidential_client_refuses_a_multi_tenant_authority() {
+        let err = ConfidentialConfig::builder(
+            Authority::public("organizations").unwrap(),
+            "a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c",
+            ClientCredential::secret("s"),
+        )
+        .build()
+        .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::MultiTenantAuthority { .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn public_config_refuses_a_long_expiry_margin_naming_it() {
+        let err = PublicConfig::builder(
+            Authority::public("common").unwrap(),
+            "5a5a5a5a-6b6b-4c7c-8d8d-9e9e9e9e9e9e",
+            FileCache::new("/nonexistent/tokens.json"),
+        )
+        .expiry_margin(Duration::from_secs(601))
+        .build()
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "expiry_margin must be between 0ns and 600s, found 601s"
+        );
     }
 
     #[test]

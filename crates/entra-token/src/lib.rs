@@ -22,6 +22,11 @@
 //! * [`DownstreamApi`] (feature `reqwest`): attach a fresh bearer token to a `reqwest` request,
 //!   surface a downstream claims challenge, retry a plain 401 once with a new token; or
 //!   [`BearerLayer`], the same as tower middleware for any HTTP client service.
+//! * Public clients ([`PublicClient`], a CLI or desktop app): the browser sign-in (authorization
+//!   code + PKCE, loopback redirect), the device code flow (RFC 8628), refresh tokens rotated on
+//!   every use, kept with the accounts in a [`FileCache`] (0600, atomic, locked across
+//!   processes); silent first ([`PublicClient::acquire`]), and a plain
+//!   [`TokenError::SignInRequired`] when the refresh token is revoked or expired.
 //!
 //! # Quick start
 //!
@@ -69,6 +74,38 @@
 //! # }
 //! ```
 //!
+//! A CLI keeping its user signed in (the path comes from the application, e.g. the platform's
+//! data directory):
+//!
+//! ```no_run
+//! use entra_token::{Authority, FileCache, PublicClient, PublicConfig, Scopes, TokenError};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let cache = FileCache::new("/home/me/.local/share/myapp/tokens.json");
+//! let config = PublicConfig::builder(
+//!     Authority::public("organizations")?,
+//!     "5a5a5a5a-6b6b-4c7c-8d8d-9e9e9e9e9e9e",
+//!     cache,
+//! )
+//! .build()?;
+//! let client = PublicClient::new(config)?;
+//! let scopes = Scopes::parse("api://weather/weather.read");
+//! let token = match client.acquire_silent(None, &scopes).await {
+//!     Ok(t) => t,
+//!     Err(e) if e.is_sign_in_required() => {
+//!         client
+//!             .acquire_by_device_code(&scopes, &|p| {
+//!                 eprintln!("open {} and enter {}", p.verification_uri, p.user_code)
+//!             })
+//!             .await?
+//!     }
+//!     Err(e) => return Err(e.into()),
+//! };
+//! println!("signed in as {}", token.account.display_name());
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Tracing events use the target `entra_token` and never carry a token, secret or assertion;
 //! the library never installs a subscriber.
 
@@ -85,6 +122,7 @@ pub mod credential;
 pub mod downstream;
 pub mod error;
 pub mod layer;
+pub mod public;
 pub mod token;
 pub mod transport;
 
@@ -93,16 +131,23 @@ mod response;
 
 pub use assertion::UserAssertion;
 pub use authority::Authority;
+pub use cache::{Account, FileCache};
 pub use confidential::{ClientStats, ConfidentialClient};
-pub use config::{CacheOptions, ConfidentialConfig, ConfidentialConfigBuilder, HttpOptions};
+pub use config::{
+    CacheOptions, ConfidentialConfig, ConfidentialConfigBuilder, HttpOptions, PublicConfig,
+    PublicConfigBuilder,
+};
 pub use credential::{AssertionAlgorithm, Certificate, ClientCredential, FederatedTokenFile};
 #[cfg(feature = "reqwest")]
 pub use downstream::{DownstreamApi, DownstreamError};
 pub use error::{
     AadstsError, AadstsKind, AssertionError, CertificateError, ClaimsChallenge, ConfigError,
-    CredentialError, TokenError, TransportError,
+    CredentialError, FileCacheError, LoopbackError, SignInReason, TokenError, TransportError,
 };
 pub use layer::{Bearer, BearerError, BearerLayer};
+pub use public::device::DeviceCodePrompt;
+pub use public::loopback::{LoopbackListener, Pkce};
+pub use public::{AuthResult, Interaction, PublicClient, TokenSource};
 pub use token::{AccessToken, Scopes};
 #[cfg(feature = "reqwest")]
 pub use transport::ReqwestTransport;

@@ -23,6 +23,22 @@ struct Success {
     expires_in: NumberOrString,
     #[serde(default)]
     refresh_in: Option<NumberOrString>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    id_token: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// A token response with what a public client keeps besides the access token.
+pub(crate) struct Tokens {
+    pub(crate) access: AccessToken,
+    /// The new refresh token (`offline_access`): it replaces the old one.
+    pub(crate) refresh_token: Option<String>,
+    pub(crate) id_token: Option<String>,
+    /// The scopes granted.
+    pub(crate) scope: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -63,10 +79,24 @@ pub(crate) fn parse(
     body: &[u8],
     now: SystemTime,
 ) -> Result<AccessToken, TokenError> {
+    parse_tokens(status, body, now).map(|t| t.access)
+}
+
+/// Like [`parse`], keeping the refresh token, the ID token and the granted scopes.
+pub(crate) fn parse_tokens(
+    status: StatusCode,
+    body: &[u8],
+    now: SystemTime,
+) -> Result<Tokens, TokenError> {
     if status.is_success() {
         return parse_success(status, body, now);
     }
-    let failure: Failure =
+    Err(parse_error(status, body))
+}
+
+/// An error answer (any endpoint of the authority): the Entra error body, typed.
+pub(crate) fn parse_error(status: StatusCode, body: &[u8]) -> TokenError {
+    let failure: Result<Failure, TokenError> =
         serde_json::from_slice(body).map_err(|_| TokenError::InvalidResponse {
             status,
             reason: if status.is_server_error() {
@@ -74,15 +104,14 @@ pub(crate) fn parse(
             } else {
                 "an error status without an OAuth error body (error, error_description)"
             },
-        })?;
-    Err(failure.into_error(status))
+        });
+    match failure {
+        Ok(f) => f.into_error(status),
+        Err(e) => e,
+    }
 }
 
-fn parse_success(
-    status: StatusCode,
-    body: &[u8],
-    now: SystemTime,
-) -> Result<AccessToken, TokenError> {
+fn parse_success(status: StatusCode, body: &[u8], now: SystemTime) -> Result<Tokens, TokenError> {
     let ok: Success = serde_json::from_slice(body).map_err(|_| TokenError::InvalidResponse {
         status,
         reason: "not a token response (JSON with access_token and expires_in)",
@@ -121,11 +150,14 @@ fn parse_success(
         .map(Duration::from_secs)
         .filter(|r| !r.is_zero() && *r < lifetime)
         .unwrap_or(lifetime / 2);
-    Ok(AccessToken::new(
-        Arc::from(token),
-        now + lifetime,
-        now + refresh_in,
-    ))
+    let printable_or_none =
+        |v: Option<String>| v.filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()));
+    Ok(Tokens {
+        access: AccessToken::new(Arc::from(token), now + lifetime, now + refresh_in),
+        refresh_token: printable_or_none(ok.refresh_token),
+        id_token: printable_or_none(ok.id_token),
+        scope: ok.scope,
+    })
 }
 
 impl Failure {
@@ -207,6 +239,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.refresh_at(), now() + Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn success_keeps_refresh_token_id_token_and_granted_scope() {
+        let t = parse_tokens(
+            StatusCode::OK,
+            br#"{"token_type":"Bearer","expires_in":3599,"access_token":"a","refresh_token":"r1","id_token":"h.p.s","scope":"api://x/read"}"#,
+            now(),
+        )
+        .unwrap();
+        assert_eq!(t.access.secret(), "a");
+        assert_eq!(t.refresh_token.as_deref(), Some("r1"));
+        assert_eq!(t.id_token.as_deref(), Some("h.p.s"));
+        assert_eq!(t.scope.as_deref(), Some("api://x/read"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use url::Url;
 
-use crate::error::TransportError;
+use crate::error::{TokenError, TransportError};
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -33,6 +33,28 @@ pub trait TokenTransport: Send + Sync + Debug + 'static {
         url: &'a Url,
         body: String,
     ) -> BoxFuture<'a, Result<TransportResponse, TransportError>>;
+}
+
+/// POSTs `body` to `url` through `transport`, bounded by `timeout`; a timeout or a transport
+/// failure is logged (WARN, with the endpoint and the grant's name, never the body) and typed.
+pub(crate) async fn post_bounded(
+    transport: &dyn TokenTransport,
+    url: &Url,
+    body: String,
+    timeout: std::time::Duration,
+    grant: &'static str,
+) -> Result<TransportResponse, TokenError> {
+    match tokio::time::timeout(timeout, transport.post_form(url, body)).await {
+        Err(_) => {
+            tracing::warn!(target: "entra_token", grant, endpoint = %url, ?timeout, "token endpoint timed out");
+            Err(TokenError::Timeout { after: timeout })
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(target: "entra_token", grant, endpoint = %url, error = %e, "token endpoint unreachable");
+            Err(TokenError::Transport(e))
+        }
+        Ok(Ok(res)) => Ok(res),
+    }
 }
 
 /// The default [`TokenTransport`]: one `reqwest` client.

@@ -153,7 +153,7 @@ pub(crate) async fn send(
         url: request.url.clone(),
         failure: ConnectFailure::of(&source),
         service_hosts_issuer: false,
-        source,
+        source: Box::new(source),
     };
     let response = builder.send().await.map_err(unreachable)?;
     let status = response.status().as_u16();

@@ -21,8 +21,10 @@ use crate::exit::EXIT_CODES_HELP;
     about = "Report and read the weather with the secured weather service (the course's reportapp)",
     long_about = "Report and read the weather with the secured weather service (the course's reportapp).\n\n\
         Without a command it runs the original prompt loop: \"[R]eport weather or [s]ee reports?\".\n\n\
-        Tokens: --token (or WEATHER_TOKEN); else a user sign-in made with `weather login`; else the \
-        client-credentials grant (--client-id, --client-secret or WEATHER_CLIENT_SECRET). With no identity \
+        Tokens: --token (or WEATHER_TOKEN); else the active account signed in with `weather login` \
+        (refreshed silently: a sign-in lasts until it is revoked or unused for 90 days); else the \
+        client-credentials grant (--client-id, --client-secret or WEATHER_CLIENT_SECRET). Accounts and \
+        tokens are kept in $XDG_DATA_HOME/weather-cli/tokens.json (mode 0600). With no identity \
         settings everything targets the development issuer of `cargo run -p weather-api` \
         ({api-url}/dev-issuer/) and its development daemon client.",
     after_help = EXIT_CODES_HELP
@@ -92,7 +94,7 @@ pub(crate) struct GlobalArgs {
     /// Scopes a user signs in for with `weather login` [default: api://{api-client-id}/weather.read api://{api-client-id}/weather.write]
     #[arg(long, global = true, env = "WEATHER_USER_SCOPE", value_name = "SCOPES")]
     pub(crate) user_scope: Option<String>,
-    /// Neither read nor write the token cache
+    /// Neither read nor write the token cache (no user sign-in then)
     #[arg(long, global = true)]
     pub(crate) no_cache: bool,
     /// Print the service's JSON instead of text
@@ -114,10 +116,39 @@ pub(crate) enum Command {
     Now(NowArgs),
     /// The original prompt loop: "[R]eport weather or [s]ee reports?" (an empty line exits)
     Interactive,
-    /// Sign in as a user through the browser (authorization code + PKCE) and cache the token
+    /// Sign in as a user: through the browser (authorization code + PKCE), or with a code entered on
+    /// another device (--device-code); the account becomes the active one
     Login(LoginArgs),
-    /// Forget the cached tokens
-    Logout,
+    /// Sign the active account out (forget its tokens); --all forgets every account and cached token
+    Logout(LogoutArgs),
+    /// List the signed-in accounts (* marks the active one), or switch: `weather accounts use bob@contoso.com`
+    Accounts(AccountsArgs),
+}
+
+/// `weather logout`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct LogoutArgs {
+    /// Forget every account and cached token (remove the cache file)
+    #[arg(long)]
+    pub(crate) all: bool,
+}
+
+/// `weather accounts`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct AccountsArgs {
+    /// What to do (default: list)
+    #[command(subcommand)]
+    pub(crate) action: Option<AccountsAction>,
+}
+
+/// `weather accounts ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub(crate) enum AccountsAction {
+    /// Make an account the active one: its number in the list, its username or its id
+    Use {
+        /// Number, username or id
+        account: String,
+    },
 }
 
 /// `weather report`.
@@ -155,6 +186,9 @@ pub(crate) struct NowArgs {
 /// `weather login`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct LoginArgs {
+    /// Sign in on another device: print a URL and a code to enter there (for SSH, containers, CI)
+    #[arg(long, conflicts_with = "no_browser")]
+    pub(crate) device_code: bool,
     /// Only print the sign-in URL, do not start a browser
     #[arg(long)]
     pub(crate) no_browser: bool,
@@ -276,5 +310,29 @@ mod tests {
         };
         assert_eq!(l.wait, 300);
         assert!(!l.no_browser);
+        assert!(!l.device_code);
+    }
+
+    #[test]
+    fn login_device_code_accounts_use_and_logout_all_parse() {
+        let Some(Command::Login(l)) = parse(&["login", "--device-code"]).command else {
+            panic!("not login");
+        };
+        assert!(l.device_code);
+        assert!(
+            Cli::try_parse_from(["weather", "login", "--device-code", "--no-browser"]).is_err()
+        );
+        let Some(Command::Accounts(a)) = parse(&["accounts", "use", "2"]).command else {
+            panic!("not accounts");
+        };
+        assert!(matches!(a.action, Some(AccountsAction::Use { account }) if account == "2"));
+        assert!(matches!(
+            parse(&["accounts"]).command,
+            Some(Command::Accounts(AccountsArgs { action: None }))
+        ));
+        assert!(matches!(
+            parse(&["logout", "--all"]).command,
+            Some(Command::Logout(LogoutArgs { all: true }))
+        ));
     }
 }

@@ -94,8 +94,11 @@ pub(crate) enum ConfigError {
         /// How to set it.
         how: &'static str,
     },
+    /// The authority or client settings are not what entra-token accepts.
+    #[error("identity settings: {0}")]
+    Authority(entra_token::ConfigError),
     /// `weather login` needs the token cache to keep the sign-in.
-    #[error("login: the sign-in is kept in the token cache, which is off (--no-cache) or has no directory (set XDG_CACHE_HOME or HOME)")]
+    #[error("login: the sign-in is kept in the token cache, which is off (--no-cache) or has no directory (set XDG_DATA_HOME or HOME)")]
     LoginWithoutCache,
 }
 
@@ -184,11 +187,6 @@ impl Authority {
     /// The v2 token endpoint.
     pub(crate) fn token_endpoint(&self) -> Url {
         self.join("oauth2/v2.0/token")
-    }
-
-    /// The v2 authorize endpoint.
-    pub(crate) fn authorize_endpoint(&self) -> Url {
-        self.join("oauth2/v2.0/authorize")
     }
 
     fn join(&self, path: &str) -> Url {

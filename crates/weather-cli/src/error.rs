@@ -40,13 +40,15 @@ pub(crate) enum ConnectFailure {
 }
 
 impl ConnectFailure {
-    /// Classifies a transport error.
-    pub(crate) fn of(err: &reqwest::Error) -> Self {
-        if err.is_timeout() {
-            return Self::TimedOut;
-        }
+    /// Classifies a transport error (a `reqwest` error, or one that has it as a cause).
+    pub(crate) fn of(err: &(dyn std::error::Error + 'static)) -> Self {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
         while let Some(e) = source {
+            if e.downcast_ref::<reqwest::Error>()
+                .is_some_and(reqwest::Error::is_timeout)
+            {
+                return Self::TimedOut;
+            }
             if let Some(io) = e.downcast_ref::<std::io::Error>() {
                 if io.kind() == std::io::ErrorKind::ConnectionRefused {
                     return Self::Refused;
@@ -102,11 +104,22 @@ pub(crate) enum CliError {
         /// The authority in use.
         authority: Url,
     },
-    /// The cached user sign-in has expired.
+    /// The cached user sign-in has expired (and there is no refresh token).
     #[error("not signed in: the sign-in of {account} has expired")]
     SignInExpired {
         /// Who had signed in.
         account: String,
+    },
+    /// The identity provider refused the refresh token: revoked, expired, password changed.
+    #[error(
+        "not signed in: the sign-in of {account} is no longer valid (the identity provider refused \
+         it{}: revoked, expired or the password changed)", aadsts(*.code)
+    )]
+    SignInRevoked {
+        /// Who had signed in.
+        account: String,
+        /// The AADSTS code (50173: revoked), 0 when none was given.
+        code: u64,
     },
     /// The identity provider refused to issue a token.
     #[error(
@@ -130,9 +143,14 @@ pub(crate) enum CliError {
         /// The token endpoint is the development issuer expected inside the service.
         service_hosts_issuer: bool,
     },
-    /// The interactive sign-in failed.
-    #[error(transparent)]
-    Login(#[from] crate::login::LoginError),
+    /// Signing in, or the token cache, failed (entra-token's message says why).
+    #[error("{error}")]
+    Token {
+        /// What failed.
+        error: entra_token::TokenError,
+        /// Where the token was to come from.
+        origin: TokenOrigin,
+    },
     /// 401.
     #[error("not signed in / token rejected: {detail}")]
     Unauthorized {
@@ -188,7 +206,15 @@ pub(crate) enum CliError {
         service_hosts_issuer: bool,
         /// The transport error.
         #[source]
-        source: reqwest::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// `weather accounts use` named no signed-in account.
+    #[error("no signed-in account {given:?}; signed in: {}", if .known.is_empty() { "none".to_owned() } else { .known.join(", ") })]
+    UnknownAccount {
+        /// What was given.
+        given: String,
+        /// The usernames signed in.
+        known: Vec<String>,
     },
     /// An answer that fits none of the above.
     #[error("unexpected answer from {url}: HTTP {status}")]
@@ -198,12 +224,17 @@ pub(crate) enum CliError {
         /// The HTTP status.
         status: u16,
     },
-    /// The token cache could not be written or read.
-    #[error(transparent)]
-    Cache(#[from] crate::cache::CacheError),
     /// Reading input or writing output failed.
     #[error("input/output: {0}")]
     Io(#[from] std::io::Error),
+}
+
+fn aadsts(code: u64) -> String {
+    if code == 0 {
+        String::new()
+    } else {
+        format!(", AADSTS{code}")
+    }
 }
 
 fn scope_phrase(scope: Option<&str>) -> String {
@@ -260,18 +291,24 @@ impl CliError {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Self::Config(_) => exit::USAGE,
+            Self::Token {
+                error: entra_token::TokenError::Cache(_),
+                ..
+            } => exit::OTHER,
             Self::NoCredentials { .. }
             | Self::SignInExpired { .. }
+            | Self::SignInRevoked { .. }
             | Self::TokenRefused { .. }
-            | Self::Login(_)
+            | Self::Token { .. }
             | Self::IdentityProviderAnswer { .. }
             | Self::Unauthorized { .. } => exit::AUTH,
             Self::Forbidden { .. } => exit::PERMISSION,
+            Self::UnknownAccount { .. } => exit::USAGE,
             Self::NotFound { .. } => exit::NOT_FOUND,
             Self::Rejected { .. } => exit::INVALID_INPUT,
             Self::Service { .. } => exit::SERVICE,
             Self::Unreachable { .. } => exit::UNREACHABLE,
-            Self::UnexpectedAnswer { .. } | Self::Cache(_) | Self::Io(_) => exit::OTHER,
+            Self::UnexpectedAnswer { .. } | Self::Io(_) => exit::OTHER,
         }
     }
 
@@ -287,6 +324,19 @@ impl CliError {
                 "sign in again with `weather login` (or `weather logout` to use client credentials)"
                     .to_owned(),
             ),
+            Self::SignInRevoked { .. } => Some(
+                "sign in again with `weather login` (`weather login --device-code` on a machine \
+                 without a browser), or `weather logout` to use client credentials"
+                    .to_owned(),
+            ),
+            Self::Token {
+                error: entra_token::TokenError::SignInDeclined { .. },
+                ..
+            } => Some("run `weather login` again and accept the sign-in".to_owned()),
+            Self::Token {
+                error: entra_token::TokenError::Cache(_),
+                ..
+            } => Some("use --no-cache to do without the token cache".to_owned()),
             Self::IdentityProviderAnswer {
                 status: 404,
                 service_hosts_issuer: true,

@@ -5,7 +5,8 @@
 pub(crate) const OTHER: u8 = 1;
 /// Bad command line or settings (also clap's own code for usage errors).
 pub(crate) const USAGE: u8 = 2;
-/// Not signed in: no credentials, token refused (401), sign-in failed or refused.
+/// Not signed in: no credentials, token refused (401), sign-in failed, refused, expired or revoked
+/// (sign in again with `weather login`).
 pub(crate) const AUTH: u8 = 3;
 /// Signed in but missing a permission (403).
 pub(crate) const PERMISSION: u8 = 4;
@@ -24,7 +25,8 @@ Exit codes:
   0  success
   1  unexpected failure
   2  bad command line or settings
-  3  not signed in, or the token was rejected (401)
+  3  not signed in, or the sign-in was revoked or expired (sign in again: weather login),
+     or the token was rejected (401)
   4  missing permission (403)
   5  not found (404), e.g. unknown city
   6  the service refused the input (400, 422)

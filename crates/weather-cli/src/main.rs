@@ -3,22 +3,22 @@
 //!
 //! `weather reports`, `weather report "Misty sunrise" --city Portland --state OR`,
 //! `weather now portland --units imperial`, `weather` (the original prompt loop), `weather login`
-//! (authorization code + PKCE in the browser), `weather logout`. Tokens come from `--token`/`WEATHER_TOKEN`,
-//! a cached user sign-in, or the client-credentials grant; see `weather --help`.
+//! (authorization code + PKCE in the browser, or `--device-code`), `weather logout`, `weather accounts`.
+//! Tokens come from `--token`/`WEATHER_TOKEN`, the active account's sign-in (refreshed silently), or the
+//! client-credentials grant; see `weather --help`. Signing in, refresh tokens, the token cache file and
+//! client credentials are entra-token's (`PublicClient`, `FileCache`, `ConfidentialClient`).
 //!
-//! Layout: [`args`] (command line), [`config`] (settings resolution), [`token`] and [`cache`] (tokens),
-//! [`login`] (PKCE and the loopback listener), [`api`] (requests and the error mapping), [`session`] (calls
-//! with retry on a refused cached token), [`interactive`], [`output`], [`progress`], [`error`] (messages and
-//! exit codes), [`run`] (the commands).
+//! Layout: [`args`] (command line), [`config`] (settings resolution), [`token`] (entra-token's clients for
+//! these settings, their errors in the CLI's words), [`api`] (requests and the error mapping), [`session`]
+//! (calls with retry on a refused cached token), [`interactive`], [`output`], [`progress`], [`error`]
+//! (messages and exit codes), [`run`] (the commands).
 
 mod api;
 mod args;
-mod cache;
 mod config;
 mod error;
 mod exit;
 mod interactive;
-mod login;
 mod output;
 mod progress;
 mod run;

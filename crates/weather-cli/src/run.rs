@@ -1,19 +1,22 @@
 //! What each command does, from resolved settings to output.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::args::{Cli, Command, LoginArgs, NowArgs, ReportArgs};
-use crate::cache::{now_unix, TokenCache, TokenKind};
+use entra_token::{Account, DeviceCodePrompt, FileCache};
+
+use crate::args::{
+    AccountsAction, AccountsArgs, Cli, Command, LoginArgs, LogoutArgs, NowArgs, ReportArgs,
+};
 use crate::config::{self, ConfigError, Settings};
-use crate::error::CliError;
-use crate::login::{self, Listener, Pkce};
-use crate::progress::{self, with_progress};
+use crate::error::{CliError, TokenOrigin};
+use crate::progress;
 use crate::session::Session;
 use crate::token::{self, TokenProvider};
 use crate::{api, output};
 
-/// Connect timeout of both HTTP clients.
+/// Connect timeout of the service's HTTP client.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn env(name: &str) -> Option<String> {
@@ -27,18 +30,20 @@ fn env(name: &str) -> Option<String> {
 pub(crate) async fn run(cli: Cli) -> Result<u8, CliError> {
     let file = config::load_file(config::config_path(cli.global.config.as_deref(), &env)).await?;
     let settings = config::resolve(&cli.global, file)?;
-    let cache = if settings.use_cache {
-        config::user_dir(&env, "XDG_CACHE_HOME", ".cache").map(|d| TokenCache::in_dir(&d))
+    // Refresh tokens are credentials that last: the data directory, not the cache directory.
+    let cache_dir = if settings.use_cache {
+        config::user_dir(&env, "XDG_DATA_HOME", ".local/share")
     } else {
         None
     };
     let progress = progress::is_enabled();
     let command = cli.command.unwrap_or(Command::Interactive);
     match command {
-        Command::Logout => logout(cache).await,
-        Command::Login(args) => login(&settings, &args, cache, progress).await,
+        Command::Logout(args) => logout(&settings, cache_dir, &args).await,
+        Command::Login(args) => login(&settings, &args, cache_dir).await,
+        Command::Accounts(args) => accounts(&settings, cache_dir, &args).await,
         command => {
-            let tokens = TokenProvider::choose(&settings, idp_client(&settings)?, cache).await?;
+            let tokens = TokenProvider::choose(&settings, cache_dir).await?;
             let mut session = Session::new(
                 api_client(&settings)?,
                 tokens,
@@ -82,17 +87,6 @@ fn api_client(settings: &Settings) -> Result<reqwest::Client, CliError> {
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT.min(settings.timeout))
         .timeout(settings.timeout)
-        .user_agent(concat!("weather-cli/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| CliError::Io(std::io::Error::other(e)))
-}
-
-/// The client for the identity provider: no redirects.
-fn idp_client(settings: &Settings) -> Result<reqwest::Client, CliError> {
-    reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT.min(settings.timeout))
-        .timeout(settings.timeout)
-        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("weather-cli/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| CliError::Io(std::io::Error::other(e)))
@@ -149,18 +143,130 @@ async fn now(
     Ok(())
 }
 
-async fn logout(cache: Option<TokenCache>) -> Result<u8, CliError> {
-    let Some(cache) = cache else {
+fn cache_of(cache_dir: Option<PathBuf>) -> Result<FileCache, CliError> {
+    cache_dir
+        .as_deref()
+        .map(token::file_cache)
+        .ok_or(CliError::Config(ConfigError::LoginWithoutCache))
+}
+
+fn cache_error(e: entra_token::FileCacheError, settings: &Settings) -> CliError {
+    token::token_error(
+        entra_token::TokenError::Cache(e),
+        settings,
+        TokenOrigin::User,
+    )
+}
+
+async fn logout(
+    settings: &Settings,
+    cache_dir: Option<PathBuf>,
+    args: &LogoutArgs,
+) -> Result<u8, CliError> {
+    let Some(cache) = cache_dir.as_deref().map(token::file_cache) else {
         println!("No token cache in use: nothing to forget.");
         return Ok(0);
     };
-    let count = cache.clear().await?;
-    println!(
-        "Signed out: removed {count} cached token{} ({}).",
-        if count == 1 { "" } else { "s" },
-        cache.path().display()
-    );
+    if args.all {
+        let count = cache.clear().await.map_err(|e| cache_error(e, settings))?;
+        println!(
+            "Signed out: removed {count} account{} and cached token{} ({}).",
+            if count == 1 { "" } else { "s" },
+            if count == 1 { "" } else { "s" },
+            cache.path().display()
+        );
+        return Ok(0);
+    }
+    let Some(active) = cache
+        .active_account()
+        .await
+        .map_err(|e| cache_error(e, settings))?
+    else {
+        println!("No account is signed in (`weather logout --all` also forgets app-only tokens).");
+        return Ok(0);
+    };
+    cache
+        .remove_account(&active.id)
+        .await
+        .map_err(|e| cache_error(e, settings))?;
+    let next = cache
+        .active_account()
+        .await
+        .map_err(|e| cache_error(e, settings))?;
+    match next {
+        Some(n) => println!(
+            "Signed out {}; the active account is now {}.",
+            active.display_name(),
+            n.display_name()
+        ),
+        None => println!(
+            "Signed out {}; commands now use client credentials when configured.",
+            active.display_name()
+        ),
+    }
     Ok(0)
+}
+
+/// `weather accounts` and `weather accounts use ACCOUNT`.
+async fn accounts(
+    settings: &Settings,
+    cache_dir: Option<PathBuf>,
+    args: &AccountsArgs,
+) -> Result<u8, CliError> {
+    let cache = cache_of(cache_dir)?;
+    let list = cache
+        .accounts()
+        .await
+        .map_err(|e| cache_error(e, settings))?;
+    match &args.action {
+        None => {
+            let active = cache
+                .active_account()
+                .await
+                .map_err(|e| cache_error(e, settings))?;
+            if list.is_empty() {
+                println!("No account is signed in: sign in with `weather login` (or `weather login --device-code`).");
+                return Ok(0);
+            }
+            let mut out = std::io::stdout().lock();
+            for (i, a) in list.iter().enumerate() {
+                let mark = if active.as_ref().is_some_and(|x| x.id == a.id) {
+                    '*'
+                } else {
+                    ' '
+                };
+                writeln!(
+                    out,
+                    "{mark} {}  {}  tenant {}",
+                    i + 1,
+                    a.display_name(),
+                    a.tenant_id
+                )?;
+            }
+            Ok(0)
+        }
+        Some(AccountsAction::Use { account }) => {
+            let chosen = pick(&list, account).ok_or_else(|| CliError::UnknownAccount {
+                given: account.clone(),
+                known: list.iter().map(|a| a.username.clone()).collect(),
+            })?;
+            let active = cache
+                .set_active(&chosen.id)
+                .await
+                .map_err(|e| cache_error(e, settings))?;
+            println!("The active account is now {}.", active.display_name());
+            Ok(0)
+        }
+    }
+}
+
+/// An account by its number in the list (from 1), its username (any case) or its id.
+fn pick<'a>(list: &'a [Account], given: &str) -> Option<&'a Account> {
+    if let Ok(n) = given.parse::<usize>() {
+        return n.checked_sub(1).and_then(|i| list.get(i));
+    }
+    list.iter()
+        .find(|a| a.username.eq_ignore_ascii_case(given) || a.id == given)
 }
 
 /// The last segment of each scope (`api://x/weather.read` -> `weather.read`).
@@ -173,88 +279,92 @@ fn short_scopes(scope: &str) -> String {
         .join(" ")
 }
 
+fn show_device_prompt(p: &DeviceCodePrompt) {
+    eprintln!(
+        "To sign in, open {} on any device and enter the code {} (it expires in {} minutes).\n\
+         Waiting for the sign-in...",
+        p.verification_uri,
+        p.user_code,
+        p.expires_in.as_secs().div_ceil(60)
+    );
+}
+
 async fn login(
     settings: &Settings,
     args: &LoginArgs,
-    cache: Option<TokenCache>,
-    progress: bool,
+    cache_dir: Option<PathBuf>,
 ) -> Result<u8, CliError> {
-    let cache = cache.ok_or(ConfigError::LoginWithoutCache)?;
-    let client_id = settings
-        .public_client_id
-        .clone()
-        .ok_or(ConfigError::Missing {
-        key: "public_client_id",
-        how: "set --public-client-id (public_client_id in the settings file): an app registration \
-                  allowing public client flows, with the redirect URI http://127.0.0.1/",
-    })?;
-    let key = token::user_key(settings, None).ok_or(ConfigError::Missing {
-        key: "api_client_id",
-        how: "set --api-client-id (api_client_id in the settings file) or --user-scope",
-    })?;
-    let listener = Listener::bind().await?;
-    let redirect_uri = listener.redirect_uri().to_owned();
-    let state = login::random_token();
-    let pkce = Pkce::generate();
-    let url = login::authorize_url(
-        &settings.authority.authorize_endpoint(),
-        &client_id,
-        &redirect_uri,
-        &key.scope,
-        &state,
-        &pkce,
-    );
-    eprintln!(
-        "To sign in, open this URL in a browser (waiting up to {} s):\n\n  {url}\n",
-        args.wait
-    );
-    if !args.no_browser {
-        if let Err(e) = login::open_browser(&url) {
-            eprintln!("(could not start a browser: {e}; open the URL above yourself)");
-        }
+    let cache = cache_of(cache_dir)?;
+    let client = token::public_client(settings, cache)?;
+    let scopes = token::user_scopes(settings)?;
+    let signed_in = if args.device_code {
+        client
+            .acquire_by_device_code(&scopes, &show_device_prompt)
+            .await
+    } else {
+        let wait = Duration::from_secs(args.wait.max(1));
+        let no_browser = args.no_browser;
+        let show_url = move |url: &url::Url| {
+            eprintln!(
+                "To sign in, open this URL in a browser (waiting up to {} s):\n\n  {url}\n",
+                wait.as_secs()
+            );
+            if !no_browser {
+                if let Err(e) = open_browser(url) {
+                    eprintln!("(could not start a browser: {e}; open the URL above yourself)");
+                }
+            }
+        };
+        client
+            .acquire_interactive(&scopes, "the weather command", wait, &show_url)
+            .await
     }
-    let code = listener
-        .wait_for_code(&state, Duration::from_secs(args.wait.max(1)))
-        .await?;
-    let scope = format!("{} openid profile", key.scope);
-    let now = now_unix();
-    let response = with_progress(
-        progress,
-        "completing the sign-in",
-        token::request_token(
-            &idp_client(settings)?,
-            &settings.authority,
-            &client_id,
-            &[
-                ("grant_type", "authorization_code"),
-                ("client_id", &client_id),
-                ("code", &code),
-                ("redirect_uri", &redirect_uri),
-                ("code_verifier", &pkce.verifier),
-                ("scope", &scope),
-            ],
-        ),
-    )
-    .await?;
-    let account = response
-        .id_token
-        .as_ref()
-        .and_then(|t| login::account_of(t.expose()));
-    let cached = response.to_cached(key, TokenKind::User, now, account.clone());
-    cache.put(cached).await?;
-    let granted = short_scopes(response.scope.as_deref().unwrap_or(""));
+    .map_err(|e| token::token_error(e, settings, TokenOrigin::User))?;
+    let granted = short_scopes(signed_in.granted_scopes.as_deref().unwrap_or(""));
     println!(
-        "Signed in as {} with {}; the sign-in lasts {} minutes. Commands now use it (`weather logout` to stop).",
-        account.as_deref().unwrap_or("the user"),
+        "Signed in as {} with {}. Commands use this account and refresh its sign-in silently (`weather accounts` to list or switch, `weather logout` to sign out).",
+        signed_in.account.display_name(),
         if granted.is_empty() { "no API scope".to_owned() } else { granted },
-        response.expires_in / 60
     );
     Ok(0)
+}
+
+/// Starts the platform's URL opener (not waited for: the printed URL is the fallback).
+fn open_browser(url: &url::Url) -> std::io::Result<tokio::process::Child> {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    tokio::process::Command::new(opener)
+        .arg(url.as_str())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn account(username: &str) -> Account {
+        serde_json::from_value(serde_json::json!({
+            "id": format!("{username}.t"), "tenant_id": "t", "oid": username, "username": username
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn accounts_are_picked_by_number_username_or_id() {
+        let list = [account("alice@x"), account("bob@x")];
+        assert_eq!(pick(&list, "2").unwrap().username, "bob@x");
+        assert_eq!(pick(&list, "ALICE@X").unwrap().username, "alice@x");
+        assert_eq!(pick(&list, "bob@x.t").unwrap().username, "bob@x");
+        assert!(pick(&list, "0").is_none());
+        assert!(pick(&list, "3").is_none());
+        assert!(pick(&list, "carol").is_none());
+    }
 
     #[test]
     fn scopes_are_shortened_for_display_without_oidc_scopes() {

@@ -1,131 +1,118 @@
-//! Getting an access token: from `--token`/`WEATHER_TOKEN`, from a user's cached sign-in (`weather login`),
-//! or with the client-credentials grant, reusing cached tokens until shortly before they expire.
+//! Getting an access token, on entra-token: from `--token`/`WEATHER_TOKEN`, from the active user's
+//! sign-in (`weather login`: the cached token, else the refresh token, silently), or with the
+//! client-credentials grant ([`ConfidentialClient`], its token kept in the same file across runs).
 
-use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::cache::{now_unix, CacheKey, CachedToken, TokenCache, TokenKind};
+use entra_token::{
+    Authority as TokenAuthority, ClientCredential, ConfidentialClient, ConfidentialConfig,
+    FileCache, HttpOptions, PublicClient, PublicConfig, Scopes, SignInReason, TokenError,
+};
+
 use crate::config::{Authority, ConfigError, Settings};
 use crate::error::{CliError, ConnectFailure, Peer, TokenOrigin};
 use crate::secret::Secret;
 
-/// A successful token response (RFC 6749 section 5.1).
-#[derive(Debug, Clone)]
-pub(crate) struct TokenResponse {
-    /// The access token.
-    pub(crate) access_token: Secret,
-    /// Lifetime in seconds (`expires_in`; Entra's v1 endpoint sends it as a string).
-    pub(crate) expires_in: u64,
-    /// Granted scopes, when the server says.
-    pub(crate) scope: Option<String>,
-    /// The ID token (user sign-in with `openid`).
-    pub(crate) id_token: Option<Secret>,
+/// Connect timeout of the identity provider's client (at most the call's time limit).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The cache file's name, in the data directory.
+pub(crate) const CACHE_FILE: &str = "tokens.json";
+
+/// The token cache, telling the user when a damaged file is set aside.
+pub(crate) fn file_cache(dir: &Path) -> FileCache {
+    FileCache::new(dir.join(CACHE_FILE)).on_set_aside(|file, moved| {
+        eprintln!(
+            "weather: warning: the token cache {} was damaged and was moved to {}; sign in again if \
+             you had signed in",
+            file.display(),
+            moved.display()
+        );
+    })
 }
 
-impl TokenResponse {
-    /// Parses a token endpoint's 200 body.
-    ///
-    /// # Errors
-    /// `None` when the body is not a token response.
-    pub(crate) fn parse(body: &[u8]) -> Option<Self> {
-        let v: Value = serde_json::from_slice(body).ok()?;
-        let access_token = v.get("access_token")?.as_str()?.to_owned();
-        let expires_in = match v.get("expires_in") {
-            Some(Value::Number(n)) => n.as_u64()?,
-            Some(Value::String(s)) => s.parse().ok()?,
-            // Without a lifetime, assume the shortest Entra issues (and the cache margin still applies).
-            _ => 300,
-        };
-        Some(Self {
-            access_token: Secret::new(access_token),
-            expires_in,
-            scope: v.get("scope").and_then(Value::as_str).map(str::to_owned),
-            id_token: v.get("id_token").and_then(Value::as_str).map(Secret::new),
-        })
-    }
-
-    /// The cache entry for this response, obtained at `now`.
-    pub(crate) fn to_cached(
-        &self,
-        key: CacheKey,
-        kind: TokenKind,
-        now: u64,
-        account: Option<String>,
-    ) -> CachedToken {
-        CachedToken {
-            key,
-            kind,
-            access_token: self.access_token.clone(),
-            expires_at: now.saturating_add(self.expires_in),
-            account,
-            granted_scope: self.scope.clone(),
-        }
+/// entra-token's view of the authority URL `{instance}{tenant}/`: the last segment is the tenant.
+fn split_authority(authority: &Authority) -> (String, String) {
+    let url = authority.url.as_str().trim_end_matches('/');
+    match url.rsplit_once('/') {
+        Some((instance, tenant)) => (format!("{instance}/"), tenant.to_owned()),
+        None => (url.to_owned(), String::new()),
     }
 }
 
-/// POSTs `form` to the authority's token endpoint.
+fn http_options(settings: &Settings) -> HttpOptions {
+    HttpOptions {
+        timeout: settings.timeout,
+        connect_timeout: CONNECT_TIMEOUT.min(settings.timeout),
+        ..HttpOptions::default()
+    }
+}
+
+/// The public client of `weather login` and of the signed-in user's commands.
 ///
 /// # Errors
-/// [`CliError::Unreachable`], [`CliError::TokenRefused`] (an OAuth 2.0 error answer) or
-/// [`CliError::IdentityProviderAnswer`].
-pub(crate) async fn request_token(
-    http: &reqwest::Client,
-    authority: &Authority,
-    client_id: &str,
-    form: &[(&str, &str)],
-) -> Result<TokenResponse, CliError> {
-    let url = authority.token_endpoint();
-    let response = http
-        .post(url.clone())
-        .form(form)
-        .send()
-        .await
-        .map_err(|source| CliError::Unreachable {
-            peer: Peer::IdentityProvider,
-            url: url.clone(),
-            failure: ConnectFailure::of(&source),
-            service_hosts_issuer: authority.is_hosted_by_service,
-            source,
-        })?;
-    let status = response.status().as_u16();
-    let body = response.bytes().await.unwrap_or_default();
-    if (200..300).contains(&status) {
-        return TokenResponse::parse(&body).ok_or(CliError::IdentityProviderAnswer {
-            url,
-            status,
-            service_hosts_issuer: authority.is_hosted_by_service,
-        });
-    }
-    let error: Option<(String, String)> =
-        serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
-            let error = v.get("error")?.as_str()?.to_owned();
-            let description = v
-                .get("error_description")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
-            Some((error, description))
-        });
-    match error {
-        Some((error, description)) => Err(CliError::TokenRefused {
-            client_id: client_id.to_owned(),
-            error,
-            description,
-        }),
-        None => Err(CliError::IdentityProviderAnswer {
-            url,
-            status,
-            service_hosts_issuer: authority.is_hosted_by_service,
-        }),
-    }
+/// [`ConfigError::Missing`] without a public client id; [`ConfigError::Authority`].
+pub(crate) fn public_client(
+    settings: &Settings,
+    cache: FileCache,
+) -> Result<PublicClient, CliError> {
+    let client_id = settings
+        .public_client_id
+        .as_deref()
+        .ok_or(ConfigError::Missing {
+        key: "public_client_id",
+        how: "set --public-client-id (public_client_id in the settings file): an app registration \
+                  allowing public client flows, with the redirect URI http://127.0.0.1/",
+    })?;
+    let (instance, tenant) = split_authority(&settings.authority);
+    let authority = TokenAuthority::public(&tenant)
+        .and_then(|a| a.with_instance(&instance))
+        .map_err(ConfigError::Authority)?;
+    let config = PublicConfig::builder(authority, client_id, cache)
+        .http(http_options(settings))
+        .build()
+        .map_err(ConfigError::Authority)?;
+    Ok(PublicClient::new(config).map_err(ConfigError::Authority)?)
 }
 
-/// The cache key of a user's sign-in with these settings (None when login is not configured).
-pub(crate) fn user_key(settings: &Settings, user_scope: Option<&str>) -> Option<CacheKey> {
-    Some(CacheKey {
-        authority: settings.authority.url.to_string(),
-        client_id: settings.public_client_id.clone()?,
-        scope: user_scope.or(settings.user_scope.as_deref())?.to_owned(),
-    })
+/// The scopes a user signs in for.
+///
+/// # Errors
+/// [`ConfigError::Missing`].
+pub(crate) fn user_scopes(settings: &Settings) -> Result<Scopes, ConfigError> {
+    settings
+        .user_scope
+        .as_deref()
+        .map(Scopes::parse)
+        .ok_or(ConfigError::Missing {
+            key: "api_client_id",
+            how: "set --api-client-id (api_client_id in the settings file) or --user-scope",
+        })
+}
+
+fn confidential_client(
+    settings: &Settings,
+    client_id: &str,
+    secret: &Secret,
+    cache: Option<FileCache>,
+) -> Result<ConfidentialClient, CliError> {
+    let (instance, tenant) = split_authority(&settings.authority);
+    let authority = TokenAuthority::tenant(&tenant)
+        .and_then(|a| a.with_instance(&instance))
+        .map_err(ConfigError::Authority)?;
+    let mut builder = ConfidentialConfig::builder(
+        authority,
+        client_id,
+        ClientCredential::secret(secret.expose()),
+    )
+    .http(http_options(settings));
+    if let Some(cache) = cache {
+        builder = builder.shared_cache(Arc::new(cache));
+    }
+    let config = builder.build().map_err(ConfigError::Authority)?;
+    Ok(ConfidentialClient::new(config).map_err(ConfigError::Authority)?)
 }
 
 /// How this run gets its token.
@@ -133,62 +120,67 @@ pub(crate) fn user_key(settings: &Settings, user_scope: Option<&str>) -> Option<
 enum Plan {
     /// Given outright.
     Given(Secret),
-    /// A user's cached sign-in.
-    User(CachedToken),
+    /// The active user's sign-in.
+    User {
+        client: PublicClient,
+        scopes: Scopes,
+        account: String,
+    },
     /// The client-credentials grant.
     ClientCredentials {
-        /// Cache key (authority, client, scope).
-        key: CacheKey,
-        /// The client secret.
-        secret: Secret,
+        client: ConfidentialClient,
+        scopes: Scopes,
     },
 }
 
-/// Hands out the token of this run and renews it once if the service refuses a cached one.
+/// Hands out the token of this run and renews it once if the service refuses an app-only one.
 #[derive(Debug)]
 pub(crate) struct TokenProvider {
     plan: Plan,
-    http: reqwest::Client,
     authority: Authority,
-    cache: Option<TokenCache>,
-    current: Option<Secret>,
-    current_from_cache: bool,
+    current: Option<entra_token::AccessToken>,
+    given: Option<Secret>,
 }
 
 impl TokenProvider {
-    /// Chooses the token source: `--token`, else a cached user sign-in, else client credentials.
+    /// Chooses the token source: `--token`, else the active signed-in account, else client
+    /// credentials.
     ///
     /// # Errors
-    /// [`CliError::NoCredentials`] when there is nothing to get a token with; [`CliError::Cache`].
+    /// [`CliError::NoCredentials`] when there is nothing to get a token with; [`CliError::Token`]
+    /// (the cache cannot be read); [`CliError::Config`].
     pub(crate) async fn choose(
         settings: &Settings,
-        http: reqwest::Client,
-        cache: Option<TokenCache>,
+        cache_dir: Option<PathBuf>,
     ) -> Result<Self, CliError> {
+        let cache = cache_dir.as_deref().map(file_cache);
         let plan = if let Some(token) = &settings.token {
             Plan::Given(token.clone())
         } else {
-            let signed_in = match (&cache, user_key(settings, None)) {
-                (Some(cache), Some(key)) => cache.get(&key).await?,
+            let active = match (&cache, &settings.public_client_id) {
+                (Some(cache), Some(_)) => cache
+                    .active_account()
+                    .await
+                    .map_err(|e| token_error(TokenError::Cache(e), settings, TokenOrigin::User))?,
                 _ => None,
             };
-            match (signed_in, &settings.client_id, &settings.client_secret) {
-                (Some(user), _, _) => Plan::User(user),
-                (None, Some(client_id), Some(secret)) => {
-                    let scope = settings.scope.clone().ok_or(ConfigError::Missing {
+            match (active, cache, &settings.client_id, &settings.client_secret) {
+                (Some(account), Some(cache), _, _) => Plan::User {
+                    client: public_client(settings, cache)?,
+                    scopes: user_scopes(settings)?,
+                    account: account.display_name(),
+                },
+                (None, cache, Some(client_id), Some(secret)) => {
+                    let scope = settings.scope.as_deref().ok_or(ConfigError::Missing {
                         key: "scope",
                         how: "set --api-client-id (api_client_id in the settings file) or --scope",
                     })?;
                     Plan::ClientCredentials {
-                        key: CacheKey {
-                            authority: settings.authority.url.to_string(),
-                            client_id: client_id.clone(),
-                            scope,
-                        },
-                        secret: secret.clone(),
+                        client: confidential_client(settings, client_id, secret, cache)?,
+                        scopes: Scopes::parse(scope),
                     }
                 }
-                (None, _, _) => {
+                _ => {
                     return Err(CliError::NoCredentials {
                         authority: settings.authority.url.clone(),
                     })
@@ -197,11 +189,9 @@ impl TokenProvider {
         };
         Ok(Self {
             plan,
-            http,
             authority: settings.authority.clone(),
-            cache,
             current: None,
-            current_from_cache: false,
+            given: None,
         })
     }
 
@@ -209,95 +199,152 @@ impl TokenProvider {
     pub(crate) fn origin(&self) -> TokenOrigin {
         match self.plan {
             Plan::Given(_) => TokenOrigin::Given,
-            Plan::User(_) => TokenOrigin::User,
+            Plan::User { .. } => TokenOrigin::User,
             Plan::ClientCredentials { .. } => TokenOrigin::ClientCredentials,
         }
     }
 
-    /// Whether [`TokenProvider::token`] will make a network call.
+    /// Whether [`TokenProvider::token`] may make a network call.
     pub(crate) fn needs_request(&self) -> bool {
-        self.current.is_none() && matches!(self.plan, Plan::ClientCredentials { .. })
+        !matches!(self.plan, Plan::Given(_)) && self.current.is_none()
     }
 
     /// The token to send.
     ///
     /// # Errors
-    /// [`CliError::SignInExpired`]; the errors of [`request_token`]; [`CliError::Cache`].
+    /// [`CliError::SignInExpired`] / [`CliError::SignInRevoked`] (sign in again), and the token
+    /// endpoint's refusals and failures ([`token_error`]).
     pub(crate) async fn token(&mut self) -> Result<Secret, CliError> {
-        if let Some(t) = &self.current {
+        if let Some(t) = &self.given {
             return Ok(t.clone());
         }
-        let now = now_unix();
+        if let Some(t) = &self.current {
+            return Ok(Secret::new(t.secret()));
+        }
         let token = match &self.plan {
-            Plan::Given(t) => t.clone(),
-            Plan::User(user) => {
-                if !user.is_fresh(now) {
-                    return Err(CliError::SignInExpired {
-                        account: user
-                            .account
-                            .clone()
-                            .unwrap_or_else(|| "the user".to_owned()),
-                    });
-                }
-                self.current_from_cache = true;
-                user.access_token.clone()
+            Plan::Given(t) => {
+                self.given = Some(t.clone());
+                return Ok(t.clone());
             }
-            Plan::ClientCredentials { key, secret } => {
-                let cached = match &self.cache {
-                    Some(cache) => cache.get(key).await?.filter(|t| t.is_fresh(now)),
-                    None => None,
-                };
-                if let Some(cached) = cached {
-                    self.current_from_cache = true;
-                    cached.access_token
-                } else {
-                    let response = request_token(
-                        &self.http,
-                        &self.authority,
-                        &key.client_id,
-                        &[
-                            ("grant_type", "client_credentials"),
-                            ("client_id", &key.client_id),
-                            ("client_secret", secret.expose()),
-                            ("scope", &key.scope),
-                        ],
-                    )
-                    .await?;
-                    if let Some(cache) = &self.cache {
-                        cache
-                            .put(response.to_cached(
-                                key.clone(),
-                                TokenKind::ClientCredentials,
-                                now,
-                                None,
-                            ))
-                            .await?;
-                    }
-                    self.current_from_cache = false;
-                    response.access_token
-                }
-            }
+            Plan::User {
+                client,
+                scopes,
+                account,
+            } => match client.acquire_silent(None, scopes).await {
+                Ok(r) => r.access_token,
+                Err(e) => return Err(user_error(e, account, &self.authority)),
+            },
+            Plan::ClientCredentials { client, scopes } => client
+                .acquire_for_app(scopes)
+                .await
+                .map_err(|e| self.app_error(e, client))?,
         };
-        self.current = Some(token.clone());
-        Ok(token)
+        let secret = Secret::new(token.secret());
+        self.current = Some(token);
+        Ok(secret)
     }
 
-    /// The service refused the current token. A cached client-credentials token is dropped from the cache
-    /// and `true` says that asking again can help; otherwise `false`.
+    /// The service refused the current token before its expiry. A token from the cache (app-only
+    /// or the user's) is replaced, never served again, and `true` says that asking again can
+    /// help; otherwise (a given token) `false`.
     ///
     /// # Errors
-    /// [`CliError::Cache`].
+    /// As [`TokenProvider::token`].
     pub(crate) async fn refused(&mut self) -> Result<bool, CliError> {
-        let renewable = self.current_from_cache;
-        if let (Plan::ClientCredentials { key, .. }, true) = (&self.plan, renewable) {
-            if let Some(cache) = &self.cache {
-                cache.remove(key).await?;
-            }
-            self.current = None;
-            self.current_from_cache = false;
-            return Ok(true);
-        }
-        Ok(false)
+        let Some(rejected) = &self.current else {
+            return Ok(false);
+        };
+        let fresh = match &self.plan {
+            Plan::Given(_) => return Ok(false),
+            Plan::User {
+                client,
+                scopes,
+                account,
+            } => match client.reacquire_silent(None, scopes, rejected).await {
+                Ok(r) => r.access_token,
+                Err(e) => return Err(user_error(e, account, &self.authority)),
+            },
+            Plan::ClientCredentials { client, scopes } => client
+                .reacquire_for_app(scopes, rejected)
+                .await
+                .map_err(|e| self.app_error(e, client))?,
+        };
+        self.current = Some(fresh);
+        Ok(true)
+    }
+
+    fn app_error(&self, e: TokenError, client: &ConfidentialClient) -> CliError {
+        map_error(
+            e,
+            client.config().client_id(),
+            &self.authority,
+            TokenOrigin::ClientCredentials,
+        )
+    }
+}
+
+/// A silent sign-in's failure: sign in again, said plainly, or the token endpoint's answer.
+fn user_error(e: TokenError, account: &str, authority: &Authority) -> CliError {
+    match e {
+        TokenError::SignInRequired {
+            reason: SignInReason::RefreshTokenRefused,
+            refusal,
+        } => CliError::SignInRevoked {
+            account: account.to_owned(),
+            code: refusal.map_or(0, |r| r.primary_code()),
+        },
+        TokenError::SignInRequired { .. } => CliError::SignInExpired {
+            account: account.to_owned(),
+        },
+        other => map_error(other, "", authority, TokenOrigin::User),
+    }
+}
+
+/// The settings' view of an error of the token cache or the token endpoint.
+pub(crate) fn token_error(e: TokenError, settings: &Settings, origin: TokenOrigin) -> CliError {
+    let client_id = match origin {
+        TokenOrigin::ClientCredentials => settings.client_id.as_deref(),
+        _ => settings.public_client_id.as_deref(),
+    };
+    map_error(e, client_id.unwrap_or(""), &settings.authority, origin)
+}
+
+fn map_error(
+    e: TokenError,
+    client_id: &str,
+    authority: &Authority,
+    origin: TokenOrigin,
+) -> CliError {
+    let service_hosts_issuer = authority.is_hosted_by_service;
+    match e {
+        TokenError::Rejected(a) => CliError::TokenRefused {
+            client_id: client_id.to_owned(),
+            error: a.error.clone(),
+            description: a.description.clone(),
+        },
+        TokenError::InvalidResponse { status, .. } => CliError::IdentityProviderAnswer {
+            url: authority.token_endpoint(),
+            status: status.as_u16(),
+            service_hosts_issuer,
+        },
+        TokenError::Timeout { .. } => CliError::Unreachable {
+            peer: Peer::IdentityProvider,
+            url: authority.token_endpoint(),
+            failure: ConnectFailure::TimedOut,
+            service_hosts_issuer,
+            source: Box::new(e),
+        },
+        TokenError::Transport(t) => CliError::Unreachable {
+            peer: Peer::IdentityProvider,
+            url: authority.token_endpoint(),
+            failure: ConnectFailure::of(&t),
+            service_hosts_issuer,
+            source: Box::new(t),
+        },
+        other => CliError::Token {
+            error: other,
+            origin,
+        },
     }
 }
 
@@ -305,30 +352,60 @@ impl TokenProvider {
 mod tests {
     use super::*;
 
-    #[test]
-    fn token_responses_parse_numeric_and_string_lifetimes() {
-        let r = TokenResponse::parse(
-            br#"{"token_type":"Bearer","access_token":"abc","expires_in":3599,"scope":"s"}"#,
-        )
-        .unwrap();
-        assert_eq!(r.access_token.expose(), "abc");
-        assert_eq!(r.expires_in, 3599);
-        assert_eq!(r.scope.as_deref(), Some("s"));
-        let v1 = TokenResponse::parse(br#"{"access_token":"x","expires_in":"3600"}"#).unwrap();
-        assert_eq!(v1.expires_in, 3600);
-        assert!(TokenResponse::parse(br#"{"error":"invalid_client"}"#).is_none());
-        assert!(TokenResponse::parse(b"<html>").is_none());
+    fn authority(url: &str) -> Authority {
+        Authority {
+            url: url::Url::parse(url).unwrap(),
+            is_development: false,
+            is_hosted_by_service: false,
+        }
     }
 
     #[test]
-    fn cache_entries_expire_expires_in_after_the_request() {
-        let r = TokenResponse::parse(br#"{"access_token":"x","expires_in":3600}"#).unwrap();
-        let key = CacheKey {
-            authority: "a".into(),
-            client_id: "c".into(),
-            scope: "s".into(),
-        };
-        let cached = r.to_cached(key, TokenKind::ClientCredentials, 1_000, None);
-        assert_eq!(cached.expires_at, 4_600);
+    fn authority_url_splits_into_instance_and_tenant() {
+        assert_eq!(
+            split_authority(&authority(
+                "http://127.0.0.1:8000/dev-issuer/7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a/"
+            )),
+            (
+                "http://127.0.0.1:8000/dev-issuer/".to_owned(),
+                "7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a".to_owned()
+            )
+        );
+        assert_eq!(
+            split_authority(&authority(
+                "https://login.microsoftonline.com/organizations/"
+            )),
+            (
+                "https://login.microsoftonline.com/".to_owned(),
+                "organizations".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn refused_refresh_token_is_sign_in_revoked_and_a_missing_one_is_expired() {
+        let a = authority("https://login.example/t/");
+        let revoked = user_error(
+            TokenError::SignInRequired {
+                reason: SignInReason::RefreshTokenRefused,
+                refusal: None,
+            },
+            "Alice",
+            &a,
+        );
+        assert!(matches!(revoked, CliError::SignInRevoked { .. }));
+        assert_eq!(revoked.exit_code(), crate::exit::AUTH);
+        let expired = user_error(
+            TokenError::SignInRequired {
+                reason: SignInReason::NoRefreshToken,
+                refusal: None,
+            },
+            "Alice",
+            &a,
+        );
+        assert_eq!(
+            expired.to_string(),
+            "not signed in: the sign-in of Alice has expired"
+        );
     }
 }

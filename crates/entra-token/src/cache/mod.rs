@@ -4,16 +4,19 @@
 //! normalised scopes and, for on-behalf-of, the SHA-256 of the incoming assertion, so one user's
 //! token is never served for another and no key reveals a user, a scope or a token.
 //!
-//! The public-client caches of a later release (a file holding accounts and refresh tokens) keep
-//! their own trait: they store accounts, not just access tokens; this module's key and value
-//! types are the ones they reuse for access tokens.
+//! A public client (CLI, desktop app) keeps its accounts, refresh tokens and access tokens in a
+//! [`FileCache`] (0600, atomic writes, locked across processes); it is also a [`SharedCache`],
+//! so a confidential client in a CLI can keep its app-only token across runs.
 
+mod file;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use file::{Account, FileCache};
+pub(crate) use file::{AccountEntry, Secret};
 pub use memory::MemoryCache;
 #[cfg(feature = "redis")]
 pub use redis::{EncryptionKey, RedisCache, RedisCacheConfig};

@@ -7,10 +7,12 @@ mod common;
 
 mod cache;
 mod client_credentials;
+mod device_code;
 mod downstream;
 mod errors;
 mod layer;
 mod obo;
 mod outage;
+mod public_client;
 #[cfg(feature = "redis")]
 mod shared_cache;

@@ -19,19 +19,11 @@ async fn client_credentials_token_is_cached_in_a_0600_file_and_reused_by_the_nex
     assert_eq!(second.ok(), "No reports yet.\n");
     assert_eq!(service.token_requests(), 1, "the second run used the cache");
 
-    let text = std::fs::read_to_string(weather.cache_file()).unwrap();
-    let cache: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let entry = &cache["tokens"][0];
-    assert_eq!(
-        entry["authority"],
-        format!("{}/dev-issuer/{DEV_TENANT_ID}/", service.address)
-    );
-    assert_eq!(entry["client_id"], DEV_DAEMON_CLIENT_ID);
-    assert_eq!(
-        entry["scope"],
-        format!("api://{DEV_API_CLIENT_ID}/.default")
-    );
-    assert_eq!(entry["kind"], "client_credentials");
+    // entra-token's file cache: the app-only token under its hashed key (client, authority, scope).
+    let cache = weather.cache_json();
+    let entry = &cache["app_tokens"][0];
+    assert_eq!(entry["key"].as_str().unwrap().len(), 64, "{cache}");
+    assert_eq!(cache["accounts"], json!([]));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -41,7 +33,8 @@ async fn client_credentials_token_is_cached_in_a_0600_file_and_reused_by_the_nex
         (now + 3500..=now + 3600).contains(&expires_at),
         "{expires_at}"
     );
-    let token = entry["access_token"].as_str().unwrap();
+    let token = entry["token"].as_str().unwrap();
+    assert!(token.len() > 100, "a JWT");
     for run in [&first, &second] {
         assert!(!run.stdout.contains(token) && !run.stderr.contains(token));
     }
@@ -75,23 +68,16 @@ async fn cached_token_refused_by_the_service_is_dropped_and_renewed_once() {
         .unwrap()
         .as_secs()
         + 3000;
-    std::fs::create_dir_all(weather.cache_file().parent().unwrap()).unwrap();
-    std::fs::write(
-        weather.cache_file(),
-        json!({"version": 1, "tokens": [{
-            "authority": format!("{}/dev-issuer/{DEV_TENANT_ID}/", service.address),
-            "client_id": DEV_DAEMON_CLIENT_ID,
-            "scope": format!("api://{DEV_API_CLIENT_ID}/.default"),
-            "kind": "client_credentials",
-            "access_token": "not-a-token-the-service-accepts",
-            "expires_at": far,
-        }]})
-        .to_string(),
-    )
-    .unwrap();
+    // A first run caches a real token; then the file's token is replaced by one the service refuses.
+    weather.run(&["reports"]).await.ok();
+    assert_eq!(service.token_requests(), 1);
+    let mut cache = weather.cache_json();
+    cache["app_tokens"][0]["token"] = json!("not-a-token-the-service-accepts");
+    cache["app_tokens"][0]["expires_at"] = json!(far);
+    std::fs::write(weather.cache_file(), cache.to_string()).unwrap();
     let run = weather.run(&["reports"]).await;
     assert_eq!(run.ok(), "No reports yet.\n");
-    assert_eq!(service.token_requests(), 1);
+    assert_eq!(service.token_requests(), 2, "renewed once");
     let text = std::fs::read_to_string(weather.cache_file()).unwrap();
     assert!(!text.contains("not-a-token-the-service-accepts"));
 }
@@ -286,16 +272,22 @@ async fn expired_user_sign_in_asks_to_sign_in_again_without_falling_back_to_clie
     let service = spawn_dev_service().await;
     let weather = Weather::new(&service);
     std::fs::create_dir_all(weather.cache_file().parent().unwrap()).unwrap();
+    // A sign-in without a refresh token (as an older sign-in without offline_access left it).
     std::fs::write(
         weather.cache_file(),
-        json!({"version": 1, "tokens": [{
-            "authority": format!("{}/dev-issuer/{DEV_TENANT_ID}/", service.address),
+        json!({"version": 1, "active": "a11ce.t", "accounts": [{
+            "id": "a11ce.t",
+            "tenant_id": DEV_TENANT_ID,
+            "oid": "a11ce",
+            "username": "alice@dev.example",
+            "name": "Alice Example",
             "client_id": entra_dev::defaults::DEV_PUBLIC_CLIENT_ID,
-            "scope": format!("api://{DEV_API_CLIENT_ID}/weather.read api://{DEV_API_CLIENT_ID}/weather.write"),
-            "kind": "user",
-            "access_token": service.expired_token(),
-            "expires_at": 1000,
-            "account": "Alice Example (alice@dev.example)",
+            "instance": format!("{}/dev-issuer/", service.address),
+            "access_tokens": [{
+                "scopes": format!("api://{DEV_API_CLIENT_ID}/weather.read api://{DEV_API_CLIENT_ID}/weather.write"),
+                "token": service.expired_token(),
+                "expires_at": 1000,
+            }],
         }]})
         .to_string(),
     )

@@ -244,9 +244,54 @@ impl Weather {
         self.home.path()
     }
 
-    /// The token cache file.
+    /// The token cache file (in the data directory: refresh tokens last).
     pub(crate) fn cache_file(&self) -> PathBuf {
-        self.home.path().join("cache/weather-cli/tokens.json")
+        self.home.path().join("data/weather-cli/tokens.json")
+    }
+
+    /// The token cache file, parsed (panics when it does not parse: a corrupted cache).
+    pub(crate) fn cache_json(&self) -> Value {
+        let text = std::fs::read_to_string(self.cache_file()).expect("the cache file exists");
+        serde_json::from_str(&text).expect("the cache file parses")
+    }
+
+    /// Makes every cached user access token look expired (as an hour later), so the next command
+    /// must use the refresh token.
+    pub(crate) fn expire_user_access_tokens(&self) {
+        let mut json = self.cache_json();
+        for account in json["accounts"].as_array_mut().expect("accounts") {
+            for token in account["access_tokens"].as_array_mut().expect("tokens") {
+                token["expires_at"] = json!(1000);
+            }
+        }
+        std::fs::write(self.cache_file(), json.to_string()).unwrap();
+    }
+
+    /// The environment of a run (for a command started elsewhere, e.g. in tmux).
+    pub(crate) fn env_vars(&self) -> Vec<(String, String)> {
+        let home = self.home.path();
+        let mut vars = vec![
+            ("HOME".to_owned(), home.display().to_string()),
+            (
+                "XDG_CONFIG_HOME".to_owned(),
+                home.join("config").display().to_string(),
+            ),
+            (
+                "XDG_CACHE_HOME".to_owned(),
+                home.join("cache").display().to_string(),
+            ),
+            (
+                "XDG_DATA_HOME".to_owned(),
+                home.join("data").display().to_string(),
+            ),
+        ];
+        vars.extend(self.env.iter().cloned());
+        vars
+    }
+
+    /// The service's URL this client talks to.
+    pub(crate) fn api_url(&self) -> &str {
+        &self.api_url
     }
 
     /// The command, with `--api-url` and piped stdio.
@@ -256,6 +301,7 @@ impl Weather {
             .env("HOME", self.home.path())
             .env("XDG_CONFIG_HOME", self.home.path().join("config"))
             .env("XDG_CACHE_HOME", self.home.path().join("cache"))
+            .env("XDG_DATA_HOME", self.home.path().join("data"))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .arg("--api-url")
             .arg(&self.api_url)

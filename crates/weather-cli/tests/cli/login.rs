@@ -6,7 +6,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use crate::helpers::{spawn_dev_service, Run, TestService, Weather};
 
 /// What the browser did.
-enum Browser<'a> {
+pub(crate) enum Browser<'a> {
     /// Sign in as `user`, consenting to these scopes.
     Accept(&'a str, &'a [&'a str]),
     /// Press "cancel" on the login page.
@@ -17,23 +17,19 @@ enum Browser<'a> {
 
 /// Runs `weather login --no-browser`, plays the browser, and returns the run and the page the CLI's
 /// listener showed.
-async fn login(weather: &Weather, browser: Browser<'_>) -> (Run, String) {
+pub(crate) async fn login(weather: &Weather, browser: Browser<'_>) -> (Run, String) {
     let mut child = weather
         .command(&["login", "--no-browser", "--wait", "60"])
         .spawn()
         .expect("weather starts");
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
-    let url = loop {
-        let mut line = String::new();
-        let n = stderr.read_line(&mut line).await.unwrap();
-        assert!(n > 0, "weather login ended without printing a URL: {seen}");
-        seen.push_str(&line);
+    let url = read_until(&mut stderr, &mut seen, |line| {
         let trimmed = line.trim();
-        if trimmed.starts_with("http") && trimmed.contains("/oauth2/v2.0/authorize?") {
-            break trimmed.to_owned();
-        }
-    };
+        (trimmed.starts_with("http") && trimmed.contains("/oauth2/v2.0/authorize?"))
+            .then(|| trimmed.to_owned())
+    })
+    .await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -71,8 +67,28 @@ async fn login(weather: &Weather, browser: Browser<'_>) -> (Run, String) {
     (finish(child, stderr, seen).await, shown)
 }
 
+/// Reads `stderr` line by line (kept in `seen`) until `found` picks something from a line.
+pub(crate) async fn read_until<T>(
+    stderr: &mut BufReader<tokio::process::ChildStderr>,
+    seen: &mut String,
+    found: impl Fn(&str) -> Option<T>,
+) -> T {
+    loop {
+        let mut line = String::new();
+        let n = stderr.read_line(&mut line).await.unwrap();
+        assert!(
+            n > 0,
+            "weather login ended before printing what was expected: {seen}"
+        );
+        seen.push_str(&line);
+        if let Some(t) = found(&line) {
+            return t;
+        }
+    }
+}
+
 /// Waits for the run to end, with the rest of its stderr.
-async fn finish(
+pub(crate) async fn finish(
     child: tokio::process::Child,
     mut stderr: BufReader<tokio::process::ChildStderr>,
     mut seen: String,
@@ -88,7 +104,7 @@ async fn finish(
     }
 }
 
-async fn signed_in(service: &TestService, consent: &[&str]) -> Weather {
+pub(crate) async fn signed_in(service: &TestService, consent: &[&str]) -> Weather {
     let weather = Weather::new(service);
     let (run, page) = login(&weather, Browser::Accept("alice", consent)).await;
     assert!(page.contains("You are signed in"), "{page}");
@@ -105,9 +121,15 @@ async fn login_through_the_browser_caches_the_users_token_and_commands_use_it() 
     let service = spawn_dev_service().await;
     let weather = signed_in(&service, &["weather.read", "weather.write"]).await;
     assert_eq!(service.token_requests(), 1, "the code was redeemed once");
-    let text = std::fs::read_to_string(weather.cache_file()).unwrap();
-    assert!(text.contains("\"kind\": \"user\""), "{text}");
-    assert!(text.contains("Alice Example"));
+    let cache = weather.cache_json();
+    let account = &cache["accounts"][0];
+    assert_eq!(account["username"], "alice@dev.example", "{cache}");
+    assert_eq!(account["name"], "Alice Example");
+    assert_eq!(account["oid"], entra_dev::defaults::ALICE_OID);
+    assert_eq!(cache["active"], account["id"]);
+    assert!(account["refresh_token"]
+        .as_str()
+        .is_some_and(|r| r.len() >= 40));
 
     weather
         .run(&[
@@ -129,10 +151,11 @@ async fn login_through_the_browser_caches_the_users_token_and_commands_use_it() 
     );
 
     let out = weather.run(&["logout"]).await;
-    assert!(
-        out.ok().starts_with("Signed out: removed 1 cached token"),
-        "{out:#?}"
+    assert_eq!(
+        out.ok(),
+        "Signed out Alice Example (alice@dev.example); commands now use client credentials when configured.\n"
     );
+    assert_eq!(weather.cache_json()["accounts"], serde_json::json!([]));
     weather.run(&["reports"]).await.ok();
     assert_eq!(service.token_requests(), 2, "back to client credentials");
 }
@@ -180,6 +203,10 @@ async fn login_with_read_consent_only_then_report_names_the_missing_write_scope(
         run.stderr
     );
     assert!(service.api_reports().await.is_empty());
+    // An hour later the refresh asks for what was granted, not for the refused scope.
+    weather.expire_user_access_tokens();
+    weather.run(&["reports"]).await.ok();
+    assert_eq!(service.issuer.stats().refresh_token_requests, 1);
 }
 
 #[tokio::test]
@@ -191,7 +218,7 @@ async fn login_cancelled_in_the_browser_exits_3_with_access_denied_and_caches_no
     assert!(page.contains("Sign-in failed"), "{page}");
     assert!(
         run.stderr
-            .contains("weather: sign-in refused: access_denied"),
+            .contains("weather: the sign-in was declined (access_denied)"),
         "{}",
         run.stderr
     );

@@ -3,6 +3,7 @@
 //! a wiremock OpenWeatherMap.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod accounts;
 mod auth;
 mod helpers;
 mod interactive;

@@ -1,82 +1,84 @@
-//! `weather login`: the authorization code grant with PKCE (RFC 7636, S256) through the user's browser.
+//! The authorization code grant with PKCE (RFC 7636, S256) through a loopback redirect
+//! (RFC 8252 section 7.3), for any CLI or desktop app.
 //!
-//! A listener on `127.0.0.1:0` receives the redirect (`http://127.0.0.1:{port}/`, a loopback redirect URI
-//! as RFC 8252 recommends for native apps); a random `state` ties the answer to this sign-in; the verifier
-//! never leaves the process until the code is redeemed. The URL is always printed, and a browser is
-//! started with `xdg-open`/`open` unless `--no-browser`.
+//! A listener on `127.0.0.1:0` receives the redirect (`http://127.0.0.1:{port}/`); a random
+//! `state` ties the answer to this sign-in; the verifier never leaves the process until the code
+//! is redeemed. Requests that are not the redirect (a favicon, a probe) get a 404 and the wait
+//! goes on; each connection has 10 s to send its request head (at most 16 KiB).
 
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use url::Url;
+
+use crate::error::{clip, LoopbackError, TokenError};
 
 /// Time a browser connection gets to send its request line and headers.
 const REQUEST_READ_LIMIT: Duration = Duration::from_secs(10);
 /// Largest request head accepted on the loopback listener.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
 
-/// Why the sign-in failed.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum LoginError {
-    /// The loopback listener could not be opened.
-    #[error("sign-in: cannot listen on 127.0.0.1 for the browser's answer")]
-    Listen(#[source] std::io::Error),
-    /// Nobody came back in time.
-    #[error("sign-in: no answer from the browser within {0} s")]
-    TimedOut(u64),
-    /// The identity provider (or the user) refused.
-    #[error("sign-in refused: {error}: {description}")]
-    Refused {
-        /// OAuth 2.0 `error`, e.g. `access_denied`.
-        error: String,
-        /// `error_description`.
-        description: String,
-    },
-    /// The redirect does not belong to this sign-in.
-    #[error("sign-in: the answer's state does not match this sign-in (a stale or forged redirect); try again")]
-    StateMismatch,
+/// A PKCE verifier and its S256 challenge. `Debug` hides the verifier.
+#[derive(Clone)]
+pub struct Pkce {
+    verifier: String,
+    challenge: String,
 }
 
-/// A PKCE verifier and its S256 challenge.
-#[derive(Debug, Clone)]
-pub(crate) struct Pkce {
-    /// The secret verifier (43 URL-safe characters).
-    pub(crate) verifier: String,
-    /// `BASE64URL(SHA256(verifier))`.
-    pub(crate) challenge: String,
+impl std::fmt::Debug for Pkce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pkce")
+            .field("verifier", &"[REDACTED]")
+            .field("challenge", &self.challenge)
+            .finish()
+    }
 }
 
 impl Pkce {
-    /// A fresh random verifier.
-    pub(crate) fn generate() -> Self {
+    /// A fresh random verifier (32 random bytes, base64url: 43 characters).
+    pub fn generate() -> Self {
         Self::from_verifier(random_token())
     }
 
     /// The challenge of a given verifier.
-    pub(crate) fn from_verifier(verifier: String) -> Self {
-        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    ///
+    /// ```
+    /// // RFC 7636, appendix B.
+    /// let p = entra_token::Pkce::from_verifier("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into());
+    /// assert_eq!(p.challenge(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    /// ```
+    pub fn from_verifier(verifier: String) -> Self {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+        let challenge = URL_SAFE_NO_PAD.encode(digest.as_ref());
         Self {
             verifier,
             challenge,
         }
     }
+
+    /// The secret verifier, sent only with the code to the token endpoint.
+    pub fn verifier(&self) -> &str {
+        &self.verifier
+    }
+
+    /// `BASE64URL(SHA256(verifier))`, sent in the authorization URL.
+    pub fn challenge(&self) -> &str {
+        &self.challenge
+    }
 }
 
 /// 32 random bytes, base64url: a `state` or a PKCE verifier.
 pub(crate) fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
 
-/// The authorization request URL.
-pub(crate) fn authorize_url(
+/// The authorization request URL: `response_type=code`, `response_mode=query`, the S256
+/// challenge, `state`, and `scope` as given (the caller adds `openid profile offline_access`).
+pub fn authorize_url(
     endpoint: &Url,
     client_id: &str,
     redirect_uri: &str,
@@ -90,7 +92,7 @@ pub(crate) fn authorize_url(
         .append_pair("response_type", "code")
         .append_pair("redirect_uri", redirect_uri)
         .append_pair("response_mode", "query")
-        .append_pair("scope", &format!("{scope} openid profile"))
+        .append_pair("scope", scope)
         .append_pair("state", state)
         .append_pair("code_challenge", &pkce.challenge)
         .append_pair("code_challenge_method", "S256");
@@ -103,12 +105,7 @@ pub(crate) enum Callback {
     /// The authorization code.
     Code(String),
     /// An OAuth 2.0 error answer.
-    Error {
-        /// `error`.
-        error: String,
-        /// `error_description`.
-        description: String,
-    },
+    Error { error: String, description: String },
     /// A redirect with another `state`.
     StateMismatch,
     /// Some other request (favicon, probe).
@@ -147,50 +144,50 @@ pub(crate) fn parse_callback(target: &str, expected_state: &str) -> Callback {
     }
 }
 
-/// The loopback listener, bound before the URL is printed.
+/// The loopback listener, bound before the URL is shown.
 #[derive(Debug)]
-pub(crate) struct Listener {
+pub struct LoopbackListener {
     listener: TcpListener,
     redirect_uri: String,
+    app_name: String,
 }
 
-impl Listener {
-    /// Binds `127.0.0.1:0`.
+impl LoopbackListener {
+    /// Binds `127.0.0.1:0`. `app_name` is shown on the pages the browser gets back.
     ///
     /// # Errors
-    /// [`LoginError::Listen`].
-    pub(crate) async fn bind() -> Result<Self, LoginError> {
+    /// [`LoopbackError::Listen`].
+    pub async fn bind(app_name: &str) -> Result<Self, LoopbackError> {
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
-            .map_err(LoginError::Listen)?;
-        let port = listener.local_addr().map_err(LoginError::Listen)?.port();
+            .map_err(LoopbackError::Listen)?;
+        let port = listener.local_addr().map_err(LoopbackError::Listen)?.port();
         Ok(Self {
             listener,
             redirect_uri: format!("http://127.0.0.1:{port}/"),
+            app_name: app_name.to_owned(),
         })
     }
 
     /// `http://127.0.0.1:{port}/`.
-    pub(crate) fn redirect_uri(&self) -> &str {
+    pub fn redirect_uri(&self) -> &str {
         &self.redirect_uri
     }
 
-    /// Waits (at most `wait`) for the redirect carrying the code for `state`, answering the browser with a
-    /// small page. Requests that are not the redirect get a 404 and the wait goes on.
+    /// Waits (at most `wait`) for the redirect carrying the code for `state`, answering the
+    /// browser with a small page.
     ///
     /// # Errors
-    /// [`LoginError::TimedOut`], [`LoginError::Refused`], [`LoginError::StateMismatch`], [`LoginError::Listen`].
-    pub(crate) async fn wait_for_code(
-        self,
-        state: &str,
-        wait: Duration,
-    ) -> Result<String, LoginError> {
+    /// [`TokenError::Loopback`] (timed out, state mismatch, listener failure),
+    /// [`TokenError::SignInDeclined`] (`access_denied` and the like).
+    pub async fn wait_for_code(self, state: &str, wait: Duration) -> Result<String, TokenError> {
+        let app = html_escape(&self.app_name);
         let accept_loop = async {
             let mut reading: JoinSet<Option<(TcpStream, String)>> = JoinSet::new();
             loop {
                 tokio::select! {
                     accepted = self.listener.accept() => {
-                        let (stream, _) = accepted.map_err(LoginError::Listen)?;
+                        let (stream, _) = accepted.map_err(LoopbackError::Listen)?;
                         reading.spawn(async move {
                             tokio::time::timeout(REQUEST_READ_LIMIT, read_target(stream))
                                 .await
@@ -202,19 +199,24 @@ impl Listener {
                         let Ok(Some((mut stream, target))) = done else { continue };
                         match parse_callback(&target, state) {
                             Callback::Other => {
-                                respond(&mut stream, "404 Not Found", "Not found", "This is the sign-in listener of the weather command.").await;
+                                respond(&mut stream, "404 Not Found", "Not found", &format!("This is the sign-in listener of {app}.")).await;
                             }
                             Callback::Code(code) => {
-                                respond(&mut stream, "200 OK", "Signed in", "You are signed in to the weather command. You can close this window.").await;
+                                respond(&mut stream, "200 OK", "Signed in", &format!("You are signed in to {app}. You can close this window.")).await;
                                 return Ok(code);
                             }
                             Callback::Error { error, description } => {
-                                respond(&mut stream, "200 OK", "Sign-in failed", &format!("{error}: {description}")).await;
-                                return Err(LoginError::Refused { error, description });
+                                let shown = format!("{}: {}", html_escape(&error), html_escape(&description));
+                                respond(&mut stream, "200 OK", "Sign-in failed", &shown).await;
+                                let (error, description) = (clip(&error), clip(&description));
+                                if matches!(error.as_str(), "access_denied" | "authorization_declined" | "consent_required" | "interaction_required") {
+                                    return Err(TokenError::SignInDeclined { error, description });
+                                }
+                                return Err(LoopbackError::Refused { error, description }.into());
                             }
                             Callback::StateMismatch => {
                                 respond(&mut stream, "400 Bad Request", "Sign-in failed", "This answer does not belong to the sign-in in progress.").await;
-                                return Err(LoginError::StateMismatch);
+                                return Err(LoopbackError::StateMismatch.into());
                             }
                         }
                     }
@@ -223,7 +225,7 @@ impl Listener {
         };
         tokio::time::timeout(wait, accept_loop)
             .await
-            .map_err(|_| LoginError::TimedOut(wait.as_secs()))?
+            .map_err(|_| LoopbackError::TimedOut { after: wait })?
     }
 }
 
@@ -245,17 +247,17 @@ async fn read_target(mut stream: TcpStream) -> Option<(TcpStream, String)> {
     (method == "GET").then(|| (stream, target.to_owned()))
 }
 
-/// Answers the browser with a small HTML page.
+/// Answers the browser with a small HTML page (`message` is already escaped).
 async fn respond(stream: &mut TcpStream, status: &str, title: &str, message: &str) {
     let body = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head>\
-         <body style=\"font-family: sans-serif\"><h1>{t}</h1><p>{m}</p></body></html>",
+         <body style=\"font-family: sans-serif\"><h1>{t}</h1><p>{message}</p></body></html>",
         t = html_escape(title),
-        m = html_escape(message)
     );
     let response = format!(
         "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\n\
-         cache-control: no-store\r\nconnection: close\r\n\r\n{body}",
+         cache-control: no-store\r\ncontent-security-policy: default-src 'none'; style-src 'unsafe-inline'\r\n\
+         connection: close\r\n\r\n{body}",
         body.len()
     );
     // The browser may be gone already: the outcome does not depend on this write.
@@ -271,47 +273,16 @@ fn html_escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-/// Starts the platform's URL opener (not waited for: the printed URL is the fallback).
-pub(crate) fn open_browser(url: &Url) -> std::io::Result<tokio::process::Child> {
-    let opener = if cfg!(target_os = "macos") {
-        "open"
-    } else {
-        "xdg-open"
-    };
-    tokio::process::Command::new(opener)
-        .arg(url.as_str())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-}
-
-/// The display name in an ID token (`name`, then `preferred_username`). For display only: the token came
-/// straight from the token endpoint over the connection the CLI opened, and nothing is decided on it.
-pub(crate) fn account_of(id_token: &str) -> Option<String> {
-    let payload = id_token.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let name = claims.get("name").and_then(|v| v.as_str());
-    let user = claims.get("preferred_username").and_then(|v| v.as_str());
-    match (name, user) {
-        (Some(n), Some(u)) => Some(format!("{n} ({u})")),
-        (Some(x), None) | (None, Some(x)) => Some(x.to_owned()),
-        (None, None) => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn pkce_challenge_matches_rfc_7636_appendix_b() {
-        let p = Pkce::from_verifier("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into());
-        assert_eq!(p.challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    fn pkce_verifiers_are_43_characters_and_differ() {
         let g = Pkce::generate();
-        assert_eq!(g.verifier.len(), 43);
-        assert_ne!(g.verifier, Pkce::generate().verifier);
+        assert_eq!(g.verifier().len(), 43);
+        assert_ne!(g.verifier(), Pkce::generate().verifier());
+        assert!(!format!("{g:?}").contains(g.verifier()));
     }
 
     #[test]
@@ -323,7 +294,7 @@ mod tests {
             &endpoint,
             "pub",
             "http://127.0.0.1:5555/",
-            "api://x/weather.read",
+            "api://x/weather.read openid",
             "st",
             &pkce,
         );
@@ -331,11 +302,11 @@ mod tests {
         assert_eq!(q["client_id"], "pub");
         assert_eq!(q["response_type"], "code");
         assert_eq!(q["redirect_uri"], "http://127.0.0.1:5555/");
-        assert_eq!(q["scope"], "api://x/weather.read openid profile");
+        assert_eq!(q["scope"], "api://x/weather.read openid");
         assert_eq!(q["state"], "st");
-        assert_eq!(q["code_challenge"], pkce.challenge);
+        assert_eq!(q["code_challenge"], pkce.challenge());
         assert_eq!(q["code_challenge_method"], "S256");
-        assert!(!url.as_str().contains(&pkce.verifier));
+        assert!(!url.as_str().contains(pkce.verifier()));
     }
 
     #[test]
@@ -364,17 +335,6 @@ mod tests {
     }
 
     #[test]
-    fn account_comes_from_name_and_preferred_username() {
-        let payload = URL_SAFE_NO_PAD
-            .encode(br#"{"name":"Alice Example","preferred_username":"alice@dev.example"}"#);
-        assert_eq!(
-            account_of(&format!("h.{payload}.s")).as_deref(),
-            Some("Alice Example (alice@dev.example)")
-        );
-        assert_eq!(account_of("garbage"), None);
-    }
-
-    #[test]
     fn html_is_escaped_in_browser_pages() {
         assert_eq!(
             html_escape("<b>\"x\" & 'y'"),
@@ -384,7 +344,7 @@ mod tests {
 
     #[tokio::test]
     async fn listener_skips_other_requests_and_returns_the_code() {
-        let listener = Listener::bind().await.unwrap();
+        let listener = LoopbackListener::bind("the <test> app").await.unwrap();
         let base = listener.redirect_uri().to_owned();
         let wait = tokio::spawn(listener.wait_for_code("s1", Duration::from_secs(30)));
         let client = reqwest::Client::new();
@@ -400,7 +360,45 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(page.status(), 200);
-        assert!(page.text().await.unwrap().contains("You are signed in"));
+        assert_eq!(page.headers()["cache-control"], "no-store");
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains("You are signed in to the &lt;test&gt; app"),
+            "{html}"
+        );
         assert_eq!(wait.await.unwrap().unwrap(), "c0de");
+    }
+
+    #[tokio::test]
+    async fn listener_returns_declined_for_access_denied_and_escapes_the_description() {
+        let listener = LoopbackListener::bind("app").await.unwrap();
+        let base = listener.redirect_uri().to_owned();
+        let wait = tokio::spawn(listener.wait_for_code("s1", Duration::from_secs(30)));
+        let page = reqwest::get(format!(
+            "{base}?error=access_denied&error_description=%3Cscript%3E&state=s1"
+        ))
+        .await
+        .unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("access_denied: &lt;script&gt;"), "{html}");
+        let err = wait.await.unwrap().unwrap_err();
+        assert!(
+            matches!(&err, TokenError::SignInDeclined { error, .. } if error == "access_denied"),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn listener_gives_up_after_the_wait() {
+        let listener = LoopbackListener::bind("app").await.unwrap();
+        let err = listener
+            .wait_for_code("s1", Duration::from_millis(50))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "sign-in: no answer from the browser within 50ms"
+        );
     }
 }

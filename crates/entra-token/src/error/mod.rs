@@ -2,11 +2,19 @@
 //! token), [`AadstsError`] (the token endpoint's refusal, with the fix) and [`ClaimsChallenge`]
 //! (the downstream API wants more claims: turn it into a 401 for the caller).
 //!
-//! Messages never contain a secret, a key, a token or an assertion.
+//! Messages never contain a secret, a key, a token or an assertion. The AADSTS table lives in
+//! `aadsts.rs`, the public client's errors in `public.rs`.
+
+mod aadsts;
+mod public;
 
 use std::time::Duration;
 
 use http::StatusCode;
+
+pub use aadsts::{AadstsError, AadstsKind};
+use public::describe;
+pub use public::{FileCacheError, LoopbackError, SignInReason};
 
 /// Why a client configuration was refused (at start-up, once).
 #[derive(Debug, thiserror::Error)]
@@ -163,145 +171,6 @@ pub enum AssertionError {
     NotTheVerifiedToken,
 }
 
-/// The token endpoint's error codes this crate explains. The numeric AADSTS code is kept in
-/// [`AadstsError::codes`] for any other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AadstsKind {
-    /// AADSTS7000215: invalid client secret.
-    InvalidClientSecret,
-    /// AADSTS7000222: the client secret expired.
-    ExpiredClientSecret,
-    /// AADSTS700027: the certificate (client assertion) was rejected.
-    CertificateAssertionRejected,
-    /// AADSTS65001: the user or an administrator has not consented.
-    ConsentRequired,
-    /// AADSTS700016: no application with this client id in the tenant.
-    ApplicationNotFound,
-    /// AADSTS50013: the on-behalf-of assertion was rejected (signature, audience, lifetime).
-    InvalidAssertion,
-    /// AADSTS70011 / AADSTS1002012: the scope is not valid for this grant.
-    InvalidScope,
-    /// AADSTS90002: the tenant does not exist.
-    TenantNotFound,
-    /// AADSTS500011: the resource (downstream API) was not found in the tenant.
-    ResourceNotFound,
-    /// AADSTS70021 / AADSTS700211-700213: no federated credential matches the presented token.
-    FederatedCredentialRejected,
-    /// AADSTS700024: the client assertion (certificate or federated token) is outside its
-    /// validity period.
-    AssertionOutsideValidity,
-    /// AADSTS700021 / AADSTS700023: the client assertion names another client or audience.
-    AssertionClaimsMismatch,
-    /// Any other error code.
-    Other,
-}
-
-impl AadstsKind {
-    /// The kind for a numeric AADSTS code.
-    pub fn from_code(code: u64) -> Self {
-        match code {
-            7_000_215 => Self::InvalidClientSecret,
-            7_000_222 => Self::ExpiredClientSecret,
-            700_027 => Self::CertificateAssertionRejected,
-            65_001 => Self::ConsentRequired,
-            700_016 => Self::ApplicationNotFound,
-            50_013 => Self::InvalidAssertion,
-            70_011 | 1_002_012 => Self::InvalidScope,
-            90_002 => Self::TenantNotFound,
-            500_011 => Self::ResourceNotFound,
-            70_021 | 700_211 | 700_212 | 700_213 => Self::FederatedCredentialRejected,
-            700_024 => Self::AssertionOutsideValidity,
-            700_021 | 700_023 => Self::AssertionClaimsMismatch,
-            _ => Self::Other,
-        }
-    }
-
-    /// What to do about it.
-    pub fn fix(self) -> &'static str {
-        match self {
-            Self::InvalidClientSecret => {
-                "the client secret is wrong: configure the secret's value (not its id) from the app \
-                 registration's Certificates & secrets page"
-            }
-            Self::ExpiredClientSecret => {
-                "the client secret expired: create a new secret in the app registration and \
-                 configure it"
-            }
-            Self::CertificateAssertionRejected => {
-                "the certificate is not registered for this application (or its thumbprint \
-                 differs): upload the certificate's public part to the app registration's \
-                 Certificates & secrets page"
-            }
-            Self::ConsentRequired => {
-                "the downstream API's permissions have not been consented: an administrator must \
-                 grant admin consent for this application (or list it in the downstream API's \
-                 knownClientApplications)"
-            }
-            Self::ApplicationNotFound => {
-                "no application with this client id exists in the tenant: check the client id and \
-                 the tenant, and that the app was not deleted"
-            }
-            Self::InvalidAssertion => {
-                "the incoming token cannot be exchanged: it must be a user access token issued for \
-                 this API (its aud is this API's client id or App ID URI) and still valid"
-            }
-            Self::InvalidScope => {
-                "the scope is not valid for this grant: client credentials need exactly one \
-                 {resource}/.default scope; on-behalf-of needs the downstream API's delegated \
-                 scopes such as api://{downstream}/access_as_user"
-            }
-            Self::TenantNotFound => "the tenant does not exist: check the tenant id or domain",
-            Self::ResourceNotFound => {
-                "the downstream API is not known in this tenant: check the resource part of the \
-                 scope and that the API has a service principal in the tenant"
-            }
-            Self::FederatedCredentialRejected => {
-                "the federated token was not accepted: check the federated credential's issuer, \
-                 subject and audience (api://AzureADTokenExchange) in the app registration"
-            }
-            Self::AssertionOutsideValidity => {
-                "the client assertion is expired or not yet valid: synchronise this machine's \
-                 clock (NTP); for a federated token, check that the platform still rotates the \
-                 token file"
-            }
-            Self::AssertionClaimsMismatch => {
-                "the client assertion's iss/sub or aud do not match: iss and sub must be this \
-                 client id and aud the token endpoint of this tenant"
-            }
-            Self::Other => "see the error description and the Entra error code reference",
-        }
-    }
-}
-
-/// The token endpoint refused the request (an OAuth error body with AADSTS codes).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("the token endpoint refused the request ({error}, AADSTS{code}): {fix}", code = self.primary_code(), fix = self.kind.fix())]
-#[non_exhaustive]
-pub struct AadstsError {
-    /// The HTTP status of the answer.
-    pub status: StatusCode,
-    /// The OAuth `error` value, e.g. `invalid_client`.
-    pub error: String,
-    /// The explained kind.
-    pub kind: AadstsKind,
-    /// The numeric AADSTS codes (`error_codes`, or the one that starts the description).
-    pub codes: Vec<u64>,
-    /// `error_description` (Entra's text; it names codes and ids, never a secret).
-    pub description: String,
-    /// `trace_id`, for a support request.
-    pub trace_id: Option<String>,
-    /// `correlation_id`, for a support request.
-    pub correlation_id: Option<String>,
-}
-
-impl AadstsError {
-    /// The first AADSTS code (0 when the answer had none).
-    pub fn primary_code(&self) -> u64 {
-        self.codes.first().copied().unwrap_or(0)
-    }
-}
-
 /// The downstream API (or the token endpoint, for it) asks for more claims: MFA, a Conditional
 /// Access policy, or a continuous access evaluation event. The API must answer its own caller
 /// **401** with a `WWW-Authenticate: Bearer error="insufficient_claims", claims="..."` challenge, so
@@ -424,6 +293,38 @@ pub enum TokenError {
     /// The credential could not produce a client assertion (federated token file, signing).
     #[error("the client credential failed: {0}")]
     Credential(#[from] CredentialError),
+    /// A public client cannot get a token silently: the user must sign in again (interactively
+    /// or with a device code).
+    #[error("{reason}: sign in again")]
+    SignInRequired {
+        /// Why.
+        reason: SignInReason,
+        /// The token endpoint's refusal (`invalid_grant`), when that is the reason.
+        refusal: Option<Box<AadstsError>>,
+    },
+    /// The user (or the identity provider for them) declined the sign-in.
+    #[error("the sign-in was declined ({error}){}", describe(.description))]
+    SignInDeclined {
+        /// `access_denied` or `authorization_declined`.
+        error: String,
+        /// `error_description` (clipped), may be empty.
+        description: String,
+    },
+    /// The device code expired before the user entered it.
+    #[error(
+        "the device code expired after {after:?} without a sign-in: start again and enter the code \
+         sooner"
+    )]
+    DeviceCodeExpired {
+        /// The code's lifetime (`expires_in`).
+        after: Duration,
+    },
+    /// The loopback redirect of an interactive sign-in failed.
+    #[error(transparent)]
+    Loopback(#[from] LoopbackError),
+    /// The persistent token cache could not be read or written.
+    #[error(transparent)]
+    Cache(#[from] FileCacheError),
 }
 
 impl From<AadstsError> for TokenError {
@@ -449,6 +350,21 @@ impl TokenError {
             Self::InvalidResponse { status, .. } => status.is_server_error(),
             Self::Rejected(e) => e.status.is_server_error(),
             _ => false,
+        }
+    }
+
+    /// Whether the user must sign in again ([`TokenError::SignInRequired`]).
+    pub fn is_sign_in_required(&self) -> bool {
+        matches!(self, Self::SignInRequired { .. })
+    }
+}
+
+impl TokenError {
+    /// The OAuth `error` value of a token endpoint refusal, e.g. `invalid_grant`.
+    pub(crate) fn oauth_error(&self) -> Option<&str> {
+        match self {
+            Self::Rejected(a) => Some(&a.error),
+            _ => None,
         }
     }
 }
