@@ -14,7 +14,7 @@ use std::time::{Instant, SystemTime};
 use crate::assertion::UserAssertion;
 use crate::cache::{CacheKey, MemoryCache, SharedCacheError};
 use crate::config::ConfidentialConfig;
-use crate::error::TokenError;
+use crate::error::{TokenError, TransportError};
 use crate::response;
 use crate::token::{AccessToken, Scopes};
 use crate::transport::TokenTransport;
@@ -352,7 +352,8 @@ impl ConfidentialClient {
         let answer = tokio::time::timeout(timeout, inner.transport.post_form(endpoint, body)).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let res = match answer {
-            Err(_) => {
+            // The timeout elapsed here, or first in the transport (both are the configured one).
+            Err(_) | Ok(Err(TransportError::TimedOut)) => {
                 tracing::warn!(target: "entra_token", grant = grant.name(), %endpoint, ?timeout, "token endpoint timed out");
                 return Err(TokenError::Timeout { after: timeout });
             }

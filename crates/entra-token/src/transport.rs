@@ -76,7 +76,15 @@ impl TokenTransport for ReqwestTransport {
         body: String,
     ) -> BoxFuture<'a, Result<TransportResponse, TransportError>> {
         Box::pin(async move {
-            let connect = |e: reqwest::Error| TransportError::Connect(Box::new(e.without_url()));
+            // reqwest's request timeout (the configured one) is a timeout, not a connection
+            // failure; a connect timeout stays a connection failure.
+            let connect = |e: reqwest::Error| {
+                if e.is_timeout() && !e.is_connect() {
+                    TransportError::TimedOut
+                } else {
+                    TransportError::Connect(Box::new(e.without_url()))
+                }
+            };
             let mut res = self
                 .client
                 .post(url.clone())
