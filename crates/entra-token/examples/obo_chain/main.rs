@@ -162,6 +162,9 @@ async fn main() -> Result<(), BoxError> {
     let before = on_behalf_of_requests(&http, &issuer).await?;
     let (status, _, body) = get(&http, &read, &alice).await?;
     println!("1. GET /call/read as alice -> {status}");
+    if status != 200 {
+        return Err(format!("API A answered {status}: {body}").into());
+    }
     println!("   caller oid at A: {}", body["caller"]["oid"]);
     println!(
         "   user oid at B:   {} (tid {}, called by {})",
