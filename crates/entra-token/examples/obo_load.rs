@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use entra_dev::{defaults, DevIssuer, DevIssuerConfig};
 use entra_token::{ClientCredential, ConfidentialClient};
-use serde_json::Value;
 
 use apps::{BoxError, Chain};
 use load::{callers, counter, drive, percentile, stats, Caller};
@@ -79,6 +78,10 @@ async fn main() -> Result<(), BoxError> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
+    eprintln!(
+        "issuer {issuer}, API A {}, API B {}",
+        chain.a.url, chain.b.url
+    );
     let callers = Arc::new(callers(&dev.issuer, args.users)?);
     let mut goals_met = true;
 
@@ -143,6 +146,7 @@ async fn shared_cache(
     url: &str,
 ) -> Result<bool, BoxError> {
     use entra_token::cache::{EncryptionKey, RedisCache, RedisCacheConfig};
+    use serde_json::Value;
     let prefix = format!("obo-load:{}:", uuid::Uuid::new_v4());
     let key: [u8; 32] = rand::random();
     let instance = || -> Result<ConfidentialClient, BoxError> {

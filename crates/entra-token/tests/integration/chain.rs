@@ -207,6 +207,18 @@ async fn users_oid_and_tid_arrive_at_b_and_second_call_makes_no_token_request() 
     let bob = w.call("read", &w.token(defaults::BOB_USERNAME)).await;
     assert_reached_b(&bob, defaults::BOB_OID, defaults::SCOPE_DOWNSTREAM_READ);
     assert_eq!(w.stat("on_behalf_of_requests").await, 3);
+
+    // B has its own audience: the caller's token for A does not open it.
+    let res = w
+        .http
+        .get(format!("{}read", w.chain.b.url))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "audience_mismatch", "{body}");
 }
 
 /// Signs the user in again through the issuer's login page with the claims of `challenge` (the
