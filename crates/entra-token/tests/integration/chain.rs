@@ -175,6 +175,18 @@ fn assert_reached_b(reply: &Reply, oid: &str, scope: &str) {
     assert_eq!(b["azp"], defaults::DEV_API_CLIENT_ID);
 }
 
+/// On-behalf-of through `client` for `token` (parsed, not verified) on B's scope `scope`.
+async fn obo(
+    client: &ConfidentialClient,
+    token: &str,
+    scope: &str,
+) -> Result<entra_token::AccessToken, TokenError> {
+    let user = UserAssertion::parse(token).unwrap();
+    client
+        .acquire_on_behalf_of(&user, &apps::downstream_scope(scope))
+        .await
+}
+
 #[tokio::test]
 async fn users_oid_and_tid_arrive_at_b_and_second_call_makes_no_token_request() {
     let w = World::default().await;
@@ -394,22 +406,10 @@ async fn consent_switch_is_a_typed_error_and_a_answers_403_naming_admin_consent(
     assert_eq!(reply.header("cache-control"), "no-store");
 
     // The same refusal, seen through the library: a typed error with the fix.
-    let user = UserAssertion::parse(&alice).unwrap();
-    let err = w
-        .client
-        .acquire_on_behalf_of(
-            &user,
-            &apps::downstream_scope(defaults::SCOPE_DOWNSTREAM_READ),
-        )
+    let err = obo(&w.client, &alice, defaults::SCOPE_DOWNSTREAM_READ)
         .await
         .unwrap_err();
-    let TokenError::Rejected(a) = &err else {
-        panic!("{err:?}")
-    };
-    assert_eq!(
-        (a.kind, a.primary_code()),
-        (AadstsKind::ConsentRequired, 65001)
-    );
+    let a = common::rejected(&err, AadstsKind::ConsentRequired, 65001);
     assert_eq!(a.error, "invalid_grant");
 
     // Consent granted: the call goes through.
@@ -449,12 +449,8 @@ async fn certificate_credential_against_dev_issuer_calls_b_with_ps256_and_rs256(
         .unwrap(),
     )
     .unwrap();
-    let user = UserAssertion::parse(&w.token(defaults::BOB_USERNAME)).unwrap();
-    let token = rs256
-        .acquire_on_behalf_of(
-            &user,
-            &apps::downstream_scope(defaults::SCOPE_DOWNSTREAM_WRITE),
-        )
+    let bob = w.token(defaults::BOB_USERNAME);
+    let token = obo(&rs256, &bob, defaults::SCOPE_DOWNSTREAM_WRITE)
         .await
         .unwrap();
     let claims = common::payload(token.secret());
@@ -462,21 +458,11 @@ async fn certificate_credential_against_dev_issuer_calls_b_with_ps256_and_rs256(
         (claims["oid"].as_str(), claims["azpacr"].as_str()),
         (Some(defaults::BOB_OID), Some("2"))
     );
-    let err = ConfidentialClient::new(secret(&w.url).build().unwrap())
-        .unwrap()
-        .acquire_on_behalf_of(
-            &user,
-            &apps::downstream_scope(defaults::SCOPE_DOWNSTREAM_WRITE),
-        )
+    let with_secret = ConfidentialClient::new(secret(&w.url).build().unwrap()).unwrap();
+    let err = obo(&with_secret, &bob, defaults::SCOPE_DOWNSTREAM_WRITE)
         .await
         .unwrap_err();
-    let TokenError::Rejected(a) = &err else {
-        panic!("{err:?}")
-    };
-    assert_eq!(
-        (a.kind, a.primary_code()),
-        (AadstsKind::InvalidClientSecret, 7000215)
-    );
+    common::rejected(&err, AadstsKind::InvalidClientSecret, 7000215);
 }
 
 #[tokio::test]
@@ -496,22 +482,11 @@ async fn unregistered_certificate_is_certificate_assertion_rejected_with_fix() {
         .unwrap()
     })
     .await;
-    let user = UserAssertion::parse(&w.token(defaults::ALICE_USERNAME)).unwrap();
-    let err = w
-        .client
-        .acquire_on_behalf_of(
-            &user,
-            &apps::downstream_scope(defaults::SCOPE_DOWNSTREAM_READ),
-        )
+    let alice = w.token(defaults::ALICE_USERNAME);
+    let err = obo(&w.client, &alice, defaults::SCOPE_DOWNSTREAM_READ)
         .await
         .unwrap_err();
-    let TokenError::Rejected(a) = &err else {
-        panic!("{err:?}")
-    };
-    assert_eq!(
-        (a.kind, a.primary_code()),
-        (AadstsKind::CertificateAssertionRejected, 700027)
-    );
+    common::rejected(&err, AadstsKind::CertificateAssertionRejected, 700027);
     assert!(err.to_string().contains("upload the certificate"), "{err}");
     // Through A: a refusal of A's own configuration, not the caller's fault.
     let reply = w.call("read", &w.token(defaults::ALICE_USERNAME)).await;
@@ -596,13 +571,7 @@ async fn federated_credential_file_against_dev_issuer_is_sent_and_reread_when_ro
         .acquire_on_behalf_of(&user, &write)
         .await
         .unwrap_err();
-    let TokenError::Rejected(a) = &err else {
-        panic!("{err:?}")
-    };
-    assert_eq!(
-        (a.kind, a.primary_code()),
-        (AadstsKind::FederatedCredentialRejected, 700213)
-    );
+    common::rejected(&err, AadstsKind::FederatedCredentialRejected, 700213);
 
     // Rotated back to a valid token: the next request succeeds without a restart.
     rotate(&path, &cluster.token(EXTERNAL_SUBJECT), 2);
@@ -657,21 +626,13 @@ async fn malformed_expired_or_foreign_incoming_token_never_reaches_token_endpoin
         UserAssertion::parse("not-a-jwt").unwrap_err(),
         AssertionError::Malformed
     );
-    let read = apps::downstream_scope(defaults::SCOPE_DOWNSTREAM_READ);
-    let err = w
-        .client
-        .acquire_on_behalf_of(&UserAssertion::parse(&expired).unwrap(), &read)
-        .await
-        .unwrap_err();
+    let read = defaults::SCOPE_DOWNSTREAM_READ;
+    let err = obo(&w.client, &expired, read).await.unwrap_err();
     assert!(
         matches!(err, TokenError::Assertion(AssertionError::Expired { .. })),
         "{err:?}"
     );
-    let err = w
-        .client
-        .acquire_on_behalf_of(&UserAssertion::parse(&for_b).unwrap(), &read)
-        .await
-        .unwrap_err();
+    let err = obo(&w.client, &for_b, read).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -684,18 +645,8 @@ async fn malformed_expired_or_foreign_incoming_token_never_reaches_token_endpoin
 
     // A token of another issuer, not verified by entra-auth, is refused by the token endpoint
     // with the typed invalid-assertion error.
-    let err = w
-        .client
-        .acquire_on_behalf_of(&UserAssertion::parse(&other_issuer).unwrap(), &read)
-        .await
-        .unwrap_err();
-    let TokenError::Rejected(a) = &err else {
-        panic!("{err:?}")
-    };
-    assert_eq!(
-        (a.kind, a.primary_code()),
-        (AadstsKind::InvalidAssertion, 50013)
-    );
+    let err = obo(&w.client, &other_issuer, read).await.unwrap_err();
+    common::rejected(&err, AadstsKind::InvalidAssertion, 50013);
 }
 
 /// What a front in the path to the issuer's token endpoint does.
@@ -789,14 +740,8 @@ async fn slow_token_endpoint_is_a_timeout_error_within_the_configured_limit() {
         "{took:?}"
     );
     // Through the library: the typed error.
-    let user = UserAssertion::parse(&alice).unwrap();
     let started = Instant::now();
-    let err = w
-        .client
-        .acquire_on_behalf_of(
-            &user,
-            &apps::downstream_scope(defaults::SCOPE_DOWNSTREAM_WRITE),
-        )
+    let err = obo(&w.client, &alice, defaults::SCOPE_DOWNSTREAM_WRITE)
         .await
         .unwrap_err();
     assert!(
@@ -813,12 +758,7 @@ async fn garbage_token_endpoint_answers_are_typed_errors() {
     let alice = w.token(defaults::ALICE_USERNAME);
     let reply = w.call("read", &alice).await;
     reply.assert_problem(502, "token_endpoint_invalid_response");
-    let err = w
-        .client
-        .acquire_on_behalf_of(
-            &UserAssertion::parse(&alice).unwrap(),
-            &apps::downstream_scope(defaults::SCOPE_DOWNSTREAM_READ),
-        )
+    let err = obo(&w.client, &alice, defaults::SCOPE_DOWNSTREAM_READ)
         .await
         .unwrap_err();
     assert!(
@@ -881,11 +821,7 @@ async fn ten_thousand_calls_through_a_for_100_users_and_2_scopes_make_200_token_
 #[tokio::test]
 async fn second_instance_of_a_sharing_redis_makes_no_token_request_for_cached_users() {
     use entra_token::cache::{EncryptionKey, RedisCache, RedisCacheConfig};
-    let Some(redis_url) = std::env::var("TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        println!("skipped: set TEST_REDIS_URL");
+    let Some(redis_url) = common::redis_url() else {
         return;
     };
     let prefix = format!("entra-token-chain:{}:", uuid::Uuid::new_v4());
@@ -916,11 +852,7 @@ async fn second_instance_of_a_sharing_redis_makes_no_token_request_for_cached_us
 
     let client = redis::Client::open(redis_url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let keys = common::redis_keys(&mut conn, &prefix).await;
     assert_eq!(keys.len(), 20, "{keys:?}");
     let () = redis::cmd("DEL")
         .arg(&keys)
