@@ -860,3 +860,29 @@ async fn second_instance_of_a_sharing_redis_makes_no_token_request_for_cached_us
         .await
         .unwrap();
 }
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn dead_redis_fails_no_call_through_a_while_the_issuer_answers() {
+    use entra_token::cache::{EncryptionKey, RedisCache, RedisCacheConfig};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("redis://{}/", listener.local_addr().unwrap());
+    drop(listener);
+    let w = World::start(DevIssuerConfig::default(), |url| {
+        let cache = RedisCache::new(RedisCacheConfig::new(
+            &dead,
+            EncryptionKey::from_bytes(&[9u8; 32]).unwrap(),
+        ))
+        .unwrap();
+        secret(url).shared_cache(Arc::new(cache))
+    })
+    .await;
+    let alice = w.token(defaults::ALICE_USERNAME);
+    for _ in 0..2 {
+        let reply = w.call("read", &alice).await;
+        assert_reached_b(&reply, defaults::ALICE_OID, defaults::SCOPE_DOWNSTREAM_READ);
+    }
+    // The memory cache still answers the second call.
+    assert_eq!(w.stat("on_behalf_of_requests").await, 1);
+    assert_eq!(w.client.stats().memory_hits, 1);
+}
