@@ -886,3 +886,56 @@ async fn dead_redis_fails_no_call_through_a_while_the_issuer_answers() {
     assert_eq!(w.stat("on_behalf_of_requests").await, 1);
     assert_eq!(w.client.stats().memory_hits, 1);
 }
+
+/// A tower HTTP client service: sends the request to API B with reqwest.
+async fn send_to_b(req: http::Request<String>) -> Result<http::Response<String>, reqwest::Error> {
+    let (parts, body) = req.into_parts();
+    let mut out = reqwest::Client::new()
+        .request(parts.method, parts.uri.to_string())
+        .body(body);
+    if let Some(auth) = parts.headers.get(http::header::AUTHORIZATION) {
+        out = out.header(http::header::AUTHORIZATION, auth.clone());
+    }
+    let res = out.send().await?;
+    let mut answer = http::Response::builder().status(res.status().as_u16());
+    for (name, value) in res.headers() {
+        answer = answer.header(name.as_str(), value.as_bytes());
+    }
+    Ok(answer.body(res.text().await?).unwrap())
+}
+
+#[tokio::test]
+async fn bearer_layer_against_dev_issuer_carries_the_users_token_to_b_and_surfaces_its_challenge() {
+    use tower::{Layer as _, ServiceExt as _};
+    let w = World::default().await;
+    let layer = entra_token::BearerLayer::new(
+        w.client.clone(),
+        apps::downstream_scope(defaults::SCOPE_DOWNSTREAM_READ),
+    );
+    let svc = layer.layer(tower::service_fn(send_to_b));
+    let bob = UserAssertion::parse(&w.token(defaults::BOB_USERNAME)).unwrap();
+    let request = |path: &str| {
+        let mut req = http::Request::builder()
+            .uri(format!("{}{path}", w.chain.b.url))
+            .body(String::new())
+            .unwrap();
+        req.extensions_mut().insert(bob.clone());
+        req
+    };
+
+    let res = svc.clone().oneshot(request("read")).await.unwrap();
+    assert_eq!(res.status(), 200, "{}", res.body());
+    let at_b: Value = serde_json::from_str(res.body()).unwrap();
+    assert_eq!(
+        (at_b["oid"].as_str(), at_b["azp"].as_str()),
+        (Some(defaults::BOB_OID), Some(defaults::DEV_API_CLIENT_ID))
+    );
+
+    let err = svc.oneshot(request("sensitive")).await.unwrap_err();
+    let entra_token::BearerError::ClaimsChallenge(c) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(c.claims(), apps::step_up_claims());
+    // One on-behalf-of request: the second call reused the cached token for the same assertion.
+    assert_eq!(w.stat("on_behalf_of_requests").await, 1);
+}
