@@ -211,7 +211,7 @@ async fn call(
     // The very token entra-auth validated is the on-behalf-of assertion.
     let user = match UserAssertion::from_verified_request(&claims, &headers) {
         Ok(user) => user,
-        Err(e) => return problem(StatusCode::UNAUTHORIZED, "invalid_token", e.to_string()),
+        Err(e) => return invalid_token(&e.to_string()),
     };
     let request = a.http.get(format!("{}{operation}", a.api_b));
     let res = match api.send_on_behalf_of(&user, request).await {
@@ -248,6 +248,7 @@ async fn call(
 /// |---|---|---|
 /// | a claims challenge (the token endpoint's `interaction_required`, or B's own 401) | 401 + `WWW-Authenticate: Bearer error="insufficient_claims", claims="..."` | `insufficient_claims` (entra-auth's answer) |
 /// | consent required (AADSTS65001) | 403 | `consent_required` |
+/// | the incoming token cannot be exchanged (expired within entra-auth's clock skew) | 401 + `WWW-Authenticate: Bearer error="invalid_token"` | `invalid_token` |
 /// | the token endpoint did not answer in time | 504 | `token_endpoint_timeout` |
 /// | the token endpoint unreachable or failing (5xx) | 503 + `Retry-After` | `token_endpoint_unavailable` |
 /// | an unusable token endpoint answer | 502 | `token_endpoint_invalid_response` |
@@ -280,7 +281,8 @@ fn token_error(t: &TokenError) -> Response {
         TokenError::Rejected(a) if a.kind == AadstsKind::ConsentRequired => {
             (StatusCode::FORBIDDEN, "consent_required")
         }
-        TokenError::Assertion(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),
+        // entra-auth accepted it (within its clock skew) but it cannot be exchanged any more.
+        TokenError::Assertion(_) => return invalid_token(&t.to_string()),
         TokenError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "token_endpoint_timeout"),
         t if t.is_transient() => {
             let mut res = problem(
@@ -298,6 +300,27 @@ fn token_error(t: &TokenError) -> Response {
         _ => (StatusCode::BAD_GATEWAY, "token_request_refused"),
     };
     problem(status, code, t.to_string())
+}
+
+/// 401 for an incoming token that cannot be exchanged: RFC 6750's challenge and a problem body.
+fn invalid_token(detail: &str) -> Response {
+    let mut res = problem(StatusCode::UNAUTHORIZED, "invalid_token", detail.to_owned());
+    let quoted: String = detail
+        .chars()
+        .map(|c| {
+            if c == '"' || c == '\\' || c.is_control() {
+                '\''
+            } else {
+                c
+            }
+        })
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        r#"Bearer error="invalid_token", error_description="{quoted}""#
+    )) {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    res
 }
 
 /// An RFC 9457 problem answer in entra-auth's shape.

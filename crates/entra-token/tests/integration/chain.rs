@@ -649,6 +649,32 @@ async fn malformed_expired_or_foreign_incoming_token_never_reaches_token_endpoin
     common::rejected(&err, AadstsKind::InvalidAssertion, 50013);
 }
 
+#[tokio::test]
+async fn token_expired_within_entra_auths_clock_skew_is_401_before_the_token_endpoint() {
+    let w = World::default().await;
+    // Expired a minute ago: entra-auth lets it in (300 s of skew), on-behalf-of refuses it first.
+    let just_expired = w.mint(TokenRequest {
+        issued_at: Some(SystemTime::now() - Duration::from_secs(3660)),
+        lifetime: Some(Duration::from_secs(3600)),
+        ..TokenRequest::default()
+    });
+    let reply = w.call("read", &just_expired).await;
+    reply.assert_problem(401, "invalid_token");
+    let detail = reply.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("expired") && detail.contains("sign in again or refresh"),
+        "{detail}"
+    );
+    assert!(
+        reply.header("www-authenticate").starts_with(
+            r#"Bearer error="invalid_token", error_description="on-behalf-of refused"#
+        ),
+        "{}",
+        reply.header("www-authenticate")
+    );
+    assert_eq!(w.stat("token_requests").await, 0);
+}
+
 /// What a front in the path to the issuer's token endpoint does.
 #[derive(Clone)]
 enum Front {
