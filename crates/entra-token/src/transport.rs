@@ -45,7 +45,8 @@ pub(crate) async fn post_bounded(
     grant: &'static str,
 ) -> Result<TransportResponse, TokenError> {
     match tokio::time::timeout(timeout, transport.post_form(url, body)).await {
-        Err(_) => {
+        // The timeout elapsed here, or first in the transport (both are the configured one).
+        Err(_) | Ok(Err(TransportError::TimedOut)) => {
             tracing::warn!(target: "entra_token", grant, endpoint = %url, ?timeout, "token endpoint timed out");
             Err(TokenError::Timeout { after: timeout })
         }
@@ -98,7 +99,15 @@ impl TokenTransport for ReqwestTransport {
         body: String,
     ) -> BoxFuture<'a, Result<TransportResponse, TransportError>> {
         Box::pin(async move {
-            let connect = |e: reqwest::Error| TransportError::Connect(Box::new(e.without_url()));
+            // reqwest's request timeout (the configured one) is a timeout, not a connection
+            // failure; a connect timeout stays a connection failure.
+            let connect = |e: reqwest::Error| {
+                if e.is_timeout() && !e.is_connect() {
+                    TransportError::TimedOut
+                } else {
+                    TransportError::Connect(Box::new(e.without_url()))
+                }
+            };
             let mut res = self
                 .client
                 .post(url.clone())

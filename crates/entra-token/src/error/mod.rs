@@ -376,6 +376,10 @@ pub enum TransportError {
     /// Connection, TLS or I/O failure.
     #[error("connection failed")]
     Connect(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The transport's own request timeout elapsed after the connection was made (the client
+    /// reports it as [`TokenError::Timeout`]).
+    #[error("no complete answer within the request timeout")]
+    TimedOut,
     /// The body is larger than the cap.
     #[error("response larger than {limit} bytes")]
     TooLarge {

@@ -94,13 +94,7 @@ async fn unknown_client_against_dev_issuer_is_application_not_found() {
         .acquire_for_app(&Scopes::app_default(defaults::DEV_API_APP_ID_URI))
         .await
         .unwrap_err();
-    let TokenError::Rejected(a) = &err else {
-        panic!("{err:?}")
-    };
-    assert_eq!(
-        (a.kind, a.primary_code()),
-        (AadstsKind::ApplicationNotFound, 700016)
-    );
+    common::rejected(&err, AadstsKind::ApplicationNotFound, 700016);
     assert!(err.to_string().contains("check the client id"), "{err}");
 }
 

@@ -13,7 +13,10 @@ use axum::routing::post;
 use axum::{Form, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use entra_token::{Authority, ClientCredential, ConfidentialConfig, ConfidentialConfigBuilder};
+use entra_token::{
+    AadstsError, AadstsKind, Authority, ClientCredential, ConfidentialConfig,
+    ConfidentialConfigBuilder, TokenError,
+};
 
 pub(crate) const TENANT: &str = "7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a";
 pub(crate) const API_CLIENT_ID: &str = "a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c";
@@ -344,4 +347,38 @@ impl Logs {
     pub(crate) fn text(&self) -> String {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
     }
+}
+
+/// The token endpoint's refusal inside `err`, checked to be of `kind` with the AADSTS `code`.
+pub(crate) fn rejected(err: &TokenError, kind: AadstsKind, code: u64) -> &AadstsError {
+    let TokenError::Rejected(a) = err else {
+        panic!("expected the token endpoint's refusal {kind:?} (AADSTS{code}), got {err:?}")
+    };
+    assert_eq!((a.kind, a.primary_code()), (kind, code), "{a:?}");
+    a
+}
+
+/// `TEST_REDIS_URL`, or `None` after printing the skip line.
+#[cfg(feature = "redis")]
+pub(crate) fn redis_url() -> Option<String> {
+    let url = std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        println!("skipped: set TEST_REDIS_URL");
+    }
+    url
+}
+
+/// The Redis keys under `prefix`.
+#[cfg(feature = "redis")]
+pub(crate) async fn redis_keys(
+    conn: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+) -> Vec<String> {
+    redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(conn)
+        .await
+        .unwrap()
 }

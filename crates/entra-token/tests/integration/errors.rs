@@ -205,8 +205,7 @@ async fn slow_token_endpoint_is_timeout_within_configured_limit() {
         .unwrap_err();
     let elapsed = started.elapsed();
     assert!(
-        matches!(err, TokenError::Timeout { after } if after == Duration::from_millis(300))
-            || matches!(err, TokenError::Transport(_)),
+        matches!(err, TokenError::Timeout { after } if after == Duration::from_millis(300)),
         "{err:?}"
     );
     assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");

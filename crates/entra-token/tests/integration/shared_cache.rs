@@ -8,16 +8,6 @@ use entra_token::{ConfidentialClient, Scopes, UserAssertion};
 
 use crate::common::{self, FakeEndpoint};
 
-fn redis_url() -> Option<String> {
-    let url = std::env::var("TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    if url.is_none() {
-        println!("skipped: set TEST_REDIS_URL");
-    }
-    url
-}
-
 fn key() -> EncryptionKey {
     EncryptionKey::from_bytes(&[7u8; 32]).unwrap()
 }
@@ -28,7 +18,9 @@ fn client_with(ep: &FakeEndpoint, cache: Arc<RedisCache>) -> ConfidentialClient 
 
 #[tokio::test]
 async fn second_instance_uses_token_cached_by_first_through_redis() {
-    let Some(url) = redis_url() else { return };
+    let Some(url) = common::redis_url() else {
+        return;
+    };
     let prefix = format!("entra-token-test:{}:", uuid::Uuid::new_v4());
     let ep = FakeEndpoint::start().await;
     let cache =
@@ -47,11 +39,7 @@ async fn second_instance_uses_token_cached_by_first_through_redis() {
     // What Redis holds: a hashed key with a TTL, an encrypted value.
     let client = redis::Client::open(url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let keys = common::redis_keys(&mut conn, &prefix).await;
     assert_eq!(keys.len(), 1, "{keys:?}");
     let alice_key = keys[0].clone();
     let suffix = &alice_key[prefix.len()..];
@@ -77,11 +65,7 @@ async fn second_instance_uses_token_cached_by_first_through_redis() {
     let bob =
         UserAssertion::parse(&common::user_token("bob-oid", common::unix_now() + 3600)).unwrap();
     b.acquire_on_behalf_of(&bob, &scopes).await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let keys = common::redis_keys(&mut conn, &prefix).await;
     let bob_key = keys
         .iter()
         .find(|k| **k != keys[0] || keys.len() == 1)
