@@ -112,6 +112,7 @@ pub mod jws;
 pub mod layer;
 pub mod metrics;
 pub mod policy;
+pub mod tenant_check;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 pub mod validator;
@@ -134,7 +135,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{AuthConfig, AuthConfigBuilder, HttpOptions, KeyRefresh, TokenCacheOptions};
 pub use error::{AuthError, ConfigError};
 #[cfg(feature = "axum")]
-pub use extract::{AuthState, Authenticated, Authorized, Permission};
+pub use extract::{
+    permission_of, AuthState, Authenticated, Authorized, Permission, PermissionId,
+    RequiresPermission,
+};
 pub use fetch::HttpFetch;
 #[cfg(feature = "reqwest")]
 pub use fetch::ReqwestFetch;
@@ -142,4 +146,5 @@ pub use jws::Algorithm;
 pub use layer::{Auth, AuthLayer, ResponseFuture};
 pub use metrics::AuthMetrics;
 pub use policy::{AppRole, Requirement, Scope};
+pub use tenant_check::TenantCheck;
 pub use validator::{RequestHead, TokenValidator};

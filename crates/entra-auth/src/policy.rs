@@ -1,13 +1,21 @@
-//! Authorisation requirements: any of a set of scopes, any of a set of app roles, or either.
+//! Authorisation requirements: a tree of rules over verified claims, deny-by-default.
+//!
+//! Leaves: any of some scopes or app roles (the common form), all of some scopes or roles, the
+//! calling application (allow-list; the ACL mode for daemons without roles), no guests, the
+//! accepting authority, an authentication context (step-up), groups (overage answered
+//! explicitly) and directory roles, a named predicate, an asynchronous tenant check. `and` /
+//! `or` combine them. An empty "any of" never passes; every leaf fails when its claim is absent.
 //!
 //! Matching is exact, whole-word and case-sensitive: `weather.readwrite` never satisfies
 //! `weather.read`, and `Weather.Read` is not `weather.read`. Both `scp` and `roles` are read.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::claims::VerifiedClaims;
 use crate::error::{AuthError, PermissionFailure};
+use crate::tenant_check::{TenantAnswer, TenantCheck};
 
 /// Why a scope or app-role name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,18 +95,100 @@ name_type!(
     "app role"
 );
 
-/// What a route requires: any one of `scopes`, or any one of `roles`.
+/// What a route requires: a tree of rules, deny-by-default.
+///
+/// The leaves: any one of some scopes or app roles (the original form, answered with
+/// Microsoft.Identity.Web's IDW codes), all of some scopes or roles, the calling application
+/// (allow-list, or the ACL mode for daemons without roles), no guest users, the authority that
+/// accepted the token, an authentication context (step-up), groups and directory roles, a named
+/// predicate over the claims, an asynchronous tenant check. [`and`](Self::and) and
+/// [`or`](Self::or) combine them.
 ///
 /// ```
 /// use entra_auth::Requirement;
 /// // delegated callers with weather.read, or daemons with the Weather.Read.All app role
 /// let read = Requirement::scopes(["weather.read"]).or_roles(["Weather.Read.All"]);
 /// assert_eq!(read.required_scopes()[0].as_str(), "weather.read");
+///
+/// // (weather.read and weather.write) or the app role Weather.Admin, and never a guest
+/// let admin = Requirement::all_scopes(["weather.read", "weather.write"])
+///     .or(Requirement::roles(["Weather.Admin"]))
+///     .and(Requirement::no_guests());
+/// assert_eq!(
+///     admin.to_string(),
+///     "((all of the scopes [\"weather.read\", \"weather.write\"] or any of the app roles [\"Weather.Admin\"]) and a member (not a guest) of the token's tenant)"
+/// );
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Requirement {
-    scopes: Vec<Scope>,
-    roles: Vec<AppRole>,
+    rule: Rule,
+}
+
+impl Default for Requirement {
+    /// Only a valid token.
+    fn default() -> Self {
+        Self::leaf(Rule::ScopeOrRole {
+            scopes: Vec::new(),
+            roles: Vec::new(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Rule {
+    /// Any one of the scopes or roles; both empty: any valid token.
+    ScopeOrRole {
+        scopes: Vec<Scope>,
+        roles: Vec<AppRole>,
+    },
+    AllScopes(Vec<Scope>),
+    AllRoles(Vec<AppRole>),
+    /// `azp`/`appid` is one of these client ids (any kind of token).
+    Apps(Vec<String>),
+    /// An app-only token (no user) whose `azp`/`appid` is listed; roles are not needed.
+    Acl(Vec<String>),
+    NoGuests,
+    Authority(String),
+    AuthContext(String),
+    Groups(Vec<String>),
+    DirectoryRoles(Vec<String>),
+    Predicate(Predicate),
+    Tenant(TenantCheck),
+    All(Vec<Rule>),
+    Any(Vec<Rule>),
+}
+
+/// A named predicate over the claims ([`Requirement::predicate`]).
+#[derive(Clone)]
+struct Predicate {
+    name: String,
+    f: Arc<dyn Fn(&VerifiedClaims) -> bool + Send + Sync>,
+}
+
+impl fmt::Debug for Predicate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Predicate").field(&self.name).finish()
+    }
+}
+
+impl PartialEq for Predicate {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.f, &other.f)
+    }
+}
+impl Eq for Predicate {}
+
+/// Why a rule was not met (internal; turned into one [`AuthError`]).
+#[derive(Debug)]
+enum Unmet {
+    /// A leaf failed: what it needed and what the token had.
+    Denied(Vec<String>),
+    /// A group rule could not be decided: the token has a groups overage.
+    Overage(Vec<String>),
+    /// An authentication context is missing (step-up would satisfy it).
+    Context { id: String, found: Vec<String> },
+    /// The tenant check could not answer.
+    TenantUnavailable(String),
 }
 
 fn parse_all<T, I, S>(
@@ -112,7 +202,26 @@ where
     items.into_iter().map(|s| parse(s.as_ref())).collect()
 }
 
+fn owned<I, S>(items: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    items.into_iter().map(|s| s.as_ref().to_owned()).collect()
+}
+
+fn or_bug<T>(r: Result<T, InvalidPermissionName>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("BUG: {e}"),
+    }
+}
+
 impl Requirement {
+    fn leaf(rule: Rule) -> Self {
+        Self { rule }
+    }
+
     /// Any one of these scopes.
     ///
     /// # Panics
@@ -123,10 +232,7 @@ impl Requirement {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        match Self::try_scopes(scopes) {
-            Ok(r) => r,
-            Err(e) => panic!("BUG: {e}"),
-        }
+        or_bug(Self::try_scopes(scopes))
     }
 
     /// Any one of these app roles.
@@ -138,10 +244,7 @@ impl Requirement {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        match Self::try_roles(roles) {
-            Ok(r) => r,
-            Err(e) => panic!("BUG: {e}"),
-        }
+        or_bug(Self::try_roles(roles))
     }
 
     /// Any one of these scopes.
@@ -153,10 +256,10 @@ impl Requirement {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        Ok(Self {
+        Ok(Self::leaf(Rule::ScopeOrRole {
             scopes: parse_all(scopes, Scope::parse)?,
             roles: Vec::new(),
-        })
+        }))
     }
 
     /// Any one of these app roles.
@@ -168,10 +271,193 @@ impl Requirement {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        Ok(Self {
+        Ok(Self::leaf(Rule::ScopeOrRole {
             scopes: Vec::new(),
             roles: parse_all(roles, AppRole::parse)?,
+        }))
+    }
+
+    /// Every one of these scopes (`scp` must hold them all).
+    ///
+    /// ```
+    /// # use entra_auth::Requirement;
+    /// let both = Requirement::all_scopes(["weather.read", "weather.write"]);
+    /// assert_eq!(both.to_string(), "all of the scopes [\"weather.read\", \"weather.write\"]");
+    /// ```
+    ///
+    /// # Panics
+    /// When a name is invalid; see [`try_all_scopes`](Self::try_all_scopes).
+    pub fn all_scopes<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        or_bug(Self::try_all_scopes(scopes))
+    }
+
+    /// Every one of these scopes.
+    ///
+    /// # Errors
+    /// [`InvalidPermissionName`] for the first invalid name.
+    pub fn try_all_scopes<I, S>(scopes: I) -> Result<Self, InvalidPermissionName>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Ok(Self::leaf(Rule::AllScopes(parse_all(scopes, Scope::parse)?)))
+    }
+
+    /// Every one of these app roles.
+    ///
+    /// # Panics
+    /// When a name is invalid.
+    pub fn all_roles<I, S>(roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        or_bug(parse_all(roles, AppRole::parse).map(|r| Self::leaf(Rule::AllRoles(r))))
+    }
+
+    /// The calling application (`azp` in v2 tokens, `appid` in v1) must be one of these client
+    /// ids, for delegated and app-only tokens alike. Combine it with a scope or role
+    /// requirement: it restricts who may call, it grants nothing by itself.
+    ///
+    /// ```
+    /// # use entra_auth::Requirement;
+    /// let from_the_spa = Requirement::scopes(["weather.read"])
+    ///     .and(Requirement::calling_apps(["3f2e1d0c-0000-4000-8000-00000000c11e"]));
+    /// ```
+    pub fn calling_apps<I, S>(client_ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::leaf(Rule::Apps(owned(client_ids)))
+    }
+
+    /// The ACL mode (Microsoft.Identity.Web's `AllowWebApiToBeAuthorizedByACL`): an app-only
+    /// token (a daemon, client credentials) passes when its calling application is one of these
+    /// client ids, even without a `roles` claim. Delegated (user) tokens never pass this rule:
+    /// `or` it with the scopes users need.
+    ///
+    /// ```
+    /// # use entra_auth::Requirement;
+    /// let read = Requirement::scopes(["weather.read"])
+    ///     .or(Requirement::acl(["5a4b3c2d-0000-4000-8000-0000000da311"]));
+    /// ```
+    pub fn acl<I, S>(client_ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::leaf(Rule::Acl(owned(client_ids)))
+    }
+
+    /// Deny guest and external users: the token's user must be a member of the tenant that
+    /// issued it. A guest is recognised by `acct` = 1 (the optional claim), or an `idp` claim
+    /// naming another tenant or an external identity provider (e.g. `live.com`): the user's home
+    /// tenant differs from the resource tenant. App-only tokens pass.
+    pub fn no_guests() -> Self {
+        Self::leaf(Rule::NoGuests)
+    }
+
+    /// The token must have been accepted by the named authority (see
+    /// [`AuthConfigBuilder::name`](crate::AuthConfigBuilder::name) and
+    /// [`VerifiedClaims::authority`]).
+    pub fn authority(name: &str) -> Self {
+        Self::leaf(Rule::Authority(name.to_owned()))
+    }
+
+    /// The token must carry the authentication context `id` (Conditional Access step-up, the
+    /// `acrs` claim, e.g. `c1`). Unmet, it answers **401** `insufficient_claims` with the claims
+    /// request Entra expects (`{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`,
+    /// base64 in the `claims` parameter), so that the client acquires a new token after the
+    /// step-up.
+    ///
+    /// ```
+    /// # use entra_auth::Requirement;
+    /// let delete = Requirement::scopes(["weather.write"]).and(Requirement::auth_context("c1"));
+    /// ```
+    pub fn auth_context(id: &str) -> Self {
+        Self::leaf(Rule::AuthContext(id.to_owned()))
+    }
+
+    /// The user must be in one of these groups (object ids in `groups`). A token with a groups
+    /// overage (`hasgroups`, or `groups` in `_claim_names`: the user is in too many groups for
+    /// the token) is answered `groups_overage`, never "not in the group".
+    pub fn groups<I, S>(group_ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::leaf(Rule::Groups(owned(group_ids)))
+    }
+
+    /// The user must hold one of these directory roles (role template ids in `wids`).
+    pub fn directory_roles<I, S>(role_template_ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::leaf(Rule::DirectoryRoles(owned(role_template_ids)))
+    }
+
+    /// A custom rule over the verified claims; `name` describes it in the 403 body ("what was
+    /// required").
+    ///
+    /// ```
+    /// # use entra_auth::Requirement;
+    /// let weekday_staff = Requirement::predicate("a user of the staff tenant", |c| {
+    ///     c.tid() == Some("7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a") && !c.is_app_only()
+    /// });
+    /// ```
+    pub fn predicate(
+        name: &str,
+        f: impl Fn(&VerifiedClaims) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Self::leaf(Rule::Predicate(Predicate {
+            name: name.to_owned(),
+            f: Arc::new(f),
+        }))
+    }
+
+    /// The token's tenant must be allowed by an asynchronous lookup (e.g. a database of
+    /// customer tenants), with a bounded cache of its answers ([`TenantCheck`]).
+    pub fn tenant(check: TenantCheck) -> Self {
+        Self::leaf(Rule::Tenant(check))
+    }
+
+    /// Both this and `other`.
+    pub fn and(self, other: Requirement) -> Self {
+        Self::leaf(match self.rule {
+            Rule::All(mut v) => {
+                v.push(other.rule);
+                Rule::All(v)
+            }
+            r => Rule::All(vec![r, other.rule]),
         })
+    }
+
+    /// This or `other`.
+    pub fn or(self, other: Requirement) -> Self {
+        Self::leaf(match self.rule {
+            Rule::Any(mut v) => {
+                v.push(other.rule);
+                Rule::Any(v)
+            }
+            r => Rule::Any(vec![r, other.rule]),
+        })
+    }
+
+    /// Every one of `requirements` (an empty list: any valid token).
+    pub fn all_of(requirements: impl IntoIterator<Item = Requirement>) -> Self {
+        Self::leaf(Rule::All(requirements.into_iter().map(|r| r.rule).collect()))
+    }
+
+    /// Any one of `requirements` (an empty list never passes).
+    pub fn any_of(requirements: impl IntoIterator<Item = Requirement>) -> Self {
+        Self::leaf(Rule::Any(requirements.into_iter().map(|r| r.rule).collect()))
     }
 
     /// Also accept any one of these app roles ("scope or app permission").
@@ -183,85 +469,469 @@ impl Requirement {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        match self.try_or_roles(roles) {
-            Ok(r) => r,
-            Err(e) => panic!("BUG: {e}"),
-        }
+        or_bug(self.try_or_roles(roles))
     }
 
     /// Also accept any one of these app roles.
     ///
     /// # Errors
     /// [`InvalidPermissionName`] for the first invalid name.
-    pub fn try_or_roles<I, S>(mut self, roles: I) -> Result<Self, InvalidPermissionName>
+    pub fn try_or_roles<I, S>(self, roles: I) -> Result<Self, InvalidPermissionName>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.roles.extend(parse_all(roles, AppRole::parse)?);
-        Ok(self)
+        let extra = parse_all(roles, AppRole::parse)?;
+        Ok(match self.rule {
+            Rule::ScopeOrRole { scopes, mut roles } if !scopes.is_empty() || !roles.is_empty() => {
+                roles.extend(extra);
+                Self::leaf(Rule::ScopeOrRole { scopes, roles })
+            }
+            rule => Self::leaf(rule).or(Self::leaf(Rule::ScopeOrRole {
+                scopes: Vec::new(),
+                roles: extra,
+            })),
+        })
     }
 
     /// Also accept any one of these scopes.
     ///
     /// # Panics
     /// When a name is invalid.
-    pub fn or_scopes<I, S>(mut self, scopes: I) -> Self
+    pub fn or_scopes<I, S>(self, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        match parse_all(scopes, Scope::parse) {
-            Ok(s) => self.scopes.extend(s),
-            Err(e) => panic!("BUG: {e}"),
+        let extra = or_bug(parse_all(scopes, Scope::parse));
+        match self.rule {
+            Rule::ScopeOrRole { mut scopes, roles } if !scopes.is_empty() || !roles.is_empty() => {
+                scopes.extend(extra);
+                Self::leaf(Rule::ScopeOrRole { scopes, roles })
+            }
+            rule => Self::leaf(rule).or(Self::leaf(Rule::ScopeOrRole {
+                scopes: extra,
+                roles: Vec::new(),
+            })),
         }
-        self
     }
 
-    /// The scopes of which any one satisfies the requirement.
+    /// For the simple form (any of some scopes or roles): the scopes of which any one
+    /// satisfies it; empty for other trees (see [`scopes_named`](Self::scopes_named)).
     pub fn required_scopes(&self) -> &[Scope] {
-        &self.scopes
+        match &self.rule {
+            Rule::ScopeOrRole { scopes, .. } => scopes,
+            _ => &[],
+        }
     }
 
-    /// The app roles of which any one satisfies the requirement.
+    /// For the simple form: the app roles of which any one satisfies it; empty for other trees.
     pub fn required_roles(&self) -> &[AppRole] {
-        &self.roles
+        match &self.rule {
+            Rule::ScopeOrRole { roles, .. } => roles,
+            _ => &[],
+        }
     }
 
-    /// Checks verified claims against the requirement. A requirement with neither scopes nor
-    /// roles only requires a valid token.
+    /// Every scope the tree names, in order, without repeats (for documents such as OpenAPI's
+    /// security requirements).
+    pub fn scopes_named(&self) -> Vec<&Scope> {
+        let mut out = Vec::new();
+        self.rule.walk(&mut |r| match r {
+            Rule::ScopeOrRole { scopes, .. } | Rule::AllScopes(scopes) => {
+                out.extend(scopes.iter());
+            }
+            _ => {}
+        });
+        dedup(out)
+    }
+
+    /// Every app role the tree names, in order, without repeats.
+    pub fn roles_named(&self) -> Vec<&AppRole> {
+        let mut out = Vec::new();
+        self.rule.walk(&mut |r| match r {
+            Rule::ScopeOrRole { roles, .. } | Rule::AllRoles(roles) => out.extend(roles.iter()),
+            _ => {}
+        });
+        dedup(out)
+    }
+
+    /// Whether checking needs [`check_async`](Self::check_async) (the tree has a
+    /// [`tenant`](Self::tenant) rule).
+    pub fn is_async(&self) -> bool {
+        let mut found = false;
+        self.rule.walk(&mut |r| found |= matches!(r, Rule::Tenant(_)));
+        found
+    }
+
+    /// Checks verified claims against the requirement. The default requirement only requires a
+    /// valid token. A [`tenant`](Self::tenant) rule is unmet here (it needs I/O): use
+    /// [`check_async`](Self::check_async) when [`is_async`](Self::is_async).
     ///
     /// # Errors
-    /// [`AuthError::InsufficientScope`] (403): IDW10201 when the token has neither `scp` nor
-    /// `roles`, IDW10203 when a required scope is missing, IDW10202 when a required app role is
-    /// missing.
+    /// * [`AuthError::InsufficientScope`] (403) for the simple form (any of some scopes or
+    ///   roles): IDW10201 when the token has neither `scp` nor `roles`, IDW10203 when a required
+    ///   scope is missing, IDW10202 when a required app role is missing;
+    /// * [`AuthError::RequirementNotMet`] (403) for any other tree, naming what was required
+    ///   and what the token had;
+    /// * [`AuthError::GroupsOverage`] (403) when a group rule cannot be decided from the token;
+    /// * [`AuthError::AuthContextRequired`] (401 `insufficient_claims`) when only an
+    ///   authentication context is missing.
     pub fn check(&self, claims: &VerifiedClaims) -> Result<(), AuthError> {
-        if self.scopes.is_empty() && self.roles.is_empty() {
-            return Ok(());
+        self.check_with(claims, &[])
+    }
+
+    /// [`check`](Self::check), with the [`tenant`](Self::tenant) rules answered by their
+    /// lookups (through their caches).
+    ///
+    /// # Errors
+    /// As [`check`](Self::check); also [`AuthError::TenantCheckUnavailable`] (503) when a
+    /// lookup failed.
+    pub async fn check_async(&self, claims: &VerifiedClaims) -> Result<(), AuthError> {
+        let mut checks = Vec::new();
+        self.rule.walk(&mut |r| {
+            if let Rule::Tenant(t) = r {
+                checks.push(t.clone());
+            }
+        });
+        let mut answers = Vec::with_capacity(checks.len());
+        for check in checks {
+            let answer = check.answer(claims.tid()).await;
+            answers.push((check, answer));
         }
-        let has_scp = claims.has_scope_claim();
-        let has_roles = claims.has_roles_claim();
-        if self.scopes.iter().any(|s| claims.has_scope(s.as_str()))
-            || self.roles.iter().any(|r| claims.has_role(r.as_str()))
-        {
-            return Ok(());
+        self.check_with(claims, &answers)
+    }
+
+    fn check_with(
+        &self,
+        claims: &VerifiedClaims,
+        tenants: &[(TenantCheck, TenantAnswer)],
+    ) -> Result<(), AuthError> {
+        if let Rule::ScopeOrRole { scopes, roles } = &self.rule {
+            return check_scope_or_role(scopes, roles, claims);
         }
-        let failure = if !has_scp && !has_roles {
-            PermissionFailure::NoScopesOrRoles
-        } else if self.scopes.is_empty() {
-            PermissionFailure::MissingRole
-        } else if self.roles.is_empty() || has_scp {
-            PermissionFailure::MissingScope
-        } else {
-            PermissionFailure::MissingRole
-        };
-        Err(AuthError::InsufficientScope {
-            failure,
-            required_scopes: self.scopes.iter().map(ToString::to_string).collect(),
-            required_roles: self.roles.iter().map(ToString::to_string).collect(),
-            found_scopes: claims.scopes().map(str::to_owned).collect(),
-            found_roles: claims.roles().to_vec(),
-        })
+        match self.rule.eval(claims, tenants) {
+            Ok(()) => Ok(()),
+            Err(Unmet::Context { id, found }) => Err(AuthError::AuthContextRequired {
+                context: id,
+                found,
+            }),
+            Err(Unmet::Overage(groups)) => Err(AuthError::GroupsOverage { required: groups }),
+            Err(Unmet::TenantUnavailable(detail)) => {
+                Err(AuthError::TenantCheckUnavailable { detail })
+            }
+            Err(Unmet::Denied(unmet)) => Err(AuthError::RequirementNotMet {
+                required: self.to_string(),
+                unmet,
+                scopes: self.scopes_named().iter().map(ToString::to_string).collect(),
+            }),
+        }
+    }
+}
+
+fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(v.len());
+    for x in v {
+        if !out.contains(&x) {
+            out.push(x);
+        }
+    }
+    out
+}
+
+/// The original requirement (any of some scopes or roles) and its IDW answers.
+fn check_scope_or_role(
+    scopes: &[Scope],
+    roles: &[AppRole],
+    claims: &VerifiedClaims,
+) -> Result<(), AuthError> {
+    if scopes.is_empty() && roles.is_empty() {
+        return Ok(());
+    }
+    if scopes.iter().any(|s| claims.has_scope(s.as_str()))
+        || roles.iter().any(|r| claims.has_role(r.as_str()))
+    {
+        return Ok(());
+    }
+    let has_scp = claims.has_scope_claim();
+    let has_roles = claims.has_roles_claim();
+    let failure = if !has_scp && !has_roles {
+        PermissionFailure::NoScopesOrRoles
+    } else if scopes.is_empty() {
+        PermissionFailure::MissingRole
+    } else if roles.is_empty() || has_scp {
+        PermissionFailure::MissingScope
+    } else {
+        PermissionFailure::MissingRole
+    };
+    Err(AuthError::InsufficientScope {
+        failure,
+        required_scopes: scopes.iter().map(ToString::to_string).collect(),
+        required_roles: roles.iter().map(ToString::to_string).collect(),
+        found_scopes: claims.scopes().map(str::to_owned).collect(),
+        found_roles: claims.roles().to_vec(),
+    })
+}
+
+/// How a failed leaf is described: what it needed, and what the token had.
+fn denied(rule: &Rule, found: impl fmt::Display) -> Unmet {
+    Unmet::Denied(vec![format!("{rule}: the token has {found}")])
+}
+
+fn quoted_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = items.collect();
+    format!("{v:?}")
+}
+
+impl Rule {
+    fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Rule)) {
+        f(self);
+        if let Rule::All(v) | Rule::Any(v) = self {
+            for r in v {
+                r.walk(f);
+            }
+        }
+    }
+
+    fn eval(
+        &self,
+        c: &VerifiedClaims,
+        tenants: &[(TenantCheck, TenantAnswer)],
+    ) -> Result<(), Unmet> {
+        match self {
+            Rule::ScopeOrRole { scopes, roles } => {
+                match check_scope_or_role(scopes, roles, c) {
+                    Ok(()) => Ok(()),
+                    Err(_) => Err(denied(
+                        self,
+                        format_args!(
+                            "scopes {} and app roles {:?}",
+                            quoted_list(c.scopes()),
+                            c.roles()
+                        ),
+                    )),
+                }
+            }
+            Rule::AllScopes(scopes) => {
+                if scopes.iter().all(|s| c.has_scope(s.as_str())) {
+                    Ok(())
+                } else {
+                    Err(denied(self, format_args!("scopes {}", quoted_list(c.scopes()))))
+                }
+            }
+            Rule::AllRoles(roles) => {
+                if roles.iter().all(|r| c.has_role(r.as_str())) {
+                    Ok(())
+                } else {
+                    Err(denied(self, format_args!("app roles {:?}", c.roles())))
+                }
+            }
+            Rule::Apps(apps) => match c.client_id() {
+                Some(id) if apps.iter().any(|a| a == id) => Ok(()),
+                found => Err(denied(self, format_args!("calling application {found:?}"))),
+            },
+            Rule::Acl(apps) => match c.client_id() {
+                Some(id) if c.is_app_only() && apps.iter().any(|a| a == id) => Ok(()),
+                found if !c.is_app_only() => Err(denied(
+                    self,
+                    format_args!("a user (delegated token) from calling application {found:?}"),
+                )),
+                found => Err(denied(
+                    self,
+                    format_args!("an app-only token from calling application {found:?}"),
+                )),
+            },
+            Rule::NoGuests => match c.guest_marker() {
+                None => Ok(()),
+                Some(why) => Err(denied(self, why)),
+            },
+            Rule::Authority(name) => match c.authority() {
+                Some(a) if a == name => Ok(()),
+                found => Err(denied(self, format_args!("authority {found:?}"))),
+            },
+            Rule::AuthContext(id) => {
+                if c.auth_contexts().any(|a| a == id) {
+                    Ok(())
+                } else {
+                    Err(Unmet::Context {
+                        id: id.clone(),
+                        found: c.auth_contexts().map(str::to_owned).collect(),
+                    })
+                }
+            }
+            Rule::Groups(groups) => {
+                if c.groups().any(|g| groups.iter().any(|x| x == g)) {
+                    Ok(())
+                } else if c.has_groups_overage() {
+                    Err(Unmet::Overage(groups.clone()))
+                } else {
+                    Err(denied(self, format_args!("groups {}", quoted_list(c.groups()))))
+                }
+            }
+            Rule::DirectoryRoles(wids) => {
+                if c.directory_roles().any(|g| wids.iter().any(|x| x == g)) {
+                    Ok(())
+                } else {
+                    Err(denied(
+                        self,
+                        format_args!("directory roles (wids) {}", quoted_list(c.directory_roles())),
+                    ))
+                }
+            }
+            Rule::Predicate(p) => {
+                if (p.f)(c) {
+                    Ok(())
+                } else {
+                    Err(denied(self, "claims for which it is false"))
+                }
+            }
+            Rule::Tenant(t) => {
+                let answer = tenants
+                    .iter()
+                    .find(|(check, _)| check == t)
+                    .map_or(TenantAnswer::NotLookedUp, |(_, a)| a.clone());
+                match answer {
+                    TenantAnswer::Allowed => Ok(()),
+                    TenantAnswer::Unavailable(detail) => Err(Unmet::TenantUnavailable(detail)),
+                    TenantAnswer::Denied | TenantAnswer::NotLookedUp => {
+                        Err(denied(self, format_args!("tenant {:?}", c.tid())))
+                    }
+                }
+            }
+            Rule::All(rules) => {
+                let failures: Vec<Unmet> =
+                    rules.iter().filter_map(|r| r.eval(c, tenants).err()).collect();
+                worst(failures).map_or(Ok(()), Err)
+            }
+            Rule::Any(rules) => {
+                let mut failures = Vec::with_capacity(rules.len());
+                for r in rules {
+                    match r.eval(c, tenants) {
+                        Ok(()) => return Ok(()),
+                        Err(u) => failures.push(u),
+                    }
+                }
+                if failures.is_empty() {
+                    return Err(denied(self, "no alternative to choose from"));
+                }
+                Err(best(failures))
+            }
+        }
+    }
+}
+
+/// The answer for a failed "all of": a denial (nothing else would help) before an overage, before
+/// an unavailable lookup, before a missing authentication context (a step-up only helps when it
+/// is all that is missing).
+fn worst(failures: Vec<Unmet>) -> Option<Unmet> {
+    let rank = |u: &Unmet| match u {
+        Unmet::Denied(_) => 0,
+        Unmet::Overage(_) => 1,
+        Unmet::TenantUnavailable(_) => 2,
+        Unmet::Context { .. } => 3,
+    };
+    let min = failures.iter().map(rank).min()?;
+    let mut denials = Vec::new();
+    let mut first = None;
+    for u in failures {
+        if rank(&u) != min {
+            continue;
+        }
+        match u {
+            Unmet::Denied(d) => denials.extend(d),
+            other => {
+                first.get_or_insert(other);
+            }
+        }
+    }
+    if denials.is_empty() {
+        first
+    } else {
+        Some(Unmet::Denied(denials))
+    }
+}
+
+/// The answer for a failed "any of": the most helpful alternative (a step-up, then an unavailable
+/// lookup, then an overage), else every alternative's denial.
+fn best(failures: Vec<Unmet>) -> Unmet {
+    let rank = |u: &Unmet| match u {
+        Unmet::Context { .. } => 0,
+        Unmet::TenantUnavailable(_) => 1,
+        Unmet::Overage(_) => 2,
+        Unmet::Denied(_) => 3,
+    };
+    let min = failures.iter().map(rank).min().unwrap_or(3);
+    let mut denials = Vec::new();
+    for u in failures {
+        match u {
+            Unmet::Denied(d) => denials.extend(d),
+            other if rank(&other) == min => return other,
+            _ => {}
+        }
+    }
+    Unmet::Denied(denials)
+}
+
+impl fmt::Display for Requirement {
+    /// The requirement in words, e.g. `(any of the scopes ["a"] or any of the app roles ["B"])`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.rule.fmt(f)
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = |v: &[_]| -> Vec<String> { v.iter().map(|x: &String| x.clone()).collect() };
+        match self {
+            Rule::ScopeOrRole { scopes, roles } => {
+                let s: Vec<&str> = scopes.iter().map(Scope::as_str).collect();
+                let r: Vec<&str> = roles.iter().map(AppRole::as_str).collect();
+                match (s.is_empty(), r.is_empty()) {
+                    (true, true) => f.write_str("a valid token"),
+                    (false, true) => write!(f, "any of the scopes {s:?}"),
+                    (true, false) => write!(f, "any of the app roles {r:?}"),
+                    (false, false) => {
+                        write!(f, "any of the scopes {s:?} or any of the app roles {r:?}")
+                    }
+                }
+            }
+            Rule::AllScopes(v) => write!(
+                f,
+                "all of the scopes {:?}",
+                v.iter().map(Scope::as_str).collect::<Vec<_>>()
+            ),
+            Rule::AllRoles(v) => write!(
+                f,
+                "all of the app roles {:?}",
+                v.iter().map(AppRole::as_str).collect::<Vec<_>>()
+            ),
+            Rule::Apps(v) => write!(f, "a calling application (azp/appid) among {:?}", names(v)),
+            Rule::Acl(v) => write!(
+                f,
+                "an app-only token from a calling application (azp/appid) among {:?}",
+                names(v)
+            ),
+            Rule::NoGuests => f.write_str("a member (not a guest) of the token's tenant"),
+            Rule::Authority(a) => write!(f, "a token accepted by the authority {a:?}"),
+            Rule::AuthContext(id) => write!(f, "the authentication context {id:?} (acrs)"),
+            Rule::Groups(v) => write!(f, "membership of any of the groups {:?}", names(v)),
+            Rule::DirectoryRoles(v) => {
+                write!(f, "any of the directory roles (wids) {:?}", names(v))
+            }
+            Rule::Predicate(p) => f.write_str(&p.name),
+            Rule::Tenant(t) => write!(f, "a tenant allowed by {}", t.name()),
+            Rule::All(v) | Rule::Any(v) => {
+                let sep = if matches!(self, Rule::All(_)) { " and " } else { " or " };
+                f.write_str("(")?;
+                for (i, r) in v.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(sep)?;
+                    }
+                    r.fmt(f)?;
+                }
+                f.write_str(")")
+            }
+        }
     }
 }
 
