@@ -629,7 +629,8 @@ impl VerifiedClaims {
     /// claim).
     pub fn acct(&self) -> Option<i64> {
         let v = self.get("acct")?;
-        v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        v.as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
     }
 
     /// `idp`: the identity provider that authenticated the user, when it is not the issuing
@@ -639,16 +640,14 @@ impl VerifiedClaims {
     }
 
     /// Whether the user is a guest or external user of the token's tenant: `acct` = 1, or an
-    /// `idp` that names another tenant or an external provider. App-only tokens are not guests.
+    /// `idp` that names another tenant or an external provider (app-only tokens name their own
+    /// tenant, or carry no `idp`).
     pub fn is_guest(&self) -> bool {
         self.guest_marker().is_some()
     }
 
     /// What marks the user as a guest, in words (for the 403 body).
     pub(crate) fn guest_marker(&self) -> Option<String> {
-        if self.is_app_only() {
-            return None;
-        }
         if self.acct() == Some(1) {
             return Some("acct 1 (a guest account)".to_owned());
         }

@@ -5,8 +5,10 @@
 //! | 401 | `Bearer` | no bearer credentials |
 //! | 400 | `Bearer error="invalid_request"` | malformed request (two `Authorization` headers, bad characters, oversize) |
 //! | 401 | `Bearer error="invalid_token", error_description="..."` | malformed, forged, expired or misdirected token |
-//! | 403 | `Bearer error="insufficient_scope", scope="..."` | valid token without the required scope or app role |
-//! | 503 | none | signing keys were never loaded from the identity provider |
+//! | 403 | `Bearer error="insufficient_scope", scope="..."` | valid token without the required scope or app role, or failing another requirement |
+//! | 401 | `Bearer error="insufficient_claims", claims="..."` | an authentication context (step-up) is required |
+//! | 503 | none | signing keys were never loaded from the identity provider; a tenant check failed |
+//! | 500 | none | a programming error (no auth layer, unregistered permission) |
 //!
 //! Bodies are `application/problem+json` (RFC 9457): `{type, title, status, detail, code}`. The detail
 //! says what was expected and what was found; it never contains the token.

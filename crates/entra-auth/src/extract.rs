@@ -82,10 +82,8 @@ impl AuthState {
     /// Registers what the permission `P` requires (once, at start-up; a second call for the
     /// same `P` replaces the first).
     pub fn permit<P: Permission>(mut self, requirement: Requirement) -> Self {
-        Arc::make_mut(&mut self.permits).insert(
-            TypeId::of::<P>(),
-            (P::name(), Arc::new(requirement)),
-        );
+        Arc::make_mut(&mut self.permits)
+            .insert(TypeId::of::<P>(), (P::name(), Arc::new(requirement)));
         self
     }
 
@@ -113,9 +111,7 @@ impl AuthState {
             .iter()
             .find(|p| !self.permits.contains_key(&p.type_id))
         {
-            Some(p) => Err(ConfigError::PermissionNotRegistered {
-                permission: p.name,
-            }),
+            Some(p) => Err(ConfigError::PermissionNotRegistered { permission: p.name }),
             None => Ok(()),
         }
     }
@@ -344,8 +340,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = AuthState::from_ref(state);
-        let Some(requirement) = auth.permits.get(&TypeId::of::<P>()).map(|(_, r)| r.clone())
-        else {
+        let Some(requirement) = auth.permits.get(&TypeId::of::<P>()).map(|(_, r)| r.clone()) else {
             let e = AuthError::PermissionNotRegistered {
                 permission: P::name(),
             };

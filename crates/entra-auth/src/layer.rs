@@ -2,7 +2,7 @@
 //!
 //! It extracts the bearer token, validates it, checks the route's [`Requirement`], inserts the
 //! [`VerifiedClaims`](crate::VerifiedClaims) into the request extensions and calls the inner
-//! service; on failure it answers with the [`AuthError`](crate::AuthError)'s response (status, `WWW-Authenticate`,
+//! service; on failure it answers with the [`AuthError`]'s response (status, `WWW-Authenticate`,
 //! problem+json) without calling the inner service.
 
 use std::fmt;

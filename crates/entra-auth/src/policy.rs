@@ -304,7 +304,10 @@ impl Requirement {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        Ok(Self::leaf(Rule::AllScopes(parse_all(scopes, Scope::parse)?)))
+        Ok(Self::leaf(Rule::AllScopes(parse_all(
+            scopes,
+            Scope::parse,
+        )?)))
     }
 
     /// Every one of these app roles.
@@ -357,7 +360,8 @@ impl Requirement {
     /// Deny guest and external users: the token's user must be a member of the tenant that
     /// issued it. A guest is recognised by `acct` = 1 (the optional claim), or an `idp` claim
     /// naming another tenant or an external identity provider (e.g. `live.com`): the user's home
-    /// tenant differs from the resource tenant. App-only tokens pass.
+    /// tenant differs from the resource tenant. App-only tokens (no `acct`, their own tenant as
+    /// `idp`) pass.
     pub fn no_guests() -> Self {
         Self::leaf(Rule::NoGuests)
     }
@@ -452,12 +456,16 @@ impl Requirement {
 
     /// Every one of `requirements` (an empty list: any valid token).
     pub fn all_of(requirements: impl IntoIterator<Item = Requirement>) -> Self {
-        Self::leaf(Rule::All(requirements.into_iter().map(|r| r.rule).collect()))
+        Self::leaf(Rule::All(
+            requirements.into_iter().map(|r| r.rule).collect(),
+        ))
     }
 
     /// Any one of `requirements` (an empty list never passes).
     pub fn any_of(requirements: impl IntoIterator<Item = Requirement>) -> Self {
-        Self::leaf(Rule::Any(requirements.into_iter().map(|r| r.rule).collect()))
+        Self::leaf(Rule::Any(
+            requirements.into_iter().map(|r| r.rule).collect(),
+        ))
     }
 
     /// Also accept any one of these app roles ("scope or app permission").
@@ -560,7 +568,8 @@ impl Requirement {
     /// [`tenant`](Self::tenant) rule).
     pub fn is_async(&self) -> bool {
         let mut found = false;
-        self.rule.walk(&mut |r| found |= matches!(r, Rule::Tenant(_)));
+        self.rule
+            .walk(&mut |r| found |= matches!(r, Rule::Tenant(_)));
         found
     }
 
@@ -612,10 +621,9 @@ impl Requirement {
         }
         match self.rule.eval(claims, tenants) {
             Ok(()) => Ok(()),
-            Err(Unmet::Context { id, found }) => Err(AuthError::AuthContextRequired {
-                context: id,
-                found,
-            }),
+            Err(Unmet::Context { id, found }) => {
+                Err(AuthError::AuthContextRequired { context: id, found })
+            }
             Err(Unmet::Overage(groups)) => Err(AuthError::GroupsOverage { required: groups }),
             Err(Unmet::TenantUnavailable(detail)) => {
                 Err(AuthError::TenantCheckUnavailable { detail })
@@ -623,7 +631,11 @@ impl Requirement {
             Err(Unmet::Denied(unmet)) => Err(AuthError::RequirementNotMet {
                 required: self.to_string(),
                 unmet,
-                scopes: self.scopes_named().iter().map(ToString::to_string).collect(),
+                scopes: self
+                    .scopes_named()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
             }),
         }
     }
@@ -699,24 +711,25 @@ impl Rule {
         tenants: &[(TenantCheck, TenantAnswer)],
     ) -> Result<(), Unmet> {
         match self {
-            Rule::ScopeOrRole { scopes, roles } => {
-                match check_scope_or_role(scopes, roles, c) {
-                    Ok(()) => Ok(()),
-                    Err(_) => Err(denied(
-                        self,
-                        format_args!(
-                            "scopes {} and app roles {:?}",
-                            quoted_list(c.scopes()),
-                            c.roles()
-                        ),
-                    )),
-                }
-            }
+            Rule::ScopeOrRole { scopes, roles } => match check_scope_or_role(scopes, roles, c) {
+                Ok(()) => Ok(()),
+                Err(_) => Err(denied(
+                    self,
+                    format_args!(
+                        "scopes {} and app roles {:?}",
+                        quoted_list(c.scopes()),
+                        c.roles()
+                    ),
+                )),
+            },
             Rule::AllScopes(scopes) => {
                 if scopes.iter().all(|s| c.has_scope(s.as_str())) {
                     Ok(())
                 } else {
-                    Err(denied(self, format_args!("scopes {}", quoted_list(c.scopes()))))
+                    Err(denied(
+                        self,
+                        format_args!("scopes {}", quoted_list(c.scopes())),
+                    ))
                 }
             }
             Rule::AllRoles(roles) => {
@@ -765,7 +778,10 @@ impl Rule {
                 } else if c.has_groups_overage() {
                     Err(Unmet::Overage(groups.clone()))
                 } else {
-                    Err(denied(self, format_args!("groups {}", quoted_list(c.groups()))))
+                    Err(denied(
+                        self,
+                        format_args!("groups {}", quoted_list(c.groups())),
+                    ))
                 }
             }
             Rule::DirectoryRoles(wids) => {
@@ -774,7 +790,10 @@ impl Rule {
                 } else {
                     Err(denied(
                         self,
-                        format_args!("directory roles (wids) {}", quoted_list(c.directory_roles())),
+                        format_args!(
+                            "directory roles (wids) {}",
+                            quoted_list(c.directory_roles())
+                        ),
                     ))
                 }
             }
@@ -799,8 +818,10 @@ impl Rule {
                 }
             }
             Rule::All(rules) => {
-                let failures: Vec<Unmet> =
-                    rules.iter().filter_map(|r| r.eval(c, tenants).err()).collect();
+                let failures: Vec<Unmet> = rules
+                    .iter()
+                    .filter_map(|r| r.eval(c, tenants).err())
+                    .collect();
                 worst(failures).map_or(Ok(()), Err)
             }
             Rule::Any(rules) => {
@@ -881,7 +902,7 @@ impl fmt::Display for Requirement {
 
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names = |v: &[_]| -> Vec<String> { v.iter().map(|x: &String| x.clone()).collect() };
+        let names = |v: &[String]| -> Vec<String> { v.to_vec() };
         match self {
             Rule::ScopeOrRole { scopes, roles } => {
                 let s: Vec<&str> = scopes.iter().map(Scope::as_str).collect();
@@ -921,7 +942,11 @@ impl fmt::Display for Rule {
             Rule::Predicate(p) => f.write_str(&p.name),
             Rule::Tenant(t) => write!(f, "a tenant allowed by {}", t.name()),
             Rule::All(v) | Rule::Any(v) => {
-                let sep = if matches!(self, Rule::All(_)) { " and " } else { " or " };
+                let sep = if matches!(self, Rule::All(_)) {
+                    " and "
+                } else {
+                    " or "
+                };
                 f.write_str("(")?;
                 for (i, r) in v.iter().enumerate() {
                     if i > 0 {
@@ -1038,8 +1063,7 @@ mod tests {
             Err(e @ AuthError::RequirementNotMet { .. }) => {
                 assert_eq!(e.status(), 403);
                 assert_eq!(e.code(), "requirement_not_met");
-                let body: serde_json::Value =
-                    serde_json::from_slice(&e.problem_json()).unwrap();
+                let body: serde_json::Value = serde_json::from_slice(&e.problem_json()).unwrap();
                 body["detail"].as_str().unwrap().to_owned()
             }
             other => panic!("expected requirement_not_met, got {other:?}"),
@@ -1094,10 +1118,16 @@ mod tests {
             .check(&claims(json!({"idtyp": "app", "azp": "daemon-1"})))
             .is_ok());
         let d = denial(&r, json!({"idtyp": "app", "azp": "daemon-2"}));
-        assert!(d.contains("an app-only token from calling application Some(\"daemon-2\")"), "{d}");
+        assert!(
+            d.contains("an app-only token from calling application Some(\"daemon-2\")"),
+            "{d}"
+        );
         // a user token from the listed client id does not pass by the ACL
         let d = denial(&r, json!({"scp": "other", "azp": "daemon-1"}));
-        assert!(d.contains("a user (delegated token) from calling application Some(\"daemon-1\")"), "{d}");
+        assert!(
+            d.contains("a user (delegated token) from calling application Some(\"daemon-1\")"),
+            "{d}"
+        );
     }
 
     #[test]
@@ -1110,18 +1140,24 @@ mod tests {
             .check(&claims(json!({"tid": tid, "scp": "x", "acct": 0})))
             .is_ok());
         assert!(r
-            .check(&claims(json!({"tid": tid, "scp": "x", "idp": format!("https://sts.windows.net/{tid}/")})))
+            .check(&claims(
+                json!({"tid": tid, "scp": "x", "idp": format!("https://sts.windows.net/{tid}/")})
+            ))
             .is_ok());
         let d = denial(&r, json!({"tid": tid, "scp": "x", "acct": 1}));
         assert!(d.ends_with("a member (not a guest) of the token's tenant: the token has acct 1 (a guest account)"), "{d}");
-        let d = denial(&r, json!({"tid": tid, "scp": "x", "idp": format!("https://sts.windows.net/{home}/")}));
+        let d = denial(
+            &r,
+            json!({"tid": tid, "scp": "x", "idp": format!("https://sts.windows.net/{home}/")}),
+        );
         assert!(d.contains(home), "{d}");
         let d = denial(&r, json!({"tid": tid, "scp": "x", "idp": "live.com"}));
         assert!(d.contains("idp \"live.com\""), "{d}");
-        // app-only tokens have no guest status
+        // app-only tokens name their own tenant; `acct` 1 is a guest whatever else the token says
         assert!(r
-            .check(&claims(json!({"tid": tid, "idtyp": "app", "idp": "https://sts.windows.net/x/"})))
+            .check(&claims(json!({"tid": tid, "idtyp": "app", "idp": format!("https://sts.windows.net/{tid}/")})))
             .is_ok());
+        denial(&r, json!({"tid": tid, "roles": ["R"], "acct": 1}));
     }
 
     #[test]
@@ -1149,42 +1185,64 @@ mod tests {
         let e = r
             .check(&claims(json!({"scp": "weather.write", "acrs": ["c2"]})))
             .unwrap_err();
-        assert_eq!((e.status().as_u16(), e.code()), (401, "auth_context_required"));
+        assert_eq!(
+            (e.status().as_u16(), e.code()),
+            (401, "auth_context_required")
+        );
         let h = e.www_authenticate().unwrap();
         let h = h.to_str().unwrap();
         assert!(h.starts_with("Bearer error=\"insufficient_claims\""), "{h}");
         let b64 = h.split("claims=\"").nth(1).unwrap().trim_end_matches('"');
-        let decoded = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
         assert_eq!(
             String::from_utf8(decoded).unwrap(),
             r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#
         );
         assert!(e.to_string().contains("found [\"c2\"]"), "{e}");
         // a missing scope is not fixed by a step-up: 403, not the challenge
-        let e = r.check(&claims(json!({"scp": "weather.read"}))).unwrap_err();
+        let e = r
+            .check(&claims(json!({"scp": "weather.read"})))
+            .unwrap_err();
         assert_eq!(e.code(), "requirement_not_met");
     }
 
     #[test]
     fn groups_membership_overage_and_directory_roles() {
         let r = Requirement::groups(["g-admins"]);
-        assert!(r.check(&claims(json!({"groups": ["g-x", "g-admins"]}))).is_ok());
+        assert!(r
+            .check(&claims(json!({"groups": ["g-x", "g-admins"]})))
+            .is_ok());
         let d = denial(&r, json!({"groups": ["g-x"]}));
-        assert!(d.ends_with("membership of any of the groups [\"g-admins\"]: the token has groups [\"g-x\"]"), "{d}");
+        assert!(
+            d.ends_with(
+                "membership of any of the groups [\"g-admins\"]: the token has groups [\"g-x\"]"
+            ),
+            "{d}"
+        );
         for overage in [
             json!({"hasgroups": true}),
             json!({"_claim_names": {"groups": "src1"}, "_claim_sources": {"src1": {"endpoint": "https://graph.microsoft.com/v1.0/users/x/getMemberObjects"}}}),
         ] {
             let e = r.check(&claims(overage)).unwrap_err();
             assert_eq!((e.status().as_u16(), e.code()), (403, "groups_overage"));
-            assert!(e.to_string().contains("cannot be decided from the token"), "{e}");
+            assert!(
+                e.to_string().contains("cannot be decided from the token"),
+                "{e}"
+            );
             assert!(e.to_string().contains("g-admins"), "{e}");
         }
         let wids = Requirement::directory_roles(["62e90394-69f5-4237-9190-012177145e10"]);
         assert!(wids
-            .check(&claims(json!({"wids": ["62e90394-69f5-4237-9190-012177145e10"]})))
+            .check(&claims(
+                json!({"wids": ["62e90394-69f5-4237-9190-012177145e10"]})
+            ))
             .is_ok());
-        let d = denial(&wids, json!({"wids": ["b79fbf4d-3ef9-4689-8143-76b194e85509"]}));
+        let d = denial(
+            &wids,
+            json!({"wids": ["b79fbf4d-3ef9-4689-8143-76b194e85509"]}),
+        );
         assert!(d.contains("b79fbf4d"), "{d}");
     }
 
@@ -1201,9 +1259,8 @@ mod tests {
     #[tokio::test]
     async fn tenant_check_is_asked_once_per_tenant_and_unmet_without_its_lookup() {
         let allowed = "aaaaaaaa-0000-4000-8000-00000000000a";
-        let t = TenantCheck::builder("the customers table").build(move |tid: String| async move {
-            Ok::<_, std::io::Error>(tid == allowed)
-        });
+        let t = TenantCheck::builder("the customers table")
+            .build(move |tid: String| async move { Ok::<_, std::io::Error>(tid == allowed) });
         let r = Requirement::scopes(["x"]).and(Requirement::tenant(t.clone()));
         assert!(r.is_async());
         let ok = claims(json!({"scp": "x", "tid": allowed}));
@@ -1223,13 +1280,21 @@ mod tests {
         let failing = TenantCheck::builder("db").build(|_tid: String| async {
             Err::<bool, std::io::Error>(std::io::Error::other("connection refused"))
         });
-        let e = Requirement::tenant(failing).check_async(&ok).await.unwrap_err();
-        assert_eq!((e.status().as_u16(), e.code()), (503, "tenant_check_unavailable"));
+        let e = Requirement::tenant(failing)
+            .check_async(&ok)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.status().as_u16(), e.code()),
+            (503, "tenant_check_unavailable")
+        );
     }
 
     #[test]
     fn empty_any_of_never_passes_and_empty_all_of_needs_a_valid_token() {
-        assert!(Requirement::any_of([]).check(&claims(json!({"scp": "a"}))).is_err());
+        assert!(Requirement::any_of([])
+            .check(&claims(json!({"scp": "a"})))
+            .is_err());
         assert!(Requirement::all_of([]).check(&claims(json!({}))).is_ok());
     }
 
@@ -1294,12 +1359,14 @@ mod tests {
         }
 
         fn tree() -> impl Strategy<Value = Tree> {
-            leaf().prop_map(Tree::Leaf).prop_recursive(4, 24, 4, |inner| {
-                prop_oneof![
-                    proptest::collection::vec(inner.clone(), 1..4).prop_map(Tree::All),
-                    proptest::collection::vec(inner, 1..4).prop_map(Tree::Any),
-                ]
-            })
+            leaf()
+                .prop_map(Tree::Leaf)
+                .prop_recursive(4, 24, 4, |inner| {
+                    prop_oneof![
+                        proptest::collection::vec(inner.clone(), 1..4).prop_map(Tree::All),
+                        proptest::collection::vec(inner, 1..4).prop_map(Tree::Any),
+                    ]
+                })
         }
 
         fn token() -> impl Strategy<Value = Token> {

@@ -396,7 +396,11 @@ impl TokenValidator {
     ) -> Result<VerifiedClaims, AuthError> {
         let bearer = BearerHeader::find(head.headers, self.first().config.max_token_bytes())?;
         let token = bearer.token()?;
-        let claims = self.select(token).await?.validate_hashed(token, hash).await?;
+        let claims = self
+            .select(token)
+            .await?
+            .validate_hashed(token, hash)
+            .await?;
         if let Some(r) = requirement {
             r.check_async(&claims).await?;
         }
