@@ -176,15 +176,23 @@ impl Application {
             read: settings.azure_ad.read_role.clone(),
             write: settings.azure_ad.write_role.clone(),
         };
-        let docs = ApiDocs::new(&DocsSettings::new(
-            validator.config(),
-            mode.docs_client_id(settings.azure_ad.docs_client_id.clone()),
+        let auth = crate::auth::auth_state(
+            validator.clone(),
             &roles,
-        ));
+            &crate::openapi::protected_operations().map(|(_, p)| p),
+        )?;
+        let docs = ApiDocs::new(
+            &DocsSettings::new(
+                validator.config(),
+                mode.docs_client_id(settings.azure_ad.docs_client_id.clone()),
+            ),
+            &auth,
+        );
         let state = AppState {
             store,
             weather: Arc::new(weather),
             validator: validator.clone(),
+            auth,
             roles: Arc::new(roles),
             templates: Arc::new(Templates::new()?),
             mode: mode.clone(),
@@ -291,7 +299,7 @@ pub fn to_validator(
     TokenValidator::new(azure_ad.to_auth_config(identity, instance)?).map_err(config_error)
 }
 
-/// THE router: all routes with their auth layers, `/metrics`, the development issuer under `/dev-issuer`
+/// THE router: all routes (protected ones by their handlers' `Authorized<P>`), `/metrics`, the development issuer under `/dev-issuer`
 /// when the state says development mode, the JSON/HTML fallback, and the operational layers (outermost
 /// first): Authorization marked sensitive, request id, client address (trusted proxies), request metrics,
 /// trace span with the request id and client address,
@@ -331,8 +339,8 @@ pub fn build_router(state: AppState, docs: Arc<ApiDocs>) -> Router {
     let routes = routes
         .merge(routes::home::router())
         .merge(routes::health::router())
-        .merge(routes::weather::router(&state))
-        .merge(routes::reports::router(&state))
+        .merge(routes::weather::router())
+        .merge(routes::reports::router())
         .merge(routes::metrics::router())
         .merge(routes::docs::router(routes::docs::DocsState {
             docs,
