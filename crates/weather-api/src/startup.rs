@@ -286,8 +286,9 @@ async fn layer_error(err: BoxError) -> ApiError {
     ApiError::from(err)
 }
 
-/// Builds the token validator (no network I/O yet: keys are fetched by its background refresh);
-/// `instance` overrides the configured instance (development mode).
+/// Builds the token validator (no network I/O yet: keys are fetched by its background refresh) for
+/// the configured authority, or all of them (`azure_ad.authorities`); `instance` overrides the
+/// primary authority's instance (development mode).
 ///
 /// # Errors
 /// [`SettingsError::Invalid`] naming the `azure_ad.*` key that entra-auth refused.
@@ -296,7 +297,13 @@ pub fn to_validator(
     identity: &Identity,
     instance: Option<&Url>,
 ) -> Result<TokenValidator, SettingsError> {
-    TokenValidator::new(azure_ad.to_auth_config(identity, instance)?).map_err(config_error)
+    let mut configs = azure_ad.to_auth_configs(identity, instance)?;
+    if configs.len() == 1 {
+        if let Some(config) = configs.pop() {
+            return TokenValidator::new(config).map_err(config_error);
+        }
+    }
+    TokenValidator::multi(configs).map_err(config_error)
 }
 
 /// THE router: all routes (protected ones by their handlers' `Authorized<P>`), `/metrics`, the development issuer under `/dev-issuer`
