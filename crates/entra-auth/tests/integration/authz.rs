@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::FromRef;
 use axum::routing::get;
 use axum::Router;
 use base64::Engine as _;
@@ -22,30 +21,9 @@ use serde_json::{json, Map, Value};
 
 use crate::common::*;
 
-#[derive(Clone)]
-struct AppState {
-    auth: AuthState,
-}
-
-impl FromRef<AppState> for AuthState {
-    fn from_ref(s: &AppState) -> Self {
-        s.auth.clone()
-    }
-}
-
 /// status, `WWW-Authenticate`, body (JSON when it parses, else the text as a JSON string)
 async fn get_as(base: &str, path: &str, token: Option<&str>) -> (u16, Option<String>, Value) {
-    let mut req = client().get(format!("{base}{path}"));
-    if let Some(t) = token {
-        req = req.header(AUTHORIZATION, format!("Bearer {t}"));
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let challenge = res
-        .headers()
-        .get(WWW_AUTHENTICATE)
-        .map(|v| v.to_str().unwrap().to_owned());
-    let text = res.text().await.unwrap();
+    let (status, challenge, text) = call(base, path, token).await;
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, challenge, body)
 }

@@ -2,7 +2,6 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::common::*;
-use axum::extract::FromRef;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
@@ -17,31 +16,6 @@ use tower::ServiceExt;
 
 struct WeatherWrite;
 impl Permission for WeatherWrite {}
-
-#[derive(Clone)]
-struct AppState {
-    auth: AuthState,
-}
-
-impl FromRef<AppState> for AuthState {
-    fn from_ref(s: &AppState) -> Self {
-        s.auth.clone()
-    }
-}
-
-async fn call(base: &str, path: &str, token: Option<&str>) -> (u16, Option<String>, String) {
-    let mut req = client().get(format!("{base}{path}"));
-    if let Some(t) = token {
-        req = req.header(AUTHORIZATION, format!("Bearer {t}"));
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let challenge = res
-        .headers()
-        .get(WWW_AUTHENTICATE)
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, challenge, res.text().await.unwrap())
-}
 
 #[tokio::test]
 async fn route_layer_protects_one_route_and_leaves_others_open() {
