@@ -491,7 +491,7 @@ impl Requirement {
     {
         let extra = parse_all(roles, AppRole::parse)?;
         Ok(match self.rule {
-            Rule::ScopeOrRole { scopes, mut roles } if !scopes.is_empty() || !roles.is_empty() => {
+            Rule::ScopeOrRole { scopes, mut roles } => {
                 roles.extend(extra);
                 Self::leaf(Rule::ScopeOrRole { scopes, roles })
             }
@@ -513,7 +513,7 @@ impl Requirement {
     {
         let extra = or_bug(parse_all(scopes, Scope::parse));
         match self.rule {
-            Rule::ScopeOrRole { mut scopes, roles } if !scopes.is_empty() || !roles.is_empty() => {
+            Rule::ScopeOrRole { mut scopes, roles } => {
                 scopes.extend(extra);
                 Self::leaf(Rule::ScopeOrRole { scopes, roles })
             }
@@ -1288,6 +1288,15 @@ mod tests {
             (e.status().as_u16(), e.code()),
             (503, "tenant_check_unavailable")
         );
+    }
+
+    #[test]
+    fn or_roles_on_the_default_requirement_requires_the_roles() {
+        let r = Requirement::default().or_roles(["R"]);
+        assert_eq!(r, Requirement::roles(["R"]));
+        assert!(r.check(&claims(json!({"scp": "x"}))).is_err());
+        let s = Requirement::default().or_scopes(["a"]);
+        assert_eq!(s, Requirement::scopes(["a"]));
     }
 
     #[test]
