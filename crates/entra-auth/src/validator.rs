@@ -309,12 +309,37 @@ impl TokenValidator {
     /// # Errors
     /// An [`AuthError`] saying what was expected and what was found.
     pub async fn validate(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
-        let result = match self.select(token).await {
-            Ok(a) => a.validate_token(token).await,
-            Err(e) => Err(e),
+        let result = if self.inner.authorities.len() == 1 {
+            self.first().validate_token(token).await
+        } else {
+            self.validate_among(token).await
         };
         self.record(&result);
         result
+    }
+
+    /// [`validate`](Self::validate) with several authorities: every cache first (one hash), then
+    /// the authority the token's issuer selects.
+    async fn validate_among(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
+        if token.len() > self.first().config.max_token_bytes() {
+            return self.first().validate_token(token).await;
+        }
+        let hash = TokenHash::of(token);
+        if let Some(claims) = self.probe(&hash) {
+            return Ok(claims);
+        }
+        self.select(token)
+            .await?
+            .validate_hashed(token, Some(hash))
+            .await
+    }
+
+    /// The claims of `hash` in the cache of any authority (a hit is counted).
+    fn probe(&self, hash: &TokenHash) -> Option<VerifiedClaims> {
+        self.inner
+            .authorities
+            .iter()
+            .find_map(|a| a.cache.as_ref().and_then(|c| a.cache_lookup(c, hash)))
     }
 
     /// Authorizes a request: extracts its bearer token (RFC 6750: one `Authorization` header,
@@ -369,8 +394,11 @@ impl TokenValidator {
         let claims = match first.cached(&bearer) {
             Ok(claims) => claims,
             Err(None) => return Decision::Verify(None),
+            Err(Some(hash)) if self.inner.authorities.len() == 1 => {
+                return Decision::Verify(Some(hash));
+            }
             Err(Some(hash)) => {
-                // Several authorities: the same hash in each one's cache.
+                // Several authorities: the same hash in the others' caches.
                 match self.inner.authorities[1..]
                     .iter()
                     .find_map(|a| a.cache.as_ref().and_then(|c| a.cache_lookup(c, &hash)))

@@ -158,6 +158,13 @@ async fn several_authorities_each_decide_their_own_tokens_and_unknown_issuers_ge
         ),
         (3, 1, 1)
     );
+    // validate() too: the second authority's token is found in its cache, by the one hash
+    let hits = validator.metrics().token_cache_hits;
+    let c = validator.validate(&customer).await.unwrap();
+    assert_eq!(c.authority(), Some("customers"));
+    assert_eq!(validator.metrics().token_cache_hits, hits + 1);
+    let err = validator.validate(&foreign).await.unwrap_err();
+    assert_eq!(err.code(), "unknown_issuer");
 }
 
 #[tokio::test]
