@@ -369,6 +369,11 @@ impl Requirement {
     /// The token must have been accepted by the named authority (see
     /// [`AuthConfigBuilder::name`](crate::AuthConfigBuilder::name) and
     /// [`VerifiedClaims::authority`]).
+    ///
+    /// ```
+    /// # use entra_auth::Requirement;
+    /// let staff_only = Requirement::scopes(["weather.write"]).and(Requirement::authority("workforce"));
+    /// ```
     pub fn authority(name: &str) -> Self {
         Self::leaf(Rule::Authority(name.to_owned()))
     }
@@ -390,6 +395,14 @@ impl Requirement {
     /// The user must be in one of these groups (object ids in `groups`). A token with a groups
     /// overage (`hasgroups`, or `groups` in `_claim_names`: the user is in too many groups for
     /// the token) is answered `groups_overage`, never "not in the group".
+    ///
+    /// ```
+    /// # use entra_auth::Requirement;
+    /// // the admins group, or the Global Administrator directory role; members only
+    /// let admins = Requirement::groups(["a0a0a0a0-0000-4000-8000-0000000000a0"])
+    ///     .or(Requirement::directory_roles(["62e90394-69f5-4237-9190-012177145e10"]))
+    ///     .and(Requirement::no_guests());
+    /// ```
     pub fn groups<I, S>(group_ids: I) -> Self
     where
         I: IntoIterator<Item = S>,
