@@ -643,7 +643,18 @@ impl VerifiedClaims {
     /// `idp` that names another tenant or an external provider (app-only tokens name their own
     /// tenant, or carry no `idp`).
     pub fn is_guest(&self) -> bool {
-        self.guest_marker().is_some()
+        if self.acct() == Some(1) {
+            return true;
+        }
+        self.idp().is_some_and(|idp| !self.is_own_idp(idp))
+    }
+
+    /// Whether `idp` is the token's own tenant (its issuer, or an issuer naming its `tid`).
+    fn is_own_idp(&self, idp: &str) -> bool {
+        let tid = self.tid().unwrap_or("");
+        self.issuer() == Some(idp)
+            || crate::discovery::tenant_segment(idp)
+                .is_some_and(|seg| !tid.is_empty() && seg.eq_ignore_ascii_case(tid))
     }
 
     /// What marks the user as a guest, in words (for the 403 body).
@@ -653,10 +664,7 @@ impl VerifiedClaims {
         }
         let idp = self.idp()?;
         let tid = self.tid().unwrap_or("");
-        let own_tenant = crate::discovery::tenant_segment(idp)
-            .is_some_and(|seg| !tid.is_empty() && seg.eq_ignore_ascii_case(tid));
-        let same_as_issuer = self.issuer() == Some(idp);
-        (!own_tenant && !same_as_issuer).then(|| {
+        (!self.is_own_idp(idp)).then(|| {
             format!("idp {idp:?} (the user's home is another tenant or identity provider than the token's tenant {tid:?})")
         })
     }

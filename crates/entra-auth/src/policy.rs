@@ -632,8 +632,17 @@ impl Requirement {
         if let Rule::ScopeOrRole { scopes, roles } = &self.rule {
             return check_scope_or_role(scopes, roles, claims);
         }
+        // The request path: a yes/no without building any message; the explanation only for a no.
+        if self.rule.holds(claims, tenants) {
+            return Ok(());
+        }
         match self.rule.eval(claims, tenants) {
-            Ok(()) => Ok(()),
+            // (never: `holds` and `eval` agree, which the property test checks; deny anyway)
+            Ok(()) => Err(AuthError::RequirementNotMet {
+                required: self.to_string(),
+                unmet: Vec::new(),
+                scopes: Vec::new(),
+            }),
             Err(Unmet::Context { id, found }) => {
                 Err(AuthError::AuthContextRequired { context: id, found })
             }
@@ -715,6 +724,34 @@ impl Rule {
             for r in v {
                 r.walk(f);
             }
+        }
+    }
+
+    /// Whether the rule holds: [`eval`](Self::eval)`.is_ok()`, without building messages.
+    fn holds(&self, c: &VerifiedClaims, tenants: &[(TenantCheck, TenantAnswer)]) -> bool {
+        match self {
+            Rule::ScopeOrRole { scopes, roles } => {
+                (scopes.is_empty() && roles.is_empty())
+                    || scopes.iter().any(|s| c.has_scope(s.as_str()))
+                    || roles.iter().any(|r| c.has_role(r.as_str()))
+            }
+            Rule::AllScopes(scopes) => scopes.iter().all(|s| c.has_scope(s.as_str())),
+            Rule::AllRoles(roles) => roles.iter().all(|r| c.has_role(r.as_str())),
+            Rule::Apps(apps) => c.client_id().is_some_and(|id| apps.iter().any(|a| a == id)),
+            Rule::Acl(apps) => {
+                c.is_app_only() && c.client_id().is_some_and(|id| apps.iter().any(|a| a == id))
+            }
+            Rule::NoGuests => !c.is_guest(),
+            Rule::Authority(name) => c.authority() == Some(name.as_str()),
+            Rule::AuthContext(id) => c.auth_contexts().any(|a| a == id),
+            Rule::Groups(groups) => c.groups().any(|g| groups.iter().any(|x| x == g)),
+            Rule::DirectoryRoles(wids) => c.directory_roles().any(|g| wids.iter().any(|x| x == g)),
+            Rule::Predicate(p) => (p.f)(c),
+            Rule::Tenant(t) => tenants
+                .iter()
+                .any(|(check, a)| check == t && *a == TenantAnswer::Allowed),
+            Rule::All(rules) => rules.iter().all(|r| r.holds(c, tenants)),
+            Rule::Any(rules) => rules.iter().any(|r| r.holds(c, tenants)),
         }
     }
 
@@ -1498,6 +1535,9 @@ mod tests {
                 }
                 // and the tree decides exactly as the model: deny by default, nothing more
                 prop_assert_eq!(accepted, model(&tree, &token), "{} on {:?}", r, token);
+                // the fast yes/no and the explaining evaluation agree
+                let c = claims_of(&token);
+                prop_assert_eq!(r.rule.holds(&c, &[]), r.rule.eval(&c, &[]).is_ok());
             }
         }
     }
