@@ -178,6 +178,33 @@ impl AzureAdSettings {
         Ok(settings)
     }
 
+    /// Builds the entra-auth configuration for `identity`; `instance` overrides the configured instance
+    /// (development mode). Errors name the settings key.
+    ///
+    /// # Errors
+    /// [`SettingsError::Invalid`] naming the `azure_ad.*` key that entra-auth refused.
+    pub fn to_auth_config(
+        &self,
+        identity: &Identity,
+        instance: Option<&Url>,
+    ) -> Result<entra_auth::AuthConfig, SettingsError> {
+        self.builder(&self.primary(identity, instance))
+            .build()
+            .map_err(config_error)
+    }
+
+    /// The top-level keys as an authority; `instance` overrides the configured instance.
+    fn primary(&self, identity: &Identity, instance: Option<&Url>) -> AuthoritySettings {
+        AuthoritySettings {
+            name: PRIMARY_AUTHORITY.to_owned(),
+            instance: instance.unwrap_or(&self.instance).clone(),
+            identity: identity.clone(),
+            audiences: self.audiences.clone(),
+            b2c: self.b2c.clone(),
+            allowed_tenants: self.allowed_tenants.clone(),
+        }
+    }
+
     /// The entra-auth configuration of every authority: the primary one (`identity`; named
     /// [`PRIMARY_AUTHORITY`] when there are others) first, then `azure_ad.authorities`. `instance`
     /// overrides the primary's instance (development mode).
@@ -192,14 +219,7 @@ impl AzureAdSettings {
         if self.authorities.is_empty() {
             return Ok(vec![self.to_auth_config(identity, instance)?]);
         }
-        let primary = AuthoritySettings {
-            name: PRIMARY_AUTHORITY.to_owned(),
-            instance: instance.unwrap_or(&self.instance).clone(),
-            identity: identity.clone(),
-            audiences: self.audiences.clone(),
-            b2c: self.b2c.clone(),
-            allowed_tenants: self.allowed_tenants.clone(),
-        };
+        let primary = self.primary(identity, instance);
         std::iter::once(("azure_ad".to_owned(), &primary))
             .chain(
                 self.authorities
@@ -235,40 +255,6 @@ impl AzureAdSettings {
             builder = builder.b2c(&b2c.tenant_name, &b2c.policy);
         }
         builder
-    }
-
-    /// Builds the entra-auth configuration for `identity`; `instance` overrides the configured instance
-    /// (development mode). Errors name the settings key.
-    ///
-    /// # Errors
-    /// [`SettingsError::Invalid`] naming the `azure_ad.*` key that entra-auth refused.
-    pub fn to_auth_config(
-        &self,
-        identity: &Identity,
-        instance: Option<&Url>,
-    ) -> Result<entra_auth::AuthConfig, SettingsError> {
-        let instance = instance.unwrap_or(&self.instance);
-        let mut builder = entra_auth::AuthConfig::builder(&identity.tenant_id, &identity.client_id)
-            .instance(instance.as_str())
-            .token_cache(entra_auth::TokenCacheOptions {
-                capacity: self.token_cache_capacity,
-                max_age: self.token_cache_max_age,
-            });
-        if !self.audiences.is_empty() {
-            let mut audiences = vec![
-                identity.client_id.clone(),
-                format!("api://{}", identity.client_id),
-            ];
-            audiences.extend(self.audiences.iter().cloned());
-            builder = builder.audiences(audiences);
-        }
-        if !self.allowed_tenants.is_empty() {
-            builder = builder.allowed_tenants(self.allowed_tenants.iter().cloned());
-        }
-        if let Some(b2c) = &self.b2c {
-            builder = builder.b2c(&b2c.tenant_name, &b2c.policy);
-        }
-        builder.build().map_err(config_error)
     }
 }
 
