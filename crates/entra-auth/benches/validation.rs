@@ -13,7 +13,11 @@
 //! * `validate/warm`: the same token again (cache hit).
 //! * `request/warm`: what the middleware does per request: bearer header parsing, validation
 //!   (hit), requirement check.
-//! * `parts/bearer_header`, `parts/policy_check`: header parsing and the requirement check alone.
+//! * `request/warm_two_authorities`: the same with a validator of two authorities, the token being
+//!   the second one's (the worst case: the first authority's cache is probed first).
+//! * `parts/bearer_header`, `parts/policy_check`: header parsing and the requirement check alone;
+//!   `parts/policy_tree_5_leaves`: a requirement tree of five leaves (scope, calling application,
+//!   no guests, role or all-of scopes), all checked.
 //!
 //! The measurement is the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), not wall time:
 //! on a shared 2-core machine, wall time mostly measures the other processes.
@@ -32,6 +36,8 @@ use http::{HeaderMap, HeaderValue};
 use url::Url;
 
 const INSTANCE: &str = "http://issuer.bench/";
+/// The tenant of the first authority of the two-authority validator (not the tokens').
+const OTHER_TENANT: &str = "11111111-2222-4333-8444-555555555555";
 
 /// The calling thread's CPU time in nanoseconds.
 fn thread_cpu_ns() -> u64 {
@@ -118,7 +124,24 @@ fn setup() -> Setup {
         200,
         metadata,
     );
-    canned.set(&format!("{INSTANCE}{tid}/discovery/v2.0/keys"), 200, keys);
+    canned.set(
+        &format!("{INSTANCE}{tid}/discovery/v2.0/keys"),
+        200,
+        keys.clone(),
+    );
+    // another tenant on the same instance, for the two-authority validator
+    let other = OTHER_TENANT;
+    let other_metadata = serde_json::json!({
+        "issuer": issuer.issuer_v2(other),
+        "jwks_uri": format!("{INSTANCE}{other}/discovery/v2.0/keys"),
+    })
+    .to_string();
+    canned.set(
+        &format!("{INSTANCE}{other}/v2.0/.well-known/openid-configuration"),
+        200,
+        other_metadata,
+    );
+    canned.set(&format!("{INSTANCE}{other}/discovery/v2.0/keys"), 200, keys);
     let req = TokenRequest {
         scopes: vec!["weather.read".into()],
         ..TokenRequest::default()
@@ -240,6 +263,36 @@ fn benches(c: &mut Criterion<CpuTime>) {
                 .unwrap()
         })
     });
+    let config = |tenant: &str, name: &str| {
+        AuthConfig::builder(tenant, defaults::DEV_API_CLIENT_ID)
+            .instance(INSTANCE)
+            .accepted_versions([entra_auth::TokenVersion::V2])
+            .name(name)
+            .build()
+            .unwrap()
+    };
+    let fetcher: Arc<dyn entra_auth::HttpFetch> = s.canned.clone();
+    let two = TokenValidator::multi_with_fetchers([
+        (config(OTHER_TENANT, "other"), fetcher.clone()),
+        (config(defaults::DEV_TENANT_ID, "dev"), fetcher),
+    ])
+    .unwrap();
+    rt.block_on(two.warm_up()).unwrap();
+    let claims = rt.block_on(two.authorize(&headers, None)).unwrap();
+    assert_eq!(claims.authority(), Some("dev"));
+    rt.block_on(two.authorize(&headers, Some(&requirement)))
+        .unwrap();
+    assert_eq!(
+        two.metrics().token_cache_hits,
+        1,
+        "the warm path hits the cache"
+    );
+    r.bench_function("warm_two_authorities", |b| {
+        b.iter(|| {
+            rt.block_on(two.authorize(&headers, Some(&requirement)))
+                .unwrap()
+        })
+    });
     r.finish();
 
     let mut p = c.benchmark_group("parts");
@@ -253,6 +306,14 @@ fn benches(c: &mut Criterion<CpuTime>) {
     let claims = rt.block_on(warm.validate(&s.tokens[0])).unwrap();
     p.bench_function("policy_check", |b| {
         b.iter(|| requirement.check(&claims).unwrap())
+    });
+    let tree = Requirement::scopes(["weather.read"])
+        .and(Requirement::calling_apps([defaults::DEV_PUBLIC_CLIENT_ID]))
+        .and(Requirement::no_guests())
+        .and(Requirement::roles(["Weather.Admin"]).or(Requirement::all_scopes(["weather.read"])));
+    tree.check(&claims).unwrap();
+    p.bench_function("policy_tree_5_leaves", |b| {
+        b.iter(|| tree.check(&claims).unwrap())
     });
     p.bench_function("token_hash_sha256", |b| {
         b.iter(|| ring::digest::digest(&ring::digest::SHA256, s.tokens[0].as_bytes()))

@@ -353,6 +353,8 @@ struct Inner {
     raw: OnceLock<Map<String, Value>>,
     version: TokenVersion,
     expires_at: i64,
+    /// The name of the authority that accepted the token, if it has one.
+    authority: Option<Arc<str>>,
 }
 
 /// The claims as `TokenClaims { iss: Some("..."), .. }`.
@@ -409,6 +411,7 @@ impl VerifiedClaims {
         payload: Vec<u8>,
         version: TokenVersion,
         expires_at: i64,
+        authority: Option<Arc<str>>,
     ) -> Self {
         // UTF-8 already: the parse checked every string, and JSON is ASCII outside them.
         let payload = String::from_utf8(payload)
@@ -420,6 +423,7 @@ impl VerifiedClaims {
                 raw: OnceLock::new(),
                 version,
                 expires_at,
+                authority,
             }),
         }
     }
@@ -430,7 +434,16 @@ impl VerifiedClaims {
         let claims = TokenClaims::parse(&payload)
             .unwrap_or_default()
             .keep(&payload);
-        Self::new(claims, payload, TokenVersion::V2, 0)
+        Self::new(claims, payload, TokenVersion::V2, 0, None)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_tests_from(v: Value, authority: &str) -> Self {
+        let payload = serde_json::to_vec(&v).unwrap_or_default();
+        let claims = TokenClaims::parse(&payload)
+            .unwrap_or_default()
+            .keep(&payload);
+        Self::new(claims, payload, TokenVersion::V2, 0, Some(authority.into()))
     }
 
     /// Whether `a` and `b` are the very same claims (one validation, shared by the cache).
@@ -568,6 +581,93 @@ impl VerifiedClaims {
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.raw().get(name)
     }
+
+    /// The name of the authority that accepted the token ([`AuthConfigBuilder::name`](crate::AuthConfigBuilder::name)),
+    /// when the validator has several or the one was named.
+    pub fn authority(&self) -> Option<&str> {
+        self.inner.authority.as_deref()
+    }
+
+    fn strings(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.get(name)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str))
+            .into_iter()
+            .flatten()
+    }
+
+    /// `groups`: the object ids of the user's groups (when the app registration emits them).
+    /// Empty with an overage: check [`has_groups_overage`](Self::has_groups_overage).
+    pub fn groups(&self) -> impl Iterator<Item = &str> {
+        self.strings("groups")
+    }
+
+    /// Whether the token has a groups overage: the user is in more groups than the token can
+    /// list (`hasgroups: true` in implicit-flow tokens, or `groups` named in `_claim_names`
+    /// with its `_claim_sources` entry). Then [`groups`](Self::groups) is not the user's groups.
+    pub fn has_groups_overage(&self) -> bool {
+        let has_groups = self.get("hasgroups").and_then(Value::as_bool) == Some(true)
+            || self.get("hasgroups").and_then(Value::as_str) == Some("true");
+        let named = self
+            .get("_claim_names")
+            .and_then(Value::as_object)
+            .is_some_and(|m| m.contains_key("groups"));
+        has_groups || named
+    }
+
+    /// `wids`: the directory role template ids of the user's Entra roles.
+    pub fn directory_roles(&self) -> impl Iterator<Item = &str> {
+        self.strings("wids")
+    }
+
+    /// `acrs`: the authentication context ids the token satisfies (Conditional Access).
+    pub fn auth_contexts(&self) -> impl Iterator<Item = &str> {
+        self.strings("acrs")
+    }
+
+    /// `acct`: the account status, 0 for a member of the tenant, 1 for a guest (an optional
+    /// claim).
+    pub fn acct(&self) -> Option<i64> {
+        let v = self.get("acct")?;
+        v.as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    }
+
+    /// `idp`: the identity provider that authenticated the user, when it is not the issuing
+    /// tenant (another tenant's issuer for guests, `live.com` for personal accounts, ...).
+    pub fn idp(&self) -> Option<&str> {
+        self.get("idp").and_then(Value::as_str)
+    }
+
+    /// Whether the user is a guest or external user of the token's tenant: `acct` = 1, or an
+    /// `idp` that names another tenant or an external provider (app-only tokens name their own
+    /// tenant, or carry no `idp`).
+    pub fn is_guest(&self) -> bool {
+        if self.acct() == Some(1) {
+            return true;
+        }
+        self.idp().is_some_and(|idp| !self.is_own_idp(idp))
+    }
+
+    /// Whether `idp` is the token's own tenant (its issuer, or an issuer naming its `tid`).
+    fn is_own_idp(&self, idp: &str) -> bool {
+        let tid = self.tid().unwrap_or("");
+        self.issuer() == Some(idp)
+            || crate::discovery::tenant_segment(idp)
+                .is_some_and(|seg| !tid.is_empty() && seg.eq_ignore_ascii_case(tid))
+    }
+
+    /// What marks the user as a guest, in words (for the 403 body).
+    pub(crate) fn guest_marker(&self) -> Option<String> {
+        if self.acct() == Some(1) {
+            return Some("acct 1 (a guest account)".to_owned());
+        }
+        let idp = self.idp()?;
+        let tid = self.tid().unwrap_or("");
+        (!self.is_own_idp(idp)).then(|| {
+            format!("idp {idp:?} (the user's home is another tenant or identity provider than the token's tenant {tid:?})")
+        })
+    }
 }
 
 /// The deepest nesting of arrays and objects a payload may have (the top-level object counts):
@@ -642,7 +742,7 @@ mod tests {
         assert_eq!(claims.oid.as_deref(), Some("aA"));
         assert!(matches!(claims.oid, Some(Text(Cow::Owned(_)))));
         let kept = claims.keep(payload);
-        let v = VerifiedClaims::new(kept, payload.to_vec(), TokenVersion::V2, 0);
+        let v = VerifiedClaims::new(kept, payload.to_vec(), TokenVersion::V2, 0, None);
         assert_eq!((v.issuer(), v.oid()), (Some("https://x/"), Some("aA")));
         assert_eq!(v.audiences(), ["api"]);
         assert_eq!(v.get("x"), Some(&json!({"y": [1, "z", null]})));

@@ -148,6 +148,7 @@ pub struct AuthConfig {
     token_cache: TokenCacheOptions,
     clock: Arc<dyn Clock>,
     sources: Vec<MetadataSource>,
+    name: Option<Arc<str>>,
 }
 
 impl AuthConfig {
@@ -188,6 +189,7 @@ impl AuthConfig {
             metadata_app_id: false,
             token_cache: TokenCacheOptions::default(),
             clock: Arc::new(SystemClock),
+            name: None,
         }
     }
 
@@ -251,6 +253,15 @@ impl AuthConfig {
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }
+    /// The authority's name ([`AuthConfigBuilder::name`]), if it has one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    pub(crate) fn name_arc(&self) -> Option<Arc<str>> {
+        self.name.clone()
+    }
+
     /// The metadata document URLs that will be fetched, in order.
     pub fn metadata_urls(&self) -> impl Iterator<Item = &Url> {
         self.sources.iter().map(|s| &s.url)
@@ -287,9 +298,19 @@ pub struct AuthConfigBuilder {
     metadata_app_id: bool,
     token_cache: TokenCacheOptions,
     clock: Arc<dyn Clock>,
+    name: Option<String>,
 }
 
 impl AuthConfigBuilder {
+    /// Names the authority (e.g. `workforce`, `customers`): required for each of several
+    /// authorities on one validator ([`TokenValidator::multi`](crate::TokenValidator::multi)),
+    /// reported by [`VerifiedClaims::authority`](crate::VerifiedClaims::authority) and matched by
+    /// [`Requirement::authority`](crate::Requirement::authority). Letters, digits, `-`, `_`, `.`.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
+    }
+
     /// The instance (cloud) URL: default `https://login.microsoftonline.com/`; for Azure AD B2C
     /// `https://{tenant_name}.b2clogin.com/`. Any http(s) URL is accepted (sovereign clouds,
     /// `https://{tenant}.ciamlogin.com/`, the development issuer).
@@ -393,6 +414,15 @@ impl AuthConfigBuilder {
     /// # Errors
     /// A [`ConfigError`] naming the first invalid setting.
     pub fn build(self) -> Result<AuthConfig, ConfigError> {
+        if let Some(n) = &self.name {
+            if n.is_empty()
+                || !n
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            {
+                return Err(ConfigError::InvalidAuthorityName { found: n.clone() });
+            }
+        }
         let client_id = self.client_id.trim().to_ascii_lowercase();
         if !is_guid(&client_id) {
             return Err(ConfigError::InvalidClientId {
@@ -503,6 +533,7 @@ impl AuthConfigBuilder {
             token_cache: self.token_cache,
             clock: self.clock,
             sources,
+            name: self.name.map(Arc::from),
         })
     }
 }

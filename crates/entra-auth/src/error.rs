@@ -5,8 +5,10 @@
 //! | 401 | `Bearer` | no bearer credentials |
 //! | 400 | `Bearer error="invalid_request"` | malformed request (two `Authorization` headers, bad characters, oversize) |
 //! | 401 | `Bearer error="invalid_token", error_description="..."` | malformed, forged, expired or misdirected token |
-//! | 403 | `Bearer error="insufficient_scope", scope="..."` | valid token without the required scope or app role |
-//! | 503 | none | signing keys were never loaded from the identity provider |
+//! | 403 | `Bearer error="insufficient_scope", scope="..."` | valid token without the required scope or app role, or failing another requirement |
+//! | 401 | `Bearer error="insufficient_claims", claims="..."` | an authentication context (step-up) is required |
+//! | 503 | none | signing keys were never loaded from the identity provider; a tenant check failed |
+//! | 500 | none | a programming error (no auth layer, unregistered permission) |
 //!
 //! Bodies are `application/problem+json` (RFC 9457): `{type, title, status, detail, code}`. The detail
 //! says what was expected and what was found; it never contains the token.
@@ -87,6 +89,28 @@ pub enum ConfigError {
         field: &'static str,
         /// The accepted range.
         requirement: &'static str,
+    },
+    /// An authority name is empty or has characters other than letters, digits, `-`, `_`, `.`.
+    #[error("invalid authority name {found:?}: expected letters, digits, '-', '_' or '.'")]
+    InvalidAuthorityName {
+        /// The value given.
+        found: String,
+    },
+    /// Several authorities on one validator: each needs a distinct name.
+    #[error("authority names must be present and distinct on a validator with several authorities; found {found:?}")]
+    AuthorityNames {
+        /// The names given (`None` for an unnamed authority).
+        found: Vec<Option<String>>,
+    },
+    /// No authority given to a validator with several authorities.
+    #[error("a validator needs at least one authority")]
+    NoAuthorities,
+    /// An [`Authorized<P>`](crate::Authorized) permission was used without a requirement
+    /// registered at start-up ([`AuthState::permit`](crate::AuthState::permit)).
+    #[error("permission {permission} is not registered: call AuthState::permit::<{permission}>(requirement) at start-up")]
+    PermissionNotRegistered {
+        /// The permission's name.
+        permission: &'static str,
     },
     /// The HTTP client could not be built.
     #[error("could not build the HTTP client")]
@@ -419,6 +443,55 @@ pub enum AuthError {
     /// an `AuthState` with a validator).
     #[error("auth layer missing: the route reads verified claims but no AuthLayer ran and no validator is in the state")]
     AuthLayerMissing,
+    /// A valid token that does not meet a [`Requirement`](crate::Requirement) tree (403): what
+    /// was required, and for each unmet rule what the token had.
+    #[error("the token does not meet the requirement {required}: {}", unmet.join("; "))]
+    RequirementNotMet {
+        /// The whole requirement, in words.
+        required: String,
+        /// Each unmet rule with what the token had.
+        unmet: Vec<String>,
+        /// The scopes the requirement names (for the challenge's `scope` attribute).
+        scopes: Vec<String>,
+    },
+    /// A group requirement cannot be decided from the token: the user is in more groups than a
+    /// token holds (`hasgroups`, or `groups` in `_claim_names`). Never "not in the group".
+    #[error("the token has a groups overage (the user is in too many groups for the token to list them: hasgroups or _claim_names.groups), so membership of any of the groups {required:?} cannot be decided from the token; the API must resolve the user's groups through Microsoft Graph, or use app roles assigned to the groups instead")]
+    GroupsOverage {
+        /// The groups of which any one was required.
+        required: Vec<String>,
+    },
+    /// The token lacks a required authentication context (`acrs`, Conditional Access step-up):
+    /// 401 with an `insufficient_claims` challenge carrying the claims request.
+    #[error("the token lacks the authentication context {context:?} (acrs; found {found:?}); acquire a new token with the claims challenge in the WWW-Authenticate header (it triggers the Conditional Access step-up)")]
+    AuthContextRequired {
+        /// The authentication context id required, e.g. `c1`.
+        context: String,
+        /// The token's `acrs` values.
+        found: Vec<String>,
+    },
+    /// An asynchronous tenant check could not answer (503).
+    #[error("the tenant check is unavailable: {detail}")]
+    TenantCheckUnavailable {
+        /// What failed.
+        detail: String,
+    },
+    /// The token's issuer is none of the configured authorities' (401).
+    #[error("the token's issuer {found:?} is not accepted; expected one of {accepted:?}")]
+    UnknownIssuer {
+        /// The `iss` found (unverified).
+        found: String,
+        /// The issuers of the configured authorities.
+        accepted: Vec<String>,
+    },
+    /// An [`Authorized<P>`](crate::Authorized) for a permission never registered with
+    /// [`AuthState::permit`](crate::AuthState::permit) (a programming error, 500; caught at
+    /// start-up by [`AuthState::ensure_permits`](crate::AuthState::ensure_permits)).
+    #[error("permission {permission} is not registered: call AuthState::permit::<{permission}>(requirement) at start-up")]
+    PermissionNotRegistered {
+        /// The permission's name.
+        permission: &'static str,
+    },
 }
 
 fn other_resource_message(reason: OtherResource, client_id: &str) -> String {
@@ -503,6 +576,12 @@ error_codes! {
     InsufficientClaims => "insufficient_claims",
     KeysUnavailable => "keys_unavailable",
     AuthLayerMissing => "auth_layer_missing",
+    RequirementNotMet => "requirement_not_met",
+    GroupsOverage => "groups_overage",
+    AuthContextRequired => "auth_context_required",
+    TenantCheckUnavailable => "tenant_check_unavailable",
+    UnknownIssuer => "unknown_issuer",
+    PermissionNotRegistered => "permission_not_registered",
 }
 
 impl AuthError {
@@ -510,9 +589,15 @@ impl AuthError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
-            Self::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Self::AuthLayerMissing => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::InsufficientScope { .. }
+            | Self::RequirementNotMet { .. }
+            | Self::GroupsOverage { .. } => StatusCode::FORBIDDEN,
+            Self::KeysUnavailable { .. } | Self::TenantCheckUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::AuthLayerMissing | Self::PermissionNotRegistered { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -522,10 +607,17 @@ impl AuthError {
     pub fn rfc6750_error(&self) -> Option<&'static str> {
         match self {
             Self::MissingToken | Self::UnsupportedScheme { .. } => None,
-            Self::KeysUnavailable { .. } | Self::AuthLayerMissing => None,
+            Self::KeysUnavailable { .. }
+            | Self::AuthLayerMissing
+            | Self::TenantCheckUnavailable { .. }
+            | Self::PermissionNotRegistered { .. } => None,
             Self::InvalidRequest { .. } => Some("invalid_request"),
-            Self::InsufficientScope { .. } => Some("insufficient_scope"),
-            Self::InsufficientClaims { .. } => Some("insufficient_claims"),
+            Self::InsufficientScope { .. }
+            | Self::RequirementNotMet { .. }
+            | Self::GroupsOverage { .. } => Some("insufficient_scope"),
+            Self::InsufficientClaims { .. } | Self::AuthContextRequired { .. } => {
+                Some("insufficient_claims")
+            }
             _ => Some("invalid_token"),
         }
     }
@@ -533,7 +625,9 @@ impl AuthError {
     /// Whether a client should see the full message (everything except server-side faults).
     fn public_detail(&self) -> String {
         match self {
-            Self::AuthLayerMissing => "authentication is misconfigured on the server".to_owned(),
+            Self::AuthLayerMissing | Self::PermissionNotRegistered { .. } => {
+                "authentication is misconfigured on the server".to_owned()
+            }
             _ => self.to_string(),
         }
     }
@@ -561,12 +655,19 @@ impl AuthError {
                 };
                 (!list.is_empty()).then(|| list.join(" "))
             }
+            Self::RequirementNotMet { scopes, .. } => {
+                (!scopes.is_empty()).then(|| scopes.join(" "))
+            }
             _ => None,
         };
         let claims = match self {
             Self::InsufficientClaims { claims } => {
                 Some(base64::engine::general_purpose::STANDARD.encode(claims.as_bytes()))
             }
+            Self::AuthContextRequired { context, .. } => Some(
+                base64::engine::general_purpose::STANDARD
+                    .encode(auth_context_claims(context).as_bytes()),
+            ),
             _ => None,
         };
         Some(
@@ -636,6 +737,12 @@ impl axum_core::response::IntoResponse for AuthError {
     fn into_response(self) -> axum_core::response::Response {
         self.to_response()
     }
+}
+
+/// The claims request Entra expects for an authentication context (step-up):
+/// `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`.
+pub(crate) fn auth_context_claims(context: &str) -> String {
+    serde_json::json!({"access_token": {"acrs": {"essential": true, "value": context}}}).to_string()
 }
 
 /// Shortens a value taken from a token for a message: at most 200 characters, control characters
@@ -735,6 +842,22 @@ mod tests {
             AuthError::InsufficientClaims { claims: s() },
             AuthError::KeysUnavailable { detail: s() },
             AuthError::AuthLayerMissing,
+            AuthError::RequirementNotMet {
+                required: s(),
+                unmet: vec![],
+                scopes: vec![],
+            },
+            AuthError::GroupsOverage { required: vec![] },
+            AuthError::AuthContextRequired {
+                context: s(),
+                found: vec![],
+            },
+            AuthError::TenantCheckUnavailable { detail: s() },
+            AuthError::UnknownIssuer {
+                found: s(),
+                accepted: vec![],
+            },
+            AuthError::PermissionNotRegistered { permission: "P" },
         ]
     }
 
@@ -769,12 +892,18 @@ mod tests {
                 | AuthError::InsufficientScope { .. }
                 | AuthError::InsufficientClaims { .. }
                 | AuthError::KeysUnavailable { .. }
-                | AuthError::AuthLayerMissing => {}
+                | AuthError::AuthLayerMissing
+                | AuthError::RequirementNotMet { .. }
+                | AuthError::GroupsOverage { .. }
+                | AuthError::AuthContextRequired { .. }
+                | AuthError::TenantCheckUnavailable { .. }
+                | AuthError::UnknownIssuer { .. }
+                | AuthError::PermissionNotRegistered { .. } => {}
             }
         }
         let codes: Vec<&str> = all.iter().map(AuthError::code).collect();
         assert_eq!(codes, CODES);
-        assert_eq!(CODES.len(), 25);
+        assert_eq!(CODES.len(), 31);
         let mut unique = codes.clone();
         unique.sort_unstable();
         unique.dedup();

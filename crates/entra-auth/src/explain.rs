@@ -105,7 +105,7 @@ impl Check {
                 "aud" => Check::Audience,
                 _ => Check::Format,
             },
-            E::IssuerMismatch { .. } => Check::Issuer,
+            E::IssuerMismatch { .. } | E::UnknownIssuer { .. } => Check::Issuer,
             E::TenantMismatch { .. } | E::TenantNotAllowed { .. } => Check::Tenant,
             E::KeyIssuerMismatch { .. } => Check::KeyIssuer,
             E::IdTokenAsAccessToken { .. } => Check::TokenType,
@@ -116,6 +116,11 @@ impl Check {
             | E::InvalidRequest { .. }
             | E::InsufficientScope { .. }
             | E::InsufficientClaims { .. }
+            | E::RequirementNotMet { .. }
+            | E::GroupsOverage { .. }
+            | E::AuthContextRequired { .. }
+            | E::TenantCheckUnavailable { .. }
+            | E::PermissionNotRegistered { .. }
             | E::AuthLayerMissing => Check::Format,
         }
     }

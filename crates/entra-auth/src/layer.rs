@@ -2,7 +2,7 @@
 //!
 //! It extracts the bearer token, validates it, checks the route's [`Requirement`], inserts the
 //! [`VerifiedClaims`](crate::VerifiedClaims) into the request extensions and calls the inner
-//! service; on failure it answers with the [`AuthError`](crate::AuthError)'s response (status, `WWW-Authenticate`,
+//! service; on failure it answers with the [`AuthError`]'s response (status, `WWW-Authenticate`,
 //! problem+json) without calling the inner service.
 
 use std::fmt;
@@ -16,6 +16,7 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
+use crate::error::AuthError;
 use crate::policy::Requirement;
 use crate::validator::{Decision, TokenValidator};
 
@@ -31,10 +32,15 @@ use crate::validator::{Decision, TokenValidator};
 ///     .layer(Auth::layer(validator).require(Requirement::scopes(["weather.read"])));
 /// # }
 /// ```
+///
+/// Optional authentication ([`optional`](Self::optional)): a request without a token reaches the
+/// service without claims; a token that is present is validated (401 if invalid, never silently
+/// anonymous) and its claims inserted.
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
     validator: TokenValidator,
     requirement: Option<Arc<Requirement>>,
+    optional: bool,
 }
 
 impl AuthLayer {
@@ -43,7 +49,29 @@ impl AuthLayer {
         Self {
             validator,
             requirement: None,
+            optional: false,
         }
+    }
+
+    /// Lets requests without a token through without claims (handlers read
+    /// `Option<Authenticated>`); a token that is sent must be valid (and meet the requirement).
+    ///
+    /// ```no_run
+    /// # async fn run(validator: entra_auth::TokenValidator) {
+    /// use axum::{routing::get, Router};
+    /// use entra_auth::{AuthLayer, Authenticated};
+    ///
+    /// let app: Router = Router::new()
+    ///     .route("/", get(|caller: Option<Authenticated>| async move {
+    ///         caller.and_then(|Authenticated(c)| c.name().map(str::to_owned))
+    ///             .unwrap_or_else(|| "anonymous".into())
+    ///     }))
+    ///     .layer(AuthLayer::new(validator).optional());
+    /// # }
+    /// ```
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
     }
 
     /// Also requires `requirement` (403 `insufficient_scope` when unmet).
@@ -61,6 +89,7 @@ impl<S> Layer<S> for AuthLayer {
             inner,
             validator: self.validator.clone(),
             requirement: self.requirement.clone(),
+            optional: self.optional,
         }
     }
 }
@@ -71,6 +100,7 @@ pub struct Auth<S> {
     inner: S,
     validator: TokenValidator,
     requirement: Option<Arc<Requirement>>,
+    optional: bool,
 }
 
 impl Auth<()> {
@@ -88,6 +118,7 @@ impl<S> Auth<S> {
             inner,
             validator,
             requirement: requirement.map(Arc::new),
+            optional: false,
         }
     }
 
@@ -129,6 +160,14 @@ where
             .validator
             .decide((&req).into(), self.requirement.as_deref())
         {
+            Decision::Done(Err(AuthError::MissingToken)) if self.optional => {
+                // Optional authentication: no token, no claims (not counted as a rejection).
+                return ResponseFuture {
+                    state: State::Inner {
+                        future: self.inner.call(req),
+                    },
+                };
+            }
             Decision::Done(result) => {
                 self.validator.record(&result);
                 let state = match result {

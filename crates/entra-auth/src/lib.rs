@@ -14,7 +14,17 @@
 //!   reuses its token skips the signature check and the parsing, while `exp`/`nbf`, a maximum age
 //!   and the presence of the signing key in the current key set are checked on every request
 //!   ([`AuthConfigBuilder::token_cache`]; hit and miss counts in [`AuthMetrics`]).
-//! * Authorisation by scopes and app roles ([`Requirement`]), exact and case-sensitive.
+//! * Several named authorities on one validator ([`TokenValidator::multi`]: a workforce tenant,
+//!   a B2C user flow, partner tenants), each with its own configuration, keys, refresh and
+//!   cache; the token's `iss` selects the one whose rules decide.
+//! * Authorisation ([`Requirement`]): any or all of scopes and app roles, `and`/`or`
+//!   combinations, calling-application allow-lists and the ACL mode for daemons, no guests,
+//!   authority, authentication context (step-up: 401 `insufficient_claims`), groups and
+//!   directory roles (overage answered explicitly), named predicates, and an asynchronous
+//!   tenant check with a bounded cache ([`TenantCheck`]); exact, case-sensitive, deny-by-default.
+//! * Named permissions registered once at start-up ([`AuthState::permit`]) and stated in the
+//!   handler signature ([`Authorized<P>`](Authorized)); optional authentication
+//!   (`Option<Authenticated>`, [`AuthLayer::optional`]).
 //! * RFC 6750 answers with `application/problem+json` bodies ([`AuthError`]).
 //!
 //! # Quick start
@@ -80,7 +90,60 @@
 //! | bad token | 401 | `Bearer error="invalid_token", error_description="..."` | e.g. `token_expired` |
 //! | malformed request | 400 | `Bearer error="invalid_request", ...` | `invalid_request` |
 //! | missing scope or role | 403 | `Bearer error="insufficient_scope", scope="..."` | `insufficient_scope` |
+//! | another requirement unmet | 403 | `Bearer error="insufficient_scope", ...` | `requirement_not_met`, `groups_overage` |
+//! | authentication context missing | 401 | `Bearer error="insufficient_claims", ..., claims="..."` | `auth_context_required` |
+//! | issuer of no configured authority | 401 | `Bearer error="invalid_token", ...` | `unknown_issuer` |
 //! | keys never loaded | 503 | | `keys_unavailable` |
+//!
+//! Named permissions, registered once with requirements from settings, in the handler
+//! signatures; several authorities; optional authentication on a public page:
+//!
+//! ```
+//! use axum::{extract::FromRef, routing::get, Router};
+//! use entra_auth::{
+//!     AuthConfig, AuthState, Authenticated, Authorized, Permission, PermissionId, Requirement,
+//!     TokenValidator,
+//! };
+//!
+//! struct ReportsRead;
+//! impl Permission for ReportsRead {}
+//!
+//! #[derive(Clone)]
+//! struct AppState { auth: AuthState }
+//! impl FromRef<AppState> for AuthState {
+//!     fn from_ref(s: &AppState) -> Self { s.auth.clone() }
+//! }
+//!
+//! async fn reports(auth: Authorized<ReportsRead>) -> String {
+//!     format!("reports for {}", auth.claims.oid().unwrap_or("?"))
+//! }
+//! async fn home(caller: Option<Authenticated>) -> String {
+//!     caller.and_then(|Authenticated(c)| c.name().map(str::to_owned)).unwrap_or_default()
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let workforce = AuthConfig::builder(
+//!     "7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a",
+//!     "a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c",
+//! )
+//! .name("workforce")
+//! .build()?;
+//! let customers = AuthConfig::builder("contosob2c.onmicrosoft.com", "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e")
+//!     .b2c("contosob2c", "B2C_1_signin")
+//!     .name("customers")
+//!     .build()?;
+//! let read_role = "Weather.Read.All"; // e.g. from settings
+//! let auth = AuthState::new(TokenValidator::multi([workforce, customers])?)
+//!     .permit::<ReportsRead>(Requirement::scopes(["weather.read"]).or_roles([read_role]));
+//! auth.ensure_permits(&[PermissionId::of::<ReportsRead>()])?; // fails at start-up, not per request
+//! let app: Router = Router::new()
+//!     .route("/", get(home))
+//!     .route("/reports", get(reports))
+//!     .with_state(AppState { auth });
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # Features
 //!
@@ -114,6 +177,7 @@ pub mod jws;
 pub mod layer;
 pub mod metrics;
 pub mod policy;
+pub mod tenant_check;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 pub mod validator;
@@ -139,7 +203,10 @@ pub use config::{AuthConfig, AuthConfigBuilder, HttpOptions, KeyRefresh, TokenCa
 pub use error::{AuthError, ConfigError};
 pub use explain::Explanation;
 #[cfg(feature = "axum")]
-pub use extract::{AuthState, Authenticated, Authorized, Permission};
+pub use extract::{
+    permission_of, AuthState, Authenticated, Authorized, Permission, PermissionId,
+    RequiresPermission,
+};
 pub use fetch::HttpFetch;
 #[cfg(feature = "reqwest")]
 pub use fetch::ReqwestFetch;
@@ -147,4 +214,5 @@ pub use jws::Algorithm;
 pub use layer::{Auth, AuthLayer, ResponseFuture};
 pub use metrics::AuthMetrics;
 pub use policy::{AppRole, Requirement, Scope};
+pub use tenant_check::TenantCheck;
 pub use validator::{RequestHead, TokenValidator};

@@ -68,11 +68,25 @@ pub(crate) enum Decision {
 }
 
 /// Validates Microsoft identity platform access tokens. Cheap to clone (an `Arc` inside).
+///
+/// One validator serves one authority ([`new`](Self::new)) or several named ones
+/// ([`multi`](Self::multi): e.g. the workforce tenant and a B2C user flow), each with its own
+/// configuration, keys, refresh and token cache. With several, the token's `iss` (read before
+/// anything is trusted) selects the authority whose rules then decide; a token whose issuer is
+/// none of theirs is refused with `unknown_issuer`, naming the accepted issuers.
 #[derive(Debug, Clone)]
 pub struct TokenValidator {
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
 }
 
+#[derive(Debug)]
+struct Shared {
+    /// At least one.
+    authorities: Box<[Inner]>,
+    metrics: Arc<Metrics>,
+}
+
+/// One authority: its configuration, keys and verified-token cache.
 #[derive(Debug)]
 struct Inner {
     config: AuthConfig,
@@ -91,90 +105,193 @@ impl TokenValidator {
     /// [`ConfigError::HttpClient`](crate::ConfigError::HttpClient) when the HTTP client cannot be built.
     #[cfg(feature = "reqwest")]
     pub fn new(config: AuthConfig) -> Result<Self, crate::error::ConfigError> {
-        let http = config.http();
-        let fetcher = crate::fetch::ReqwestFetch::with_proxy(
-            http.effective_connect_timeout(),
-            http.timeout,
-            http.max_response_bytes,
-            http.proxy.as_ref(),
-        )?;
-        Ok(Self::with_fetcher(config, Arc::new(fetcher)))
+        let fetcher = default_fetcher(&config)?;
+        Ok(Self::with_fetcher(config, fetcher))
     }
 
     /// A validator that fetches through `fetcher` (for canned responses in tests, or a custom
     /// transport).
     pub fn with_fetcher(config: AuthConfig, fetcher: Arc<dyn HttpFetch>) -> Self {
         let metrics = Arc::new(Metrics::default());
-        let keys = Arc::new(KeyStore::new(
-            config.sources().to_vec(),
-            fetcher,
-            Arc::clone(config.clock()),
-            config.key_refresh().min_gap,
-            Arc::clone(&metrics),
-        ));
-        let options = *config.token_cache();
-        let cache = options
-            .is_enabled()
-            .then(|| TokenCache::new(options.capacity, options.max_age));
+        let one = Inner::new(config, fetcher, &metrics);
         Self {
-            inner: Arc::new(Inner {
-                config,
-                keys,
+            inner: Arc::new(Shared {
+                authorities: Box::new([one]),
                 metrics,
-                cache,
             }),
         }
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &AuthConfig {
-        &self.inner.config
+    /// A validator for several authorities, each named ([`AuthConfigBuilder::name`](crate::AuthConfigBuilder::name))
+    /// and fetched with its own default HTTP client (its own timeouts and proxy).
+    ///
+    /// ```
+    /// use entra_auth::{AuthConfig, TokenValidator};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let workforce = AuthConfig::builder(
+    ///     "7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a",
+    ///     "a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c",
+    /// )
+    /// .name("workforce")
+    /// .build()?;
+    /// let customers = AuthConfig::builder(
+    ///     "contosob2c.onmicrosoft.com",
+    ///     "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e",
+    /// )
+    /// .b2c("contosob2c", "B2C_1_signin")
+    /// .name("customers")
+    /// .build()?;
+    /// let validator = TokenValidator::multi([workforce, customers])?;
+    /// assert_eq!(validator.authorities().count(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::NoAuthorities`](crate::ConfigError::NoAuthorities),
+    /// [`ConfigError::AuthorityNames`](crate::ConfigError::AuthorityNames) when a name is
+    /// missing or repeated, [`ConfigError::HttpClient`](crate::ConfigError::HttpClient).
+    #[cfg(feature = "reqwest")]
+    pub fn multi(
+        configs: impl IntoIterator<Item = AuthConfig>,
+    ) -> Result<Self, crate::error::ConfigError> {
+        let with_fetchers = configs
+            .into_iter()
+            .map(|c| default_fetcher(&c).map(|f| (c, f)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::multi_with_fetchers(with_fetchers)
     }
 
-    /// Fetches metadata and keys now (joining a refresh already in flight).
+    /// [`multi`](Self::multi) with a transport per authority.
+    ///
+    /// # Errors
+    /// [`ConfigError::NoAuthorities`](crate::ConfigError::NoAuthorities) or
+    /// [`ConfigError::AuthorityNames`](crate::ConfigError::AuthorityNames).
+    pub fn multi_with_fetchers(
+        configs: impl IntoIterator<Item = (AuthConfig, Arc<dyn HttpFetch>)>,
+    ) -> Result<Self, crate::error::ConfigError> {
+        let configs: Vec<_> = configs.into_iter().collect();
+        if configs.is_empty() {
+            return Err(crate::error::ConfigError::NoAuthorities);
+        }
+        let names: Vec<Option<String>> = configs
+            .iter()
+            .map(|(c, _)| c.name().map(str::to_owned))
+            .collect();
+        let mut distinct: Vec<&str> = names.iter().flatten().map(String::as_str).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if configs.len() > 1 && distinct.len() != configs.len() {
+            return Err(crate::error::ConfigError::AuthorityNames { found: names });
+        }
+        let metrics = Arc::new(Metrics::default());
+        let authorities = configs
+            .into_iter()
+            .map(|(c, f)| Inner::new(c, f, &metrics))
+            .collect();
+        Ok(Self {
+            inner: Arc::new(Shared {
+                authorities,
+                metrics,
+            }),
+        })
+    }
+
+    /// The configuration (of the first authority, when there are several: see
+    /// [`authorities`](Self::authorities)).
+    pub fn config(&self) -> &AuthConfig {
+        &self.first().config
+    }
+
+    /// The configuration of every authority, in the order given.
+    pub fn authorities(&self) -> impl Iterator<Item = &AuthConfig> {
+        self.inner.authorities.iter().map(|a| &a.config)
+    }
+
+    fn first(&self) -> &Inner {
+        // `authorities` is never empty (checked by the constructors).
+        &self.inner.authorities[0]
+    }
+
+    /// Fetches metadata and keys of every authority now (joining refreshes already in flight).
     ///
     /// # Errors
     /// [`AuthError::KeysUnavailable`] when some metadata document or key set could not be loaded
-    /// (the service can still start: requests answer 503 until keys arrive).
+    /// (the service can still start: requests answer 503 until keys arrive; other authorities'
+    /// tokens are served).
     pub async fn warm_up(&self) -> Result<(), AuthError> {
-        self.inner.keys.refresh(Trigger::Scheduled).await;
-        if self.inner.keys.is_ready() && self.inner.keys.last_refresh_ok() {
+        let mut failures = Vec::new();
+        for a in self.inner.authorities.iter() {
+            a.keys.refresh(Trigger::Scheduled).await;
+            if !(a.keys.is_ready() && a.keys.last_refresh_ok()) {
+                failures.push(match a.config.name() {
+                    Some(n) if self.inner.authorities.len() > 1 => {
+                        format!("{n}: {}", a.keys.last_error())
+                    }
+                    _ => a.keys.last_error(),
+                });
+            }
+        }
+        if failures.is_empty() {
             Ok(())
         } else {
             Err(AuthError::KeysUnavailable {
-                detail: self.inner.keys.last_error(),
+                detail: failures.join("; "),
             })
         }
     }
 
-    /// Starts the background refresh: it retries with jittered backoff until keys load, then
-    /// refreshes every [`KeyRefresh::interval`](crate::config::KeyRefresh::interval). Abort the
-    /// handle to stop it.
+    /// Starts the background refresh of every authority (each on its own schedule): it retries
+    /// with jittered backoff until keys load, then refreshes every
+    /// [`KeyRefresh::interval`](crate::config::KeyRefresh::interval). Abort the handle to stop
+    /// them all.
     ///
     /// # Panics
     /// When called outside a Tokio runtime.
     pub fn spawn_background_refresh(&self) -> JoinHandle<()> {
-        let keys = Arc::clone(&self.inner.keys);
-        tokio::spawn(keys.run_background(self.inner.config.key_refresh().interval))
+        let tasks: Vec<_> = self
+            .inner
+            .authorities
+            .iter()
+            .map(|a| (Arc::clone(&a.keys), a.config.key_refresh().interval))
+            .collect();
+        if let [(keys, interval)] = &tasks[..] {
+            return tokio::spawn(Arc::clone(keys).run_background(*interval));
+        }
+        tokio::spawn(async move {
+            let mut set = tokio::task::JoinSet::new();
+            for (keys, interval) in tasks {
+                set.spawn(keys.run_background(interval));
+            }
+            // Aborting this task drops the set, which aborts every refresh.
+            while set.join_next().await.is_some() {}
+        })
     }
 
-    /// Whether keys have been loaded for every metadata source (readiness).
+    /// Whether keys have been loaded for every metadata source of every authority (readiness).
     pub fn is_ready(&self) -> bool {
-        self.inner.keys.is_ready()
+        self.inner.authorities.iter().all(|a| a.keys.is_ready())
     }
 
     /// Resolves once keys have been loaded for every metadata source (by
     /// [`warm_up`](Self::warm_up), the background refresh or a request). Combine with a timeout.
     pub async fn ready(&self) {
-        self.inner.keys.wait_ready().await;
+        for a in self.inner.authorities.iter() {
+            a.keys.wait_ready().await;
+        }
     }
 
-    /// A snapshot of the counters.
+    /// A snapshot of the counters (of all authorities together).
     pub fn metrics(&self) -> AuthMetrics {
-        let entries = self.inner.cache.as_ref().map_or(0, TokenCache::len);
+        let entries = self
+            .inner
+            .authorities
+            .iter()
+            .map(|a| a.cache.as_ref().map_or(0, TokenCache::len))
+            .sum();
         self.inner
             .metrics
-            .snapshot(self.inner.config.clock().now(), entries)
+            .snapshot(self.first().config.clock().now(), entries)
     }
 
     /// Validates a bearer token (the part after `Bearer `).
@@ -182,9 +299,37 @@ impl TokenValidator {
     /// # Errors
     /// An [`AuthError`] saying what was expected and what was found.
     pub async fn validate(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
-        let result = self.validate_token(token).await;
+        let result = if self.inner.authorities.len() == 1 {
+            self.first().validate_token(token).await
+        } else {
+            self.validate_among(token).await
+        };
         self.record(&result);
         result
+    }
+
+    /// [`validate`](Self::validate) with several authorities: every cache first (one hash), then
+    /// the authority the token's issuer selects.
+    async fn validate_among(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
+        if token.len() > self.first().config.max_token_bytes() {
+            return self.first().validate_token(token).await;
+        }
+        let hash = TokenHash::of(token);
+        if let Some(claims) = self.probe(&hash) {
+            return Ok(claims);
+        }
+        self.select(token)
+            .await?
+            .validate_hashed(token, Some(hash))
+            .await
+    }
+
+    /// The claims of `hash` in the cache of any authority (a hit is counted).
+    fn probe(&self, hash: &TokenHash) -> Option<VerifiedClaims> {
+        self.inner
+            .authorities
+            .iter()
+            .find_map(|a| a.cache.as_ref().and_then(|c| a.cache_lookup(c, hash)))
     }
 
     /// Authorizes a request: extracts its bearer token (RFC 6750: one `Authorization` header,
@@ -197,8 +342,8 @@ impl TokenValidator {
     ///
     /// # Errors
     /// As [`validate`](Self::validate); also [`AuthError::MissingToken`],
-    /// [`AuthError::UnsupportedScheme`], [`AuthError::InvalidRequest`] and
-    /// [`AuthError::InsufficientScope`].
+    /// [`AuthError::UnsupportedScheme`], [`AuthError::InvalidRequest`] and the requirement's
+    /// errors ([`Requirement::check`]).
     pub async fn authorize<'r>(
         &self,
         request: impl Into<RequestHead<'r>>,
@@ -214,8 +359,9 @@ impl TokenValidator {
     }
 
     /// What can be decided about a request without I/O: a malformed request, a cache hit (and
-    /// its requirement check), or else the token must be verified (with its hash, if computed).
-    /// Not counted: the caller [`record`](Self::record)s the outcome.
+    /// its requirement check, unless the requirement needs I/O), or else the token must be
+    /// verified (with its hash, if computed). Not counted: the caller [`record`](Self::record)s
+    /// the outcome.
     pub(crate) fn decide(
         &self,
         head: RequestHead<'_>,
@@ -230,16 +376,32 @@ impl TokenValidator {
                 reason: InvalidRequestReason::TokenInQuery,
             }));
         }
-        let bearer = match BearerHeader::find(head.headers, self.inner.config.max_token_bytes()) {
+        let first = self.first();
+        let bearer = match BearerHeader::find(head.headers, first.config.max_token_bytes()) {
             Ok(b) => b,
             Err(e) => return Decision::Done(Err(e)),
         };
-        match self.cached(&bearer) {
-            Ok(claims) => Decision::Done(match requirement {
-                Some(r) => r.check(&claims).map(|()| claims),
-                None => Ok(claims),
-            }),
-            Err(hash) => Decision::Verify(hash),
+        let claims = match first.cached(&bearer) {
+            Ok(claims) => claims,
+            Err(None) => return Decision::Verify(None),
+            Err(Some(hash)) if self.inner.authorities.len() == 1 => {
+                return Decision::Verify(Some(hash));
+            }
+            Err(Some(hash)) => {
+                // Several authorities: the same hash in the others' caches.
+                match self.inner.authorities[1..]
+                    .iter()
+                    .find_map(|a| a.cache.as_ref().and_then(|c| a.cache_lookup(c, &hash)))
+                {
+                    Some(claims) => claims,
+                    None => return Decision::Verify(Some(hash)),
+                }
+            }
+        };
+        match requirement {
+            Some(r) if r.is_async() => Decision::Verify(None),
+            Some(r) => Decision::Done(r.check(&claims).map(|()| claims)),
+            None => Decision::Done(Ok(claims)),
         }
     }
 
@@ -250,15 +412,20 @@ impl TokenValidator {
         hash: Option<TokenHash>,
         requirement: Option<&Requirement>,
     ) -> Result<VerifiedClaims, AuthError> {
-        let bearer = BearerHeader::find(head.headers, self.inner.config.max_token_bytes())?;
-        let claims = self.validate_hashed(bearer.token()?, hash).await?;
+        let bearer = BearerHeader::find(head.headers, self.first().config.max_token_bytes())?;
+        let token = bearer.token()?;
+        let claims = self
+            .select(token)
+            .await?
+            .validate_hashed(token, hash)
+            .await?;
         if let Some(r) = requirement {
-            r.check(&claims)?;
+            r.check_async(&claims).await?;
         }
         Ok(claims)
     }
 
-    /// Counts a check against `requirement` made outside this validator (extractors).
+    /// Counts an outcome, and logs a rejection (once per request: every path ends here).
     pub(crate) fn record(&self, result: &Result<VerifiedClaims, AuthError>) {
         match result {
             Ok(_) => self.inner.metrics.record_accepted(),
@@ -269,12 +436,127 @@ impl TokenValidator {
         }
     }
 
+    /// The pipeline of [`validate`](Self::validate) without the token cache and the counters, in
+    /// the authority the token's issuer selects, for [`explain`](Self::explain) (`crate::explain`).
+    pub(crate) async fn verify_uncached(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
+        self.select(token).await?.verify_uncached(token).await
+    }
+
+    /// The metadata and keys the first authority checks tokens of `version` against, if loaded.
+    pub(crate) fn source_for(&self, version: TokenVersion) -> Option<Arc<SourceKeys>> {
+        self.first().source_for(version)
+    }
+
+    /// The authority whose rules decide `token`: the only one, or the one whose issuer is the
+    /// token's `iss` (read without trusting it; a token that cannot be read goes to the first
+    /// authority, whose pipeline says what is wrong with it).
+    async fn select(&self, token: &str) -> Result<&Inner, AuthError> {
+        let all = &self.inner.authorities;
+        if all.len() == 1 {
+            return Ok(self.first());
+        }
+        let Some((iss, tid)) = unverified_issuer(token) else {
+            return Ok(self.first());
+        };
+        if let Some(a) = all.iter().find(|a| a.issues(&iss, tid.as_deref())) {
+            return Ok(a);
+        }
+        // Authorities whose metadata is not loaded yet may be the issuer: one rate-limited
+        // refresh each, then decide.
+        let mut unloaded = Vec::new();
+        for a in all.iter().filter(|a| !a.keys.is_ready()) {
+            a.keys.refresh(Trigger::Forced).await;
+            if a.issues(&iss, tid.as_deref()) {
+                return Ok(a);
+            }
+            if !a.keys.is_ready() {
+                unloaded.push(a);
+            }
+        }
+        if let Some(a) = unloaded.first() {
+            return Err(AuthError::KeysUnavailable {
+                detail: format!(
+                    "the token's issuer is not one of the loaded authorities, and the metadata of {} could not be loaded: {}",
+                    a.config.name().unwrap_or("an authority"),
+                    a.keys.last_error()
+                ),
+            });
+        }
+        Err(AuthError::UnknownIssuer {
+            found: clip(&iss),
+            accepted: all.iter().flat_map(Inner::issuers).collect(),
+        })
+    }
+}
+
+#[cfg(feature = "reqwest")]
+fn default_fetcher(config: &AuthConfig) -> Result<Arc<dyn HttpFetch>, crate::error::ConfigError> {
+    let http = config.http();
+    let fetcher = crate::fetch::ReqwestFetch::with_proxy(
+        http.effective_connect_timeout(),
+        http.timeout,
+        http.max_response_bytes,
+        http.proxy.as_ref(),
+    )?;
+    Ok(Arc::new(fetcher))
+}
+
+/// The `iss` and `tid` of a token, read without verifying anything (only to choose the
+/// authority whose rules then verify it).
+fn unverified_issuer(token: &str) -> Option<(String, Option<String>)> {
+    let jws = Compact::split(token).ok()?;
+    let payload = jws.payload_bytes().ok()?;
+    let claims = TokenClaims::parse(&payload).ok()?;
+    let iss = claims.iss.as_deref()?.to_owned();
+    Some((iss, claims.tid.as_deref().map(str::to_owned)))
+}
+
+impl Inner {
+    fn new(config: AuthConfig, fetcher: Arc<dyn HttpFetch>, metrics: &Arc<Metrics>) -> Self {
+        let keys = Arc::new(KeyStore::new(
+            config.sources().to_vec(),
+            fetcher,
+            Arc::clone(config.clock()),
+            config.key_refresh().min_gap,
+            Arc::clone(metrics),
+        ));
+        let options = *config.token_cache();
+        let cache = options
+            .is_enabled()
+            .then(|| TokenCache::new(options.capacity, options.max_age));
+        Self {
+            config,
+            keys,
+            metrics: Arc::clone(metrics),
+            cache,
+        }
+    }
+
+    /// Whether one of this authority's loaded metadata documents names `iss` as its issuer
+    /// (templates filled with `tid`).
+    fn issues(&self, iss: &str, tid: Option<&str>) -> bool {
+        (0..self.config.sources().len()).any(|i| {
+            self.keys.with_source(i, |s| {
+                s.is_some_and(|s| {
+                    expected_issuer(&s.issuer, tid).is_ok_and(|expected| expected == iss)
+                })
+            })
+        })
+    }
+
+    /// The issuers of the loaded metadata documents (templates as published).
+    fn issuers(&self) -> Vec<String> {
+        (0..self.config.sources().len())
+            .filter_map(|i| self.keys.source(i).map(|s| s.issuer.clone()))
+            .collect()
+    }
+
     /// The request path's fast path: the claims of the bearer token if the cache holds it,
     /// looked up by the hash of the located token bytes before any character check (only tokens
     /// that passed every check, so only well-formed ones, are ever cached). Otherwise the hash,
     /// if one was computed, for [`validate_hashed`](Self::validate_hashed).
     fn cached(&self, bearer: &BearerHeader<'_>) -> Result<VerifiedClaims, Option<TokenHash>> {
-        let (Some(cache), Some(token)) = (&self.inner.cache, bearer.candidate()) else {
+        let (Some(cache), Some(token)) = (&self.cache, bearer.candidate()) else {
             return Err(None);
         };
         let hash = TokenHash::of_bytes(token);
@@ -286,10 +568,10 @@ impl TokenValidator {
 
     /// A cache hit (counted), or `None` (the miss is counted by the caller's verification).
     fn cache_lookup(&self, cache: &TokenCache, hash: &TokenHash) -> Option<VerifiedClaims> {
-        let config = &self.inner.config;
+        let config = &self.config;
         let skew = i64::try_from(config.clock_skew().as_secs()).unwrap_or(0);
-        let claims = cache.get(hash, config.clock().now(), skew, &self.inner.keys)?;
-        self.inner.metrics.record_token_cache(true);
+        let claims = cache.get(hash, config.clock().now(), skew, &self.keys)?;
+        self.metrics.record_token_cache(true);
         Some(claims)
     }
 
@@ -304,9 +586,9 @@ impl TokenValidator {
         token: &str,
         hash: Option<TokenHash>,
     ) -> Result<VerifiedClaims, AuthError> {
-        let config = &self.inner.config;
+        let config = &self.config;
         self.check_size(token)?;
-        let Some(cache) = &self.inner.cache else {
+        let Some(cache) = &self.cache else {
             return self.verify(token).await.map(|v| v.claims);
         };
         // Fast path: the very same bytes verified before, still within exp/nbf, the maximum
@@ -321,7 +603,7 @@ impl TokenValidator {
                 h
             }
         };
-        self.inner.metrics.record_token_cache(false);
+        self.metrics.record_token_cache(false);
         let verified = self.verify(token).await?;
         let claims = verified.claims.clone();
         cache.insert(hash, verified, config.clock().now());
@@ -329,7 +611,7 @@ impl TokenValidator {
     }
 
     fn check_size(&self, token: &str) -> Result<(), AuthError> {
-        let max = self.inner.config.max_token_bytes();
+        let max = self.config.max_token_bytes();
         if token.len() > max {
             return Err(malformed(MalformedReason::TooLarge { max }));
         }
@@ -337,7 +619,7 @@ impl TokenValidator {
     }
 
     /// The pipeline of [`validate`](Self::validate) without the token cache and the counters,
-    /// for [`explain`](Self::explain) (`crate::explain`).
+    /// for [`TokenValidator::explain`] (`crate::explain`).
     pub(crate) async fn verify_uncached(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
         self.check_size(token)?;
         self.verify(token).await.map(|v| v.claims)
@@ -345,13 +627,13 @@ impl TokenValidator {
 
     /// The metadata and keys the tokens of `version` are checked against, if loaded.
     pub(crate) fn source_for(&self, version: TokenVersion) -> Option<Arc<SourceKeys>> {
-        let index = self.inner.config.source_for(version)?;
-        self.inner.keys.source(index)
+        let index = self.config.source_for(version)?;
+        self.keys.source(index)
     }
 
     /// The full pipeline: parse once, find the key, verify, check the claims.
     async fn verify(&self, token: &str) -> Result<Verified, AuthError> {
-        let config = &self.inner.config;
+        let config = &self.config;
         let jws = Compact::split(token)?;
 
         // 1. header
@@ -401,7 +683,7 @@ impl TokenValidator {
         }
         let mut source = self.source_keys(source_index).await?;
         if source.keys.position(kid, x5t).is_none() {
-            self.inner.keys.refresh(Trigger::Forced).await;
+            self.keys.refresh(Trigger::Forced).await;
             source = self.source_keys(source_index).await?;
         }
         let key_index =
@@ -460,7 +742,13 @@ impl TokenValidator {
 
         // 9. verified
         Ok(Verified {
-            claims: VerifiedClaims::new(claims.keep(&payload), payload, version, exp),
+            claims: VerifiedClaims::new(
+                claims.keep(&payload),
+                payload,
+                version,
+                exp,
+                config.name_arc(),
+            ),
             source_index,
             source,
             key_index,
@@ -470,15 +758,14 @@ impl TokenValidator {
     }
 
     async fn source_keys(&self, index: usize) -> Result<Arc<SourceKeys>, AuthError> {
-        if let Some(s) = self.inner.keys.source(index) {
+        if let Some(s) = self.keys.source(index) {
             return Ok(s);
         }
-        self.inner.keys.refresh(Trigger::Forced).await;
-        self.inner
-            .keys
+        self.keys.refresh(Trigger::Forced).await;
+        self.keys
             .source(index)
             .ok_or_else(|| AuthError::KeysUnavailable {
-                detail: self.inner.keys.last_error(),
+                detail: self.keys.last_error(),
             })
     }
 
@@ -489,7 +776,7 @@ impl TokenValidator {
         key_issuer: Option<&str>,
         version: TokenVersion,
     ) -> Result<(), AuthError> {
-        let config = &self.inner.config;
+        let config = &self.config;
         let iss = claims
             .iss
             .as_deref()

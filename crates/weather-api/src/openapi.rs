@@ -13,12 +13,12 @@
 //!   and `api://{client id}/weather.write`;
 //! - the bearer scheme [`APP_TOKEN_SCHEME`] for app-only (daemon) tokens, whose requirement lists the
 //!   configured app role (OpenAPI 3.1 allows role names for non-OAuth schemes);
-//! - each operation's requirement: handlers name the short scope (`weather.read`) and the default role
-//!   (`Weather.Read.All`) and [`ApiDocs::new`] qualifies them with the client id and the configured role.
+//! - each protected operation's security, derived from the permission its handler takes
+//!   (`Authorized<P>`, read from the signature by [`entra_auth::permission_of`]) and that permission's
+//!   registered requirement ([`crate::auth`]): its scopes (qualified with the client id) under
+//!   [`OAUTH_SCHEME`], its app roles under [`APP_TOKEN_SCHEME`]. No annotation states a scope.
 
-use std::collections::BTreeMap;
-
-use entra_auth::{AuthConfig, Authority};
+use entra_auth::{permission_of, AuthConfig, AuthState, Authority, PermissionId};
 use http::HeaderValue;
 use serde_json::{json, Value};
 use url::Url;
@@ -28,7 +28,7 @@ use utoipa::openapi::security::{
 };
 use utoipa::OpenApi;
 
-use crate::auth::{AppRoles, READ_SCOPE, WRITE_SCOPE};
+use crate::auth::{READ_SCOPE, WRITE_SCOPE};
 use crate::domain::{Liveness, Readiness, ReadinessChecks};
 use crate::error::{
     BadGateway, BadRequest, Forbidden, GatewayTimeout, NotFound, PayloadTooLarge, Problem,
@@ -40,10 +40,18 @@ use crate::upstream::CurrentWeather;
 pub const OAUTH_SCHEME: &str = "entra_id";
 /// The name of the bearer security scheme for app-only (daemon) tokens, which carry app roles.
 pub const APP_TOKEN_SCHEME: &str = "entra_id_app_token";
-/// The default read role as written in the handlers' annotations; replaced by `azure_ad.read_role`.
-const DEFAULT_READ_ROLE: &str = "Weather.Read.All";
-/// The default write role as written in the handlers' annotations; replaced by `azure_ad.write_role`.
-const DEFAULT_WRITE_ROLE: &str = "Weather.Write.All";
+
+/// Each protected operation (its `operationId`, the handler's name) and the permission its handler
+/// takes, read from the handler's signature. Start-up refuses to run unless each is registered.
+pub fn protected_operations() -> [(&'static str, PermissionId); 4] {
+    use crate::routes::{reports, weather};
+    [
+        ("current_weather", permission_of(&weather::current_weather)),
+        ("list_reports", permission_of(&reports::list_reports)),
+        ("get_report", permission_of(&reports::get_report)),
+        ("create_report", permission_of(&reports::create_report)),
+    ]
+}
 
 /// The code-generated part of the document (no settings yet).
 #[derive(OpenApi)]
@@ -101,16 +109,12 @@ pub struct DocsSettings {
     /// The client id Swagger UI signs in as (a public client / SPA registration); `None` leaves the field
     /// for the user to fill in.
     pub docs_client_id: Option<String>,
-    /// The app role that stands in for `weather.read`.
-    pub read_role: String,
-    /// The app role that stands in for `weather.write`.
-    pub write_role: String,
 }
 
 impl DocsSettings {
     /// The endpoints of the authority the validator trusts (the configured tenant, or the development
-    /// issuer in development mode) and the role names.
-    pub fn new(config: &AuthConfig, docs_client_id: Option<String>, roles: &AppRoles) -> Self {
+    /// issuer in development mode).
+    pub fn new(config: &AuthConfig, docs_client_id: Option<String>) -> Self {
         let instance = config.instance().as_str();
         let base = match config.authority() {
             Authority::Tenant(tenant) => format!("{instance}{tenant}"),
@@ -130,8 +134,6 @@ impl DocsSettings {
             token_url: endpoint("token"),
             api_client_id: config.client_id().to_owned(),
             docs_client_id,
-            read_role: roles.read.clone(),
-            write_role: roles.write.clone(),
         }
     }
 
@@ -150,9 +152,10 @@ pub struct ApiDocs {
 }
 
 impl ApiDocs {
-    /// Builds the OpenAPI document and the Swagger UI configuration for `settings`.
-    pub fn new(settings: &DocsSettings) -> Self {
-        let document = openapi(settings);
+    /// Builds the OpenAPI document and the Swagger UI configuration for `settings`, each
+    /// operation's security from `auth`'s registered permissions.
+    pub fn new(settings: &DocsSettings, auth: &AuthState) -> Self {
+        let document = openapi(settings, auth);
         let openapi_json = serde_json::to_vec(&document)
             .expect("BUG: an OpenAPI document always serialises to JSON");
         let swagger_config_json = serde_json::to_vec(&swagger_config(settings))
@@ -181,17 +184,15 @@ impl ApiDocs {
     }
 }
 
-/// The complete OpenAPI document for `settings`.
-pub fn openapi(settings: &DocsSettings) -> utoipa::openapi::OpenApi {
+/// The complete OpenAPI document for `settings`, each protected operation's security derived from
+/// the requirement `auth` holds for its handler's permission.
+pub fn openapi(settings: &DocsSettings, auth: &AuthState) -> utoipa::openapi::OpenApi {
     let mut document = GeneratedDoc::openapi();
     let read = settings.qualified_scope(READ_SCOPE);
     let write = settings.qualified_scope(WRITE_SCOPE);
     let scopes = Scopes::from_iter([
-        (
-            read.clone(),
-            "Read current weather and weather reports".to_owned(),
-        ),
-        (write.clone(), "Submit weather reports".to_owned()),
+        (read, "Read current weather and weather reports".to_owned()),
+        (write, "Submit weather reports".to_owned()),
     ]);
     let oauth = OAuth2::with_description(
         [Flow::AuthorizationCode(AuthorizationCode::new(
@@ -215,14 +216,7 @@ pub fn openapi(settings: &DocsSettings) -> utoipa::openapi::OpenApi {
     components.add_security_scheme(OAUTH_SCHEME, SecurityScheme::OAuth2(oauth));
     components.add_security_scheme(APP_TOKEN_SCHEME, SecurityScheme::Http(app_token));
 
-    let rename: BTreeMap<&str, String> = [
-        (READ_SCOPE, read),
-        (WRITE_SCOPE, write),
-        (DEFAULT_READ_ROLE, settings.read_role.clone()),
-        (DEFAULT_WRITE_ROLE, settings.write_role.clone()),
-    ]
-    .into_iter()
-    .collect();
+    let protected = protected_operations();
     for item in document.paths.paths.values_mut() {
         for operation in [
             &mut item.get,
@@ -237,39 +231,42 @@ pub fn openapi(settings: &DocsSettings) -> utoipa::openapi::OpenApi {
         .into_iter()
         .flatten()
         {
-            if let Some(requirements) = operation.security.as_mut() {
-                for requirement in requirements.iter_mut() {
-                    *requirement = qualify(requirement, &rename);
-                }
+            let permission = protected
+                .iter()
+                .find(|(id, _)| operation.operation_id.as_deref() == Some(*id))
+                .and_then(|(_, p)| auth.requirement_of(*p));
+            if let Some(requirement) = permission {
+                operation.security = Some(security(settings, requirement));
             }
         }
     }
     document
 }
 
-/// Replaces the short scope and default role names of a requirement by their configured forms.
-fn qualify(
-    requirement: &SecurityRequirement,
-    rename: &BTreeMap<&str, String>,
-) -> SecurityRequirement {
-    // The requirement's map is private: go through its (documented) JSON form.
-    let value = serde_json::to_value(requirement).expect("BUG: a requirement serialises");
-    let Value::Object(map) = value else {
-        return requirement.clone();
-    };
-    map.into_iter()
-        .fold(SecurityRequirement::default(), |acc, (scheme, names)| {
-            let names: Vec<String> = names
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(|n| rename.get(n).cloned().unwrap_or_else(|| n.to_owned()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            acc.add(scheme, names)
-        })
+/// A requirement as OpenAPI security: its scopes (qualified) with the OAuth2 scheme, or its app
+/// roles with the app-token scheme.
+fn security(
+    settings: &DocsSettings,
+    requirement: &entra_auth::Requirement,
+) -> Vec<SecurityRequirement> {
+    let scopes: Vec<String> = requirement
+        .scopes_named()
+        .iter()
+        .map(|s| settings.qualified_scope(s.as_str()))
+        .collect();
+    let roles: Vec<String> = requirement
+        .roles_named()
+        .iter()
+        .map(|r| r.as_str().to_owned())
+        .collect();
+    let mut out = Vec::new();
+    if !scopes.is_empty() {
+        out.push(SecurityRequirement::new(OAUTH_SCHEME, scopes));
+    }
+    if !roles.is_empty() {
+        out.push(SecurityRequirement::new(APP_TOKEN_SCHEME, roles));
+    }
+    out
 }
 
 /// Swagger UI's settings-dependent options: the document and `initOAuth`.
@@ -311,11 +308,26 @@ mod tests {
         DocsSettings::new(
             &config,
             Some(entra_dev::defaults::DEV_PUBLIC_CLIENT_ID.to_owned()),
-            &AppRoles {
-                read: "Weather.Read.All".into(),
-                write: "Reports.Write".into(),
-            },
         )
+    }
+
+    fn dev_auth() -> AuthState {
+        let roles = crate::auth::AppRoles {
+            read: "Weather.Read.All".into(),
+            write: "Reports.Write".into(),
+        };
+        let config = AuthConfig::builder(
+            entra_dev::defaults::DEV_TENANT_ID,
+            entra_dev::defaults::DEV_API_CLIENT_ID,
+        )
+        .build()
+        .unwrap();
+        crate::auth::auth_state(
+            entra_auth::TokenValidator::new(config).unwrap(),
+            &roles,
+            &protected_operations().map(|(_, p)| p),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -341,14 +353,7 @@ mod tests {
         .b2c("contoso", "B2C_1_signin")
         .build()
         .unwrap();
-        let s = DocsSettings::new(
-            &config,
-            None,
-            &AppRoles {
-                read: "r".into(),
-                write: "w".into(),
-            },
-        );
+        let s = DocsSettings::new(&config, None);
         assert_eq!(
             s.authorization_url.as_str(),
             "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_signin/oauth2/v2.0/authorize"
@@ -358,7 +363,7 @@ mod tests {
     #[test]
     fn every_secured_operation_names_known_scopes_and_roles() {
         let s = dev_settings();
-        let doc = serde_json::to_value(openapi(&s)).unwrap();
+        let doc = serde_json::to_value(openapi(&s, &dev_auth())).unwrap();
         let allowed = [
             s.qualified_scope("weather.read"),
             s.qualified_scope("weather.write"),
@@ -414,14 +419,7 @@ mod tests {
         )
         .build()
         .unwrap();
-        let s = DocsSettings::new(
-            &config,
-            None,
-            &AppRoles {
-                read: "r".into(),
-                write: "w".into(),
-            },
-        );
+        let s = DocsSettings::new(&config, None);
         let csp = content_security_policy(&s.token_url);
         let csp = csp.to_str().unwrap();
         assert!(csp.contains("script-src 'self';"), "{csp}");

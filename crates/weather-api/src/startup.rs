@@ -176,15 +176,23 @@ impl Application {
             read: settings.azure_ad.read_role.clone(),
             write: settings.azure_ad.write_role.clone(),
         };
-        let docs = ApiDocs::new(&DocsSettings::new(
-            validator.config(),
-            mode.docs_client_id(settings.azure_ad.docs_client_id.clone()),
+        let auth = crate::auth::auth_state(
+            validator.clone(),
             &roles,
-        ));
+            &crate::openapi::protected_operations().map(|(_, p)| p),
+        )?;
+        let docs = ApiDocs::new(
+            &DocsSettings::new(
+                validator.config(),
+                mode.docs_client_id(settings.azure_ad.docs_client_id.clone()),
+            ),
+            &auth,
+        );
         let state = AppState {
             store,
             weather: Arc::new(weather),
             validator: validator.clone(),
+            auth,
             roles: Arc::new(roles),
             templates: Arc::new(Templates::new()?),
             mode: mode.clone(),
@@ -278,8 +286,9 @@ async fn layer_error(err: BoxError) -> ApiError {
     ApiError::from(err)
 }
 
-/// Builds the token validator (no network I/O yet: keys are fetched by its background refresh);
-/// `instance` overrides the configured instance (development mode).
+/// Builds the token validator (no network I/O yet: keys are fetched by its background refresh) for
+/// the configured authority, or all of them (`azure_ad.authorities`); `instance` overrides the
+/// primary authority's instance (development mode).
 ///
 /// # Errors
 /// [`SettingsError::Invalid`] naming the `azure_ad.*` key that entra-auth refused.
@@ -288,10 +297,16 @@ pub fn to_validator(
     identity: &Identity,
     instance: Option<&Url>,
 ) -> Result<TokenValidator, SettingsError> {
-    TokenValidator::new(azure_ad.to_auth_config(identity, instance)?).map_err(config_error)
+    let mut configs = azure_ad.to_auth_configs(identity, instance)?;
+    if configs.len() == 1 {
+        if let Some(config) = configs.pop() {
+            return TokenValidator::new(config).map_err(config_error);
+        }
+    }
+    TokenValidator::multi(configs).map_err(config_error)
 }
 
-/// THE router: all routes with their auth layers, `/metrics`, the development issuer under `/dev-issuer`
+/// THE router: all routes (protected ones by their handlers' `Authorized<P>`), `/metrics`, the development issuer under `/dev-issuer`
 /// when the state says development mode, the JSON/HTML fallback, and the operational layers (outermost
 /// first): Authorization marked sensitive, request id, client address (trusted proxies), request metrics,
 /// trace span with the request id and client address,
@@ -331,8 +346,8 @@ pub fn build_router(state: AppState, docs: Arc<ApiDocs>) -> Router {
     let routes = routes
         .merge(routes::home::router())
         .merge(routes::health::router())
-        .merge(routes::weather::router(&state))
-        .merge(routes::reports::router(&state))
+        .merge(routes::weather::router())
+        .merge(routes::reports::router())
         .merge(routes::metrics::router())
         .merge(routes::docs::router(routes::docs::DocsState {
             docs,

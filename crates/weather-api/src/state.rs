@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
-use entra_auth::TokenValidator;
+use entra_auth::{AuthState, TokenValidator};
 
 use crate::auth::AppRoles;
 use crate::dev_mode::ModeInfo;
@@ -35,6 +35,8 @@ pub struct AppState {
     pub weather: Arc<dyn WeatherProvider>,
     /// The bearer-token validator.
     pub validator: TokenValidator,
+    /// The validator and each permission's requirement (for `Authorized<P>`, [`crate::auth`]).
+    pub auth: AuthState,
     /// App-role names.
     pub roles: Arc<AppRoles>,
     /// HTML templates.
@@ -66,6 +68,12 @@ impl FromRef<AppState> for Arc<dyn WeatherProvider> {
 impl FromRef<AppState> for TokenValidator {
     fn from_ref(state: &AppState) -> Self {
         state.validator.clone()
+    }
+}
+
+impl FromRef<AppState> for AuthState {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
     }
 }
 

@@ -166,3 +166,30 @@ pub fn protected_router(validator: TokenValidator) -> Router {
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
+
+/// An axum state holding the library's [`AuthState`](entra_auth::AuthState).
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: entra_auth::AuthState,
+}
+
+impl axum::extract::FromRef<AppState> for entra_auth::AuthState {
+    fn from_ref(s: &AppState) -> Self {
+        s.auth.clone()
+    }
+}
+
+/// GET `path` with an optional bearer token: status, `WWW-Authenticate`, body text.
+pub async fn call(base: &str, path: &str, token: Option<&str>) -> (u16, Option<String>, String) {
+    let mut req = client().get(format!("{base}{path}"));
+    if let Some(t) = token {
+        req = req.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let challenge = res
+        .headers()
+        .get(http::header::WWW_AUTHENTICATE)
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, challenge, res.text().await.unwrap())
+}

@@ -106,3 +106,59 @@ async fn rejections_log_debug_with_code_and_refresh_failures_log_warn_without_to
         }
     }
 }
+
+#[tokio::test]
+async fn authorized_extractor_rejection_is_logged_and_counted_once() {
+    use axum::extract::FromRef;
+    use entra_auth::{AuthState, Authorized, Permission, Requirement};
+
+    struct LoggedOnce;
+    impl Permission for LoggedOnce {}
+    #[derive(Clone)]
+    struct S(AuthState);
+    impl FromRef<S> for AuthState {
+        fn from_ref(s: &S) -> Self {
+            s.0.clone()
+        }
+    }
+
+    let capture = capture();
+    let e = env().await;
+    let app = axum::Router::new()
+        .route(
+            "/x",
+            axum::routing::get(|_: Authorized<LoggedOnce>| async { "ok" }),
+        )
+        .with_state(S(AuthState::new(e.validator.clone())
+            .permit::<LoggedOnce>(Requirement::scopes(["logged.once.marker"]))));
+    let base = serve(app).await;
+    let res = client()
+        .get(format!("{base}/x"))
+        .header(
+            http::header::AUTHORIZATION,
+            format!("Bearer {}", e.reader()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.headers()[http::header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .ends_with("scope=\"logged.once.marker\""));
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "insufficient_scope");
+
+    let logged = capture
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(l, t, f)| {
+            *l == Level::DEBUG && t == "entra_auth" && f.contains("logged.once.marker")
+        })
+        .count();
+    assert_eq!(logged, 1, "the rejection is logged once");
+    let m = e.validator.metrics();
+    assert_eq!((m.accepted, m.rejected_with("insufficient_scope")), (0, 1));
+}

@@ -10,6 +10,7 @@
 mod common;
 mod harness;
 
+mod authz;
 mod conformance;
 mod faults;
 mod hostile;

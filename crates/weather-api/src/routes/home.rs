@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
+use entra_auth::Authenticated;
 use http::{header, HeaderValue};
 
 use crate::error::ApiError;
@@ -42,7 +43,9 @@ pub fn router() -> Router<AppState> {
 
 /// Home page
 ///
-/// HTML: what the service does, a link to these docs, recent reports.
+/// HTML: what the service does, a link to these docs, recent reports. Public; with a valid bearer
+/// token it greets the signed-in caller by name (an invalid token is refused with 401, never
+/// treated as anonymous).
 #[utoipa::path(
     get,
     path = "/",
@@ -50,10 +53,20 @@ pub fn router() -> Router<AppState> {
     operation_id = "home_page",
     responses(
         (status = 200, description = "The home page", content_type = "text/html", body = String),
+        (status = 401, response = crate::error::Unauthorized),
         (status = 503, response = crate::error::ServiceUnavailable),
     ),
 )]
-pub(crate) async fn index(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
+pub(crate) async fn index(
+    caller: Option<Authenticated>,
+    State(state): State<AppState>,
+) -> Result<Html<String>, ApiError> {
+    let signed_in = caller.map(|Authenticated(c)| {
+        c.name()
+            .or(c.preferred_username())
+            .unwrap_or("signed-in caller")
+            .to_owned()
+    });
     let reports = state.store.list(Some(RECENT_REPORTS)).await?;
     let html = state
         .templates
@@ -61,6 +74,7 @@ pub(crate) async fn index(State(state): State<AppState>) -> Result<Html<String>,
             "index.html",
             minijinja::context! {
                 reports => reports,
+                signed_in => signed_in,
                 development_mode => state.mode.dev_issuer.is_some(),
                 dev_issuer => state.mode.dev_issuer_url().map(url::Url::as_str),
                 read_role => state.roles.read,

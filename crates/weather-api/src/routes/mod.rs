@@ -1,8 +1,8 @@
 //! HTTP routes, one module per resource; each exposes `router(...) -> Router<AppState>`.
 //!
-//! Protected modules take the state so that they can build their ONE `route_layer` (an
-//! `entra_auth::AuthLayer` with the route's requirement, [`crate::auth`]) from its validator and role
-//! names. Each handler carries its own `#[utoipa::path]` description; [`crate::openapi`] lists them.
+//! Protected handlers state their permission in their signature (`Authorized<ReportsRead>`, the
+//! permissions of [`crate::auth`]). Each handler carries its own `#[utoipa::path]` description;
+//! [`crate::openapi`] lists them and derives each operation's security from its handler's permission.
 
 pub mod docs;
 pub mod health;

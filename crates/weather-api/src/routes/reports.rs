@@ -1,38 +1,25 @@
-//! `GET /api/reports` (newest first) and `GET /api/reports/{id}` require scope `weather.read` or the read
-//! app role; `POST /api/reports` requires scope `weather.write` or the write app role. Two sub-routers,
-//! each with ONE auth `route_layer`, merged.
+//! `GET /api/reports` (newest first) and `GET /api/reports/{id}` require [`ReportsRead`];
+//! `POST /api/reports` requires [`ReportsWrite`]: each handler's signature says so.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use entra_auth::Authorized;
 use http::{header, StatusCode};
 use uuid::Uuid;
 
-use crate::auth::{require_scope_or_role, READ_SCOPE, WRITE_SCOPE};
+use crate::auth::{ReportsRead, ReportsWrite};
 use crate::domain::{NewReport, RawNewReport, Report};
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The report routes.
-pub fn router(state: &AppState) -> Router<AppState> {
-    let read = Router::new()
-        .route("/api/reports", get(list_reports))
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/reports", get(list_reports).post(create_report))
         .route("/api/reports/{id}", get(get_report))
-        .route_layer(require_scope_or_role(
-            &state.validator,
-            READ_SCOPE,
-            &state.roles.read,
-        ));
-    let write = Router::new()
-        .route("/api/reports", axum::routing::post(create_report))
-        .route_layer(require_scope_or_role(
-            &state.validator,
-            WRITE_SCOPE,
-            &state.roles.write,
-        ));
-    read.merge(write)
 }
 
 /// All weather reports
@@ -49,9 +36,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         (status = 403, response = crate::error::Forbidden),
         (status = 503, response = crate::error::ServiceUnavailable),
     ),
-    security(("entra_id" = ["weather.read"]), ("entra_id_app_token" = ["Weather.Read.All"]))
 )]
 pub(crate) async fn list_reports(
+    _auth: Authorized<ReportsRead>,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<Report>>, ApiError> {
     Ok(Json(state.store.list(None).await?))
@@ -71,9 +58,9 @@ pub(crate) async fn list_reports(
         (status = 404, response = crate::error::NotFound),
         (status = 503, response = crate::error::ServiceUnavailable),
     ),
-    security(("entra_id" = ["weather.read"]), ("entra_id_app_token" = ["Weather.Read.All"]))
 )]
 pub(crate) async fn get_report(
+    _auth: Authorized<ReportsRead>,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Report>, ApiError> {
@@ -106,9 +93,9 @@ pub(crate) async fn get_report(
         (status = 422, response = crate::error::UnprocessableEntity),
         (status = 503, response = crate::error::ServiceUnavailable),
     ),
-    security(("entra_id" = ["weather.write"]), ("entra_id_app_token" = ["Weather.Write.All"]))
 )]
 pub(crate) async fn create_report(
+    _auth: Authorized<ReportsWrite>,
     State(state): State<AppState>,
     body: Result<Json<RawNewReport>, JsonRejection>,
 ) -> Result<Response, ApiError> {

@@ -1,27 +1,22 @@
 //! `GET /api/weather/{city}?state=&country=&units=`: current weather (`main` object) for a city.
-//! Requires scope `weather.read` or the read app role.
+//! Requires [`WeatherRead`] (its handler's signature says so).
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use entra_auth::Authorized;
 use serde::Deserialize;
 
-use crate::auth::{require_scope_or_role, READ_SCOPE};
+use crate::auth::WeatherRead;
 use crate::domain::{Units, WeatherQuery};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::upstream::CurrentWeather;
 
-/// The weather routes, behind one auth `route_layer`.
-pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .route("/api/weather/{city}", get(current_weather))
-        .route_layer(require_scope_or_role(
-            &state.validator,
-            READ_SCOPE,
-            &state.roles.read,
-        ))
+/// The weather routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/weather/{city}", get(current_weather))
 }
 
 /// The raw query string; parsed into a [`WeatherQuery`] by the handler.
@@ -71,9 +66,9 @@ fn units_schema() -> utoipa::openapi::Object {
         (status = 503, response = crate::error::ServiceUnavailable),
         (status = 504, response = crate::error::GatewayTimeout),
     ),
-    security(("entra_id" = ["weather.read"]), ("entra_id_app_token" = ["Weather.Read.All"]))
 )]
 pub(crate) async fn current_weather(
+    _auth: Authorized<WeatherRead>,
     State(state): State<AppState>,
     city: Result<Path<String>, PathRejection>,
     params: Result<Query<WeatherParams>, QueryRejection>,

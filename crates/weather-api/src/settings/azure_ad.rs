@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::raw::RawAzureAd;
+use super::raw::{RawAuthority, RawAzureAd, RawB2c};
 use super::{parse_url, SettingsError};
 
 /// The app registration the service validates tokens for. Absent = development mode.
@@ -27,6 +27,28 @@ pub struct B2cSettings {
     pub policy: String,
 }
 
+/// The name of the authority set by the top-level `azure_ad` keys when `azure_ad.authorities`
+/// adds others (entra-auth's [`VerifiedClaims::authority`](entra_auth::VerifiedClaims::authority)).
+pub const PRIMARY_AUTHORITY: &str = "primary";
+
+/// One entry of `azure_ad.authorities`: another authority (a B2C user flow, a partner tenant) whose
+/// tokens are accepted besides the primary one's, with its own keys and refresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthoritySettings {
+    /// The entry's key: letters, digits, `-`, `_`, `.`.
+    pub name: String,
+    /// The authority host (default: the primary authority's `azure_ad.instance`).
+    pub instance: Url,
+    /// Tenant and client id (both required).
+    pub identity: Identity,
+    /// Extra accepted audiences.
+    pub audiences: Vec<String>,
+    /// B2C user flow, when the tenant is a B2C tenant.
+    pub b2c: Option<B2cSettings>,
+    /// Tenants accepted when `tenant_id` is `common` or `organizations`.
+    pub allowed_tenants: Vec<String>,
+}
+
 /// The `azure_ad` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AzureAdSettings {
@@ -40,6 +62,9 @@ pub struct AzureAdSettings {
     pub b2c: Option<B2cSettings>,
     /// Tenants accepted when `tenant_id` is `common` or `organizations`.
     pub allowed_tenants: Vec<String>,
+    /// More authorities whose tokens are accepted (`azure_ad.authorities`, in name order); the
+    /// top-level keys are then the authority named [`PRIMARY_AUTHORITY`].
+    pub authorities: Vec<AuthoritySettings>,
     /// App role that grants reading (default `Weather.Read.All`).
     pub read_role: String,
     /// App role that grants writing (default `Weather.Write.All`).
@@ -93,28 +118,19 @@ impl AzureAdSettings {
         };
         let audiences = ad.audiences;
         let allowed_tenants = ad.allowed_tenants;
-        let b2c = match ad.b2c {
-            None => None,
-            Some(b) => match (b.tenant_name, b.policy) {
-                (None, None) => None,
-                (Some(tenant_name), Some(policy)) => Some(B2cSettings {
-                    tenant_name,
-                    policy,
-                }),
-                (None, Some(_)) => {
-                    return Err(SettingsError::invalid(
-                        "azure_ad.b2c.tenant_name",
-                        "must be set when azure_ad.b2c.policy is set",
-                    ))
-                }
-                (Some(_), None) => {
-                    return Err(SettingsError::invalid(
-                        "azure_ad.b2c.policy",
-                        "must be set when azure_ad.b2c.tenant_name is set",
-                    ))
-                }
-            },
-        };
+        let b2c = parse_b2c("azure_ad", ad.b2c)?;
+        if identity.is_none() && !ad.authorities.is_empty() {
+            return Err(SettingsError::invalid(
+                "azure_ad.tenant_id",
+                "must be set when azure_ad.authorities is set: the top-level tenant_id and client_id \
+                 are the primary authority, the entries of authorities the others",
+            ));
+        }
+        let authorities = ad
+            .authorities
+            .into_iter()
+            .map(|(name, raw)| parse_authority(&instance, name, raw))
+            .collect::<Result<Vec<_>, _>>()?;
         let docs_client_id = ad.docs_client_id;
         if let Some(id) = &docs_client_id {
             if uuid::Uuid::parse_str(id).is_err() {
@@ -148,6 +164,7 @@ impl AzureAdSettings {
             audiences,
             b2c,
             allowed_tenants,
+            authorities,
             read_role,
             write_role,
             token_cache_capacity,
@@ -156,7 +173,7 @@ impl AzureAdSettings {
         };
         // Validate through entra-auth now, so that a wrong value stops start-up naming its key.
         if let Some(identity) = &settings.identity {
-            settings.to_auth_config(identity, None)?;
+            settings.to_auth_configs(identity, None)?;
         }
         Ok(settings)
     }
@@ -171,41 +188,93 @@ impl AzureAdSettings {
         identity: &Identity,
         instance: Option<&Url>,
     ) -> Result<entra_auth::AuthConfig, SettingsError> {
-        let instance = instance.unwrap_or(&self.instance);
-        let mut builder = entra_auth::AuthConfig::builder(&identity.tenant_id, &identity.client_id)
-            .instance(instance.as_str())
+        self.builder(&self.primary(identity, instance))
+            .build()
+            .map_err(config_error)
+    }
+
+    /// The top-level keys as an authority; `instance` overrides the configured instance.
+    fn primary(&self, identity: &Identity, instance: Option<&Url>) -> AuthoritySettings {
+        AuthoritySettings {
+            name: PRIMARY_AUTHORITY.to_owned(),
+            instance: instance.unwrap_or(&self.instance).clone(),
+            identity: identity.clone(),
+            audiences: self.audiences.clone(),
+            b2c: self.b2c.clone(),
+            allowed_tenants: self.allowed_tenants.clone(),
+        }
+    }
+
+    /// The entra-auth configuration of every authority: the primary one (`identity`; named
+    /// [`PRIMARY_AUTHORITY`] when there are others) first, then `azure_ad.authorities`. `instance`
+    /// overrides the primary's instance (development mode).
+    ///
+    /// # Errors
+    /// [`SettingsError::Invalid`] naming the `azure_ad.*` key that entra-auth refused.
+    pub fn to_auth_configs(
+        &self,
+        identity: &Identity,
+        instance: Option<&Url>,
+    ) -> Result<Vec<entra_auth::AuthConfig>, SettingsError> {
+        if self.authorities.is_empty() {
+            return Ok(vec![self.to_auth_config(identity, instance)?]);
+        }
+        let primary = self.primary(identity, instance);
+        std::iter::once(("azure_ad".to_owned(), &primary))
+            .chain(
+                self.authorities
+                    .iter()
+                    .map(|a| (format!("azure_ad.authorities.{}", a.name), a)),
+            )
+            .map(|(prefix, a)| {
+                self.builder(a)
+                    .name(&a.name)
+                    .build()
+                    .map_err(|e| config_error_at(&prefix, e))
+            })
+            .collect()
+    }
+
+    fn builder(&self, a: &AuthoritySettings) -> entra_auth::AuthConfigBuilder {
+        let id = &a.identity;
+        let mut builder = entra_auth::AuthConfig::builder(&id.tenant_id, &id.client_id)
+            .instance(a.instance.as_str())
             .token_cache(entra_auth::TokenCacheOptions {
                 capacity: self.token_cache_capacity,
                 max_age: self.token_cache_max_age,
             });
-        if !self.audiences.is_empty() {
-            let mut audiences = vec![
-                identity.client_id.clone(),
-                format!("api://{}", identity.client_id),
-            ];
-            audiences.extend(self.audiences.iter().cloned());
+        if !a.audiences.is_empty() {
+            let mut audiences = vec![id.client_id.clone(), format!("api://{}", id.client_id)];
+            audiences.extend(a.audiences.iter().cloned());
             builder = builder.audiences(audiences);
         }
-        if !self.allowed_tenants.is_empty() {
-            builder = builder.allowed_tenants(self.allowed_tenants.iter().cloned());
+        if !a.allowed_tenants.is_empty() {
+            builder = builder.allowed_tenants(a.allowed_tenants.iter().cloned());
         }
-        if let Some(b2c) = &self.b2c {
+        if let Some(b2c) = &a.b2c {
             builder = builder.b2c(&b2c.tenant_name, &b2c.policy);
         }
-        builder.build().map_err(config_error)
+        builder
     }
 }
 
 /// Names the settings key behind an entra-auth configuration error.
 pub(crate) fn config_error(e: entra_auth::ConfigError) -> SettingsError {
+    config_error_at("azure_ad", e)
+}
+
+/// [`config_error`] for the authority whose keys are under `prefix` (`azure_ad` or
+/// `azure_ad.authorities.{name}`).
+fn config_error_at(prefix: &str, e: entra_auth::ConfigError) -> SettingsError {
     use entra_auth::ConfigError as E;
     let key = match &e {
-        E::InvalidTenantId { .. } => "azure_ad.tenant_id".to_owned(),
-        E::InvalidClientId { .. } => "azure_ad.client_id".to_owned(),
-        E::InvalidInstance { .. } => "azure_ad.instance".to_owned(),
-        E::InvalidB2c { field, .. } => format!("azure_ad.b2c.{field}"),
-        E::InvalidAudience { .. } | E::NoAudiences => "azure_ad.audiences".to_owned(),
-        E::MissingTenantAllowList { .. } => "azure_ad.allowed_tenants".to_owned(),
+        E::InvalidTenantId { .. } => format!("{prefix}.tenant_id"),
+        E::InvalidClientId { .. } => format!("{prefix}.client_id"),
+        E::InvalidInstance { .. } => format!("{prefix}.instance"),
+        E::InvalidB2c { field, .. } => format!("{prefix}.b2c.{field}"),
+        E::InvalidAudience { .. } | E::NoAudiences => format!("{prefix}.audiences"),
+        E::MissingTenantAllowList { .. } => format!("{prefix}.allowed_tenants"),
+        E::InvalidAuthorityName { .. } => prefix.to_owned(),
         E::OutOfRange {
             field: "token_cache_max_age",
             ..
@@ -213,6 +282,77 @@ pub(crate) fn config_error(e: entra_auth::ConfigError) -> SettingsError {
         _ => "azure_ad".to_owned(),
     };
     SettingsError::invalid(key, e.to_string())
+}
+
+/// `{prefix}.b2c`: both keys or neither.
+fn parse_b2c(prefix: &str, b2c: Option<RawB2c>) -> Result<Option<B2cSettings>, SettingsError> {
+    let Some(b) = b2c else {
+        return Ok(None);
+    };
+    match (b.tenant_name, b.policy) {
+        (None, None) => Ok(None),
+        (Some(tenant_name), Some(policy)) => Ok(Some(B2cSettings {
+            tenant_name,
+            policy,
+        })),
+        (None, Some(_)) => Err(SettingsError::invalid(
+            format!("{prefix}.b2c.tenant_name"),
+            format!("must be set when {prefix}.b2c.policy is set"),
+        )),
+        (Some(_), None) => Err(SettingsError::invalid(
+            format!("{prefix}.b2c.policy"),
+            format!("must be set when {prefix}.b2c.tenant_name is set"),
+        )),
+    }
+}
+
+/// One entry of `azure_ad.authorities`.
+fn parse_authority(
+    primary_instance: &Url,
+    name: String,
+    raw: RawAuthority,
+) -> Result<AuthoritySettings, SettingsError> {
+    let prefix = format!("azure_ad.authorities.{name}");
+    if name.is_empty()
+        || name == PRIMARY_AUTHORITY
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(SettingsError::invalid(
+            prefix,
+            format!(
+                "invalid authority name {name:?}: expected letters, digits, '-', '_' or '.', \
+                 and not {PRIMARY_AUTHORITY:?} (the top-level azure_ad keys)"
+            ),
+        ));
+    }
+    let instance = match raw.instance.as_deref() {
+        None => primary_instance.clone(),
+        Some(url) => {
+            let mut u = parse_url(&format!("{prefix}.instance"), url)?;
+            if !u.path().ends_with('/') {
+                let path = format!("{}/", u.path());
+                u.set_path(&path);
+            }
+            u
+        }
+    };
+    let required = |key: &str, v: Option<String>| {
+        v.ok_or_else(|| SettingsError::invalid(format!("{prefix}.{key}"), "must be set"))
+    };
+    let identity = Identity {
+        tenant_id: required("tenant_id", raw.tenant_id)?,
+        client_id: required("client_id", raw.client_id)?,
+    };
+    Ok(AuthoritySettings {
+        b2c: parse_b2c(&prefix, raw.b2c)?,
+        name,
+        instance,
+        identity,
+        audiences: raw.audiences,
+        allowed_tenants: raw.allowed_tenants,
+    })
 }
 
 /// Key names of Microsoft identity roles and scopes: printable ASCII without spaces.

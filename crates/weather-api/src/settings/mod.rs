@@ -29,7 +29,7 @@ pub mod azure_ad;
 mod raw;
 
 pub(crate) use azure_ad::config_error;
-pub use azure_ad::{AzureAdSettings, B2cSettings, Identity};
+pub use azure_ad::{AuthoritySettings, AzureAdSettings, B2cSettings, Identity, PRIMARY_AUTHORITY};
 
 use raw::RawSettings;
 

@@ -7,6 +7,8 @@
 //! stops start-up names the key (`azure_ad.token_cache_capacity: expected a whole number`). Unknown keys
 //! are refused (`deny_unknown_fields`; keys starting with `_` are comments, removed before).
 
+use std::collections::BTreeMap;
+
 use serde::de::{Deserializer, Error as _};
 use serde::Deserialize;
 use serde_json::Value;
@@ -79,6 +81,8 @@ pub(crate) struct RawAzureAd {
     pub(crate) allowed_tenants: Vec<String>,
     #[serde(default, deserialize_with = "section")]
     pub(crate) b2c: Option<RawB2c>,
+    #[serde(default, deserialize_with = "section")]
+    pub(crate) authorities: BTreeMap<String, RawAuthority>,
     #[serde(default, deserialize_with = "string")]
     pub(crate) docs_client_id: Option<String>,
     #[serde(default = "default::read_role", deserialize_with = "required_string")]
@@ -103,6 +107,7 @@ impl Default for RawAzureAd {
             audiences: Vec::new(),
             allowed_tenants: Vec::new(),
             b2c: None,
+            authorities: BTreeMap::new(),
             docs_client_id: None,
             read_role: default::read_role(),
             write_role: default::write_role(),
@@ -110,6 +115,24 @@ impl Default for RawAzureAd {
             token_cache_max_age_secs: default::token_cache_max_age_secs(),
         }
     }
+}
+
+/// One entry of `azure_ad.authorities`: another authority whose tokens are accepted too.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAuthority {
+    #[serde(default, deserialize_with = "string")]
+    pub(crate) instance: Option<String>,
+    #[serde(default, deserialize_with = "string")]
+    pub(crate) tenant_id: Option<String>,
+    #[serde(default, deserialize_with = "string")]
+    pub(crate) client_id: Option<String>,
+    #[serde(default, deserialize_with = "list")]
+    pub(crate) audiences: Vec<String>,
+    #[serde(default, deserialize_with = "list")]
+    pub(crate) allowed_tenants: Vec<String>,
+    #[serde(default, deserialize_with = "section")]
+    pub(crate) b2c: Option<RawB2c>,
 }
 
 /// The `azure_ad.b2c` section.

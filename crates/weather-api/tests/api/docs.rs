@@ -365,3 +365,75 @@ async fn home_page_links_to_the_docs() {
     assert_eq!(redirect.status().as_u16(), 308);
     assert_eq!(redirect.headers()["location"], "/docs");
 }
+
+/// The document's security for each protected operation is what the endpoint enforces: a token
+/// with exactly the documented scope passes the authorisation, one with the other scope gets 403
+/// naming the documented scope, and an app token with exactly the documented role passes.
+#[tokio::test]
+async fn openapi_security_of_each_operation_matches_what_the_endpoint_enforces() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let operations = [
+        ("get", "/api/weather/{city}", "/api/weather/portland"),
+        ("get", "/api/reports", "/api/reports"),
+        (
+            "get",
+            "/api/reports/{id}",
+            "/api/reports/00000000-0000-4000-8000-000000000000",
+        ),
+        ("post", "/api/reports", "/api/reports"),
+    ];
+    app.mock_weather_ok().await;
+    for (method, template, path) in operations {
+        let security = doc["paths"][template][method]["security"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(security.len(), 2, "{method} {template}: {security:?}");
+        let scope = security[0]["entra_id"][0].as_str().unwrap();
+        let short_scope = scope.rsplit('/').next().unwrap();
+        let role = security[1]["entra_id_app_token"][0].as_str().unwrap();
+        let other_scope = if short_scope == "weather.read" {
+            "weather.write"
+        } else {
+            "weather.read"
+        };
+        let send = |token: String| {
+            let request = match method {
+                "post" => client()
+                    .post(app.url(path))
+                    .json(&crate::helpers::report_body("Sunny", "Portland")),
+                _ => client().get(app.url(path)),
+            };
+            async move { request.bearer_auth(token).send().await.unwrap() }
+        };
+        let with_scope = send(app.mint(&crate::helpers::user_with_scopes(&[short_scope]))).await;
+        assert!(
+            ![401, 403].contains(&with_scope.status().as_u16()),
+            "{method} {template} with {short_scope}: {}",
+            with_scope.status()
+        );
+        let with_role = send(app.mint(&crate::helpers::app_with_roles(&[role]))).await;
+        assert!(
+            ![401, 403].contains(&with_role.status().as_u16()),
+            "{method} {template} with role {role}: {}",
+            with_role.status()
+        );
+        let without = send(app.mint(&crate::helpers::user_with_scopes(&[other_scope]))).await;
+        assert_eq!(without.status().as_u16(), 403, "{method} {template}");
+        let challenge = crate::helpers::challenge(&without);
+        assert!(
+            challenge.ends_with(&format!("scope=\"{short_scope}\"")),
+            "{method} {template}: {challenge}"
+        );
+        let body = crate::helpers::problem(without).await;
+        assert_eq!(body["code"], "insufficient_scope");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("[\"{role}\"]")),
+            "{body}"
+        );
+    }
+}

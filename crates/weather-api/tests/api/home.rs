@@ -110,3 +110,36 @@ async fn healthz_and_readyz_report_ok_when_keys_and_database_are_there() {
     assert_eq!(ready["checks"]["signing_keys"], true);
     assert_eq!(ready["checks"]["database"], true);
 }
+
+#[tokio::test]
+async fn home_page_with_valid_token_greets_the_signed_in_caller_and_stays_public() {
+    let app = spawn_app().await;
+    let anonymous = app.get("/", None).await;
+    assert_eq!(anonymous.status().as_u16(), 200);
+    let html = anonymous.text().await.unwrap();
+    assert!(!html.contains("Signed in as"), "anonymous: no greeting");
+
+    let reader = app.token(Persona::Reader).unwrap();
+    let signed_in = app.get("/", Some(&reader)).await;
+    assert_eq!(signed_in.status().as_u16(), 200);
+    let html = signed_in.text().await.unwrap();
+    assert!(
+        html.contains(r#"<p class="signed-in">Signed in as <strong>Alice Example</strong></p>"#),
+        "{html}"
+    );
+    assert!(html.contains("Weather Service — A RESTful weather service"));
+}
+
+#[tokio::test]
+async fn home_page_with_invalid_token_returns_401_not_an_anonymous_page() {
+    let app = spawn_app().await;
+    let response = app.get("/", Some(&app.expired_token())).await;
+    assert_eq!(response.status().as_u16(), 401);
+    let challenge = crate::helpers::challenge(&response);
+    assert!(
+        challenge.starts_with("Bearer error=\"invalid_token\", error_description=\"token expired"),
+        "{challenge}"
+    );
+    let body = crate::helpers::problem(response).await;
+    assert_eq!(body["code"], "token_expired");
+}

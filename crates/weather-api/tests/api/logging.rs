@@ -141,3 +141,32 @@ async fn binary_logging_to_a_pipe_writes_no_ansi_colour_codes() {
         "ANSI escape codes in piped logs:\n{logs:?}"
     );
 }
+
+#[tokio::test]
+async fn forbidden_request_is_logged_and_counted_once() {
+    let logs = capture();
+    let app = spawn_app().await;
+    // a scope no other test uses, to find this request's events among every test's
+    let token = app.mint(&crate::helpers::user_with_scopes(&["marker.logged-once"]));
+    let response = app.get("/api/reports", Some(&token)).await;
+    assert_eq!(response.status().as_u16(), 403);
+    assert!(crate::helpers::challenge(&response).starts_with("Bearer error=\"insufficient_scope\""));
+    let body = crate::helpers::problem(response).await;
+    assert_eq!(body["code"], "insufficient_scope");
+
+    let rejections = logs
+        .text()
+        .lines()
+        .filter(|l| l.contains("bearer token rejected") && l.contains("marker.logged-once"))
+        .count();
+    assert_eq!(rejections, 1, "{}", logs.text());
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics.contains("entra_auth_tokens_rejected_total{code=\"insufficient_scope\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("entra_auth_tokens_accepted_total 0"),
+        "{metrics}"
+    );
+}

@@ -446,3 +446,169 @@ fn aspnet_b2c_section_loads_as_the_b2c_user_flow() {
         ["AzureAd.ResetPasswordPolicyId: ignored (a Microsoft.Identity.Web option this service does not use)"]
     );
 }
+
+#[test]
+fn several_authorities_load_in_name_order_and_the_single_one_keeps_working() {
+    let single = load(&production(&[])).unwrap();
+    assert!(single.azure_ad.authorities.is_empty());
+    let identity = single.azure_ad.identity.clone().unwrap();
+    let configs = single.azure_ad.to_auth_configs(&identity, None).unwrap();
+    assert_eq!(configs.len(), 1);
+    assert_eq!(configs[0].name(), None);
+
+    let s = load(&production(&[
+        (
+            "AZURE_AD__AUTHORITIES__PARTNER__TENANT_ID",
+            "11111111-2222-4333-8444-555555555555",
+        ),
+        (
+            "AZURE_AD__AUTHORITIES__PARTNER__CLIENT_ID",
+            DEV_API_CLIENT_ID,
+        ),
+        (
+            "AZURE_AD__AUTHORITIES__CUSTOMERS__INSTANCE",
+            "https://contosob2c.b2clogin.com",
+        ),
+        (
+            "AZURE_AD__AUTHORITIES__CUSTOMERS__TENANT_ID",
+            "contosob2c.onmicrosoft.com",
+        ),
+        (
+            "AZURE_AD__AUTHORITIES__CUSTOMERS__CLIENT_ID",
+            DEV_API_CLIENT_ID,
+        ),
+        (
+            "AZURE_AD__AUTHORITIES__CUSTOMERS__B2C__TENANT_NAME",
+            "contosob2c",
+        ),
+        (
+            "AZURE_AD__AUTHORITIES__CUSTOMERS__B2C__POLICY",
+            "B2C_1_signin",
+        ),
+    ]))
+    .unwrap();
+    let names: Vec<&str> = s
+        .azure_ad
+        .authorities
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
+    assert_eq!(names, ["customers", "partner"]);
+    let configs = s
+        .azure_ad
+        .to_auth_configs(s.azure_ad.identity.as_ref().unwrap(), None)
+        .unwrap();
+    let names: Vec<Option<&str>> = configs.iter().map(|c| c.name()).collect();
+    assert_eq!(names, [Some("primary"), Some("customers"), Some("partner")]);
+    assert_eq!(
+        configs[1].instance().as_str(),
+        "https://contosob2c.b2clogin.com/"
+    );
+    // the partner inherits the primary instance
+    assert_eq!(
+        configs[2].instance().as_str(),
+        "https://login.microsoftonline.com/"
+    );
+}
+
+#[test]
+fn invalid_authority_entries_name_their_key() {
+    for (pairs, expected) in [
+        (
+            production(&[("AZURE_AD__AUTHORITIES__B2C__TENANT_ID", "contoso.onmicrosoft.com")]),
+            "azure_ad.authorities.b2c.client_id: must be set",
+        ),
+        (
+            production(&[
+                ("AZURE_AD__AUTHORITIES__B2C__TENANT_ID", "not a tenant"),
+                ("AZURE_AD__AUTHORITIES__B2C__CLIENT_ID", DEV_API_CLIENT_ID),
+            ]),
+            "azure_ad.authorities.b2c.tenant_id: invalid tenant",
+        ),
+        (
+            production(&[
+                ("AZURE_AD__AUTHORITIES__B2C__TENANT_ID", "contoso.onmicrosoft.com"),
+                ("AZURE_AD__AUTHORITIES__B2C__CLIENT_ID", DEV_API_CLIENT_ID),
+                ("AZURE_AD__AUTHORITIES__B2C__B2C__POLICY", "B2C_1_x"),
+            ]),
+            "azure_ad.authorities.b2c.b2c.tenant_name: must be set when azure_ad.authorities.b2c.b2c.policy is set",
+        ),
+        (
+            production(&[("AZURE_AD__AUTHORITIES__B2C__TENANTID", "x")]),
+            "azure_ad.authorities.b2c.tenantid: unknown key",
+        ),
+        (
+            production(&[
+                ("AZURE_AD__AUTHORITIES__PRIMARY__TENANT_ID", DEV_TENANT_ID),
+                ("AZURE_AD__AUTHORITIES__PRIMARY__CLIENT_ID", DEV_API_CLIENT_ID),
+            ]),
+            "azure_ad.authorities.primary: invalid authority name \"primary\"",
+        ),
+        (
+            vec![
+                ("AZURE_AD__AUTHORITIES__B2C__TENANT_ID", DEV_TENANT_ID),
+                ("AZURE_AD__AUTHORITIES__B2C__CLIENT_ID", DEV_API_CLIENT_ID),
+            ],
+            "azure_ad.tenant_id: must be set when azure_ad.authorities is set",
+        ),
+    ] {
+        let err = load(&pairs).unwrap_err();
+        assert!(err.starts_with(expected), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn app_with_a_workforce_and_a_b2c_authority_accepts_both_and_names_accepted_issuers() {
+    let app = crate::helpers::spawn_app_with(
+        crate::helpers::TestConfig::new()
+            .set("AZURE_AD__AUTHORITIES__CUSTOMERS__TENANT_ID", DEV_TENANT_ID)
+            .set(
+                "AZURE_AD__AUTHORITIES__CUSTOMERS__CLIENT_ID",
+                DEV_API_CLIENT_ID,
+            )
+            .set(
+                "AZURE_AD__AUTHORITIES__CUSTOMERS__B2C__TENANT_NAME",
+                "devb2c",
+            )
+            .set(
+                "AZURE_AD__AUTHORITIES__CUSTOMERS__B2C__POLICY",
+                "B2C_1_susi",
+            ),
+    )
+    .await;
+    let workforce = app.mint(&crate::helpers::user_with_scopes(&["weather.read"]));
+    let customer = app.mint(&entra_dev::TokenRequest {
+        b2c_policy: Some("B2C_1_susi".into()),
+        ..crate::helpers::user_with_scopes(&["weather.read"])
+    });
+    for token in [&workforce, &customer] {
+        let r = app.get("/api/reports", Some(token)).await;
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(r.json::<Value>().await.unwrap(), serde_json::json!([]));
+    }
+    // the home page greets either
+    let html = app.get("/", Some(&customer)).await.text().await.unwrap();
+    assert!(html.contains("Signed in as"), "{html}");
+
+    let stranger = entra_dev::DevIssuer::spawn(entra_dev::DevIssuerConfig::default())
+        .await
+        .unwrap();
+    let foreign = stranger
+        .issuer
+        .mint(&crate::helpers::user_with_scopes(&["weather.read"]))
+        .unwrap();
+    let r = app.get("/api/reports", Some(&foreign)).await;
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(crate::helpers::challenge(&r).starts_with("Bearer error=\"invalid_token\""));
+    let body = crate::helpers::problem(r).await;
+    assert_eq!(body["code"], "unknown_issuer");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&app.issuer.issuer.issuer_b2c(DEV_TENANT_ID)),
+        "{detail}"
+    );
+    assert!(
+        detail.contains(&app.issuer.issuer.issuer_v2(DEV_TENANT_ID)),
+        "{detail}"
+    );
+}
