@@ -155,7 +155,8 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        // Decided without I/O (a malformed request or a cached token): no allocation here.
+        // Decided without I/O (a malformed request, a cached token, or, with one authority, a new
+        // token whose key is in the snapshot: verified here, CPU only): no allocation here.
         let hash = match self
             .validator
             .decide((&req).into(), self.requirement.as_deref())
@@ -185,8 +186,9 @@ where
             }
             Decision::Verify(hash) => hash,
         };
-        // A token to verify (the key set may have to be refreshed): the one boxed future. The
-        // ready service goes into it; the clone stays for the next call.
+        // Keys to fetch (an unknown kid, metadata not loaded), a requirement that needs I/O, or
+        // a token of one of several authorities: the one boxed future. The ready service goes
+        // into it; the clone stays for the next call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let validator = self.validator.clone();
@@ -214,8 +216,9 @@ where
 type BoxFuture<B, E> = Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>;
 
 pin_project! {
-    /// The response future of [`Auth`]: the inner service's future (a cached token), the
-    /// rejection, or the verification of a new token followed by the inner call.
+    /// The response future of [`Auth`]: the inner service's future (a token verified or found
+    /// in the cache without I/O), the rejection, or the verification that needs I/O followed by
+    /// the inner call.
     pub struct ResponseFuture<F, B, E> {
         #[pin]
         state: State<F, B, E>,

@@ -67,6 +67,20 @@ pub(crate) enum Decision {
     Verify(Option<TokenHash>),
 }
 
+/// Why [`Inner::verify_now`] could not finish without I/O.
+enum Pending {
+    /// The token is refused.
+    Failed(AuthError),
+    /// The key snapshot lacks the token's metadata source or key: fetch, then decide.
+    Keys,
+}
+
+impl From<AuthError> for Pending {
+    fn from(e: AuthError) -> Self {
+        Self::Failed(e)
+    }
+}
+
 /// Validates Microsoft identity platform access tokens. Cheap to clone (an `Arc` inside).
 ///
 /// One validator serves one authority ([`new`](Self::new)) or several named ones
@@ -383,10 +397,10 @@ impl TokenValidator {
         };
         let claims = match first.cached(&bearer) {
             Ok(claims) => claims,
-            Err(None) => return Decision::Verify(None),
-            Err(Some(hash)) if self.inner.authorities.len() == 1 => {
-                return Decision::Verify(Some(hash));
+            Err(hash) if self.inner.authorities.len() == 1 => {
+                return first.decide_uncached(&bearer, hash, requirement);
             }
+            Err(None) => return Decision::Verify(None),
             Err(Some(hash)) => {
                 // Several authorities: the same hash in the others' caches.
                 match self.inner.authorities[1..]
@@ -610,6 +624,61 @@ impl Inner {
         Ok(claims)
     }
 
+    /// A single authority's request whose token the cache does not hold: verified here from the
+    /// key snapshot (CPU only, so the tower layer needs no boxed future), unless keys must be
+    /// fetched or the requirement needs I/O.
+    fn decide_uncached(
+        &self,
+        bearer: &BearerHeader<'_>,
+        hash: Option<TokenHash>,
+        requirement: Option<&Requirement>,
+    ) -> Decision {
+        if requirement.is_some_and(Requirement::is_async) {
+            return Decision::Verify(hash);
+        }
+        let token = match bearer.token() {
+            Ok(t) => t,
+            Err(e) => return Decision::Done(Err(e)),
+        };
+        match self.validate_now(token, hash) {
+            None => Decision::Verify(hash),
+            Some(Ok(claims)) => match requirement {
+                Some(r) => Decision::Done(r.check(&claims).map(|()| claims)),
+                None => Decision::Done(Ok(claims)),
+            },
+            Some(Err(e)) => Decision::Done(Err(e)),
+        }
+    }
+
+    /// [`validate_hashed`](Self::validate_hashed) for a token the cache does not hold, decided
+    /// from the key snapshot without I/O; `None` when keys must be fetched first (the caller
+    /// then takes the async path, which counts the cache miss).
+    fn validate_now(
+        &self,
+        token: &str,
+        hash: Option<TokenHash>,
+    ) -> Option<Result<VerifiedClaims, AuthError>> {
+        if let Err(e) = self.check_size(token) {
+            return Some(Err(e));
+        }
+        let verified = match self.verify_now(token, false) {
+            Ok(v) => v,
+            Err(Pending::Keys) => return None,
+            Err(Pending::Failed(e)) => {
+                if self.cache.is_some() && hash.is_some() {
+                    self.metrics.record_token_cache(false);
+                }
+                return Some(Err(e));
+            }
+        };
+        let claims = verified.claims.clone();
+        if let (Some(cache), Some(hash)) = (&self.cache, hash) {
+            self.metrics.record_token_cache(false);
+            cache.insert(hash, verified, self.config.clock().now());
+        }
+        Some(Ok(claims))
+    }
+
     fn check_size(&self, token: &str) -> Result<(), AuthError> {
         let max = self.config.max_token_bytes();
         if token.len() > max {
@@ -631,8 +700,30 @@ impl Inner {
         self.keys.source(index)
     }
 
-    /// The full pipeline: parse once, find the key, verify, check the claims.
+    /// The full pipeline: parse once, find the key, verify, check the claims. Keys that are not
+    /// in the snapshot (metadata never loaded, or an unknown `kid`) cause one rate-limited
+    /// refresh, then a second pass that decides.
     async fn verify(&self, token: &str) -> Result<Verified, AuthError> {
+        match self.verify_now(token, false) {
+            Ok(v) => Ok(v),
+            Err(Pending::Failed(e)) => Err(e),
+            Err(Pending::Keys) => {
+                self.keys.refresh(Trigger::Forced).await;
+                self.verify_now(token, true).map_err(|p| match p {
+                    Pending::Failed(e) => e,
+                    // `refreshed` turns every key miss into its error: not reached.
+                    Pending::Keys => AuthError::KeysUnavailable {
+                        detail: self.keys.last_error(),
+                    },
+                })
+            }
+        }
+    }
+
+    /// [`verify`](Self::verify) from the current key snapshot, without I/O: the CPU work of the
+    /// pipeline. A key miss is [`Pending::Keys`] on the first pass (`refreshed` false), and its
+    /// error (keys unavailable, unknown signing key) after the refresh.
+    fn verify_now(&self, token: &str, refreshed: bool) -> Result<Verified, Pending> {
         let config = &self.config;
         let jws = Compact::split(token)?;
 
@@ -679,26 +770,34 @@ impl Inner {
 
         // 4. key (kid, x5t as fallback) from the snapshot; one rate-limited refresh on a miss
         if kid.is_none() && x5t.is_none() {
-            return Err(AuthError::MissingKeyId);
+            return Err(AuthError::MissingKeyId.into());
         }
-        let mut source = self.source_keys(source_index).await?;
-        if source.keys.position(kid, x5t).is_none() {
-            self.keys.refresh(Trigger::Forced).await;
-            source = self.source_keys(source_index).await?;
-        }
-        let key_index =
-            source
-                .keys
-                .position(kid, x5t)
-                .ok_or_else(|| AuthError::UnknownSigningKey {
+        let source = match self.keys.source(source_index) {
+            Some(s) => s,
+            None if refreshed => {
+                return Err(AuthError::KeysUnavailable {
+                    detail: self.keys.last_error(),
+                }
+                .into())
+            }
+            None => return Err(Pending::Keys),
+        };
+        let key_index = match source.keys.position(kid, x5t) {
+            Some(i) => i,
+            None if refreshed => {
+                return Err(AuthError::UnknownSigningKey {
                     kid: clip(kid.or(x5t).unwrap_or("")),
                     jwks_uri: source.jwks_uri.to_string(),
-                })?;
+                }
+                .into())
+            }
+            None => return Err(Pending::Keys),
+        };
         let key = &source.keys.keys()[key_index];
 
         // 5. signature over the exact bytes received
         if !key.verify(alg, jws.signing_input(), signature) {
-            return Err(AuthError::InvalidSignature);
+            return Err(AuthError::InvalidSignature.into());
         }
 
         // 6. lifetime
@@ -710,7 +809,8 @@ impl Inner {
             return Err(AuthError::Expired {
                 expired_at: exp,
                 seconds_ago: now - exp,
-            });
+            }
+            .into());
         }
         let nbf = numeric_date(claims.nbf, "nbf")?;
         if let Some(nbf) = nbf {
@@ -718,7 +818,8 @@ impl Inner {
                 return Err(AuthError::NotYetValid {
                     not_before: nbf,
                     seconds_until: nbf - now,
-                });
+                }
+                .into());
             }
         }
 
@@ -730,14 +831,12 @@ impl Inner {
         mistake::reject_id_token(&claims, &payload, config.client_id())?;
         let found: &[String] = claims.aud.as_ref().map_or(&[], OneOrMany::values);
         if found.is_empty() {
-            return Err(AuthError::MissingClaim { claim: "aud" });
+            return Err(AuthError::MissingClaim { claim: "aud" }.into());
         }
         if !found.iter().any(|a| config.audiences().contains(a)) {
-            return Err(mistake::audience_error(
-                found,
-                config.audiences(),
-                config.client_id(),
-            ));
+            return Err(
+                mistake::audience_error(found, config.audiences(), config.client_id()).into(),
+            );
         }
 
         // 9. verified
@@ -755,18 +854,6 @@ impl Inner {
             exp,
             nbf,
         })
-    }
-
-    async fn source_keys(&self, index: usize) -> Result<Arc<SourceKeys>, AuthError> {
-        if let Some(s) = self.keys.source(index) {
-            return Ok(s);
-        }
-        self.keys.refresh(Trigger::Forced).await;
-        self.keys
-            .source(index)
-            .ok_or_else(|| AuthError::KeysUnavailable {
-                detail: self.keys.last_error(),
-            })
     }
 
     fn check_issuer(
