@@ -419,6 +419,8 @@ problem_responses! {
         ("invalid_country", "invalid_country", "Invalid country: usa. It must be a two letter abbreviation such as US or GB."),
         ("invalid_state", "invalid_state", "Invalid state: ore. It must be a two letter abbreviation such as CA or KS (use for US only)."),
         ("invalid_units", "invalid_units", "Invalid units 'kelvin', it must be one of standard, metric, imperial."),
+        ("invalid_limit", "invalid_limit", "Invalid limit: 0. It must be a whole number from 1 to 500 (default 50)."),
+        ("invalid_cursor", "invalid_cursor", "Invalid cursor: after must be copied unchanged from the Link rel=\"next\" header of a previous page; omit it to start from the newest report."),
         ("invalid_json", "invalid_json", "The body is not valid JSON: EOF while parsing an object at line 1 column 1"),
         ("invalid_body", "invalid_body", "The JSON body does not have the expected shape: description: invalid type: integer `1`, expected a string at line 1 column 17"),
         ("invalid_request", "invalid_request", "malformed request: the request carries an access_token query parameter; send the token only in the Authorization header"),

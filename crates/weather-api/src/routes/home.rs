@@ -7,11 +7,13 @@ use axum::routing::get;
 use axum::Router;
 use http::{header, HeaderValue};
 
+use crate::domain::{PageLimit, PageRequest};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// How many reports the home page lists.
-pub const RECENT_REPORTS: u32 = 20;
+/// How many reports the home page lists (the newest page of that size, read as `GET /api/reports` reads
+/// its pages).
+pub const RECENT_REPORTS: PageLimit = PageLimit::new(20);
 
 /// Files under `/static`, embedded in the binary: (path, content type, bytes).
 const STATIC_FILES: &[(&str, &str, &[u8])] = &[
@@ -54,7 +56,11 @@ pub fn router() -> Router<AppState> {
     ),
 )]
 pub(crate) async fn index(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
-    let reports = state.store.list(Some(RECENT_REPORTS)).await?;
+    let reports = state
+        .store
+        .page(PageRequest::first(RECENT_REPORTS))
+        .await?
+        .reports;
     let html = state
         .templates
         .render(
