@@ -17,6 +17,7 @@ mod hostile;
 mod logging;
 mod ops;
 mod overload;
+mod paging;
 mod persistence;
 mod reports;
 mod scale_out;
