@@ -32,7 +32,7 @@ use crate::auth::{AppRoles, READ_SCOPE, WRITE_SCOPE};
 use crate::domain::{Liveness, Readiness, ReadinessChecks};
 use crate::error::{
     BadGateway, BadRequest, Forbidden, GatewayTimeout, NotFound, PayloadTooLarge, Problem,
-    ServiceUnavailable, Unauthorized, UnprocessableEntity, UnsupportedMediaType,
+    ServiceUnavailable, TooManyRequests, Unauthorized, UnprocessableEntity, UnsupportedMediaType,
 };
 use crate::upstream::CurrentWeather;
 
@@ -78,6 +78,7 @@ const DEFAULT_WRITE_ROLE: &str = "Weather.Write.All";
             UnprocessableEntity,
             BadGateway,
             ServiceUnavailable,
+            TooManyRequests,
             GatewayTimeout
         )
     ),

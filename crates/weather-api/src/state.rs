@@ -11,6 +11,7 @@ use crate::auth::AppRoles;
 use crate::dev_mode::ModeInfo;
 use crate::metrics::Metrics;
 use crate::middleware::client_info::{IpNet, TrustedProxies};
+use crate::middleware::rate_limit::RateLimiter;
 use crate::store::ReportStore;
 use crate::templates::Templates;
 use crate::upstream::WeatherProvider;
@@ -49,6 +50,14 @@ pub struct AppState {
     pub trusted_proxies: Arc<TrustedProxies>,
     /// Who may read `/metrics`; empty = anyone.
     pub metrics_allow: Arc<Vec<IpNet>>,
+    /// Per-caller rate limits (the `RateLimited<C>` extractor).
+    pub rate_limiter: Arc<RateLimiter>,
+}
+
+impl FromRef<AppState> for Arc<RateLimiter> {
+    fn from_ref(state: &AppState) -> Self {
+        state.rate_limiter.clone()
+    }
 }
 
 impl FromRef<AppState> for Arc<dyn ReportStore> {

@@ -22,12 +22,14 @@ pub(crate) use string_schema;
 mod health;
 mod location;
 mod page;
+mod rate;
 mod report;
 mod weather;
 
 pub use health::{Liveness, LivenessStatus, Readiness, ReadinessChecks, ReadinessStatus};
 pub use location::{City, CountryCode, Location, RawLocation, StateCode};
 pub use page::{Cursor, Page, PageLimit, PageRequest, RawPageQuery};
+pub use rate::{Quota, RateDecision, RouteClass};
 pub use report::{Description, NewReport, RawNewReport, Report};
 pub use weather::{Units, WeatherQuery};
 

@@ -9,6 +9,7 @@ use http::{header, HeaderValue};
 
 use crate::domain::{PageLimit, PageRequest};
 use crate::error::ApiError;
+use crate::middleware::rate_limit::{RateLimited, ReadClass};
 use crate::state::AppState;
 
 /// How many reports the home page lists (the newest page of that size, read as `GET /api/reports` reads
@@ -52,10 +53,14 @@ pub fn router() -> Router<AppState> {
     operation_id = "home_page",
     responses(
         (status = 200, description = "The home page", content_type = "text/html", body = String),
+        (status = 429, response = crate::error::TooManyRequests),
         (status = 503, response = crate::error::ServiceUnavailable),
     ),
 )]
-pub(crate) async fn index(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
+pub(crate) async fn index(
+    _rate: RateLimited<ReadClass>,
+    State(state): State<AppState>,
+) -> Result<Html<String>, ApiError> {
     let reports = state
         .store
         .page(PageRequest::first(RECENT_REPORTS))

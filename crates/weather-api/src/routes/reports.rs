@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::auth::{require_scope_or_role, READ_SCOPE, WRITE_SCOPE};
 use crate::domain::{NewReport, PageRequest, RawNewReport, RawPageQuery, Report};
 use crate::error::ApiError;
+use crate::middleware::rate_limit::{RateLimited, ReadClass, WriteClass};
 use crate::state::AppState;
 
 /// The report routes.
@@ -69,11 +70,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
         (status = 400, response = crate::error::BadRequest),
         (status = 401, response = crate::error::Unauthorized),
         (status = 403, response = crate::error::Forbidden),
+        (status = 429, response = crate::error::TooManyRequests),
         (status = 503, response = crate::error::ServiceUnavailable),
     ),
     security(("entra_id" = ["weather.read"]), ("entra_id_app_token" = ["Weather.Read.All"]))
 )]
 pub(crate) async fn list_reports(
+    _rate: RateLimited<ReadClass>,
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<RawPageQuery>, QueryRejection>,
@@ -141,12 +144,14 @@ fn insert_etag(headers: &mut HeaderMap, etag: String) {
         (status = 400, response = crate::error::BadRequest),
         (status = 401, response = crate::error::Unauthorized),
         (status = 403, response = crate::error::Forbidden),
+        (status = 429, response = crate::error::TooManyRequests),
         (status = 404, response = crate::error::NotFound),
         (status = 503, response = crate::error::ServiceUnavailable),
     ),
     security(("entra_id" = ["weather.read"]), ("entra_id_app_token" = ["Weather.Read.All"]))
 )]
 pub(crate) async fn get_report(
+    _rate: RateLimited<ReadClass>,
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -178,6 +183,7 @@ pub(crate) async fn get_report(
         (status = 400, response = crate::error::BadRequest),
         (status = 401, response = crate::error::Unauthorized),
         (status = 403, response = crate::error::Forbidden),
+        (status = 429, response = crate::error::TooManyRequests),
         (status = 413, response = crate::error::PayloadTooLarge),
         (status = 415, response = crate::error::UnsupportedMediaType),
         (status = 422, response = crate::error::UnprocessableEntity),
@@ -186,6 +192,7 @@ pub(crate) async fn get_report(
     security(("entra_id" = ["weather.write"]), ("entra_id_app_token" = ["Weather.Write.All"]))
 )]
 pub(crate) async fn create_report(
+    _rate: RateLimited<WriteClass>,
     State(state): State<AppState>,
     body: Result<Json<RawNewReport>, JsonRejection>,
 ) -> Result<Response, ApiError> {

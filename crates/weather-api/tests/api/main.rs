@@ -19,6 +19,7 @@ mod ops;
 mod overload;
 mod paging;
 mod persistence;
+mod rate_limit;
 mod reports;
 mod scale_out;
 mod settings;
