@@ -200,6 +200,7 @@ impl Application {
             metrics,
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
             metrics_allow: Arc::new(settings.metrics_allow.clone()),
+            readiness: Arc::new(store::CachedPing::new(store::PING_CACHE_TTL)),
             rate_limiter: Arc::new(
                 RateLimiter::new(&settings.rate_limit).map_err(StartupError::RateLimit)?,
             ),

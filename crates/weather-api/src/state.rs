@@ -12,7 +12,7 @@ use crate::dev_mode::ModeInfo;
 use crate::metrics::Metrics;
 use crate::middleware::client_info::{IpNet, TrustedProxies};
 use crate::middleware::rate_limit::RateLimiter;
-use crate::store::ReportStore;
+use crate::store::{CachedPing, ReportStore};
 use crate::templates::Templates;
 use crate::upstream::WeatherProvider;
 
@@ -50,6 +50,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<TrustedProxies>,
     /// Who may read `/metrics`; empty = anyone.
     pub metrics_allow: Arc<Vec<IpNet>>,
+    /// The database readiness check, cached ([`CachedPing`]).
+    pub readiness: Arc<CachedPing>,
     /// Per-caller rate limits (the `RateLimited<C>` extractor).
     pub rate_limiter: Arc<RateLimiter>,
 }

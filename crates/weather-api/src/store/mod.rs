@@ -58,6 +58,57 @@ pub trait ReportStore: Send + Sync + std::fmt::Debug {
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 }
 
+/// How long [`CachedPing`] reuses a database check.
+pub const PING_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The readiness check of the database, done at most once per [`PING_CACHE_TTL`]: `/readyz` is polled
+/// by load balancers and orchestrators, often several per instance, and a `SELECT` per poll cost more
+/// than the rest of the request. While one request refreshes the result, the others answer the previous
+/// one (no queue behind the database). A database that stops answering is seen within the TTL.
+#[derive(Debug)]
+pub struct CachedPing {
+    ttl: std::time::Duration,
+    last: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl CachedPing {
+    /// A cache that keeps a result for `ttl`.
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self {
+            ttl,
+            last: std::sync::Mutex::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// True when the database answered its last check, made at most `ttl` ago (made now if needed).
+    pub async fn is_ready(&self, store: &dyn ReportStore) -> bool {
+        let cached = *self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, ok)) = cached {
+            if at.elapsed() < self.ttl {
+                return ok;
+            }
+        }
+        let _guard = match (self.refreshing.try_lock(), cached) {
+            (Ok(guard), _) => guard,
+            // Someone else is asking the database: their previous answer stands meanwhile.
+            (Err(_), Some((_, ok))) => return ok,
+            (Err(_), None) => self.refreshing.lock().await,
+        };
+        let ok = match store.ping().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: database does not answer");
+                false
+            }
+        };
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), ok));
+        ok
+    }
+}
+
 /// Opens the store named by the database URL, creating the SQLite file and applying migrations as needed.
 ///
 /// # Errors
