@@ -175,24 +175,34 @@ impl RateLimiter {
         self.shared.is_some()
     }
 
-    /// The decision for one request of `caller` on a `class` route (and its cost is spent if allowed).
+    /// The decision for one request of `caller` on a `class` route (and its cost is spent if allowed):
+    /// the local limiter's, then (when it allows and Redis is configured) the shared one's.
     pub async fn check(&self, class: RouteClass, caller: &str) -> RateDecision {
-        let gcra = match class {
-            RouteClass::Read => &self.read,
-            RouteClass::Write => &self.write,
-        };
-        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let local = gcra.check(caller, now, class);
+        let (local, now) = self.check_local_at(class, caller);
         if !local.is_allowed() {
             return local;
         }
         match &self.shared {
             Some(shared) => shared
-                .check(class, gcra.quota, caller, now)
+                .check(class, local.quota, caller, now)
                 .await
                 .unwrap_or(local),
             None => local,
         }
+    }
+
+    /// This instance's decision alone (what [`RateLimiter::check`] costs without Redis; benchmarks).
+    pub fn check_local(&self, class: RouteClass, caller: &str) -> RateDecision {
+        self.check_local_at(class, caller).0
+    }
+
+    fn check_local_at(&self, class: RouteClass, caller: &str) -> (RateDecision, u64) {
+        let gcra = match class {
+            RouteClass::Read => &self.read,
+            RouteClass::Write => &self.write,
+        };
+        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        (gcra.check(caller, now, class), now)
     }
 }
 
