@@ -195,6 +195,8 @@ for i in range(have, total):
     rows.append((str(uuid.uuid4()), f"seeded report {i}", "portland", "or", "us", t))
 c.executemany("INSERT INTO reports (id, description, city, state, country, created_date) VALUES (?,?,?,?,?,?)", rows)
 c.commit()
+# fold the WAL into the database file, as SQLite's automatic checkpoints do over time
+c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 print(c.execute("SELECT COUNT(*) FROM reports").fetchone()[0])
 PY
 }

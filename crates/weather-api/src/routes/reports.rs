@@ -54,7 +54,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     params(
         ("limit" = Option<u16>, Query, minimum = 1, maximum = 500,
             description = "Reports per page, from 1 to 500 (default 50)"),
-        ("after" = Option<String>, Query,
+        ("after" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{21}[AQgw]$",
             description = "Opaque cursor: copy it from the `Link: rel=\"next\"` URL of the previous page; omit it for the newest reports"),
         ("If-None-Match" = Option<String>, Header,
             description = "The `ETag` of a page read before: 304 without a body while it is unchanged"),

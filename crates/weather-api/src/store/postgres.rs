@@ -89,8 +89,7 @@ impl ReportStore for PostgresStore {
                 None => sqlx::query(FIRST_PAGE).bind(fetch),
                 Some(after) => sqlx::query(NEXT_PAGE)
                     .bind(fetch)
-                    // `Cursor::parse` refuses times chrono cannot represent.
-                    .bind(after.created_date().unwrap_or_default())
+                    .bind(after.created_date())
                     .bind(after.seq()),
             };
             let rows = query.fetch_all(&self.pool).await?;

@@ -104,14 +104,10 @@ impl ReportStore for SqliteStore {
             let fetch = i64::from(request.limit.get()) + 1;
             let query = match request.after {
                 None => sqlx::query(FIRST_PAGE).bind(fetch),
-                Some(after) => {
-                    // `Cursor::parse` refuses times chrono cannot represent.
-                    let created = after.created_date().unwrap_or_default();
-                    sqlx::query(NEXT_PAGE)
-                        .bind(stored_time(&created))
-                        .bind(after.seq())
-                        .bind(fetch)
-                }
+                Some(after) => sqlx::query(NEXT_PAGE)
+                    .bind(stored_time(&after.created_date()))
+                    .bind(after.seq())
+                    .bind(fetch),
             };
             let rows = query.fetch_all(&self.pool).await?;
             let rows = rows.iter().map(Self::row).collect::<Result<_, _>>()?;

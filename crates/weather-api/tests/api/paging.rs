@@ -90,16 +90,22 @@ async fn list_reports_with_limit_out_of_range_returns_400_naming_the_bounds() {
 }
 
 #[tokio::test]
-async fn list_reports_with_tampered_cursor_returns_400_invalid_cursor() {
+async fn list_reports_with_malformed_cursor_returns_400_invalid_cursor() {
     let app = spawn_app().await;
     post_reports(&app, 3, "report").await;
     let response = app.get_as(Persona::Reader, "/api/reports?limit=2").await;
     let next = next_link(&response).unwrap();
     let (base, cursor) = next.split_once("after=").unwrap();
-    let mut tampered = cursor.as_bytes().to_vec();
-    tampered[5] = if tampered[5] == b'A' { b'B' } else { b'A' };
-    let tampered = format!("{base}after={}", String::from_utf8(tampered).unwrap());
-    for path in [tampered.as_str(), "/api/reports?after=not-a-cursor"] {
+    // Edited out of shape: truncated, lengthened, a character outside the alphabet.
+    let truncated = format!("{base}after={}", &cursor[..cursor.len() - 1]);
+    let lengthened = format!("{base}after={cursor}AA");
+    let foreign = format!("{base}after=%2B{}", &cursor[1..]);
+    for path in [
+        truncated.as_str(),
+        lengthened.as_str(),
+        foreign.as_str(),
+        "/api/reports?after=not-a-cursor",
+    ] {
         let response = app.get_as(Persona::Reader, path).await;
         assert_eq!(response.status().as_u16(), 400, "{path}");
         let body = problem(response).await;
