@@ -36,6 +36,17 @@ fn next_link(response: &reqwest::Response) -> Option<String> {
     Some(format!("/api/reports{target}"))
 }
 
+/// The number of reports in a page's JSON body.
+async fn page_len(response: reqwest::Response) -> usize {
+    response
+        .json::<Value>()
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len()
+}
+
 fn ids(body: &Value) -> Vec<String> {
     body.as_array()
         .unwrap()
@@ -115,16 +126,7 @@ async fn list_reports_with_malformed_cursor_returns_400_invalid_cursor() {
     // The untouched cursor still works.
     let response = app.get_as(Persona::Reader, &next).await;
     assert_eq!(response.status().as_u16(), 200);
-    assert_eq!(
-        response
-            .json::<Value>()
-            .await
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(page_len(response).await, 1);
 }
 
 #[tokio::test]
@@ -207,16 +209,7 @@ async fn list_reports_with_current_etag_returns_304_and_a_new_report_changes_it(
     assert_eq!(response.status().as_u16(), 200);
     let new_etag = response.headers()["etag"].to_str().unwrap().to_owned();
     assert_ne!(new_etag, etag);
-    assert_eq!(
-        response
-            .json::<Value>()
-            .await
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .len(),
-        3
-    );
+    assert_eq!(page_len(response).await, 3);
 }
 
 #[tokio::test]

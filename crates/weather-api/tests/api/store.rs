@@ -48,9 +48,10 @@ async fn all_pages(store: &dyn ReportStore, limit: u16) -> (Vec<Report>, usize) 
     }
 }
 
-async fn page_is_newest_first_and_limited(store: Arc<dyn ReportStore>) {
+/// Adds `n` reports; returns them newest first.
+async fn add_reports(store: &dyn ReportStore, n: usize) -> Vec<Report> {
     let mut added = Vec::new();
-    for i in 0..5 {
+    for i in 0..n {
         added.push(
             store
                 .add(new_report(&format!("report {i}"), "Boston", None))
@@ -59,6 +60,11 @@ async fn page_is_newest_first_and_limited(store: Arc<dyn ReportStore>) {
         );
     }
     added.reverse();
+    added
+}
+
+async fn page_is_newest_first_and_limited(store: Arc<dyn ReportStore>) {
+    let added = add_reports(store.as_ref(), 5).await;
     let two = store
         .page(PageRequest::first(PageLimit::new(2)))
         .await
@@ -76,16 +82,7 @@ async fn page_is_newest_first_and_limited(store: Arc<dyn ReportStore>) {
 }
 
 async fn pages_cover_every_report_once_in_order(store: Arc<dyn ReportStore>) {
-    let mut added = Vec::new();
-    for i in 0..7 {
-        added.push(
-            store
-                .add(new_report(&format!("report {i}"), "Boston", None))
-                .await
-                .unwrap(),
-        );
-    }
-    added.reverse();
+    let added = add_reports(store.as_ref(), 7).await;
     let (all, pages) = all_pages(store.as_ref(), 3).await;
     assert_eq!(all, added);
     assert_eq!(pages, 3, "3 + 3 + 1");
