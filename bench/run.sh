@@ -8,6 +8,7 @@
 # Environment: DURATION (default 10s per scenario), THREADS (2), CONNS (64), POOL (10000 tokens),
 # PY_VENV (default ~/.cache/entra-auth-bench/venv; SKIP_PYTHON=1 skips the Python peer),
 # PROFILE=1 (after the measurements, 5 s CPU profiles with `perf record -e cpu-clock`),
+# SEED (default 100000: the large report table of the paging scenario),
 # RESULTS (default bench/results/<date>.md).
 set -euo pipefail
 
@@ -15,6 +16,7 @@ DURATION=${DURATION:-10s}
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-64}
 POOL=${POOL:-10000}
+SEED=${SEED:-100000}
 PY_VENV=${PY_VENV:-$HOME/.cache/entra-auth-bench/venv}
 TID=7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a # entra-dev's development tenant
 CID=a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c # entra-dev's development API client id
@@ -75,18 +77,19 @@ wait_http "$ISSUER/stats"
 log "minting 1 + $POOL distinct tokens (scope weather.read, lifetime 1h)"
 "$ENTRA_DEV" token --instance "$ISSUER/" --scope weather.read 2>/dev/null >"$WORK/one.txt"
 "$ENTRA_DEV" token --instance "$ISSUER/" --scope weather.read --count "$POOL" 2>/dev/null >"$WORK/pool.txt"
+"$ENTRA_DEV" token --instance "$ISSUER/" --scope weather.write 2>/dev/null >"$WORK/write.txt"
 [ "$(sort -u "$WORK/pool.txt" | wc -l)" -eq "$POOL" ] || die "the pool does not hold $POOL distinct tokens"
 
 CLK_TCK=$(getconf CLK_TCK)
 ROWS=()
 
-# scenario NAME PID URL TOKENS_FILE: every scenario, public ones included, sends the same kind of
+# scenario NAME PID URL TOKENS_FILE [SCRIPT]: every scenario, public ones included, sends the same kind of
 # request (an Authorization header rotating over TOKENS_FILE, built by the same Lua script), so
 # wrk's own CPU cost, which it takes from the same two cores, is the same on both sides of a ratio.
 scenario() {
-  local name=$1 pid=$2 url=$3 tokens=${4:-}
+  local name=$1 pid=$2 url=$3 tokens=${4:-} script=${5:-$BENCH/rotate.lua}
   local args=(-t"$THREADS" -c"$CONNS" -d"$DURATION" --latency --timeout 5s)
-  if [ -n "$tokens" ]; then args+=(-s "$BENCH/rotate.lua"); fi
+  if [ -n "$tokens" ]; then args+=(-s "$script"); fi
   local before after
   before=$(cpu_ticks "$pid")
   TOKENS=$tokens WRK_THREADS=$THREADS wrk "${args[@]}" "$url" >"$WORK/wrk.txt" 2>&1
@@ -143,10 +146,13 @@ start_weather_api() {
     WEATHER_API__AZURE_AD__TENANT_ID="$TID" \
     WEATHER_API__AZURE_AD__CLIENT_ID="$CID" \
     WEATHER_API__AZURE_AD__TOKEN_CACHE_CAPACITY="$1" \
+    WEATHER_API__RATE_LIMIT__READ__REQUESTS=1000000000 \
+    WEATHER_API__RATE_LIMIT__WRITE__REQUESTS=1000000000 \
     "$WEATHER_API" >"$WORK/api-$1.log" 2>&1) &
   API_PID=$!
   PIDS+=("$API_PID")
   API="http://127.0.0.1:$APORT"
+  API_DB="$WORK/api-$1/weather.db"
   wait_http "$API/readyz"
   # one request of each kind before measuring: connection pools, first-use allocations
   curl -s -o /dev/null -H "Authorization: Bearer $(cat "$WORK/one.txt")" "$API/api/reports"
@@ -171,9 +177,39 @@ stop "$TARGET_PID"
 # ---- 2. weather-api ----
 start_weather_api 10000
 scenario "weather-api unprotected GET /healthz (no I/O)" "$API_PID" "$API/healthz" "$WORK/one.txt"
-scenario "weather-api unprotected GET /readyz (one DB round trip)" "$API_PID" "$API/readyz" "$WORK/one.txt"
+scenario "weather-api unprotected GET /readyz (database check cached 1 s)" "$API_PID" "$API/readyz" "$WORK/one.txt"
 scenario "weather-api protected GET /api/reports, warm (1 token)" "$API_PID" "$API/api/reports" "$WORK/one.txt"
 scenario "weather-api protected GET /api/reports, $POOL-token pool, cache on" "$API_PID" "$API/api/reports" "$WORK/pool.txt"
+# the default page at 100 and at $SEED stored reports, on the same instance (rows inserted directly
+# into its SQLite file, in the format the service writes)
+seed_reports() {
+  python3 - "$API_DB" "$1" <<'PY'
+import datetime, sqlite3, sys, uuid
+db, total = sys.argv[1], int(sys.argv[2])
+c = sqlite3.connect(db, timeout=30)
+have = c.execute("SELECT COUNT(*) FROM reports").fetchone()[0]
+start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+rows = []
+for i in range(have, total):
+    t = (start + datetime.timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    rows.append((str(uuid.uuid4()), f"seeded report {i}", "portland", "or", "us", t))
+c.executemany("INSERT INTO reports (id, description, city, state, country, created_date) VALUES (?,?,?,?,?,?)", rows)
+c.commit()
+# fold the WAL into the database file, as SQLite's automatic checkpoints do over time
+c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+print(c.execute("SELECT COUNT(*) FROM reports").fetchone()[0])
+PY
+}
+log "seeded $(seed_reports 100) reports"
+scenario "weather-api protected GET /api/reports default page, 100 reports" "$API_PID" "$API/api/reports" "$WORK/one.txt"
+log "seeded $(seed_reports "$SEED") reports"
+scenario "weather-api protected GET /api/reports default page, $SEED reports" "$API_PID" "$API/api/reports" "$WORK/one.txt"
+stop "$API_PID"
+# write throughput: every 201 is a committed, fsynced row (fewer connections: writes serialise)
+start_weather_api 10000
+CONNS_SAVED=$CONNS; CONNS=8
+scenario "weather-api protected POST /api/reports (durable, 8 connections)" "$API_PID" "$API/api/reports" "$WORK/write.txt" "$BENCH/post.lua"
+CONNS=$CONNS_SAVED
 stop "$API_PID"
 start_weather_api 0
 scenario "weather-api unprotected GET /readyz (cache-off instance)" "$API_PID" "$API/readyz" "$WORK/pool.txt"
@@ -235,6 +271,7 @@ if [ "${PROFILE:-0}" = 1 ]; then
     stop "$TARGET_PID"
     start_weather_api 10000
     profile "weather-api GET /readyz" "$API_PID" "$API/readyz" "$WORK/one.txt"
+    profile "weather-api GET /healthz" "$API_PID" "$API/healthz" "$WORK/one.txt"
     profile "weather-api GET /api/reports, warm" "$API_PID" "$API/api/reports" "$WORK/one.txt"
     stop "$API_PID"
   else
@@ -289,9 +326,9 @@ lib_open, lib_warm = get("lib unprotected GET /open", RPS), get("lib protected G
 lib_open99, lib_warm99 = get("lib unprotected GET /open", P99), get("lib protected GET /protected, warm", P99)
 lib_cold_cpu, lib_open_cpu = get("lib protected GET /protected, cold", CPU), get("lib unprotected GET /open (cache-off", CPU)
 lib_cold = get("lib protected GET /protected, cold", RPS)
-w_rdy, w_hz = get("weather-api unprotected GET /readyz (one", RPS), get("weather-api unprotected GET /healthz", RPS)
+w_rdy, w_hz = get("weather-api unprotected GET /readyz (database", RPS), get("weather-api unprotected GET /healthz", RPS)
 w_warm, w_cold = get("weather-api protected GET /api/reports, warm", RPS), get("weather-api protected GET /api/reports, cold", RPS)
-w_rdy99, w_warm99 = get("weather-api unprotected GET /readyz (one", P99), get("weather-api protected GET /api/reports, warm", P99)
+w_rdy99, w_warm99 = get("weather-api unprotected GET /readyz (database", P99), get("weather-api protected GET /api/reports, warm", P99)
 py_prot, py_open = get("python protected GET /api/reports (1 token)", RPS), get("python unprotected", RPS)
 rss_max = max(float(r[RSS]) for r in rows if not r[0].startswith("python"))
 print("\n## Goals (the library pair: the same handler with and without the auth layer)\n")
@@ -321,6 +358,22 @@ line("service peak RSS ≤ 64 MiB", f"{rss_max:.1f} MiB (highest VmHWM of any Ru
 print("\n## weather-api (service level: the protected route also queries the database)\n")
 print(f"- warm /api/reports ÷ /readyz: {w_warm/w_rdy:.2f} (throughput), {w_warm99/w_rdy99:.2f} (p99); "
       f"÷ /healthz: {w_warm/w_hz:.2f}; cold /api/reports ÷ /readyz: {w_cold/get('weather-api unprotected GET /readyz (cache-off', RPS):.2f}")
+print("\n## weather-api goals (issue 15: CPU time per request, ratios within this run)\n")
+open_cpu = get("lib unprotected GET /open", CPU)
+hz_cpu = get("weather-api unprotected GET /healthz", CPU)
+rdy_cpu = get("weather-api unprotected GET /readyz (database", CPU)
+warm_cpu = get("weather-api protected GET /api/reports, warm", CPU)
+line("protected GET /api/reports (default page), warm ≤ 3 × load_target /open", f"{warm_cpu:.1f} / {open_cpu:.1f} µs = {warm_cpu/open_cpu:.2f}", warm_cpu / open_cpu <= 3)
+line("/healthz ≤ 1.5 × /open", f"{hz_cpu:.1f} / {open_cpu:.1f} µs = {hz_cpu/open_cpu:.2f}", hz_cpu / open_cpu <= 1.5)
+line("/readyz ≤ 2 × /open", f"{rdy_cpu:.1f} / {open_cpu:.1f} µs = {rdy_cpu/open_cpu:.2f}", rdy_cpu / open_cpu <= 2)
+small = next((r for r in rows if r[0].startswith("weather-api protected GET /api/reports default page, 100 ")), None)
+large = next((r for r in rows if r[0].startswith("weather-api protected GET /api/reports default page,") and r is not small), None)
+if small and large:
+    s_cpu, l_cpu = float(small[CPU]), float(large[CPU])
+    line("default page at the large table ≤ 1.2 × at 100 reports", f"{l_cpu:.1f} / {s_cpu:.1f} µs = {l_cpu/s_cpu:.2f}", l_cpu / s_cpu <= 1.2)
+post = next((r for r in rows if r[0].startswith("weather-api protected POST /api/reports")), None)
+if post:
+    print(f"- write throughput (each 201 a committed, fsynced row): {post[RPS]} req/s, p99 {post[P99]} ms, {post[CPU]} µs CPU per report, {post[7]} non-2xx")
 prof = open(profiles).read()
 if prof.strip():
     print("\n## CPU profiles (`PROFILE=1`, perf record -e cpu-clock, flat, ≥ 1 % of samples)")

@@ -25,7 +25,7 @@ use utoipa::openapi::response::{Response as ResponseDoc, ResponseBuilder};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{PartialSchema, ToResponse, ToSchema};
 
-use crate::domain::{Readiness, ValidationError};
+use crate::domain::{RateDecision, Readiness, ValidationError};
 use crate::store::StoreError;
 use crate::upstream::UpstreamError;
 
@@ -71,6 +71,10 @@ pub enum ApiError {
     /// More than `max_in_flight` requests at once (503 with `Retry-After`, from the load-shedding layer).
     #[error("overloaded")]
     Overloaded,
+    /// The caller used up its quota for this route class (429 with `Retry-After`, `RateLimit-Policy`
+    /// and `RateLimit`).
+    #[error("rate limited")]
+    RateLimited(RateDecision),
     /// The request took longer than `request_timeout_ms` (503, from the timeout layer).
     #[error("request timed out")]
     RequestTimeout,
@@ -114,6 +118,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MetricsForbidden => StatusCode::FORBIDDEN,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Overloaded | Self::RequestTimeout | Self::NotReady(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -138,6 +143,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::MetricsForbidden => "metrics_forbidden",
             Self::Overloaded => "overloaded",
+            Self::RateLimited(_) => "rate_limited",
             Self::RequestTimeout => "request_timeout",
             Self::NotReady(_) => "not_ready",
             Self::PageNotFound(_) => "not_found",
@@ -180,6 +186,14 @@ impl ApiError {
                 "The service is at capacity; retry after the number of seconds in Retry-After."
                     .to_owned()
             }
+            Self::RateLimited(d) => format!(
+                "Too many requests: this caller may make {} {} requests per {} s; retry after {} s \
+                 (Retry-After), and pace requests with the RateLimit header.",
+                d.quota.requests(),
+                d.class.as_str(),
+                d.quota.window().as_secs_f64(),
+                d.retry_after_secs()
+            ),
             Self::RequestTimeout => "The request took too long; try again later.".to_owned(),
             Self::NotReady(readiness) => format!(
                 "Not ready: {} not available yet; try again shortly.",
@@ -263,6 +277,13 @@ impl IntoResponse for ApiError {
             Self::Overloaded => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
             }
+            Self::RateLimited(decision) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(decision.retry_after_secs()),
+                );
+                insert_rate_limit_headers(headers, decision);
+            }
             Self::MethodNotAllowed { allow: Some(allow) } => {
                 headers.insert(header::ALLOW, allow.clone());
             }
@@ -270,7 +291,10 @@ impl IntoResponse for ApiError {
         }
         // Shedding and timeouts have no cause beyond their code; logging each would flood the log
         // exactly when the service is overloaded.
-        if matches!(self, Self::Overloaded | Self::RequestTimeout) {
+        if matches!(
+            self,
+            Self::Overloaded | Self::RequestTimeout | Self::RateLimited(_)
+        ) {
             return response;
         }
         let cause = match std::error::Error::source(&self) {
@@ -281,6 +305,20 @@ impl IntoResponse for ApiError {
             .extensions_mut()
             .insert(ErrorCause(std::sync::Arc::new(cause)));
         response
+    }
+}
+
+/// `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers) for `decision`: on a 429
+/// here, and on every answer of a rate-limited route through
+/// [`rate_limit_headers`](crate::middleware::rate_limit::rate_limit_headers).
+pub fn insert_rate_limit_headers(headers: &mut http::HeaderMap, decision: &RateDecision) {
+    for (name, value) in [
+        ("ratelimit-policy", decision.policy_header()),
+        ("ratelimit", decision.limit_header()),
+    ] {
+        if let Ok(value) = HeaderValue::try_from(value) {
+            headers.insert(http::HeaderName::from_static(name), value);
+        }
     }
 }
 
@@ -379,6 +417,21 @@ fn problem_response(
                 .build(),
         );
     }
+    if status == http::StatusCode::TOO_MANY_REQUESTS {
+        for (name, description) in [
+            ("Retry-After", "Seconds to wait before the next request of this class."),
+            ("RateLimit-Policy", "The quota: `\"read\";q=600;w=60` (requests per window in seconds)."),
+            ("RateLimit", "What is left: `\"read\";r=0;t=12` (remaining requests; seconds until the quota is whole)."),
+        ] {
+            response = response.header(
+                name,
+                HeaderBuilder::new()
+                    .schema(String::schema())
+                    .description(Some(description))
+                    .build(),
+            );
+        }
+    }
     response.build().into()
 }
 
@@ -419,6 +472,8 @@ problem_responses! {
         ("invalid_country", "invalid_country", "Invalid country: usa. It must be a two letter abbreviation such as US or GB."),
         ("invalid_state", "invalid_state", "Invalid state: ore. It must be a two letter abbreviation such as CA or KS (use for US only)."),
         ("invalid_units", "invalid_units", "Invalid units 'kelvin', it must be one of standard, metric, imperial."),
+        ("invalid_limit", "invalid_limit", "Invalid limit: 0. It must be a whole number from 1 to 500 (default 50)."),
+        ("invalid_cursor", "invalid_cursor", "Invalid cursor: after must be copied unchanged from the Link rel=\"next\" header of a previous page; omit it to start from the newest report."),
         ("invalid_json", "invalid_json", "The body is not valid JSON: EOF while parsing an object at line 1 column 1"),
         ("invalid_body", "invalid_body", "The JSON body does not have the expected shape: description: invalid type: integer `1`, expected a string at line 1 column 17"),
         ("invalid_request", "invalid_request", "malformed request: the request carries an access_token query parameter; send the token only in the Authorization header"),
@@ -453,6 +508,10 @@ problem_responses! {
         ("missing_location", "missing_location", "Location is required."),
         ("missing_city", "missing_city", "City is required."),
         ("invalid_country", "invalid_country", "Invalid country: usa. It must be a two letter abbreviation such as US or GB."),
+    ]);
+    /// 429: the caller used up its quota for this route class.
+    TooManyRequests = (TOO_MANY_REQUESTS, "This caller used up its quota for this kind of request: wait `Retry-After` seconds; `RateLimit-Policy` and `RateLimit` (IETF draft) give the quota and what is left (problem+json).", false, [
+        ("rate_limited", "rate_limited", "Too many requests: this caller may make 600 read requests per 60 s; retry after 1 s (Retry-After), and pace requests with the RateLimit header."),
     ]);
     /// 502: OpenWeatherMap failed, or the API key is missing or rejected.
     BadGateway = (BAD_GATEWAY, "OpenWeatherMap failed, or no valid `api_key` is configured (problem+json).", false, [

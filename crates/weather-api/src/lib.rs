@@ -5,7 +5,7 @@
 //! Layout (the crate README has the map): [`settings`] (load once), [`telemetry`], [`startup`]
 //! (`Application`, `build_router`), [`state`] (`AppState`, `HttpLimits`), [`dev_mode`] (everything about
 //! development mode), [`auth`] (the permissions), [`error`] (the one status and problem-code mapping, the
-//! Problem schema), [`middleware`] (client address, security headers, HTTP metrics, error logging),
+//! Problem schema), [`middleware`] (client address, security headers, HTTP metrics, error logging, rate limits),
 //! [`domain`], [`routes`] (one module per resource, `/metrics` and the docs included), [`store`],
 //! [`upstream`], [`templates`], [`metrics`] (the counters), [`openapi`] (finishes the document: security
 //! schemes, Swagger UI configuration), [`server`] (the HTTP/1.1 loop: header-read timeout, header size

@@ -32,7 +32,7 @@ use crate::auth::{READ_SCOPE, WRITE_SCOPE};
 use crate::domain::{Liveness, Readiness, ReadinessChecks};
 use crate::error::{
     BadGateway, BadRequest, Forbidden, GatewayTimeout, NotFound, PayloadTooLarge, Problem,
-    ServiceUnavailable, Unauthorized, UnprocessableEntity, UnsupportedMediaType,
+    ServiceUnavailable, TooManyRequests, Unauthorized, UnprocessableEntity, UnsupportedMediaType,
 };
 use crate::upstream::CurrentWeather;
 
@@ -86,6 +86,7 @@ pub fn protected_operations() -> [(&'static str, PermissionId); 4] {
             UnprocessableEntity,
             BadGateway,
             ServiceUnavailable,
+            TooManyRequests,
             GatewayTimeout
         )
     ),

@@ -29,6 +29,7 @@ use crate::dev_mode::{self, dev_banner, DevMode, ModeInfo, NetworkBindRefused, D
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::middleware::client_info::{self, ClientInfo};
+use crate::middleware::rate_limit::{self, RateLimiter};
 use crate::middleware::{error_log, http_metrics, security};
 use crate::openapi::{ApiDocs, DocsSettings};
 use crate::routes;
@@ -67,6 +68,9 @@ pub enum StartupError {
     /// The development issuer could not start (e.g. its key file in the data directory is unreadable).
     #[error("development issuer: cannot start")]
     DevIssuer(#[from] entra_dev::DevIssuerError),
+    /// `rate_limit.redis_url` is not a usable Redis URL.
+    #[error("rate_limit.redis_url: cannot use this Redis URL")]
+    RateLimit(#[source] redis::RedisError),
     /// An embedded template does not compile (a bug).
     #[error("templates: {0}")]
     Templates(#[from] minijinja::Error),
@@ -204,6 +208,10 @@ impl Application {
             metrics,
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
             metrics_allow: Arc::new(settings.metrics_allow.clone()),
+            readiness: Arc::new(store::CachedPing::new(store::PING_CACHE_TTL)),
+            rate_limiter: Arc::new(
+                RateLimiter::new(&settings.rate_limit).map_err(StartupError::RateLimit)?,
+            ),
         };
         let router = build_router(state, Arc::new(docs));
         Ok(Self {
@@ -377,6 +385,7 @@ pub fn build_router(state: AppState, docs: Arc<ApiDocs>) -> Router {
             .layer(PropagateRequestIdLayer::new(request_id_header))
             .layer(axum::middleware::from_fn(security::security_headers))
             .layer(axum::middleware::from_fn(error_log::log_error_causes))
+            .layer(axum::middleware::from_fn(rate_limit::rate_limit_headers))
             .layer(HandleErrorLayer::new(layer_error))
             .layer(LoadShedLayer::new())
             .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))

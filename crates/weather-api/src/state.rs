@@ -11,7 +11,8 @@ use crate::auth::AppRoles;
 use crate::dev_mode::ModeInfo;
 use crate::metrics::Metrics;
 use crate::middleware::client_info::{IpNet, TrustedProxies};
-use crate::store::ReportStore;
+use crate::middleware::rate_limit::RateLimiter;
+use crate::store::{CachedPing, ReportStore};
 use crate::templates::Templates;
 use crate::upstream::WeatherProvider;
 
@@ -51,6 +52,16 @@ pub struct AppState {
     pub trusted_proxies: Arc<TrustedProxies>,
     /// Who may read `/metrics`; empty = anyone.
     pub metrics_allow: Arc<Vec<IpNet>>,
+    /// The database readiness check, cached ([`CachedPing`]).
+    pub readiness: Arc<CachedPing>,
+    /// Per-caller rate limits (the `RateLimited<C>` extractor).
+    pub rate_limiter: Arc<RateLimiter>,
+}
+
+impl FromRef<AppState> for Arc<RateLimiter> {
+    fn from_ref(state: &AppState) -> Self {
+        state.rate_limiter.clone()
+    }
 }
 
 impl FromRef<AppState> for Arc<dyn ReportStore> {

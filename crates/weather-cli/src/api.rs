@@ -60,11 +60,21 @@ pub(crate) struct ApiRequest {
 }
 
 impl ApiRequest {
-    /// `GET /api/reports`.
-    pub(crate) fn list_reports(base: &Url) -> Self {
+    /// `GET /api/reports`, with `?limit=N` when given.
+    pub(crate) fn list_reports(base: &Url, limit: Option<u16>) -> Self {
+        let mut url = join(base, &["api", "reports"]);
+        if let Some(limit) = limit {
+            url.query_pairs_mut()
+                .append_pair("limit", &limit.to_string());
+        }
+        Self::next_reports(url)
+    }
+
+    /// The next page of reports: the `Link: rel="next"` URL of the previous one.
+    pub(crate) fn next_reports(url: Url) -> Self {
         Self {
             method: reqwest::Method::GET,
-            url: join(base, &["api", "reports"]),
+            url,
             body: None,
             label: "fetching reports",
             missing: Missing::Resource,
@@ -128,8 +138,37 @@ pub(crate) struct ApiResponse {
     pub(crate) status: u16,
     /// `WWW-Authenticate`, if any.
     pub(crate) www_authenticate: Option<String>,
+    /// The `Link: rel="next"` target (RFC 8288), resolved against the request URL.
+    pub(crate) next: Option<Url>,
     /// The body.
     pub(crate) body: Vec<u8>,
+}
+
+/// The `rel="next"` target of `Link` header values, resolved against `base` (a relative reference such
+/// as `<?limit=50&after=...>` keeps the request's path, so a path prefix before `/api` is kept).
+pub(crate) fn next_link<'a>(values: impl IntoIterator<Item = &'a str>, base: &Url) -> Option<Url> {
+    values
+        .into_iter()
+        .flat_map(|value| value.split(','))
+        .find_map(|link| {
+            let (target, params) = link.trim().strip_prefix('<')?.split_once('>')?;
+            let is_next = params.split(';').any(|param| {
+                let Some((name, value)) = param.split_once('=') else {
+                    return false;
+                };
+                name.trim().eq_ignore_ascii_case("rel")
+                    && value
+                        .trim()
+                        .trim_matches('"')
+                        .split_ascii_whitespace()
+                        .any(|rel| rel.eq_ignore_ascii_case("next"))
+            });
+            if is_next {
+                base.join(target.trim()).ok()
+            } else {
+                None
+            }
+        })
 }
 
 /// Sends one call with the bearer token.
@@ -162,10 +201,19 @@ pub(crate) async fn send(
         .get(reqwest::header::WWW_AUTHENTICATE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let next = next_link(
+        response
+            .headers()
+            .get_all(reqwest::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        &request.url,
+    );
     let body = response.bytes().await.map_err(unreachable)?.to_vec();
     Ok(ApiResponse {
         status,
         www_authenticate,
+        next,
         body,
     })
 }
@@ -311,8 +359,40 @@ mod tests {
         ApiResponse {
             status,
             www_authenticate: challenge.map(str::to_owned),
+            next: None,
             body: body.as_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn next_link_is_the_rel_next_target_resolved_against_the_request() {
+        let request = Url::parse("https://example.com/weather/api/reports?limit=2").unwrap();
+        assert_eq!(
+            next_link(["<?limit=2&after=abc>; rel=\"next\""], &request)
+                .unwrap()
+                .as_str(),
+            "https://example.com/weather/api/reports?limit=2&after=abc"
+        );
+        assert_eq!(
+            next_link(
+                [r#"</a>; rel="prev", </api/reports?after=x>; rel="last next""#],
+                &request
+            )
+            .unwrap()
+            .as_str(),
+            "https://example.com/api/reports?after=x"
+        );
+        assert_eq!(next_link([r#"</a>; rel="prev""#], &request), None);
+        assert_eq!(next_link(["garbage"], &request), None);
+        assert_eq!(next_link(Vec::<&str>::new(), &request), None);
+    }
+
+    #[test]
+    fn list_reports_url_carries_the_limit() {
+        assert_eq!(
+            ApiRequest::list_reports(&base(), Some(7)).url.as_str(),
+            "http://127.0.0.1:8000/api/reports?limit=7"
+        );
     }
 
     #[test]
@@ -324,7 +404,7 @@ mod tests {
         );
         let prefixed = Url::parse("https://example.com/weather/").unwrap();
         assert_eq!(
-            ApiRequest::list_reports(&prefixed).url.as_str(),
+            ApiRequest::list_reports(&prefixed, None).url.as_str(),
             "https://example.com/weather/api/reports"
         );
     }
@@ -365,7 +445,11 @@ mod tests {
             ),
             r#"{"code":"insufficient_scope","detail":"the token lacks weather.read"}"#,
         );
-        let e = classify(&r, &ApiRequest::list_reports(&base()), TokenOrigin::Given);
+        let e = classify(
+            &r,
+            &ApiRequest::list_reports(&base(), None),
+            TokenOrigin::Given,
+        );
         assert_eq!(
             e.to_string(),
             "missing permission: the API needs scope weather.read (server said: the token lacks weather.read)"
@@ -379,7 +463,11 @@ mod tests {
             Some(r#"Bearer error="invalid_token", error_description="token expired""#),
             "",
         );
-        let e = classify(&r, &ApiRequest::list_reports(&base()), TokenOrigin::User);
+        let e = classify(
+            &r,
+            &ApiRequest::list_reports(&base(), None),
+            TokenOrigin::User,
+        );
         assert_eq!(
             e.to_string(),
             "not signed in / token rejected: token expired"

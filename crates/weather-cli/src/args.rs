@@ -108,8 +108,8 @@ pub(crate) struct GlobalArgs {
 /// The commands.
 #[derive(Debug, Clone, Subcommand)]
 pub(crate) enum Command {
-    /// List all reports, newest first
-    Reports,
+    /// List reports, newest first: the newest page, or every report with --all
+    Reports(ReportsArgs),
     /// Submit a weather report
     Report(ReportArgs),
     /// Current weather for a city
@@ -149,6 +149,18 @@ pub(crate) enum AccountsAction {
         /// Number, username or id
         account: String,
     },
+}
+
+/// `weather reports`.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct ReportsArgs {
+    /// Reports per page, from 1 to 500 (the service's default, 50, when not given)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=500))]
+    pub(crate) limit: Option<u16>,
+    /// Every report: follow the service's `Link: rel="next"` pages to the end (500 per page unless
+    /// --limit says otherwise)
+    #[arg(long)]
+    pub(crate) all: bool,
 }
 
 /// `weather report`.

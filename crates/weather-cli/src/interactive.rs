@@ -102,7 +102,7 @@ async fn report<R: AsyncBufRead + Unpin>(
 }
 
 async fn see(session: &mut Session, out: &mut dyn Write) -> Result<(), CliError> {
-    let reports = session.reports().await?;
+    let reports = session.reports(None, false).await?;
     if reports.is_empty() {
         writeln!(out, "No reports yet.")?;
     }

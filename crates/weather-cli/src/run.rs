@@ -52,8 +52,8 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, CliError> {
             );
             let mut out = std::io::stdout().lock();
             match command {
-                Command::Reports => {
-                    let reports = session.reports().await?;
+                Command::Reports(args) => {
+                    let reports = session.reports(args.limit, args.all).await?;
                     if settings.json {
                         print_json(&mut out, &reports)?;
                     } else {

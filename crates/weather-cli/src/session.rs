@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-use crate::api::{self, ApiRequest, NewReport, Report};
+use crate::api::{self, ApiRequest, ApiResponse, NewReport, Report};
 use crate::error::CliError;
 use crate::progress::with_progress;
 use crate::token::TokenProvider;
@@ -45,6 +45,14 @@ impl Session {
     /// # Errors
     /// The [`CliError`] of the answer ([`api::classify`]), of the token, or of the connection.
     pub(crate) async fn call(&mut self, request: &ApiRequest) -> Result<Vec<u8>, CliError> {
+        Ok(self.call_for_response(request).await?.body)
+    }
+
+    /// [`Session::call`], returning the whole 2xx answer (its `Link` too).
+    ///
+    /// # Errors
+    /// As [`Session::call`].
+    async fn call_for_response(&mut self, request: &ApiRequest) -> Result<ApiResponse, CliError> {
         let mut renewed = false;
         loop {
             let token = if self.tokens.needs_request() {
@@ -59,7 +67,7 @@ impl Session {
             )
             .await?;
             if (200..300).contains(&response.status) {
-                return Ok(response.body);
+                return Ok(response);
             }
             if response.status == 401 && !renewed && self.tokens.refused().await? {
                 renewed = true;
@@ -78,19 +86,38 @@ impl Session {
         request: &ApiRequest,
     ) -> Result<T, CliError> {
         let body = self.call(request).await?;
-        serde_json::from_slice(&body).map_err(|_| CliError::UnexpectedAnswer {
-            url: request.url.clone(),
-            status: 200,
-        })
+        parse_json(&body, request)
     }
 
-    /// All reports, newest first.
+    /// Reports, newest first: the newest page (`limit` of them, the service's default when `None`), or
+    /// with `all` every report, following the `Link: rel="next"` pages (500 per page by default).
     ///
     /// # Errors
-    /// As [`Session::call_json`].
-    pub(crate) async fn reports(&mut self) -> Result<Vec<Report>, CliError> {
-        let request = ApiRequest::list_reports(&self.api_url);
-        self.call_json(&request).await
+    /// As [`Session::call_json`]; [`CliError::UnexpectedAnswer`] when a next link points back to the
+    /// page just read (a loop).
+    pub(crate) async fn reports(
+        &mut self,
+        limit: Option<u16>,
+        all: bool,
+    ) -> Result<Vec<Report>, CliError> {
+        let limit = if all { limit.or(Some(MAX_PAGE)) } else { limit };
+        let mut request = ApiRequest::list_reports(&self.api_url, limit);
+        let mut reports = Vec::new();
+        loop {
+            let response = self.call_for_response(&request).await?;
+            let page: Vec<Report> = parse_json(&response.body, &request)?;
+            reports.extend(page);
+            match response.next.filter(|_| all) {
+                Some(next) if next == request.url => {
+                    return Err(CliError::UnexpectedAnswer {
+                        url: next,
+                        status: response.status,
+                    })
+                }
+                Some(next) => request = ApiRequest::next_reports(next),
+                None => return Ok(reports),
+            }
+        }
     }
 
     /// Stores a report.
@@ -116,4 +143,15 @@ impl Session {
         let request = ApiRequest::current_weather(&self.api_url, city, state, country, units);
         self.call_json(&request).await
     }
+}
+
+/// The service's largest page (`limit`), used by `weather reports --all`.
+const MAX_PAGE: u16 = 500;
+
+/// The JSON of a 2xx answer to `request`.
+fn parse_json<T: DeserializeOwned>(body: &[u8], request: &ApiRequest) -> Result<T, CliError> {
+    serde_json::from_slice(body).map_err(|_| CliError::UnexpectedAnswer {
+        url: request.url.clone(),
+        status: 200,
+    })
 }

@@ -21,11 +21,15 @@ pub(crate) use string_schema;
 
 mod health;
 mod location;
+mod page;
+mod rate;
 mod report;
 mod weather;
 
 pub use health::{Liveness, LivenessStatus, Readiness, ReadinessChecks, ReadinessStatus};
 pub use location::{City, CountryCode, Location, RawLocation, StateCode};
+pub use page::{Cursor, Page, PageLimit, PageRequest, RawPageQuery};
+pub use rate::{Quota, RateDecision, RouteClass};
 pub use report::{Description, NewReport, RawNewReport, Report};
 pub use weather::{Units, WeatherQuery};
 
@@ -57,6 +61,13 @@ pub enum ValidationError {
     /// The report has no location object.
     #[error("Location is required.")]
     MissingLocation,
+    /// The `limit` query parameter is not a whole number in range.
+    #[error("Invalid limit: {0}. It must be a whole number from {min} to {max} (default {default}).",
+        min = PageLimit::MIN, max = PageLimit::MAX, default = PageLimit::DEFAULT)]
+    InvalidLimit(String),
+    /// The `after` query parameter is not a cursor this service wrote.
+    #[error("Invalid cursor: after must be copied unchanged from the Link rel=\"next\" header of a previous page; omit it to start from the newest report.")]
+    InvalidCursor,
 }
 
 impl ValidationError {
@@ -71,6 +82,8 @@ impl ValidationError {
             Self::MissingDescription => "missing_description",
             Self::DescriptionTooLong => "description_too_long",
             Self::MissingLocation => "missing_location",
+            Self::InvalidLimit(_) => "invalid_limit",
+            Self::InvalidCursor => "invalid_cursor",
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::metrics::{Metrics, UNMATCHED_ROUTE};
 
 /// Where [`note_route`] writes the matched route template for [`track_http`].
 #[derive(Debug, Clone, Default)]
-struct RouteSlot(Arc<OnceLock<String>>);
+struct RouteSlot(Arc<OnceLock<MatchedPath>>);
 
 /// Outermost metrics middleware: times the request and counts it under the route template noted by
 /// [`note_route`] (or [`UNMATCHED_ROUTE`]).
@@ -30,7 +30,7 @@ pub async fn track_http(
     let slot = RouteSlot::default();
     request.extensions_mut().insert(slot.clone());
     let response = next.run(request).await;
-    let route = slot.0.get().map_or(UNMATCHED_ROUTE, String::as_str);
+    let route = slot.0.get().map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
     metrics.record_request(
         route,
         &method,
@@ -46,7 +46,8 @@ pub async fn note_route(request: Request, next: Next) -> Response {
         request.extensions().get::<RouteSlot>(),
         request.extensions().get::<MatchedPath>(),
     ) {
-        let _ = slot.0.set(path.as_str().to_owned());
+        // `MatchedPath` is a shared string: cloning it allocates nothing.
+        let _ = slot.0.set(path.clone());
     }
     next.run(request).await
 }

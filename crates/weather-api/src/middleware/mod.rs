@@ -4,10 +4,13 @@
 //! * [`client_info`]: who the client is (the TCP peer, or the forwarded client behind a trusted proxy);
 //! * [`security`]: security headers on every answer, and request targets safe to log;
 //! * [`http_metrics`]: request counts and latency by route template;
+//! * [`rate_limit`]: per-caller quotas per route class (the `RateLimited<C>` extractor, local or shared
+//!   through Redis) and the `RateLimit` headers;
 //! * [`error_log`]: logs the cause of error answers in the request span and turns the bare answers of
 //!   layers and the router (413, 405) into [`ApiError`](crate::error::ApiError) problems.
 
 pub mod client_info;
 pub mod error_log;
 pub mod http_metrics;
+pub mod rate_limit;
 pub mod security;

@@ -1,5 +1,7 @@
 //! `GET /healthz` (liveness: the process answers) and `GET /readyz` (readiness: signing keys loaded and
-//! the database answers; 503 otherwise, with `missing` naming what is not there). Both public.
+//! the database answers; 503 otherwise, with `missing` naming what is not there). Both public and not
+//! rate limited (probes). The database check is cached for one second
+//! ([`CachedPing`](crate::store::CachedPing)): a probe costs no query, and an outage shows within 1 s.
 //!
 //! The handlers return [`Liveness`] and [`Readiness`], the types the OpenAPI document describes.
 
@@ -38,19 +40,13 @@ pub(crate) async fn healthz() -> Json<Liveness> {
     path = "/readyz",
     tag = "service",
     responses(
-        (status = 200, description = "Signing keys loaded and the database answers", body = Readiness),
+        (status = 200, description = "Signing keys loaded and the database answers (checked at most once a second)", body = Readiness),
         (status = 503, description = "Not ready: the checks say which part is missing", body = Readiness),
     ),
 )]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
     let signing_keys = state.validator.is_ready();
-    let database = match state.store.ping().await {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: database does not answer");
-            false
-        }
-    };
+    let database = state.readiness.is_ready(state.store.as_ref()).await;
     let readiness = Readiness::new(ReadinessChecks {
         signing_keys,
         database,

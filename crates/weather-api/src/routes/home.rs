@@ -8,11 +8,14 @@ use axum::Router;
 use entra_auth::Authenticated;
 use http::{header, HeaderValue};
 
+use crate::domain::{PageLimit, PageRequest};
 use crate::error::ApiError;
+use crate::middleware::rate_limit::{RateLimited, ReadClass};
 use crate::state::AppState;
 
-/// How many reports the home page lists.
-pub const RECENT_REPORTS: u32 = 20;
+/// How many reports the home page lists (the newest page of that size, read as `GET /api/reports` reads
+/// its pages).
+pub const RECENT_REPORTS: PageLimit = PageLimit::new(20);
 
 /// Files under `/static`, embedded in the binary: (path, content type, bytes).
 const STATIC_FILES: &[(&str, &str, &[u8])] = &[
@@ -54,11 +57,13 @@ pub fn router() -> Router<AppState> {
     responses(
         (status = 200, description = "The home page", content_type = "text/html", body = String),
         (status = 401, response = crate::error::Unauthorized),
+        (status = 429, response = crate::error::TooManyRequests),
         (status = 503, response = crate::error::ServiceUnavailable),
     ),
 )]
 pub(crate) async fn index(
     caller: Option<Authenticated>,
+    _rate: RateLimited<ReadClass>,
     State(state): State<AppState>,
 ) -> Result<Html<String>, ApiError> {
     let signed_in = caller.map(|Authenticated(c)| {
@@ -67,7 +72,11 @@ pub(crate) async fn index(
             .unwrap_or("signed-in caller")
             .to_owned()
     });
-    let reports = state.store.list(Some(RECENT_REPORTS)).await?;
+    let reports = state
+        .store
+        .page(PageRequest::first(RECENT_REPORTS))
+        .await?
+        .reports;
     let html = state
         .templates
         .render(

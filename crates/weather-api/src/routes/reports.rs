@@ -1,18 +1,26 @@
-//! `GET /api/reports` (newest first) and `GET /api/reports/{id}` require [`ReportsRead`];
-//! `POST /api/reports` requires [`ReportsWrite`]: each handler's signature says so.
+//! `GET /api/reports` (one page, newest first) and `GET /api/reports/{id}` require [`ReportsRead`];
+//! `POST /api/reports` requires [`ReportsWrite`]: each handler's signature says so, followed by the
+//! caller's rate limit ([`RateLimited`], after authentication and before any database work).
+//!
+//! Reads are paged and conditional: `limit` (1 to 500, default 50) and the opaque keyset cursor `after`
+//! select a page ([`PageRequest`]); the next page's URL is in `Link: <?limit=..&after=..>; rel="next"`
+//! (RFC 8288; a query-only reference, resolved against the request URL, so it stays right behind a
+//! reverse proxy that adds a path prefix). Every read answers an `ETag`; `If-None-Match` with a current
+//! tag answers 304 without a body.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use entra_auth::Authorized;
-use http::{header, StatusCode};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
 use uuid::Uuid;
 
 use crate::auth::{ReportsRead, ReportsWrite};
-use crate::domain::{NewReport, RawNewReport, Report};
+use crate::domain::{NewReport, PageRequest, RawNewReport, RawPageQuery, Report};
 use crate::error::ApiError;
+use crate::middleware::rate_limit::{RateLimited, ReadClass, WriteClass};
 use crate::state::AppState;
 
 /// The report routes.
@@ -22,26 +30,88 @@ pub fn router() -> Router<AppState> {
         .route("/api/reports/{id}", get(get_report))
 }
 
-/// All weather reports
+/// Weather reports, newest first, one page at a time
 ///
-/// Every stored report, newest first.
+/// The newest `limit` reports (default 50, at most 500), or those after the `after` cursor. The body is
+/// a JSON array; when more reports follow, `Link` holds the next page's URL (`rel="next"`), so a client
+/// reads every report by following it until it is absent. Paging is stable while reports are added.
 #[utoipa::path(
     get,
     path = "/api/reports",
     tag = "reports",
+    params(
+        ("limit" = Option<u16>, Query, minimum = 1, maximum = 500,
+            description = "Reports per page, from 1 to 500 (default 50)"),
+        ("after" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{21}[AQgw]$",
+            description = "Opaque cursor: copy it from the `Link: rel=\"next\"` URL of the previous page; omit it for the newest reports"),
+        ("If-None-Match" = Option<String>, Header,
+            description = "The `ETag` of a page read before: 304 without a body while it is unchanged"),
+    ),
     responses(
-        (status = 200, description = "The reports, newest first", body = [Report]),
+        (status = 200, description = "One page of reports, newest first", body = [Report],
+            headers(
+                ("ETag" = String, description = "The page's entity tag (send it in `If-None-Match`)"),
+                ("Link" = String, description = "`<?limit=..&after=..>; rel=\"next\"` when more reports follow (RFC 8288)"),
+            )),
+        (status = 304, description = "Not modified: the page's `ETag` matches `If-None-Match`",
+            headers(("ETag" = String, description = "The page's entity tag"))),
         (status = 400, response = crate::error::BadRequest),
         (status = 401, response = crate::error::Unauthorized),
         (status = 403, response = crate::error::Forbidden),
+        (status = 429, response = crate::error::TooManyRequests),
         (status = 503, response = crate::error::ServiceUnavailable),
     ),
 )]
 pub(crate) async fn list_reports(
     _auth: Authorized<ReportsRead>,
+    _rate: RateLimited<ReadClass>,
     State(state): State<AppState>,
-) -> Result<Json<Vec<Report>>, ApiError> {
-    Ok(Json(state.store.list(None).await?))
+    headers: HeaderMap,
+    query: Result<Query<RawPageQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(raw) = query?;
+    let request = PageRequest::parse(&raw)?;
+    let page = state.store.page(request).await?;
+    let etag = page.etag();
+    if matches_if_none_match(&headers, &etag) {
+        return Ok(not_modified(etag));
+    }
+    let next = page.next();
+    let mut response = Json(page.reports).into_response();
+    let response_headers = response.headers_mut();
+    insert_etag(response_headers, etag);
+    if let Some(next) = next {
+        let link = format!("<?{}>; rel=\"next\"", request.next_query(next));
+        if let Ok(value) = HeaderValue::try_from(link) {
+            response_headers.insert(header::LINK, value);
+        }
+    }
+    Ok(response)
+}
+
+/// True when `If-None-Match` lists `etag` (weak comparison, RFC 9110 13.1.2) or is `*`.
+fn matches_if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    let wanted = opaque(etag);
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| tag.trim() == "*" || opaque(tag) == wanted)
+}
+
+/// 304 with the entity tag and no body.
+fn not_modified(etag: String) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    insert_etag(response.headers_mut(), etag);
+    response
+}
+
+fn insert_etag(headers: &mut HeaderMap, etag: String) {
+    if let Ok(value) = HeaderValue::try_from(etag) {
+        headers.insert(header::ETAG, value);
+    }
 }
 
 /// One weather report
@@ -49,28 +119,41 @@ pub(crate) async fn list_reports(
     get,
     path = "/api/reports/{id}",
     tag = "reports",
-    params(("id" = uuid::Uuid, Path, description = "The report's id (from the `Location` header of its creation)")),
+    params(
+        ("id" = uuid::Uuid, Path, description = "The report's id (from the `Location` header of its creation)"),
+        ("If-None-Match" = Option<String>, Header,
+            description = "The `ETag` of this report read before: 304 without a body (reports never change)"),
+    ),
     responses(
-        (status = 200, description = "The report", body = Report),
+        (status = 200, description = "The report", body = Report,
+            headers(("ETag" = String, description = "The report's entity tag"))),
+        (status = 304, description = "Not modified: the report's `ETag` matches `If-None-Match`",
+            headers(("ETag" = String, description = "The report's entity tag"))),
         (status = 400, response = crate::error::BadRequest),
         (status = 401, response = crate::error::Unauthorized),
         (status = 403, response = crate::error::Forbidden),
+        (status = 429, response = crate::error::TooManyRequests),
         (status = 404, response = crate::error::NotFound),
         (status = 503, response = crate::error::ServiceUnavailable),
     ),
 )]
 pub(crate) async fn get_report(
     _auth: Authorized<ReportsRead>,
+    _rate: RateLimited<ReadClass>,
     State(state): State<AppState>,
+    headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Report>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
-    state
-        .store
-        .get(id)
-        .await?
-        .map(Json)
-        .ok_or(ApiError::NotFound)
+    let report = state.store.get(id).await?.ok_or(ApiError::NotFound)?;
+    // A report never changes once stored: its id is its version.
+    let etag = format!("\"r{}\"", report.id.simple());
+    if matches_if_none_match(&headers, &etag) {
+        return Ok(not_modified(etag));
+    }
+    let mut response = Json(report).into_response();
+    insert_etag(response.headers_mut(), etag);
+    Ok(response)
 }
 
 /// Report the weather
@@ -88,6 +171,7 @@ pub(crate) async fn get_report(
         (status = 400, response = crate::error::BadRequest),
         (status = 401, response = crate::error::Unauthorized),
         (status = 403, response = crate::error::Forbidden),
+        (status = 429, response = crate::error::TooManyRequests),
         (status = 413, response = crate::error::PayloadTooLarge),
         (status = 415, response = crate::error::UnsupportedMediaType),
         (status = 422, response = crate::error::UnprocessableEntity),
@@ -96,6 +180,7 @@ pub(crate) async fn get_report(
 )]
 pub(crate) async fn create_report(
     _auth: Authorized<ReportsWrite>,
+    _rate: RateLimited<WriteClass>,
     State(state): State<AppState>,
     body: Result<Json<RawNewReport>, JsonRejection>,
 ) -> Result<Response, ApiError> {

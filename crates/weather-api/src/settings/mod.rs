@@ -26,10 +26,12 @@ use crate::middleware::client_info::{IpNet, TrustedProxies};
 
 pub mod aspnet;
 pub mod azure_ad;
+pub mod rate_limit;
 mod raw;
 
 pub(crate) use azure_ad::config_error;
 pub use azure_ad::{AuthoritySettings, AzureAdSettings, B2cSettings, Identity, PRIMARY_AUTHORITY};
+pub use rate_limit::RateLimitSettings;
 
 use raw::RawSettings;
 
@@ -196,6 +198,8 @@ pub struct Settings {
     /// reaches the port can mint tokens with the development issuer's published secrets. Default `false`:
     /// start-up refuses such a bind.
     pub dangerous_dev_mode_on_network: bool,
+    /// Per-caller rate limits (`rate_limit`).
+    pub rate_limit: RateLimitSettings,
     /// Settings that were ignored (ASP.NET keys this service does not use), to log once logging is up.
     pub warnings: Vec<String>,
 }
@@ -393,7 +397,9 @@ fn parse(root: RawSettings, cwd: &Path) -> Result<Settings, SettingsError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| SettingsError::invalid("metrics_allow", e.to_string()))?;
     let azure_ad = AzureAdSettings::parse(root.azure_ad)?;
+    let rate_limit = RateLimitSettings::parse(root.rate_limit)?;
     Ok(Settings {
+        rate_limit,
         api_key,
         openweather_base_url,
         openweather_timeout,

@@ -63,6 +63,8 @@ pub(crate) struct RawSettings {
     pub(crate) azure_ad: RawAzureAd,
     #[serde(default, deserialize_with = "flag")]
     pub(crate) dangerous_dev_mode_on_network: bool,
+    #[serde(default, deserialize_with = "section")]
+    pub(crate) rate_limit: RawRateLimit,
 }
 
 /// The `azure_ad` section.
@@ -143,6 +145,81 @@ pub(crate) struct RawB2c {
     pub(crate) tenant_name: Option<String>,
     #[serde(default, deserialize_with = "string")]
     pub(crate) policy: Option<String>,
+}
+
+/// The `rate_limit` section (parsed by [`RateLimitSettings`](super::RateLimitSettings)).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRateLimit {
+    #[serde(default = "default_read", deserialize_with = "section")]
+    pub(crate) read: RawQuota,
+    #[serde(default = "default_write", deserialize_with = "section")]
+    pub(crate) write: RawQuota,
+    #[serde(default = "default_max_callers", deserialize_with = "positive")]
+    pub(crate) max_callers: u64,
+    #[serde(default, deserialize_with = "string")]
+    pub(crate) redis_url: Option<String>,
+    #[serde(default = "default_redis_timeout_ms", deserialize_with = "positive")]
+    pub(crate) redis_timeout_ms: u64,
+    #[serde(
+        default = "default_redis_key_prefix",
+        deserialize_with = "required_string"
+    )]
+    pub(crate) redis_key_prefix: String,
+}
+
+impl Default for RawRateLimit {
+    fn default() -> Self {
+        Self {
+            read: default_read(),
+            write: default_write(),
+            max_callers: default_max_callers(),
+            redis_url: None,
+            redis_timeout_ms: default_redis_timeout_ms(),
+            redis_key_prefix: default_redis_key_prefix(),
+        }
+    }
+}
+
+/// `rate_limit.read` / `rate_limit.write`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQuota {
+    #[serde(deserialize_with = "positive")]
+    pub(crate) requests: u64,
+    #[serde(default = "default_window_secs", deserialize_with = "positive")]
+    pub(crate) window_secs: u64,
+}
+
+impl Default for RawQuota {
+    fn default() -> Self {
+        default_read()
+    }
+}
+
+fn default_read() -> RawQuota {
+    RawQuota {
+        requests: 600,
+        window_secs: default_window_secs(),
+    }
+}
+fn default_write() -> RawQuota {
+    RawQuota {
+        requests: 60,
+        window_secs: default_window_secs(),
+    }
+}
+fn default_window_secs() -> u64 {
+    60
+}
+fn default_max_callers() -> u64 {
+    100_000
+}
+fn default_redis_timeout_ms() -> u64 {
+    50
+}
+fn default_redis_key_prefix() -> String {
+    "weather-api:rl:".to_owned()
 }
 
 /// The built-in defaults (`settings_template.json` shows the same values).

@@ -14,7 +14,7 @@ use uuid::Uuid;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-use crate::domain::{NewReport, Report};
+use crate::domain::{Cursor, NewReport, Page, PageRequest, Report};
 use crate::settings::DatabaseUrl;
 
 /// Why the store could not answer.
@@ -48,12 +48,65 @@ impl From<sqlx::Error> for StoreError {
 pub trait ReportStore: Send + Sync + std::fmt::Debug {
     /// Stores a new report with a fresh id and the current server time; returns it once committed.
     fn add(&self, report: NewReport) -> BoxFuture<'_, Result<Report, StoreError>>;
-    /// The most recent reports, newest first, at most `limit` of them (all when `None`).
-    fn list(&self, limit: Option<u32>) -> BoxFuture<'_, Result<Vec<Report>, StoreError>>;
+    /// One page of reports, newest first (`created_date`, then insertion order, descending): at most
+    /// `request.limit` of them, strictly after `request.after` when given. One indexed range scan of
+    /// `limit + 1` rows (the extra row says whether a next page exists), whatever the table's size.
+    fn page(&self, request: PageRequest) -> BoxFuture<'_, Result<Page, StoreError>>;
     /// One report by id.
     fn get(&self, id: Uuid) -> BoxFuture<'_, Result<Option<Report>, StoreError>>;
     /// Checks that the database answers (readiness).
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+/// How long [`CachedPing`] reuses a database check.
+pub const PING_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The readiness check of the database, done at most once per [`PING_CACHE_TTL`]: `/readyz` is polled
+/// by load balancers and orchestrators, often several per instance, and a `SELECT` per poll cost more
+/// than the rest of the request. While one request refreshes the result, the others answer the previous
+/// one (no queue behind the database). A database that stops answering is seen within the TTL.
+#[derive(Debug)]
+pub struct CachedPing {
+    ttl: std::time::Duration,
+    last: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl CachedPing {
+    /// A cache that keeps a result for `ttl`.
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self {
+            ttl,
+            last: std::sync::Mutex::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// True when the database answered its last check, made at most `ttl` ago (made now if needed).
+    pub async fn is_ready(&self, store: &dyn ReportStore) -> bool {
+        let cached = *self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, ok)) = cached {
+            if at.elapsed() < self.ttl {
+                return ok;
+            }
+        }
+        let _guard = match (self.refreshing.try_lock(), cached) {
+            (Ok(guard), _) => guard,
+            // Someone else is asking the database: their previous answer stands meanwhile.
+            (Err(_), Some((_, ok))) => return ok,
+            (Err(_), None) => self.refreshing.lock().await,
+        };
+        let ok = match store.ping().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: database does not answer");
+                false
+            }
+        };
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), ok));
+        ok
+    }
 }
 
 /// Opens the store named by the database URL, creating the SQLite file and applying migrations as needed.
@@ -78,6 +131,7 @@ fn now_micros() -> chrono::DateTime<chrono::Utc> {
 
 /// A row as both databases return it.
 struct Row {
+    seq: i64,
     id: Uuid,
     description: String,
     city: String,
@@ -87,6 +141,10 @@ struct Row {
 }
 
 impl Row {
+    fn cursor(&self) -> Cursor {
+        Cursor::new(self.created_date.timestamp_micros(), self.seq)
+    }
+
     fn into_report(self) -> Result<Report, StoreError> {
         Report::from_parts(
             self.id,
@@ -101,6 +159,25 @@ impl Row {
             source: Box::new(e),
         })
     }
+}
+
+/// The page made of the `limit + 1` rows a store read for `request`.
+fn into_page(mut rows: Vec<Row>, request: PageRequest) -> Result<Page, StoreError> {
+    let limit = usize::try_from(request.limit.get()).unwrap_or(usize::MAX);
+    let has_more = rows.len() > limit;
+    rows.truncate(limit);
+    let first = rows.first().map(Row::cursor);
+    let last = rows.last().map(Row::cursor);
+    let reports = rows
+        .into_iter()
+        .map(Row::into_report)
+        .collect::<Result<_, _>>()?;
+    Ok(Page {
+        reports,
+        first,
+        last,
+        has_more,
+    })
 }
 
 fn build_report(new: NewReport) -> Report {

@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use futures_util::future::BoxFuture;
 
-use super::{build_report, ReportStore, Row, StoreError};
-use crate::domain::{NewReport, Report};
+use super::{build_report, into_page, ReportStore, Row, StoreError};
+use crate::domain::{NewReport, Page, PageRequest, Report};
 
 /// Reports in a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -18,7 +18,16 @@ pub struct PostgresStore {
     pool: PgPool,
 }
 
-const COLUMNS: &str = "id, description, city, state, country, created_date";
+const COLUMNS: &str = "seq, id, description, city, state, country, created_date";
+
+/// The newest page: a scan of the `reports_created_date` index from its start.
+const FIRST_PAGE: &str =
+    "SELECT seq, id, description, city, state, country, created_date FROM reports \
+     ORDER BY created_date DESC, seq DESC LIMIT $1";
+/// A later page: the same scan started strictly after the cursor (a row comparison on the index).
+const NEXT_PAGE: &str =
+    "SELECT seq, id, description, city, state, country, created_date FROM reports \
+     WHERE (created_date, seq) < ($2, $3) ORDER BY created_date DESC, seq DESC LIMIT $1";
 
 impl PostgresStore {
     /// Connects to `url` (`postgres://...`; an `options=-c search_path=...` parameter selects a schema)
@@ -42,6 +51,7 @@ impl PostgresStore {
 
     fn row(r: &sqlx::postgres::PgRow) -> Result<Row, StoreError> {
         Ok(Row {
+            seq: r.try_get("seq")?,
             id: r.try_get("id")?,
             description: r.try_get("description")?,
             city: r.try_get("city")?,
@@ -72,18 +82,19 @@ impl ReportStore for PostgresStore {
         })
     }
 
-    fn list(&self, limit: Option<u32>) -> BoxFuture<'_, Result<Vec<Report>, StoreError>> {
+    fn page(&self, request: PageRequest) -> BoxFuture<'_, Result<Page, StoreError>> {
         Box::pin(async move {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM reports ORDER BY created_date DESC, seq DESC LIMIT $1"
-            );
-            let rows = sqlx::query(&sql)
-                .bind(limit.map(i64::from))
-                .fetch_all(&self.pool)
-                .await?;
-            rows.iter()
-                .map(|r| Self::row(r).and_then(Row::into_report))
-                .collect()
+            let fetch = i64::from(request.limit.get()) + 1;
+            let query = match request.after {
+                None => sqlx::query(FIRST_PAGE).bind(fetch),
+                Some(after) => sqlx::query(NEXT_PAGE)
+                    .bind(fetch)
+                    .bind(after.created_date())
+                    .bind(after.seq()),
+            };
+            let rows = query.fetch_all(&self.pool).await?;
+            let rows = rows.iter().map(Self::row).collect::<Result<_, _>>()?;
+            into_page(rows, request)
         })
     }
 

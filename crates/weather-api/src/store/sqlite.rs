@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use futures_util::future::BoxFuture;
 
-use super::{build_report, ReportStore, Row, StoreError};
-use crate::domain::{NewReport, Report};
+use super::{build_report, into_page, ReportStore, Row, StoreError};
+use crate::domain::{NewReport, Page, PageRequest, Report};
 
 /// Reports in a SQLite database file.
 #[derive(Debug, Clone)]
@@ -18,7 +18,21 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
-const COLUMNS: &str = "id, description, city, state, country, created_date";
+const COLUMNS: &str = "seq, id, description, city, state, country, created_date";
+
+/// The newest page: a scan of the `reports_created_date` index from its start.
+const FIRST_PAGE: &str =
+    "SELECT seq, id, description, city, state, country, created_date FROM reports \
+     ORDER BY created_date DESC, seq DESC LIMIT ?";
+/// A later page: the same scan started strictly after the cursor (a row-value range on the index).
+const NEXT_PAGE: &str =
+    "SELECT seq, id, description, city, state, country, created_date FROM reports \
+     WHERE (created_date, seq) < (?, ?) ORDER BY created_date DESC, seq DESC LIMIT ?";
+
+/// `created_date` as stored: fixed-width RFC 3339 with microseconds, so that text order is time order.
+fn stored_time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://path` or `sqlite::memory:`) and applies
@@ -52,6 +66,7 @@ impl SqliteStore {
             source: e,
         };
         Ok(Row {
+            seq: r.try_get("seq")?,
             id: Uuid::parse_str(&id).map_err(|e| corrupt(Box::new(e)))?,
             description: r.try_get("description")?,
             city: r.try_get("city")?,
@@ -77,30 +92,26 @@ impl ReportStore for SqliteStore {
             .bind(report.location.city.as_str())
             .bind(report.location.state.as_ref().map(|s| s.as_str()))
             .bind(report.location.country.as_str())
-            // Fixed-width RFC 3339 so that text order is time order.
-            .bind(
-                report
-                    .created_date
-                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            )
+            .bind(stored_time(&report.created_date))
             .execute(&self.pool)
             .await?;
             Ok(report)
         })
     }
 
-    fn list(&self, limit: Option<u32>) -> BoxFuture<'_, Result<Vec<Report>, StoreError>> {
+    fn page(&self, request: PageRequest) -> BoxFuture<'_, Result<Page, StoreError>> {
         Box::pin(async move {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM reports ORDER BY created_date DESC, seq DESC LIMIT ?"
-            );
-            let rows = sqlx::query(&sql)
-                .bind(limit.map_or(-1, i64::from))
-                .fetch_all(&self.pool)
-                .await?;
-            rows.iter()
-                .map(|r| Self::row(r).and_then(Row::into_report))
-                .collect()
+            let fetch = i64::from(request.limit.get()) + 1;
+            let query = match request.after {
+                None => sqlx::query(FIRST_PAGE).bind(fetch),
+                Some(after) => sqlx::query(NEXT_PAGE)
+                    .bind(stored_time(&after.created_date()))
+                    .bind(after.seq())
+                    .bind(fetch),
+            };
+            let rows = query.fetch_all(&self.pool).await?;
+            let rows = rows.iter().map(Self::row).collect::<Result<_, _>>()?;
+            into_page(rows, request)
         })
     }
 

@@ -188,12 +188,32 @@ async fn openapi_documents_problem_answers_per_operation() {
     );
     assert_eq!(
         statuses("post", "/api/reports"),
-        ["201", "400", "401", "403", "413", "415", "422", "503"]
+        ["201", "400", "401", "403", "413", "415", "422", "429", "503"]
     );
     assert_eq!(
         statuses("get", "/api/reports/{id}"),
-        ["200", "400", "401", "403", "404", "503"]
+        ["200", "304", "400", "401", "403", "404", "429", "503"]
     );
+    assert_eq!(
+        statuses("get", "/api/reports"),
+        ["200", "304", "400", "401", "403", "429", "503"]
+    );
+    let list = &doc["paths"]["/api/reports"]["get"];
+    let params: Vec<&str> = list["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(params, ["limit", "after", "If-None-Match"]);
+    assert_eq!(list["parameters"][0]["schema"]["minimum"], 1);
+    assert_eq!(list["parameters"][0]["schema"]["maximum"], 500);
+    assert!(list["responses"]["200"]["headers"]["Link"].is_object());
+    assert!(list["responses"]["200"]["headers"]["ETag"].is_object());
+    let too_many = &doc["components"]["responses"]["TooManyRequests"];
+    for name in ["Retry-After", "RateLimit-Policy", "RateLimit"] {
+        assert!(too_many["headers"][name].is_object(), "{name}");
+    }
     let unauthorized = &doc["components"]["responses"]["Unauthorized"];
     let content = &unauthorized["content"]["application/problem+json"];
     assert_eq!(content["schema"]["$ref"], "#/components/schemas/Problem");

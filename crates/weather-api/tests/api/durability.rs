@@ -96,15 +96,8 @@ async fn every_report_answered_201_survives_sigkill_exactly_once() {
         .issuer
         .mint(&user_with_scopes(&["weather.read"]))
         .unwrap();
-    let stored: Vec<Value> = client
-        .get(restarted.url("/api/reports"))
-        .bearer_auth(&read)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored: Vec<Value> =
+        crate::helpers::all_reports(&client, restarted.url("").trim_end_matches('/'), &read).await;
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for r in &stored {
         *seen.entry(r["id"].as_str().unwrap()).or_default() += 1;

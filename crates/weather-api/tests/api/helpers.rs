@@ -130,6 +130,15 @@ pub(crate) async fn spawn_app_with(config: TestConfig) -> TestApp {
             "WEATHER_API__AZURE_AD__CLIENT_ID".to_owned(),
             DEV_API_CLIENT_ID.to_owned(),
         ),
+        // Limits are what tests/api/rate_limit.rs measures; elsewhere they stay out of the way.
+        (
+            "WEATHER_API__RATE_LIMIT__READ__REQUESTS".to_owned(),
+            "1000000".to_owned(),
+        ),
+        (
+            "WEATHER_API__RATE_LIMIT__WRITE__REQUESTS".to_owned(),
+            "1000000".to_owned(),
+        ),
     ];
     env.extend(config.env.iter().cloned());
     let settings = Settings::load(None, db_dir.path(), env).expect("test settings load");
@@ -342,4 +351,35 @@ pub(crate) fn challenge(response: &reqwest::Response) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned()
+}
+
+/// Every report the service at `address` lists, following `Link: rel="next"` pages of 500.
+pub(crate) async fn all_reports(
+    client: &reqwest::Client,
+    address: &str,
+    token: &str,
+) -> Vec<Value> {
+    let mut url = format!("{address}/api/reports?limit=500");
+    let mut all = Vec::new();
+    loop {
+        let response = client.get(&url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{url}");
+        let next = response
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().to_owned());
+        let page: Vec<Value> = response.json().await.unwrap();
+        all.extend(page);
+        match next {
+            Some(link) => {
+                let target = link
+                    .strip_prefix("<?")
+                    .and_then(|l| l.strip_suffix(">; rel=\"next\""))
+                    .unwrap_or_else(|| panic!("unexpected Link {link:?}"))
+                    .to_owned();
+                url = format!("{address}/api/reports?{target}");
+            }
+            None => return all,
+        }
+    }
 }

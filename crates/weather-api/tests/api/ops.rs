@@ -1,6 +1,8 @@
 //! Operations: `/metrics` counts exactly what happened, `/readyz` names what is missing, `/metrics` can be
 //! restricted, and `X-Forwarded-*` headers are believed only from trusted proxies.
 
+use std::time::Duration;
+
 use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, ResponseTemplate};
@@ -247,7 +249,19 @@ async fn readyz_names_a_missing_database_with_503() {
     assert_eq!(ready["missing"], serde_json::json!([]));
     // The database loses the service's tables (schema dropped under it).
     crate::store::drop_schema(&schema).await;
-    let response = app.get("/readyz", None).await;
+    // The check is cached for 1 s: the outage shows within it.
+    let started = std::time::Instant::now();
+    let response = loop {
+        let response = app.get("/readyz", None).await;
+        if response.status().as_u16() != 200 || started.elapsed() > Duration::from_secs(3) {
+            break response;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "seen within the 1 s cache"
+    );
     assert_eq!(response.status().as_u16(), 503);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["missing"], serde_json::json!(["database"]));

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use weather_api::domain::{NewReport, RawLocation, RawNewReport};
+use weather_api::domain::{NewReport, PageLimit, PageRequest, RawLocation, RawNewReport, Report};
 use weather_api::store::{ReportStore, SqliteStore};
 
 fn new_report(description: &str, city: &str, state: Option<&str>) -> NewReport {
@@ -31,9 +31,27 @@ async fn get_unknown_returns_none(store: Arc<dyn ReportStore>) {
     assert_eq!(store.get(uuid::Uuid::new_v4()).await.unwrap(), None);
 }
 
-async fn list_is_newest_first_and_limited(store: Arc<dyn ReportStore>) {
+/// Every report, following the pages of `limit` from the newest.
+async fn all_pages(store: &dyn ReportStore, limit: u16) -> (Vec<Report>, usize) {
+    let mut request = PageRequest::first(PageLimit::new(limit));
+    let mut all = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = store.page(request).await.unwrap();
+        pages += 1;
+        assert!(page.reports.len() <= usize::from(limit));
+        all.extend(page.reports.iter().cloned());
+        match page.next() {
+            Some(next) => request.after = Some(next),
+            None => return (all, pages),
+        }
+    }
+}
+
+/// Adds `n` reports; returns them newest first.
+async fn add_reports(store: &dyn ReportStore, n: usize) -> Vec<Report> {
     let mut added = Vec::new();
-    for i in 0..5 {
+    for i in 0..n {
         added.push(
             store
                 .add(new_report(&format!("report {i}"), "Boston", None))
@@ -41,15 +59,100 @@ async fn list_is_newest_first_and_limited(store: Arc<dyn ReportStore>) {
                 .unwrap(),
         );
     }
-    let all = store.list(None).await.unwrap();
     added.reverse();
-    assert_eq!(all, added);
-    let two = store.list(Some(2)).await.unwrap();
-    assert_eq!(two, added[..2].to_vec());
+    added
 }
 
-async fn empty_store_lists_nothing_and_answers_ping(store: Arc<dyn ReportStore>) {
-    assert!(store.list(None).await.unwrap().is_empty());
+async fn page_is_newest_first_and_limited(store: Arc<dyn ReportStore>) {
+    let added = add_reports(store.as_ref(), 5).await;
+    let two = store
+        .page(PageRequest::first(PageLimit::new(2)))
+        .await
+        .unwrap();
+    assert_eq!(two.reports, added[..2].to_vec());
+    assert!(two.has_more);
+    assert!(two.next().is_some());
+    let all = store
+        .page(PageRequest::first(PageLimit::new(5)))
+        .await
+        .unwrap();
+    assert_eq!(all.reports, added);
+    assert!(!all.has_more, "exactly `limit` reports: no next page");
+    assert_eq!(all.next(), None);
+}
+
+async fn pages_cover_every_report_once_in_order(store: Arc<dyn ReportStore>) {
+    let added = add_reports(store.as_ref(), 7).await;
+    let (all, pages) = all_pages(store.as_ref(), 3).await;
+    assert_eq!(all, added);
+    assert_eq!(pages, 3, "3 + 3 + 1");
+    let (all, pages) = all_pages(store.as_ref(), 7).await;
+    assert_eq!((all.len(), pages), (7, 1));
+}
+
+async fn paging_is_stable_while_reports_are_added(store: Arc<dyn ReportStore>) {
+    for i in 0..10 {
+        store
+            .add(new_report(&format!("old {i}"), "Boston", None))
+            .await
+            .unwrap();
+    }
+    let before = store
+        .page(PageRequest::first(PageLimit::new(10)))
+        .await
+        .unwrap()
+        .reports;
+    let mut request = PageRequest::first(PageLimit::new(4));
+    let mut seen = Vec::new();
+    loop {
+        let page = store.page(request).await.unwrap();
+        seen.extend(page.reports.iter().cloned());
+        // A report added between two page reads is newer than everything read so far.
+        store
+            .add(new_report("added while paging", "Austin", None))
+            .await
+            .unwrap();
+        match page.next() {
+            Some(next) => request.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, before, "no report skipped, none shown twice");
+}
+
+async fn page_etag_changes_when_a_report_is_added(store: Arc<dyn ReportStore>) {
+    let empty = store.page(PageRequest::default()).await.unwrap();
+    assert!(empty.reports.is_empty());
+    assert_eq!(
+        (empty.first, empty.last, empty.has_more),
+        (None, None, false)
+    );
+    store
+        .add(new_report("first", "Boston", None))
+        .await
+        .unwrap();
+    let one = store.page(PageRequest::default()).await.unwrap();
+    assert_eq!(one.reports.len(), 1);
+    assert_ne!(one.etag(), empty.etag());
+    assert_eq!(
+        store.page(PageRequest::default()).await.unwrap().etag(),
+        one.etag(),
+        "unchanged page, same tag"
+    );
+    store
+        .add(new_report("second", "Boston", None))
+        .await
+        .unwrap();
+    assert_ne!(
+        store.page(PageRequest::default()).await.unwrap().etag(),
+        one.etag()
+    );
+}
+
+async fn empty_store_pages_nothing_and_answers_ping(store: Arc<dyn ReportStore>) {
+    let page = store.page(PageRequest::default()).await.unwrap();
+    assert!(page.reports.is_empty());
+    assert_eq!(page.next(), None);
     store.ping().await.unwrap();
 }
 
@@ -123,6 +226,9 @@ macro_rules! contract {
 contract!(
     add_then_get_returns_the_same_report,
     get_unknown_returns_none,
-    list_is_newest_first_and_limited,
-    empty_store_lists_nothing_and_answers_ping,
+    page_is_newest_first_and_limited,
+    pages_cover_every_report_once_in_order,
+    paging_is_stable_while_reports_are_added,
+    page_etag_changes_when_a_report_is_added,
+    empty_store_pages_nothing_and_answers_ping,
 );

@@ -83,3 +83,64 @@ async fn report_with_invalid_state_shows_the_services_detail_and_exits_6() {
     assert!(run.stderr.contains("state"), "{}", run.stderr);
     assert!(service.api_reports().await.is_empty());
 }
+
+#[tokio::test]
+async fn reports_with_limit_prints_only_the_newest_n() {
+    let service = spawn_dev_service().await;
+    for city in ["Salem", "Bend", "Eugene"] {
+        service
+            .api_post_report(&format!("Rain in {city}"), city)
+            .await;
+    }
+    let run = Weather::new(&service)
+        .run(&["reports", "--limit", "2", "--json"])
+        .await;
+    let printed: Value = serde_json::from_str(run.ok()).unwrap();
+    let descriptions: Vec<&str> = printed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["description"].as_str().unwrap())
+        .collect();
+    assert_eq!(descriptions, ["Rain in Eugene", "Rain in Bend"]);
+}
+
+#[tokio::test]
+async fn reports_all_follows_the_next_links_to_every_report() {
+    let service = spawn_dev_service().await;
+    for i in 0..7 {
+        service
+            .api_post_report(&format!("report {i}"), "Salem")
+            .await;
+    }
+    // Pages of 3: 3 + 3 + 1, joined newest first.
+    let run = Weather::new(&service)
+        .run(&["reports", "--all", "--limit", "3", "--json"])
+        .await;
+    let printed: Value = serde_json::from_str(run.ok()).unwrap();
+    let descriptions: Vec<String> = printed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["description"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (0..7).rev().map(|i| format!("report {i}")).collect();
+    assert_eq!(descriptions, expected);
+    // Without --all the same limit is one page.
+    let run = Weather::new(&service)
+        .run(&["reports", "--limit", "3"])
+        .await;
+    assert_eq!(run.ok().lines().count(), 3, "{}", run.ok());
+}
+
+#[tokio::test]
+async fn reports_with_limit_out_of_range_is_refused_before_any_call() {
+    let service = spawn_dev_service().await;
+    let run = Weather::new(&service)
+        .run(&["reports", "--limit", "501"])
+        .await;
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(run.stderr.contains("--limit"), "{}", run.stderr);
+    assert!(run.stderr.contains("1..=500"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+}
