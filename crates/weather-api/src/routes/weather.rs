@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::auth::WeatherRead;
 use crate::domain::{Units, WeatherQuery};
 use crate::error::ApiError;
+use crate::middleware::rate_limit::{RateLimited, ReadClass};
 use crate::state::AppState;
 use crate::upstream::CurrentWeather;
 
@@ -62,6 +63,7 @@ fn units_schema() -> utoipa::openapi::Object {
         (status = 401, response = crate::error::Unauthorized),
         (status = 403, response = crate::error::Forbidden),
         (status = 404, response = crate::error::NotFound),
+        (status = 429, response = crate::error::TooManyRequests),
         (status = 502, response = crate::error::BadGateway),
         (status = 503, response = crate::error::ServiceUnavailable),
         (status = 504, response = crate::error::GatewayTimeout),
@@ -69,6 +71,7 @@ fn units_schema() -> utoipa::openapi::Object {
 )]
 pub(crate) async fn current_weather(
     _auth: Authorized<WeatherRead>,
+    _rate: RateLimited<ReadClass>,
     State(state): State<AppState>,
     city: Result<Path<String>, PathRejection>,
     params: Result<Query<WeatherParams>, QueryRejection>,

@@ -184,7 +184,7 @@ async fn openapi_documents_problem_answers_per_operation() {
     };
     assert_eq!(
         statuses("get", "/api/weather/{city}"),
-        ["200", "400", "401", "403", "404", "502", "503", "504"]
+        ["200", "400", "401", "403", "404", "429", "502", "503", "504"]
     );
     assert_eq!(
         statuses("post", "/api/reports"),

@@ -217,3 +217,24 @@ async fn redis_outage_fails_open_to_the_local_limiter_with_one_warning() {
         .count();
     assert_eq!(warnings, 1, "one warning per outage, not per request");
 }
+
+#[tokio::test]
+async fn weather_reads_share_the_read_quota_and_refuse_before_calling_the_upstream() {
+    let app = spawn_app_with(limits(1, 10)).await;
+    app.mock_weather_ok().await;
+    let token = app.token(Persona::Reader).unwrap();
+    let first = app
+        .get("/api/weather/portland?state=OR", Some(&token))
+        .await;
+    assert_eq!(first.status().as_u16(), 200);
+    assert_eq!(header(&first, "ratelimit-policy"), "\"read\";q=1;w=60");
+    let second = app.get("/api/weather/seattle?state=WA", Some(&token)).await;
+    assert_eq!(second.status().as_u16(), 429);
+    assert!(header(&second, "retry-after").parse::<u64>().unwrap() >= 1);
+    assert_eq!(problem(second).await["code"], "rate_limited");
+    assert_eq!(
+        app.upstream_hits().await,
+        1,
+        "the refused read never reached OpenWeatherMap"
+    );
+}
