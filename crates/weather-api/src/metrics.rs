@@ -53,13 +53,19 @@ impl Histogram {
     }
 }
 
+/// One (route, method) pair's counters: answers by status, and latency.
+#[derive(Debug, Default, Clone)]
+struct MethodStats {
+    statuses: BTreeMap<u16, u64>,
+    latency: Histogram,
+}
+
 /// The service's own counters, cheap to update from any task.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// (route, method, status) -> count.
-    requests: Mutex<BTreeMap<(String, &'static str, u16), u64>>,
-    /// (route, method) -> latency.
-    latency: Mutex<BTreeMap<(String, &'static str), Histogram>>,
+    /// route -> method -> counters. One lock for both series; keyed by route first so that a request
+    /// looks its route up by `&str` and allocates nothing once the route has been seen.
+    http: Mutex<BTreeMap<String, BTreeMap<&'static str, MethodStats>>>,
     weather_cache_hits: AtomicU64,
     weather_cache_misses: AtomicU64,
     upstream_calls: AtomicU64,
@@ -90,18 +96,15 @@ impl Metrics {
     /// Counts one answered request under its route template.
     pub fn record_request(&self, route: &str, method: &Method, status: u16, elapsed: Duration) {
         let method = method_label(method);
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry((route.to_owned(), method, status))
-            .or_default() += 1;
-        self.latency
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry((route.to_owned(), method))
-            .or_default()
-            .observe(elapsed.as_secs_f64());
+        let seconds = elapsed.as_secs_f64();
+        let mut http = self.http.lock().unwrap_or_else(PoisonError::into_inner);
+        let methods = match http.get_mut(route) {
+            Some(methods) => methods,
+            None => http.entry(route.to_owned()).or_default(),
+        };
+        let stats = methods.entry(method).or_default();
+        *stats.statuses.entry(status).or_default() += 1;
+        stats.latency.observe(seconds);
     }
 
     /// Counts a weather cache lookup.
@@ -215,22 +218,27 @@ impl Metrics {
             "counter",
             "HTTP requests answered, by route template, method and status.",
         );
-        for ((route, method, status), n) in self
-            .requests
+        // A copy, so that rendering never holds the lock a request needs.
+        let http = self
+            .http
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
-            sample(
-                out,
-                "weather_api_http_requests_total",
-                &[
-                    ("route", route),
-                    ("method", method),
-                    ("status", &status.to_string()),
-                ],
-                *n,
-            );
+            .clone();
+        for (route, methods) in &http {
+            for (method, stats) in methods {
+                for (status, n) in &stats.statuses {
+                    sample(
+                        out,
+                        "weather_api_http_requests_total",
+                        &[
+                            ("route", route),
+                            ("method", method),
+                            ("status", &status.to_string()),
+                        ],
+                        *n,
+                    );
+                }
+            }
         }
         let name = "weather_api_http_request_duration_seconds";
         header(
@@ -239,12 +247,12 @@ impl Metrics {
             "histogram",
             "Time to answer an HTTP request, by route template and method.",
         );
-        let latency = self
-            .latency
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        for ((route, method), h) in &latency {
+        let latency = http.iter().flat_map(|(route, methods)| {
+            methods
+                .iter()
+                .map(move |(method, stats)| (route, method, &stats.latency))
+        });
+        for (route, method, h) in latency {
             let mut cumulative = 0;
             for (i, count) in h.buckets.iter().enumerate() {
                 cumulative += count;

@@ -28,14 +28,15 @@ use crate::auth::AppRoles;
 use crate::dev_mode::{self, dev_banner, DevMode, ModeInfo, NetworkBindRefused, DEV_ISSUER_PATH};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::middleware::client_info::{self, ClientInfo};
-use crate::middleware::rate_limit::{self, RateLimiter};
-use crate::middleware::{error_log, http_metrics, security};
+use crate::middleware::client_info::ClientInfo;
+use crate::middleware::layers::{AnswerLayer, EdgeLayer};
+use crate::middleware::rate_limit::RateLimiter;
+use crate::middleware::{http_metrics, security};
 use crate::openapi::{ApiDocs, DocsSettings};
 use crate::routes;
 use crate::server::{self, ConnectionLimits};
 use crate::settings::{config_error, AzureAdSettings, Identity, Settings, SettingsError};
-use crate::state::{AppState, HttpLimits};
+use crate::state::{AppState, HttpLimits, Shared};
 use crate::store::{self, StoreError};
 use crate::templates::Templates;
 use crate::upstream::{CachedWeather, Clock, OpenWeather, SystemClock};
@@ -192,7 +193,7 @@ impl Application {
             ),
             &auth,
         );
-        let state = AppState {
+        let state = AppState::new(Shared {
             store,
             weather: Arc::new(weather),
             validator: validator.clone(),
@@ -212,7 +213,7 @@ impl Application {
             rate_limiter: Arc::new(
                 RateLimiter::new(&settings.rate_limit).map_err(StartupError::RateLimit)?,
             ),
-        };
+        });
         let router = build_router(state, Arc::new(docs));
         Ok(Self {
             listener,
@@ -316,10 +317,10 @@ pub fn to_validator(
 
 /// THE router: all routes (protected ones by their handlers' `Authorized<P>`), `/metrics`, the development issuer under `/dev-issuer`
 /// when the state says development mode, the JSON/HTML fallback, and the operational layers (outermost
-/// first): Authorization marked sensitive, request id, client address (trusted proxies), request metrics,
-/// trace span with the request id and client address,
-/// request-id propagation, security headers ([`security`]), error-cause logging and problem+json for bare
-/// 413s and 405s ([`error_log`]), load shedding beyond `max_in_flight` (503 `overloaded` +
+/// first): Authorization marked sensitive, request id, client address (trusted proxies) and request
+/// metrics ([`EdgeLayer`]), trace span with the request id and client address, request-id propagation,
+/// then [`AnswerLayer`]: `RateLimit` headers, error-cause logging and problem+json for bare 413s and 405s
+/// ([`error_log`](crate::middleware::error_log)), security headers ([`security`]); load shedding beyond `max_in_flight` (503 `overloaded` +
 /// `Retry-After`), request timeout (503 problem+json), body limit (413). The errors of the shedding and
 /// timeout layers become [`ApiError`]s (`From<BoxError>`).
 pub fn build_router(state: AppState, docs: Arc<ApiDocs>) -> Router {
@@ -334,16 +335,16 @@ pub fn build_router(state: AppState, docs: Arc<ApiDocs>) -> Router {
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-");
-            let client_ip = request
-                .extensions()
-                .get::<ClientInfo>()
-                .map_or_else(|| "-".to_owned(), ClientInfo::ip_for_log);
+            // The field values are only computed when the span is enabled.
             tracing::info_span!(
                 "request",
                 method = %request.method(),
                 uri = %security::loggable_uri(request.uri()),
                 request_id = %request_id,
-                client_ip = %client_ip,
+                client_ip = %request
+                    .extensions()
+                    .get::<ClientInfo>()
+                    .map_or_else(|| "-".to_owned(), ClientInfo::ip_for_log),
             )
         })
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
@@ -362,7 +363,7 @@ pub fn build_router(state: AppState, docs: Arc<ApiDocs>) -> Router {
             templates: state.templates.clone(),
         }))
         .fallback(routes::not_found)
-        .layer(axum::middleware::from_fn(http_metrics::note_route))
+        .layer(tower::util::MapRequestLayer::new(http_metrics::note_route))
         .with_state(state);
     // The operational layers wrap the whole router as one service (`Router::layer` would wrap each route
     // separately, missing the answers the router makes itself, such as 405).
@@ -373,19 +374,10 @@ pub fn build_router(state: AppState, docs: Arc<ApiDocs>) -> Router {
                 request_id_header.clone(),
                 MakeRequestUuid,
             ))
-            .layer(axum::middleware::from_fn_with_state(
-                trusted_proxies,
-                client_info::client_info,
-            ))
-            .layer(axum::middleware::from_fn_with_state(
-                metrics,
-                http_metrics::track_http,
-            ))
+            .layer(EdgeLayer::new(trusted_proxies, metrics))
             .layer(trace)
             .layer(PropagateRequestIdLayer::new(request_id_header))
-            .layer(axum::middleware::from_fn(security::security_headers))
-            .layer(axum::middleware::from_fn(error_log::log_error_causes))
-            .layer(axum::middleware::from_fn(rate_limit::rate_limit_headers))
+            .layer(AnswerLayer)
             .layer(HandleErrorLayer::new(layer_error))
             .layer(LoadShedLayer::new())
             .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))

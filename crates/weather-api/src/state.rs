@@ -27,9 +27,30 @@ pub struct HttpLimits {
     pub max_in_flight: usize,
 }
 
-/// Shared application state.
+/// Shared application state: one [`Arc`], so that the `State` extractor's clone for each request is one
+/// reference-count increment (it cloned fourteen handles before). Its fields are [`Shared`]'s, reached
+/// through `Deref`.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// The state made of these handles.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The handles inside [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     /// Report storage.
     pub store: Arc<dyn ReportStore>,
     /// Current weather (cached).

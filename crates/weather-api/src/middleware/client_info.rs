@@ -2,7 +2,7 @@
 //!
 //! `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host` are honoured **only** when the TCP peer
 //! (axum's [`ConnectInfo`]) is in the `trusted_proxies` setting; from anyone else they are ignored, since
-//! any client can send them. [`client_info`] resolves a [`ClientInfo`] once per request and puts it in the
+//! any client can send them. [`EdgeLayer`](super::layers::EdgeLayer) resolves a [`ClientInfo`] once per request and puts it in the
 //! request's extensions, where the trace span (the logged `client_ip`) and handlers (absolute URLs, such
 //! as an OpenAPI server URL) read it.
 //!
@@ -10,15 +10,11 @@
 //! right-most address that is not itself a trusted proxy is the client. `-Proto` and `-Host` take the last
 //! value (the one set by the nearest proxy).
 
-use std::net::{IpAddr, SocketAddr};
-use std::str::FromStr;
-use std::sync::Arc;
-
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use http::request::Parts;
 use http::HeaderMap;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
 
 /// An IP network: an address and a prefix length (`10.0.0.0/8`, `::1/128`; a bare address is a /32 or
 /// /128).
@@ -131,7 +127,7 @@ pub struct ClientInfo {
     /// The client's address: the peer, or the forwarded client when the peer is a trusted proxy.
     pub ip: Option<IpAddr>,
     /// `http` or `https`, as the client used it.
-    pub scheme: String,
+    pub scheme: &'static str,
     /// The host (and port) the client addressed, when known and well-formed.
     pub host: Option<String>,
     /// True when the forwarded headers were honoured.
@@ -147,11 +143,11 @@ impl ClientInfo {
     ) -> Self {
         let direct_host = header_values(headers, http::header::HOST)
             .last()
-            .and_then(|h| valid_host(h));
+            .and_then(valid_host);
         let mut info = Self {
             peer,
             ip: peer.map(|p| p.ip().to_canonical()),
-            scheme: "http".to_owned(),
+            scheme: "http",
             host: direct_host,
             via_trusted_proxy: false,
         };
@@ -163,7 +159,7 @@ impl ClientInfo {
         }
         info.via_trusted_proxy = true;
         let mut client = peer_ip;
-        for hop in header_values(headers, "x-forwarded-for").iter().rev() {
+        for hop in header_values(headers, "x-forwarded-for").rev() {
             let Some(ip) = parse_hop(hop) else {
                 break;
             };
@@ -174,14 +170,15 @@ impl ClientInfo {
         }
         info.ip = Some(client);
         if let Some(proto) = header_values(headers, "x-forwarded-proto").last() {
-            let proto = proto.to_ascii_lowercase();
-            if proto == "http" || proto == "https" {
-                info.scheme = proto;
+            if proto.eq_ignore_ascii_case("http") {
+                info.scheme = "http";
+            } else if proto.eq_ignore_ascii_case("https") {
+                info.scheme = "https";
             }
         }
         if let Some(host) = header_values(headers, "x-forwarded-host")
             .last()
-            .and_then(|h| valid_host(h))
+            .and_then(valid_host)
         {
             info.host = Some(host);
         }
@@ -199,16 +196,19 @@ impl ClientInfo {
     }
 }
 
-/// All comma-separated values of every instance of a header, trimmed, empty ones dropped.
-fn header_values(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Vec<String> {
+/// All comma-separated values of every instance of a header, in order, trimmed, empty ones dropped
+/// (borrowed: nothing is allocated).
+fn header_values(
+    headers: &HeaderMap,
+    name: impl http::header::AsHeaderName,
+) -> impl DoubleEndedIterator<Item = &str> {
     headers
         .get_all(name)
-        .iter()
+        .into_iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|v| v.trim().to_owned())
+        .map(str::trim)
         .filter(|v| !v.is_empty())
-        .collect()
 }
 
 /// One `X-Forwarded-For` hop: an address, possibly with a port (`1.2.3.4:5678`, `[::1]:80`).
@@ -231,27 +231,11 @@ fn valid_host(host: &str) -> Option<String> {
     ok.then(|| host.to_ascii_lowercase())
 }
 
-/// Middleware: resolves the [`ClientInfo`] of each request (from [`ConnectInfo`] when the server provides
-/// it) and stores it in the request extensions.
-pub async fn client_info(
-    State(proxies): State<Arc<TrustedProxies>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let info = ClientInfo::resolve(&proxies, peer, request.headers());
-    request.extensions_mut().insert(info);
-    next.run(request).await
-}
-
 impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
-    /// The resolved client; without the [`client_info`] middleware, the direct peer with no proxy
-    /// trusted.
+    /// The resolved client; without [`EdgeLayer`](super::layers::EdgeLayer), the direct peer with no
+    /// proxy trusted.
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         if let Some(info) = parts.extensions.get::<ClientInfo>() {
             return Ok(info.clone());

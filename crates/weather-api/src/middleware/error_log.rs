@@ -1,19 +1,16 @@
-//! [`log_error_causes`]: logs the internal cause of error answers inside the request span, and answers
+//! [`finish`]: logs the internal cause of error answers inside the request span, and answers
 //! for the layers that answer on their own without a problem body (413 from the body limit, 405 from the
 //! router) through [`ApiError`], so that every error body is problem+json.
 
-use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{header, StatusCode};
 
 use crate::error::{ApiError, ErrorCause, PROBLEM_JSON};
 
-/// Middleware: logs the [`ErrorCause`] of error responses (5xx at WARN, 4xx at DEBUG), and replaces the
-/// bare bodies of 413 and 405 answers by [`ApiError::PayloadTooLarge`] and
-/// [`ApiError::MethodNotAllowed`] (keeping `Allow`).
-pub async fn log_error_causes(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+/// Logs the [`ErrorCause`] of error responses (5xx at WARN, 4xx at DEBUG), and replaces the bare bodies
+/// of 413 and 405 answers by [`ApiError::PayloadTooLarge`] and [`ApiError::MethodNotAllowed`] (keeping
+/// `Allow`). Applied by [`AnswerLayer`](super::layers::AnswerLayer), inside the request span.
+pub fn finish(response: Response) -> Response {
     let status = response.status();
     if let Some(ErrorCause(cause)) = response.extensions().get::<ErrorCause>() {
         if status.is_server_error() {

@@ -1,5 +1,7 @@
 //! The service's own middleware, applied by [`build_router`](crate::startup::build_router) around the
-//! whole router (tower-http supplies the rest: request ids, trace, sensitive headers, body limit):
+//! whole router (tower-http supplies the rest: request ids, trace, sensitive headers, body limit) as two
+//! hand-written layers ([`layers`]: one plain future each, no boxing) that call the parts below, with
+//! [`notes`] carrying what the inner parts learn about a request back to them:
 //!
 //! * [`client_info`]: who the client is (the TCP peer, or the forwarded client behind a trusted proxy);
 //! * [`security`]: security headers on every answer, and request targets safe to log;
@@ -12,5 +14,7 @@
 pub mod client_info;
 pub mod error_log;
 pub mod http_metrics;
+pub mod layers;
+pub mod notes;
 pub mod rate_limit;
 pub mod security;

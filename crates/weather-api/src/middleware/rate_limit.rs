@@ -1,6 +1,6 @@
 //! Fair limits per caller: the [`RateLimited<C>`] extractor, the [`RateLimiter`] behind it (a local
 //! GCRA, and when `rate_limit.redis_url` is set the same GCRA shared through Redis), and the
-//! [`rate_limit_headers`] middleware that puts `RateLimit-Policy` / `RateLimit` on allowed answers.
+//! [`add_headers`] function that puts `RateLimit-Policy` / `RateLimit` on allowed answers.
 //!
 //! **Who the caller is.** The extractor runs after authentication (a handler lists it after its auth
 //! extractor; with a route layer, the layer ran before): it reads the `VerifiedClaims` the auth step put
@@ -28,16 +28,15 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{FromRef, FromRequestParts, Request};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::{FromRef, FromRequestParts};
 use entra_auth::VerifiedClaims;
 use http::request::Parts;
 
 use super::client_info::ClientInfo;
+use super::notes::RequestNotes;
 use crate::domain::{Quota, RateDecision, RouteClass};
 use crate::error::{insert_rate_limit_headers, ApiError};
 use crate::settings::RateLimitSettings;
@@ -87,8 +86,8 @@ where
         let limiter = Arc::<RateLimiter>::from_ref(state);
         let caller = caller_key(&parts.extensions);
         let decision = limiter.check(C::CLASS, &caller).await;
-        if let Some(slot) = parts.extensions.get::<DecisionSlot>() {
-            let _ = slot.0.set(decision);
+        if let Some(notes) = parts.extensions.get::<RequestNotes>() {
+            notes.set_rate(decision);
         }
         if decision.is_allowed() {
             Ok(Self(decision, PhantomData))
@@ -121,22 +120,13 @@ pub fn caller_key(extensions: &http::Extensions) -> String {
     }
 }
 
-/// Where the extractor leaves its decision for [`rate_limit_headers`].
-#[derive(Debug, Clone, Default)]
-struct DecisionSlot(Arc<OnceLock<RateDecision>>);
-
-/// Middleware: `RateLimit-Policy` and `RateLimit` on every answer of a rate-limited route (the 429
-/// carries them already, from [`ApiError`]).
-pub async fn rate_limit_headers(mut request: Request, next: Next) -> Response {
-    let slot = DecisionSlot::default();
-    request.extensions_mut().insert(slot.clone());
-    let mut response = next.run(request).await;
-    if let Some(decision) = slot.0.get() {
-        if decision.is_allowed() {
-            insert_rate_limit_headers(response.headers_mut(), decision);
-        }
+/// `RateLimit-Policy` and `RateLimit` on the answer of a rate-limited route that was allowed (the 429
+/// carries them already, from [`ApiError`]). The extractor notes its decision in the request's
+/// [`RequestNotes`]; [`AnswerLayer`](super::layers::AnswerLayer) calls this with it.
+pub fn add_headers(headers: &mut http::HeaderMap, decision: &RateDecision) {
+    if decision.is_allowed() {
+        insert_rate_limit_headers(headers, decision);
     }
-    response
 }
 
 /// The per-caller limiter: local GCRA tables per class, and the shared Redis GCRA when configured.
@@ -491,7 +481,7 @@ mod tests {
         ext.insert(ClientInfo {
             peer: None,
             ip: Some("192.0.2.7".parse().unwrap()),
-            scheme: "http".to_owned(),
+            scheme: "http",
             host: None,
             via_trusted_proxy: false,
         });

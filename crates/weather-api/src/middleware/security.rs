@@ -1,16 +1,13 @@
 //! Security headers and log-safe request targets, applied by
 //! [`build_router`](crate::startup::build_router):
 //!
-//! * [`security_headers`]: `X-Content-Type-Options: nosniff` and `Referrer-Policy: no-referrer` on every
+//! * [`add_headers`]: `X-Content-Type-Options: nosniff` and `Referrer-Policy: no-referrer` on every
 //!   answer; on HTML answers a Content-Security-Policy without inline script ([`HTML_CSP`], unless the
 //!   route set its own, as `/docs` does) and `X-Frame-Options: DENY`; `Cache-Control: no-store` on every
 //!   answer to a request that carried credentials and on every `/api` answer (authenticated data and auth
 //!   errors are never stored by a browser or a shared cache).
 //! * [`loggable_uri`]: the request target for logs, with credential query parameters redacted.
 
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::Response;
 use http::{header, HeaderValue};
 
 /// The Content-Security-Policy of HTML pages: same-origin resources only, no inline script, no plugins,
@@ -45,13 +42,18 @@ pub fn loggable_uri(uri: &http::Uri) -> String {
     format!("{}?{}", uri.path(), redacted.join("&"))
 }
 
-/// Middleware: the security headers described in the module documentation.
-pub async fn security_headers(request: Request, next: Next) -> Response {
-    let sensitive = request.headers().contains_key(header::AUTHORIZATION)
-        || request.uri().path() == "/api"
-        || request.uri().path().starts_with("/api/");
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+/// True when the answer to `request` must not be stored by any cache: it carried credentials, or it is
+/// an `/api` route.
+pub fn is_sensitive<B>(request: &http::Request<B>) -> bool {
+    let path = request.uri().path();
+    request.headers().contains_key(header::AUTHORIZATION)
+        || path == "/api"
+        || path.starts_with("/api/")
+}
+
+/// The security headers described in the module documentation, on an answer (`sensitive`: see
+/// [`is_sensitive`]). Applied by [`AnswerLayer`](super::layers::AnswerLayer).
+pub fn add_headers(headers: &mut http::HeaderMap, sensitive: bool) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -75,7 +77,6 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     if sensitive {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    response
 }
 
 #[cfg(test)]
