@@ -19,7 +19,7 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 use tower::{BoxError, ServiceBuilder};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use url::Url;
@@ -29,7 +29,7 @@ use crate::dev_mode::{self, dev_banner, DevMode, ModeInfo, NetworkBindRefused, D
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::middleware::client_info::ClientInfo;
-use crate::middleware::layers::{AnswerLayer, EdgeLayer};
+use crate::middleware::layers::{AnswerLayer, EdgeLayer, MakeRequestId};
 use crate::middleware::rate_limit::RateLimiter;
 use crate::middleware::{http_metrics, security};
 use crate::openapi::{ApiDocs, DocsSettings};
@@ -372,7 +372,7 @@ pub fn build_router(state: AppState, docs: Arc<ApiDocs>) -> Router {
             .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
             .layer(SetRequestIdLayer::new(
                 request_id_header.clone(),
-                MakeRequestUuid,
+                MakeRequestId,
             ))
             .layer(EdgeLayer::new(trusted_proxies, metrics))
             .layer(trace)

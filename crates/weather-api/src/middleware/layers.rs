@@ -208,3 +208,42 @@ where
         }
     }
 }
+
+/// Request ids: random (version 4) UUIDs drawn from the thread's CSPRNG (`rand::thread_rng`, ChaCha
+/// seeded from the OS), instead of one `getrandom` system call per request as
+/// `tower_http::request_id::MakeRequestUuid` makes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MakeRequestId;
+
+impl tower_http::request_id::MakeRequestId for MakeRequestId {
+    fn make_request_id<B>(
+        &mut self,
+        _request: &http::Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
+        let bytes: [u8; 16] = rand::Rng::gen(&mut rand::thread_rng());
+        let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+        let mut text = uuid::Uuid::encode_buffer();
+        http::HeaderValue::from_str(id.hyphenated().encode_lower(&mut text))
+            .ok()
+            .map(tower_http::request_id::RequestId::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tower_http::request_id::MakeRequestId as _;
+
+    use super::*;
+
+    #[test]
+    fn request_ids_are_distinct_version_4_uuids() {
+        let request = http::Request::new(());
+        let mut ids = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let id = MakeRequestId.make_request_id(&request).unwrap();
+            let id = uuid::Uuid::parse_str(id.header_value().to_str().unwrap()).unwrap();
+            assert_eq!(id.get_version_num(), 4);
+            assert!(ids.insert(id));
+        }
+    }
+}
