@@ -9,11 +9,12 @@
 //! tag answers 304 without a body.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use entra_auth::Authorized;
+use http::request::Parts;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use uuid::Uuid;
 
@@ -66,14 +67,14 @@ pub(crate) async fn list_reports(
     _auth: Authorized<ReportsRead>,
     _rate: RateLimited<ReadClass>,
     State(state): State<AppState>,
-    headers: HeaderMap,
+    if_none_match: IfNoneMatch,
     query: Result<Query<RawPageQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(raw) = query?;
     let request = PageRequest::parse(&raw)?;
     let page = state.store.page(request).await?;
     let etag = page.etag();
-    if matches_if_none_match(&headers, &etag) {
+    if if_none_match.matches(&etag) {
         return Ok(not_modified(etag));
     }
     let next = page.next();
@@ -89,16 +90,37 @@ pub(crate) async fn list_reports(
     Ok(response)
 }
 
-/// True when `If-None-Match` lists `etag` (weak comparison, RFC 9110 13.1.2) or is `*`.
-fn matches_if_none_match(headers: &HeaderMap, etag: &str) -> bool {
-    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
-    let wanted = opaque(etag);
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|tag| tag.trim() == "*" || opaque(tag) == wanted)
+/// The request's `If-None-Match` values (only those: the handlers need no other header, and taking the
+/// whole `HeaderMap` would copy every header, the bearer token included, for each request).
+#[derive(Debug, Default)]
+pub(crate) struct IfNoneMatch(Vec<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .headers
+                .get_all(header::IF_NONE_MATCH)
+                .iter()
+                .cloned()
+                .collect(),
+        ))
+    }
+}
+
+impl IfNoneMatch {
+    /// True when `If-None-Match` lists `etag` (weak comparison, RFC 9110 13.1.2) or is `*`.
+    fn matches(&self, etag: &str) -> bool {
+        let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+        let wanted = opaque(etag);
+        self.0
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|tag| tag.trim() == "*" || opaque(tag) == wanted)
+    }
 }
 
 /// 304 with the entity tag and no body.
@@ -141,14 +163,14 @@ pub(crate) async fn get_report(
     _auth: Authorized<ReportsRead>,
     _rate: RateLimited<ReadClass>,
     State(state): State<AppState>,
-    headers: HeaderMap,
+    if_none_match: IfNoneMatch,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
     let report = state.store.get(id).await?.ok_or(ApiError::NotFound)?;
     // A report never changes once stored: its id is its version.
     let etag = format!("\"r{}\"", report.id.simple());
-    if matches_if_none_match(&headers, &etag) {
+    if if_none_match.matches(&etag) {
         return Ok(not_modified(etag));
     }
     let mut response = Json(report).into_response();
