@@ -15,7 +15,10 @@
 //! `store_write/store_64_concurrent_adds`: 64 concurrent `add`s through the store's writer thread (group
 //! commit, `synchronous = FULL`); criterion's throughput line gives reports per second.
 //!
-//! `cargo bench -p weather-api --bench store_read`.
+//! `cargo bench -p weather-api --bench store_read` (figures from `-- --warm-up-time 2 --measurement-time
+//! 5` on the 2-core dev VM, ext4): inline 26.6 µs [26.6, 26.7], spawn_blocking 41.4 µs [41.1, 41.6],
+//! `SqliteStore::page` 28.3 µs [28.1, 28.8]; 64 concurrent adds 1.70 ms [1.64, 1.78], i.e. 37.7 k
+//! reports/s, about 22 reports per commit.
 
 // Benchmark code: a failed unwrap is a failed run.
 #![allow(clippy::unwrap_used, missing_docs)]
