@@ -538,7 +538,7 @@ mod tests {
     use super::*;
 
     fn sqlx_down() -> StoreError {
-        StoreError::Unavailable(sqlx::Error::PoolTimedOut)
+        StoreError::from(sqlx::Error::PoolTimedOut)
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Report persistence: the [`ReportStore`] trait and its SQLite and PostgreSQL implementations.
 //!
 //! Both implementations commit before they return, so a report answered with 201 is durable. One contract
-//! test suite (`tests/api/store.rs`) runs against both.
+//! test suite (`tests/api/store.rs`) runs against both. SQLite goes through rusqlite (reads on the calling
+//! thread, writes group-committed by one writer thread), PostgreSQL through sqlx.
 
 mod postgres;
 mod sqlite;
@@ -21,9 +22,10 @@ use crate::settings::DatabaseUrl;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The database could not be reached, or refused the operation (locked, connection lost...).
+    /// The database could not be reached, or refused the operation (locked, connection lost...). The
+    /// cause is the driver's error (`sqlx::Error`, `rusqlite::Error`...), for the logs only.
     #[error("database unavailable")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A stored row no longer parses into a report.
     #[error("stored report {id} is invalid")]
     Corrupt {
@@ -33,14 +35,20 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// Applying the embedded migrations failed.
+    /// Applying the embedded migrations failed (the cause is the driver's or migrator's error).
     #[error("database migration failed")]
-    Migration(#[source] sqlx::migrate::MigrateError),
+    Migration(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Unavailable(e)
+        Self::Unavailable(Box::new(e))
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Unavailable(Box::new(e))
     }
 }
 

@@ -45,7 +45,7 @@ impl PostgresStore {
         sqlx::migrate!("migrations/postgres")
             .run(&pool)
             .await
-            .map_err(StoreError::Migration)?;
+            .map_err(|e| StoreError::Migration(Box::new(e)))?;
         Ok(Self { pool })
     }
 

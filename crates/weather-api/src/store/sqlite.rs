@@ -1,81 +1,463 @@
-//! SQLite store: one file, WAL journal, `synchronous = FULL` (a committed report survives a power cut).
+//! SQLite store on rusqlite: one file, WAL journal, `synchronous = FULL` (a committed report survives a
+//! power cut).
+//!
+//! - **Reads** (`page`, `get`, `ping`) run on the calling thread, when their future is first polled: each
+//!   is one indexed range scan of at most 501 rows (or one row by the unique `id` index) out of the page
+//!   cache, CPU-bound and bounded like serialising the answer, so sending it to another thread would cost
+//!   more than the query (issue 15: sqlx-sqlite's worker thread made the default page ten times dearer;
+//!   `benches/store_read.rs` has the figures, `spawn_blocking` included). Reader connections
+//!   (`query_only`) come from a small pool whose lock is held only to pop or push one, never during a
+//!   query.
+//! - **Writes** (`add`) go to one thread, `sqlite-writer`, owning the only write connection. It takes a
+//!   job, drains whatever else is already queued (at most `MAX_BATCH`, 256), and commits them in one
+//!   `BEGIN IMMEDIATE` ... `COMMIT` (group commit: one fsync for the lot). Every report is answered only
+//!   after that `COMMIT` returned, so a 201 means committed and synced. A failed transaction answers
+//!   [`StoreError::Unavailable`] to every job in it; a failed insert rolls back and retries the jobs one
+//!   by one, so one bad row never fails its neighbours. The thread ends when the store is dropped (after
+//!   answering what was queued).
+//! - **Opening** is blocking and done once, on a blocking thread: the file is created if missing, the
+//!   embedded migrations (`migrations/sqlite/`) are applied in order inside one transaction, and
+//!   `PRAGMA user_version` records how many are applied. A database made by the sqlx-based version
+//!   (`_sqlx_migrations` table, `user_version = 0`) opens fine: the first migration is `IF NOT EXISTS`.
+//! - **In memory** (`sqlite::memory:`, `sqlite://:memory:` or `?mode=memory`): a database private to the
+//!   store, named `file:weather-<uuid>?mode=memory&cache=shared` so that the writer and the readers
+//!   share it. Shared cache locks tables, not the file, and `busy_timeout` does not apply to those
+//!   locks, so readers there set `read_uncommitted` (they never wait for, nor block, the writer; they
+//!   may see a batch before its `COMMIT`, which an in-memory database cannot lose anyway). For tests and
+//!   development only.
 
-use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row as _, SqlitePool};
-use uuid::Uuid;
-
 use futures_util::future::BoxFuture;
+use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
+use tokio::sync::oneshot;
+use uuid::Uuid;
 
 use super::{build_report, into_page, ReportStore, Row, StoreError};
 use crate::domain::{NewReport, Page, PageRequest, Report};
 
-/// Reports in a SQLite database file.
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
-}
+/// How long a connection waits for another one's lock before answering "database unavailable".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Reader connections kept open between requests (more are opened under load, then closed).
+const MAX_IDLE_READERS: usize = 8;
+/// The most reports committed in one transaction.
+const MAX_BATCH: usize = 256;
 
-const COLUMNS: &str = "seq, id, description, city, state, country, created_date";
+/// The embedded migrations, in the order they apply; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "20261129000000_create_reports",
+    include_str!("../../migrations/sqlite/20261129000000_create_reports.sql"),
+)];
 
 /// The newest page: a scan of the `reports_created_date` index from its start.
 const FIRST_PAGE: &str =
     "SELECT seq, id, description, city, state, country, created_date FROM reports \
-     ORDER BY created_date DESC, seq DESC LIMIT ?";
+     ORDER BY created_date DESC, seq DESC LIMIT ?1";
 /// A later page: the same scan started strictly after the cursor (a row-value range on the index).
 const NEXT_PAGE: &str =
     "SELECT seq, id, description, city, state, country, created_date FROM reports \
-     WHERE (created_date, seq) < (?, ?) ORDER BY created_date DESC, seq DESC LIMIT ?";
+     WHERE (created_date, seq) < (?1, ?2) ORDER BY created_date DESC, seq DESC LIMIT ?3";
+/// One report, by the unique index on `id`.
+const BY_ID: &str = "SELECT seq, id, description, city, state, country, created_date FROM reports \
+     WHERE id = ?1";
+const INSERT: &str = "INSERT INTO reports (id, description, city, state, country, created_date) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+/// Why the SQLite store could not do something, beyond the driver's own errors (the source of a
+/// [`StoreError`]; never shown to clients).
+#[derive(Debug, thiserror::Error)]
+enum SqliteError {
+    #[error("not a sqlite URL (expected sqlite://PATH or sqlite::memory:)")]
+    NotSqliteUrl,
+    #[error("the sqlite URL names no file")]
+    NoFile,
+    #[error("the sqlite writer thread has stopped")]
+    WriterStopped,
+    #[error("the database's schema version {found} is not one this build knows (0 to {known})")]
+    UnknownSchemaVersion { found: i64, known: i64 },
+}
+
+fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Unavailable(Box::new(e))
+}
 
 /// `created_date` as stored: fixed-width RFC 3339 with microseconds, so that text order is time order.
 fn stored_time(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
-impl SqliteStore {
-    /// Opens (creating if missing) the database at `url` (`sqlite://path` or `sqlite::memory:`) and applies
-    /// the embedded migrations.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the file cannot be opened or migrated.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(StoreError::Migration)?;
-        Ok(Self { pool })
+/// What SQLite opens: a `file:` URI (with `SQLITE_OPEN_URI`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    uri: String,
+    /// A shared-cache in-memory database (see the module docs).
+    memory: bool,
+}
+
+impl Target {
+    /// `sqlite://PATH[?PARAMS]`, `sqlite:PATH[?PARAMS]` (PARAMS are handed to SQLite as URI parameters,
+    /// e.g. `mode=ro`), `sqlite::memory:`, `sqlite://:memory:` or `mode=memory`.
+    fn parse(url: &str) -> Result<Self, StoreError> {
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| unavailable(SqliteError::NotSqliteUrl))?;
+        let (path, query) = match rest.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (rest, None),
+        };
+        let memory = path == ":memory:"
+            || query.is_some_and(|q| q.split('&').any(|param| param == "mode=memory"));
+        if memory {
+            return Ok(Self {
+                uri: format!(
+                    "file:weather-{}?mode=memory&cache=shared",
+                    Uuid::new_v4().simple()
+                ),
+                memory: true,
+            });
+        }
+        if path.is_empty() {
+            return Err(unavailable(SqliteError::NoFile));
+        }
+        // An absolute path gets the empty authority (`file:///abs`), so that `//` can never start one.
+        let mut uri = String::from(if path.starts_with('/') {
+            "file://"
+        } else {
+            "file:"
+        });
+        for c in path.chars() {
+            match c {
+                '%' => uri.push_str("%25"),
+                '?' => uri.push_str("%3f"),
+                '#' => uri.push_str("%23"),
+                c => uri.push(c),
+            }
+        }
+        if let Some(query) = query {
+            uri.push('?');
+            uri.push_str(query);
+        }
+        Ok(Self { uri, memory: false })
+    }
+}
+
+/// The write connection: created if missing, WAL journal, `synchronous = FULL`.
+fn open_writer(target: &Target, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        &target.uri,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(busy_timeout)?;
+    // An in-memory database answers "memory": there is no file to journal.
+    let _mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+/// Applies the migrations not yet applied, in one transaction, and records their count in
+/// `PRAGMA user_version`.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let failed = |e: rusqlite::Error| StoreError::Migration(Box::new(e));
+    let known = i64::try_from(MIGRATIONS.len()).expect("BUG: a handful of migrations");
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(failed)?;
+    let applied: i64 = tx
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(failed)?;
+    if !(0..=known).contains(&applied) {
+        return Err(StoreError::Migration(Box::new(
+            SqliteError::UnknownSchemaVersion {
+                found: applied,
+                known,
+            },
+        )));
+    }
+    for (number, (name, sql)) in (1_i64..).zip(MIGRATIONS) {
+        if number <= applied {
+            continue;
+        }
+        tx.execute_batch(sql).map_err(failed)?;
+        tx.pragma_update(None, "user_version", number)
+            .map_err(failed)?;
+        tracing::info!(migration = name, "sqlite migration applied");
+    }
+    tx.commit().map_err(failed)
+}
+
+/// The reader connections not in use.
+#[derive(Debug)]
+struct Readers {
+    target: Target,
+    busy_timeout: Duration,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn open(&self) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(
+            &self.target.uri,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(self.busy_timeout)?;
+        conn.pragma_update(None, "query_only", true)?;
+        if self.target.memory {
+            conn.pragma_update(None, "read_uncommitted", true)?;
+        }
+        Ok(conn)
     }
 
-    fn row(r: &sqlx::sqlite::SqliteRow) -> Result<Row, StoreError> {
-        let id: String = r.try_get("id")?;
-        let created: String = r.try_get("created_date")?;
-        let corrupt = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Corrupt {
-            id: id.clone(),
-            source: e,
+    /// Runs `read` on an idle connection (or a new one), then keeps the connection if it succeeded and
+    /// fewer than [`MAX_IDLE_READERS`] are idle. The lock is held only to pop and to push.
+    fn with<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.open()?,
         };
-        Ok(Row {
-            seq: r.try_get("seq")?,
-            id: Uuid::parse_str(&id).map_err(|e| corrupt(Box::new(e)))?,
-            description: r.try_get("description")?,
-            city: r.try_get("city")?,
-            state: r.try_get("state")?,
-            country: r.try_get("country")?,
-            created_date: chrono::DateTime::parse_from_rfc3339(&created)
-                .map_err(|e| corrupt(Box::new(e)))?
-                .with_timezone(&chrono::Utc),
+        let result = read(&conn);
+        if result.is_ok() {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(conn);
+                return result;
+            }
+        }
+        // Closed here, outside the lock.
+        drop(conn);
+        result
+    }
+}
+
+/// A report on its way to the writer thread, and where its answer goes.
+struct Job {
+    report: Report,
+    reply: oneshot::Sender<Result<Report, StoreError>>,
+}
+
+/// Which step of a write transaction failed.
+#[derive(Debug)]
+enum WriteFailure {
+    /// `BEGIN IMMEDIATE` or `COMMIT`: the database refused the whole transaction.
+    Transaction(rusqlite::Error),
+    /// One `INSERT` (whose row it was is not known to the caller: it retries one by one).
+    Insert(rusqlite::Error),
+}
+
+/// Inserts `reports` in one transaction.
+fn commit(conn: &mut Connection, reports: &[&Report]) -> Result<(), WriteFailure> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(WriteFailure::Transaction)?;
+    {
+        let mut insert = tx.prepare_cached(INSERT).map_err(WriteFailure::Insert)?;
+        for report in reports {
+            insert
+                .execute(params![
+                    report.id.to_string(),
+                    report.description.as_str(),
+                    report.location.city.as_str(),
+                    report.location.state.as_ref().map(|s| s.as_str()),
+                    report.location.country.as_str(),
+                    stored_time(&report.created_date),
+                ])
+                .map_err(WriteFailure::Insert)?;
+        }
+    }
+    // On failure the transaction is rolled back when dropped.
+    tx.commit().map_err(WriteFailure::Transaction)
+}
+
+/// The writer thread's loop: one group commit per wake-up, until every sender is gone.
+fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>, commits: &AtomicU64) {
+    let mut batch = Vec::new();
+    while let Ok(first) = jobs.recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        write_batch(&mut conn, &mut batch, commits);
+    }
+    tracing::debug!("sqlite writer: the store was dropped, the thread ends");
+}
+
+/// Commits the jobs of `batch` (leaving it empty) and answers each, only once its `COMMIT` returned.
+fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>, commits: &AtomicU64) {
+    let reports: Vec<&Report> = batch.iter().map(|job| &job.report).collect();
+    let failure = match commit(conn, &reports) {
+        Ok(()) => None,
+        Err(WriteFailure::Insert(e)) if batch.len() > 1 => {
+            tracing::warn!(error = %e, reports = batch.len(), "sqlite insert failed: retrying the batch one by one");
+            for job in batch.drain(..) {
+                let result = match commit(conn, &[&job.report]) {
+                    Ok(()) => {
+                        commits.fetch_add(1, Ordering::Relaxed);
+                        Ok(job.report)
+                    }
+                    Err(WriteFailure::Insert(e) | WriteFailure::Transaction(e)) => {
+                        Err(unavailable(e))
+                    }
+                };
+                // The caller may have gone (request cancelled): its report is stored all the same.
+                let _ = job.reply.send(result);
+            }
+            return;
+        }
+        Err(WriteFailure::Insert(e) | WriteFailure::Transaction(e)) => Some(Arc::new(e)),
+    };
+    match failure {
+        None => {
+            commits.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(reports = batch.len(), "sqlite group commit");
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Ok(job.report));
+            }
+        }
+        Some(e) => {
+            tracing::warn!(error = %e, reports = batch.len(), "sqlite write transaction failed");
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(unavailable(Arc::clone(&e))));
+            }
+        }
+    }
+}
+
+/// Decodes a row of the `SELECT seq, id, description, city, state, country, created_date` queries.
+fn decode(r: &rusqlite::Row<'_>) -> Result<Row, StoreError> {
+    let id = r.get_ref(1)?.as_str().map_err(unavailable)?;
+    let created = r.get_ref(6)?.as_str().map_err(unavailable)?;
+    let corrupt = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Corrupt {
+        id: id.to_owned(),
+        source: e,
+    };
+    Ok(Row {
+        seq: r.get(0)?,
+        id: Uuid::parse_str(id).map_err(|e| corrupt(Box::new(e)))?,
+        description: r.get(2)?,
+        city: r.get(3)?,
+        state: r.get(4)?,
+        country: r.get(5)?,
+        created_date: chrono::DateTime::parse_from_rfc3339(created)
+            .map_err(|e| corrupt(Box::new(e)))?
+            .with_timezone(&chrono::Utc),
+    })
+}
+
+/// Every row `stmt` answers for `params`, decoded.
+fn query_rows(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+    capacity: usize,
+) -> Result<Vec<Row>, StoreError> {
+    let mut rows = stmt.query(params)?;
+    let mut decoded = Vec::with_capacity(capacity);
+    while let Some(row) = rows.next()? {
+        decoded.push(decode(row)?);
+    }
+    Ok(decoded)
+}
+
+/// Reports in a SQLite database file (see the module docs for the threads and connections).
+pub struct SqliteStore {
+    readers: Readers,
+    jobs: mpsc::Sender<Job>,
+    commits: Arc<AtomicU64>,
+    /// The writer thread, joined by tests (in production it ends on its own once `jobs` is dropped).
+    #[cfg(test)]
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("uri", &self.readers.target.uri)
+            .field("commits", &self.commits())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` and applies the embedded migrations, on a
+    /// blocking thread; starts the writer thread. `url` is `sqlite://PATH` or `sqlite:PATH`, optionally
+    /// with `?PARAMS` handed to SQLite as URI parameters (e.g. `mode=ro`), or `sqlite::memory:` (see the
+    /// module docs).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the URL is not a SQLite one or the file cannot be opened,
+    /// [`StoreError::Migration`] when the migrations fail or the database's schema is newer than this
+    /// build.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::open(url, BUSY_TIMEOUT).await
+    }
+
+    async fn open(url: &str, busy_timeout: Duration) -> Result<Self, StoreError> {
+        let url = url.to_owned();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            span.in_scope(|| Self::open_blocking(&url, busy_timeout))
         })
+        .await
+        .map_err(unavailable)?
+    }
+
+    fn open_blocking(url: &str, busy_timeout: Duration) -> Result<Self, StoreError> {
+        let target = Target::parse(url)?;
+        let mut writer = open_writer(&target, busy_timeout)?;
+        migrate(&mut writer)?;
+        let readers = Readers {
+            target,
+            busy_timeout,
+            idle: Mutex::new(Vec::new()),
+        };
+        // One reader opened now: a database that cannot be read fails at start-up, not on a request.
+        let first = readers.open()?;
+        readers
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(first);
+        let (jobs, queue) = mpsc::channel();
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&commits);
+        let span = tracing::Span::current();
+        let handle = std::thread::Builder::new()
+            .name("sqlite-writer".to_owned())
+            .spawn(move || span.in_scope(|| run_writer(writer, queue, &counter)))
+            .map_err(unavailable)?;
+        #[cfg(not(test))]
+        drop(handle);
+        Ok(Self {
+            readers,
+            jobs,
+            commits,
+            #[cfg(test)]
+            writer: Some(handle),
+        })
+    }
+
+    /// How many write transactions the writer thread has committed so far. Concurrent `add`s share one
+    /// (group commit), so under load this grows slower than the number of reports.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 }
 
@@ -83,54 +465,56 @@ impl ReportStore for SqliteStore {
     fn add(&self, new: NewReport) -> BoxFuture<'_, Result<Report, StoreError>> {
         Box::pin(async move {
             let report = build_report(new);
-            sqlx::query(
-                "INSERT INTO reports (id, description, city, state, country, created_date) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(report.id.to_string())
-            .bind(report.description.as_str())
-            .bind(report.location.city.as_str())
-            .bind(report.location.state.as_ref().map(|s| s.as_str()))
-            .bind(report.location.country.as_str())
-            .bind(stored_time(&report.created_date))
-            .execute(&self.pool)
-            .await?;
-            Ok(report)
+            let (reply, answer) = oneshot::channel();
+            self.jobs
+                .send(Job { report, reply })
+                .map_err(|_| unavailable(SqliteError::WriterStopped))?;
+            answer
+                .await
+                .map_err(|_| unavailable(SqliteError::WriterStopped))?
         })
     }
 
     fn page(&self, request: PageRequest) -> BoxFuture<'_, Result<Page, StoreError>> {
         Box::pin(async move {
             let fetch = i64::from(request.limit.get()) + 1;
-            let query = match request.after {
-                None => sqlx::query(FIRST_PAGE).bind(fetch),
-                Some(after) => sqlx::query(NEXT_PAGE)
-                    .bind(stored_time(&after.created_date()))
-                    .bind(after.seq())
-                    .bind(fetch),
-            };
-            let rows = query.fetch_all(&self.pool).await?;
-            let rows = rows.iter().map(Self::row).collect::<Result<_, _>>()?;
+            let capacity = usize::try_from(fetch).unwrap_or(0).min(1024);
+            let rows = self.readers.with(|conn| match request.after {
+                None => query_rows(
+                    &mut *conn.prepare_cached(FIRST_PAGE)?,
+                    params![fetch],
+                    capacity,
+                ),
+                Some(after) => {
+                    let cursor = params![stored_time(&after.created_date()), after.seq(), fetch];
+                    query_rows(&mut *conn.prepare_cached(NEXT_PAGE)?, cursor, capacity)
+                }
+            })?;
             into_page(rows, request)
         })
     }
 
     fn get(&self, id: Uuid) -> BoxFuture<'_, Result<Option<Report>, StoreError>> {
         Box::pin(async move {
-            let sql = format!("SELECT {COLUMNS} FROM reports WHERE id = ?");
-            let row = sqlx::query(&sql)
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await?;
-            row.map(|r| Self::row(&r).and_then(Row::into_report))
-                .transpose()
+            let rows = self.readers.with(|conn| {
+                query_rows(
+                    &mut *conn.prepare_cached(BY_ID)?,
+                    params![id.to_string()],
+                    1,
+                )
+            })?;
+            rows.into_iter().next().map(Row::into_report).transpose()
         })
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            sqlx::query("SELECT 1").execute(&self.pool).await?;
-            Ok(())
+            // Not just `SELECT 1`: the database must still hold the service's table.
+            self.readers.with(|conn| {
+                let mut stmt = conn.prepare_cached("SELECT 1 FROM reports LIMIT 1")?;
+                stmt.query([])?.next()?;
+                Ok(())
+            })
         })
     }
 }
@@ -138,25 +522,263 @@ impl ReportStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{RawLocation, RawNewReport};
+
+    fn new_report(description: &str) -> NewReport {
+        NewReport::parse(&RawNewReport {
+            description: Some(description.to_owned()),
+            location: Some(RawLocation {
+                city: Some("Portland".to_owned()),
+                state: Some("OR".to_owned()),
+                country: Some("US".to_owned()),
+            }),
+        })
+        .unwrap()
+    }
+
+    fn file_url(dir: &tempfile::TempDir) -> (std::path::PathBuf, String) {
+        let path = dir.path().join("reports.db");
+        let url = format!("sqlite://{}", path.display());
+        (path, url)
+    }
+
+    #[test]
+    fn urls_become_sqlite_uris() {
+        let uri = |url: &str| Target::parse(url).unwrap().uri;
+        assert_eq!(uri("sqlite:///var/lib/w.db"), "file:///var/lib/w.db");
+        assert_eq!(uri("sqlite:/var/lib/w.db"), "file:///var/lib/w.db");
+        assert_eq!(uri("sqlite://weather.db"), "file:weather.db");
+        assert_eq!(uri("sqlite:weather.db?mode=ro"), "file:weather.db?mode=ro");
+        assert_eq!(uri("sqlite:///a%b#c.db"), "file:///a%25b%23c.db");
+        for memory in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://x.db?mode=memory",
+        ] {
+            let target = Target::parse(memory).unwrap();
+            assert!(target.memory, "{memory}");
+            assert!(target.uri.starts_with("file:weather-"), "{}", target.uri);
+            assert!(target.uri.ends_with("?mode=memory&cache=shared"));
+        }
+        assert_ne!(uri("sqlite::memory:"), uri("sqlite::memory:"));
+        for bad in ["postgres://x", "weather.db", "sqlite://", "sqlite:?mode=ro"] {
+            assert!(
+                matches!(Target::parse(bad), Err(StoreError::Unavailable(_))),
+                "{bad}"
+            );
+        }
+    }
 
     #[tokio::test]
     async fn database_file_is_created_in_wal_mode_with_full_sync() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("new.db");
-        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
+        let (path, url) = file_url(&dir);
+        let store = SqliteStore::connect(&url).await.unwrap();
         assert!(path.is_file());
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&store.pool)
-            .await
+        let other = Connection::open(&path).unwrap();
+        let mode: String = other
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
-        // 2 = FULL
-        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(&store.pool)
+        let version: i64 = other
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 1);
+        // synchronous is per connection: the writer's, as opened.
+        let writer = open_writer(&Target::parse(&url).unwrap(), BUSY_TIMEOUT).unwrap();
+        let sync: i64 = writer
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "2 = FULL");
+        drop(store);
+    }
+
+    #[tokio::test]
+    async fn database_made_by_the_sqlx_version_opens_with_its_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, url) = file_url(&dir);
+        // The layout sqlx's migrator left: its bookkeeping table, the reports, user_version 0.
+        let old = Connection::open(&path).unwrap();
+        old.pragma_update(None, "journal_mode", "WAL").unwrap();
+        old.execute_batch(
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+             installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, \
+             checksum BLOB NOT NULL, execution_time BIGINT NOT NULL);
+             INSERT INTO _sqlx_migrations VALUES (20261129000000, 'create reports', \
+             CURRENT_TIMESTAMP, 1, x'00', 1);",
+        )
+        .unwrap();
+        old.execute_batch(MIGRATIONS[0].1).unwrap();
+        let id = Uuid::new_v4();
+        old.execute(
+            "INSERT INTO reports (id, description, city, state, country, created_date) \
+             VALUES (?1, 'Old rain', 'Seattle', 'WA', 'US', '2026-11-29T10:00:00.000000Z')",
+            params![id.to_string()],
+        )
+        .unwrap();
+        drop(old);
+
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let report = store.get(id).await.unwrap().unwrap();
+        assert_eq!(report.description.as_str(), "Old rain");
+        assert_eq!(report.location.city.as_str(), "seattle");
+        let added = store.add(new_report("New sun")).await.unwrap();
+        let page = store.page(PageRequest::default()).await.unwrap();
+        assert_eq!(page.reports, vec![added, report]);
+        let check = Connection::open(&path).unwrap();
+        let version: i64 = check
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 1);
+    }
+
+    #[tokio::test]
+    async fn database_with_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, url) = file_url(&dir);
+        let newer = Connection::open(&path).unwrap();
+        newer.pragma_update(None, "user_version", 7).unwrap();
+        drop(newer);
+        let err = SqliteStore::connect(&url).await.unwrap_err();
+        assert!(matches!(err, StoreError::Migration(_)), "{err:?}");
+        assert_eq!(
+            std::error::Error::source(&err).unwrap().to_string(),
+            "the database's schema version 7 is not one this build knows (0 to 1)"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_adds_share_commits_and_are_all_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, url) = file_url(&dir);
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let adds = (0..64).map(|i| store.add(new_report(&format!("report {i}"))));
+        let added = futures_util::future::join_all(adds).await;
+        let added: Vec<Report> = added.into_iter().map(Result::unwrap).collect();
+        for report in &added {
+            assert_eq!(store.get(report.id).await.unwrap().as_ref(), Some(report));
+        }
+        let page = store
+            .page(PageRequest::first(crate::domain::PageLimit::new(100)))
             .await
             .unwrap();
-        assert_eq!(sync, 2);
+        assert_eq!(page.reports.len(), 64);
+        let commits = store.commits();
+        assert!(
+            (1..64).contains(&commits),
+            "64 concurrent adds took {commits} commits"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn in_memory_store_is_shared_by_writer_and_readers() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let adds = (0..32).map(|i| store.add(new_report(&format!("report {i}"))));
+        let reads = (0..32).map(|_| store.page(PageRequest::default()));
+        let (added, read) = futures_util::future::join(
+            futures_util::future::join_all(adds),
+            futures_util::future::join_all(reads),
+        )
+        .await;
+        for page in read {
+            page.unwrap();
+        }
+        for report in added {
+            let report = report.unwrap();
+            assert_eq!(store.get(report.id).await.unwrap(), Some(report));
+        }
+        store.ping().await.unwrap();
+        // Another in-memory store is another database.
+        let other = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        assert!(other
+            .page(PageRequest::default())
+            .await
+            .unwrap()
+            .reports
+            .is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn locked_database_fails_every_queued_add_then_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, url) = file_url(&dir);
+        let store = SqliteStore::open(&url, Duration::from_millis(200))
+            .await
+            .unwrap();
+        let before = store.add(new_report("before")).await.unwrap();
+        let commits_before = store.commits();
+        let lock = Connection::open(&path).unwrap();
+        lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+        let adds = (0..16).map(|i| store.add(new_report(&format!("locked {i}"))));
+        let results = futures_util::future::join_all(adds).await;
+        for result in results {
+            assert!(
+                matches!(result, Err(StoreError::Unavailable(_))),
+                "{result:?}"
+            );
+        }
+        assert_eq!(store.commits(), commits_before);
+        // Reads go on meanwhile (WAL: the lock holder blocks writers only).
+        assert_eq!(
+            store.page(PageRequest::default()).await.unwrap().reports,
+            vec![before.clone()]
+        );
+
+        lock.execute_batch("ROLLBACK").unwrap();
+        drop(lock);
+        let after = store.add(new_report("after")).await.unwrap();
+        let page = store.page(PageRequest::default()).await.unwrap();
+        assert_eq!(page.reports, vec![after, before]);
+    }
+
+    #[tokio::test]
+    async fn failed_insert_is_retried_alone_and_fails_only_its_own_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, url) = file_url(&dir);
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let mut conn = Connection::open(&url["sqlite://".len()..]).unwrap();
+        let good = build_report(new_report("good"));
+        let taken = build_report(new_report("taken"));
+        // The second report's id is already stored: its insert fails, the first's must not.
+        let mut clash = build_report(new_report("clash"));
+        clash.id = taken.id;
+        commit(&mut conn, &[&taken]).unwrap();
+        let jobs: Vec<_> = [good.clone(), clash]
+            .into_iter()
+            .map(|report| {
+                let (reply, answer) = oneshot::channel();
+                (Job { report, reply }, answer)
+            })
+            .collect();
+        let (mut batch, answers): (Vec<Job>, Vec<_>) = jobs.into_iter().unzip();
+        let commits = AtomicU64::new(0);
+        write_batch(&mut conn, &mut batch, &commits);
+        assert!(batch.is_empty());
+        let mut answers = answers.into_iter();
+        assert_eq!(answers.next().unwrap().await.unwrap().unwrap(), good);
+        assert!(matches!(
+            answers.next().unwrap().await.unwrap(),
+            Err(StoreError::Unavailable(_))
+        ));
+        assert_eq!(commits.load(Ordering::Relaxed), 1);
+        assert_eq!(store.get(good.id).await.unwrap(), Some(good));
+        assert_eq!(store.get(taken.id).await.unwrap(), Some(taken));
+    }
+
+    #[tokio::test]
+    async fn dropped_store_ends_its_writer_thread() {
+        let mut store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        store.add(new_report("one")).await.unwrap();
+        let writer = store.writer.take().unwrap();
+        assert_eq!(writer.thread().name(), Some("sqlite-writer"));
+        drop(store);
+        let joined = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio::task::spawn_blocking(move || writer.join()),
+        )
+        .await
+        .expect("the writer thread ends once the store is dropped");
+        joined.unwrap().unwrap();
     }
 }

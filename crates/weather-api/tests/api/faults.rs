@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use entra_dev::defaults::{DEV_API_CLIENT_ID, DEV_TENANT_ID};
 use entra_dev::{DevIssuer, DevIssuerConfig};
 use serde_json::{json, Value};
-use sqlx::Connection as _;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -294,12 +293,14 @@ async fn sqlite_locked_by_another_writer_answers_503_and_acknowledges_nothing_un
         .await;
     assert_eq!(first.status().as_u16(), 201);
     // Another process takes the write lock and keeps it (busy_timeout is 5 s).
-    let url = format!("sqlite://{}", app.db_path().display());
-    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let path = app.db_path();
+    let other = tokio::task::spawn_blocking(move || {
+        let other = rusqlite::Connection::open(path).unwrap();
+        other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        other
+    })
+    .await
+    .unwrap();
 
     let refused = app
         .post_report_as(Persona::Writer, &report_body("During the lock", "Portland"))
@@ -312,8 +313,12 @@ async fn sqlite_locked_by_another_writer_answers_503_and_acknowledges_nothing_un
         "internal error text leaked: {body}"
     );
 
-    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
-    other.close().await.unwrap();
+    tokio::task::spawn_blocking(move || {
+        other.execute_batch("ROLLBACK").unwrap();
+        other.close().unwrap();
+    })
+    .await
+    .unwrap();
     let after = app
         .post_report_as(Persona::Writer, &report_body("After the lock", "Portland"))
         .await;
