@@ -137,55 +137,59 @@ fn now_micros() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }
 
-/// A row as both databases return it.
-struct Row {
+/// A row as both databases return it, its text borrowed from the driver's buffers (each field is
+/// copied once, by the parse into a [`Report`]).
+struct Row<'a> {
     seq: i64,
     id: Uuid,
-    description: String,
-    city: String,
-    state: Option<String>,
-    country: String,
+    description: &'a str,
+    city: &'a str,
+    state: Option<&'a str>,
+    country: &'a str,
     created_date: chrono::DateTime<chrono::Utc>,
 }
 
-impl Row {
-    fn cursor(&self) -> Cursor {
-        Cursor::new(self.created_date.timestamp_micros(), self.seq)
-    }
+/// A stored report and its place in the newest-first order.
+struct Stored {
+    cursor: Cursor,
+    report: Report,
+}
 
-    fn into_report(self) -> Result<Report, StoreError> {
-        Report::from_parts(
+impl Row<'_> {
+    /// The report, every field re-parsed so that a corrupt row is an error instead of an invalid value.
+    fn parse(self) -> Result<Stored, StoreError> {
+        let report = Report::from_parts(
             self.id,
-            &self.description,
-            &self.city,
-            self.state.as_deref(),
-            &self.country,
+            self.description,
+            self.city,
+            self.state,
+            self.country,
             self.created_date,
         )
         .map_err(|e| StoreError::Corrupt {
             id: self.id.to_string(),
             source: Box::new(e),
+        })?;
+        Ok(Stored {
+            cursor: Cursor::new(self.created_date.timestamp_micros(), self.seq),
+            report,
         })
     }
 }
 
 /// The page made of the `limit + 1` rows a store read for `request`.
-fn into_page(mut rows: Vec<Row>, request: PageRequest) -> Result<Page, StoreError> {
+fn into_page(mut rows: Vec<Stored>, request: PageRequest) -> Page {
     let limit = usize::try_from(request.limit.get()).unwrap_or(usize::MAX);
     let has_more = rows.len() > limit;
     rows.truncate(limit);
-    let first = rows.first().map(Row::cursor);
-    let last = rows.last().map(Row::cursor);
-    let reports = rows
-        .into_iter()
-        .map(Row::into_report)
-        .collect::<Result<_, _>>()?;
-    Ok(Page {
-        reports,
+    let first = rows.first().map(|s| s.cursor);
+    let last = rows.last().map(|s| s.cursor);
+    Page {
+        reports: rows.into_iter().map(|s| s.report).collect(),
         first,
         last,
         has_more,
-    })
+    }
 }
 
 fn build_report(new: NewReport) -> Report {

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use futures_util::future::BoxFuture;
 
-use super::{build_report, into_page, ReportStore, Row, StoreError};
+use super::{build_report, into_page, ReportStore, Row, StoreError, Stored};
 use crate::domain::{NewReport, Page, PageRequest, Report};
 
 /// Reports in a PostgreSQL database.
@@ -49,8 +49,8 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
-    fn row(r: &sqlx::postgres::PgRow) -> Result<Row, StoreError> {
-        Ok(Row {
+    fn row(r: &sqlx::postgres::PgRow) -> Result<Stored, StoreError> {
+        Row {
             seq: r.try_get("seq")?,
             id: r.try_get("id")?,
             description: r.try_get("description")?,
@@ -58,7 +58,8 @@ impl PostgresStore {
             state: r.try_get("state")?,
             country: r.try_get("country")?,
             created_date: r.try_get("created_date")?,
-        })
+        }
+        .parse()
     }
 }
 
@@ -94,7 +95,7 @@ impl ReportStore for PostgresStore {
             };
             let rows = query.fetch_all(&self.pool).await?;
             let rows = rows.iter().map(Self::row).collect::<Result<_, _>>()?;
-            into_page(rows, request)
+            Ok(into_page(rows, request))
         })
     }
 
@@ -105,8 +106,10 @@ impl ReportStore for PostgresStore {
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
-            row.map(|r| Self::row(&r).and_then(Row::into_report))
-                .transpose()
+            Ok(row
+                .map(|r| Self::row(&r))
+                .transpose()?
+                .map(|stored| stored.report))
         })
     }
 

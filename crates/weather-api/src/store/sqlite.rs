@@ -35,11 +35,15 @@ use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::{build_report, into_page, ReportStore, Row, StoreError};
+use super::{build_report, into_page, ReportStore, Row, StoreError, Stored};
 use crate::domain::{NewReport, Page, PageRequest, Report};
 
-/// How long a connection waits for another one's lock before answering "database unavailable".
+/// How long the writer waits for another connection's lock before answering "database unavailable".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The same for a reader. A read runs on a runtime worker thread, so its wait is bounded much lower: in
+/// WAL mode readers only wait in rare cases (another process recovering the WAL after a crash, a
+/// `locking_mode = EXCLUSIVE` connection), and a 503 after 250 ms is better than a stalled worker.
+const READ_BUSY_TIMEOUT: Duration = Duration::from_millis(250);
 /// Reader connections kept open between requests (more are opened under load, then closed).
 const MAX_IDLE_READERS: usize = 8;
 /// The most reports committed in one transaction.
@@ -342,24 +346,32 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>, commits: &AtomicU64)
 }
 
 /// Decodes a row of the `SELECT seq, id, description, city, state, country, created_date` queries.
-fn decode(r: &rusqlite::Row<'_>) -> Result<Row, StoreError> {
+/// The text columns are borrowed from SQLite's buffers: [`Row::parse`] copies each once.
+fn decode(r: &rusqlite::Row<'_>) -> Result<Stored, StoreError> {
     let id = r.get_ref(1)?.as_str().map_err(unavailable)?;
-    let created = r.get_ref(6)?.as_str().map_err(unavailable)?;
     let corrupt = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Corrupt {
         id: id.to_owned(),
         source: e,
     };
-    Ok(Row {
+    let text = |i: usize| -> Result<&str, StoreError> {
+        r.get_ref(i)?.as_str().map_err(|e| corrupt(Box::new(e)))
+    };
+    let created = text(6)?;
+    Row {
         seq: r.get(0)?,
         id: Uuid::parse_str(id).map_err(|e| corrupt(Box::new(e)))?,
-        description: r.get(2)?,
-        city: r.get(3)?,
-        state: r.get(4)?,
-        country: r.get(5)?,
+        description: text(2)?,
+        city: text(3)?,
+        state: r
+            .get_ref(4)?
+            .as_str_or_null()
+            .map_err(|e| corrupt(Box::new(e)))?,
+        country: text(5)?,
         created_date: chrono::DateTime::parse_from_rfc3339(created)
             .map_err(|e| corrupt(Box::new(e)))?
             .with_timezone(&chrono::Utc),
-    })
+    }
+    .parse()
 }
 
 /// Every row `stmt` answers for `params`, decoded.
@@ -367,7 +379,7 @@ fn query_rows(
     stmt: &mut rusqlite::Statement<'_>,
     params: impl rusqlite::Params,
     capacity: usize,
-) -> Result<Vec<Row>, StoreError> {
+) -> Result<Vec<Stored>, StoreError> {
     let mut rows = stmt.query(params)?;
     let mut decoded = Vec::with_capacity(capacity);
     while let Some(row) = rows.next()? {
@@ -425,7 +437,7 @@ impl SqliteStore {
         migrate(&mut writer)?;
         let readers = Readers {
             target,
-            busy_timeout,
+            busy_timeout: busy_timeout.min(READ_BUSY_TIMEOUT),
             idle: Mutex::new(Vec::new()),
         };
         // One reader opened now: a database that cannot be read fails at start-up, not on a request.
@@ -490,7 +502,7 @@ impl ReportStore for SqliteStore {
                     query_rows(&mut *conn.prepare_cached(NEXT_PAGE)?, cursor, capacity)
                 }
             })?;
-            into_page(rows, request)
+            Ok(into_page(rows, request))
         })
     }
 
@@ -503,7 +515,7 @@ impl ReportStore for SqliteStore {
                     1,
                 )
             })?;
-            rows.into_iter().next().map(Row::into_report).transpose()
+            Ok(rows.into_iter().next().map(|stored| stored.report))
         })
     }
 
@@ -630,6 +642,60 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, 1);
+    }
+
+    #[tokio::test]
+    async fn corrupt_rows_are_errors_naming_the_row_never_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, url) = file_url(&dir);
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let other = Connection::open(&path).unwrap();
+        // Each row breaks one rule: a blank description, a blob for a city, a date that is not RFC
+        // 3339, a description that is not UTF-8; then (below) an id that is not a UUID.
+        let cases = [
+            ("'   '", "'Boston'", "'2026-11-29T10:00:00.000000Z'"),
+            ("'Fog'", "x'4243'", "'2026-11-29T10:00:00.000000Z'"),
+            ("'Fog'", "'Boston'", "'yesterday'"),
+            (
+                "CAST(x'ff' AS TEXT)",
+                "'Boston'",
+                "'2026-11-29T10:00:00.000000Z'",
+            ),
+        ];
+        for (description, city, created) in cases {
+            other.execute("DELETE FROM reports", []).unwrap();
+            let id = Uuid::new_v4();
+            other
+                .execute(
+                    &format!(
+                        "INSERT INTO reports (id, description, city, state, country, created_date) \
+                         VALUES (?1, {description}, {city}, NULL, 'us', {created})"
+                    ),
+                    params![id.to_string()],
+                )
+                .unwrap();
+            let err = store.page(PageRequest::default()).await.unwrap_err();
+            assert!(
+                matches!(&err, StoreError::Corrupt { id: named, .. } if *named == id.to_string()),
+                "{description} {city} {created}: {err:?}"
+            );
+            assert!(matches!(
+                store.get(id).await.unwrap_err(),
+                StoreError::Corrupt { .. }
+            ));
+        }
+        other.execute("DELETE FROM reports", []).unwrap();
+        other
+            .execute(
+                "INSERT INTO reports (id, description, city, state, country, created_date) \
+                 VALUES ('not-a-uuid', 'Fog', 'Boston', NULL, 'us', '2026-11-29T10:00:00.000000Z')",
+                [],
+            )
+            .unwrap();
+        assert!(matches!(
+            store.page(PageRequest::default()).await.unwrap_err(),
+            StoreError::Corrupt { id, .. } if id == "not-a-uuid"
+        ));
     }
 
     #[tokio::test]
