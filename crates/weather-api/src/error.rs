@@ -6,7 +6,7 @@
 //!
 //! Clients get a terse, stable body, the [`Problem`] document; the internal cause is put in the response
 //! extensions as [`ErrorCause`] and logged by
-//! [`log_error_causes`](crate::middleware::error_log::log_error_causes) inside the request span. No
+//! [`error_log::finish`](crate::middleware::error_log::finish) inside the request span. No
 //! internal error text ever reaches a client.
 //!
 //! The OpenAPI side lives here too: the [`Problem`] schema and the reusable problem+json responses
@@ -310,7 +310,7 @@ impl IntoResponse for ApiError {
 
 /// `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers) for `decision`: on a 429
 /// here, and on every answer of a rate-limited route through
-/// [`rate_limit_headers`](crate::middleware::rate_limit::rate_limit_headers).
+/// [`rate_limit::add_headers`](crate::middleware::rate_limit::add_headers).
 pub fn insert_rate_limit_headers(headers: &mut http::HeaderMap, decision: &RateDecision) {
     for (name, value) in [
         ("ratelimit-policy", decision.policy_header()),
