@@ -11,7 +11,9 @@
 //! - **Writes** (`add`) go to one thread, `sqlite-writer`, owning the only write connection. It takes a
 //!   job, drains whatever else is already queued (at most `MAX_BATCH`, 256), and commits them in one
 //!   `BEGIN IMMEDIATE` ... `COMMIT` (group commit: one fsync for the lot). Every report is answered only
-//!   after that `COMMIT` returned, so a 201 means committed and synced. A failed transaction answers
+//!   after that `COMMIT` returned, so a 201 means committed and synced. A report whose request was
+//!   cancelled before its transaction began (the client left, the request timed out with a 503) is not
+//!   written, so a client that retries after a 503 does not store it twice. A failed transaction answers
 //!   [`StoreError::Unavailable`] to every job in it; a failed insert rolls back and retries the jobs one
 //!   by one, so one bad row never fails its neighbours. The thread ends when the store is dropped (after
 //!   answering what was queued).
@@ -298,6 +300,19 @@ fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>, commits: &AtomicU
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
+        }
+        // A report whose request is gone (client disconnected, request timeout answered 503) is not
+        // written: nobody would learn it was stored, and a client that retries would store it twice.
+        let queued = batch.len();
+        batch.retain(|job| !job.reply.is_closed());
+        if batch.len() < queued {
+            tracing::debug!(
+                dropped = queued - batch.len(),
+                "sqlite writer: reports of cancelled requests not written"
+            );
+        }
+        if batch.is_empty() {
+            continue;
         }
         write_batch(&mut conn, &mut batch, commits);
     }
@@ -796,6 +811,38 @@ mod tests {
         let after = store.add(new_report("after")).await.unwrap();
         let page = store.page(PageRequest::default()).await.unwrap();
         assert_eq!(page.reports, vec![after, before]);
+    }
+
+    #[tokio::test]
+    async fn report_of_a_request_cancelled_before_its_commit_began_is_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, url) = file_url(&dir);
+        let store = Arc::new(
+            SqliteStore::open(&url, Duration::from_secs(5))
+                .await
+                .unwrap(),
+        );
+        let lock = Connection::open(&path).unwrap();
+        lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        // The writer takes the first report and waits for the lock...
+        let first = tokio::spawn({
+            let store = Arc::clone(&store);
+            async move { store.add(new_report("waited for the lock")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // ...while the second one's request gives up (a timeout, a client gone).
+        let cancelled = tokio::time::timeout(
+            Duration::from_millis(50),
+            store.add(new_report("cancelled")),
+        )
+        .await;
+        assert!(cancelled.is_err(), "{cancelled:?}");
+        lock.execute_batch("ROLLBACK").unwrap();
+        drop(lock);
+        let first = first.await.unwrap().unwrap();
+        let last = store.add(new_report("after")).await.unwrap();
+        let page = store.page(PageRequest::default()).await.unwrap();
+        assert_eq!(page.reports, vec![last, first]);
     }
 
     #[tokio::test]
