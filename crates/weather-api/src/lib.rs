@@ -18,6 +18,7 @@ pub mod error;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod page_cache;
 pub mod routes;
 pub mod server;
 pub mod settings;

@@ -33,6 +33,7 @@ use crate::middleware::layers::{AnswerLayer, EdgeLayer, MakeRequestId};
 use crate::middleware::rate_limit::RateLimiter;
 use crate::middleware::{http_metrics, security};
 use crate::openapi::{ApiDocs, DocsSettings};
+use crate::page_cache::NewestPageCache;
 use crate::routes;
 use crate::server::{self, ConnectionLimits};
 use crate::settings::{config_error, AzureAdSettings, Identity, Settings, SettingsError};
@@ -213,6 +214,7 @@ impl Application {
             rate_limiter: Arc::new(
                 RateLimiter::new(&settings.rate_limit).map_err(StartupError::RateLimit)?,
             ),
+            newest_page: NewestPageCache::new(),
         });
         let router = build_router(state, Arc::new(docs));
         Ok(Self {

@@ -12,6 +12,7 @@ use crate::dev_mode::ModeInfo;
 use crate::metrics::Metrics;
 use crate::middleware::client_info::{IpNet, TrustedProxies};
 use crate::middleware::rate_limit::RateLimiter;
+use crate::page_cache::NewestPageCache;
 use crate::store::{CachedPing, ReportStore};
 use crate::templates::Templates;
 use crate::upstream::WeatherProvider;
@@ -77,6 +78,8 @@ pub struct Shared {
     pub readiness: Arc<CachedPing>,
     /// Per-caller rate limits (the `RateLimited<C>` extractor).
     pub rate_limiter: Arc<RateLimiter>,
+    /// The newest page of reports as last answered, while the store says nothing changed.
+    pub newest_page: NewestPageCache,
 }
 
 impl FromRef<AppState> for Arc<RateLimiter> {

@@ -8,6 +8,8 @@
 //! reverse proxy that adds a path prefix). Every read answers an `ETag`; `If-None-Match` with a current
 //! tag answers 304 without a body.
 
+use std::sync::Arc;
+
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +24,7 @@ use crate::auth::{ReportsRead, ReportsWrite};
 use crate::domain::{NewReport, PageRequest, RawNewReport, RawPageQuery, Report};
 use crate::error::ApiError;
 use crate::middleware::rate_limit::{RateLimited, ReadClass, WriteClass};
+use crate::page_cache::PageAnswer;
 use crate::state::AppState;
 
 /// The report routes.
@@ -72,22 +75,38 @@ pub(crate) async fn list_reports(
 ) -> Result<Response, ApiError> {
     let Query(raw) = query?;
     let request = PageRequest::parse(&raw)?;
+    let limit = request.limit.get();
+    // The newest page is served again while nothing was committed (page_cache.rs); read before the
+    // page, so that a commit in between makes the next request read again.
+    let data_version = match request.after {
+        None => state.store.data_version(),
+        Some(_) => None,
+    };
+    if let Some(version) = data_version {
+        if let Some(answer) = state.newest_page.get(version, limit) {
+            return Ok(answer.respond(if_none_match.matches_value(&answer.etag)));
+        }
+    }
     let page = state.store.page(request).await?;
     let etag = page.etag();
     if if_none_match.matches(&etag) {
         return Ok(not_modified(etag));
     }
-    let next = page.next();
-    let mut response = Json(page.reports).into_response();
-    let response_headers = response.headers_mut();
-    insert_etag(response_headers, etag);
-    if let Some(next) = next {
-        let link = format!("<?{}>; rel=\"next\"", request.next_query(next));
-        if let Ok(value) = HeaderValue::try_from(link) {
-            response_headers.insert(header::LINK, value);
-        }
+    let link = page.next().and_then(|next| {
+        HeaderValue::try_from(format!("<?{}>; rel=\"next\"", request.next_query(next))).ok()
+    });
+    let body = serde_json::to_vec(&page.reports)
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("serialising a page")))?;
+    let answer = Arc::new(PageAnswer {
+        etag: HeaderValue::try_from(etag)
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("a page's ETag")))?,
+        link,
+        body: body.into(),
+    });
+    if let Some(version) = data_version {
+        state.newest_page.put(version, limit, Arc::clone(&answer));
     }
-    Ok(response)
+    Ok(answer.respond(false))
 }
 
 /// The request's `If-None-Match` values (only those: the handlers need no other header, and taking the
@@ -111,6 +130,11 @@ impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
 }
 
 impl IfNoneMatch {
+    /// [`Self::matches`] for a tag held as a header value.
+    fn matches_value(&self, etag: &HeaderValue) -> bool {
+        etag.to_str().is_ok_and(|etag| self.matches(etag))
+    }
+
     /// True when `If-None-Match` lists `etag` (weak comparison, RFC 9110 13.1.2) or is `*`.
     fn matches(&self, etag: &str) -> bool {
         let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();

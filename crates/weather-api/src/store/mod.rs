@@ -64,6 +64,13 @@ pub trait ReportStore: Send + Sync + std::fmt::Debug {
     fn get(&self, id: Uuid) -> BoxFuture<'_, Result<Option<Report>, StoreError>>;
     /// Checks that the database answers (readiness).
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// A number that changes whenever anything (this process or another) commits to the database, read
+    /// now, without waiting; `None` when the store has no such number or cannot read it. Equal numbers
+    /// mean nothing was committed in between, so an answer read after the first may be served again
+    /// ([`NewestPageCache`](crate::page_cache::NewestPageCache)). The default: `None`.
+    fn data_version(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// How long [`CachedPing`] reuses a database check.

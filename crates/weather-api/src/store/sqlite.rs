@@ -406,6 +406,9 @@ fn query_rows(
 /// Reports in a SQLite database file (see the module docs for the threads and connections).
 pub struct SqliteStore {
     readers: Readers,
+    /// A reader connection kept for `PRAGMA data_version` alone: it never writes, so its value changes
+    /// with every commit of any other connection (the writer, another process).
+    watcher: Mutex<Connection>,
     jobs: mpsc::Sender<Job>,
     commits: Arc<AtomicU64>,
     /// The writer thread, joined by tests (in production it ends on its own once `jobs` is dropped).
@@ -457,6 +460,7 @@ impl SqliteStore {
         };
         // One reader opened now: a database that cannot be read fails at start-up, not on a request.
         let first = readers.open()?;
+        let watcher = Mutex::new(readers.open()?);
         readers
             .idle
             .lock()
@@ -474,6 +478,7 @@ impl SqliteStore {
         drop(handle);
         Ok(Self {
             readers,
+            watcher,
             jobs,
             commits,
             #[cfg(test)]
@@ -532,6 +537,25 @@ impl ReportStore for SqliteStore {
             })?;
             Ok(rows.into_iter().next().map(|stored| stored.report))
         })
+    }
+
+    fn data_version(&self) -> Option<u64> {
+        // A shared-cache in-memory database (tests, development) reads uncommitted data: nothing to key
+        // a cache on.
+        if self.readers.target.memory {
+            return None;
+        }
+        let conn = self.watcher.lock().unwrap_or_else(PoisonError::into_inner);
+        let version = conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get::<_, i64>(0)));
+        match version {
+            Ok(v) => u64::try_from(v).ok(),
+            Err(e) => {
+                tracing::debug!(error = %e, "sqlite data_version unreadable: the page is read again");
+                None
+            }
+        }
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {

@@ -233,3 +233,53 @@ async fn get_report_with_its_etag_returns_304_without_body() {
     assert_eq!(response.headers()["etag"], etag.as_str());
     assert!(response.bytes().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn newest_page_is_served_again_until_anyone_commits_even_another_process() {
+    let app = spawn_app().await;
+    post_reports(&app, 3, "report").await;
+    let token = app.token(Persona::Reader).unwrap();
+    let read = || async {
+        let response = app.get("/api/reports?limit=2", Some(&token)).await;
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+        let link = next_link(&response);
+        let body: Vec<Value> = response.json().await.unwrap();
+        let descriptions: Vec<String> = body
+            .iter()
+            .map(|r| r["description"].as_str().unwrap().to_owned())
+            .collect();
+        (etag, link, descriptions)
+    };
+    let first = read().await;
+    assert_eq!(first.2, ["report 2", "report 1"]);
+    assert!(first.1.is_some(), "a third report follows");
+    // The second read is the kept answer: the same tag, link and body.
+    assert_eq!(read().await, first);
+
+    // Through the API: seen at once.
+    post_reports(&app, 1, "posted").await;
+    let second = read().await;
+    assert_eq!(second.2, ["posted 0", "report 2"]);
+    assert_ne!(second.0, first.0);
+
+    // Another process writes the file directly: seen at once too (SQLite's data_version).
+    let path = app.db_path().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let other = rusqlite::Connection::open(path).unwrap();
+        other
+            .execute(
+                "INSERT INTO reports (id, description, city, state, country, created_date) \
+                 VALUES (?1, 'from elsewhere', 'portland', NULL, 'us', '2099-01-01T00:00:00.000000Z')",
+                [uuid::Uuid::new_v4().to_string()],
+            )
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    let third = read().await;
+    assert_eq!(third.2, ["from elsewhere", "posted 0"]);
+    assert_ne!(third.0, second.0);
+}
