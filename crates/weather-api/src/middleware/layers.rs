@@ -1,5 +1,4 @@
-//! The service's two own tower layers, each one plain struct per request (no boxed future, no cloned
-//! service per layer), around tower-http's trace span:
+//! The service's two own tower layers, each one plain struct per request (no boxed future), around tower-http's trace span:
 //!
 //! * [`EdgeLayer`] (outside the span): resolves the [`ClientInfo`] and puts it and the request's
 //!   [`RequestNotes`] into the extensions; on the way out, counts the answer in [`Metrics`] under the
@@ -9,7 +8,8 @@
 //!   security headers ([`security`]).
 //!
 //! They replace five `axum::middleware::from_fn` layers, each of which boxed a future and cloned the
-//! rest of the stack for every request.
+//! rest of the stack behind it for every request (axum's router still clones the stack once per
+//! request, as it does for any layered service).
 
 use std::future::Future;
 use std::net::SocketAddr;

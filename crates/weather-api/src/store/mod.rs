@@ -184,11 +184,9 @@ impl Row<'_> {
     }
 }
 
-/// The page made of the `limit + 1` rows a store read for `request`.
-fn into_page(mut rows: Vec<Stored>, request: PageRequest) -> Page {
-    let limit = usize::try_from(request.limit.get()).unwrap_or(usize::MAX);
-    let has_more = rows.len() > limit;
-    rows.truncate(limit);
+/// The page made of the rows a store read (at most the page's limit) and whether more follow (the
+/// store read one row past the limit to know; that row is not decoded).
+fn into_page(rows: Vec<Stored>, has_more: bool) -> Page {
     let first = rows.first().map(|s| s.cursor);
     let last = rows.last().map(|s| s.cursor);
     Page {

@@ -94,8 +94,15 @@ impl ReportStore for PostgresStore {
                     .bind(after.seq()),
             };
             let rows = query.fetch_all(&self.pool).await?;
-            let rows = rows.iter().map(Self::row).collect::<Result<_, _>>()?;
-            Ok(into_page(rows, request))
+            let limit = usize::try_from(request.limit.get()).unwrap_or(usize::MAX);
+            let has_more = rows.len() > limit;
+            // The row past the limit only says that more follow: it is not decoded.
+            let rows = rows
+                .iter()
+                .take(limit)
+                .map(Self::row)
+                .collect::<Result<_, _>>()?;
+            Ok(into_page(rows, has_more))
         })
     }
 

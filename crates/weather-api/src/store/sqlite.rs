@@ -24,11 +24,13 @@
 //! - **In memory** (`sqlite::memory:`, `sqlite://:memory:` or `?mode=memory`): a database private to the
 //!   store, named `file:weather-<uuid>?mode=memory&cache=shared` so that the writer and the readers
 //!   share it. Shared cache locks tables, not the file, and `busy_timeout` does not apply to those
-//!   locks, so readers there set `read_uncommitted` (they never wait for, nor block, the writer; they
-//!   may see a batch before its `COMMIT`, which an in-memory database cannot lose anyway). For tests and
+//!   locks, so readers there set `read_uncommitted` (they never wait for, nor block, the writer). They
+//!   may therefore see a batch before its `COMMIT`, including one that is then rolled back (a failed
+//!   insert), so a report answered 503 may briefly have been listed; the newest page is never cached
+//!   in this mode. For tests and
 //!   development only.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -46,10 +48,14 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// WAL mode readers only wait in rare cases (another process recovering the WAL after a crash, a
 /// `locking_mode = EXCLUSIVE` connection), and a 503 after 250 ms is better than a stalled worker.
 const READ_BUSY_TIMEOUT: Duration = Duration::from_millis(250);
-/// Reader connections kept open between requests (more are opened under load, then closed).
-const MAX_IDLE_READERS: usize = 8;
+/// Reader connections kept open between requests, at least (more are opened under load, then closed):
+/// a read holds its connection only while it runs on a worker thread, so a few per core suffice.
+const MIN_IDLE_READERS: usize = 8;
 /// The most reports committed in one transaction.
 const MAX_BATCH: usize = 256;
+/// The most reports waiting for the writer; beyond, `add` answers "database unavailable" at once
+/// instead of queueing without bound while the database is locked or slow.
+const QUEUE_CAPACITY: usize = 4 * MAX_BATCH;
 
 /// The embedded migrations, in the order they apply; `PRAGMA user_version` counts those applied.
 const MIGRATIONS: &[(&str, &str)] = &[(
@@ -79,6 +85,14 @@ enum SqliteError {
     NotSqliteUrl,
     #[error("the sqlite URL names no file")]
     NoFile,
+    #[error("the sqlite URL's path is not UTF-8 once percent-decoded")]
+    PathNotUtf8,
+    #[error(
+        "sqlite URL parameter `{0}` is not supported (supported: mode=rwc, mode=rw, mode=memory)"
+    )]
+    UnsupportedParameter(String),
+    #[error("the sqlite writer's queue is full ({QUEUE_CAPACITY} reports waiting)")]
+    QueueFull,
     #[error("the sqlite writer thread has stopped")]
     WriterStopped,
     #[error("the database's schema version {found} is not one this build knows (0 to {known})")]
@@ -103,8 +117,11 @@ struct Target {
 }
 
 impl Target {
-    /// `sqlite://PATH[?PARAMS]`, `sqlite:PATH[?PARAMS]` (PARAMS are handed to SQLite as URI parameters,
-    /// e.g. `mode=ro`), `sqlite::memory:`, `sqlite://:memory:` or `mode=memory`.
+    /// `sqlite://PATH[?mode=...]`, `sqlite:PATH`, `sqlite::memory:` or `sqlite://:memory:`. PATH is
+    /// percent-decoded (`my%20db.db` is `my db.db`), as the sqlx-based store read it. The one parameter
+    /// is sqlx's `mode`: `rwc` and `rw` (the default: the file is created if missing, as before),
+    /// `memory`; `ro` and any other parameter are refused, naming what is supported (SQLite itself would
+    /// ignore a misspelt parameter, or refuse `mode=rwc` on the reader connections).
     fn parse(url: &str) -> Result<Self, StoreError> {
         let rest = url
             .strip_prefix("sqlite://")
@@ -114,8 +131,18 @@ impl Target {
             Some((path, query)) => (path, Some(query)),
             None => (rest, None),
         };
-        let memory = path == ":memory:"
-            || query.is_some_and(|q| q.split('&').any(|param| param == "mode=memory"));
+        let mut memory = path == ":memory:";
+        for param in query.into_iter().flat_map(|q| q.split('&')) {
+            match param {
+                "" | "mode=rwc" | "mode=rw" => {}
+                "mode=memory" => memory = true,
+                other => {
+                    return Err(unavailable(SqliteError::UnsupportedParameter(
+                        other.to_owned(),
+                    )))
+                }
+            }
+        }
         if memory {
             return Ok(Self {
                 uri: format!(
@@ -125,6 +152,7 @@ impl Target {
                 memory: true,
             });
         }
+        let path = percent_decode(path)?;
         if path.is_empty() {
             return Err(unavailable(SqliteError::NoFile));
         }
@@ -142,12 +170,33 @@ impl Target {
                 c => uri.push(c),
             }
         }
-        if let Some(query) = query {
-            uri.push('?');
-            uri.push_str(query);
-        }
         Ok(Self { uri, memory: false })
     }
+}
+
+/// `%XX` escapes decoded (an invalid escape is kept as written); the result must be UTF-8.
+fn percent_decode(path: &str) -> Result<String, StoreError> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        let escape = match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) => hex(h).zip(hex(l)),
+            _ => None,
+        };
+        match escape {
+            Some((h, l)) => {
+                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| unavailable(SqliteError::PathNotUtf8))
 }
 
 /// The write connection: created if missing, WAL journal, `synchronous = FULL`.
@@ -204,6 +253,8 @@ struct Readers {
     target: Target,
     busy_timeout: Duration,
     idle: Mutex<Vec<Connection>>,
+    /// At most this many idle connections are kept: two per core, at least [`MIN_IDLE_READERS`].
+    max_idle: usize,
 }
 
 impl Readers {
@@ -223,7 +274,7 @@ impl Readers {
     }
 
     /// Runs `read` on an idle connection (or a new one), then keeps the connection if it succeeded and
-    /// fewer than [`MAX_IDLE_READERS`] are idle. The lock is held only to pop and to push.
+    /// fewer than `max_idle` are idle. The lock is held only to pop and to push.
     fn with<T>(
         &self,
         read: impl FnOnce(&Connection) -> Result<T, StoreError>,
@@ -240,7 +291,7 @@ impl Readers {
         let result = read(&conn);
         if result.is_ok() {
             let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            if idle.len() < MAX_IDLE_READERS {
+            if idle.len() < self.max_idle {
                 idle.push(conn);
                 return result;
             }
@@ -266,14 +317,36 @@ enum WriteFailure {
     Insert(rusqlite::Error),
 }
 
-/// Inserts `reports` in one transaction.
-fn commit(conn: &mut Connection, reports: &[&Report]) -> Result<(), WriteFailure> {
+/// Drops the jobs whose request has gone (client disconnected, request timeout answered 503): nobody
+/// would learn that their report was stored, and a client that retries would store it twice.
+fn drop_cancelled(jobs: &mut Vec<Job>) {
+    let queued = jobs.len();
+    jobs.retain(|job| !job.reply.is_closed());
+    if jobs.len() < queued {
+        tracing::debug!(
+            dropped = queued - jobs.len(),
+            "sqlite writer: reports of cancelled requests not written"
+        );
+    }
+}
+
+/// Inserts the jobs' reports in one transaction; `Ok(false)` when none was left to write. The jobs
+/// whose request has gone are dropped once the transaction holds the write lock (which may have
+/// taken up to the busy timeout), so that only the inserts and the `COMMIT` remain between that check
+/// and the answer.
+fn commit(conn: &mut Connection, jobs: &mut Vec<Job>) -> Result<bool, WriteFailure> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(WriteFailure::Transaction)?;
+    drop_cancelled(jobs);
+    if jobs.is_empty() {
+        // Nothing written: the transaction is rolled back when dropped.
+        return Ok(false);
+    }
     {
         let mut insert = tx.prepare_cached(INSERT).map_err(WriteFailure::Insert)?;
-        for report in reports {
+        for job in jobs.iter() {
+            let report = &job.report;
             insert
                 .execute(params![
                     report.id.to_string(),
@@ -287,11 +360,28 @@ fn commit(conn: &mut Connection, reports: &[&Report]) -> Result<(), WriteFailure
         }
     }
     // On failure the transaction is rolled back when dropped.
-    tx.commit().map_err(WriteFailure::Transaction)
+    tx.commit().map_err(WriteFailure::Transaction)?;
+    Ok(true)
+}
+
+/// Marks the writer stopped when its thread ends, however it ends (a panic included), so that
+/// readiness ([`ReportStore::ping`]) says so.
+struct RunningFlag(Arc<AtomicBool>);
+
+impl Drop for RunningFlag {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// The writer thread's loop: one group commit per wake-up, until every sender is gone.
-fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>, commits: &AtomicU64) {
+fn run_writer(
+    mut conn: Connection,
+    jobs: mpsc::Receiver<Job>,
+    commits: &AtomicU64,
+    running: RunningFlag,
+) {
+    let _running = running;
     let mut batch = Vec::new();
     while let Ok(first) = jobs.recv() {
         batch.push(first);
@@ -301,43 +391,41 @@ fn run_writer(mut conn: Connection, jobs: mpsc::Receiver<Job>, commits: &AtomicU
                 Err(_) => break,
             }
         }
-        // A report whose request is gone (client disconnected, request timeout answered 503) is not
-        // written: nobody would learn it was stored, and a client that retries would store it twice.
-        let queued = batch.len();
-        batch.retain(|job| !job.reply.is_closed());
-        if batch.len() < queued {
-            tracing::debug!(
-                dropped = queued - batch.len(),
-                "sqlite writer: reports of cancelled requests not written"
-            );
+        drop_cancelled(&mut batch);
+        if !batch.is_empty() {
+            write_batch(&mut conn, &mut batch, commits);
         }
-        if batch.is_empty() {
-            continue;
-        }
-        write_batch(&mut conn, &mut batch, commits);
     }
     tracing::debug!("sqlite writer: the store was dropped, the thread ends");
 }
 
 /// Commits the jobs of `batch` (leaving it empty) and answers each, only once its `COMMIT` returned.
 fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>, commits: &AtomicU64) {
-    let reports: Vec<&Report> = batch.iter().map(|job| &job.report).collect();
-    let failure = match commit(conn, &reports) {
-        Ok(()) => None,
+    let failure = match commit(conn, batch) {
+        Ok(committed) => {
+            if committed {
+                commits.fetch_add(1, Ordering::Relaxed);
+            }
+            None
+        }
         Err(WriteFailure::Insert(e)) if batch.len() > 1 => {
             tracing::warn!(error = %e, reports = batch.len(), "sqlite insert failed: retrying the batch one by one");
             for job in batch.drain(..) {
-                let result = match commit(conn, &[&job.report]) {
-                    Ok(()) => {
+                let mut one = vec![job];
+                let result = match commit(conn, &mut one) {
+                    Ok(true) => {
                         commits.fetch_add(1, Ordering::Relaxed);
-                        Ok(job.report)
+                        Ok(())
                     }
+                    // Its request has gone: dropped unwritten.
+                    Ok(false) => continue,
                     Err(WriteFailure::Insert(e) | WriteFailure::Transaction(e)) => {
                         Err(unavailable(e))
                     }
                 };
-                // The caller may have gone (request cancelled): its report is stored all the same.
-                let _ = job.reply.send(result);
+                if let Some(job) = one.pop() {
+                    let _ = job.reply.send(result.map(|()| job.report));
+                }
             }
             return;
         }
@@ -345,9 +433,9 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>, commits: &AtomicU64)
     };
     match failure {
         None => {
-            commits.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(reports = batch.len(), "sqlite group commit");
             for job in batch.drain(..) {
+                // The caller may have gone after the check (request cancelled): stored all the same.
                 let _ = job.reply.send(Ok(job.report));
             }
         }
@@ -363,7 +451,11 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Job>, commits: &AtomicU64)
 /// Decodes a row of the `SELECT seq, id, description, city, state, country, created_date` queries.
 /// The text columns are borrowed from SQLite's buffers: [`Row::parse`] copies each once.
 fn decode(r: &rusqlite::Row<'_>) -> Result<Stored, StoreError> {
-    let id = r.get_ref(1)?.as_str().map_err(unavailable)?;
+    let seq: i64 = r.get(0)?;
+    let id = r.get_ref(1)?.as_str().map_err(|e| StoreError::Corrupt {
+        id: format!("(unreadable id, seq {seq})"),
+        source: Box::new(e),
+    })?;
     let corrupt = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Corrupt {
         id: id.to_owned(),
         source: e,
@@ -373,7 +465,7 @@ fn decode(r: &rusqlite::Row<'_>) -> Result<Stored, StoreError> {
     };
     let created = text(6)?;
     Row {
-        seq: r.get(0)?,
+        seq,
         id: Uuid::parse_str(id).map_err(|e| corrupt(Box::new(e)))?,
         description: text(2)?,
         city: text(3)?,
@@ -389,18 +481,22 @@ fn decode(r: &rusqlite::Row<'_>) -> Result<Stored, StoreError> {
     .parse()
 }
 
-/// Every row `stmt` answers for `params`, decoded.
+/// The first `limit` rows `stmt` answers for `params`, decoded, and whether another row follows (that
+/// one is not decoded: a page's answer does not depend on it).
 fn query_rows(
     stmt: &mut rusqlite::Statement<'_>,
     params: impl rusqlite::Params,
-    capacity: usize,
-) -> Result<Vec<Stored>, StoreError> {
+    limit: usize,
+) -> Result<(Vec<Stored>, bool), StoreError> {
     let mut rows = stmt.query(params)?;
-    let mut decoded = Vec::with_capacity(capacity);
+    let mut decoded = Vec::with_capacity(limit.min(1024));
     while let Some(row) = rows.next()? {
+        if decoded.len() == limit {
+            return Ok((decoded, true));
+        }
         decoded.push(decode(row)?);
     }
-    Ok(decoded)
+    Ok((decoded, false))
 }
 
 /// Reports in a SQLite database file (see the module docs for the threads and connections).
@@ -409,7 +505,9 @@ pub struct SqliteStore {
     /// A reader connection kept for `PRAGMA data_version` alone: it never writes, so its value changes
     /// with every commit of any other connection (the writer, another process).
     watcher: Mutex<Connection>,
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
+    /// False once the writer thread has ended (readiness fails then).
+    writer_running: Arc<AtomicBool>,
     commits: Arc<AtomicU64>,
     /// The writer thread, joined by tests (in production it ends on its own once `jobs` is dropped).
     #[cfg(test)]
@@ -457,6 +555,9 @@ impl SqliteStore {
             target,
             busy_timeout: busy_timeout.min(READ_BUSY_TIMEOUT),
             idle: Mutex::new(Vec::new()),
+            max_idle: std::thread::available_parallelism()
+                .map_or(MIN_IDLE_READERS, |n| 2 * n.get())
+                .max(MIN_IDLE_READERS),
         };
         // One reader opened now: a database that cannot be read fails at start-up, not on a request.
         let first = readers.open()?;
@@ -466,13 +567,15 @@ impl SqliteStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(first);
-        let (jobs, queue) = mpsc::channel();
+        let (jobs, queue) = mpsc::sync_channel(QUEUE_CAPACITY);
         let commits = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&commits);
+        let writer_running = Arc::new(AtomicBool::new(true));
+        let flag = RunningFlag(Arc::clone(&writer_running));
         let span = tracing::Span::current();
         let handle = std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
-            .spawn(move || span.in_scope(|| run_writer(writer, queue, &counter)))
+            .spawn(move || span.in_scope(|| run_writer(writer, queue, &counter, flag)))
             .map_err(unavailable)?;
         #[cfg(not(test))]
         drop(handle);
@@ -480,6 +583,7 @@ impl SqliteStore {
             readers,
             watcher,
             jobs,
+            writer_running,
             commits,
             #[cfg(test)]
             writer: Some(handle),
@@ -499,8 +603,11 @@ impl ReportStore for SqliteStore {
             let report = build_report(new);
             let (reply, answer) = oneshot::channel();
             self.jobs
-                .send(Job { report, reply })
-                .map_err(|_| unavailable(SqliteError::WriterStopped))?;
+                .try_send(Job { report, reply })
+                .map_err(|e| match e {
+                    mpsc::TrySendError::Full(_) => unavailable(SqliteError::QueueFull),
+                    mpsc::TrySendError::Disconnected(_) => unavailable(SqliteError::WriterStopped),
+                })?;
             answer
                 .await
                 .map_err(|_| unavailable(SqliteError::WriterStopped))?
@@ -510,25 +617,25 @@ impl ReportStore for SqliteStore {
     fn page(&self, request: PageRequest) -> BoxFuture<'_, Result<Page, StoreError>> {
         Box::pin(async move {
             let fetch = i64::from(request.limit.get()) + 1;
-            let capacity = usize::try_from(fetch).unwrap_or(0).min(1024);
-            let rows = self.readers.with(|conn| match request.after {
+            let limit = usize::try_from(request.limit.get()).unwrap_or(usize::MAX);
+            let (rows, has_more) = self.readers.with(|conn| match request.after {
                 None => query_rows(
                     &mut *conn.prepare_cached(FIRST_PAGE)?,
                     params![fetch],
-                    capacity,
+                    limit,
                 ),
                 Some(after) => {
                     let cursor = params![stored_time(&after.created_date()), after.seq(), fetch];
-                    query_rows(&mut *conn.prepare_cached(NEXT_PAGE)?, cursor, capacity)
+                    query_rows(&mut *conn.prepare_cached(NEXT_PAGE)?, cursor, limit)
                 }
             })?;
-            Ok(into_page(rows, request))
+            Ok(into_page(rows, has_more))
         })
     }
 
     fn get(&self, id: Uuid) -> BoxFuture<'_, Result<Option<Report>, StoreError>> {
         Box::pin(async move {
-            let rows = self.readers.with(|conn| {
+            let (rows, _) = self.readers.with(|conn| {
                 query_rows(
                     &mut *conn.prepare_cached(BY_ID)?,
                     params![id.to_string()],
@@ -560,6 +667,9 @@ impl ReportStore for SqliteStore {
 
     fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
+            if !self.writer_running.load(Ordering::Acquire) {
+                return Err(unavailable(SqliteError::WriterStopped));
+            }
             // Not just `SELECT 1`: the database must still hold the service's table.
             self.readers.with(|conn| {
                 let mut stmt = conn.prepare_cached("SELECT 1 FROM reports LIMIT 1")?;
@@ -599,8 +709,12 @@ mod tests {
         assert_eq!(uri("sqlite:///var/lib/w.db"), "file:///var/lib/w.db");
         assert_eq!(uri("sqlite:/var/lib/w.db"), "file:///var/lib/w.db");
         assert_eq!(uri("sqlite://weather.db"), "file:weather.db");
-        assert_eq!(uri("sqlite:weather.db?mode=ro"), "file:weather.db?mode=ro");
+        // sqlx's forms: `mode=rwc` / `rw` open (and create) the file; escapes are decoded.
+        assert_eq!(uri("sqlite://weather.db?mode=rwc"), "file:weather.db");
+        assert_eq!(uri("sqlite:weather.db?mode=rw"), "file:weather.db");
+        assert_eq!(uri("sqlite:///data/my%20db.db"), "file:///data/my db.db");
         assert_eq!(uri("sqlite:///a%b#c.db"), "file:///a%25b%23c.db");
+        assert_eq!(uri("sqlite:///a%2525.db"), "file:///a%2525.db");
         for memory in [
             "sqlite::memory:",
             "sqlite://:memory:",
@@ -612,7 +726,16 @@ mod tests {
             assert!(target.uri.ends_with("?mode=memory&cache=shared"));
         }
         assert_ne!(uri("sqlite::memory:"), uri("sqlite::memory:"));
-        for bad in ["postgres://x", "weather.db", "sqlite://", "sqlite:?mode=ro"] {
+        for bad in [
+            "postgres://x",
+            "weather.db",
+            "sqlite://",
+            "sqlite:?mode=rwc",
+            "sqlite:w.db?mode=ro",
+            "sqlite:w.db?mdoe=rwc",
+            "sqlite:w.db?cache=shared",
+            "sqlite:///%ff.db",
+        ] {
             assert!(
                 matches!(Target::parse(bad), Err(StoreError::Unavailable(_))),
                 "{bad}"
@@ -870,6 +993,103 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn sqlx_style_urls_open_the_file_they_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let rwc = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+        let store = SqliteStore::connect(&rwc).await.unwrap();
+        store.add(new_report("in a")).await.unwrap();
+        assert!(dir.path().join("a.db").is_file());
+        let escaped = format!("sqlite://{}/my%20db.db", dir.path().display());
+        let store = SqliteStore::connect(&escaped).await.unwrap();
+        store.add(new_report("in my db")).await.unwrap();
+        assert!(dir.path().join("my db.db").is_file());
+        assert!(!dir.path().join("my%20db.db").exists());
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_row_past_the_page_only_says_more_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, url) = file_url(&dir);
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute(
+                "INSERT INTO reports (id, description, city, state, country, created_date) \
+                 VALUES (?1, '   ', 'boston', NULL, 'us', '2000-01-01T00:00:00.000000Z')",
+                params![Uuid::new_v4().to_string()],
+            )
+            .unwrap();
+        let newer = store.add(new_report("newer")).await.unwrap();
+        let newest = store.add(new_report("newest")).await.unwrap();
+        let page = store
+            .page(PageRequest::first(crate::domain::PageLimit::new(2)))
+            .await
+            .unwrap();
+        assert_eq!(page.reports, vec![newest, newer]);
+        assert!(page.has_more);
+        assert!(matches!(
+            store
+                .page(PageRequest::first(crate::domain::PageLimit::new(3)))
+                .await,
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_full_write_queue_answers_unavailable_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, url) = file_url(&dir);
+        let store = Arc::new(
+            SqliteStore::open(&url, Duration::from_millis(1500))
+                .await
+                .unwrap(),
+        );
+        let lock = Connection::open(&path).unwrap();
+        lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        // One batch waits for the lock, the queue fills behind it...
+        let waiting: Vec<_> = (0..MAX_BATCH + QUEUE_CAPACITY)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move { store.add(new_report(&format!("queued {i}"))).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // ...and one more is refused without waiting.
+        let started = std::time::Instant::now();
+        let refused = store.add(new_report("one too many")).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_millis(100));
+        let cause = std::error::Error::source(&refused).unwrap().to_string();
+        assert!(cause.contains("queue is full"), "{cause}");
+        lock.execute_batch("ROLLBACK").unwrap();
+        drop(lock);
+        for task in waiting {
+            let _ = task.await.unwrap();
+        }
+        store.add(new_report("after")).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn report_cancelled_while_its_batch_waited_for_the_lock_is_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, url) = file_url(&dir);
+        let store = SqliteStore::open(&url, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let lock = Connection::open(&path).unwrap();
+        lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        // The writer takes this report and waits in BEGIN IMMEDIATE; its request gives up meanwhile.
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(200), store.add(new_report("gave up")))
+                .await;
+        assert!(gave_up.is_err(), "{gave_up:?}");
+        lock.execute_batch("ROLLBACK").unwrap();
+        drop(lock);
+        let after = store.add(new_report("after")).await.unwrap();
+        let page = store.page(PageRequest::default()).await.unwrap();
+        assert_eq!(page.reports, vec![after]);
+    }
+
+    #[tokio::test]
     async fn failed_insert_is_retried_alone_and_fails_only_its_own_report() {
         let dir = tempfile::tempdir().unwrap();
         let (_, url) = file_url(&dir);
@@ -880,7 +1100,12 @@ mod tests {
         // The second report's id is already stored: its insert fails, the first's must not.
         let mut clash = build_report(new_report("clash"));
         clash.id = taken.id;
-        commit(&mut conn, &[&taken]).unwrap();
+        let (reply, _waiting) = oneshot::channel();
+        let mut first = vec![Job {
+            report: taken.clone(),
+            reply,
+        }];
+        assert!(commit(&mut conn, &mut first).unwrap());
         let jobs: Vec<_> = [good.clone(), clash]
             .into_iter()
             .map(|report| {
