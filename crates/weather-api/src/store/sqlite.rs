@@ -1040,7 +1040,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (path, url) = file_url(&dir);
         let store = Arc::new(
-            SqliteStore::open(&url, Duration::from_millis(1500))
+            SqliteStore::open(&url, Duration::from_secs(5))
                 .await
                 .unwrap(),
         );
@@ -1053,11 +1053,22 @@ mod tests {
                 tokio::spawn(async move { store.add(new_report(&format!("queued {i}"))).await })
             })
             .collect();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        // ...and one more is refused without waiting.
-        let started = std::time::Instant::now();
-        let refused = store.add(new_report("one too many")).await.unwrap_err();
-        assert!(started.elapsed() < Duration::from_millis(100));
+        // ...and once it is full, one more is refused without waiting for the lock: an add that
+        // queued instead would still be waiting after 50 ms (the lock is held for seconds).
+        let mut refused = None;
+        for _ in 0..200 {
+            match tokio::time::timeout(Duration::from_millis(50), store.add(new_report("one more")))
+                .await
+            {
+                Ok(result) => {
+                    refused = Some(result.unwrap_err());
+                    break;
+                }
+                // Queued (the queue was not full yet); cancelled, so the writer drops it.
+                Err(_) => continue,
+            }
+        }
+        let refused = refused.expect("the queue never filled");
         let cause = std::error::Error::source(&refused).unwrap().to_string();
         assert!(cause.contains("queue is full"), "{cause}");
         lock.execute_batch("ROLLBACK").unwrap();
