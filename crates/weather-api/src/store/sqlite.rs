@@ -703,6 +703,24 @@ mod tests {
         (path, url)
     }
 
+    /// A store on a fresh file whose writer waits `busy_timeout` for a lock, and that file's path (the
+    /// directory lives as long as the returned guard).
+    async fn file_store(
+        busy_timeout: Duration,
+    ) -> (tempfile::TempDir, std::path::PathBuf, Arc<SqliteStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, url) = file_url(&dir);
+        let store = SqliteStore::open(&url, busy_timeout).await.unwrap();
+        (dir, path, Arc::new(store))
+    }
+
+    /// Another connection holding the file's write lock until it rolls back.
+    fn hold_write_lock(path: &std::path::Path) -> Connection {
+        let lock = Connection::open(path).unwrap();
+        lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        lock
+    }
+
     #[test]
     fn urls_become_sqlite_uris() {
         let uri = |url: &str| Target::parse(url).unwrap().uri;
@@ -808,9 +826,7 @@ mod tests {
 
     #[tokio::test]
     async fn corrupt_rows_are_errors_naming_the_row_never_panics() {
-        let dir = tempfile::tempdir().unwrap();
-        let (path, url) = file_url(&dir);
-        let store = SqliteStore::connect(&url).await.unwrap();
+        let (_dir, path, store) = file_store(BUSY_TIMEOUT).await;
         let other = Connection::open(&path).unwrap();
         // Each row breaks one rule: a blank description, a blob for a city, a date that is not RFC
         // 3339, a description that is not UTF-8; then (below) an id that is not a UUID.
@@ -928,15 +944,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn locked_database_fails_every_queued_add_then_recovers() {
-        let dir = tempfile::tempdir().unwrap();
-        let (path, url) = file_url(&dir);
-        let store = SqliteStore::open(&url, Duration::from_millis(200))
-            .await
-            .unwrap();
+        let (_dir, path, store) = file_store(Duration::from_millis(200)).await;
         let before = store.add(new_report("before")).await.unwrap();
         let commits_before = store.commits();
-        let lock = Connection::open(&path).unwrap();
-        lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let lock = hold_write_lock(&path);
 
         let adds = (0..16).map(|i| store.add(new_report(&format!("locked {i}"))));
         let results = futures_util::future::join_all(adds).await;
@@ -962,15 +973,8 @@ mod tests {
 
     #[tokio::test]
     async fn report_of_a_request_cancelled_before_its_commit_began_is_not_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let (path, url) = file_url(&dir);
-        let store = Arc::new(
-            SqliteStore::open(&url, Duration::from_secs(5))
-                .await
-                .unwrap(),
-        );
-        let lock = Connection::open(&path).unwrap();
-        lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let (_dir, path, store) = file_store(Duration::from_secs(5)).await;
+        let lock = hold_write_lock(&path);
         // The writer takes the first report and waits for the lock...
         let first = tokio::spawn({
             let store = Arc::clone(&store);
@@ -1008,9 +1012,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_corrupt_row_past_the_page_only_says_more_follow() {
-        let dir = tempfile::tempdir().unwrap();
-        let (path, url) = file_url(&dir);
-        let store = SqliteStore::connect(&url).await.unwrap();
+        let (_dir, path, store) = file_store(BUSY_TIMEOUT).await;
         let other = Connection::open(&path).unwrap();
         other
             .execute(
@@ -1037,15 +1039,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_write_queue_answers_unavailable_at_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let (path, url) = file_url(&dir);
-        let store = Arc::new(
-            SqliteStore::open(&url, Duration::from_secs(5))
-                .await
-                .unwrap(),
-        );
-        let lock = Connection::open(&path).unwrap();
-        lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let (_dir, path, store) = file_store(Duration::from_secs(5)).await;
+        let lock = hold_write_lock(&path);
         // One batch waits for the lock, the queue fills behind it...
         let waiting: Vec<_> = (0..MAX_BATCH + QUEUE_CAPACITY)
             .map(|i| {
@@ -1081,13 +1076,8 @@ mod tests {
 
     #[tokio::test]
     async fn report_cancelled_while_its_batch_waited_for_the_lock_is_not_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let (path, url) = file_url(&dir);
-        let store = SqliteStore::open(&url, Duration::from_secs(5))
-            .await
-            .unwrap();
-        let lock = Connection::open(&path).unwrap();
-        lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let (_dir, path, store) = file_store(Duration::from_secs(5)).await;
+        let lock = hold_write_lock(&path);
         // The writer takes this report and waits in BEGIN IMMEDIATE; its request gives up meanwhile.
         let gave_up =
             tokio::time::timeout(Duration::from_millis(200), store.add(new_report("gave up")))
