@@ -327,16 +327,10 @@ fn no_settings_at_all_or_an_explicit_mode_starts_development_mode() {
     }
 }
 
-/// A development-mode app in-process (`"mode": "development"`), bound to 127.0.0.1:0, not yet serving.
+/// A development-mode app in-process as the newcomer starts it (nothing configured but the port; the
+/// database in `dir`), bound to 127.0.0.1:0, not yet serving.
 async fn spawn_dev_app(dir: &Path) -> (weather_api::Application, SocketAddr) {
-    let env = vec![
-        ("WEATHER_API__MODE".to_owned(), "development".to_owned()),
-        ("WEATHER_API__BIND".to_owned(), "127.0.0.1:0".to_owned()),
-        (
-            "WEATHER_API__DATABASE_URL".to_owned(),
-            "sqlite://weather.db".to_owned(),
-        ),
-    ];
+    let env = vec![("WEATHER_API__BIND".to_owned(), "127.0.0.1:0".to_owned())];
     let settings = weather_api::Settings::load(None, dir, env).unwrap();
     assert!(settings.is_development_mode());
     let app = weather_api::Application::build_with(
