@@ -11,21 +11,33 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-/// Starts the binary in `dir` with `settings` (no azure_ad: development mode), its development keys in
-/// a directory of its own.
-fn spawn(dir: &Path, settings: &Value) -> Child {
-    let file = dir.join("settings.json");
-    std::fs::write(&file, serde_json::to_vec(settings).unwrap()).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_weather-api"))
-        .arg("--settings")
-        .arg(&file)
+/// The binary in `dir`, with its development keys in a directory of its own, none of the test
+/// process's `WEATHER_API__*` variables, and piped output.
+fn command(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_weather-api"));
+    command
         .current_dir(dir)
         .env("RUST_LOG", "info")
         .env("ENTRA_DEV_HOME", dir.join("entra-dev"))
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("WEATHER_API__") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Starts the binary in `dir` with `settings` written to `dir/settings.json`.
+fn spawn(dir: &Path, settings: &Value) -> Child {
+    let file = dir.join("settings.json");
+    std::fs::write(&file, serde_json::to_vec(settings).unwrap()).unwrap();
+    command(dir)
+        .arg("--settings")
+        .arg(&file)
         .spawn()
         .expect("weather-api binary starts")
 }
@@ -169,21 +181,8 @@ async fn development_mode_on_a_network_bind_starts_when_dangerously_allowed() {
 /// Runs the binary in `dir` with `args` and exactly the `WEATHER_API__*` variables `env` until it exits:
 /// `Ok((exit code, stderr))`, or `Err(logs)` when it started serving instead (then it is killed).
 fn run_to_exit(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<(i32, String), String> {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_weather-api"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env("RUST_LOG", "info")
-        .env("ENTRA_DEV_HOME", dir.join("entra-dev"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (name, _) in std::env::vars() {
-        if name.starts_with("WEATHER_API__") {
-            command.env_remove(name);
-        }
-    }
+    let mut command = command(dir);
+    command.args(args);
     for (name, value) in env {
         command.env(name, value);
     }
@@ -226,9 +225,12 @@ fn run_to_exit(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<(i32, 
     }
 }
 
+/// A settings file (`null`: none), the `WEATHER_API__*` variables, the start of the refusal.
+type RefusedCase<'a> = (Value, &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn blank_or_unread_identity_settings_stop_the_binary_naming_the_key_and_both_ways_out() {
-    let cases: [(Value, &[(&str, &str)], &str); 5] = [
+    let cases: [RefusedCase<'_>; 5] = [
         // a template copied without filling it in
         (
             json!({"bind": "127.0.0.1:0", "azure_ad": {"tenant_id": ""}}),
@@ -400,12 +402,13 @@ async fn development_mode_refuses_proxied_and_foreign_host_requests_and_has_no_c
     assert!(!text.contains("access_token"), "{text}");
 
     // DNS rebinding: a page on evil.example resolving to 127.0.0.1.
-    let rebound = ask(format!(
-        "GET /api/reports HTTP/1.1\r\nHost: evil.example:{}\r\nConnection: close\r\n\r\n",
-        addr.port()
-    ))
-    .await
-    .unwrap();
+    let get = |host: &str, path: &str| {
+        ask(format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}:{}\r\nConnection: close\r\n\r\n",
+            addr.port()
+        ))
+    };
+    let rebound = get("evil.example", "/api/reports").await.unwrap();
     assert_eq!(rebound.status, Some(403), "{}", rebound.text());
     assert!(
         rebound.text().contains("call it as http://localhost:PORT"),
@@ -419,29 +422,23 @@ async fn development_mode_refuses_proxied_and_foreign_host_requests_and_has_no_c
     let local = ask(token_request("", &loopback)).await.unwrap();
     assert_eq!(local.status, Some(200), "{}", local.text());
     assert!(local.text().contains("\"access_token\""));
-    let named = ask(format!(
-        "GET /healthz HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n",
-        addr.port()
-    ))
-    .await
-    .unwrap();
+    let named = get("localhost", "/healthz").await.unwrap();
     assert_eq!(named.status, Some(200), "{}", named.text());
 
     // The issuer's control endpoints are not on the service's router.
-    let outage = ask(format!(
-        "PUT /dev-issuer/control/switches HTTP/1.1\r\nHost: {loopback}\r\n\
-         Content-Type: application/json\r\nContent-Length: 16\r\nConnection: close\r\n\r\n{{\"outage\": true}}"
-    ))
-    .await
-    .unwrap();
-    assert_eq!(outage.status, Some(404), "{}", outage.text());
-    let revoke = ask(format!(
-        "POST /dev-issuer/control/revoke HTTP/1.1\r\nHost: {loopback}\r\n\
-         Content-Type: application/json\r\nContent-Length: 16\r\nConnection: close\r\n\r\n{{\"user\": \"alice\"}}"
-    ))
-    .await
-    .unwrap();
-    assert_eq!(revoke.status, Some(404), "{}", revoke.text());
+    for (method, path, body) in [
+        ("PUT", "switches", r#"{"outage": true}"#),
+        ("POST", "revoke", r#"{"user": "alice"}"#),
+    ] {
+        let answer = ask(format!(
+            "{method} /dev-issuer/control/{path} HTTP/1.1\r\nHost: {loopback}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ))
+        .await
+        .unwrap();
+        assert_eq!(answer.status, Some(404), "{path}: {}", answer.text());
+    }
     assert!(!issuer.switches().outage, "the outage switch is untouched");
 
     tx.send(()).unwrap();
@@ -470,34 +467,6 @@ async fn a_camel_case_aspnet_section_is_read_as_dotnet_reads_it_and_never_means_
     let settings = weather_api::Settings::load(Some(&path), dir.path(), Vec::new()).unwrap();
     assert!(!settings.is_development_mode());
     assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
-    let app = weather_api::Application::build(settings).await.unwrap();
-    let base = format!("http://{}", app.local_addr());
-    app.validator().warm_up().await.unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = rx.await;
-    }));
-    let client = crate::helpers::client();
-    let token = issuer
-        .issuer
-        .mint(&crate::helpers::user_with_scopes(&["weather.read"]))
-        .unwrap();
-    let response = client
-        .get(format!("{base}/api/reports"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    assert_eq!(response.json::<Value>().await.unwrap(), json!([]));
-    let dev = client
-        .get(format!(
-            "{base}/dev-issuer/{DEV_TENANT_ID}/v2.0/.well-known/openid-configuration"
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(dev.status().as_u16(), 404, "no development issuer");
-    tx.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    crate::settings::serves_the_issuers_tokens_without_a_development_issuer(settings, &issuer)
+        .await;
 }

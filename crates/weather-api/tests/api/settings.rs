@@ -288,6 +288,15 @@ async fn app_starts_from_an_aspnet_appsettings_json_and_accepts_its_registration
         ]
     );
 
+    serves_the_issuers_tokens_without_a_development_issuer(settings, &issuer).await;
+}
+
+/// Starts the app from `settings` (production mode, `issuer` as its authority) over real HTTP: a token
+/// of `issuer` reads `/api/reports` (200, `[]`) and no development issuer is mounted (404).
+pub(crate) async fn serves_the_issuers_tokens_without_a_development_issuer(
+    settings: Settings,
+    issuer: &entra_dev::RunningDevIssuer,
+) {
     let app = Application::build(settings).await.unwrap();
     assert!(app.dev_issuer().is_none());
     let base = format!("http://{}", app.local_addr());
@@ -307,6 +316,18 @@ async fn app_starts_from_an_aspnet_appsettings_json_and_accepts_its_registration
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        serde_json::json!([])
+    );
+    let dev = client()
+        .get(format!(
+            "{base}/dev-issuer/{DEV_TENANT_ID}/v2.0/.well-known/openid-configuration"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dev.status().as_u16(), 404, "no development issuer");
     tx.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
