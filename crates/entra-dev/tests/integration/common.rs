@@ -103,7 +103,13 @@ pub(crate) async fn post_form(url: &str, form: &[(&str, &str)]) -> (u16, Value) 
 
 /// Asserts an Entra-shaped OAuth error: status, `error`, `error_description` starting `AADSTS{code}: `,
 /// `error_codes`, and the `trace_id`, `correlation_id` and `timestamp` fields.
-pub(crate) fn assert_entra_error(status: u16, body: &Value, want_status: u16, error: &str, aadsts: u64) {
+pub(crate) fn assert_entra_error(
+    status: u16,
+    body: &Value,
+    want_status: u16,
+    error: &str,
+    aadsts: u64,
+) {
     assert_eq!(status, want_status, "{body}");
     assert_eq!(body["error"], error, "{body}");
     let d = body["error_description"].as_str().unwrap();

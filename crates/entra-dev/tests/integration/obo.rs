@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
+use crate::common::{
+    assert_entra_error, get_json, http, peek, post_form, spawn, spawn_with, verify,
+};
 use base64::Engine as _;
-use crate::common::{assert_entra_error, get_json, http, peek, post_form, spawn, spawn_with, verify};
 use entra_dev::defaults::{
     ALICE_OID, DEV_API_APP_ID_URI, DEV_API_CLIENT_ID, DEV_API_CLIENT_SECRET, DEV_DAEMON_CLIENT_ID,
     DEV_DAEMON_CLIENT_SECRET, DEV_DOWNSTREAM_API_APP_ID_URI, DEV_DOWNSTREAM_API_CLIENT_ID,

@@ -6,8 +6,8 @@ use crate::common;
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use crate::common::{get_json, http, spawn, spawn_with, verify};
+use base64::Engine as _;
 use entra_dev::defaults::{
     ALICE_OID, BOB_OID, DEV_API_APP_ID_URI, DEV_API_CLIENT_ID, DEV_DAEMON_CLIENT_ID,
     DEV_DAEMON_CLIENT_SECRET, DEV_DAEMON_SERVICE_PRINCIPAL_ID, DEV_PUBLIC_CLIENT_ID, DEV_TENANT_ID,
