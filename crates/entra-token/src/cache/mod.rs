@@ -19,7 +19,7 @@ pub use file::{Account, Cleared, FileCache};
 pub(crate) use file::{AccountEntry, Secret};
 pub use memory::MemoryCache;
 #[cfg(feature = "redis")]
-pub use redis::{EncryptionKey, RedisCache, RedisCacheConfig};
+pub use redis::{EncryptionKey, Keyring, RedisCache, RedisCacheConfig, DEFAULT_KEY_ID};
 
 use crate::token::{AccessToken, Scopes};
 use crate::transport::BoxFuture;
@@ -104,15 +104,18 @@ pub enum SharedCacheError {
     /// The store could not be reached or answered an error.
     #[error("shared cache unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// A stored value could not be decrypted or decoded (wrong key, or tampered with).
-    #[error("shared cache value cannot be decrypted or decoded")]
+    /// A value could not be encoded or encrypted. (A stored value that does not decrypt or
+    /// decode is a miss, never an error: the client overwrites it.)
+    #[error("shared cache value cannot be encoded or encrypted")]
     Corrupt,
 }
 
 /// A cache shared between instances (L2). Implementations store values so that the key reveals
 /// nothing and the value is encrypted; an entry expires with its token.
 pub trait SharedCache: Send + Sync + std::fmt::Debug + 'static {
-    /// The token stored under `key`, if any.
+    /// The token stored under `key`, if any. A stored value that cannot be decrypted or decoded
+    /// is `Ok(None)` (a miss, so the client overwrites it), not an error: an error means the store
+    /// itself is failing.
     fn get<'a>(
         &'a self,
         key: &'a CacheKey,

@@ -86,6 +86,14 @@ pub enum ConfigError {
         /// The length given.
         found: usize,
     },
+    /// A shared cache encryption key id that cannot be used.
+    #[error("invalid encryption key id {found:?}: {reason}")]
+    InvalidKeyId {
+        /// The id given (clipped).
+        found: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client")]
     HttpClient(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -348,7 +356,7 @@ impl TokenError {
         match self {
             Self::Timeout { .. } | Self::Transport(_) => true,
             Self::InvalidResponse { status, .. } => status.is_server_error(),
-            Self::Rejected(e) => e.status.is_server_error(),
+            Self::Rejected(e) => e.is_transient(),
             _ => false,
         }
     }
