@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{is_two_letters, normalise, text, ValidationError};
 
 /// A city name: trimmed, lower-cased, non-empty, at most [`City::MAX_LEN`] characters, one line of
-/// printable text ([`text`](super::text) says which characters are refused).
+/// printable text (no control characters, line breaks or bidirectional overrides).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct City(String);

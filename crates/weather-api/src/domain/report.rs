@@ -8,7 +8,7 @@ use super::location::RawLocation;
 use super::{text, Location, ValidationError};
 
 /// A report's free-text description: trimmed, non-empty, at most [`Description::MAX_LEN`] characters,
-/// one line of printable text ([`text`](super::text) says which characters are refused).
+/// one line of printable text (no control characters, line breaks or bidirectional overrides).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Description(String);
