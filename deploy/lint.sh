@@ -20,7 +20,7 @@ fail() {
 }
 
 lint_dockerfile() {
-  echo "--- hadolint deploy/Dockerfile"
+  echo "--- hadolint deploy/Dockerfile deploy/entra-sidecar.Dockerfile"
   local hadolint
   hadolint="$(command -v hadolint || true)"
   if [ -z "$hadolint" ]; then
@@ -34,11 +34,13 @@ lint_dockerfile() {
     fi
   fi
   "$hadolint" --version
-  if "$hadolint" --no-color --failure-threshold warning deploy/Dockerfile; then
-    echo "ok: hadolint found nothing"
-  else
-    fail "hadolint deploy/Dockerfile"
-  fi
+  for dockerfile in deploy/Dockerfile deploy/entra-sidecar.Dockerfile; do
+    if "$hadolint" --no-color --failure-threshold warning "$dockerfile"; then
+      echo "ok: hadolint found nothing in $dockerfile"
+    else
+      fail "hadolint $dockerfile"
+    fi
+  done
 }
 
 lint_systemd() {

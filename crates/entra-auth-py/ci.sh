@@ -29,4 +29,7 @@ run_pytest() {
 }
 (cd crates/entra-auth-py/tests && run_pytest .)
 (cd examples/python/weather && run_pytest tests)
+# The same app behind entra-sidecar (the sidecar binary is built by `cargo test --workspace` before this step).
+[ -x target/debug/entra-sidecar ] || cargo build -p entra-sidecar --bin entra-sidecar --locked
+(cd examples/python/weather-sidecar && run_pytest tests)
 echo "entra-auth-py step: $((SECONDS - started)) s"

@@ -48,10 +48,9 @@ impl Requirement {
     /// All of these app roles.
     #[staticmethod]
     fn all_roles(names: Vec<String>) -> PyResult<Self> {
-        // The names are checked by `try_roles` (the same rule); `all_roles` then cannot fail.
-        entra_auth::Requirement::try_roles(names.iter().map(String::as_str))
-            .map_err(config_error)?;
-        Ok(wrap(entra_auth::Requirement::all_roles(names)))
+        entra_auth::Requirement::try_all_roles(names)
+            .map(wrap)
+            .map_err(config_error)
     }
     /// The calling application (`azp`/`appid`) is one of these client ids.
     #[staticmethod]

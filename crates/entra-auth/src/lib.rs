@@ -213,6 +213,6 @@ pub use fetch::ReqwestFetch;
 pub use jws::Algorithm;
 pub use layer::{Auth, AuthLayer, ResponseFuture};
 pub use metrics::AuthMetrics;
-pub use policy::{AppRole, Requirement, Scope};
+pub use policy::{AppRole, Requirement, RequirementError, Scope};
 pub use tenant_check::TenantCheck;
 pub use validator::{RequestHead, TokenValidator};

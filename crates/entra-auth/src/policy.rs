@@ -4,7 +4,10 @@
 //! calling application (allow-list; the ACL mode for daemons without roles), no guests, the
 //! accepting authority, an authentication context (step-up), groups (overage answered
 //! explicitly) and directory roles, a named predicate, an asynchronous tenant check. `and` /
-//! `or` combine them. An empty "any of" never passes; every leaf fails when its claim is absent.
+//! `or` combine them. Every leaf fails when its claim is absent. A list of scopes or roles is
+//! never empty (an array of at least one name, or [`RequirementError::EmptyList`] from the `try_*`
+//! forms); only [`Requirement::default`] accepts any valid token, and an empty
+//! [`Requirement::any_of`] never passes.
 //!
 //! Matching is exact, whole-word and case-sensitive: `weather.readwrite` never satisfies
 //! `weather.read`, and `Weather.Read` is not `weather.read`. Both `scp` and `roles` are read.
@@ -23,6 +26,24 @@ use crate::tenant_check::{TenantAnswer, TenantCheck};
 pub struct InvalidPermissionName {
     kind: &'static str,
     found: String,
+}
+
+/// Why a requirement could not be built from a list of names ([`Requirement::try_scopes`] and
+/// the other `try_*` constructors).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequirementError {
+    /// A name is not a valid scope or app-role name.
+    #[error(transparent)]
+    InvalidName(#[from] InvalidPermissionName),
+    /// The list is empty. An empty "any of" would never pass and an empty "all of" would pass
+    /// any valid token, so neither is built: name at least one, or use
+    /// [`Requirement::default`] to require only a valid token.
+    #[error("an empty list of {kind}s: expected at least one {kind} name (to require only a valid token, use the default requirement)")]
+    EmptyList {
+        /// `scope` or `app role`.
+        kind: &'static str,
+    },
 }
 
 fn check_name(kind: &'static str, s: &str) -> Result<(), InvalidPermissionName> {
@@ -136,7 +157,8 @@ impl Default for Requirement {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Rule {
-    /// Any one of the scopes or roles; both empty: any valid token.
+    /// Any one of the scopes or roles. Both empty only in [`Requirement::default`] (any valid
+    /// token): every constructor refuses an empty list.
     ScopeOrRole {
         scopes: Vec<Scope>,
         roles: Vec<AppRole>,
@@ -191,15 +213,40 @@ enum Unmet {
     TenantUnavailable(String),
 }
 
+/// Parses every name of a list that must not be empty.
 fn parse_all<T, I, S>(
     items: I,
+    kind: &'static str,
     parse: fn(&str) -> Result<T, InvalidPermissionName>,
-) -> Result<Vec<T>, InvalidPermissionName>
+) -> Result<Vec<T>, RequirementError>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
 {
-    items.into_iter().map(|s| parse(s.as_ref())).collect()
+    let parsed = items
+        .into_iter()
+        .map(|s| parse(s.as_ref()))
+        .collect::<Result<Vec<T>, _>>()?;
+    if parsed.is_empty() {
+        return Err(RequirementError::EmptyList { kind });
+    }
+    Ok(parsed)
+}
+
+fn parse_scopes<I, S>(items: I) -> Result<Vec<Scope>, RequirementError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    parse_all(items, "scope", Scope::parse)
+}
+
+fn parse_roles<I, S>(items: I) -> Result<Vec<AppRole>, RequirementError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    parse_all(items, "app role", AppRole::parse)
 }
 
 fn owned<I, S>(items: I) -> Vec<String>
@@ -210,7 +257,25 @@ where
     items.into_iter().map(|s| s.as_ref().to_owned()).collect()
 }
 
-fn or_bug<T>(r: Result<T, InvalidPermissionName>) -> T {
+/// Stops the build when an infallible constructor is given an empty array: the array length is
+/// known at compile time, so `Requirement::scopes([])` is a compile error, never a requirement
+/// that passes every token.
+macro_rules! non_empty {
+    ($n:ident, $what:literal) => {
+        const {
+            assert!(
+                $n > 0,
+                concat!(
+                    "Requirement::",
+                    $what,
+                    " needs at least one name; Requirement::default() requires only a valid token"
+                )
+            )
+        }
+    };
+}
+
+fn or_bug<T>(r: Result<T, RequirementError>) -> T {
     match r {
         Ok(v) => v,
         Err(e) => panic!("BUG: {e}"),
@@ -222,42 +287,53 @@ impl Requirement {
         Self { rule }
     }
 
-    /// Any one of these scopes.
+    /// Any one of these scopes. The list is an array of at least one name: `scopes([])` does not
+    /// compile (an empty "any of" would never pass); [`Requirement::default`] requires only a
+    /// valid token. For names from configuration, use [`try_scopes`](Self::try_scopes).
+    ///
+    /// ```compile_fail
+    /// let none: [&str; 0] = [];
+    /// let never = entra_auth::Requirement::scopes(none);
+    /// ```
     ///
     /// # Panics
-    /// When a name is invalid (empty, whitespace, quotes): requirements are fixed in code. Use
-    /// [`try_scopes`](Self::try_scopes) for names from configuration.
-    pub fn scopes<I, S>(scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
+    /// When a name is invalid (empty, whitespace, quotes): requirements written in code are
+    /// fixed, so this is a bug in the caller, not an answer to input.
+    pub fn scopes<S: AsRef<str>, const N: usize>(scopes: [S; N]) -> Self {
+        non_empty!(N, "scopes");
         or_bug(Self::try_scopes(scopes))
     }
 
-    /// Any one of these app roles.
+    /// Any one of these app roles (at least one: `roles([])` does not compile).
     ///
     /// # Panics
     /// When a name is invalid; see [`try_roles`](Self::try_roles).
-    pub fn roles<I, S>(roles: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
+    pub fn roles<S: AsRef<str>, const N: usize>(roles: [S; N]) -> Self {
+        non_empty!(N, "roles");
         or_bug(Self::try_roles(roles))
     }
 
     /// Any one of these scopes.
     ///
+    /// ```
+    /// # use entra_auth::{Requirement, RequirementError};
+    /// let from_settings: Vec<String> = Vec::new();
+    /// assert_eq!(
+    ///     Requirement::try_scopes(&from_settings).unwrap_err(),
+    ///     RequirementError::EmptyList { kind: "scope" }
+    /// );
+    /// ```
+    ///
     /// # Errors
-    /// [`InvalidPermissionName`] for the first invalid name.
-    pub fn try_scopes<I, S>(scopes: I) -> Result<Self, InvalidPermissionName>
+    /// [`RequirementError::InvalidName`] for the first invalid name;
+    /// [`RequirementError::EmptyList`] when there is none.
+    pub fn try_scopes<I, S>(scopes: I) -> Result<Self, RequirementError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
         Ok(Self::leaf(Rule::ScopeOrRole {
-            scopes: parse_all(scopes, Scope::parse)?,
+            scopes: parse_scopes(scopes)?,
             roles: Vec::new(),
         }))
     }
@@ -265,19 +341,20 @@ impl Requirement {
     /// Any one of these app roles.
     ///
     /// # Errors
-    /// [`InvalidPermissionName`] for the first invalid name.
-    pub fn try_roles<I, S>(roles: I) -> Result<Self, InvalidPermissionName>
+    /// [`RequirementError::InvalidName`] for the first invalid name;
+    /// [`RequirementError::EmptyList`] when there is none.
+    pub fn try_roles<I, S>(roles: I) -> Result<Self, RequirementError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
         Ok(Self::leaf(Rule::ScopeOrRole {
             scopes: Vec::new(),
-            roles: parse_all(roles, AppRole::parse)?,
+            roles: parse_roles(roles)?,
         }))
     }
 
-    /// Every one of these scopes (`scp` must hold them all).
+    /// Every one of these scopes (`scp` must hold them all; at least one name).
     ///
     /// ```
     /// # use entra_auth::Requirement;
@@ -287,39 +364,44 @@ impl Requirement {
     ///
     /// # Panics
     /// When a name is invalid; see [`try_all_scopes`](Self::try_all_scopes).
-    pub fn all_scopes<I, S>(scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
+    pub fn all_scopes<S: AsRef<str>, const N: usize>(scopes: [S; N]) -> Self {
+        non_empty!(N, "all_scopes");
         or_bug(Self::try_all_scopes(scopes))
     }
 
     /// Every one of these scopes.
     ///
     /// # Errors
-    /// [`InvalidPermissionName`] for the first invalid name.
-    pub fn try_all_scopes<I, S>(scopes: I) -> Result<Self, InvalidPermissionName>
+    /// [`RequirementError::InvalidName`] for the first invalid name;
+    /// [`RequirementError::EmptyList`] when there is none.
+    pub fn try_all_scopes<I, S>(scopes: I) -> Result<Self, RequirementError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        Ok(Self::leaf(Rule::AllScopes(parse_all(
-            scopes,
-            Scope::parse,
-        )?)))
+        Ok(Self::leaf(Rule::AllScopes(parse_scopes(scopes)?)))
+    }
+
+    /// Every one of these app roles (at least one name).
+    ///
+    /// # Panics
+    /// When a name is invalid; see [`try_all_roles`](Self::try_all_roles).
+    pub fn all_roles<S: AsRef<str>, const N: usize>(roles: [S; N]) -> Self {
+        non_empty!(N, "all_roles");
+        or_bug(Self::try_all_roles(roles))
     }
 
     /// Every one of these app roles.
     ///
-    /// # Panics
-    /// When a name is invalid.
-    pub fn all_roles<I, S>(roles: I) -> Self
+    /// # Errors
+    /// [`RequirementError::InvalidName`] for the first invalid name;
+    /// [`RequirementError::EmptyList`] when there is none.
+    pub fn try_all_roles<I, S>(roles: I) -> Result<Self, RequirementError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        or_bug(parse_all(roles, AppRole::parse).map(|r| Self::leaf(Rule::AllRoles(r))))
+        Ok(Self::leaf(Rule::AllRoles(parse_roles(roles)?)))
     }
 
     /// The calling application (`azp` in v2 tokens, `appid` in v1) must be one of these client
@@ -481,28 +563,26 @@ impl Requirement {
         ))
     }
 
-    /// Also accept any one of these app roles ("scope or app permission").
+    /// Also accept any one of these app roles ("scope or app permission"; at least one name).
     ///
     /// # Panics
     /// When a name is invalid; see [`try_or_roles`](Self::try_or_roles).
-    pub fn or_roles<I, S>(self, roles: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
+    pub fn or_roles<S: AsRef<str>, const N: usize>(self, roles: [S; N]) -> Self {
+        non_empty!(N, "or_roles");
         or_bug(self.try_or_roles(roles))
     }
 
     /// Also accept any one of these app roles.
     ///
     /// # Errors
-    /// [`InvalidPermissionName`] for the first invalid name.
-    pub fn try_or_roles<I, S>(self, roles: I) -> Result<Self, InvalidPermissionName>
+    /// [`RequirementError::InvalidName`] for the first invalid name;
+    /// [`RequirementError::EmptyList`] when there is none.
+    pub fn try_or_roles<I, S>(self, roles: I) -> Result<Self, RequirementError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let extra = parse_all(roles, AppRole::parse)?;
+        let extra = parse_roles(roles)?;
         Ok(match self.rule {
             Rule::ScopeOrRole { scopes, mut roles } => {
                 roles.extend(extra);
@@ -515,17 +595,27 @@ impl Requirement {
         })
     }
 
-    /// Also accept any one of these scopes.
+    /// Also accept any one of these scopes (at least one name).
     ///
     /// # Panics
-    /// When a name is invalid.
-    pub fn or_scopes<I, S>(self, scopes: I) -> Self
+    /// When a name is invalid; see [`try_or_scopes`](Self::try_or_scopes).
+    pub fn or_scopes<S: AsRef<str>, const N: usize>(self, scopes: [S; N]) -> Self {
+        non_empty!(N, "or_scopes");
+        or_bug(self.try_or_scopes(scopes))
+    }
+
+    /// Also accept any one of these scopes.
+    ///
+    /// # Errors
+    /// [`RequirementError::InvalidName`] for the first invalid name;
+    /// [`RequirementError::EmptyList`] when there is none.
+    pub fn try_or_scopes<I, S>(self, scopes: I) -> Result<Self, RequirementError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let extra = or_bug(parse_all(scopes, Scope::parse));
-        match self.rule {
+        let extra = parse_scopes(scopes)?;
+        Ok(match self.rule {
             Rule::ScopeOrRole { mut scopes, roles } => {
                 scopes.extend(extra);
                 Self::leaf(Rule::ScopeOrRole { scopes, roles })
@@ -534,7 +624,7 @@ impl Requirement {
                 scopes: extra,
                 roles: Vec::new(),
             })),
-        }
+        })
     }
 
     /// For the simple form (any of some scopes or roles): the scopes of which any one
@@ -1350,6 +1440,37 @@ mod tests {
     }
 
     #[test]
+    fn empty_name_lists_are_refused_at_construction_for_every_form() {
+        let none: Vec<&str> = Vec::new();
+        let scope = RequirementError::EmptyList { kind: "scope" };
+        let role = RequirementError::EmptyList { kind: "app role" };
+        assert_eq!(Requirement::try_scopes(&none), Err(scope.clone()));
+        assert_eq!(Requirement::try_all_scopes(&none), Err(scope.clone()));
+        assert_eq!(Requirement::try_roles(&none), Err(role.clone()));
+        assert_eq!(Requirement::try_all_roles(&none), Err(role.clone()));
+        let base = Requirement::scopes(["a"]);
+        assert_eq!(base.clone().try_or_roles(&none), Err(role));
+        assert_eq!(base.try_or_scopes(&none), Err(scope.clone()));
+        assert_eq!(
+            scope.to_string(),
+            "an empty list of scopes: expected at least one scope name (to require only a valid token, use the default requirement)"
+        );
+    }
+
+    #[test]
+    fn an_invalid_name_is_reported_before_an_empty_list_matters() {
+        let err = Requirement::try_roles(["ok", "not ok"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid app role \"not ok\": expected a non-empty name of visible ASCII characters without spaces, quotes or backslashes"
+        );
+        assert!(
+            matches!(err, RequirementError::InvalidName(_)),
+            "expected InvalidName, got {err:?}"
+        );
+    }
+
+    #[test]
     fn empty_any_of_never_passes_and_empty_all_of_needs_a_valid_token() {
         assert!(Requirement::any_of([])
             .check(&claims(json!({"scp": "a"})))
@@ -1453,10 +1574,12 @@ mod tests {
             match t {
                 Tree::Leaf(l) => match l {
                     Leaf::AnyScope(v) if v.is_empty() => Requirement::any_of([]),
-                    Leaf::AnyScope(v) => Requirement::scopes(v),
-                    Leaf::AllScopes(v) => Requirement::all_scopes(v),
+                    Leaf::AnyScope(v) => Requirement::try_scopes(v).unwrap(),
+                    // "all of" no scopes holds vacuously: the explicit form of that
+                    Leaf::AllScopes(v) if v.is_empty() => Requirement::all_of([]),
+                    Leaf::AllScopes(v) => Requirement::try_all_scopes(v).unwrap(),
                     Leaf::AnyRole(v) if v.is_empty() => Requirement::any_of([]),
-                    Leaf::AnyRole(v) => Requirement::roles(v),
+                    Leaf::AnyRole(v) => Requirement::try_roles(v).unwrap(),
                     Leaf::App(a) => Requirement::calling_apps([*a]),
                     Leaf::NoGuests => Requirement::no_guests(),
                     Leaf::Group(g) => Requirement::groups([*g]),

@@ -313,12 +313,29 @@ async fn validate_inner(state: &AppState, parts: &Parts) -> Result<Response, Fai
             .check(&claims)
             .map_err(|e| Failure::MissingScope(Box::new(e)))?;
     }
-    Ok(Json(json!({
-        "protocol": "Bearer",
-        "token": token,
-        "claims": claims.raw(),
-    }))
+    Ok(Json(ValidateResult {
+        protocol: "Bearer",
+        token: &token,
+        claims: claims.raw(),
+    })
     .into_response())
+}
+
+/// `ValidateAuthorizationHeaderResult` of Microsoft's document, in its field order.
+#[derive(serde::Serialize)]
+struct ValidateResult<'a> {
+    protocol: &'static str,
+    token: &'a str,
+    claims: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+/// `DownstreamApiResult` of Microsoft's document, in its field order.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DownstreamResult {
+    status_code: u16,
+    headers: serde_json::Map<String, serde_json::Value>,
+    content: serde_json::Value,
 }
 
 /// The downstream API `name` with the request's overrides merged when `allowed`.
@@ -593,10 +610,12 @@ async fn downstream_inner(
     } else {
         serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
     };
-    Ok(
-        Json(json!({ "statusCode": status, "headers": headers, "content": content }))
-            .into_response(),
-    )
+    Ok(Json(DownstreamResult {
+        status_code: status,
+        headers,
+        content,
+    })
+    .into_response())
 }
 
 async fn read_capped(mut answer: reqwest::Response) -> Result<Bytes, ()> {
