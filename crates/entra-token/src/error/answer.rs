@@ -14,6 +14,7 @@ use std::borrow::Cow;
 
 use base64::Engine as _;
 use bytes::Bytes;
+use entra_core::challenge::BearerChallenge;
 use http::{header, HeaderValue, StatusCode};
 
 use super::{AadstsKind, AssertionError, ClaimsChallenge, TokenError};
@@ -55,28 +56,28 @@ impl Answer {
 
     /// 401 `invalid_token` with RFC 6750's challenge carrying `detail`.
     fn invalid_token(detail: String) -> Self {
-        let challenge = format!(
-            "Bearer error=\"invalid_token\", error_description={}",
-            quote(&detail)
-        );
+        let challenge = BearerChallenge {
+            error: Some("invalid_token"),
+            description: Some(detail.clone()),
+            ..BearerChallenge::default()
+        };
         Self {
-            challenge: HeaderValue::from_str(&challenge).ok(),
+            challenge: Some(challenge.to_header_value()),
             ..Self::new(StatusCode::UNAUTHORIZED, "invalid_token", detail)
         }
     }
 
     /// 401 `insufficient_claims` (Microsoft's claims challenge format).
     pub(crate) fn claims(c: &ClaimsChallenge) -> Self {
-        let mut challenge = String::from("Bearer realm=\"\"");
-        if let Some(uri) = c.authorization_uri() {
-            challenge.push_str(", authorization_uri=");
-            challenge.push_str(&quote(uri));
-        }
-        challenge.push_str(", error=\"insufficient_claims\", claims=\"");
-        challenge.push_str(&base64::engine::general_purpose::STANDARD.encode(c.claims()));
-        challenge.push('"');
+        let challenge = BearerChallenge {
+            realm: Some(String::new()),
+            authorization_uri: c.authorization_uri().map(str::to_owned),
+            error: Some("insufficient_claims"),
+            claims: Some(base64::engine::general_purpose::STANDARD.encode(c.claims())),
+            ..BearerChallenge::default()
+        };
         Self {
-            challenge: HeaderValue::from_str(&challenge).ok(),
+            challenge: Some(challenge.to_header_value()),
             ..Self::new(
                 StatusCode::UNAUTHORIZED,
                 "insufficient_claims",
@@ -289,24 +290,6 @@ fn assertion_answer(a: &AssertionError) -> Answer {
     }
 }
 
-/// An RFC 9110 quoted-string: `"` and `\` escaped, control and non-ASCII characters as `?`.
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            ' '..='~' => out.push(c),
-            _ => out.push('?'),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(feature = "axum")]
 impl axum_core::response::IntoResponse for TokenError {
     fn into_response(self) -> axum_core::response::Response {
@@ -422,10 +405,5 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("mine-internal"));
-    }
-
-    #[test]
-    fn quote_escapes_and_replaces() {
-        assert_eq!(quote("a\"b\\c\u{e9}\n"), r#""a\"b\\c??""#);
     }
 }

@@ -249,19 +249,15 @@ async fn sign_in_with_claims(w: &World, challenge: &str) -> String {
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
     const REDIRECT: &str = "http://127.0.0.1:9/callback";
-    let param = |name: &str| {
-        challenge
-            .split(&format!("{name}=\""))
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .unwrap()
-            .to_owned()
-    };
-    let claims = String::from_utf8(STANDARD.decode(param("claims")).unwrap()).unwrap();
+    let parsed = entra_core::challenge::parse(challenge).unwrap();
+    let bearer = parsed.iter().find(|c| c.is_scheme("Bearer")).unwrap();
+    let b64 = bearer.param("claims").unwrap();
+    let claims = String::from_utf8(STANDARD.decode(b64).unwrap()).unwrap();
     // Where the challenge says to sign in again: the issuer's authorize endpoint.
+    let authorize = bearer.param("authorization_uri").unwrap().to_owned();
     let page = w
         .http
-        .get(param("authorization_uri"))
+        .get(authorize)
         .query(&[
             ("client_id", defaults::DEV_PUBLIC_CLIENT_ID),
             ("response_type", "code"),
