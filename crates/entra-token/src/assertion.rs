@@ -83,7 +83,7 @@ impl UserAssertion {
     /// As [`from_verified`](Self::from_verified), taking the token from the request's
     /// `Authorization: Bearer` header with entra-auth's RFC 6750 scanner
     /// ([`VerifiedClaims::verified_token`](entra_auth::VerifiedClaims::verified_token)). In an
-    /// axum handler, take the [`OnBehalfOf`](crate::OnBehalfOf) extractor instead (feature
+    /// axum handler, take the `OnBehalfOf` extractor instead (feature
     /// `axum`).
     ///
     /// # Errors
