@@ -13,9 +13,10 @@ use axum::Router;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use entra_auth::{AuthError, ManualClock};
+use entra_dev::testing::{Answer, Browser};
 use entra_dev::{
-    defaults, ClientCertificate, DevIssuer, DevIssuerConfig, FederatedCredential, LoginForm,
-    MfaDemand, RunningDevIssuer, Subject, TokenRequest,
+    defaults, ClientCertificate, DevIssuer, DevIssuerConfig, FederatedCredential, MfaDemand,
+    RunningDevIssuer, Subject, TokenRequest,
 };
 use entra_token::{
     AadstsKind, AssertionAlgorithm, AssertionError, Certificate, ClientCredential,
@@ -246,39 +247,32 @@ async fn sign_in_with_claims(w: &World, challenge: &str) -> String {
         .and_then(|c| c.param("claims"))
         .unwrap();
     let claims = String::from_utf8(STANDARD.decode(b64).unwrap()).unwrap();
-    let page = w
-        .http
-        .get(format!(
-            "{}{}/oauth2/v2.0/authorize",
-            w.url,
-            defaults::DEV_TENANT_ID
-        ))
-        .query(&[
-            ("client_id", defaults::DEV_PUBLIC_CLIENT_ID),
-            ("response_type", "code"),
-            ("redirect_uri", REDIRECT),
-            (
-                "scope",
-                &format!("{}/{}", defaults::DEV_API_APP_ID_URI, defaults::SCOPE_READ),
-            ),
-            ("code_challenge", CHALLENGE),
-            ("code_challenge_method", "S256"),
-            ("claims", &claims),
-        ])
-        .send()
+    let mut authorize = url::Url::parse(&format!(
+        "{}{}/oauth2/v2.0/authorize",
+        w.url,
+        defaults::DEV_TENANT_ID
+    ))
+    .unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", defaults::DEV_PUBLIC_CLIENT_ID)
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair(
+            "scope",
+            &format!("{}/{}", defaults::DEV_API_APP_ID_URI, defaults::SCOPE_READ),
+        )
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("claims", &claims);
+    let location = Browser::new()
+        .unwrap()
+        .sign_in(
+            authorize.as_str(),
+            Answer::accept(defaults::ALICE_USERNAME, &[defaults::SCOPE_READ]),
+        )
         .await
         .unwrap();
-    assert_eq!(page.status(), 200);
-    let form = LoginForm::parse(&page.text().await.unwrap()).unwrap();
-    let res = w
-        .http
-        .post(form.action())
-        .form(&form.accept(defaults::ALICE_USERNAME, &[defaults::SCOPE_READ]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 302);
-    let location = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
     let code = location
         .query_pairs()
         .find(|(k, _)| k == "code")
