@@ -194,7 +194,8 @@ async fn while_one_caller_refreshes_others_get_the_still_valid_token_at_once() {
     let scopes = Scopes::app_default("api://x");
     let first = client.acquire_for_app(&scopes).await.unwrap();
     clock.advance(Duration::from_secs(150));
-    ep.set_delay(Duration::from_millis(800));
+    // The refresh's answer is held at the token endpoint until released below.
+    ep.hold();
 
     let refresher = {
         let (c, s) = (client.clone(), scopes.clone());
@@ -208,14 +209,16 @@ async fn while_one_caller_refreshes_others_get_the_still_valid_token_at_once() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(ep.count(), 2);
-    let started = std::time::Instant::now();
-    let meanwhile = client.acquire_for_app(&scopes).await.unwrap();
-    assert!(
-        started.elapsed() < Duration::from_millis(400),
-        "{:?}",
-        started.elapsed()
-    );
+    // A caller that waited for the held refresh would never return: the bound only turns that
+    // hang into a failure.
+    let meanwhile = tokio::time::timeout(Duration::from_secs(60), client.acquire_for_app(&scopes))
+        .await
+        .expect("served the still-valid token without waiting for the refresh in flight")
+        .unwrap();
     assert_eq!(meanwhile.secret(), first.secret());
+    assert!(!refresher.is_finished(), "the refresh is still held");
+    assert_eq!(ep.count(), 2, "no second refresh request");
+    ep.release();
 
     let refreshed = refresher.await.unwrap();
     assert_eq!(refreshed.secret(), "tok-2-for-app");

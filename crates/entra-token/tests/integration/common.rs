@@ -47,6 +47,8 @@ pub(crate) struct FakeEndpoint {
     pub(crate) url: String,
     pub(crate) answer: Arc<Mutex<Answer>>,
     pub(crate) delay: Arc<Mutex<Duration>>,
+    /// `true` while [`hold`](Self::hold) keeps every answer back.
+    pub(crate) held: Arc<tokio::sync::watch::Sender<bool>>,
     pub(crate) requests: Arc<AtomicU64>,
     pub(crate) recorded: Arc<Mutex<Recorded>>,
 }
@@ -60,6 +62,7 @@ impl FakeEndpoint {
                 refresh_in: None,
             })),
             delay: Arc::new(Mutex::new(Duration::ZERO)),
+            held: Arc::new(tokio::sync::watch::Sender::new(false)),
             requests: Arc::new(AtomicU64::new(0)),
             recorded: Arc::new(Mutex::new(Recorded::default())),
         };
@@ -81,6 +84,17 @@ impl FakeEndpoint {
 
     pub(crate) fn set_delay(&self, d: Duration) {
         *self.delay.lock().unwrap() = d;
+    }
+
+    /// Keeps every answer back (requests are still counted) until [`release`](Self::release): a
+    /// request stays in flight for as long as the test needs it to.
+    pub(crate) fn hold(&self) {
+        self.held.send_replace(true);
+    }
+
+    /// Lets the held answers (and later ones) go.
+    pub(crate) fn release(&self) {
+        self.held.send_replace(false);
     }
 
     pub(crate) fn count(&self) -> u64 {
@@ -139,6 +153,8 @@ async fn token(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    let mut held = ep.held.subscribe();
+    let _ = held.wait_for(|held| !*held).await;
     if tenant != TENANT {
         return oauth_error(
             StatusCode::BAD_REQUEST,
