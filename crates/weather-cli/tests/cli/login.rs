@@ -3,6 +3,8 @@
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
+use entra_dev::testing::{Answer, Browser as TestBrowser};
+
 use crate::helpers::{spawn_dev_service, Run, TestService, Weather};
 
 /// What the browser did.
@@ -49,20 +51,21 @@ pub(crate) async fn login(weather: &Weather, browser: Browser<'_>) -> (Run, Stri
         let shown = back.text().await.unwrap();
         return (finish(child, stderr, seen).await, shown);
     }
-    let page = http.get(&url).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
-    let form = entra_dev::LoginForm::parse(&html).expect("the login page has a sign-in form");
-    let body = match browser {
-        Browser::Accept(user, consent) => form.accept(user, consent),
-        Browser::Cancel => form.cancel(),
+    let answer = match browser {
+        Browser::Accept(user, consent) => Answer::accept(user, consent),
+        Browser::Cancel => Answer::Cancel,
         Browser::Forge => unreachable!("handled above"),
     };
-    let answer = http.post(form.action()).form(&body).send().await.unwrap();
-    assert_eq!(answer.status(), 302);
-    let location = answer.headers()["location"].to_str().unwrap().to_owned();
-    assert!(location.starts_with("http://127.0.0.1:"), "{location}");
-    let back = http.get(&location).send().await.unwrap();
+    let location = TestBrowser::new()
+        .unwrap()
+        .sign_in(&url, answer)
+        .await
+        .unwrap();
+    assert!(
+        location.as_str().starts_with("http://127.0.0.1:"),
+        "{location}"
+    );
+    let back = http.get(location).send().await.unwrap();
     let shown = back.text().await.unwrap();
     (finish(child, stderr, seen).await, shown)
 }
