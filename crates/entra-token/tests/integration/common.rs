@@ -47,8 +47,8 @@ pub(crate) struct FakeEndpoint {
     pub(crate) url: String,
     pub(crate) answer: Arc<Mutex<Answer>>,
     pub(crate) delay: Arc<Mutex<Duration>>,
-    /// `true` while [`hold`](Self::hold) keeps every answer back.
-    pub(crate) held: Arc<tokio::sync::watch::Sender<bool>>,
+    /// When set, each token request waits for a permit before it is answered.
+    pub(crate) gate: Arc<Mutex<Option<Arc<tokio::sync::Semaphore>>>>,
     pub(crate) requests: Arc<AtomicU64>,
     pub(crate) recorded: Arc<Mutex<Recorded>>,
 }
@@ -62,7 +62,7 @@ impl FakeEndpoint {
                 refresh_in: None,
             })),
             delay: Arc::new(Mutex::new(Duration::ZERO)),
-            held: Arc::new(tokio::sync::watch::Sender::new(false)),
+            gate: Arc::new(Mutex::new(None)),
             requests: Arc::new(AtomicU64::new(0)),
             recorded: Arc::new(Mutex::new(Recorded::default())),
         };
@@ -86,15 +86,12 @@ impl FakeEndpoint {
         *self.delay.lock().unwrap() = d;
     }
 
-    /// Keeps every answer back (requests are still counted) until [`release`](Self::release): a
-    /// request stays in flight for as long as the test needs it to.
-    pub(crate) fn hold(&self) {
-        self.held.send_replace(true);
-    }
-
-    /// Lets the held answers (and later ones) go.
-    pub(crate) fn release(&self) {
-        self.held.send_replace(false);
+    /// From now on every token request is held (counted, not answered) until the returned
+    /// semaphore gets a permit for it.
+    pub(crate) fn hold(&self) -> Arc<tokio::sync::Semaphore> {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        *self.gate.lock().unwrap() = Some(Arc::clone(&gate));
+        gate
     }
 
     pub(crate) fn count(&self) -> u64 {
@@ -153,8 +150,10 @@ async fn token(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let mut held = ep.held.subscribe();
-    let _ = held.wait_for(|held| !*held).await;
+    let gate = ep.gate.lock().unwrap().clone();
+    if let Some(gate) = gate {
+        gate.acquire().await.unwrap().forget();
+    }
     if tenant != TENANT {
         return oauth_error(
             StatusCode::BAD_REQUEST,

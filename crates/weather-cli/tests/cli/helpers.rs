@@ -69,7 +69,7 @@ async fn spawn(external: Option<RunningDevIssuer>) -> TestService {
         ),
     ];
     if external.is_none() {
-        // a database_url alone says production: development mode is stated
+        // Development mode is said, never inferred (a database URL says production otherwise).
         env.push(("WEATHER_API__MODE".to_owned(), "development".to_owned()));
     }
     if let Some(issuer) = &external {
