@@ -2,6 +2,7 @@
 //!
 //! No other code in this crate decodes a token.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::HeaderMap;
@@ -332,9 +333,9 @@ impl TokenValidator {
         if let Some(claims) = self.probe(&hash) {
             return Ok(claims);
         }
-        self.select(token)
-            .await?
-            .validate_hashed(token, Some(hash))
+        let candidates = self.candidates(token).await?;
+        candidates
+            .first_accepting(|a| a.validate_hashed(token, Some(hash)))
             .await
     }
 
@@ -428,10 +429,9 @@ impl TokenValidator {
     ) -> Result<VerifiedClaims, AuthError> {
         let bearer = BearerHeader::find(head.headers, self.first().config.max_token_bytes())?;
         let token = bearer.token()?;
-        let claims = self
-            .select(token)
-            .await?
-            .validate_hashed(token, hash)
+        let candidates = self.candidates(token).await?;
+        let claims = candidates
+            .first_accepting(|a| a.validate_hashed(token, hash))
             .await?;
         if let Some(r) = requirement {
             r.check_async(&claims).await?;
@@ -453,7 +453,10 @@ impl TokenValidator {
     /// The pipeline of [`validate`](Self::validate) without the token cache and the counters, in
     /// the authority the token's issuer selects, for [`explain`](Self::explain) (`crate::explain`).
     pub(crate) async fn verify_uncached(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
-        self.select(token).await?.verify_uncached(token).await
+        let candidates = self.candidates(token).await?;
+        candidates
+            .first_accepting(|a| a.verify_uncached(token))
+            .await
     }
 
     /// The metadata and keys the first authority checks tokens of `version` against, if loaded.
@@ -461,33 +464,45 @@ impl TokenValidator {
         self.first().source_for(version)
     }
 
-    /// The authority whose rules decide `token`: the only one, or the one whose issuer is the
-    /// token's `iss` (read without trusting it; a token that cannot be read goes to the first
-    /// authority, whose pipeline says what is wrong with it).
-    async fn select(&self, token: &str) -> Result<&Inner, AuthError> {
+    /// The authorities whose rules may decide `token`, best first: the only one; or every
+    /// authority whose metadata names the token's `iss` (read without trusting it), those whose
+    /// issuer is exactly `iss` before those whose `{tenantid}` template yields it, each group in
+    /// configuration order. A multi-tenant authority therefore never captures the tokens of a
+    /// single-tenant authority on the same instance, whatever the order of configuration. A
+    /// token that cannot be read goes to the first authority, whose pipeline says what is wrong
+    /// with it.
+    async fn candidates(&self, token: &str) -> Result<Candidates<'_>, AuthError> {
         let all = &self.inner.authorities;
+        let only_first = || Candidates {
+            best: self.first(),
+            others: Vec::new(),
+        };
         if all.len() == 1 {
-            return Ok(self.first());
+            return Ok(only_first());
         }
         let Some((iss, tid)) = unverified_issuer(token) else {
-            return Ok(self.first());
+            return Ok(only_first());
         };
-        if let Some(a) = all.iter().find(|a| a.issues(&iss, tid.as_deref())) {
-            return Ok(a);
+        let tid = tid.as_deref();
+        let found = matching(all, &iss, tid);
+        let unloaded = || all.iter().filter(|a| !a.keys.is_ready());
+        let exact = |found: &[(IssuerMatch, &Inner)]| {
+            found.first().is_some_and(|(m, _)| *m == IssuerMatch::Exact)
+        };
+        if exact(&found) || unloaded().next().is_none() {
+            if let Some(c) = Candidates::of(found) {
+                return Ok(c);
+            }
         }
-        // Authorities whose metadata is not loaded yet may be the issuer: one rate-limited
-        // refresh each, then decide.
-        let mut unloaded = Vec::new();
-        for a in all.iter().filter(|a| !a.keys.is_ready()) {
+        // Authorities whose metadata is not loaded yet may be the issuer (or its exact issuer,
+        // ahead of a template): one rate-limited refresh each, then decide.
+        for a in unloaded() {
             a.keys.refresh(Trigger::Forced).await;
-            if a.issues(&iss, tid.as_deref()) {
-                return Ok(a);
-            }
-            if !a.keys.is_ready() {
-                unloaded.push(a);
-            }
         }
-        if let Some(a) = unloaded.first() {
+        if let Some(c) = Candidates::of(matching(all, &iss, tid)) {
+            return Ok(c);
+        }
+        if let Some(a) = unloaded().next() {
             return Err(AuthError::KeysUnavailable {
                 detail: format!(
                     "the token's issuer is not one of the loaded authorities, and the metadata of {} could not be loaded: {}",
@@ -500,6 +515,61 @@ impl TokenValidator {
             found: clip(&iss),
             accepted: all.iter().flat_map(Inner::issuers).collect(),
         })
+    }
+}
+
+/// How an authority's metadata names a token's issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum IssuerMatch {
+    /// The metadata's issuer is the token's `iss`.
+    Exact,
+    /// The metadata's `{tenantid}` template, filled with the token's `tid`, is the token's `iss`.
+    Template,
+}
+
+/// The authorities that name `iss` as their issuer: exact matches first, then templates, each in
+/// configuration order.
+fn matching<'a>(all: &'a [Inner], iss: &str, tid: Option<&str>) -> Vec<(IssuerMatch, &'a Inner)> {
+    let mut found: Vec<_> = all
+        .iter()
+        .filter_map(|a| a.issues(iss, tid).map(|m| (m, a)))
+        .collect();
+    found.sort_by_key(|(m, _)| *m);
+    found
+}
+
+/// The authorities that may decide a token, best first (never none).
+struct Candidates<'a> {
+    best: &'a Inner,
+    others: Vec<&'a Inner>,
+}
+
+impl<'a> Candidates<'a> {
+    fn of(found: Vec<(IssuerMatch, &'a Inner)>) -> Option<Self> {
+        let mut all = found.into_iter().map(|(_, a)| a);
+        Some(Self {
+            best: all.next()?,
+            others: all.collect(),
+        })
+    }
+
+    /// The claims from the first candidate whose pipeline accepts the token, else the best
+    /// candidate's refusal.
+    async fn first_accepting<F, Fut>(&self, mut validate: F) -> Result<VerifiedClaims, AuthError>
+    where
+        F: FnMut(&'a Inner) -> Fut,
+        Fut: std::future::Future<Output = Result<VerifiedClaims, AuthError>>,
+    {
+        let refusal = match validate(self.best).await {
+            Ok(claims) => return Ok(claims),
+            Err(e) => e,
+        };
+        for a in &self.others {
+            if let Ok(claims) = validate(a).await {
+                return Ok(claims);
+            }
+        }
+        Err(refusal)
     }
 }
 
@@ -546,16 +616,21 @@ impl Inner {
         }
     }
 
-    /// Whether one of this authority's loaded metadata documents names `iss` as its issuer
-    /// (templates filled with `tid`).
-    fn issues(&self, iss: &str, tid: Option<&str>) -> bool {
-        (0..self.config.sources().len()).any(|i| {
-            self.keys.with_source(i, |s| {
-                s.is_some_and(|s| {
-                    expected_issuer(&s.issuer, tid).is_ok_and(|expected| expected == iss)
+    /// Whether one of this authority's loaded metadata documents names `iss` as its issuer, and
+    /// how (an exact issuer is preferred to a template filled with `tid`).
+    fn issues(&self, iss: &str, tid: Option<&str>) -> Option<IssuerMatch> {
+        (0..self.config.sources().len())
+            .filter_map(|i| {
+                self.keys.with_source(i, |s| {
+                    let s = s?;
+                    let expected = expected_issuer(&s.issuer, tid).ok()?;
+                    (expected == iss).then_some(match expected {
+                        Cow::Borrowed(_) => IssuerMatch::Exact,
+                        Cow::Owned(_) => IssuerMatch::Template,
+                    })
                 })
             })
-        })
+            .min()
     }
 
     /// The issuers of the loaded metadata documents (templates as published).
