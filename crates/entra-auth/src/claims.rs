@@ -145,6 +145,30 @@ impl<'a> TokenClaims<'a> {
 }
 
 impl TokenClaims<'_> {
+    /// The same claims owning their strings, for a token that outlives the bytes it was parsed
+    /// from (its keys are fetched first): no second parse.
+    pub(crate) fn into_owned(self) -> TokenClaims<'static> {
+        let o = |t: Option<Text<'_>>| t.map(|t| Text(Cow::Owned(t.0.into_owned())));
+        TokenClaims {
+            iss: o(self.iss),
+            aud: self.aud,
+            exp: self.exp,
+            nbf: self.nbf,
+            ver: o(self.ver),
+            tid: o(self.tid),
+            oid: o(self.oid),
+            sub: o(self.sub),
+            azp: o(self.azp),
+            appid: o(self.appid),
+            name: o(self.name),
+            preferred_username: o(self.preferred_username),
+            scp: o(self.scp),
+            roles: self.roles,
+            idtyp: o(self.idtyp),
+            xms_cc: self.xms_cc,
+        }
+    }
+
     /// The claims to keep with `payload` (the bytes they were parsed from).
     pub(crate) fn keep(self, payload: &[u8]) -> KeptClaims {
         let k = |t| Stored::of(t, payload);
