@@ -698,7 +698,7 @@ impl VerifiedClaims {
 /// serde_json's own recursion limit, so that [`VerifiedClaims::raw`] can always parse what the
 /// validator accepted. The one parse of the payload counts the depth of the claims it
 /// skips against it.
-pub const MAX_JSON_DEPTH: usize = 127;
+pub(crate) const MAX_JSON_DEPTH: usize = 127;
 
 /// Whether `json` nests arrays and objects deeper than [`MAX_JSON_DEPTH`]: one pass over the bytes,
 /// brackets inside strings ignored, no allocation. Only the error path of [`TokenClaims::parse`]

@@ -192,7 +192,9 @@ pub enum MalformedReason {
         /// The `typ` found.
         found: String,
     },
-    /// The payload nests arrays and objects deeper than [`MAX_JSON_DEPTH`](crate::claims::MAX_JSON_DEPTH).
+    /// The payload nests arrays and objects deeper than `max` levels (127: serde_json's own
+    /// recursion limit, so that [`VerifiedClaims::raw`](crate::VerifiedClaims::raw) can always
+    /// parse what was accepted).
     TooDeep {
         /// The deepest nesting accepted.
         max: usize,

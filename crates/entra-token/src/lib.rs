@@ -15,7 +15,7 @@
 //! * Errors ([`TokenError`]): the token endpoint's AADSTS codes explained with the fix
 //!   ([`AadstsError`]); `interaction_required` with `claims` becomes a [`ClaimsChallenge`] that
 //!   converts into entra-auth's 401 `insufficient_claims` answer.
-//! * Cache: in memory ([`cache::MemoryCache`], bounded by entries and bytes) and shared
+//! * Cache: in memory (bounded by entries and bytes, in every client) and shared
 //!   ([`cache::SharedCache`]; Redis with the `redis` feature, AES-256-GCM encrypted, hashed keys),
 //!   keyed per client, authority, scopes and (on-behalf-of) assertion hash; refreshed ahead of
 //!   expiry (`refresh_in`, else half the lifetime); one token request per key at a time.
