@@ -21,9 +21,12 @@ fn failure(r: &Requirement, v: serde_json::Value) -> PermissionFailure {
 #[test]
 fn scope_matches_exactly_and_case_sensitively() {
     let r = Requirement::scopes(["weather.read"]);
-    assert!(r
-        .check(&claims(json!({"scp": "openid weather.read"})))
-        .is_ok());
+    assert_eq!(
+        r.check(&claims(json!({"scp": "openid weather.read"})))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Ok(())
+    );
     assert_eq!(
         failure(&r, json!({"scp": "weather.readwrite"})),
         PermissionFailure::MissingScope
@@ -41,9 +44,12 @@ fn scope_matches_exactly_and_case_sensitively() {
 #[test]
 fn role_matches_exactly() {
     let r = Requirement::roles(["Weather.Read.All"]);
-    assert!(r
-        .check(&claims(json!({"roles": ["Weather.Read.All"]})))
-        .is_ok());
+    assert_eq!(
+        r.check(&claims(json!({"roles": ["Weather.Read.All"]})))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Ok(())
+    );
     assert_eq!(
         failure(&r, json!({"roles": ["weather.read.all"]})),
         PermissionFailure::MissingRole
@@ -62,11 +68,14 @@ fn neither_scp_nor_roles_is_idw10201() {
 fn scope_or_role_reads_both_claims() {
     let r = Requirement::scopes(["weather.write"]).or_roles(["Weather.Write.All"]);
     // scp present but lacking; roles holds the permission: allowed (both claims read)
-    assert!(r
-        .check(&claims(
+    assert_eq!(
+        r.check(&claims(
             json!({"scp": "weather.read", "roles": ["Weather.Write.All"]})
         ))
-        .is_ok());
+        .map(|_| ())
+        .map_err(|e| e.to_string()),
+        Ok(())
+    );
     assert_eq!(
         failure(&r, json!({"roles": ["Weather.Read.All"]})),
         PermissionFailure::MissingRole
@@ -79,16 +88,35 @@ fn scope_or_role_reads_both_claims() {
 
 #[test]
 fn empty_requirement_only_needs_a_valid_token() {
-    assert!(Requirement::default().check(&claims(json!({}))).is_ok());
+    assert_eq!(
+        Requirement::default()
+            .check(&claims(json!({})))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Ok(())
+    );
 }
 
 #[test]
 fn invalid_names_are_refused() {
-    assert!(Scope::parse("").is_err());
-    assert!(Scope::parse("a b").is_err());
-    assert!(Scope::parse("a\"b").is_err());
-    assert!(AppRole::parse("Weather.Read.All").is_ok());
-    assert!(Requirement::try_scopes(["ok", "not ok"]).is_err());
+    for bad in ["", "a b", "a\"b"] {
+        let e = Scope::parse(bad).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("invalid scope {bad:?}: expected a non-empty name of visible ASCII characters without spaces, quotes or backslashes")
+        );
+    }
+    assert_eq!(
+        AppRole::parse("Weather.Read.All")
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Ok(())
+    );
+    let e = Requirement::try_scopes(["ok", "not ok"]).unwrap_err();
+    assert!(
+        matches!(e, RequirementError::InvalidName(_)),
+        "expected InvalidName, got {e:?}"
+    );
 }
 
 #[test]
@@ -113,9 +141,12 @@ fn denial(r: &Requirement, v: serde_json::Value) -> String {
 #[test]
 fn all_scopes_needs_every_scope_and_names_what_the_token_had() {
     let r = Requirement::all_scopes(["weather.read", "weather.write"]);
-    assert!(r
-        .check(&claims(json!({"scp": "weather.write weather.read"})))
-        .is_ok());
+    assert_eq!(
+        r.check(&claims(json!({"scp": "weather.write weather.read"})))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Ok(())
+    );
     assert_eq!(
         denial(&r, json!({"scp": "weather.read"})),
         "the token does not meet the requirement all of the scopes [\"weather.read\", \"weather.write\"]: \
@@ -126,8 +157,18 @@ fn all_scopes_needs_every_scope_and_names_what_the_token_had() {
 #[test]
 fn combination_a_and_b_or_role_c_is_exact() {
     let r = Requirement::all_scopes(["a", "b"]).or(Requirement::roles(["C"]));
-    assert!(r.check(&claims(json!({"scp": "a b"}))).is_ok());
-    assert!(r.check(&claims(json!({"roles": ["C"]}))).is_ok());
+    assert_eq!(
+        r.check(&claims(json!({"scp": "a b"})))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Ok(())
+    );
+    assert_eq!(
+        r.check(&claims(json!({"roles": ["C"]})))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Ok(())
+    );
     let d = denial(&r, json!({"scp": "a", "roles": ["c"]}));
     assert!(d.starts_with("the token does not meet the requirement (all of the scopes [\"a\", \"b\"] or any of the app roles [\"C\"])"), "{d}");
     assert!(d.contains("the token has scopes [\"a\"]"), "{d}");
@@ -140,12 +181,18 @@ fn combination_a_and_b_or_role_c_is_exact() {
 #[test]
 fn calling_apps_allow_list_checks_azp_and_appid() {
     let r = Requirement::scopes(["weather.read"]).and(Requirement::calling_apps(["app-1"]));
-    assert!(r
-        .check(&claims(json!({"scp": "weather.read", "azp": "app-1"})))
-        .is_ok());
-    assert!(r
-        .check(&claims(json!({"scp": "weather.read", "appid": "app-1"})))
-        .is_ok());
+    assert_eq!(
+        r.check(&claims(json!({"scp": "weather.read", "azp": "app-1"})))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Ok(())
+    );
+    assert_eq!(
+        r.check(&claims(json!({"scp": "weather.read", "appid": "app-1"})))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Ok(())
+    );
     let d = denial(&r, json!({"scp": "weather.read", "azp": "app-2"}));
     assert!(d.ends_with("a calling application (azp/appid) among [\"app-1\"]: the token has calling application Some(\"app-2\")"), "{d}");
     denial(&r, json!({"scp": "weather.read"}));
@@ -154,9 +201,12 @@ fn calling_apps_allow_list_checks_azp_and_appid() {
 #[test]
 fn acl_mode_admits_listed_daemons_without_roles_and_never_users() {
     let r = Requirement::scopes(["weather.read"]).or(Requirement::acl(["daemon-1"]));
-    assert!(r
-        .check(&claims(json!({"idtyp": "app", "azp": "daemon-1"})))
-        .is_ok());
+    assert_eq!(
+        r.check(&claims(json!({"idtyp": "app", "azp": "daemon-1"})))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Ok(())
+    );
     let d = denial(&r, json!({"idtyp": "app", "azp": "daemon-2"}));
     assert!(
         d.contains("an app-only token from calling application Some(\"daemon-2\")"),
@@ -175,15 +225,26 @@ fn no_guests_refuses_acct_1_and_foreign_idp() {
     let tid = "7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a";
     let home = "11111111-2222-4333-8444-555555555555";
     let r = Requirement::no_guests();
-    assert!(r.check(&claims(json!({"tid": tid, "scp": "x"}))).is_ok());
-    assert!(r
-        .check(&claims(json!({"tid": tid, "scp": "x", "acct": 0})))
-        .is_ok());
-    assert!(r
-        .check(&claims(
+    assert_eq!(
+        r.check(&claims(json!({"tid": tid, "scp": "x"})))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Ok(())
+    );
+    assert_eq!(
+        r.check(&claims(json!({"tid": tid, "scp": "x", "acct": 0})))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Ok(())
+    );
+    assert_eq!(
+        r.check(&claims(
             json!({"tid": tid, "scp": "x", "idp": format!("https://sts.windows.net/{tid}/")})
         ))
-        .is_ok());
+        .map(|_| ())
+        .map_err(|e| e.to_string()),
+        Ok(())
+    );
     let d = denial(&r, json!({"tid": tid, "scp": "x", "acct": 1}));
     assert!(
         d.ends_with(
@@ -199,11 +260,14 @@ fn no_guests_refuses_acct_1_and_foreign_idp() {
     let d = denial(&r, json!({"tid": tid, "scp": "x", "idp": "live.com"}));
     assert!(d.contains("idp \"live.com\""), "{d}");
     // app-only tokens name their own tenant; `acct` 1 is a guest whatever else the token says
-    assert!(r
-        .check(&claims(
+    assert_eq!(
+        r.check(&claims(
             json!({"tid": tid, "idtyp": "app", "idp": format!("https://sts.windows.net/{tid}/")})
         ))
-        .is_ok());
+        .map(|_| ())
+        .map_err(|e| e.to_string()),
+        Ok(())
+    );
     denial(&r, json!({"tid": tid, "roles": ["R"], "acct": 1}));
 }
 
@@ -211,7 +275,7 @@ fn no_guests_refuses_acct_1_and_foreign_idp() {
 fn authority_requirement_matches_the_accepting_authority() {
     let r = Requirement::authority("workforce");
     let ok = VerifiedClaims::for_tests_from(json!({}), "workforce");
-    assert!(r.check(&ok).is_ok());
+    assert_eq!(r.check(&ok).map(|_| ()).map_err(|e| e.to_string()), Ok(()));
     let other = VerifiedClaims::for_tests_from(json!({}), "customers");
     match r.check(&other) {
         Err(AuthError::RequirementNotMet { unmet, .. }) => assert_eq!(
@@ -226,9 +290,12 @@ fn authority_requirement_matches_the_accepting_authority() {
 fn auth_context_answers_401_insufficient_claims_with_the_claims_request() {
     use base64::Engine as _;
     let r = Requirement::scopes(["weather.write"]).and(Requirement::auth_context("c1"));
-    assert!(r
-        .check(&claims(json!({"scp": "weather.write", "acrs": ["c1"]})))
-        .is_ok());
+    assert_eq!(
+        r.check(&claims(json!({"scp": "weather.write", "acrs": ["c1"]})))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Ok(())
+    );
     let e = r
         .check(&claims(json!({"scp": "weather.write", "acrs": ["c2"]})))
         .unwrap_err();
@@ -258,9 +325,12 @@ fn auth_context_answers_401_insufficient_claims_with_the_claims_request() {
 #[test]
 fn groups_membership_overage_and_directory_roles() {
     let r = Requirement::groups(["g-admins"]);
-    assert!(r
-        .check(&claims(json!({"groups": ["g-x", "g-admins"]})))
-        .is_ok());
+    assert_eq!(
+        r.check(&claims(json!({"groups": ["g-x", "g-admins"]})))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Ok(())
+    );
     let d = denial(&r, json!({"groups": ["g-x"]}));
     assert!(
         d.ends_with(
@@ -281,11 +351,14 @@ fn groups_membership_overage_and_directory_roles() {
         assert!(e.to_string().contains("g-admins"), "{e}");
     }
     let wids = Requirement::directory_roles(["62e90394-69f5-4237-9190-012177145e10"]);
-    assert!(wids
-        .check(&claims(
+    assert_eq!(
+        wids.check(&claims(
             json!({"wids": ["62e90394-69f5-4237-9190-012177145e10"]})
         ))
-        .is_ok());
+        .map(|_| ())
+        .map_err(|e| e.to_string()),
+        Ok(())
+    );
     let d = denial(
         &wids,
         json!({"wids": ["b79fbf4d-3ef9-4689-8143-76b194e85509"]}),
@@ -296,7 +369,12 @@ fn groups_membership_overage_and_directory_roles() {
 #[test]
 fn predicate_is_named_in_the_denial() {
     let r = Requirement::predicate("a user named Alice", |c| c.name() == Some("Alice"));
-    assert!(r.check(&claims(json!({"name": "Alice"}))).is_ok());
+    assert_eq!(
+        r.check(&claims(json!({"name": "Alice"})))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Ok(())
+    );
     assert_eq!(
         denial(&r, json!({"name": "Bob"})),
         "the token does not meet the requirement a user named Alice: a user named Alice: the token has claims for which it is false"
@@ -323,7 +401,11 @@ async fn tenant_check_is_asked_once_per_tenant_and_unmet_without_its_lookup() {
         e => panic!("{e:?}"),
     }
     // the synchronous check never passes an async rule (deny by default)
-    assert!(r.check(&ok).is_err());
+    assert_eq!(
+        r.check(&ok).map_err(|e| e.code()),
+        Err("requirement_not_met"),
+        "the tenant rule is unmet without its lookup"
+    );
     let failing = TenantCheck::builder("db").build(|_tid: String| async {
         Err::<bool, std::io::Error>(std::io::Error::other("connection refused"))
     });
@@ -341,7 +423,11 @@ async fn tenant_check_is_asked_once_per_tenant_and_unmet_without_its_lookup() {
 fn or_roles_on_the_default_requirement_requires_the_roles() {
     let r = Requirement::default().or_roles(["R"]);
     assert_eq!(r, Requirement::roles(["R"]));
-    assert!(r.check(&claims(json!({"scp": "x"}))).is_err());
+    assert_eq!(
+        r.check(&claims(json!({"scp": "x"}))).map_err(|e| e.code()),
+        Err("insufficient_scope"),
+        "the default requirement or R needs R"
+    );
     let s = Requirement::default().or_scopes(["a"]);
     assert_eq!(s, Requirement::scopes(["a"]));
 }
@@ -379,10 +465,20 @@ fn an_invalid_name_is_reported_before_an_empty_list_matters() {
 
 #[test]
 fn empty_any_of_never_passes_and_empty_all_of_needs_a_valid_token() {
-    assert!(Requirement::any_of([])
-        .check(&claims(json!({"scp": "a"})))
-        .is_err());
-    assert!(Requirement::all_of([]).check(&claims(json!({}))).is_ok());
+    assert_eq!(
+        Requirement::any_of([])
+            .check(&claims(json!({"scp": "a"})))
+            .map_err(|e| e.code()),
+        Err("requirement_not_met"),
+        "an empty any-of never passes"
+    );
+    assert_eq!(
+        Requirement::all_of([])
+            .check(&claims(json!({})))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Ok(())
+    );
 }
 
 #[test]

@@ -738,7 +738,12 @@ async fn requirement_rules_over_http_answer_403_naming_what_was_required_and_fou
 #[test]
 fn an_unregistered_permission_fails_at_start_up() {
     let auth = AuthState::layer_only().permit::<AllOf>(Requirement::scopes(["a"]));
-    assert!(auth.ensure_permits(&[PermissionId::of::<AllOf>()]).is_ok());
+    assert_eq!(
+        auth.ensure_permits(&[PermissionId::of::<AllOf>()])
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Ok(())
+    );
     let err = auth
         .ensure_permits(&[PermissionId::of::<AllOf>(), PermissionId::of::<Forgotten>()])
         .unwrap_err();
