@@ -78,6 +78,7 @@ start_service() {
   (
     cd "$work"
     exec env ENTRA_DEV_HOME="$work/entra-dev" \
+      WEATHER_API__MODE=development \
       WEATHER_API__BIND=127.0.0.1:0 \
       WEATHER_API__DATABASE_URL="sqlite://$work/weather.db" \
       WEATHER_API__LOG_FORMAT=json \

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 started=$SECONDS
-venv=target/py-venv
+venv=$PWD/target/py-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check -r crates/entra-auth-py/tests/requirements.txt
 # The issuer binary the tests start (built by `cargo test --workspace` before this step).
@@ -29,4 +29,7 @@ run_pytest() {
 }
 (cd crates/entra-auth-py/tests && run_pytest .)
 (cd examples/python/weather && run_pytest tests)
+# The same app behind entra-sidecar (the sidecar binary is built by `cargo test --workspace` before this step).
+[ -x target/debug/entra-sidecar ] || cargo build -p entra-sidecar --bin entra-sidecar --locked
+(cd examples/python/weather-sidecar && run_pytest tests)
 echo "entra-auth-py step: $((SECONDS - started)) s"

@@ -53,6 +53,12 @@ create_exception!(
     PyValueError,
     "An invalid setting, raised once at start-up, naming the setting."
 );
+create_exception!(
+    entra_auth,
+    TokenError,
+    PyException,
+    "A token for a downstream API could not be acquired: `kind` (e.g. `rejected`, `timeout`, `assertion`) and the explanation."
+);
 
 const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -89,6 +95,28 @@ pub(crate) fn internal_error(py: Python<'_>, message: &str) -> PyErr {
         body,
         format!("internal fault in entra-auth: {message}"),
     )
+}
+
+/// `TokenError` for a failed token acquisition (a claims challenge is an `AuthError` instead).
+pub(crate) fn token_error(py: Python<'_>, e: &entra_token::TokenError) -> PyErr {
+    use entra_token::TokenError as E;
+    let kind = match e {
+        E::Assertion(_) => "assertion",
+        E::B2cOnBehalfOf { .. } => "b2c_on_behalf_of",
+        E::InvalidScopes { .. } => "invalid_scopes",
+        E::Rejected(_) => "rejected",
+        E::ClaimsChallenge(_) => "claims_challenge",
+        E::InvalidResponse { .. } => "invalid_response",
+        E::Timeout { .. } => "timeout",
+        E::Transport(_) => "transport",
+        E::Credential(_) => "credential",
+        _ => "other",
+    };
+    let err = TokenError::new_err(e.to_string());
+    if let Err(set) = err.value(py).setattr("kind", kind) {
+        return set;
+    }
+    err
 }
 
 /// `ConfigError` for an invalid setting.

@@ -8,7 +8,8 @@
 //! `fastapi_microsoft_identity` API on top.
 //!
 //! Module uses form a tree: `boundary` (panics, argument conversion) and `error` at the leaves,
-//! `claims` and `requirement` above them, `validator` on top, this file registering them.
+//! `runtime`, `claims` and `requirement` above them, `validator` and `confidential` on top, this
+//! file registering them.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -16,8 +17,10 @@ use pyo3::prelude::*;
 
 mod boundary;
 mod claims;
+mod confidential;
 mod error;
 mod requirement;
+mod runtime;
 mod validator;
 
 /// The extension module.
@@ -39,6 +42,9 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     m.add("ServerError", py.get_type::<error::ServerError>())?;
     m.add("ConfigError", py.get_type::<error::ConfigError>())?;
+    m.add("TokenError", py.get_type::<error::TokenError>())?;
+    m.add_class::<confidential::ConfidentialClient>()?;
+    m.add_class::<confidential::AccessToken>()?;
     m.add_function(wrap_pyfunction!(boundary::panic_probe, m)?)?;
     Ok(())
 }

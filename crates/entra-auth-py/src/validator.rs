@@ -1,7 +1,7 @@
 //! `Authority` (one authority's settings, entra-auth's `AuthConfig`) and `Validator`
 //! (entra-auth's `TokenValidator` on a Rust runtime thread of its own).
 //!
-//! Every call releases the GIL. Keys are fetched by the runtime's thread: the background refresh
+//! Every call releases the GIL ([`Worker`]). Keys are fetched by the runtime's thread: the background refresh
 //! (started with the validator) and, on an unknown `kid`, entra-auth's single-flight refresh.
 //! A synchronous call blocks only its own Python thread; the `_nowait` calls answer at once when
 //! no I/O is needed (a cache hit, a token verified with the keys at hand, any rejection) and
@@ -9,9 +9,6 @@
 //! through the event loop's `call_soon_threadsafe`.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, UNIX_EPOCH};
 
 use entra_auth::error::InvalidRequestReason;
@@ -19,20 +16,19 @@ use entra_auth::{
     AuthConfig, AuthError as RustAuthError, TokenCacheOptions, TokenValidator, TokenVersion,
     VerifiedClaims,
 };
-use futures_util::FutureExt as _;
 use http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use tokio::task::JoinHandle;
 
-use crate::boundary::{header_arg, no_panic, token_arg};
+use crate::boundary::{header_arg, token_arg};
 use crate::claims::{to_py, Claims};
-use crate::error::{auth_error, config_error, internal_error};
+use crate::error::{auth_error, config_error};
 use crate::requirement::Requirement;
+use crate::runtime::{Boxed, Worker};
 
 type Outcome = Result<VerifiedClaims, RustAuthError>;
-type BoxedOutcome = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
 /// One authority's settings (entra-auth's `AuthConfig`), checked when built: a bad tenant, client
 /// id, instance or audience raises `ConfigError` naming it.
@@ -170,26 +166,13 @@ fn seconds(field: &str, s: f64) -> PyResult<Duration> {
     })
 }
 
-/// The Tokio runtime of one validator: one worker thread, shut down without waiting when the
-/// validator is dropped.
-struct Runtime(Option<tokio::runtime::Runtime>);
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
 /// Validates access tokens of one or several authorities (entra-auth's `TokenValidator`).
 #[pyclass(frozen, subclass, module = "entra_auth", name = "Validator")]
 pub(crate) struct Validator {
     validator: TokenValidator,
-    handle: tokio::runtime::Handle,
     refresh: JoinHandle<()>,
     // Last: dropped after the refresh task's handle.
-    _runtime: Runtime,
+    worker: Worker,
 }
 
 impl Drop for Validator {
@@ -228,13 +211,8 @@ impl Validator {
                 ))
             }
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("entra-auth")
-            .enable_all()
-            .build()
-            .map_err(|e| config_error(format!("cannot start the key refresh thread: {e}")))?;
-        let handle = runtime.handle().clone();
+        let worker = Worker::start("entra-auth")?;
+        let handle = worker.handle();
         let validator = {
             let _entered = handle.enter();
             if configs.len() == 1 {
@@ -254,9 +232,8 @@ impl Validator {
         };
         Ok(Self {
             validator,
-            handle,
             refresh,
-            _runtime: Runtime(Some(runtime)),
+            worker,
         })
     }
 
@@ -336,26 +313,17 @@ impl Validator {
             PyValueError::new_err("timeout_seconds must be a number of seconds, zero or more")
         })?;
         let v = &self.validator;
-        let handle = &self.handle;
-        let out = py.allow_threads(|| {
-            no_panic(|| {
-                handle.block_on(async {
-                    match tokio::time::timeout(limit, v.warm_up()).await {
-                        Ok(r) => r,
-                        Err(_) => Err(RustAuthError::KeysUnavailable {
-                            detail: format!(
-                                "the identity provider's metadata and keys did not load within {timeout_seconds} s"
-                            ),
-                        }),
-                    }
-                })
-            })
-        });
-        match out {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(auth_error(py, &e)),
-            Err(panic) => Err(internal_error(py, &panic)),
-        }
+        let out = self.worker.block(py, async {
+            match tokio::time::timeout(limit, v.warm_up()).await {
+                Ok(r) => r,
+                Err(_) => Err(RustAuthError::KeysUnavailable {
+                    detail: format!(
+                        "the identity provider's metadata and keys did not load within {timeout_seconds} s"
+                    ),
+                }),
+            }
+        })?;
+        out.map_err(|e| auth_error(py, &e))
     }
 
     /// Whether keys have been loaded for every authority (readiness).
@@ -369,12 +337,10 @@ impl Validator {
     fn explain(&self, py: Python<'_>, token: &Bound<'_, PyAny>) -> PyResult<PyObject> {
         let token = token_arg(token)?;
         let v = &self.validator;
-        let handle = &self.handle;
-        let out = py.allow_threads(|| no_panic(|| handle.block_on(v.explain(&token)).to_json()));
-        match out {
-            Ok(json) => to_py(py, &json),
-            Err(panic) => Err(internal_error(py, &panic)),
-        }
+        let json = self
+            .worker
+            .block(py, async { v.explain(&token).await.to_json() })?;
+        to_py(py, &json)
     }
 
     /// The counters: accepted, rejected (by code), key fetches and failures, token cache hits,
@@ -422,68 +388,33 @@ impl Validator {
     where
         F: Future<Output = Outcome> + Send,
     {
-        let handle = &self.handle;
-        match py.allow_threads(|| no_panic(|| handle.block_on(fut))) {
-            Ok(Ok(inner)) => Ok(Claims { inner }),
-            Ok(Err(e)) => Err(auth_error(py, &e)),
-            Err(panic) => Err(internal_error(py, &panic)),
+        match self.worker.block(py, fut)? {
+            Ok(inner) => Ok(Claims { inner }),
+            Err(e) => Err(auth_error(py, &e)),
         }
     }
 
-    /// Polls `fut` once here (GIL released); if it must wait for I/O, spawns it on the runtime
-    /// and returns an asyncio future that the runtime settles.
+    /// [`Worker::nowait`] for a validation.
     fn nowait(
         &self,
         py: Python<'_>,
-        fut: BoxedOutcome,
+        fut: Boxed<Outcome>,
         event_loop: PyObject,
         settle: PyObject,
     ) -> PyResult<PyObject> {
-        let handle = &self.handle;
-        let polled = py.allow_threads(|| {
-            no_panic(move || {
-                let _entered = handle.enter();
-                let mut fut = fut;
-                let mut cx = Context::from_waker(Waker::noop());
-                match fut.as_mut().poll(&mut cx) {
-                    Poll::Ready(out) => Ok(out),
-                    Poll::Pending => Err(fut),
-                }
-            })
-        });
-        let pending = match polled {
-            Ok(Ok(Ok(inner))) => return Ok(Py::new(py, Claims { inner })?.into_any()),
-            Ok(Ok(Err(e))) => return Err(auth_error(py, &e)),
-            Err(panic) => return Err(internal_error(py, &panic)),
-            Ok(Err(pending)) => pending,
-        };
-        let future = event_loop.call_method0(py, "create_future")?;
-        let settled = future.clone_ref(py);
-        self.handle.spawn(async move {
-            let out = AssertUnwindSafe(pending).catch_unwind().await;
-            Python::with_gil(|py| {
-                let (ok, value) = match out {
-                    Ok(Ok(inner)) => match Py::new(py, Claims { inner }) {
-                        Ok(c) => (true, c.into_any()),
-                        Err(e) => (false, e.into_value(py).into_any()),
-                    },
-                    Ok(Err(e)) => (false, auth_error(py, &e).into_value(py).into_any()),
-                    Err(_) => (
-                        false,
-                        internal_error(py, "the validation task panicked")
-                            .into_value(py)
-                            .into_any(),
-                    ),
-                };
-                // A closed loop refuses the call: nobody awaits the future any more.
-                let _ = event_loop.call_method1(
-                    py,
-                    "call_soon_threadsafe",
-                    (settle, settled, ok, value),
-                );
-            });
-        });
-        Ok(future)
+        self.worker
+            .nowait(py, fut, claims_or_error, event_loop, settle)
+    }
+}
+
+/// A validation's outcome as a Python value.
+fn claims_or_error(py: Python<'_>, out: Outcome) -> (bool, PyObject) {
+    match out {
+        Ok(inner) => match Py::new(py, Claims { inner }) {
+            Ok(c) => (true, c.into_any()),
+            Err(e) => (false, e.into_value(py).into_any()),
+        },
+        Err(e) => (false, auth_error(py, &e).into_value(py).into_any()),
     }
 }
 

@@ -403,7 +403,17 @@ impl DevIssuer {
     /// The axum router serving every endpoint, with paths relative to the instance's path (mount it with
     /// `Router::nest("/prefix", issuer.router())` when the instance is `http://host:port/prefix/`).
     pub fn router(&self) -> axum::Router {
-        crate::http::router(Arc::clone(&self.inner))
+        crate::http::router(Arc::clone(&self.inner), crate::http::Surface::WithControl)
+    }
+
+    /// [`DevIssuer::router`] without the control endpoints (`control/switches`, `control/revoke`): what
+    /// a service mounts, so that its callers cannot switch the issuer's outage or revoke sign-ins. Drive
+    /// such an issuer through [`DevIssuer::set_switches`] and [`DevIssuer::revoke_refresh_tokens`].
+    pub fn router_without_control(&self) -> axum::Router {
+        crate::http::router(
+            Arc::clone(&self.inner),
+            crate::http::Surface::WithoutControl,
+        )
     }
 }
 

@@ -14,6 +14,8 @@
 //!
 //! `store_write/store_64_concurrent_adds`: 64 concurrent `add`s through the store's writer thread (group
 //! commit, `synchronous = FULL`); criterion's throughput line gives reports per second.
+//! `store_write/postgres_64_concurrent_adds`: the same on PostgreSQL (`TEST_POSTGRES_URL`; skipped
+//! without it), where each add is its own transaction, ordered by the store's advisory lock.
 //!
 //! `cargo bench -p weather-api --bench store_read` (figures from `-- --warm-up-time 2 --measurement-time
 //! 5` on the 2-core dev VM, ext4): inline 26.6 µs [26.6, 26.7], spawn_blocking 41.4 µs [41.1, 41.6],
@@ -27,7 +29,7 @@ use std::sync::{Arc, Mutex};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use weather_api::domain::{NewReport, PageRequest, RawLocation, RawNewReport, Report};
-use weather_api::store::{ReportStore, SqliteStore};
+use weather_api::store::{PostgresStore, ReportStore, SqliteStore};
 
 const FIRST_PAGE: &str =
     "SELECT seq, id, description, city, state, country, created_date FROM reports \
@@ -167,5 +169,47 @@ fn concurrent_adds(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, default_page, concurrent_adds);
+/// The same 64 concurrent adds on PostgreSQL (`TEST_POSTGRES_URL`, in a schema of its own that is
+/// dropped afterwards); skipped without it. Each add commits on its own (the pool has 8 connections).
+fn postgres_concurrent_adds(c: &mut Criterion) {
+    const ADDS: usize = 64;
+    let Ok(url) = std::env::var("TEST_POSTGRES_URL") else {
+        eprintln!("store_write/postgres_64_concurrent_adds skipped: set TEST_POSTGRES_URL");
+        return;
+    };
+    let runtime = runtime();
+    let schema = format!("weather_bench_{}", uuid::Uuid::new_v4().simple());
+    let admin = runtime.block_on(sqlx::PgPool::connect(&url)).unwrap();
+    runtime
+        .block_on(sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin))
+        .unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let store = runtime.block_on(PostgresStore::connect(&scoped)).unwrap();
+    let mut group = c.benchmark_group("store_write");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(ADDS as u64));
+    group.bench_function("postgres_64_concurrent_adds", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let adds = (0..ADDS).map(|i| store.add(report(i)));
+                for added in futures_util::future::join_all(adds).await {
+                    added.unwrap();
+                }
+            })
+        })
+    });
+    group.finish();
+    drop(store);
+    runtime
+        .block_on(sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin))
+        .unwrap();
+}
+
+criterion_group!(
+    benches,
+    default_page,
+    concurrent_adds,
+    postgres_concurrent_adds
+);
 criterion_main!(benches);

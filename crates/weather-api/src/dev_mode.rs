@@ -1,14 +1,19 @@
-//! Development mode: when no `azure_ad` identity is configured, the service mounts the built-in
-//! development issuer ([`entra_dev::DevIssuer`]) under [`DEV_ISSUER_PATH`] on its own address, validates
-//! its tokens through the same discovery path as production, prints a [`dev_banner`] with copy-paste
-//! commands, and picks up keys rotated by the `entra-dev` CLI. Everything about that mode lives here;
-//! [`startup`](crate::startup) only asks [`check_bind`] and [`DevMode::start`] when the settings name no
-//! identity.
+//! Development mode (decided by the settings, see [`crate::settings::mode`]): the service mounts the
+//! built-in development issuer ([`entra_dev::DevIssuer`], without its control endpoints) under
+//! [`DEV_ISSUER_PATH`] on its own address, validates its tokens through the same discovery path as
+//! production, prints a [`dev_banner`] with copy-paste commands, and picks up keys rotated by the
+//! `entra-dev` CLI. Everything about that mode lives here; [`startup`](crate::startup) only asks
+//! [`check_bind`], [`DevMode::start`] and [`check_local`] in development mode.
 //!
-//! Development mode listens on loopback only: anyone who reaches the port can mint tokens with the
-//! development daemon's secret printed in the README. A non-loopback `bind` (`0.0.0.0:8000` in a
-//! container, a LAN address) stops start-up ([`NetworkBindRefused`]) unless
-//! `dangerous_dev_mode_on_network` is set, as `entra-dev serve` refuses without `--allow-remote`.
+//! Development mode is for the machine it runs on: anyone who reaches it can mint tokens with the
+//! development daemon's secret printed in the README.
+//! - A non-loopback `bind` (`0.0.0.0:8000` in a container, a LAN address) stops start-up
+//!   ([`NetworkBindRefused`]) unless `dangerous_dev_mode_on_network` is set, as `entra-dev serve`
+//!   refuses without `--allow-remote`.
+//! - Every request passes [`check_local`]: one that came through a proxy (`Forwarded`,
+//!   `X-Forwarded-*`, `X-Real-IP`) or names a host other than a loopback one (`localhost`, `127.0.0.1`,
+//!   `[::1]`: this also defeats DNS rebinding) is refused with 403. With `dangerous_dev_mode_on_network`
+//!   any `Host` is accepted; proxied requests never are.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -25,7 +30,7 @@ pub const DEV_ISSUER_PATH: &str = "/dev-issuer";
 /// Development mode was asked to listen where the network can reach it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "bind: development mode (no azure_ad.tenant_id / azure_ad.client_id configured) listens on loopback \
+    "bind: development mode (the built-in development issuer instead of azure_ad) listens on loopback \
      only, and {addr} is reachable from the network: anyone who reaches it could mint tokens with the \
      development issuer's published secrets. Either configure azure_ad (tenant_id and client_id, see \
      settings_template.json) to validate Microsoft Entra ID tokens, or bind 127.0.0.1 \
@@ -60,6 +65,8 @@ pub struct ModeInfo {
     /// The development issuer, mounted by `build_router` under [`DEV_ISSUER_PATH`], in development mode
     /// only.
     pub dev_issuer: Option<entra_dev::DevIssuer>,
+    /// `dangerous_dev_mode_on_network`: development mode accepts any `Host` (never proxied requests).
+    pub dangerous_on_network: bool,
 }
 
 impl ModeInfo {
@@ -131,6 +138,69 @@ impl DevMode {
     }
 }
 
+/// Why [`local_requests_only`] refused a request in development mode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RemoteRequest {
+    /// The request came through a proxy: it carries this forwarding header.
+    #[error("development mode refuses proxied requests (header {0})")]
+    Forwarded(http::HeaderName),
+    /// The `Host` is missing or not a loopback name or address.
+    #[error(
+        "development mode refuses requests for a host other than localhost or a loopback address"
+    )]
+    Host,
+}
+
+/// The forwarding headers a reverse proxy adds (besides every `X-Forwarded-*`).
+const FORWARDING_HEADERS: [&str; 2] = ["forwarded", "x-real-ip"];
+
+/// Development mode's request rule (checked on every request by the router's
+/// [`local_requests_only`](crate::startup::local_requests_only)): no forwarding header, and a loopback
+/// `Host` unless `any_host` (`dangerous_dev_mode_on_network`).
+///
+/// # Errors
+/// [`RemoteRequest`] saying which rule the request broke.
+pub fn check_local<B>(request: &http::Request<B>, any_host: bool) -> Result<(), RemoteRequest> {
+    if let Some(name) = request.headers().keys().find(|name| {
+        name.as_str().starts_with("x-forwarded-") || FORWARDING_HEADERS.contains(&name.as_str())
+    }) {
+        return Err(RemoteRequest::Forwarded(name.clone()));
+    }
+    if any_host {
+        return Ok(());
+    }
+    let host = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(http::uri::Authority::as_str));
+    match host {
+        Some(host) if is_loopback_host(host) => Ok(()),
+        _ => Err(RemoteRequest::Host),
+    }
+}
+
+/// Whether a `Host` value (`name[:port]`, `[v6][:port]`) names this machine: `localhost` or a loopback
+/// address.
+pub fn is_loopback_host(host: &str) -> bool {
+    let Ok(authority) = host.trim().parse::<http::uri::Authority>() else {
+        return false;
+    };
+    if authority.as_str().contains('@') {
+        return false;
+    }
+    let name = authority.host();
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let name = name
+        .strip_prefix('[')
+        .and_then(|n| n.strip_suffix(']'))
+        .unwrap_or(name);
+    name.parse::<IpAddr>()
+        .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
 /// The development issuer's instance URL on the bound address (a wildcard bind is reached on loopback).
 fn dev_instance(addr: SocketAddr) -> Url {
     let ip = match addr.ip() {
@@ -177,9 +247,10 @@ pub fn dev_banner(addr: SocketAddr, issuer: &entra_dev::DevIssuer, has_api_key: 
     format!(
         "{rule}
  DEVELOPMENT MODE - NOT FOR PRODUCTION
-{exposed} No azure_ad.tenant_id / azure_ad.client_id configured: tokens are issued by the
- built-in development issuer at {instance}
- and validated through the normal OpenID discovery path. Configure azure_ad in
+{exposed} Tokens are issued by the built-in development issuer at
+ {instance}
+ and validated through the normal OpenID discovery path. Requests made on this
+ machine only (no proxy, Host localhost or 127.0.0.1). Configure azure_ad in
  settings.json (see settings_template.json) to use Microsoft Entra ID.
 {rule}
 
@@ -212,6 +283,60 @@ pub fn dev_banner(addr: SocketAddr, issuer: &entra_dev::DevIssuer, has_api_key: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_hosts_are_localhost_and_loopback_addresses_only() {
+        for ok in [
+            "localhost",
+            "LOCALHOST:8000",
+            "127.0.0.1",
+            "127.0.0.1:8000",
+            "127.3.2.1:1",
+            "[::1]:8000",
+            "[::1]",
+        ] {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for refused in [
+            "",
+            "evil.example",
+            "evil.example:8000",
+            "localhost.evil.example",
+            "192.168.1.10:8000",
+            "0.0.0.0:8000",
+            "[::]:8000",
+            "127.0.0.1.nip.io",
+            "user@127.0.0.1",
+        ] {
+            assert!(!is_loopback_host(refused), "{refused}");
+        }
+    }
+
+    #[test]
+    fn proxied_requests_are_refused_even_with_any_host() {
+        let request = |name: &str| {
+            http::Request::builder()
+                .header("host", "127.0.0.1:8000")
+                .header(name, "203.0.113.9")
+                .body(())
+                .unwrap()
+        };
+        for name in [
+            "x-forwarded-for",
+            "X-Forwarded-Host",
+            "forwarded",
+            "x-real-ip",
+        ] {
+            assert_eq!(
+                check_local(&request(name), true),
+                Err(RemoteRequest::Forwarded(
+                    http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).unwrap()
+                )),
+                "{name}"
+            );
+        }
+        assert_eq!(check_local(&request("x-request-id"), false), Ok(()));
+    }
 
     #[test]
     fn development_mode_binds_loopback_only_unless_dangerously_allowed() {

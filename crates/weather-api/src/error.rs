@@ -68,6 +68,10 @@ pub enum ApiError {
     /// The client's address is not in `metrics_allow` (403 on `/metrics`).
     #[error("metrics forbidden for this address")]
     MetricsForbidden,
+    /// Development mode answers local requests only: this one came through a proxy or names another
+    /// host (403).
+    #[error(transparent)]
+    DevModeRemote(crate::dev_mode::RemoteRequest),
     /// More than `max_in_flight` requests at once (503 with `Retry-After`, from the load-shedding layer).
     #[error("overloaded")]
     Overloaded,
@@ -117,7 +121,7 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::MetricsForbidden => StatusCode::FORBIDDEN,
+            Self::MetricsForbidden | Self::DevModeRemote(_) => StatusCode::FORBIDDEN,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Overloaded | Self::RequestTimeout | Self::NotReady(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -142,6 +146,7 @@ impl ApiError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::MetricsForbidden => "metrics_forbidden",
+            Self::DevModeRemote(_) => "development_mode_local_only",
             Self::Overloaded => "overloaded",
             Self::RateLimited(_) => "rate_limited",
             Self::RequestTimeout => "request_timeout",
@@ -181,6 +186,15 @@ impl ApiError {
             }
             Self::MetricsForbidden => {
                 "This address may not read the metrics (see the metrics_allow setting).".to_owned()
+            }
+            Self::DevModeRemote(crate::dev_mode::RemoteRequest::Forwarded(name)) => format!(
+                "This service runs in development mode, which answers requests made on this machine \
+                 only; this one came through a proxy ({name}). Production configures azure_ad."
+            ),
+            Self::DevModeRemote(crate::dev_mode::RemoteRequest::Host) => {
+                "This service runs in development mode, which answers requests made on this machine \
+                 only: call it as http://localhost:PORT or http://127.0.0.1:PORT."
+                    .to_owned()
             }
             Self::Overloaded => {
                 "The service is at capacity; retry after the number of seconds in Retry-After."

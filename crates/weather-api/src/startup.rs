@@ -36,7 +36,7 @@ use crate::openapi::{ApiDocs, DocsSettings};
 use crate::page_cache::NewestPageCache;
 use crate::routes;
 use crate::server::{self, ConnectionLimits};
-use crate::settings::{config_error, AzureAdSettings, Identity, Settings, SettingsError};
+use crate::settings::{config_error, AzureAdSettings, Identity, Mode, Settings, SettingsError};
 use crate::state::{AppState, HttpLimits, Shared};
 use crate::store::{self, StoreError};
 use crate::templates::Templates;
@@ -144,12 +144,19 @@ impl Application {
             source,
         })?;
 
-        let (validator, mode) = match &settings.azure_ad.identity {
-            Some(identity) => (
+        let (validator, mode) = match (&settings.azure_ad.identity, settings.mode) {
+            (Some(identity), Mode::Production) => (
                 to_validator(&settings.azure_ad, identity, None)?,
                 ModeInfo::default(),
             ),
-            None => {
+            (None, Mode::Production) => {
+                return Err(SettingsError::invalid(
+                    "azure_ad.tenant_id",
+                    "must be set in production mode, with azure_ad.client_id",
+                )
+                .into())
+            }
+            (_, Mode::Development) => {
                 let dev = DevMode::start(addr, overrides.dev_data_dir.clone())?;
                 let validator =
                     to_validator(&settings.azure_ad, &dev.identity, Some(&dev.instance))?;
@@ -157,6 +164,7 @@ impl Application {
                     validator,
                     ModeInfo {
                         dev_issuer: Some(dev.issuer),
+                        dangerous_on_network: settings.dangerous_dev_mode_on_network,
                     },
                 )
             }
@@ -292,6 +300,21 @@ impl Application {
     }
 }
 
+/// Development mode's rule for every request ([`dev_mode::check_local`]): refused ones get 403
+/// [`ApiError::DevModeRemote`].
+pub async fn local_requests_only(
+    axum::extract::State(mode): axum::extract::State<Arc<ModeInfo>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match dev_mode::check_local(&request, mode.dangerous_on_network) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => {
+            axum::response::IntoResponse::into_response(ApiError::DevModeRemote(refused))
+        }
+    }
+}
+
 /// The answer to a tower layer's error (load shedding, timeout): the [`ApiError`] it maps to.
 async fn layer_error(err: BoxError) -> ApiError {
     ApiError::from(err)
@@ -318,7 +341,8 @@ pub fn to_validator(
 }
 
 /// THE router: all routes (protected ones by their handlers' `Authorized<P>`), `/metrics`, the development issuer under `/dev-issuer`
-/// when the state says development mode, the JSON/HTML fallback, and the operational layers (outermost
+/// (without its control endpoints) when the state says development mode, where every request also passes
+/// [`local_requests_only`] (loopback `Host`, no `X-Forwarded-*`), the JSON/HTML fallback, and the operational layers (outermost
 /// first): Authorization marked sensitive, request id, client address (trusted proxies) and request
 /// metrics ([`EdgeLayer`]), trace span with the request id and client address, request-id propagation,
 /// then [`AnswerLayer`]: `RateLimit` headers, error-cause logging and problem+json for bare 413s and 405s
@@ -351,8 +375,12 @@ pub fn build_router(state: AppState, docs: Arc<ApiDocs>) -> Router {
         })
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
     let mut routes = Router::new();
-    if let Some(issuer) = &state.mode.dev_issuer {
-        routes = routes.nest(DEV_ISSUER_PATH, issuer.router().with_state(()));
+    let mode = state.mode.clone();
+    if let Some(issuer) = &mode.dev_issuer {
+        routes = routes.nest(
+            DEV_ISSUER_PATH,
+            issuer.router_without_control().with_state(()),
+        );
     }
     let routes = routes
         .merge(routes::home::router())
@@ -367,6 +395,14 @@ pub fn build_router(state: AppState, docs: Arc<ApiDocs>) -> Router {
         .fallback(routes::not_found)
         .layer(tower::util::MapRequestLayer::new(http_metrics::note_route))
         .with_state(state);
+    let routes = if mode.is_development() {
+        routes.layer(axum::middleware::from_fn_with_state(
+            mode,
+            local_requests_only,
+        ))
+    } else {
+        routes
+    };
     // The operational layers wrap the whole router as one service (`Router::layer` would wrap each route
     // separately, missing the answers the router makes itself, such as 405).
     Router::new().fallback_service(routes).layer(

@@ -8,6 +8,8 @@ Three ways to use it:
 
 * FastAPI: :mod:`entra_auth.fastapi` (``Security(auth, scopes=[...])``, OpenAPI with PKCE);
 * any ASGI app: :class:`entra_auth.asgi.EntraAuthMiddleware`, or :meth:`Validator.validate`;
+* calling downstream APIs as the app or on behalf of the caller: :class:`ConfidentialClient`
+  (entra-token: client credentials, on-behalf-of, memory and Redis caches);
 * the course's code: :mod:`entra_auth.compat.fastapi_microsoft_identity`, a drop-in for
   ``fastapi_microsoft_identity``.
 """
@@ -19,6 +21,7 @@ from typing import Optional, Sequence, Union
 
 from . import _native
 from ._native import (
+    AccessToken,
     AuthError,
     Authority,
     BadRequest,
@@ -28,19 +31,23 @@ from ._native import (
     Requirement,
     ServerError,
     ServiceUnavailable,
+    TokenError,
     Unauthorized,
 )
 
 __all__ = [
+    "AccessToken",
     "AuthError",
     "Authority",
     "BadRequest",
+    "ConfidentialClient",
     "Claims",
     "ConfigError",
     "Forbidden",
     "Requirement",
     "ServerError",
     "ServiceUnavailable",
+    "TokenError",
     "Unauthorized",
     "Validator",
 ]
@@ -80,5 +87,27 @@ class Validator(_native.Validator):
         """:meth:`authorize` for asyncio."""
         out = self._authorize_nowait(authorization, requirement, asyncio.get_running_loop(), _settle)
         if type(out) is Claims:
+            return out
+        return await out
+
+
+class ConfidentialClient(_native.ConfidentialClient):
+    """entra-token's confidential client: tokens for downstream APIs as the application
+    (``acquire_for_app``) or on behalf of the caller (``acquire_on_behalf_of``), cached in memory
+    and optionally in Redis (``redis_url``, ``redis_key``). A downstream claims challenge raises
+    :class:`Unauthorized` (401 ``insufficient_claims``, to answer the caller with); other failures
+    raise :class:`TokenError`."""
+
+    async def acquire_for_app_async(self, scopes: Sequence[str]) -> AccessToken:
+        """:meth:`acquire_for_app` for asyncio."""
+        out = self._acquire_for_app_nowait(list(scopes), asyncio.get_running_loop(), _settle)
+        if type(out) is AccessToken:
+            return out
+        return await out
+
+    async def acquire_on_behalf_of_async(self, claims: Claims, token: str, scopes: Sequence[str]) -> AccessToken:
+        """:meth:`acquire_on_behalf_of` for asyncio."""
+        out = self._acquire_on_behalf_of_nowait(claims, token, list(scopes), asyncio.get_running_loop(), _settle)
+        if type(out) is AccessToken:
             return out
         return await out

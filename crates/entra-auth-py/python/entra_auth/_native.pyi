@@ -19,6 +19,45 @@ class ServiceUnavailable(AuthError): ...
 class ServerError(AuthError): ...
 class ConfigError(ValueError): ...
 
+class TokenError(Exception):
+    """A token for a downstream API could not be acquired."""
+
+    kind: str
+
+class AccessToken:
+    """An access token for a downstream API (its repr never shows the token)."""
+
+    @property
+    def token(self) -> str: ...
+    @property
+    def authorization(self) -> str: ...
+    @property
+    def expires_at(self) -> float: ...
+
+class ConfidentialClient:
+    """entra-token's confidential client (client credentials, on-behalf-of)."""
+
+    def __init__(
+        self,
+        tenant_id: str,
+        client_id: str,
+        *,
+        client_secret: str,
+        instance: Optional[str] = None,
+        redis_url: Optional[str] = None,
+        redis_key: Optional[str] = None,
+        redis_prefix: Optional[str] = None,
+    ) -> None: ...
+    def acquire_for_app(self, scopes: Sequence[str]) -> AccessToken: ...
+    def acquire_on_behalf_of(self, claims: "Claims", token: str, scopes: Sequence[str]) -> AccessToken: ...
+    def _acquire_for_app_nowait(
+        self, scopes: List[str], event_loop: Any, settle: Callable[..., None]
+    ) -> Union[AccessToken, Awaitable[AccessToken]]: ...
+    def _acquire_on_behalf_of_nowait(
+        self, claims: "Claims", token: str, scopes: List[str], event_loop: Any, settle: Callable[..., None]
+    ) -> Union[AccessToken, Awaitable[AccessToken]]: ...
+    def stats(self) -> Dict[str, int]: ...
+
 class Claims:
     """The verified claims of an accepted access token."""
 

@@ -25,17 +25,31 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::state::IssuerState;
 
+/// Which endpoints a router serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Surface {
+    /// Every endpoint, the control endpoints (`control/switches`, `control/revoke`) included.
+    WithControl,
+    /// Every endpoint but the control ones: for mounting inside a service whose callers must not switch
+    /// the issuer's outage or revoke sign-ins.
+    WithoutControl,
+}
+
 /// Every endpoint, with paths relative to the instance. `{tenant}` is the development tenant id, `common`
 /// or `organizations`; `{tenant}/{policy}` is a B2C tenant (`{name}.onmicrosoft.com`) and user flow.
-pub(crate) fn router(state: Arc<IssuerState>) -> Router {
-    Router::new()
+pub(crate) fn router(state: Arc<IssuerState>, surface: Surface) -> Router {
+    let mut router = Router::new();
+    if surface == Surface::WithControl {
+        router = router
+            .route(
+                "/control/switches",
+                get(control::get_switches).put(control::put_switches),
+            )
+            .route("/control/revoke", post(control::revoke));
+    }
+    router
         .route("/", get(discovery::index))
         .route("/stats", get(discovery::stats))
-        .route(
-            "/control/switches",
-            get(control::get_switches).put(control::put_switches),
-        )
-        .route("/control/revoke", post(control::revoke))
         .route(
             "/devicelogin",
             get(device::verification_get).post(device::verification_post),

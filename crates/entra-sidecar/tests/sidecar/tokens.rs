@@ -258,3 +258,31 @@ fn uuid_like() -> u128 {
 pub(crate) fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn redis_down_still_serves_tokens_from_memory_and_the_issuer() {
+    // A port nothing listens on: the shared cache is down from the start.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url = format!("redis://127.0.0.1:{port}");
+    let key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let w = World::start_full(
+        DevIssuerConfig::default(),
+        |_| {},
+        &[
+            ("TokenCache__Redis__ConnectionString", url.as_str()),
+            ("TokenCache__Redis__EncryptionKey", key),
+        ],
+        "Production",
+    )
+    .await;
+    let alice = w.token(defaults::ALICE_USERNAME);
+    let first = w.get("/AuthorizationHeader/downstream", Some(&alice)).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let before = w.token_requests();
+    let second = w.get("/AuthorizationHeader/downstream", Some(&alice)).await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert_eq!(second.json(), first.json(), "served from memory");
+    assert_eq!(w.token_requests(), before);
+}

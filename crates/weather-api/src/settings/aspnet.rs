@@ -1,22 +1,30 @@
 //! The ASP.NET Core / Microsoft.Identity.Web layout, so that one app registration serves both stacks: an
 //! `appsettings.json` `AzureAd` section (`Instance`, `TenantId`, `ClientId`, `Audience`, `Domain`,
-//! `SignUpSignInPolicyId`) is accepted in the settings file, beside or instead of our `azure_ad` section.
+//! `SignUpSignInPolicyId`), or the B2C template's `AzureAdB2C` section with the same keys, is accepted in
+//! the settings file, beside or instead of our `azure_ad` section.
 //!
 //! The translation runs on the settings FILE, before defaults and environment are merged:
-//! - each `AzureAd` key is mapped onto its `azure_ad` key; a value that disagrees with the same file's
-//!   `azure_ad` value stops start-up with an error naming both keys;
+//! - section and key names are matched case-insensitively, as .NET's configuration reads them (`AzureAD`,
+//!   `tenantId`); two spellings of one section or key, or both `AzureAd` and `AzureAdB2C`, stop start-up;
+//! - each key is mapped onto its `azure_ad` key; a value that disagrees with the same file's `azure_ad`
+//!   value stops start-up with an error naming both keys;
 //! - `Audience` becomes an extra accepted audience; `SignUpSignInPolicyId` with `Domain` becomes the B2C
 //!   user flow (`Domain` also stands in for a missing `TenantId`);
-//! - other `AzureAd` keys (`CallbackPath`, `ClientSecret`, `AllowWebApiToBeAuthorizedByACL`, ...) and other
+//! - other section keys (`CallbackPath`, `ClientSecret`, `AllowWebApiToBeAuthorizedByACL`, ...) and other
 //!   ASP.NET top-level sections (capitalised names such as `Logging`, `AllowedHosts`) are ignored with a
 //!   warning. Our own keys are lower-case, so an unknown lower-case key still fails.
+//!
+//! Every key of the identity section, and every ignored section whose name looks like identity
+//! (`Entra...`, `...Tenant...`, `Authentication`), is reported in [`Translated::identity_keys`]: they
+//! say production, so without a complete identity start-up stops naming them (see [`super::mode`]).
 
 use serde_json::{Map, Value};
 
+use super::mode::Said;
 use super::SettingsError;
 
-/// The ASP.NET section name.
-pub const SECTION: &str = "AzureAd";
+/// The ASP.NET section names (Microsoft.Identity.Web's templates), matched case-insensitively.
+pub const SECTIONS: [&str; 2] = ["AzureAd", "AzureAdB2C"];
 
 /// `AzureAd` keys that map one to one onto `azure_ad` keys.
 const DIRECT: [(&str, &str); 3] = [
@@ -25,55 +33,130 @@ const DIRECT: [(&str, &str); 3] = [
     ("ClientId", "client_id"),
 ];
 
-/// Translates the ASP.NET parts of a settings file in place; returns the warnings to log.
+/// The other section keys this service reads.
+const OTHER_KNOWN: [&str; 3] = ["Audience", "Domain", "SignUpSignInPolicyId"];
+
+/// Parts of ignored section names that say "identity" (compared in lower case, without `_`/`-`).
+const IDENTITY_WORDS: [&str; 9] = [
+    "azure", "entra", "aad", "identity", "tenant", "oidc", "openid", "jwt", "auth",
+];
+
+/// What the translation did besides rewriting the file.
+#[derive(Debug, Default)]
+pub(super) struct Translated {
+    /// Ignored keys and sections, to log once logging is up.
+    pub(super) warnings: Vec<String>,
+    /// The identity keys as written (`AzureAD.tenantId`, an ignored `Entra` section): they say production.
+    pub(super) identity_keys: Vec<Said>,
+}
+
+/// Whether an ignored section's name looks like identity settings.
+fn looks_like_identity(name: &str) -> bool {
+    let folded: String = name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    IDENTITY_WORDS.iter().any(|w| folded.contains(w))
+}
+
+/// The canonical name of `written` among `names`, case-insensitively.
+fn canonical<'a>(names: impl IntoIterator<Item = &'a str>, written: &str) -> Option<&'a str> {
+    names.into_iter().find(|n| n.eq_ignore_ascii_case(written))
+}
+
+/// Translates the ASP.NET parts of a settings file in place; returns the warnings to log and the
+/// identity keys seen.
 ///
 /// # Errors
-/// [`SettingsError::Invalid`] naming both keys when the two layouts disagree, or naming the `AzureAd` key
-/// whose value is not a string.
-pub(super) fn translate(file: &mut Map<String, Value>) -> Result<Vec<String>, SettingsError> {
-    let mut warnings = Vec::new();
+/// [`SettingsError::Invalid`] naming both keys when the two layouts disagree or a section or key is
+/// given twice, or naming the section key whose value is not a string.
+pub(super) fn translate(file: &mut Map<String, Value>) -> Result<Translated, SettingsError> {
+    let mut out = Translated::default();
+    let sections: Vec<String> = file
+        .keys()
+        .filter(|k| canonical(SECTIONS, k).is_some())
+        .cloned()
+        .collect();
+    if let [first, second, ..] = sections.as_slice() {
+        return Err(SettingsError::invalid(
+            second.clone(),
+            format!("a second identity section beside {first}; keep one of the two"),
+        ));
+    }
     let foreign: Vec<String> = file
         .keys()
-        .filter(|k| k.as_str() != SECTION && k.starts_with(|c: char| c.is_ascii_uppercase()))
+        .filter(|k| {
+            canonical(SECTIONS, k).is_none() && k.starts_with(|c: char| c.is_ascii_uppercase())
+        })
         .cloned()
         .collect();
     for key in foreign {
-        file.remove(&key);
-        warnings.push(format!(
-            "{key}: ignored (an ASP.NET section this service does not use)"
-        ));
+        let value = file.remove(&key).unwrap_or(Value::Null);
+        if looks_like_identity(&key) {
+            out.identity_keys.push(Said::new(key.clone(), &value));
+            out.warnings.push(format!(
+                "{key}: ignored (not a section this service reads: identity settings go in azure_ad, \
+                 or an ASP.NET AzureAd / AzureAdB2C section)"
+            ));
+        } else {
+            out.warnings.push(format!(
+                "{key}: ignored (an ASP.NET section this service does not use)"
+            ));
+        }
     }
-    let Some(section) = file.remove(SECTION) else {
-        return Ok(warnings);
+    let Some(name) = sections.into_iter().next() else {
+        return Ok(out);
     };
-    let Value::Object(miw) = section else {
-        return Err(SettingsError::invalid(SECTION, "expected an object"));
+    let Some(Value::Object(miw)) = file.remove(&name) else {
+        return Err(SettingsError::invalid(name, "expected an object"));
     };
-    let mut strings = Map::new();
+    if miw.is_empty() {
+        out.identity_keys
+            .push(Said::new(name.clone(), &Value::Null));
+    }
+    // Canonical key -> (the key as written, its value).
+    let mut strings: Map<String, Value> = Map::new();
+    let mut written: Vec<(&'static str, String)> = Vec::new();
+    let known = DIRECT.iter().map(|(k, _)| *k).chain(OTHER_KNOWN);
     for (key, value) in miw {
-        let known = DIRECT.iter().any(|(k, _)| *k == key)
-            || matches!(key.as_str(), "Audience" | "Domain" | "SignUpSignInPolicyId");
-        if !known {
-            warnings.push(format!(
-                "{SECTION}.{key}: ignored (a Microsoft.Identity.Web option this service does not use)"
+        out.identity_keys
+            .push(Said::new(format!("{name}.{key}"), &value));
+        let Some(canon) = canonical(known.clone(), &key) else {
+            out.warnings.push(format!(
+                "{name}.{key}: ignored (a Microsoft.Identity.Web option this service does not use)"
             ));
             continue;
+        };
+        if let Some((_, first)) = written.iter().find(|(c, _)| *c == canon) {
+            return Err(SettingsError::invalid(
+                format!("{name}.{key}"),
+                format!("given twice (also as {name}.{first}); keep one of the two"),
+            ));
         }
+        written.push((canon, key.clone()));
         match value {
             Value::Null => {}
             Value::String(s) if s.trim().is_empty() => {}
             Value::String(s) => {
-                strings.insert(key, Value::String(s.trim().to_owned()));
+                strings.insert(canon.to_owned(), Value::String(s.trim().to_owned()));
             }
             other => {
                 return Err(SettingsError::invalid(
-                    format!("{SECTION}.{key}"),
+                    format!("{name}.{key}"),
                     format!("expected a string, found {other}"),
                 ))
             }
         }
     }
     let text = |k: &str| strings.get(k).and_then(Value::as_str).map(str::to_owned);
+    let as_written = |canon: &str| {
+        let key = written
+            .iter()
+            .find(|(c, _)| *c == canon)
+            .map_or(canon, |(_, w)| w.as_str());
+        format!("{name}.{key}")
+    };
 
     let ours = file
         .entry("azure_ad")
@@ -81,7 +164,7 @@ pub(super) fn translate(file: &mut Map<String, Value>) -> Result<Vec<String>, Se
     let Value::Object(ours) = ours else {
         return Err(SettingsError::invalid(
             "azure_ad",
-            "expected an object (beside the AzureAd section)",
+            format!("expected an object (beside the {name} section)"),
         ));
     };
 
@@ -97,7 +180,7 @@ pub(super) fn translate(file: &mut Map<String, Value>) -> Result<Vec<String>, Se
         }
     }
     for (theirs, mine, value) in direct {
-        set_or_conflict(ours, &[mine], &format!("{SECTION}.{theirs}"), value)?;
+        set_or_conflict(ours, &[mine], &as_written(theirs), value)?;
     }
 
     if let Some(audience) = text("Audience") {
@@ -127,26 +210,29 @@ pub(super) fn translate(file: &mut Map<String, Value>) -> Result<Vec<String>, Se
             set_or_conflict(
                 ours,
                 &["b2c", "tenant_name"],
-                &format!("{SECTION}.Domain"),
+                &as_written("Domain"),
                 tenant_name,
             )?;
             set_or_conflict(
                 ours,
                 &["b2c", "policy"],
-                &format!("{SECTION}.SignUpSignInPolicyId"),
+                &as_written("SignUpSignInPolicyId"),
                 policy,
             )?;
         }
         (Some(_), None) => {
             return Err(SettingsError::invalid(
-                format!("{SECTION}.Domain"),
-                "must be set with AzureAd.SignUpSignInPolicyId (the B2C tenant, e.g. contoso.onmicrosoft.com)",
+                format!("{name}.Domain"),
+                format!(
+                    "must be set with {} (the B2C tenant, e.g. contoso.onmicrosoft.com)",
+                    as_written("SignUpSignInPolicyId")
+                ),
             ))
         }
         // Without a B2C policy, Domain is informational (as for Microsoft.Identity.Web's web APIs).
         (None, _) => {}
     }
-    Ok(warnings)
+    Ok(out)
 }
 
 /// Sets `azure_ad.{path}` to `value`, unless the file already holds a different value there.
@@ -210,8 +296,8 @@ mod tests {
         let Value::Object(mut map) = v else {
             panic!("object expected")
         };
-        let warnings = translate(&mut map).map_err(|e| e.to_string())?;
-        Ok((Value::Object(map), warnings))
+        let translated = translate(&mut map).map_err(|e| e.to_string())?;
+        Ok((Value::Object(map), translated.warnings))
     }
 
     #[test]

@@ -26,11 +26,13 @@ use crate::middleware::client_info::{IpNet, TrustedProxies};
 
 pub mod aspnet;
 pub mod azure_ad;
+pub mod mode;
 pub mod rate_limit;
 mod raw;
 
 pub(crate) use azure_ad::config_error;
 pub use azure_ad::{AuthoritySettings, AzureAdSettings, B2cSettings, Identity, PRIMARY_AUTHORITY};
+pub use mode::Mode;
 pub use rate_limit::RateLimitSettings;
 
 use raw::RawSettings;
@@ -162,6 +164,9 @@ pub enum LogFormat {
 /// All settings, parsed.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Development or production (`mode`; without it, development only when nothing says production,
+    /// see [`mode`]).
+    pub mode: Mode,
     /// OpenWeatherMap API key; `None` makes weather calls answer 502 asking to set `api_key`.
     pub api_key: Option<SecretString>,
     /// OpenWeatherMap base URL.
@@ -205,9 +210,9 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// True when no identity is configured: the service then mounts the development issuer.
+    /// True in development mode: the service then mounts the development issuer.
     pub fn is_development_mode(&self) -> bool {
-        self.azure_ad.identity.is_none()
+        self.mode == Mode::Development
     }
 
     /// Loads settings from the process: `--settings PATH` from the command line, the working directory
@@ -237,6 +242,7 @@ impl Settings {
     ) -> Result<Self, SettingsError> {
         let mut merged = Map::new();
         let mut warnings = Vec::new();
+        let mut identity_keys = Vec::new();
         let path = match file {
             Some(p) if p.is_absolute() => Some(p.to_path_buf()),
             Some(p) => Some(cwd.join(p)),
@@ -252,7 +258,9 @@ impl Settings {
                     path: path.clone(),
                     source,
                 })?;
-            warnings = aspnet::translate(&mut value)?;
+            let translated = aspnet::translate(&mut value)?;
+            warnings = translated.warnings;
+            identity_keys = translated.identity_keys;
             merge(&mut merged, value);
         }
         let prefix = format!("{ENV_PREFIX}__");
@@ -264,6 +272,8 @@ impl Settings {
             set_path(&mut merged, &keys, Value::String(value));
         }
         strip_comments(&mut merged);
+        let mut said = identity_keys;
+        said.extend(mode::production_keys(&merged));
         let raw: RawSettings =
             serde_path_to_error::deserialize(Value::Object(merged)).map_err(|e| {
                 let key = e.path().to_string();
@@ -275,7 +285,13 @@ impl Settings {
                 };
                 SettingsError::Invalid { key, reason }
             })?;
+        let requested_mode = raw.mode.clone();
         let mut settings = parse(raw, cwd)?;
+        settings.mode = mode::decide(
+            requested_mode.as_deref(),
+            settings.azure_ad.identity.is_some(),
+            &said,
+        )?;
         settings.warnings = warnings;
         Ok(settings)
     }
@@ -399,6 +415,8 @@ fn parse(root: RawSettings, cwd: &Path) -> Result<Settings, SettingsError> {
     let azure_ad = AzureAdSettings::parse(root.azure_ad)?;
     let rate_limit = RateLimitSettings::parse(root.rate_limit)?;
     Ok(Settings {
+        // Decided by `Settings::load` once it knows what the file and environment said.
+        mode: Mode::Production,
         rate_limit,
         api_key,
         openweather_base_url,
@@ -548,6 +566,7 @@ mod tests {
             None,
             dir.path(),
             env(&[
+                ("WEATHER_API__MODE", "development"),
                 ("WEATHER_API__AZURE_AD__TOKEN_CACHE_CAPACITY", "0"),
                 ("WEATHER_API__AZURE_AD__TOKEN_CACHE_MAX_AGE_SECS", "60"),
             ]),
@@ -568,7 +587,17 @@ mod tests {
         let s = Settings::load(
             None,
             dir.path(),
-            env(&[("WEATHER_API__AZURE_AD__INSTANCE", "http://127.0.0.1:9/dev")]),
+            env(&[
+                ("WEATHER_API__AZURE_AD__INSTANCE", "http://127.0.0.1:9/dev"),
+                (
+                    "WEATHER_API__AZURE_AD__TENANT_ID",
+                    "7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a",
+                ),
+                (
+                    "WEATHER_API__AZURE_AD__CLIENT_ID",
+                    "a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c",
+                ),
+            ]),
         )
         .unwrap();
         assert_eq!(s.azure_ad.instance.as_str(), "http://127.0.0.1:9/dev/");
@@ -603,7 +632,7 @@ mod tests {
         }
         std::fs::write(
             dir.path().join("settings.json"),
-            r#"{"_comment": "x", "cache_ttl_secs": "60", "azure_ad": {"_note": "y", "token_cache_capacity": "0"}}"#,
+            r#"{"_comment": "x", "mode": "development", "cache_ttl_secs": "60", "azure_ad": {"_note": "y", "token_cache_capacity": "0"}}"#,
         )
         .unwrap();
         let s = Settings::load(None, dir.path(), env(&[])).unwrap();

@@ -18,6 +18,8 @@ use serde_json::Value;
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSettings {
     #[serde(default, deserialize_with = "string")]
+    pub(crate) mode: Option<String>,
+    #[serde(default, deserialize_with = "string")]
     pub(crate) api_key: Option<String>,
     #[serde(
         default = "default::openweather_base_url",

@@ -54,7 +54,9 @@ impl From<rusqlite::Error> for StoreError {
 
 /// Where reports live.
 pub trait ReportStore: Send + Sync + std::fmt::Debug {
-    /// Stores a new report with a fresh id and the current server time; returns it once committed.
+    /// Stores a new report with a fresh id; returns it once committed. Its `created_date` is stamped
+    /// when it commits, by the database's one clock, and never before a report committed earlier: the
+    /// paging order is the commit order, so a report cannot appear behind a page a client already read.
     fn add(&self, report: NewReport) -> BoxFuture<'_, Result<Report, StoreError>>;
     /// One page of reports, newest first (`created_date`, then insertion order, descending): at most
     /// `request.limit` of them, strictly after `request.after` when given. One indexed range scan of
@@ -197,6 +199,8 @@ fn into_page(rows: Vec<Stored>, has_more: bool) -> Page {
     }
 }
 
+/// A report with a fresh id; its `created_date` (now) is provisional: each store replaces it with the
+/// time of its commit.
 fn build_report(new: NewReport) -> Report {
     Report {
         id: Uuid::new_v4(),

@@ -1,4 +1,11 @@
 //! PostgreSQL store, for several instances sharing one database.
+//!
+//! The paging order (`created_date`, then `seq`, newest first) is the commit order: several instances
+//! have several clocks, and a sequence value is drawn before its transaction commits, so neither alone
+//! would do. Each insert takes a transaction-level advisory lock first ([`ORDER_LOCK`]), then stamps
+//! the report with the database's clock (never before the newest stored report) and draws its `seq`;
+//! the lock is released by the `COMMIT`. Writes to one table are therefore serialised (reads are not):
+//! BENCHMARKS.md has the throughput this costs.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -28,6 +35,17 @@ const FIRST_PAGE: &str =
 const NEXT_PAGE: &str =
     "SELECT seq, id, description, city, state, country, created_date FROM reports \
      WHERE (created_date, seq) < ($2, $3) ORDER BY created_date DESC, seq DESC LIMIT $1";
+
+/// The transaction-level advisory lock that orders the writers of one `reports` table (the two-key
+/// form: a constant of this service, and the table's oid, so each schema has its own lock).
+const ORDER_LOCK: &str = "SELECT pg_advisory_xact_lock(2026112901, 'reports'::regclass::oid::int4)";
+/// The insert, under [`ORDER_LOCK`]: `created_date` is the database server's clock at the insert,
+/// or the newest stored `created_date` if that is later (the clock stepped back), and `seq` is drawn
+/// under the lock, so (`created_date`, `seq`) grows in commit order.
+const INSERT: &str = "INSERT INTO reports (id, description, city, state, country, created_date) \
+     VALUES ($1, $2, $3, $4, $5, GREATEST(clock_timestamp(), \
+     COALESCE((SELECT max(created_date) FROM reports), '-infinity'))) \
+     RETURNING created_date";
 
 impl PostgresStore {
     /// Connects to `url` (`postgres://...`; an `options=-c search_path=...` parameter selects a schema)
@@ -66,19 +84,22 @@ impl PostgresStore {
 impl ReportStore for PostgresStore {
     fn add(&self, new: NewReport) -> BoxFuture<'_, Result<Report, StoreError>> {
         Box::pin(async move {
-            let report = build_report(new);
-            sqlx::query(
-                "INSERT INTO reports (id, description, city, state, country, created_date) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(report.id)
-            .bind(report.description.as_str())
-            .bind(report.location.city.as_str())
-            .bind(report.location.state.as_ref().map(|s| s.as_str()))
-            .bind(report.location.country.as_str())
-            .bind(report.created_date)
-            .execute(&self.pool)
-            .await?;
+            let mut report = build_report(new);
+            let mut tx = self.pool.begin().await?;
+            // Held until COMMIT: the writers of this table commit one after the other, in the order
+            // they took it, and each reads the newest `created_date` only once the previous one
+            // committed (a new statement, a new snapshot).
+            sqlx::query(ORDER_LOCK).execute(&mut *tx).await?;
+            let created: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(INSERT)
+                .bind(report.id)
+                .bind(report.description.as_str())
+                .bind(report.location.city.as_str())
+                .bind(report.location.state.as_ref().map(|s| s.as_str()))
+                .bind(report.location.country.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            report.created_date = created;
             Ok(report)
         })
     }

@@ -32,6 +32,7 @@ impl Base for DevModeApp {
 async fn spawn_dev_mode_app() -> DevModeApp {
     let dir = tempfile::tempdir().unwrap();
     let env = vec![
+        ("WEATHER_API__MODE".to_owned(), "development".to_owned()),
         ("WEATHER_API__BIND".to_owned(), "127.0.0.1:0".to_owned()),
         (
             "WEATHER_API__DATABASE_URL".to_owned(),

@@ -109,19 +109,31 @@ fn missing_explicit_settings_file_is_an_error() {
 }
 
 #[test]
-fn settings_template_is_valid_and_loads() {
+fn settings_template_loads_once_its_identity_is_filled_in_and_not_before() {
     let template = concat!(env!("CARGO_MANIFEST_DIR"), "/settings_template.json");
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(template).unwrap();
     let _: Value = serde_json::from_str(&text).expect("template is JSON");
-    let settings = Settings::load(Some(Path::new(template)), dir.path(), Vec::new());
+    let err = Settings::load(Some(Path::new(template)), dir.path(), Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("azure_ad.tenant_id: must be set in production mode"),
+        "{err}"
+    );
+    let filled = production(&[])
+        .into_iter()
+        .map(|(k, v)| (format!("WEATHER_API__{k}"), v.to_owned()));
+    let settings = Settings::load(Some(Path::new(template)), dir.path(), filled);
     assert!(settings.is_ok(), "{:?}", settings.err());
+    assert!(!settings.unwrap().is_development_mode());
 }
 
 #[tokio::test]
 async fn development_mode_starts_serves_its_own_issuer_and_accepts_its_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let env = vec![
+        ("WEATHER_API__MODE".to_owned(), "development".to_owned()),
         ("WEATHER_API__BIND".to_owned(), "127.0.0.1:0".to_owned()),
         (
             "WEATHER_API__DATABASE_URL".to_owned(),
@@ -276,6 +288,15 @@ async fn app_starts_from_an_aspnet_appsettings_json_and_accepts_its_registration
         ]
     );
 
+    serves_the_issuers_tokens_without_a_development_issuer(settings, &issuer).await;
+}
+
+/// Starts the app from `settings` (production mode, `issuer` as its authority) over real HTTP: a token
+/// of `issuer` reads `/api/reports` (200, `[]`) and no development issuer is mounted (404).
+pub(crate) async fn serves_the_issuers_tokens_without_a_development_issuer(
+    settings: Settings,
+    issuer: &entra_dev::RunningDevIssuer,
+) {
     let app = Application::build(settings).await.unwrap();
     assert!(app.dev_issuer().is_none());
     let base = format!("http://{}", app.local_addr());
@@ -295,6 +316,18 @@ async fn app_starts_from_an_aspnet_appsettings_json_and_accepts_its_registration
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        serde_json::json!([])
+    );
+    let dev = client()
+        .get(format!(
+            "{base}/dev-issuer/{DEV_TENANT_ID}/v2.0/.well-known/openid-configuration"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dev.status().as_u16(), 404, "no development issuer");
     tx.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
@@ -334,10 +367,10 @@ fn our_own_unknown_keys_still_fail_beside_aspnet_sections() {
 
 #[test]
 fn trusted_proxies_and_metrics_allow_parse_or_name_their_key() {
-    let ok = load(&[
+    let ok = load(&production(&[
         ("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8, ::1"),
         ("METRICS_ALLOW", "192.168.0.0/16"),
-    ])
+    ]))
     .unwrap();
     assert_eq!(ok.trusted_proxies.networks().len(), 3);
     assert!(ok.trusted_proxies.contains("10.9.8.7".parse().unwrap()));
@@ -353,6 +386,7 @@ async fn development_mode_picks_up_a_key_rotated_by_another_process() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("entra-dev");
     let env = vec![
+        ("WEATHER_API__MODE".to_owned(), "development".to_owned()),
         ("WEATHER_API__BIND".to_owned(), "127.0.0.1:0".to_owned()),
         (
             "WEATHER_API__DATABASE_URL".to_owned(),
@@ -445,6 +479,56 @@ fn aspnet_b2c_section_loads_as_the_b2c_user_flow() {
         settings.warnings,
         ["AzureAd.ResetPasswordPolicyId: ignored (a Microsoft.Identity.Web option this service does not use)"]
     );
+}
+
+#[test]
+fn aspnet_b2c_template_section_is_read_case_insensitively_and_never_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("appsettings.json");
+    // Microsoft.Identity.Web's B2C web API template, keys in another case.
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"AzureAdB2C": {{"instance": "https://contoso.b2clogin.com/", "clientId": "{DEV_API_CLIENT_ID}",
+                "domain": "contoso.onmicrosoft.com", "signUpSignInPolicyId": "B2C_1_susi"}}}}"#
+        ),
+    )
+    .unwrap();
+    let settings = Settings::load(Some(&path), dir.path(), Vec::new()).unwrap();
+    assert!(!settings.is_development_mode());
+    let b2c = settings.azure_ad.b2c.clone().expect("B2C user flow");
+    assert_eq!(b2c.tenant_name, "contoso");
+    assert_eq!(b2c.policy, "B2C_1_susi");
+    assert_eq!(
+        settings.azure_ad.identity.unwrap().tenant_id,
+        "contoso.onmicrosoft.com"
+    );
+    assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
+
+    std::fs::write(
+        &path,
+        r#"{"AzureAd": {"TenantId": "x"}, "azureadb2c": {"ClientId": "y"}}"#,
+    )
+    .unwrap();
+    let err = Settings::load(Some(&path), dir.path(), Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("azureadb2c: a second identity section beside AzureAd")
+            || err.starts_with("AzureAd: a second identity section beside azureadb2c"),
+        "{err}"
+    );
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"AzureAd": {{"TenantId": "{DEV_TENANT_ID}", "tenantid": "{DEV_TENANT_ID}"}}}}"#
+        ),
+    )
+    .unwrap();
+    let err = Settings::load(Some(&path), dir.path(), Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("given twice"), "{err}");
 }
 
 #[test]

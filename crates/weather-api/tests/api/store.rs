@@ -120,6 +120,89 @@ async fn paging_is_stable_while_reports_are_added(store: Arc<dyn ReportStore>) {
     assert_eq!(seen, before, "no report skipped, none shown twice");
 }
 
+/// The reports committed since the previous sync, newest first: pages of `limit` from the newest until
+/// `top`, the newest report that sync saw (what a client does to pick up new reports).
+async fn sync(store: &dyn ReportStore, top: Option<uuid::Uuid>, limit: u16) -> Vec<Report> {
+    let mut request = PageRequest::first(PageLimit::new(limit));
+    let mut fresh = Vec::new();
+    loop {
+        let page = store.page(request).await.unwrap();
+        for report in &page.reports {
+            if Some(report.id) == top {
+                return fresh;
+            }
+            fresh.push(report.clone());
+        }
+        match page.next() {
+            Some(next) => request.after = Some(next),
+            None => return fresh,
+        }
+    }
+}
+
+/// Writers add concurrently while a client keeps syncing: every report must come to the client once.
+/// A report that commits with a place in the order *behind* one the client already read (it was
+/// stamped earlier but committed later, or on a slower clock) is never shown to it: skipped.
+async fn concurrent_writers_never_commit_behind_a_report_already_read(store: Arc<dyn ReportStore>) {
+    const WRITERS: usize = 16;
+    const EACH: usize = 25;
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for i in 0..EACH {
+                    let report = store
+                        .add(new_report(
+                            &format!("writer {w} report {i}"),
+                            "Boston",
+                            None,
+                        ))
+                        .await
+                        .unwrap();
+                    ids.push(report.id);
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut top = None;
+    let mut syncs = 0;
+    loop {
+        let finished = writers.iter().all(tokio::task::JoinHandle::is_finished);
+        let fresh = sync(store.as_ref(), top, 5).await;
+        syncs += 1;
+        if let Some(newest) = fresh.first() {
+            top = Some(newest.id);
+        }
+        for report in fresh {
+            assert!(
+                seen.insert(report.id),
+                "{} shown twice",
+                report.description.as_str()
+            );
+        }
+        if finished {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let mut added = std::collections::HashSet::new();
+    for writer in writers {
+        added.extend(writer.await.unwrap());
+    }
+    assert_eq!(added.len(), WRITERS * EACH);
+    let skipped = added.difference(&seen).count();
+    assert_eq!(
+        skipped,
+        0,
+        "{skipped} of {} reports were committed behind a report already read ({syncs} syncs)",
+        added.len()
+    );
+    assert_eq!(seen, added, "nothing shown that was not added");
+}
+
 async fn page_etag_changes_when_a_report_is_added(store: Arc<dyn ReportStore>) {
     let empty = store.page(PageRequest::default()).await.unwrap();
     assert!(empty.reports.is_empty());
@@ -199,7 +282,7 @@ macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite_store {
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
                     let (store, _dir) = super::sqlite().await;
                     super::$name(store).await;
@@ -210,7 +293,7 @@ macro_rules! contract {
             use std::sync::Arc;
             use weather_api::store::PostgresStore;
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
                     if let Some((url, schema)) = super::postgres_schema().await {
                         let store = PostgresStore::connect(&url).await.unwrap();
@@ -229,6 +312,7 @@ contract!(
     page_is_newest_first_and_limited,
     pages_cover_every_report_once_in_order,
     paging_is_stable_while_reports_are_added,
+    concurrent_writers_never_commit_behind_a_report_already_read,
     page_etag_changes_when_a_report_is_added,
     empty_store_pages_nothing_and_answers_ping,
 );

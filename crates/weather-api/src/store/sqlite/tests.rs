@@ -399,14 +399,43 @@ async fn failed_insert_is_retried_alone_and_fails_only_its_own_report() {
     write_batch(&mut conn, &mut batch, &commits);
     assert!(batch.is_empty());
     let mut answers = answers.into_iter();
-    assert_eq!(answers.next().unwrap().await.unwrap().unwrap(), good);
+    // Stamped at their commits: the answer carries the stored time.
+    let stored_good = answers.next().unwrap().await.unwrap().unwrap();
+    assert_eq!(
+        (stored_good.id, &stored_good.description),
+        (good.id, &good.description)
+    );
     assert!(matches!(
         answers.next().unwrap().await.unwrap(),
         Err(StoreError::Unavailable(_))
     ));
     assert_eq!(commits.load(Ordering::Relaxed), 1);
-    assert_eq!(store.get(good.id).await.unwrap(), Some(good));
-    assert_eq!(store.get(taken.id).await.unwrap(), Some(taken));
+    assert_eq!(store.get(good.id).await.unwrap(), Some(stored_good));
+    let stored_taken = store.get(taken.id).await.unwrap().unwrap();
+    assert_eq!(stored_taken.description, taken.description);
+}
+
+#[tokio::test]
+async fn reports_are_stamped_at_commit_never_before_the_newest_stored() {
+    let (_dir, path, store) = file_store(BUSY_TIMEOUT).await;
+    // Another writer (a process with a clock an hour ahead) stored the newest report.
+    let ahead = chrono::Utc::now() + chrono::Duration::hours(1);
+    let other = Connection::open(&path).unwrap();
+    other
+        .execute(
+            "INSERT INTO reports (id, description, city, state, country, created_date) \
+             VALUES (?1, 'from the future', 'boston', NULL, 'us', ?2)",
+            params![Uuid::new_v4().to_string(), stored_time(&ahead)],
+        )
+        .unwrap();
+    let queued_at = chrono::Utc::now();
+    let added = store.add(new_report("after it")).await.unwrap();
+    // Not behind the newest report (the clock is): it sorts first, at that report's time.
+    assert!(added.created_date > queued_at);
+    let page = store.page(PageRequest::default()).await.unwrap();
+    assert_eq!(page.reports[0], added);
+    assert_eq!(page.reports[1].description.as_str(), "from the future");
+    assert_eq!(page.reports[0].created_date, page.reports[1].created_date);
 }
 
 #[tokio::test]

@@ -1,4 +1,10 @@
 //! The writer thread: the only write connection, group commits, an answer only after `COMMIT`.
+//!
+//! It also stamps each report's `created_date`, inside its transaction: the newest-first paging order
+//! (`created_date`, then `seq`) is then the commit order, so a report never commits behind one a
+//! client has already read. One writer holding the write lock makes the stamps monotonic: each batch
+//! is stamped with the current time, or the newest stored `created_date` if the clock is behind it
+//! (stepped back, or another process wrote with a faster clock); `seq` orders equal stamps.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -6,10 +12,12 @@ use std::sync::{mpsc, Arc};
 use rusqlite::{params, Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use chrono::{DateTime, Utc};
+
 use super::row::stored_time;
 use super::unavailable;
 use crate::domain::Report;
-use crate::store::StoreError;
+use crate::store::{now_micros, StoreError};
 
 /// The most reports committed in one transaction.
 pub(super) const MAX_BATCH: usize = 256;
@@ -17,6 +25,9 @@ pub(super) const MAX_BATCH: usize = 256;
 /// instead of queueing without bound while the database is locked or slow.
 pub(super) const QUEUE_CAPACITY: usize = 4 * MAX_BATCH;
 
+/// The newest report's `created_date`: the first entry of the `reports_created_date` index.
+const NEWEST_CREATED: &str =
+    "SELECT created_date FROM reports ORDER BY created_date DESC, seq DESC LIMIT 1";
 const INSERT: &str = "INSERT INTO reports (id, description, city, state, country, created_date) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
@@ -61,9 +72,13 @@ pub(super) fn commit(conn: &mut Connection, jobs: &mut Vec<Job>) -> Result<bool,
         // Nothing written: the transaction is rolled back when dropped.
         return Ok(false);
     }
+    // The reports' place in the paging order is the commit order: stamped here, inside the
+    // transaction that holds the database's write lock, never before the newest report committed.
+    let stamp = now_micros().max(newest_created(&tx).map_err(WriteFailure::Insert)?);
     {
         let mut insert = tx.prepare_cached(INSERT).map_err(WriteFailure::Insert)?;
-        for job in jobs.iter() {
+        for job in jobs.iter_mut() {
+            job.report.created_date = stamp;
             let report = &job.report;
             insert
                 .execute(params![
@@ -80,6 +95,20 @@ pub(super) fn commit(conn: &mut Connection, jobs: &mut Vec<Job>) -> Result<bool,
     // On failure the transaction is rolled back when dropped.
     tx.commit().map_err(WriteFailure::Transaction)?;
     Ok(true)
+}
+
+/// The `created_date` of the newest stored report (`DateTime::<Utc>::MIN_UTC` when there is none, or
+/// when it does not parse: a corrupt row does not stop writes). Read inside the write transaction, so
+/// no other connection (another process included) commits in between.
+fn newest_created(conn: &Connection) -> Result<DateTime<Utc>, rusqlite::Error> {
+    let mut newest = conn.prepare_cached(NEWEST_CREATED)?;
+    let mut rows = newest.query([])?;
+    let Some(row) = rows.next()? else {
+        return Ok(DateTime::<Utc>::MIN_UTC);
+    };
+    let stored = row.get_ref(0)?.as_str().unwrap_or_default();
+    Ok(DateTime::parse_from_rfc3339(stored)
+        .map_or(DateTime::<Utc>::MIN_UTC, |t| t.with_timezone(&Utc)))
 }
 
 /// Marks the writer stopped when its thread ends, however it ends (a panic included), so that
