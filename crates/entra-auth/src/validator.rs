@@ -2,9 +2,10 @@
 //! (RFC 6750), the verified-token caches, the choice of the authority whose rules decide, and
 //! the counters.
 //!
-//! Its parts: [`authority`] (one authority's validator and its three verbs: cache lookup, CPU
-//! verification, verification with I/O) and [`pipeline`] (the numbered steps from the token to
-//! [`VerifiedClaims`], CPU only; the only code in this crate that decodes a token).
+//! Its parts: `validator/authority.rs` (one authority's validator and its three verbs: cache
+//! lookup, CPU verification, verification with I/O) and `validator/pipeline.rs` (the numbered
+//! steps from the token to [`VerifiedClaims`], CPU only; the only code in this crate that decodes
+//! a token).
 
 mod authority;
 mod pipeline;
