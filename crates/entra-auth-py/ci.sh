@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 started=$SECONDS
-venv=target/py-venv
+venv=$PWD/target/py-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check -r crates/entra-auth-py/tests/requirements.txt
 # The issuer binary the tests start (built by `cargo test --workspace` before this step).

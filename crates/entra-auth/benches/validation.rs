@@ -35,7 +35,7 @@ use entra_dev::{defaults, DevIssuer, DevIssuerConfig, TokenRequest};
 use http::{HeaderMap, HeaderValue};
 use url::Url;
 
-const INSTANCE: &str = "http://issuer.bench/";
+const INSTANCE: &str = "https://issuer.bench/";
 /// The tenant of the first authority of the two-authority validator (not the tokens').
 const OTHER_TENANT: &str = "11111111-2222-4333-8444-555555555555";
 

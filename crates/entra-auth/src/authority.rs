@@ -4,22 +4,15 @@
 use std::fmt;
 use std::str::FromStr;
 
+use entra_core::authority::{self as core, AuthorityError, PlainHttp, Tenant};
 use url::Url;
 
 use crate::error::ConfigError;
 
 /// The public Microsoft Entra ID instance.
-pub const DEFAULT_INSTANCE: &str = "https://login.microsoftonline.com/";
+pub const DEFAULT_INSTANCE: &str = core::PUBLIC_CLOUD;
 
-/// Whether `s` is a GUID in the 8-4-4-4-12 hexadecimal form.
-pub(crate) fn is_guid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
-}
+pub(crate) use entra_core::authority::is_guid;
 
 /// A directory (tenant) id: a GUID, stored in lower case.
 ///
@@ -27,7 +20,10 @@ pub(crate) fn is_guid(s: &str) -> bool {
 /// use entra_auth::TenantId;
 /// let tid: TenantId = "7D6C5B4A-3F2E-4D1C-9B8A-0F1E2D3C4B5A".parse().unwrap();
 /// assert_eq!(tid.as_str(), "7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a");
-/// assert!("contoso".parse::<TenantId>().is_err());
+/// assert!(matches!(
+///     "contoso".parse::<TenantId>(),
+///     Err(entra_auth::ConfigError::InvalidTenantId { .. })
+/// ));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TenantId(String);
@@ -143,41 +139,39 @@ pub enum Authority {
 
 impl Authority {
     /// The authority of `tenant` (a GUID, a domain, `common` or `organizations`), or of the B2C
-    /// `(tenant_name, policy)` when given.
+    /// `(tenant_name, policy)` when given (entra-core's rules).
     pub(crate) fn parse(tenant: &str, b2c: Option<(&str, &str)>) -> Result<Self, ConfigError> {
         let Some((name, policy)) = b2c else {
-            return parse_tenant(tenant);
+            return match Tenant::parse(tenant).map_err(config_error)? {
+                Tenant::Id(t) | Tenant::Domain(t) => Ok(Self::Tenant(t)),
+                Tenant::Common => Ok(Self::MultiTenant(MultiTenant::Common)),
+                Tenant::Organizations => Ok(Self::MultiTenant(MultiTenant::Organizations)),
+                // A resource API cannot validate `consumers` tokens through this authority.
+                Tenant::Consumers => Err(ConfigError::InvalidTenantId {
+                    found: tenant.to_owned(),
+                }),
+            };
         };
-        let name = name
-            .trim()
-            .trim_end_matches(".onmicrosoft.com")
-            .to_ascii_lowercase();
-        if !is_label(&name) {
-            return Err(ConfigError::InvalidB2c {
-                field: "tenant_name",
-                found: name,
-            });
-        }
-        if !is_label(policy) {
-            return Err(ConfigError::InvalidB2c {
-                field: "policy",
-                found: policy.to_owned(),
-            });
-        }
         Ok(Self::B2C {
-            tenant_name: name,
-            policy: policy.to_owned(),
+            tenant_name: core::parse_b2c_tenant_name(name).map_err(config_error)?,
+            policy: core::parse_b2c_policy(policy).map_err(config_error)?,
         })
     }
 
-    /// The instance URL: `instance` when given, else the authority's default.
-    pub(crate) fn instance(&self, instance: Option<&str>) -> Result<Url, ConfigError> {
+    /// The instance URL: `instance` when given, else the authority's default; plain `http` only
+    /// on a loopback host unless `plain_http` says otherwise.
+    pub(crate) fn instance(
+        &self,
+        instance: Option<&str>,
+        plain_http: PlainHttp,
+    ) -> Result<Url, ConfigError> {
+        let parse = |s: &str| core::parse_instance(s, plain_http).map_err(config_error);
         match (instance, self) {
-            (Some(i), _) => parse_instance(i),
+            (Some(i), _) => parse(i),
             (None, Self::B2C { tenant_name, .. }) => {
-                parse_instance(&format!("https://{tenant_name}.b2clogin.com/"))
+                parse(&format!("https://{tenant_name}.b2clogin.com/"))
             }
-            (None, _) => parse_instance(DEFAULT_INSTANCE),
+            (None, _) => parse(DEFAULT_INSTANCE),
         }
     }
 
@@ -225,63 +219,29 @@ pub(crate) struct MetadataSource {
     pub(crate) versions: Vec<TokenVersion>,
 }
 
-fn is_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-}
-
-fn parse_tenant(tenant: &str) -> Result<Authority, ConfigError> {
-    let t = tenant.trim();
-    let lower = t.to_ascii_lowercase();
-    match lower.as_str() {
-        "common" => return Ok(Authority::MultiTenant(MultiTenant::Common)),
-        "organizations" => return Ok(Authority::MultiTenant(MultiTenant::Organizations)),
-        _ => {}
+/// entra-core's refusal as this crate's [`ConfigError`].
+fn config_error(e: AuthorityError) -> ConfigError {
+    match e {
+        AuthorityError::InvalidInstance { found, reason } => {
+            ConfigError::InvalidInstance { found, reason }
+        }
+        AuthorityError::InsecureInstance { found } => ConfigError::InvalidInstance {
+            found,
+            reason: core::INSECURE_HTTP_REASON,
+        },
+        AuthorityError::InvalidB2cTenantName { found } => ConfigError::InvalidB2c {
+            field: "tenant_name",
+            found,
+        },
+        AuthorityError::InvalidB2cPolicy { found } => ConfigError::InvalidB2c {
+            field: "policy",
+            found,
+        },
+        AuthorityError::InvalidTenant { found } => ConfigError::InvalidTenantId { found },
+        other => ConfigError::InvalidTenantId {
+            found: other.found().to_owned(),
+        },
     }
-    if is_guid(&lower) {
-        return Ok(Authority::Tenant(lower));
-    }
-    let is_domain = lower.contains('.')
-        && lower.len() <= 253
-        && lower.split('.').all(|l| {
-            !l.is_empty()
-                && !l.starts_with('-')
-                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
-        });
-    if is_domain {
-        Ok(Authority::Tenant(lower))
-    } else {
-        Err(ConfigError::InvalidTenantId {
-            found: tenant.to_owned(),
-        })
-    }
-}
-
-fn parse_instance(s: &str) -> Result<Url, ConfigError> {
-    let invalid = |reason| ConfigError::InvalidInstance {
-        found: s.to_owned(),
-        reason,
-    };
-    let mut with_slash = s.trim().to_owned();
-    if !with_slash.ends_with('/') {
-        with_slash.push('/');
-    }
-    let url = Url::parse(&with_slash).map_err(|_| invalid("not an absolute URL"))?;
-    if url.scheme() != "https" && url.scheme() != "http" {
-        return Err(invalid("expected an http or https URL"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid("expected a host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid("expected no query or fragment"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid("expected no user information"));
-    }
-    Ok(url)
 }
 
 fn per_version(

@@ -1,37 +1,36 @@
-//! THE RFC 6750 extraction: the bearer token of a request, found by one scanner shared by the
-//! verified-token cache's fast path and the full path.
+//! The RFC 6750 extraction of a request's bearer token: entra-core's one scanner
+//! ([`entra_core::bearer::BearerHeader`]), shared by the verified-token cache's fast path and the
+//! full path, with its refusals as [`AuthError`]s.
 //!
 //! `BearerHeader::find` takes the one `Authorization` header and locates the token after
-//! `Bearer` and its spaces without looking at the token's characters. The cache's fast path
-//! hashes those bytes (`BearerHeader::candidate`): only tokens that passed every check are ever
-//! cached, so a hit proves the bytes well-formed. Everything else asks `BearerHeader::token`,
-//! which checks the characters (one table lookup per byte) and, when something is off, says what.
+//! `Bearer` and its spaces without looking at the token's characters (no allocation). The
+//! cache's fast path hashes those bytes (`BearerHeader::candidate`): only tokens that passed every
+//! check are ever cached, so a hit proves the bytes well-formed. Everything else asks
+//! `BearerHeader::token`, which checks the characters and, when something is off, says what.
 
-use http::{header, HeaderMap, HeaderValue};
+use entra_core::bearer::{self as core, BearerError};
+use http::HeaderMap;
 
 use crate::error::{AuthError, InvalidRequestReason};
 
-/// `token68` characters (RFC 7235), `=` excepted (only allowed as trailing padding).
-const TOKEN68: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
-        c += 1;
+impl From<BearerError> for AuthError {
+    fn from(e: BearerError) -> Self {
+        let reason = match e {
+            BearerError::Missing => return Self::MissingToken,
+            BearerError::UnsupportedScheme { scheme } => return Self::UnsupportedScheme { scheme },
+            BearerError::MultipleHeaders => InvalidRequestReason::MultipleAuthorizationHeaders,
+            BearerError::TooLarge { max } => InvalidRequestReason::TooLarge { max },
+            BearerError::EmptyToken => InvalidRequestReason::EmptyToken,
+            _ => InvalidRequestReason::InvalidCharacters,
+        };
+        Self::InvalidRequest { reason }
     }
-    t
-};
+}
 
 /// The request's one `Authorization` header, with the token located when the value has the
 /// plain `Bearer <token>` shape.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct BearerHeader<'a> {
-    value: &'a HeaderValue,
-    /// The bytes after a case-insensitive `Bearer ` and its spaces, when non-empty: the token if
-    /// its characters are right (not yet checked).
-    candidate: Option<&'a [u8]>,
-}
+pub(crate) struct BearerHeader<'a>(core::BearerHeader<'a>);
 
 impl<'a> BearerHeader<'a> {
     /// The one `Authorization` header of `headers`, at most `max_len` bytes of token.
@@ -40,31 +39,14 @@ impl<'a> BearerHeader<'a> {
     /// [`AuthError::MissingToken`] (no header), [`AuthError::InvalidRequest`] (several headers,
     /// or a value larger than `Bearer ` plus `max_len`).
     pub(crate) fn find(headers: &'a HeaderMap, max_len: usize) -> Result<Self, AuthError> {
-        let mut values = headers.get_all(header::AUTHORIZATION).iter();
-        let value = values.next().ok_or(AuthError::MissingToken)?;
-        if values.next().is_some() {
-            return Err(AuthError::InvalidRequest {
-                reason: InvalidRequestReason::MultipleAuthorizationHeaders,
-            });
-        }
-        let bytes = value.as_bytes();
-        if bytes.len() > max_len + "Bearer ".len() {
-            return Err(AuthError::InvalidRequest {
-                reason: InvalidRequestReason::TooLarge { max: max_len },
-            });
-        }
-        let candidate = bytes
-            .get(..7)
-            .filter(|s| s.eq_ignore_ascii_case(b"bearer "))
-            .map(|_| &bytes[7..])
-            .and_then(|rest| rest.iter().position(|c| *c != b' ').map(|i| &rest[i..]));
-        Ok(Self { value, candidate })
+        core::BearerHeader::find(headers, max_len)
+            .map(Self)
+            .map_err(AuthError::from)
     }
 
-    /// The located token bytes, characters not yet checked (for the cache lookup), if the value
-    /// has the `Bearer <token>` shape (at most `max_len` bytes, as the whole value is).
+    /// The located token bytes, characters not yet checked (for the cache lookup).
     pub(crate) fn candidate(&self) -> Option<&'a [u8]> {
-        self.candidate
+        self.0.candidate()
     }
 
     /// The token: scheme `Bearer` in any case, then `token68` characters with optional trailing
@@ -74,52 +56,8 @@ impl<'a> BearerHeader<'a> {
     /// [`AuthError::UnsupportedScheme`] (another scheme) or [`AuthError::InvalidRequest`] (empty
     /// token, bad characters).
     pub(crate) fn token(&self) -> Result<&'a str, AuthError> {
-        if let Some(token) = self.candidate.and_then(well_formed) {
-            return Ok(token);
-        }
-        self.explain()
+        self.0.token().map_err(AuthError::from)
     }
-
-    /// Something is off: the checks below say what, in order.
-    fn explain(&self) -> Result<&'a str, AuthError> {
-        let value = self.value.to_str().map_err(|_| AuthError::InvalidRequest {
-            reason: InvalidRequestReason::InvalidCharacters,
-        })?;
-        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            // Name the scheme only when it looks like one (a bare token must not be echoed).
-            let looks_like_scheme = scheme.len() <= 16
-                && scheme
-                    .bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || c == b'-');
-            return Err(AuthError::UnsupportedScheme {
-                scheme: if looks_like_scheme {
-                    scheme.to_owned()
-                } else {
-                    "<unrecognised>".to_owned()
-                },
-            });
-        }
-        let token = rest.trim_start_matches(' ');
-        if token.is_empty() {
-            return Err(AuthError::InvalidRequest {
-                reason: InvalidRequestReason::EmptyToken,
-            });
-        }
-        well_formed(token.as_bytes()).ok_or(AuthError::InvalidRequest {
-            reason: InvalidRequestReason::InvalidCharacters,
-        })
-    }
-}
-
-/// `bytes` as text when they are `token68` characters with optional trailing `=`.
-fn well_formed(bytes: &[u8]) -> Option<&str> {
-    let body_len = bytes.len() - bytes.iter().rev().take_while(|c| **c == b'=').count();
-    let body = &bytes[..body_len];
-    if body.is_empty() || !body.iter().all(|c| TOKEN68[usize::from(*c)]) {
-        return None;
-    }
-    std::str::from_utf8(bytes).ok()
 }
 
 /// Extracts the bearer token from the `Authorization` header (RFC 6750 §2.1): exactly one header,
@@ -149,7 +87,7 @@ pub(crate) fn has_access_token_param(query: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use http::StatusCode;
+    use http::{header, HeaderValue, StatusCode};
 
     use super::*;
 
@@ -162,20 +100,36 @@ mod tests {
     }
 
     #[test]
-    fn bearer_extraction_follows_rfc6750() {
-        assert_eq!(
-            bearer_token(&headers(&["Bearer abc.def-_~+/="]), 100).unwrap(),
-            "abc.def-_~+/="
-        );
+    fn bearer_refusals_are_rfc6750_answers() {
         assert_eq!(bearer_token(&headers(&["bEaReR abc"]), 100).unwrap(), "abc");
-        assert!(matches!(
-            bearer_token(&headers(&[]), 100),
-            Err(AuthError::MissingToken)
-        ));
-        assert!(matches!(
-            bearer_token(&headers(&["Basic dXNlcjpwYXNz"]), 100),
-            Err(AuthError::UnsupportedScheme { scheme }) if scheme == "Basic"
-        ));
+        let big = format!("Bearer {}", "a".repeat(200));
+        for (values, code, status) in [
+            (vec![], "missing_token", StatusCode::UNAUTHORIZED),
+            (
+                vec!["Basic dXNlcjpwYXNz"],
+                "unsupported_scheme",
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                vec!["Bearer a", "Bearer b"],
+                "invalid_request",
+                StatusCode::BAD_REQUEST,
+            ),
+            (vec!["Bearer "], "invalid_request", StatusCode::BAD_REQUEST),
+            (
+                vec!["Bearer a,b"],
+                "invalid_request",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                vec![big.as_str()],
+                "invalid_request",
+                StatusCode::BAD_REQUEST,
+            ),
+        ] {
+            let e = bearer_token(&headers(&values), 100).unwrap_err();
+            assert_eq!((e.code(), e.status()), (code, status), "{values:?}: {e}");
+        }
         // a bare token is not echoed back as a "scheme"
         let e = bearer_token(
             &headers(&["eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"]),
@@ -183,25 +137,6 @@ mod tests {
         )
         .unwrap_err();
         assert!(!e.to_string().contains("eyJ"), "{e}");
-        for (bad, code) in [
-            (vec!["Bearer a", "Bearer b"], "invalid_request"),
-            (vec!["Bearer"], "invalid_request"),
-            (vec!["Bearer "], "invalid_request"),
-            (vec!["Bearer a b"], "invalid_request"),
-            (vec!["Bearer a,b"], "invalid_request"),
-            (vec!["Bearer =abc"], "invalid_request"),
-        ] {
-            let e = bearer_token(&headers(&bad), 100).unwrap_err();
-            assert_eq!(e.code(), code, "{bad:?}");
-            assert_eq!(e.status(), StatusCode::BAD_REQUEST);
-        }
-        let big = format!("Bearer {}", "a".repeat(200));
-        assert!(matches!(
-            bearer_token(&headers(&[&big]), 100),
-            Err(AuthError::InvalidRequest {
-                reason: InvalidRequestReason::TooLarge { max: 100 }
-            })
-        ));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use entra_core::authority::PlainHttp;
 use url::Url;
 
 use crate::authority::{is_guid, Authority, MetadataSource, TenantId, TokenVersion};
@@ -190,6 +191,7 @@ impl AuthConfig {
             token_cache: TokenCacheOptions::default(),
             clock: Arc::new(SystemClock),
             name: None,
+            plain_http: PlainHttp::LoopbackOnly,
         }
     }
 
@@ -299,6 +301,7 @@ pub struct AuthConfigBuilder {
     token_cache: TokenCacheOptions,
     clock: Arc<dyn Clock>,
     name: Option<String>,
+    plain_http: PlainHttp,
 }
 
 impl AuthConfigBuilder {
@@ -312,10 +315,20 @@ impl AuthConfigBuilder {
     }
 
     /// The instance (cloud) URL: default `https://login.microsoftonline.com/`; for Azure AD B2C
-    /// `https://{tenant_name}.b2clogin.com/`. Any http(s) URL is accepted (sovereign clouds,
-    /// `https://{tenant}.ciamlogin.com/`, the development issuer).
+    /// `https://{tenant_name}.b2clogin.com/`. Any https URL is accepted (sovereign clouds,
+    /// `https://{tenant}.ciamlogin.com/`); plain `http` only on a loopback host (127.0.0.0/8,
+    /// `::1`, `localhost`: the development issuer) unless
+    /// [`dangerous_allow_insecure_http`](Self::dangerous_allow_insecure_http).
     pub fn instance(mut self, url: &str) -> Self {
         self.instance = Some(url.to_owned());
+        self
+    }
+
+    /// **Dangerous**: accept a plain `http` instance on any host, not only loopback. Metadata and
+    /// signing keys then travel in clear text, so anyone on the path can substitute their own
+    /// keys and mint accepted tokens. Only for test networks without TLS.
+    pub fn dangerous_allow_insecure_http(mut self) -> Self {
+        self.plain_http = PlainHttp::DangerousAnyHost;
         self
     }
 
@@ -433,7 +446,7 @@ impl AuthConfigBuilder {
             &self.tenant,
             self.b2c.as_ref().map(|(n, p)| (n.as_str(), p.as_str())),
         )?;
-        let instance = authority.instance(self.instance.as_deref())?;
+        let instance = authority.instance(self.instance.as_deref(), self.plain_http)?;
 
         let audiences = match self.audiences {
             Some(a) => a,
@@ -608,10 +621,11 @@ mod tests {
                 authority: "common"
             }
         ));
-        assert!(AuthConfig::builder("organizations", CID)
+        let any = AuthConfig::builder("organizations", CID)
             .dangerous_accept_any_tenant()
             .build()
-            .is_ok());
+            .unwrap();
+        assert!(any.is_any_tenant_accepted(), "the opt-in is kept");
         let c = AuthConfig::builder("common", CID)
             .allowed_tenants([TID])
             .build()
@@ -702,6 +716,41 @@ mod tests {
                 "{field}"
             );
         }
+    }
+
+    #[test]
+    fn plain_http_instance_off_loopback_is_refused_naming_the_setting_and_the_fix() {
+        let err = AuthConfig::builder(TID, CID)
+            .instance("http://example.com/")
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::InvalidInstance { found, .. } if found == "http://example.com/"),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.starts_with("invalid instance URL \"http://example.com/\""),
+            "{text}"
+        );
+        assert!(text.contains("use https"), "{text}");
+        assert!(text.contains("dangerous_allow_insecure_http()"), "{text}");
+    }
+
+    #[test]
+    fn dangerous_allow_insecure_http_accepts_a_plain_http_instance_anywhere() {
+        let c = AuthConfig::builder(TID, CID)
+            .instance("http://example.com")
+            .dangerous_allow_insecure_http()
+            .accepted_versions([TokenVersion::V2])
+            .build()
+            .unwrap();
+        assert_eq!(
+            urls(&c),
+            [format!(
+                "http://example.com/{TID}/v2.0/.well-known/openid-configuration"
+            )]
+        );
     }
 
     #[test]

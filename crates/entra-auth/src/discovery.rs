@@ -155,7 +155,13 @@ mod tests {
             OpenIdMetadata::parse(br#"{"issuer":"https://a/","jwks_uri":"file:///etc/passwd"}"#),
             Err(DiscoveryError::InvalidJwksUri)
         ));
-        assert!(OpenIdMetadata::parse(b"<html>").is_err());
+        assert!(
+            matches!(
+                OpenIdMetadata::parse(b"<html>"),
+                Err(DiscoveryError::Json { line: 1, column: 1 })
+            ),
+            "an HTML page is refused as JSON at its first byte"
+        );
     }
 
     #[test]

@@ -673,6 +673,7 @@ impl AuthError {
         Some(
             Challenge {
                 realm: None,
+                authorization_uri: None,
                 error,
                 description: error.map(|_| self.public_detail()),
                 scope,

@@ -29,7 +29,7 @@ use url::Url;
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-const INSTANCE: &str = "http://issuer.alloc/";
+const INSTANCE: &str = "https://issuer.alloc/";
 
 /// The layer's figure before the pin-projected future (a `Box` per request), measured by this test.
 const BEFORE_PER_REQUEST: usize = 4;

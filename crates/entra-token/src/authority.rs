@@ -1,16 +1,12 @@
 //! Where tokens come from: the instance (public cloud, a sovereign cloud, or a custom instance
 //! such as the development issuer), the tenant, and for Azure AD B2C the policy.
 
+use entra_core::authority::{self as core, AuthorityError, PlainHttp, Tenant};
 use url::Url;
 
 use crate::error::{clip, ConfigError};
 
-/// The public cloud's instance.
-pub const PUBLIC_CLOUD: &str = "https://login.microsoftonline.com/";
-/// Azure US Government.
-pub const US_GOVERNMENT: &str = "https://login.microsoftonline.us/";
-/// Azure operated by 21Vianet (China).
-pub const CHINA: &str = "https://login.partner.microsoftonline.cn/";
+pub use entra_core::authority::{CHINA, PUBLIC_CLOUD, US_GOVERNMENT};
 
 /// A token authority: `{instance}{tenant}/` (and `{policy}/` for B2C).
 ///
@@ -75,19 +71,10 @@ impl Authority {
     /// [`ConfigError::InvalidInstance`], [`ConfigError::InvalidTenant`],
     /// [`ConfigError::InvalidPolicy`].
     pub fn b2c(instance: &str, tenant: &str, policy: &str) -> Result<Self, ConfigError> {
-        let instance = parse_instance(instance)?;
+        let instance = parse_instance(instance, PlainHttp::LoopbackOnly)?;
         let tenant = parse_tenant(tenant, false)?;
-        let valid = policy.len() <= 100
-            && policy.to_ascii_uppercase().starts_with("B2C_1")
-            && policy
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !valid {
-            return Err(ConfigError::InvalidPolicy {
-                found: clip(policy),
-            });
-        }
-        Self::build(instance, tenant, Some(policy.to_owned()))
+        let policy = core::parse_b2c_policy(policy).map_err(config_error)?;
+        Self::build(instance, tenant, Some(policy))
     }
 
     /// The same tenant on another instance: a sovereign cloud ([`US_GOVERNMENT`], [`CHINA`]), an
@@ -96,9 +83,25 @@ impl Authority {
     ///
     /// # Errors
     /// [`ConfigError::InvalidInstance`] unless the URL is absolute `https` (or `http` on a
-    /// loopback host), without query or fragment.
+    /// loopback host: 127.0.0.0/8, `::1`, `localhost`), without query, fragment or user
+    /// information.
     pub fn with_instance(self, instance: &str) -> Result<Self, ConfigError> {
-        let instance = parse_instance(instance)?;
+        let instance = parse_instance(instance, PlainHttp::LoopbackOnly)?;
+        Self::build(instance, self.tenant, self.policy)
+    }
+
+    /// **Dangerous**: as [`with_instance`](Self::with_instance), accepting a plain `http`
+    /// instance on any host. Client secrets, assertions and tokens then travel in clear text.
+    /// Only for test networks without TLS.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidInstance`] unless the URL is an absolute http(s) URL without query,
+    /// fragment or user information.
+    pub fn dangerous_with_insecure_http_instance(
+        self,
+        instance: &str,
+    ) -> Result<Self, ConfigError> {
+        let instance = parse_instance(instance, PlainHttp::DangerousAnyHost)?;
         Self::build(instance, self.tenant, self.policy)
     }
 
@@ -153,7 +156,10 @@ impl Authority {
 
     /// Whether the tenant is `common`, `organizations` or `consumers` (public clients only).
     pub fn is_multi_tenant(&self) -> bool {
-        MULTI_TENANT.contains(&self.tenant.as_str())
+        matches!(
+            self.tenant.as_str(),
+            "common" | "organizations" | "consumers"
+        )
     }
 
     /// The endpoint next to the token endpoint (same path, last segment replaced).
@@ -170,50 +176,32 @@ fn public_cloud() -> Url {
     Url::parse(PUBLIC_CLOUD).expect("BUG: PUBLIC_CLOUD is a valid URL")
 }
 
-/// The tenant names that stand for many tenants (public clients only).
-const MULTI_TENANT: [&str; 3] = ["common", "organizations", "consumers"];
-
+/// A tenant by entra-core's rules; the multi-tenant names only when `allow_multi_tenant`.
 fn parse_tenant(tenant: &str, allow_multi_tenant: bool) -> Result<String, ConfigError> {
-    let t = tenant.trim();
-    let lower = t.to_ascii_lowercase();
-    if MULTI_TENANT.contains(&lower.as_str()) {
-        if allow_multi_tenant {
-            return Ok(lower);
-        }
-        return Err(ConfigError::MultiTenantAuthority { found: lower });
-    }
-    let valid = !t.is_empty()
-        && t.len() <= 253
-        && t.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        && !t.starts_with(['.', '-'])
-        && !t.ends_with(['.', '-']);
-    if !valid {
-        return Err(ConfigError::InvalidTenant {
-            found: clip(tenant),
+    let parsed = Tenant::parse(tenant).map_err(config_error)?;
+    if parsed.is_multi_tenant() && !allow_multi_tenant {
+        return Err(ConfigError::MultiTenantAuthority {
+            found: parsed.as_str().to_owned(),
         });
     }
-    Ok(lower)
+    Ok(parsed.as_str().to_owned())
 }
 
-fn parse_instance(instance: &str) -> Result<Url, ConfigError> {
-    let bad = || ConfigError::InvalidInstance {
-        found: clip(instance),
-    };
-    let with_slash = if instance.ends_with('/') {
-        instance.to_owned()
-    } else {
-        format!("{instance}/")
-    };
-    let url = Url::parse(&with_slash).map_err(|_| bad())?;
-    let host = url.host_str().ok_or_else(bad)?;
-    let loopback = matches!(host, "127.0.0.1" | "localhost" | "[::1]");
-    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
-    if !scheme_ok || url.query().is_some() || url.fragment().is_some() || !url.username().is_empty()
-    {
-        return Err(bad());
+fn parse_instance(instance: &str, plain_http: PlainHttp) -> Result<Url, ConfigError> {
+    core::parse_instance(instance, plain_http).map_err(config_error)
+}
+
+/// entra-core's refusal as this crate's [`ConfigError`].
+fn config_error(e: AuthorityError) -> ConfigError {
+    match e {
+        AuthorityError::InvalidInstance { found, .. }
+        | AuthorityError::InsecureInstance { found } => ConfigError::InvalidInstance { found },
+        AuthorityError::InvalidB2cPolicy { found } => ConfigError::InvalidPolicy { found },
+        AuthorityError::InvalidTenant { found } => ConfigError::InvalidTenant { found },
+        other => ConfigError::InvalidTenant {
+            found: clip(other.found()),
+        },
     }
-    Ok(url)
 }
 
 #[cfg(test)]
@@ -244,24 +232,44 @@ mod tests {
 
     #[test]
     fn custom_loopback_instance_without_slash_is_accepted() {
-        let a = Authority::tenant("t1")
+        let a = Authority::tenant("t1.example")
             .unwrap()
             .with_instance("http://127.0.0.1:8080/dev-issuer")
             .unwrap();
         assert_eq!(
             a.token_endpoint().as_str(),
-            "http://127.0.0.1:8080/dev-issuer/t1/oauth2/v2.0/token"
+            "http://127.0.0.1:8080/dev-issuer/t1.example/oauth2/v2.0/token"
         );
     }
 
     #[test]
     fn plain_http_remote_instance_is_refused() {
-        let err = Authority::tenant("t1")
+        let err = Authority::tenant("t1.example")
             .unwrap()
             .with_instance("http://login.example.com/")
             .unwrap_err();
         assert!(matches!(err, ConfigError::InvalidInstance { .. }), "{err}");
         assert!(err.to_string().contains("https"), "{err}");
+    }
+
+    #[test]
+    fn dangerous_insecure_http_instance_is_accepted_anywhere() {
+        let a = Authority::tenant("t1.example")
+            .unwrap()
+            .dangerous_with_insecure_http_instance("http://login.example.com")
+            .unwrap();
+        assert_eq!(
+            a.token_endpoint().as_str(),
+            "http://login.example.com/t1.example/oauth2/v2.0/token"
+        );
+    }
+
+    #[test]
+    fn tenant_without_a_dot_is_refused() {
+        assert!(matches!(
+            Authority::tenant("t1"),
+            Err(ConfigError::InvalidTenant { found }) if found == "t1"
+        ));
     }
 
     #[test]
@@ -286,7 +294,7 @@ mod tests {
             a.device_code_endpoint().as_str(),
             "http://127.0.0.1:8080/dev-issuer/organizations/oauth2/v2.0/devicecode"
         );
-        assert!(!Authority::public("t1").unwrap().is_multi_tenant());
+        assert!(!Authority::public("t1.example").unwrap().is_multi_tenant());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Reading a downstream API's `WWW-Authenticate: Bearer error="insufficient_claims",
-//! claims="..."` challenge (RFC 9110 auth-params, base64 claims JSON).
+//! claims="..."` challenge (entra-core's one parser; base64 claims JSON).
 
 use base64::Engine as _;
 
@@ -8,64 +8,17 @@ use crate::error::ClaimsChallenge;
 /// A `Bearer error="insufficient_claims", claims="<base64 JSON>"` challenge in
 /// `WWW-Authenticate`, decoded.
 pub(crate) fn claims_challenge(headers: &http::HeaderMap) -> Option<ClaimsChallenge> {
-    headers
-        .get_all(http::header::WWW_AUTHENTICATE)
+    entra_core::challenge::parse_headers(headers)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| {
-            let params = auth_params(v.trim().strip_prefix("Bearer")?);
-            let error = params
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("error"))?;
-            if error.1 != "insufficient_claims" {
-                return None;
-            }
-            let claims = params
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("claims"))?;
+        .filter(|c| c.is_scheme("Bearer") && c.param("error") == Some("insufficient_claims"))
+        .find_map(|c| {
             let json = base64::engine::general_purpose::STANDARD
-                .decode(claims.1.as_bytes())
+                .decode(c.param("claims")?.as_bytes())
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())?;
             serde_json::from_str::<serde_json::Value>(&json).ok()?;
             Some(ClaimsChallenge::new(json))
         })
-}
-
-/// RFC 9110 auth-params: `k=v` or `k="quoted \" value"`, comma-separated.
-fn auth_params(s: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut chars = s.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
-            chars.next();
-        }
-        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
-        if key.is_empty() {
-            break;
-        }
-        let mut value = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' => value.extend(chars.next()),
-                    '"' => break,
-                    c => value.push(c),
-                }
-            }
-        } else {
-            while let Some(c) = chars.peek().copied() {
-                if c == ',' {
-                    break;
-                }
-                value.push(c);
-                chars.next();
-            }
-        }
-        out.push((key.trim().to_owned(), value.trim().to_owned()));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -89,6 +42,16 @@ mod tests {
     }
 
     #[test]
+    fn claims_challenge_after_another_scheme_in_the_same_header_is_decoded() {
+        let claims = r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(claims);
+        let h = headers(&format!(
+            r#"Basic realm="legacy, with a comma", Bearer error="insufficient_claims", claims="{b64}""#
+        ));
+        assert_eq!(claims_challenge(&h).unwrap().claims(), claims);
+    }
+
+    #[test]
     fn invalid_token_challenge_is_not_claims_challenge() {
         let h = headers(r#"Bearer error="invalid_token", error_description="expired""#);
         assert!(claims_challenge(&h).is_none());
@@ -102,10 +65,11 @@ mod tests {
 
     #[test]
     fn quoted_values_keep_commas_and_escapes() {
-        let p = auth_params(r#" a="x, \"y\"", b=z"#);
-        assert_eq!(
-            p,
-            vec![("a".into(), "x, \"y\"".into()), ("b".into(), "z".into())]
-        );
+        let claims = r#"{"access_token":{}}"#;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(claims);
+        let h = headers(&format!(
+            r#"Bearer error_description="x, \"y\"", error=insufficient_claims, claims="{b64}""#
+        ));
+        assert_eq!(claims_challenge(&h).unwrap().claims(), claims);
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use entra_auth::{Clock, SystemClock};
+use entra_core::{Clock, SystemClock};
 
 use crate::authority::Authority;
 use crate::cache::{FileCache, SharedCache};
@@ -443,7 +443,7 @@ mod tests {
     #[test]
     fn empty_client_id_is_refused() {
         let err = ConfidentialConfig::builder(
-            Authority::tenant("t").unwrap(),
+            Authority::tenant("contoso.onmicrosoft.com").unwrap(),
             " ",
             ClientCredential::secret("s"),
         )

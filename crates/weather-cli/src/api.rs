@@ -218,59 +218,19 @@ pub(crate) async fn send(
     })
 }
 
-/// The parameters of a `Bearer` challenge (`error`, `error_description`, `scope`, ...), unquoted.
+/// The parameters of the `Bearer` challenge (`error`, `error_description`, `scope`, ...), names
+/// in lower case, values unquoted (entra-core's one `WWW-Authenticate` parser).
 pub(crate) fn challenge_params(header: &str) -> Vec<(String, String)> {
-    let Some(rest) = header.trim_start().strip_prefix("Bearer") else {
-        return Vec::new();
-    };
-    let mut params = Vec::new();
-    let mut chars = rest.chars().peekable();
-    loop {
-        while matches!(chars.peek(), Some(c) if *c == ',' || c.is_whitespace()) {
-            chars.next();
-        }
-        let mut name = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' || c == ',' || c.is_whitespace() {
-                break;
-            }
-            name.push(c);
-            chars.next();
-        }
-        if name.is_empty() {
-            break;
-        }
-        if chars.peek() != Some(&'=') {
-            continue;
-        }
-        chars.next();
-        let mut value = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' => {
-                        if let Some(escaped) = chars.next() {
-                            value.push(escaped);
-                        }
-                    }
-                    '"' => break,
-                    c => value.push(c),
-                }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == ',' {
-                    break;
-                }
-                value.push(c);
-                chars.next();
-            }
-            value = value.trim().to_owned();
-        }
-        params.push((name.to_ascii_lowercase(), value));
-    }
-    params
+    entra_core::challenge::parse(header)
+        .unwrap_or_default()
+        .iter()
+        .find(|c| c.is_scheme("Bearer"))
+        .map(|c| {
+            c.params()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The `code` and `detail` of a problem+json body (or the body's text when it is not one).

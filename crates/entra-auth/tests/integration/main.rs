@@ -15,6 +15,7 @@ mod conformance;
 mod faults;
 mod hostile;
 mod http;
+mod instance;
 mod keys;
 mod logging;
 mod tokens;

@@ -239,10 +239,11 @@ async fn sign_in_with_claims(w: &World, challenge: &str) -> String {
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
     const REDIRECT: &str = "http://127.0.0.1:9/callback";
-    let b64 = challenge
-        .split("claims=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
+    let parsed = entra_core::challenge::parse(challenge).unwrap();
+    let b64 = parsed
+        .iter()
+        .find(|c| c.is_scheme("Bearer"))
+        .and_then(|c| c.param("claims"))
         .unwrap();
     let claims = String::from_utf8(STANDARD.decode(b64).unwrap()).unwrap();
     let page = w

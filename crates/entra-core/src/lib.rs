@@ -1,0 +1,22 @@
+//! The shared vocabulary of [entra-auth](https://docs.rs/entra-auth) (validating Microsoft
+//! identity platform tokens) and [entra-token](https://docs.rs/entra-token) (acquiring them):
+//! one copy of each thing both sides need, so the two can never disagree.
+//!
+//! * [`authority`]: instance URLs, tenants and Azure AD B2C names, with one rule set (plain
+//!   `http` only for loopback hosts unless a `dangerous_` opt-in);
+//! * [`clock`]: the injected time source ([`Clock`], [`SystemClock`], [`ManualClock`]);
+//! * [`challenge`]: THE `WWW-Authenticate` parser and THE Bearer challenge formatter;
+//! * [`bearer`]: THE RFC 6750 `Authorization: Bearer` scanner.
+//!
+//! Most users never name this crate: entra-auth and entra-token re-export what their APIs use.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod authority;
+pub mod bearer;
+pub mod challenge;
+pub mod clock;
+
+pub use authority::{AuthorityError, PlainHttp, Tenant};
+pub use clock::{Clock, ManualClock, SystemClock};
