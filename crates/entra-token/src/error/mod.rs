@@ -415,11 +415,29 @@ pub enum CredentialError {
     Signing,
 }
 
-/// Clips a value taken from input for a message: at most 120 characters, control characters
-/// replaced.
+/// Clips a value taken from input for a message: at most 120 characters, control characters and
+/// bidirectional formatting characters replaced by `?`.
 pub(crate) fn clip(s: &str) -> String {
     s.chars()
         .take(120)
-        .map(|c| if c.is_control() { '?' } else { c })
+        .map(|c| if is_unsafe_char(c) { '?' } else { c })
         .collect()
+}
+
+/// A text taken from input to be shown whole (the device code prompt): control characters and
+/// bidirectional formatting characters replaced by U+FFFD, nothing cut.
+pub(crate) fn printable_text(s: &str) -> String {
+    s.chars()
+        .map(|c| if is_unsafe_char(c) { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+/// Whether `c` must not reach a terminal or a log as it is: a control character (C0, DEL, C1: the
+/// start of escape sequences) or a bidirectional formatting character (it reorders what is shown).
+pub(crate) fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
 }
