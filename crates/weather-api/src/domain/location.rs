@@ -247,7 +247,12 @@ mod tests {
     fn too_long_city_is_refused() {
         let long = "a".repeat(City::MAX_LEN + 1);
         assert_eq!(City::parse(&long), Err(ValidationError::CityTooLong));
-        assert!(City::parse(&"a".repeat(City::MAX_LEN)).is_ok());
+        let longest = "a".repeat(City::MAX_LEN);
+        assert_eq!(
+            City::parse(&longest).map(|c| c.as_str().len()),
+            Ok(City::MAX_LEN),
+            "a city of exactly MAX_LEN characters is accepted whole"
+        );
     }
 
     #[test]
@@ -257,7 +262,11 @@ mod tests {
             err.to_string(),
             "Invalid country: usa. It must be a two letter abbreviation such as US or GB."
         );
-        assert!(CountryCode::parse("1a").is_err());
+        assert_eq!(
+            CountryCode::parse("1a"),
+            Err(ValidationError::InvalidCountry("1a".to_owned())),
+            "a digit is not a letter"
+        );
         assert_eq!(CountryCode::parse(" GB").unwrap().as_str(), "gb");
     }
 
