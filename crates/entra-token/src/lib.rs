@@ -152,4 +152,4 @@ pub use public::{AuthResult, Interaction, PublicClient, TokenSource};
 pub use token::{AccessToken, Scopes};
 #[cfg(feature = "reqwest")]
 pub use transport::ReqwestTransport;
-pub use transport::{BoxFuture, TokenTransport, TransportResponse};
+pub use transport::{BoxFuture, HttpClient, TokenTransport};

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _};
 use axum::body::Bytes;
 use axum::http::StatusCode;
-use entra_auth::fetch::{BoxFuture, FetchError, FetchResponse};
+use entra_auth::fetch::{BoxFuture, HttpError};
 use entra_auth::{AuthConfig, HttpFetch};
 use serde_json::{Map, Value};
 use url::Url;
@@ -247,17 +247,21 @@ impl OfflineFetch {
 }
 
 impl HttpFetch for OfflineFetch {
-    fn get<'a>(&'a self, url: &'a Url) -> BoxFuture<'a, Result<FetchResponse, FetchError>> {
-        let body = if self.metadata_urls.contains(url) {
+    fn send(
+        &self,
+        request: axum::http::Request<Bytes>,
+    ) -> BoxFuture<'_, Result<axum::http::Response<Bytes>, HttpError>> {
+        let uri = request.uri().to_string();
+        let is_metadata = self.metadata_urls.iter().any(|u| u.as_str() == uri);
+        let body = if is_metadata {
             self.metadata.clone()
         } else {
             self.keys.clone()
         };
         Box::pin(async move {
-            Ok(FetchResponse {
-                status: StatusCode::OK,
-                body,
-            })
+            let mut res = axum::http::Response::new(body);
+            *res.status_mut() = StatusCode::OK;
+            Ok(res)
         })
     }
 }
