@@ -51,6 +51,16 @@ wait_http() {
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 key_requests() { curl -s "$ISSUER/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key_requests"])'; }
+# instance_key_fetches KIND URL: the key refreshes one instance made, from its own validator's counter
+# (KIND target: load_target's JSON /metrics; api: weather-api's Prometheus /metrics). The issuer's
+# key_requests counts every instance at once, and the paired rounds run two instances side by side.
+instance_key_fetches() {
+  case $1 in
+    target) curl -s "$2/metrics" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key_fetches"])' ;;
+    api) curl -s "$2/metrics" | awk '$1 == "entra_auth_key_fetches_total" {print $2}' ;;
+    *) die "instance_key_fetches: unknown kind $1" ;;
+  esac
+}
 
 # ---- tools ----
 if ! command -v wrk >/dev/null; then
@@ -123,17 +133,30 @@ start_target() {
   TARGET="http://127.0.0.1:$TPORT"
   wait_http "$TARGET/open"
   curl -s -o /dev/null -H "Authorization: Bearer $(cat "$WORK/one.txt")" "$TARGET/protected"
-  count_from_here
+  count_from_here "$TARGET_PID" target "$TARGET" "load_target (cache capacity $1)"
 }
 
-# Key-set requests the issuer served while an instance was under load (start-up fetches excluded:
-# counting starts once the instance is ready).
+# Key refreshes each Rust instance made while under load, by its own counter (start-up fetches excluded:
+# counting starts once the instance is ready and has answered one request). KEY_FETCH_ROWS holds one
+# "instance<TAB>fetches" line per instance, for the report; RUST_KEY_FETCHES is their sum.
 RUST_KEY_FETCHES=0
-count_from_here() { INSTANCE_KEYS=$(key_requests); }
-count_until_here() { RUST_KEY_FETCHES=$((RUST_KEY_FETCHES + $(key_requests) - INSTANCE_KEYS)); }
+KEY_FETCH_ROWS=()
+declare -A COUNT_KIND COUNT_URL COUNT_NAME COUNT_START
+# count_from_here PID KIND URL NAME
+count_from_here() {
+  COUNT_KIND[$1]=$2; COUNT_URL[$1]=$3; COUNT_NAME[$1]=$4
+  COUNT_START[$1]=$(instance_key_fetches "$2" "$3")
+}
+# count_until_here PID
+count_until_here() {
+  local n=$(($(instance_key_fetches "${COUNT_KIND[$1]}" "${COUNT_URL[$1]}") - ${COUNT_START[$1]}))
+  RUST_KEY_FETCHES=$((RUST_KEY_FETCHES + n))
+  KEY_FETCH_ROWS+=("${COUNT_NAME[$1]}"$'\t'"$n")
+  log "key refreshes under load, ${COUNT_NAME[$1]}: $n"
+}
 
 # stop PID
-stop() { count_until_here; kill "$1"; wait "$1" 2>/dev/null || true; }
+stop() { count_until_here "$1"; kill "$1"; wait "$1" 2>/dev/null || true; }
 
 # start_weather_api CACHE_CAPACITY: starts the service with the issuer as its Entra instance
 start_weather_api() {
@@ -156,7 +179,7 @@ start_weather_api() {
   wait_http "$API/readyz"
   # one request of each kind before measuring: connection pools, first-use allocations
   curl -s -o /dev/null -H "Authorization: Bearer $(cat "$WORK/one.txt")" "$API/api/reports"
-  count_from_here
+  count_from_here "$API_PID" api "$API" "weather-api (cache capacity $1)"
 }
 
 echo -e "scenario\treq/s\tp50 ms\tp99 ms\tCPU µs/req\tpeak RSS MiB\trequests\tnon-2xx\tsocket errors" >"$WORK/rows.tsv"
@@ -186,13 +209,15 @@ RUST_LOG=warn "$LOAD_TARGET" --bind "127.0.0.1:$REF_PORT" --instance "$ISSUER/" 
 REF_PID=$!
 PIDS+=("$REF_PID")
 wait_http "http://127.0.0.1:$REF_PORT/open"
+curl -s -o /dev/null -H "Authorization: Bearer $(cat "$WORK/one.txt")" "http://127.0.0.1:$REF_PORT/protected"
+count_from_here "$REF_PID" target "http://127.0.0.1:$REF_PORT" "load_target (paired rounds' reference)"
 for round in $(seq 1 "${PAIRS:-3}"); do
   DURATION=${PAIR_DURATION:-5s} scenario "pair $round: lib unprotected GET /open" "$REF_PID" "http://127.0.0.1:$REF_PORT/open" "$WORK/one.txt"
   DURATION=${PAIR_DURATION:-5s} scenario "pair $round: weather-api GET /healthz" "$API_PID" "$API/healthz" "$WORK/one.txt"
   DURATION=${PAIR_DURATION:-5s} scenario "pair $round: weather-api GET /readyz" "$API_PID" "$API/readyz" "$WORK/one.txt"
   DURATION=${PAIR_DURATION:-5s} scenario "pair $round: weather-api protected GET /api/reports, warm, empty table" "$API_PID" "$API/api/reports" "$WORK/one.txt"
 done
-kill "$REF_PID"; wait "$REF_PID" 2>/dev/null || true
+stop "$REF_PID"
 scenario "weather-api unprotected GET /healthz (no I/O)" "$API_PID" "$API/healthz" "$WORK/one.txt"
 scenario "weather-api unprotected GET /readyz (database check cached 1 s)" "$API_PID" "$API/readyz" "$WORK/one.txt"
 scenario "weather-api protected GET /api/reports, warm (1 token), empty table" "$API_PID" "$API/api/reports" "$WORK/one.txt"
@@ -301,12 +326,13 @@ fi
 FLOOR_FILE="$ROOT/target/criterion/floor/rs256_verify_aws_lc_rs_parsed_key/new/estimates.json"
 [ -f "$FLOOR_FILE" ] || FLOOR_FILE="$ROOT/target/criterion/floor/rs256_verify_ring/new/estimates.json"
 mkdir -p "$(dirname "$RESULTS")"
+printf '%s\n' "${KEY_FETCH_ROWS[@]}" >"$WORK/key-fetches.tsv"
 python3 - "$WORK/rows.tsv" "$RUST_KEY_FETCHES" "$PY_KEY_FETCHES" "$FLOOR_FILE" \
   "$DURATION" "$THREADS" "$CONNS" "$POOL" "$WORK/metrics-on.json" "$WORK/metrics-off.json" \
-  "$WORK/profiles.md" <<'PY' | tee "$RESULTS"
+  "$WORK/profiles.md" "$WORK/key-fetches.tsv" <<'PY' | tee "$RESULTS"
 import json, os, platform, subprocess, sys
 (rows_path, rust_fetches, py_fetches, floor_file, duration, threads, conns, pool,
- metrics_on, metrics_off, profiles) = sys.argv[1:]
+ metrics_on, metrics_off, profiles, key_fetch_rows) = sys.argv[1:]
 lines = [l.rstrip("\n").split("\t") for l in open(rows_path)]
 head, rows = lines[0], lines[1:]
 RPS, P50, P99, CPU, RSS = 1, 2, 3, 4, 5
@@ -369,8 +395,11 @@ if py_prot:
     print(f"  - cold (cache off, every request verifies a signature): {lib_cold/py_prot:.1f} × (load_target), "
           f"{w_cold/py_prot:.1f} × (weather-api); the Python peer: {py_prot:.0f} req/s protected = "
           f"{py_prot/py_open:.2f} of its unprotected {py_open:.0f} req/s")
-line("zero key-set fetches on the request path (issuer's key_requests counter over every Rust scenario)",
-     f"{rust_fetches} (Python peer: {py_fetches})", rust_fetches == "0")
+per_instance = [l.rstrip("\n").split("\t") for l in open(key_fetch_rows) if l.strip()]
+line("zero key-set fetches on the request path (each Rust instance's own key refresh counter, from ready to stop)",
+     f"{rust_fetches} (Python peer, issuer's counter: {py_fetches})", rust_fetches == "0")
+for name, n in per_instance:
+    print(f"  - {name}: {n}")
 line("service peak RSS ≤ 64 MiB", f"{rss_max:.1f} MiB (highest VmHWM of any Rust instance)", rss_max <= 64)
 print("\n## weather-api (service level: the protected route also queries the database)\n")
 print(f"- warm /api/reports ÷ /readyz: {w_warm/w_rdy:.2f} (throughput), {w_warm99/w_rdy99:.2f} (p99); "

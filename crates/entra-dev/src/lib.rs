@@ -79,6 +79,11 @@ mod time;
 mod http;
 mod issuer;
 
+// The user's side of a sign-in, for the tests of clients.
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
+
 pub use config::{default_data_dir, DevApi, DevClient, DevIssuerConfig, TestUser};
 pub use credential::{
     ClientCertificate, FederatedCredential, GeneratedCertificate, TOKEN_EXCHANGE_AUDIENCE,

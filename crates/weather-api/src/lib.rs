@@ -9,9 +9,12 @@
 //! [`domain`], [`routes`] (one module per resource, `/metrics` and the docs included), [`store`],
 //! [`upstream`], [`templates`], [`metrics`] (the counters), [`openapi`] (finishes the document: security
 //! schemes, Swagger UI configuration), [`server`] (the HTTP/1.1 loop: header-read timeout, header size
-//! cap, graceful shutdown).
+//! cap, graceful shutdown), [`cli`] and [`check_token`] (the command line; `check-token` explains a
+//! token against these settings).
 
 pub mod auth;
+pub mod check_token;
+pub mod cli;
 pub mod dev_mode;
 pub mod domain;
 pub mod error;

@@ -1,12 +1,19 @@
-//! `weather-api`: settings -> telemetry -> build -> serve until SIGTERM or Ctrl-C.
+//! `weather-api`: settings -> telemetry -> build -> serve until SIGTERM or Ctrl-C; `weather-api
+//! check-token` judges a token with the same settings instead.
 
 use std::process::ExitCode;
 
-use weather_api::{shutdown_signal, telemetry, Application, Settings};
+use clap::Parser as _;
+use weather_api::cli::{Cli, Command};
+use weather_api::{check_token, shutdown_signal, telemetry, Application, Settings};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let settings = match Settings::from_process() {
+    let cli = Cli::parse();
+    if let Some(Command::CheckToken(args)) = &cli.command {
+        return check_token::run(cli.settings.as_deref(), args).await;
+    }
+    let settings = match Settings::from_process(cli.settings.as_deref()) {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("weather-api: invalid settings: {e}");

@@ -1,10 +1,8 @@
-//! `entra-dev inspect`: decode a token (without verifying it) and explain each claim in plain words;
-//! with `--settings`, also every check a service's validator makes on it (entra-auth's
-//! `TokenValidator::explain`, feature `inspect`), with the codes of its 401 bodies.
+//! `entra-dev inspect`: decode a token (without verifying it) and explain each claim in plain words.
+//! Whether a service would accept the token is the service's to say, with its own settings and
+//! validator (weather-api: `weather-api check-token TOKEN`).
 
 use std::io::Read as _;
-#[cfg(feature = "inspect")]
-use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
@@ -16,50 +14,22 @@ use serde_json::Value;
 /// Options of `entra-dev inspect`.
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
-Without --settings, inspect only DECODES: it does not check the signature, the issuer, the audience or the
-lifetime, so it cannot tell a genuine token from a forged one.
-
-With --settings FILE (a service's settings: weather-api's azure_ad section or ASP.NET's AzureAd section), it
-runs the validator the service builds from that file (entra-auth) and shows each check, what was expected
-and found, and the first that fails, with the code the service's 401 body would carry. It fetches the
-authority's metadata and keys, or reads them from --metadata FILE --keys FILE for offline replays; --now
-replays at another time. The exit status is 1 when the service would refuse the token.
+inspect only DECODES: it does not check the signature, the issuer, the audience or the lifetime, so it
+cannot tell a genuine token from a forged one. Whether a service accepts the token is the service's to
+say, with its own settings: for the weather API, `weather-api check-token TOKEN [--settings FILE]`.
 
 EXAMPLES:
-  entra-dev inspect \"$TOKEN\" --settings crates/weather-api/settings.json
-  entra-dev inspect \"$TOKEN\" --settings appsettings.json --metadata openid-configuration.json \\
-      --keys keys.json --now 2025-06-01T12:00:00Z --json")]
+  entra-dev inspect \"$(entra-dev token)\"
+  entra-dev token | entra-dev inspect - --json")]
 pub(crate) struct InspectArgs {
     /// The token (a compact JWS: header.payload.signature); `-` reads it from stdin; a leading
     /// "Bearer " is ignored
     #[arg(value_name = "TOKEN")]
     token: String,
 
-    /// Print JSON only (the decoded header and claims; with --settings, the explanation too)
+    /// Print JSON only (the decoded header and claims)
     #[arg(long)]
     json: bool,
-
-    /// Explain the token against the identity settings of a service (weather-api's `azure_ad` or
-    /// ASP.NET's `AzureAd` section): every check its validator makes, and the first that fails
-    #[cfg(feature = "inspect")]
-    #[arg(long, value_name = "FILE")]
-    settings: Option<PathBuf>,
-
-    /// Offline replay: the OpenID metadata document to use instead of fetching it (with --keys)
-    #[cfg(feature = "inspect")]
-    #[arg(long, value_name = "FILE", requires_all = ["settings", "keys"])]
-    metadata: Option<PathBuf>,
-
-    /// Offline replay: the key set (JWKS) to use instead of fetching it (with --metadata)
-    #[cfg(feature = "inspect")]
-    #[arg(long, value_name = "FILE", requires_all = ["settings", "metadata"])]
-    keys: Option<PathBuf>,
-
-    /// The time to check the lifetime against: RFC 3339 UTC (2026-01-31T12:00:00Z) or Unix
-    /// seconds [default: now]
-    #[cfg(feature = "inspect")]
-    #[arg(long, value_name = "TIME", requires = "settings")]
-    now: Option<String>,
 }
 
 fn decode_part(part: &str, what: &str) -> anyhow::Result<Value> {
@@ -298,12 +268,6 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<()> {
     } else {
         args.token.clone()
     };
-    // With --settings, a token that does not even decode is explained too (the format check).
-    #[cfg(feature = "inspect")]
-    if let Some(settings) = &args.settings {
-        let (header, claims) = decode(&token).unwrap_or((Value::Null, Value::Null));
-        return explain(&args, settings, &token, &header, &claims);
-    }
     let (header, claims) = decode(&token)?;
     if args.json {
         let out = serde_json::json!({ "verified": false, "header": header, "claims": claims });
@@ -312,79 +276,6 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<()> {
         print!("{}", report(&header, &claims, SystemTime::now()));
     }
     Ok(())
-}
-
-/// `--settings`: the explanation of the service's validator, after the decoded report.
-#[cfg(feature = "inspect")]
-fn explain(
-    args: &InspectArgs,
-    settings: &std::path::Path,
-    token: &str,
-    header: &Value,
-    claims: &Value,
-) -> anyhow::Result<()> {
-    use std::sync::Arc;
-
-    use super::service::{parse_time, OfflineFetch, ServiceIdentity};
-
-    let identity = ServiceIdentity::read(settings)?;
-    let now = match &args.now {
-        Some(t) => {
-            UNIX_EPOCH
-                + std::time::Duration::from_secs(
-                    u64::try_from(parse_time(t)?).context("--now is before 1970")?,
-                )
-        }
-        None => SystemTime::now(),
-    };
-    let clock: Arc<dyn entra_auth::Clock> = Arc::new(entra_auth::ManualClock::new(now));
-    let config = identity.to_auth_config(clock)?;
-    let validator = match (&args.metadata, &args.keys) {
-        (Some(m), Some(k)) => {
-            let fetch = OfflineFetch::new(&config, m, k)?;
-            entra_auth::TokenValidator::with_fetcher(config, Arc::new(fetch))
-        }
-        _ => entra_auth::TokenValidator::new(config).context("cannot build the HTTP client")?,
-    };
-    let token = token.trim();
-    let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let explanation = runtime.block_on(validator.explain(token));
-    if args.json {
-        let out = serde_json::json!({
-            "verified": explanation.is_accepted(), "header": header, "claims": claims,
-            "explanation": explanation.to_json(),
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        if header.is_null() {
-            println!("The token does not decode as a JWT (see the format check).");
-        } else {
-            print!("{}", report(header, claims, now));
-        }
-        println!(
-            "\nChecks of the service's validator (settings {}; tenant {}, client id {}, instance {})",
-            settings.display(),
-            identity.tenant_id,
-            identity.client_id,
-            identity.instance
-        );
-        print!("{explanation}");
-    }
-    match explanation.error() {
-        None => Ok(()),
-        Some(e) => bail!(
-            "the service would refuse this token: {} {} at the {} check",
-            e.status().as_u16(),
-            e.code(),
-            explanation
-                .first_failure()
-                .map_or("format", |s| s.check().name())
-        ),
-    }
 }
 
 #[cfg(test)]

@@ -216,9 +216,23 @@ mod tests {
     #[test]
     fn non_loopback_bind_is_refused_unless_allowed() {
         let any = "0.0.0.0:8400".parse().expect("valid address");
-        assert!(check_bind(any, false).is_err());
-        assert!(check_bind(any, true).is_ok());
-        assert!(check_bind("127.0.0.1:8400".parse().expect("valid"), false).is_ok());
-        assert!(check_bind("[::1]:8400".parse().expect("valid"), false).is_ok());
+        let refused = check_bind(any, false).expect_err("0.0.0.0 without --allow-remote");
+        assert!(
+            refused.to_string().starts_with(
+                "refusing to listen on 0.0.0.0:8400: entra-dev is a development issuer"
+            ),
+            "{refused}"
+        );
+        assert!(refused.to_string().contains("--allow-remote"), "{refused}");
+        for (bind, allow_remote) in [
+            ("0.0.0.0:8400", true),
+            ("127.0.0.1:8400", false),
+            ("[::1]:8400", false),
+        ] {
+            let bind = bind.parse().expect("valid address");
+            if let Err(e) = check_bind(bind, allow_remote) {
+                panic!("{bind} (allow_remote {allow_remote}) refused: {e}");
+            }
+        }
     }
 }

@@ -214,7 +214,13 @@ mod tests {
             parse_claim("idp=https://x/").unwrap(),
             ("idp".into(), json!("https://x/"))
         );
-        assert!(parse_claim("novalue").is_err());
-        assert!(parse_claim("=x").is_err());
+        assert_eq!(
+            parse_claim("novalue").unwrap_err(),
+            "'novalue' is not KEY=VALUE"
+        );
+        assert_eq!(
+            parse_claim("=x").unwrap_err(),
+            "'=x' has an empty claim name"
+        );
     }
 }

@@ -215,19 +215,17 @@ impl Settings {
         self.mode == Mode::Development
     }
 
-    /// Loads settings from the process: `--settings PATH` from the command line, the working directory
-    /// and the environment. Like any command-line tool, prints help or version and exits for `--help`
-    /// and `--version`, and exits with a usage message on an invalid command line.
+    /// Loads settings from the process: `file` (the command line's `--settings PATH`), the working
+    /// directory and the environment.
     ///
     /// # Errors
     /// As [`Settings::load`].
-    pub fn from_process() -> Result<Self, SettingsError> {
-        let cli = <Cli as clap::Parser>::parse();
+    pub fn from_process(file: Option<&Path>) -> Result<Self, SettingsError> {
         let cwd = std::env::current_dir().map_err(|source| SettingsError::Read {
             path: PathBuf::from("."),
             source,
         })?;
-        Self::load(cli.settings.as_deref(), &cwd, std::env::vars())
+        Self::load(file, &cwd, std::env::vars())
     }
 
     /// THE settings loader: defaults, then the settings file (`file`, or `cwd/settings.json` if present),
@@ -295,19 +293,6 @@ impl Settings {
         settings.warnings = warnings;
         Ok(settings)
     }
-}
-
-/// The command line: only `--settings PATH`.
-#[derive(Debug, clap::Parser)]
-#[command(
-    name = "weather-api",
-    version,
-    about = "The weather service, secured with entra-auth"
-)]
-struct Cli {
-    /// A settings file to use instead of ./settings.json (must exist).
-    #[arg(long, value_name = "PATH")]
-    settings: Option<PathBuf>,
 }
 
 fn merge(base: &mut Map<String, Value>, overlay: Map<String, Value>) {

@@ -6,6 +6,7 @@
 
 mod auth;
 mod binary;
+mod check_token;
 mod dev_mode;
 mod docs;
 mod durability;

@@ -1,6 +1,5 @@
-//! Shared helpers for the integration tests: one RSA key per test process, a spawned issuer, an HTTP
+//! Shared helpers of the integration tests: one RSA key per test process, a spawned issuer, an HTTP
 //! client, and an independent verifier (jsonwebtoken).
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::sync::OnceLock;
 
@@ -9,31 +8,31 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
 /// One generated key per test process (key generation costs ~100 ms+).
-pub fn shared_key() -> rsa::RsaPrivateKey {
+pub(crate) fn shared_key() -> rsa::RsaPrivateKey {
     static KEY: OnceLock<rsa::RsaPrivateKey> = OnceLock::new();
     KEY.get_or_init(|| DevIssuer::generate_key().unwrap())
         .clone()
 }
 
-pub async fn spawn() -> RunningDevIssuer {
+pub(crate) async fn spawn() -> RunningDevIssuer {
     spawn_with(DevIssuerConfig::default()).await
 }
 
-pub async fn spawn_with(config: DevIssuerConfig) -> RunningDevIssuer {
+pub(crate) async fn spawn_with(config: DevIssuerConfig) -> RunningDevIssuer {
     DevIssuer::spawn_with_key(config, shared_key())
         .await
         .unwrap()
 }
 
 /// A client that does not follow redirects (the login flow inspects them).
-pub fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
 }
 
-pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+pub(crate) async fn get_json(client: &reqwest::Client, url: &str) -> Value {
     let res = client.get(url).send().await.unwrap();
     assert_eq!(res.status(), 200, "GET {url}");
     let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
@@ -42,7 +41,7 @@ pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
 }
 
 /// Decodes the claims without verifying (to read `tid`, `iss`...).
-pub fn peek(token: &str) -> Value {
+pub(crate) fn peek(token: &str) -> Value {
     use base64::Engine as _;
     let part = token.split('.').nth(1).unwrap();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -52,7 +51,7 @@ pub fn peek(token: &str) -> Value {
 }
 
 /// The JOSE header without verifying.
-pub fn header(token: &str) -> Value {
+pub(crate) fn header(token: &str) -> Value {
     use base64::Engine as _;
     let part = token.split('.').next().unwrap();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -62,11 +61,11 @@ pub fn header(token: &str) -> Value {
 }
 
 /// Verifies `token` against the key set with jsonwebtoken (RS256, issuer, audience, exp, nbf).
-pub fn verify(token: &str, jwks: &Value, issuer: &str, audience: &str) -> Value {
+pub(crate) fn verify(token: &str, jwks: &Value, issuer: &str, audience: &str) -> Value {
     try_verify(token, jwks, issuer, audience).unwrap()
 }
 
-pub fn try_verify(
+pub(crate) fn try_verify(
     token: &str,
     jwks: &Value,
     issuer: &str,
@@ -92,7 +91,7 @@ pub fn try_verify(
 }
 
 /// POSTs a form to a token-style endpoint; asserts Entra's `Cache-Control` and returns status and JSON.
-pub async fn post_form(url: &str, form: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn post_form(url: &str, form: &[(&str, &str)]) -> (u16, Value) {
     let res = http().post(url).form(form).send().await.unwrap();
     let status = res.status().as_u16();
     assert_eq!(
@@ -104,7 +103,13 @@ pub async fn post_form(url: &str, form: &[(&str, &str)]) -> (u16, Value) {
 
 /// Asserts an Entra-shaped OAuth error: status, `error`, `error_description` starting `AADSTS{code}: `,
 /// `error_codes`, and the `trace_id`, `correlation_id` and `timestamp` fields.
-pub fn assert_entra_error(status: u16, body: &Value, want_status: u16, error: &str, aadsts: u64) {
+pub(crate) fn assert_entra_error(
+    status: u16,
+    body: &Value,
+    want_status: u16,
+    error: &str,
+    aadsts: u64,
+) {
     assert_eq!(status, want_status, "{body}");
     assert_eq!(body["error"], error, "{body}");
     let d = body["error_description"].as_str().unwrap();

@@ -1,8 +1,7 @@
 //! Smoke tests of the `entra-dev` binary: help, token (offline, with the persisted key), inspect, keys,
 //! and the loopback-only rule of serve.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -10,6 +9,7 @@ use std::process::{Command, Output};
 use entra_dev::defaults::{
     DEV_API_APP_ID_URI, DEV_API_CLIENT_ID, DEV_DAEMON_CLIENT_ID, DEV_TENANT_ID,
 };
+use entra_dev::testing::{Answer, Browser};
 use entra_dev::{DevIssuer, DevIssuerConfig};
 use serde_json::Value;
 
@@ -438,20 +438,13 @@ async fn revoke_revokes_a_users_refresh_tokens_on_a_running_issuer() {
         .json()
         .await
         .unwrap();
-    let html = client
-        .post(format!("{url}devicelogin"))
-        .form(&[("user_code", start["user_code"].as_str().unwrap())])
-        .send()
-        .await
+    Browser::new()
         .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form = entra_dev::LoginForm::parse(&html).unwrap();
-    client
-        .post(form.action())
-        .form(&form.accept("bob", &["weather.read"]))
-        .send()
+        .approve_device_code(
+            running.url(),
+            start["user_code"].as_str().unwrap(),
+            Answer::accept("bob", &["weather.read"]),
+        )
         .await
         .unwrap();
     let (_, tokens) = common::post_form(

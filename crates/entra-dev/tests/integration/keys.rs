@@ -1,11 +1,10 @@
 //! Key rotation, persistence across restarts, file permissions, fault injection, mounting under a prefix.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{get_json, http, shared_key, spawn, try_verify, verify};
+use crate::common::{get_json, http, shared_key, spawn, try_verify, verify};
 use entra_dev::defaults::{DEV_API_CLIENT_ID, DEV_TENANT_ID};
 use entra_dev::{DevIssuer, DevIssuerConfig, TokenRequest};
 use serde_json::Value;

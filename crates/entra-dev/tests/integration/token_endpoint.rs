@@ -1,14 +1,13 @@
 //! The token endpoint over real HTTP: client credentials and authorization code + PKCE (through the HTML
 //! login page), with their OAuth 2.0 error answers. Long because each error answer is its own named test;
 //! the other grants have their own files (obo.rs, client_assertion.rs, device_refresh.rs).
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
+use crate::common::{get_json, http, spawn, spawn_with, verify};
 use base64::Engine as _;
-use common::{get_json, http, spawn, spawn_with, verify};
 use entra_dev::defaults::{
     ALICE_OID, BOB_OID, DEV_API_APP_ID_URI, DEV_API_CLIENT_ID, DEV_DAEMON_CLIENT_ID,
     DEV_DAEMON_CLIENT_SECRET, DEV_DAEMON_SERVICE_PRINCIPAL_ID, DEV_PUBLIC_CLIENT_ID, DEV_TENANT_ID,

@@ -1,14 +1,13 @@
 //! The on-behalf-of grant over real HTTP: the downstream token keeps the user, every refusal is Entra's
 //! answer, and the consent and MFA switches (control endpoint) make both failure paths testable. Long
 //! because each refusal is its own named test, plus the claims-challenge round trip through the login page.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::time::Duration;
 
+use crate::common::{
+    assert_entra_error, get_json, http, peek, post_form, spawn, spawn_with, verify,
+};
 use base64::Engine as _;
-use common::{assert_entra_error, get_json, http, peek, post_form, spawn, spawn_with, verify};
 use entra_dev::defaults::{
     ALICE_OID, DEV_API_APP_ID_URI, DEV_API_CLIENT_ID, DEV_API_CLIENT_SECRET, DEV_DAEMON_CLIENT_ID,
     DEV_DAEMON_CLIENT_SECRET, DEV_DOWNSTREAM_API_APP_ID_URI, DEV_DOWNSTREAM_API_CLIENT_ID,

@@ -1,13 +1,12 @@
 //! Client assertions over real HTTP: certificate-signed JWTs (RFC 7523, RS256 and PS256, `x5t#S256`) and
 //! federated credentials (an external issuer's token), each refusal with Entra's code and fix.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{http, peek, spawn_with};
+use crate::common::{http, peek, spawn_with};
 use entra_dev::defaults::{
     DEV_API_APP_ID_URI, DEV_API_CLIENT_ID, DEV_DOWNSTREAM_API_APP_ID_URI, DEV_TENANT_ID, SCOPE_READ,
 };

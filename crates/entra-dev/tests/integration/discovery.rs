@@ -1,10 +1,9 @@
 //! Metadata documents and key sets over real HTTP: well-formed, consistent with minted tokens, and every
 //! minted token verifies with an independent implementation (jsonwebtoken).
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
-use common::{get_json, http, peek, spawn, verify};
+use crate::common::{get_json, http, peek, spawn, verify};
 use entra_dev::defaults::{DEV_API_APP_ID_URI, DEV_API_CLIENT_ID, DEV_TENANT_ID};
 use entra_dev::{Subject, TokenRequest, TokenVersion};
 

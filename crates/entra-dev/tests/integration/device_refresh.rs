@@ -1,16 +1,16 @@
 //! The device code flow (RFC 8628) and refresh tokens over real HTTP: the device authorization endpoint,
 //! the verification page, the polling answers, rotation and revocation.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::{assert_entra_error, get_json, http, peek, post_form, spawn, spawn_with, verify};
+use crate::common::{
+    assert_entra_error, get_json, http, peek, post_form, spawn, spawn_with, verify,
+};
 use entra_dev::defaults::{
     BOB_OID, DEV_API_APP_ID_URI, DEV_API_CLIENT_ID, DEV_DAEMON_CLIENT_ID, DEV_DAEMON_CLIENT_SECRET,
     DEV_PUBLIC_CLIENT_ID, DEV_TENANT_ID,
 };
+use entra_dev::testing::{Answer, Browser};
 use entra_dev::{DevIssuerConfig, LoginForm, RunningDevIssuer};
 use serde_json::{json, Value};
 
@@ -81,13 +81,15 @@ async fn submit(form: &LoginForm, body: &[(String, String)]) -> (u16, String) {
 /// The whole device flow as `user`: the token answer.
 async fn device_sign_in(running: &RunningDevIssuer, user: &str) -> Value {
     let (_, start) = device_code(running, &scope()).await;
-    let form = enter_code(running, start["user_code"].as_str().unwrap()).await;
-    let (status, _) = submit(
-        &form,
-        &form.accept(user, &["weather.read", "weather.write"]),
-    )
-    .await;
-    assert_eq!(status, 200);
+    Browser::new()
+        .unwrap()
+        .approve_device_code(
+            running.url(),
+            start["user_code"].as_str().unwrap(),
+            Answer::accept(user, &["weather.read", "weather.write"]),
+        )
+        .await
+        .unwrap();
     let (status, body) = poll(running, start["device_code"].as_str().unwrap()).await;
     assert_eq!(status, 200, "{body}");
     body
