@@ -79,6 +79,14 @@ pub enum ApiError {
     /// and `RateLimit`).
     #[error("rate limited")]
     RateLimited(RateDecision),
+    /// The client address presented too many invalid tokens: its requests with a token are refused
+    /// before verification for a while (429 with `Retry-After`, from
+    /// [`InvalidTokenLayer`](crate::middleware::rate_limit::InvalidTokenLayer)).
+    #[error("too many invalid tokens from this address")]
+    TooManyInvalidTokens {
+        /// When the address may present a token again.
+        retry_after: std::time::Duration,
+    },
     /// The request took longer than `request_timeout_ms` (503, from the timeout layer).
     #[error("request timed out")]
     RequestTimeout,
@@ -122,7 +130,9 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MetricsForbidden | Self::DevModeRemote(_) => StatusCode::FORBIDDEN,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) | Self::TooManyInvalidTokens { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Overloaded | Self::RequestTimeout | Self::NotReady(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -149,6 +159,7 @@ impl ApiError {
             Self::DevModeRemote(_) => "development_mode_local_only",
             Self::Overloaded => "overloaded",
             Self::RateLimited(_) => "rate_limited",
+            Self::TooManyInvalidTokens { .. } => "too_many_invalid_tokens",
             Self::RequestTimeout => "request_timeout",
             Self::NotReady(_) => "not_ready",
             Self::PageNotFound(_) => "not_found",
@@ -207,6 +218,12 @@ impl ApiError {
                 d.class.as_str(),
                 d.quota.window().as_secs_f64(),
                 d.retry_after_secs()
+            ),
+            Self::TooManyInvalidTokens { retry_after } => format!(
+                "Too many invalid tokens from this address: requests with a token are refused \
+                 without being checked for {} s (Retry-After). Get a new token for this API (check \
+                 its audience, issuer and expiry) before retrying.",
+                retry_after_secs(*retry_after)
             ),
             Self::RequestTimeout => "The request took too long; try again later.".to_owned(),
             Self::NotReady(readiness) => format!(
@@ -298,6 +315,12 @@ impl IntoResponse for ApiError {
                 );
                 insert_rate_limit_headers(headers, decision);
             }
+            Self::TooManyInvalidTokens { retry_after } => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs(*retry_after)),
+                );
+            }
             Self::MethodNotAllowed { allow: Some(allow) } => {
                 headers.insert(header::ALLOW, allow.clone());
             }
@@ -307,7 +330,10 @@ impl IntoResponse for ApiError {
         // exactly when the service is overloaded.
         if matches!(
             self,
-            Self::Overloaded | Self::RequestTimeout | Self::RateLimited(_)
+            Self::Overloaded
+                | Self::RequestTimeout
+                | Self::RateLimited(_)
+                | Self::TooManyInvalidTokens { .. }
         ) {
             return response;
         }
@@ -320,6 +346,11 @@ impl IntoResponse for ApiError {
             .insert(ErrorCause(std::sync::Arc::new(cause)));
         response
     }
+}
+
+/// `Retry-After` in whole seconds, rounded up, at least 1.
+fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 /// `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers) for `decision`: on a 429
@@ -524,8 +555,9 @@ problem_responses! {
         ("invalid_country", "invalid_country", "Invalid country: usa. It must be a two letter abbreviation such as US or GB."),
     ]);
     /// 429: the caller used up its quota for this route class.
-    TooManyRequests = (TOO_MANY_REQUESTS, "This caller used up its quota for this kind of request: wait `Retry-After` seconds; `RateLimit-Policy` and `RateLimit` (IETF draft) give the quota and what is left (problem+json).", false, [
+    TooManyRequests = (TOO_MANY_REQUESTS, "This caller used up its quota for this kind of request: wait `Retry-After` seconds; `RateLimit-Policy` and `RateLimit` (IETF draft) give the quota and what is left. Or this client address presented too many invalid tokens (`too_many_invalid_tokens`): its requests with a token are refused unverified for `Retry-After` seconds (problem+json).", false, [
         ("rate_limited", "rate_limited", "Too many requests: this caller may make 600 read requests per 60 s; retry after 1 s (Retry-After), and pace requests with the RateLimit header."),
+        ("too_many_invalid_tokens", "too_many_invalid_tokens", "Too many invalid tokens from this address: requests with a token are refused without being checked for 1 s (Retry-After). Get a new token for this API (check its audience, issuer and expiry) before retrying."),
     ]);
     /// 502: OpenWeatherMap failed, or the API key is missing or rejected.
     BadGateway = (BAD_GATEWAY, "OpenWeatherMap failed, or no valid `api_key` is configured (problem+json).", false, [

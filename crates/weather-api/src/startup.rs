@@ -30,7 +30,7 @@ use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::middleware::client_info::ClientInfo;
 use crate::middleware::layers::{AnswerLayer, EdgeLayer, MakeRequestId};
-use crate::middleware::rate_limit::RateLimiter;
+use crate::middleware::rate_limit::{InvalidTokenLayer, RateLimiter};
 use crate::middleware::{http_metrics, security};
 use crate::openapi::{ApiDocs, DocsSettings};
 use crate::page_cache::NewestPageCache;
@@ -346,12 +346,14 @@ pub fn to_validator(
 /// first): Authorization marked sensitive, request id, client address (trusted proxies) and request
 /// metrics ([`EdgeLayer`]), trace span with the request id and client address, request-id propagation,
 /// then [`AnswerLayer`]: `RateLimit` headers, error-cause logging and problem+json for bare 413s and 405s
-/// ([`error_log`](crate::middleware::error_log)), security headers ([`security`]); load shedding beyond `max_in_flight` (503 `overloaded` +
+/// ([`error_log`](crate::middleware::error_log)), security headers ([`security`]); the pre-limit on
+/// invalid tokens per client address ([`InvalidTokenLayer`]); load shedding beyond `max_in_flight` (503 `overloaded` +
 /// `Retry-After`), request timeout (503 problem+json), body limit (413). The errors of the shedding and
 /// timeout layers become [`ApiError`]s (`From<BoxError>`).
 pub fn build_router(state: AppState, docs: Arc<ApiDocs>) -> Router {
     let limits = state.limits;
     let metrics = state.metrics.clone();
+    let rate_limiter = state.rate_limiter.clone();
     let trusted_proxies = state.trusted_proxies.clone();
     let request_id_header = http::HeaderName::from_static("x-request-id");
     let trace = TraceLayer::new_for_http()
@@ -416,6 +418,7 @@ pub fn build_router(state: AppState, docs: Arc<ApiDocs>) -> Router {
             .layer(trace)
             .layer(PropagateRequestIdLayer::new(request_id_header))
             .layer(AnswerLayer)
+            .layer(InvalidTokenLayer::new(rate_limiter))
             .layer(HandleErrorLayer::new(layer_error))
             .layer(LoadShedLayer::new())
             .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))

@@ -216,6 +216,16 @@ pub(crate) enum CliError {
         /// The usernames signed in.
         known: Vec<String>,
     },
+    /// `weather reports --all` stopped following the service's `Link: rel="next"` pages.
+    #[error("{}", paging_message(.stop, .link, *.read))]
+    PagingStopped {
+        /// Why.
+        stop: PagingStop,
+        /// The next link that was not followed.
+        link: Url,
+        /// How many reports had been read.
+        read: usize,
+    },
     /// An answer that fits none of the above.
     #[error("unexpected answer from {url}: HTTP {status}")]
     UnexpectedAnswer {
@@ -227,6 +237,35 @@ pub(crate) enum CliError {
     /// Reading input or writing output failed.
     #[error("input/output: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Why `weather reports --all` stopped following next links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PagingStop {
+    /// The link leaves the service's origin (scheme, host and port of `--api-url`).
+    OtherOrigin {
+        /// The service's origin.
+        expected: String,
+    },
+    /// The link leads to a page already read (a loop).
+    Revisit,
+    /// This many pages were read already.
+    TooManyPages(usize),
+}
+
+fn paging_message(stop: &PagingStop, link: &Url, read: usize) -> String {
+    let why = match stop {
+        PagingStop::OtherOrigin { expected } => format!(
+            "the service's next-page link points to {} instead of {expected}: not followed (the \
+             token is sent to the service's origin only)",
+            origin(link)
+        ),
+        PagingStop::Revisit => {
+            format!("the service's next-page link leads back to a page already read ({link})")
+        }
+        PagingStop::TooManyPages(n) => format!("stopped after {n} pages (the most it follows)"),
+    };
+    format!("weather reports --all: {why}; {read} reports were read and none are shown")
 }
 
 fn aadsts(code: u64) -> String {
@@ -308,7 +347,7 @@ impl CliError {
             Self::Rejected { .. } => exit::INVALID_INPUT,
             Self::Service { .. } => exit::SERVICE,
             Self::Unreachable { .. } => exit::UNREACHABLE,
-            Self::UnexpectedAnswer { .. } | Self::Io(_) => exit::OTHER,
+            Self::UnexpectedAnswer { .. } | Self::PagingStopped { .. } | Self::Io(_) => exit::OTHER,
         }
     }
 
@@ -333,6 +372,14 @@ impl CliError {
                 error: entra_token::TokenError::SignInDeclined { .. },
                 ..
             } => Some("run `weather login` again and accept the sign-in".to_owned()),
+            Self::Token {
+                error: entra_token::TokenError::Cache(entra_token::FileCacheError::NewerVersion { .. }),
+                ..
+            } => Some(
+                "upgrade `weather` to the release that wrote the file (it was left as it is), or \
+                 use --no-cache meanwhile"
+                    .to_owned(),
+            ),
             Self::Token {
                 error: entra_token::TokenError::Cache(_),
                 ..

@@ -10,7 +10,8 @@
 //!
 //! Layout: [`args`] (command line), [`config`] (settings resolution), [`token`] (entra-token's clients for
 //! these settings, their errors in the CLI's words), [`api`] (requests and the error mapping), [`session`]
-//! (calls with retry on a refused cached token), [`interactive`], [`output`], [`progress`], [`error`]
+//! (calls with retry on a refused cached token), [`interactive`], [`output`], [`terminal`] (text made safe to
+//! print), [`progress`], [`error`]
 //! (messages and exit codes), [`run`] (the commands).
 
 mod api;
@@ -24,6 +25,7 @@ mod progress;
 mod run;
 mod secret;
 mod session;
+mod terminal;
 mod token;
 
 use std::process::ExitCode;
@@ -43,9 +45,10 @@ pub(crate) fn print_error(error: &CliError) {
             source = s.source();
         }
     }
-    eprintln!("weather: {text}");
+    // The message may carry the service's or the identity provider's text.
+    eprintln!("weather: {}", terminal::escaped(&text));
     if let Some(hint) = error.hint() {
-        eprintln!("weather: hint: {hint}");
+        eprintln!("weather: hint: {}", terminal::escaped(&hint));
     }
 }
 

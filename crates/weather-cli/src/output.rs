@@ -1,26 +1,30 @@
-//! Text output: reports, the current weather, a new report.
+//! Text output: reports, the current weather, a new report. Text the service sends (descriptions,
+//! places, times, ids) goes through [`terminal::escaped`](crate::terminal::escaped).
 
 use serde_json::Value;
 
 use crate::api::{Location, Report};
 use crate::args::Units;
+use crate::terminal::escaped;
 
-/// `Portland, OR, US`.
+/// `Portland, OR, US` (escaped for the terminal).
 pub(crate) fn place(location: &Location) -> String {
     let mut parts = vec![location.city.as_str()];
     parts.extend(location.state.as_deref());
     parts.extend(location.country.as_deref());
-    parts.join(", ")
+    escaped(&parts.join(", "))
 }
 
-/// `2026-11-29 10:31` from an RFC 3339 time (UTC as the service sends it); the raw text otherwise.
+/// `2026-11-29 10:31` from an RFC 3339 time (UTC as the service sends it); the text (escaped)
+/// otherwise.
 pub(crate) fn short_time(rfc3339: &str) -> String {
-    match (rfc3339.get(..10), rfc3339.get(11..16)) {
+    let shown = match (rfc3339.get(..10), rfc3339.get(11..16)) {
         (Some(date), Some(time)) if rfc3339.as_bytes().get(10) == Some(&b'T') => {
             format!("{date} {time}")
         }
         _ => rfc3339.to_owned(),
-    }
+    };
+    escaped(&shown)
 }
 
 /// One line per report, newest first as the service sends them.
@@ -40,7 +44,7 @@ pub(crate) fn reports(reports: &[Report]) -> String {
                 "{}  {:<width$}  {}\n",
                 short_time(&r.created_date),
                 place(&r.location),
-                r.description
+                escaped(&r.description)
             )
         })
         .collect()
@@ -50,9 +54,9 @@ pub(crate) fn reports(reports: &[Report]) -> String {
 pub(crate) fn created(report: &Report) -> String {
     format!(
         "Reported: {} in {} (id {})\n",
-        report.description,
+        escaped(&report.description),
         place(&report.location),
-        report.id
+        escaped(&report.id)
     )
 }
 
@@ -112,6 +116,20 @@ mod tests {
             "2026-11-29 10:31  Portland, OR, US  Misty sunrise\n2026-11-29 10:31  Bend, US          Snow\n"
         );
         assert_eq!(reports(&[]), "No reports yet.\n");
+    }
+
+    #[test]
+    fn reports_escape_control_and_bidi_characters_whatever_the_server_stored() {
+        let mut r = report(
+            "Port\u{1b}]0;x\u{7}land",
+            None,
+            "Sun\u{1b}[2J\nfake line \u{202e}gnp.exe",
+        );
+        r.created_date = "\u{1b}[31m".into();
+        assert_eq!(
+            reports(&[r]),
+            "\\x1b[31m  Port\\x1b]0;x\\x07land, US  Sun\\x1b[2J\\x0afake line \\u{202e}gnp.exe\n"
+        );
     }
 
     #[test]

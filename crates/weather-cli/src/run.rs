@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use entra_token::cache::Cleared;
 use entra_token::{Account, DeviceCodePrompt, FileCache};
 
 use crate::args::{
@@ -18,6 +19,9 @@ use crate::{api, output};
 
 /// Connect timeout of the service's HTTP client.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most redirects one call follows (all within the service's origin).
+const MAX_REDIRECTS: usize = 5;
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
@@ -78,13 +82,26 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, CliError> {
 
 fn print_json<T: serde::Serialize>(out: &mut dyn Write, value: &T) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value).expect("BUG: API values serialise");
-    writeln!(out, "{text}")?;
+    writeln!(out, "{}", crate::terminal::escaped_json(&text))?;
     Ok(())
 }
 
 /// The client for the service.
 fn api_client(settings: &Settings) -> Result<reqwest::Client, CliError> {
+    // Redirects only within the origin they start from: the bearer token goes nowhere else.
+    let redirects = reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if same_origin && attempt.previous().len() <= MAX_REDIRECTS {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    });
     reqwest::Client::builder()
+        .redirect(redirects)
         .connect_timeout(CONNECT_TIMEOUT.min(settings.timeout))
         .timeout(settings.timeout)
         .user_agent(concat!("weather-cli/", env!("CARGO_PKG_VERSION")))
@@ -168,11 +185,10 @@ async fn logout(
         return Ok(0);
     };
     if args.all {
-        let count = cache.clear().await.map_err(|e| cache_error(e, settings))?;
+        let cleared = cache.clear().await.map_err(|e| cache_error(e, settings))?;
         println!(
-            "Signed out: removed {count} account{} and cached token{} ({}).",
-            if count == 1 { "" } else { "s" },
-            if count == 1 { "" } else { "s" },
+            "Signed out: {} ({}).",
+            cleared_text(&cleared),
             cache.path().display()
         );
         return Ok(0);
@@ -183,6 +199,16 @@ async fn logout(
         .map_err(|e| cache_error(e, settings))?
     else {
         println!("No account is signed in (`weather logout --all` also forgets app-only tokens).");
+        let deleted = cache
+            .delete_set_aside_files()
+            .await
+            .map_err(|e| cache_error(e, settings))?;
+        if deleted > 0 {
+            println!(
+                "Deleted {deleted} damaged cache file{} (set aside earlier).",
+                if deleted == 1 { "" } else { "s" }
+            );
+        }
         return Ok(0);
     };
     cache
@@ -205,6 +231,30 @@ async fn logout(
         ),
     }
     Ok(0)
+}
+
+/// `removed 1 account, 2 app-only tokens and 1 damaged cache file`: each kind by its name, so an
+/// app-only token is never counted as an account.
+fn cleared_text(cleared: &Cleared) -> String {
+    let count =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut parts = vec![
+        count(cleared.accounts, "account", "accounts"),
+        count(cleared.app_tokens, "app-only token", "app-only tokens"),
+    ];
+    if cleared.set_aside_files > 0 {
+        parts.push(count(
+            cleared.set_aside_files,
+            "damaged cache file",
+            "damaged cache files",
+        ));
+    }
+    let last = parts.pop().unwrap_or_default();
+    if parts.is_empty() {
+        format!("removed {last}")
+    } else {
+        format!("removed {} and {last}", parts.join(", "))
+    }
 }
 
 /// `weather accounts` and `weather accounts use ACCOUNT`.
@@ -364,6 +414,20 @@ mod tests {
         assert!(pick(&list, "0").is_none());
         assert!(pick(&list, "3").is_none());
         assert!(pick(&list, "carol").is_none());
+    }
+
+    #[test]
+    fn cleared_names_accounts_and_app_only_tokens_apart() {
+        let cleared = |accounts, app_tokens, set_aside_files| {
+            let mut c = Cleared::default();
+            (c.accounts, c.app_tokens, c.set_aside_files) = (accounts, app_tokens, set_aside_files);
+            cleared_text(&c)
+        };
+        assert_eq!(cleared(0, 1, 0), "removed 0 accounts and 1 app-only token");
+        assert_eq!(
+            cleared(2, 1, 1),
+            "removed 2 accounts, 1 app-only token and 1 damaged cache file"
+        );
     }
 
     #[test]

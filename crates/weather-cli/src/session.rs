@@ -1,12 +1,14 @@
 //! [`Session`]: one run's HTTP client, token and progress display; every API call goes through
 //! [`Session::call`], which asks once more with a fresh token when the service refuses a cached one.
 
+use std::collections::HashSet;
+
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use url::Url;
+use url::{Origin, Url};
 
 use crate::api::{self, ApiRequest, ApiResponse, NewReport, Report};
-use crate::error::CliError;
+use crate::error::{CliError, PagingStop};
 use crate::progress::with_progress;
 use crate::token::TokenProvider;
 
@@ -90,11 +92,13 @@ impl Session {
     }
 
     /// Reports, newest first: the newest page (`limit` of them, the service's default when `None`), or
-    /// with `all` every report, following the `Link: rel="next"` pages (500 per page by default).
+    /// with `all` every report, following the `Link: rel="next"` pages (500 per page by default) on
+    /// the service's own origin only (the token goes nowhere else), never to a page already read,
+    /// and at most [`MAX_PAGES`] pages.
     ///
     /// # Errors
-    /// As [`Session::call_json`]; [`CliError::UnexpectedAnswer`] when a next link points back to the
-    /// page just read (a loop).
+    /// As [`Session::call_json`]; [`CliError::PagingStopped`] when a next link leaves the origin,
+    /// comes back to a page already read, or goes beyond [`MAX_PAGES`].
     pub(crate) async fn reports(
         &mut self,
         limit: Option<u16>,
@@ -102,21 +106,26 @@ impl Session {
     ) -> Result<Vec<Report>, CliError> {
         let limit = if all { limit.or(Some(MAX_PAGE)) } else { limit };
         let mut request = ApiRequest::list_reports(&self.api_url, limit);
+        let origin = request.url.origin();
+        let mut visited = HashSet::from([request.url.clone()]);
         let mut reports = Vec::new();
         loop {
             let response = self.call_for_response(&request).await?;
             let page: Vec<Report> = parse_json(&response.body, &request)?;
             reports.extend(page);
-            match response.next.filter(|_| all) {
-                Some(next) if next == request.url => {
-                    return Err(CliError::UnexpectedAnswer {
-                        url: next,
-                        status: response.status,
-                    })
-                }
-                Some(next) => request = ApiRequest::next_reports(next),
-                None => return Ok(reports),
+            let Some(next) = response.next.filter(|_| all) else {
+                return Ok(reports);
+            };
+            let stop = next_page_stop(&origin, &visited, &next);
+            if let Some(stop) = stop {
+                return Err(CliError::PagingStopped {
+                    stop,
+                    link: next,
+                    read: reports.len(),
+                });
             }
+            visited.insert(next.clone());
+            request = ApiRequest::next_reports(next);
         }
     }
 
@@ -148,10 +157,72 @@ impl Session {
 /// The service's largest page (`limit`), used by `weather reports --all`.
 const MAX_PAGE: u16 = 500;
 
+/// The most pages `weather reports --all` reads (500,000 reports at the largest page).
+pub(crate) const MAX_PAGES: usize = 1000;
+
+/// Why the next link `next` must not be followed, if it must not: it leaves `origin` (another
+/// scheme, host or port: the token would go there), it was read already, or [`MAX_PAGES`] were.
+fn next_page_stop(origin: &Origin, visited: &HashSet<Url>, next: &Url) -> Option<PagingStop> {
+    if next.origin() != *origin {
+        Some(PagingStop::OtherOrigin {
+            expected: origin.ascii_serialization(),
+        })
+    } else if visited.contains(next) {
+        Some(PagingStop::Revisit)
+    } else if visited.len() >= MAX_PAGES {
+        Some(PagingStop::TooManyPages(visited.len()))
+    } else {
+        None
+    }
+}
+
 /// The JSON of a 2xx answer to `request`.
 fn parse_json<T: DeserializeOwned>(body: &[u8], request: &ApiRequest) -> Result<T, CliError> {
     serde_json::from_slice(body).map_err(|_| CliError::UnexpectedAnswer {
         url: request.url.clone(),
         status: 200,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn next_links_are_followed_on_the_same_origin_only() {
+        let first = url("https://weather.example/api/reports?limit=500");
+        let origin = first.origin();
+        let visited = HashSet::from([first.clone()]);
+        let stop = |next: &str| next_page_stop(&origin, &visited, &url(next));
+        assert_eq!(stop("https://weather.example/api/reports?after=x"), None);
+        for elsewhere in [
+            "http://weather.example/api/reports?after=x",
+            "https://weather.example:8443/api/reports?after=x",
+            "https://evil.example/api/reports?after=x",
+        ] {
+            assert_eq!(
+                stop(elsewhere),
+                Some(PagingStop::OtherOrigin {
+                    expected: "https://weather.example".to_owned()
+                }),
+                "{elsewhere}"
+            );
+        }
+        assert_eq!(stop(first.as_str()), Some(PagingStop::Revisit));
+        let many: HashSet<Url> = (0..MAX_PAGES)
+            .map(|i| url(&format!("https://weather.example/api/reports?after={i}")))
+            .collect();
+        assert_eq!(
+            next_page_stop(
+                &origin,
+                &many,
+                &url("https://weather.example/api/reports?after=new")
+            ),
+            Some(PagingStop::TooManyPages(MAX_PAGES))
+        );
+    }
 }

@@ -19,10 +19,12 @@
 ``Depends(auth.require(Requirement...))`` takes any entra-auth requirement (any of several
 scopes, roles, scope-or-role, calling apps, no guests...); ``Depends(auth.optional)`` gives
 ``None`` without a token. ``/docs`` shows *Authorize* with the authorization-code flow and PKCE.
+The claims are also in ``request.scope["entra_auth.claims"]``.
 """
 
 from __future__ import annotations
 
+from asyncio import get_running_loop
 from typing import Any, Dict, Optional, Tuple
 
 from fastapi import FastAPI, HTTPException, Request
@@ -30,7 +32,8 @@ from fastapi.openapi.models import OAuthFlowAuthorizationCode, OAuthFlows
 from fastapi.security import OAuth2AuthorizationCodeBearer, SecurityScopes
 from starlette.responses import Response
 
-from . import Validator
+from . import Validator, _settle
+from ._http import header_values
 from ._native import AuthError, Claims, Requirement, Unauthorized
 
 __all__ = ["EntraAuth", "EntraAuthHTTPException", "add_problem_handler", "problem_response"]
@@ -167,19 +170,18 @@ class EntraAuth(OAuth2AuthorizationCodeBearer):
     async def __call__(  # type: ignore[override]
         self, request: Request, security_scopes: SecurityScopes
     ) -> Optional[Claims]:
-        header: Any = request.headers.getlist("authorization")
-        if not header:
-            header = None
-        elif len(header) == 1:
-            header = header[0]
+        header = header_values(request.scope["headers"])
         requirement = self._requirement_for(tuple(security_scopes.scopes))
         try:
-            claims = await self.validator.authorize_async(header, requirement)
+            # The validator's asyncio entry without another coroutine layer: the claims at once
+            # when no I/O is needed, else a future the Rust runtime settles.
+            out = self.validator._authorize_nowait(header, requirement, get_running_loop(), _settle)
+            claims = out if type(out) is Claims else await out
         except Unauthorized as e:
             if self._optional and header is None:
                 return None
             raise EntraAuthHTTPException(e) from None
         except AuthError as e:
             raise EntraAuthHTTPException(e) from None
-        request.state.claims = claims
+        request.scope["entra_auth.claims"] = claims
         return claims

@@ -15,7 +15,7 @@ mod redis;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use file::{Account, FileCache};
+pub use file::{Account, Cleared, FileCache};
 pub(crate) use file::{AccountEntry, Secret};
 pub use memory::MemoryCache;
 #[cfg(feature = "redis")]
@@ -23,6 +23,31 @@ pub use redis::{EncryptionKey, RedisCache, RedisCacheConfig};
 
 use crate::token::{AccessToken, Scopes};
 use crate::transport::BoxFuture;
+
+/// The latest time a stored value may name (9999-12-31T23:59:59Z): a larger one, from a damaged or
+/// hostile file or value (`u64::MAX` seconds), saturates here instead of overflowing `SystemTime`.
+const MAX_UNIX_SECS: u64 = 253_402_300_799;
+
+/// The longest an access token read back from a cache may still live: Entra's tokens live at most
+/// 24 h (longer answers are capped to that when they arrive), plus an hour for a clock set back.
+/// A stored expiry further ahead was not written by this crate and is not trusted.
+pub(crate) const MAX_STORED_LIFETIME: Duration = Duration::from_secs(25 * 3600);
+
+/// Unix seconds of `t` (0 before the epoch).
+pub(crate) fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The time `secs` Unix seconds name, saturating at year 9999: never a panic on stored input.
+pub(crate) fn from_unix(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs.min(MAX_UNIX_SECS))
+}
+
+/// Whether a stored expiry (Unix seconds) is still ahead of `now` and no further ahead than a
+/// token can live ([`MAX_STORED_LIFETIME`]).
+pub(crate) fn is_live(expires_at: u64, now: u64) -> bool {
+    now < expires_at && expires_at <= now.saturating_add(MAX_STORED_LIFETIME.as_secs())
+}
 
 /// A cache key: SHA-256 over length-prefixed fields. `Debug` shows a prefix of its hex.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,11 +141,10 @@ pub(crate) struct StoredToken {
 impl StoredToken {
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn from_token(t: &AccessToken) -> Self {
-        let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         Self {
             token: t.secret().to_owned(),
-            expires_at: secs(t.expires_at()),
-            refresh_at: secs(t.refresh_at()),
+            expires_at: unix(t.expires_at()),
+            refresh_at: unix(t.refresh_at()),
         }
     }
 
@@ -128,8 +152,8 @@ impl StoredToken {
     pub(crate) fn into_token(self) -> AccessToken {
         AccessToken::new(
             self.token.into(),
-            UNIX_EPOCH + Duration::from_secs(self.expires_at),
-            UNIX_EPOCH + Duration::from_secs(self.refresh_at),
+            from_unix(self.expires_at),
+            from_unix(self.refresh_at),
         )
     }
 }

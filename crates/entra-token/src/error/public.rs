@@ -52,12 +52,6 @@ pub enum LoopbackError {
         /// How long it waited.
         after: Duration,
     },
-    /// The redirect does not belong to this sign-in.
-    #[error(
-        "sign-in: the answer's state does not match this sign-in (a stale or forged redirect); \
-         try again"
-    )]
-    StateMismatch,
     /// The identity provider answered the redirect with an OAuth error other than a refusal.
     #[error("sign-in refused: {error}{}", describe(.description))]
     Refused {
@@ -82,6 +76,19 @@ pub enum FileCacheError {
         /// The I/O error.
         #[source]
         source: std::io::Error,
+    },
+    /// The file was written by a newer release (a newer format): it is left as it is.
+    #[error(
+        "token cache {path} was written by a newer version of this program (format {found}, this \
+         one reads up to {supported}): upgrade it; the file was left as it is"
+    )]
+    NewerVersion {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The file's format version.
+        found: u32,
+        /// The newest format this release reads.
+        supported: u32,
     },
     /// No account with this id in the cache.
     #[error("no account {id:?} in the token cache: list them, or sign in")]

@@ -7,7 +7,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use url::Url;
 
-use crate::error::{clip, TokenError};
+use crate::error::{printable_text, TokenError};
 
 /// The grant type of the polling requests.
 pub(crate) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -18,6 +18,21 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 /// `slow_down` adds this to the interval (RFC 8628 section 3.5).
 pub(crate) const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 
+/// The shortest polling interval: an `interval` of 0 never makes the client poll back to back.
+const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The longest polling interval, `slow_down` steps included.
+pub(crate) const MAX_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The longest a device code is waited for (Entra's codes live 15 minutes): a longer
+/// `expires_in` is cut to this, so no answer can keep a sign-in waiting for days.
+const MAX_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// The polling interval after a `slow_down`, within [`MAX_INTERVAL`].
+pub(crate) fn slowed_down(interval: Duration) -> Duration {
+    interval.saturating_add(SLOW_DOWN_STEP).min(MAX_INTERVAL)
+}
+
 /// What to show the user: go to [`verification_uri`](Self::verification_uri) on any device and
 /// enter [`user_code`](Self::user_code). The device code itself stays inside the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,11 +42,12 @@ pub struct DeviceCodePrompt {
     pub user_code: String,
     /// Where to type it, e.g. `https://microsoft.com/devicelogin`.
     pub verification_uri: Url,
-    /// The identity provider's own sentence with both (localised by Entra).
+    /// The identity provider's own sentence with both (localised by Entra), whole, with control
+    /// characters and bidirectional overrides replaced by U+FFFD (safe to print to a terminal).
     pub message: Option<String>,
-    /// How long the code is valid.
+    /// How long the code is valid (the server's `expires_in`, at most an hour).
     pub expires_in: Duration,
-    /// How often the client polls (the server's `interval`).
+    /// How often the client polls (the server's `interval`, between 1 s and 60 s).
     pub interval: Duration,
 }
 
@@ -76,9 +92,12 @@ pub(crate) fn parse(status: StatusCode, body: &[u8]) -> Result<DeviceAuthorizati
         prompt: DeviceCodePrompt {
             user_code: a.user_code,
             verification_uri,
-            message: a.message.map(|m| clip(&m)),
-            expires_in: Duration::from_secs(a.expires_in),
-            interval: a.interval.map_or(DEFAULT_INTERVAL, Duration::from_secs),
+            message: a.message.map(|m| printable_text(&m)),
+            expires_in: Duration::from_secs(a.expires_in).min(MAX_LIFETIME),
+            interval: a
+                .interval
+                .map_or(DEFAULT_INTERVAL, Duration::from_secs)
+                .clamp(MIN_INTERVAL, MAX_INTERVAL),
         },
     })
 }

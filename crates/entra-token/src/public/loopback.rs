@@ -3,8 +3,9 @@
 //!
 //! A listener on `127.0.0.1:0` receives the redirect (`http://127.0.0.1:{port}/`); a random
 //! `state` ties the answer to this sign-in; the verifier never leaves the process until the code
-//! is redeemed. Requests that are not the redirect (a favicon, a probe) get a 404 and the wait
-//! goes on; each connection has 10 s to send its request head (at most 16 KiB).
+//! is redeemed. Requests that are not the redirect (a favicon, a probe) get a 404, and a redirect
+//! carrying another `state` (stale, or forged by any local process) a 400, and the wait goes on
+//! until the deadline; each connection has 10 s to send its request head (at most 16 KiB).
 
 use std::time::Duration;
 
@@ -175,10 +176,10 @@ impl LoopbackListener {
     }
 
     /// Waits (at most `wait`) for the redirect carrying the code for `state`, answering the
-    /// browser with a small page.
+    /// browser with a small page. A redirect with another `state` is answered 400 and ignored.
     ///
     /// # Errors
-    /// [`TokenError::Loopback`] (timed out, state mismatch, listener failure),
+    /// [`TokenError::Loopback`] (timed out, listener failure),
     /// [`TokenError::SignInDeclined`] (`access_denied` and the like).
     pub async fn wait_for_code(self, state: &str, wait: Duration) -> Result<String, TokenError> {
         let app = html_escape(&self.app_name);
@@ -215,8 +216,10 @@ impl LoopbackListener {
                                 return Err(LoopbackError::Refused { error, description }.into());
                             }
                             Callback::StateMismatch => {
-                                respond(&mut stream, "400 Bad Request", "Sign-in failed", "This answer does not belong to the sign-in in progress.").await;
-                                return Err(LoopbackError::StateMismatch.into());
+                                // Any local process can send this: refuse it and keep waiting for
+                                // the browser (only the deadline ends the sign-in).
+                                respond(&mut stream, "400 Bad Request", "Not this sign-in", "This answer does not belong to the sign-in in progress; it was ignored.").await;
+                                tracing::warn!(target: "entra_token", "sign-in listener: ignored an answer carrying another state (stale or forged)");
                             }
                         }
                     }
@@ -387,6 +390,31 @@ mod tests {
             matches!(&err, TokenError::SignInDeclined { error, .. } if error == "access_denied"),
             "{err:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn listener_answers_another_state_400_and_keeps_waiting_for_the_code() {
+        let listener = LoopbackListener::bind("app").await.unwrap();
+        let base = listener.redirect_uri().to_owned();
+        let wait = tokio::spawn(listener.wait_for_code("s1", Duration::from_secs(30)));
+        for forged in [
+            "?code=stolen&state=other",
+            "?code=stolen",
+            "?error=access_denied&state=x",
+        ] {
+            let page = reqwest::get(format!("{base}{forged}")).await.unwrap();
+            assert_eq!(page.status(), 400, "{forged}");
+            assert!(page.text().await.unwrap().contains("it was ignored"));
+        }
+        assert!(
+            !wait.is_finished(),
+            "a forged answer does not end the sign-in"
+        );
+        let page = reqwest::get(format!("{base}?code=c0de&state=s1"))
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        assert_eq!(wait.await.unwrap().unwrap(), "c0de");
     }
 
     #[tokio::test]

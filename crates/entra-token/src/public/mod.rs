@@ -31,7 +31,7 @@ use crate::error::{clip, SignInReason, TokenError};
 use crate::response::{self, Tokens};
 use crate::token::{AccessToken, Scopes};
 use crate::transport::{post_bounded, TokenTransport};
-use device::{DeviceCodePrompt, Poll, DEVICE_CODE_GRANT, SLOW_DOWN_STEP};
+use device::{DeviceCodePrompt, Poll, DEVICE_CODE_GRANT};
 use loopback::{LoopbackListener, Pkce};
 
 /// The OpenID Connect scopes every sign-in adds: an ID token (the account) and a refresh token.
@@ -342,7 +342,9 @@ impl PublicClient {
         let start = device::parse(res.status, &res.body)?;
         show_prompt(&start.prompt);
         let lifetime = start.prompt.expires_in;
-        let deadline = tokio::time::Instant::now() + lifetime;
+        // The lifetime is at most an hour (device::parse), so the deadline cannot overflow.
+        let started = tokio::time::Instant::now();
+        let deadline = started.checked_add(lifetime).unwrap_or(started);
         let mut interval = start.prompt.interval;
         loop {
             tokio::time::sleep(interval).await;
@@ -359,7 +361,7 @@ impl PublicClient {
                 Err(e) => match device::classify(&e) {
                     Poll::Pending => {}
                     Poll::SlowDown => {
-                        interval += SLOW_DOWN_STEP;
+                        interval = device::slowed_down(interval);
                         tracing::debug!(target: "entra_token", ?interval, "device code: slow_down");
                     }
                     Poll::Stop => return Err(device::terminal(e, lifetime)),

@@ -182,6 +182,9 @@ proptest! {
     }
 }
 
+/// Only a guard against a hang (a failure, not a measurement).
+const HANG: Duration = Duration::from_secs(30);
+
 #[tokio::test]
 async fn while_one_caller_refreshes_others_get_the_still_valid_token_at_once() {
     let ep = FakeEndpoint::start().await;
@@ -194,29 +197,33 @@ async fn while_one_caller_refreshes_others_get_the_still_valid_token_at_once() {
     let scopes = Scopes::app_default("api://x");
     let first = client.acquire_for_app(&scopes).await.unwrap();
     clock.advance(Duration::from_secs(150));
-    ep.set_delay(Duration::from_millis(800));
+    // The refresh request is held at the token endpoint until the test lets it go.
+    let gate = ep.hold();
 
     let refresher = {
         let (c, s) = (client.clone(), scopes.clone());
         tokio::spawn(async move { c.acquire_for_app(&s).await.unwrap() })
     };
-    // Wait (bounded) until the refresh request has reached the token endpoint.
-    for _ in 0..400 {
-        if ep.count() == 2 {
-            break;
+    // Wait until the refresh request has reached the token endpoint (it stays there).
+    let reached = async {
+        while ep.count() < 2 {
+            tokio::task::yield_now().await;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert_eq!(ep.count(), 2);
-    let started = std::time::Instant::now();
-    let meanwhile = client.acquire_for_app(&scopes).await.unwrap();
-    assert!(
-        started.elapsed() < Duration::from_millis(400),
-        "{:?}",
-        started.elapsed()
-    );
+    };
+    tokio::time::timeout(HANG, reached)
+        .await
+        .expect("the refresh request reaches the token endpoint");
+    // Another caller is answered while the refresh is still held (it cannot be answered by the
+    // refresh): the still-valid token, and no second token request.
+    let meanwhile = tokio::time::timeout(HANG, client.acquire_for_app(&scopes))
+        .await
+        .expect("answered without waiting for the held refresh")
+        .unwrap();
     assert_eq!(meanwhile.secret(), first.secret());
+    assert!(!refresher.is_finished(), "the refresh is still held");
+    assert_eq!(ep.count(), 2);
 
+    gate.add_permits(1);
     let refreshed = refresher.await.unwrap();
     assert_eq!(refreshed.secret(), "tok-2-for-app");
     assert_eq!(

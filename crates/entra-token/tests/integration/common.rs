@@ -47,6 +47,8 @@ pub(crate) struct FakeEndpoint {
     pub(crate) url: String,
     pub(crate) answer: Arc<Mutex<Answer>>,
     pub(crate) delay: Arc<Mutex<Duration>>,
+    /// When set, each token request waits for a permit before it is answered.
+    pub(crate) gate: Arc<Mutex<Option<Arc<tokio::sync::Semaphore>>>>,
     pub(crate) requests: Arc<AtomicU64>,
     pub(crate) recorded: Arc<Mutex<Recorded>>,
 }
@@ -60,6 +62,7 @@ impl FakeEndpoint {
                 refresh_in: None,
             })),
             delay: Arc::new(Mutex::new(Duration::ZERO)),
+            gate: Arc::new(Mutex::new(None)),
             requests: Arc::new(AtomicU64::new(0)),
             recorded: Arc::new(Mutex::new(Recorded::default())),
         };
@@ -81,6 +84,14 @@ impl FakeEndpoint {
 
     pub(crate) fn set_delay(&self, d: Duration) {
         *self.delay.lock().unwrap() = d;
+    }
+
+    /// From now on every token request is held (counted, not answered) until the returned
+    /// semaphore gets a permit for it.
+    pub(crate) fn hold(&self) -> Arc<tokio::sync::Semaphore> {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        *self.gate.lock().unwrap() = Some(Arc::clone(&gate));
+        gate
     }
 
     pub(crate) fn count(&self) -> u64 {
@@ -138,6 +149,10 @@ async fn token(
     let delay = *ep.delay.lock().unwrap();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
+    }
+    let gate = ep.gate.lock().unwrap().clone();
+    if let Some(gate) = gate {
+        gate.acquire().await.unwrap().forget();
     }
     if tenant != TENANT {
         return oauth_error(

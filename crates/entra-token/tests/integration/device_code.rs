@@ -257,3 +257,121 @@ async fn acquire_is_silent_first_and_prompts_only_without_a_usable_sign_in() {
         "no request the second time"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn device_code_interval_of_zero_polls_once_a_second_never_back_to_back() {
+    let (result, transport, _) = run(&[
+        start(0, 900),
+        error("authorization_pending", 70016),
+        error("authorization_pending", 70016),
+        tokens(),
+    ])
+    .await;
+    assert_eq!(result.unwrap().source, TokenSource::DeviceCode);
+    assert_eq!(transport.poll_times(), [1, 2, 3]);
+}
+
+/// A device authorization endpoint and token endpoint on 127.0.0.1 that answer what the test
+/// gives (an identity provider gone wrong, or a hostile one): the device code answer, then
+/// `authorization_pending` once, then tokens.
+mod hostile {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use axum::routing::post;
+    use axum::Router;
+
+    pub(super) struct Idp {
+        pub(super) url: String,
+        pub(super) polls: Arc<AtomicU64>,
+    }
+
+    pub(super) async fn start(device_answer: String) -> Idp {
+        let polls = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&polls);
+        let app = Router::new()
+            .route(
+                "/organizations/oauth2/v2.0/devicecode",
+                post(
+                    move || async move { ([("content-type", "application/json")], device_answer) },
+                ),
+            )
+            .route(
+                "/organizations/oauth2/v2.0/token",
+                post(move || async move {
+                    let (status, body) = if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+                        super::error("authorization_pending", 70016)
+                    } else {
+                        super::tokens()
+                    };
+                    (
+                        http::StatusCode::from_u16(status).unwrap(),
+                        [("content-type", "application/json")],
+                        body,
+                    )
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Idp { url, polls }
+    }
+}
+
+#[tokio::test]
+async fn device_code_answer_with_huge_expiry_zero_interval_and_a_long_message_signs_in_without_a_panic(
+) {
+    // A localised prompt longer than 120 characters, with the code at its end and an escape
+    // sequence planted in it.
+    let message = String::from(
+        "Um sich anzumelden, öffnen Sie in einem Webbrowser die Seite \
+         https://microsoft.com/devicelogin und geben Sie den Code ABCD1234E ein, \u{1b}[2J\u{202e}um \
+         sich zu authentifizieren. Code: ABCD1234E"
+    );
+    let answer = serde_json::json!({
+        "user_code": "ABCD1234E",
+        "device_code": "dev-code-secret",
+        "verification_uri": "https://microsoft.com/devicelogin",
+        "expires_in": u64::MAX,
+        "interval": 0,
+        "message": message,
+    });
+    let idp = hostile::start(answer.to_string()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = PublicConfig::builder(
+        Authority::public("organizations")
+            .unwrap()
+            .with_instance(&idp.url)
+            .unwrap(),
+        CLIENT,
+        FileCache::new(dir.path().join("tokens.json")),
+    )
+    .build()
+    .unwrap();
+    let client = PublicClient::new(config).unwrap();
+    let shown = Arc::new(Mutex::new(None));
+    let keep = Arc::clone(&shown);
+    let result = client
+        .acquire_by_device_code(&Scopes::parse("api://x/read"), &move |p| {
+            *keep.lock().unwrap() = Some(p.clone());
+        })
+        .await
+        .unwrap();
+    assert_eq!(result.source, TokenSource::DeviceCode);
+    assert_eq!(result.account.id, "o1.t1");
+    assert_eq!(idp.polls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let prompt = shown.lock().unwrap().clone().unwrap();
+    assert_eq!(
+        prompt.expires_in,
+        Duration::from_secs(3600),
+        "at most an hour"
+    );
+    assert_eq!(prompt.interval, Duration::from_secs(1), "at least a second");
+    // The whole message, its control and bidi characters replaced.
+    assert_eq!(
+        prompt.message.as_deref(),
+        Some(message.replace(['\u{1b}', '\u{202e}'], "\u{fffd}").as_str())
+    );
+    assert!(message.chars().count() > 120);
+    assert!(prompt.message.unwrap().ends_with("Code: ABCD1234E"));
+}

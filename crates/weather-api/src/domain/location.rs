@@ -5,9 +5,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{is_two_letters, normalise, ValidationError};
+use super::{is_two_letters, normalise, text, ValidationError};
 
-/// A city name: trimmed, lower-cased, non-empty, at most [`City::MAX_LEN`] characters.
+/// A city name: trimmed, lower-cased, non-empty, at most [`City::MAX_LEN`] characters, one line of
+/// printable text (no control characters, line breaks or bidirectional overrides).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct City(String);
@@ -19,7 +20,9 @@ impl City {
     /// Parses a raw city name.
     ///
     /// # Errors
-    /// [`ValidationError::MissingCity`] when blank, [`ValidationError::CityTooLong`] when too long.
+    /// [`ValidationError::MissingCity`] when blank, [`ValidationError::CityTooLong`] when too long,
+    /// [`ValidationError::CityHasControlCharacter`] when it holds a control character, a line break or
+    /// a bidirectional override.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let city = normalise(raw);
         if city.is_empty() {
@@ -28,7 +31,20 @@ impl City {
         if city.chars().count() > Self::MAX_LEN {
             return Err(ValidationError::CityTooLong);
         }
+        if let Some(found) = text::first_forbidden(&city) {
+            return Err(ValidationError::CityHasControlCharacter(found));
+        }
         Ok(Self(city))
+    }
+
+    /// A city name read back from the database: parsed as [`City::parse`] does, except that a
+    /// forbidden character (a row stored by an older version or another program) is replaced by
+    /// U+FFFD instead of failing the row.
+    ///
+    /// # Errors
+    /// [`ValidationError::MissingCity`] when blank, [`ValidationError::CityTooLong`] when too long.
+    pub fn from_stored(stored: &str) -> Result<Self, ValidationError> {
+        Self::parse(&text::defuse(stored))
     }
 
     /// The normalised name.
@@ -169,20 +185,22 @@ pub struct Location {
 
 /// The wire shape of a location as clients send it; every field optional so that missing values get the
 /// service's own messages rather than serde's. Its OpenAPI schema (`LocationSubmission`) states what a
-/// valid submission is; anything else is answered 422 with the failing field.
+/// valid submission is; an invalid field is answered 422 naming it, an unknown field 400 naming it.
 #[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(
     as = LocationSubmission,
     description = "Where: a city and, optionally, a US state and a country (default US)."
 )]
 pub struct RawLocation {
-    /// City, required (1 to 100 characters once trimmed; case is ignored).
+    /// City, required (1 to 100 characters once trimmed, one line without control characters or
+    /// bidirectional overrides; case is ignored).
     #[schema(
         value_type = String,
         required = true,
         min_length = 1,
         max_length = 100,
-        pattern = r"\S",
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]*\S[^\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]*$",
         example = "Portland"
     )]
     pub city: Option<String>,
@@ -229,7 +247,12 @@ mod tests {
     fn too_long_city_is_refused() {
         let long = "a".repeat(City::MAX_LEN + 1);
         assert_eq!(City::parse(&long), Err(ValidationError::CityTooLong));
-        assert!(City::parse(&"a".repeat(City::MAX_LEN)).is_ok());
+        let longest = "a".repeat(City::MAX_LEN);
+        assert_eq!(
+            City::parse(&longest).map(|c| c.as_str().len()),
+            Ok(City::MAX_LEN),
+            "a city of exactly MAX_LEN characters is accepted whole"
+        );
     }
 
     #[test]
@@ -239,7 +262,11 @@ mod tests {
             err.to_string(),
             "Invalid country: usa. It must be a two letter abbreviation such as US or GB."
         );
-        assert!(CountryCode::parse("1a").is_err());
+        assert_eq!(
+            CountryCode::parse("1a"),
+            Err(ValidationError::InvalidCountry("1a".to_owned())),
+            "a digit is not a letter"
+        );
         assert_eq!(CountryCode::parse(" GB").unwrap().as_str(), "gb");
     }
 

@@ -21,16 +21,20 @@ pub(crate) use string_schema;
 
 mod health;
 mod location;
+mod object;
 mod page;
 mod rate;
 mod report;
+mod text;
 mod weather;
 
 pub use health::{Liveness, LivenessStatus, Readiness, ReadinessChecks, ReadinessStatus};
 pub use location::{City, CountryCode, Location, RawLocation, StateCode};
+pub use object::JsonObject;
 pub use page::{Cursor, Page, PageLimit, PageRequest, RawPageQuery};
 pub use rate::{Quota, RateDecision, RouteClass};
 pub use report::{Description, NewReport, RawNewReport, Report};
+pub use text::ForbiddenChar;
 pub use weather::{Units, WeatherQuery};
 
 /// Why a raw input was refused. The `Display` text is the message the client sees (the original service's
@@ -43,6 +47,9 @@ pub enum ValidationError {
     /// The city is longer than [`City::MAX_LEN`] characters.
     #[error("Invalid city: it must be at most {max} characters long.", max = City::MAX_LEN)]
     CityTooLong,
+    /// The city contains a control character, a line break or a bidirectional override.
+    #[error("Invalid city: it contains {0}. Send one line of plain text: control characters (tabs and line breaks included) and bidirectional overrides are not allowed.")]
+    CityHasControlCharacter(ForbiddenChar),
     /// The country is not a two-letter code.
     #[error("Invalid country: {0}. It must be a two letter abbreviation such as US or GB.")]
     InvalidCountry(String),
@@ -58,6 +65,9 @@ pub enum ValidationError {
     /// The report description is longer than [`Description::MAX_LEN`] characters.
     #[error("Invalid description: it must be at most {max} characters long.", max = Description::MAX_LEN)]
     DescriptionTooLong,
+    /// The report description contains a control character, a line break or a bidirectional override.
+    #[error("Invalid description: it contains {0}. Send one line of plain text: control characters (tabs and line breaks included) and bidirectional overrides are not allowed.")]
+    DescriptionHasControlCharacter(ForbiddenChar),
     /// The report has no location object.
     #[error("Location is required.")]
     MissingLocation,
@@ -76,11 +86,13 @@ impl ValidationError {
         match self {
             Self::MissingCity => "missing_city",
             Self::CityTooLong => "city_too_long",
+            Self::CityHasControlCharacter(_) => "city_has_control_character",
             Self::InvalidCountry(_) => "invalid_country",
             Self::InvalidState(_) => "invalid_state",
             Self::InvalidUnits(_) => "invalid_units",
             Self::MissingDescription => "missing_description",
             Self::DescriptionTooLong => "description_too_long",
+            Self::DescriptionHasControlCharacter(_) => "description_has_control_character",
             Self::MissingLocation => "missing_location",
             Self::InvalidLimit(_) => "invalid_limit",
             Self::InvalidCursor => "invalid_cursor",

@@ -4,10 +4,18 @@
 //!
 //! **Who the caller is.** The extractor runs after authentication (a handler lists it after its auth
 //! extractor; with a route layer, the layer ran before): it reads the `VerifiedClaims` the auth step put
-//! in the request extensions. A user is `tid` + `oid`; an app-only token is `tid` + its client id
-//! (`azp`/`appid`); a request without verified claims (anonymous routes) is its client address (after
-//! the trusted-proxy rules). A token that does not validate never reaches the extractor, so it cannot
-//! spend anybody's budget, and a refused request never reaches the handler's database work.
+//! in the request extensions. A delegated token is its user (`tid` + `oid`, else `iss` + `sub`), never
+//! its client app; an app-only token is `tid` + its client id (`azp`/`appid`); a request without
+//! verified claims (anonymous routes) is its client address (after the trusted-proxy rules; IPv6 per
+//! /64): [`caller_key`]. A token that does not validate never reaches the extractor, so it cannot spend
+//! anybody's budget, and a refused request never reaches the handler's database work.
+//!
+//! **Invalid tokens.** Verifying a token costs a signature check, so unauthenticated garbage must not
+//! buy unlimited work: [`InvalidTokenLayer`] keeps, per client address ([`AddressKey`]), a GCRA that
+//! only 401 answers to requests with a token spend ([`INVALID_TOKENS`]: a burst of 100, then 10 a
+//! second). Over it, the address's requests with a token are answered 429 `too_many_invalid_tokens`
+//! before any verification. Valid tokens never spend it, and while no address is over budget the check
+//! is one atomic load. Local to each instance (a flood is stopped where it lands).
 //!
 //! **The algorithm.** GCRA (the generic cell rate algorithm): per key one "theoretical arrival time"
 //! (TAT). A request at `now` is allowed when `max(TAT, now) + interval - window <= now`, and then moves
@@ -25,13 +33,18 @@
 //! Redis is not asked again for [`REDIS_RETRY`] so an outage costs no time per request.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
+use std::future::Future;
+use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::net::{IpAddr, Ipv6Addr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts, Request};
+use axum::response::{IntoResponse, Response};
 use entra_auth::VerifiedClaims;
 use http::request::Parts;
 
@@ -98,25 +111,56 @@ where
     }
 }
 
-/// Who the caller is, as a limiter key: `u:{tid}:{oid}`, `a:{tid}:{client id}` or `ip:{address}`.
+/// Who the caller is, as a limiter key:
+///
+/// - a delegated token (a user signed in to some client app): the user, `u:{tid}:{oid}`, or where the
+///   token has no `oid` (Azure AD B2C user flows by default) `us:{iss}:{sub}` (`sub` is unique within
+///   its issuer). Never the client app: one user of a single-page app must not spend every user's
+///   quota. A delegated token naming no user at all is keyed by its client address;
+/// - an app-only token: the app, `a:{tid}:{client id}`, else `as:{tid}:{sub}`;
+/// - no verified claims (anonymous routes): the client address, `ip:{address}` for IPv4 and
+///   `ip:{network}/64` for IPv6 (one host is routinely given a whole /64, so per address it would have
+///   2^64 budgets).
 pub fn caller_key(extensions: &http::Extensions) -> String {
     if let Some(claims) = extensions.get::<VerifiedClaims>() {
         let tid = claims.tid().unwrap_or("-");
-        if !claims.is_app_only() {
+        if claims.is_app_only() {
+            if let Some(app) = claims.client_id() {
+                return format!("a:{tid}:{app}");
+            }
+            if let Some(sub) = claims.sub() {
+                return format!("as:{tid}:{sub}");
+            }
+        } else {
             if let Some(oid) = claims.oid() {
                 return format!("u:{tid}:{oid}");
             }
-        }
-        if let Some(app) = claims.client_id() {
-            return format!("a:{tid}:{app}");
-        }
-        if let Some(sub) = claims.sub() {
-            return format!("s:{tid}:{sub}");
+            if let Some(sub) = claims.sub() {
+                return format!("us:{}:{sub}", claims.issuer().unwrap_or(tid));
+            }
         }
     }
     match extensions.get::<ClientInfo>().and_then(|c| c.ip) {
-        Some(ip) => format!("ip:{ip}"),
+        Some(ip) => match ip.to_canonical() {
+            IpAddr::V4(v4) => format!("ip:{v4}"),
+            IpAddr::V6(_) => format!("ip:{}/64", Ipv6Addr::from(AddressKey::of(ip).0)),
+        },
         None => "ip:unknown".to_owned(),
+    }
+}
+
+/// A client address as the limits see it: an IPv4 address (as its IPv4-mapped IPv6 form), or an IPv6
+/// address's /64 network. A number: no allocation to key a table with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AddressKey(u128);
+
+impl AddressKey {
+    /// The key of `ip`.
+    pub fn of(ip: IpAddr) -> Self {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => Self(u128::from(v4.to_ipv6_mapped())),
+            IpAddr::V6(v6) => Self(u128::from(v6) & !u128::from(u64::MAX)),
+        }
     }
 }
 
@@ -135,6 +179,7 @@ pub struct RateLimiter {
     read: Gcra,
     write: Gcra,
     shared: Option<SharedGcra>,
+    invalid_tokens: InvalidTokens,
     epoch: Instant,
 }
 
@@ -156,6 +201,7 @@ impl RateLimiter {
             read: Gcra::new(config.read, config.max_callers),
             write: Gcra::new(config.write, config.max_callers),
             shared,
+            invalid_tokens: InvalidTokens::new(config.max_callers),
             epoch: Instant::now(),
         })
     }
@@ -191,8 +237,224 @@ impl RateLimiter {
             RouteClass::Read => &self.read,
             RouteClass::Write => &self.write,
         };
-        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let now = self.now();
         (gcra.check(caller, now, class), now)
+    }
+
+    /// Nanoseconds on the limiter's clock.
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// `None` when a request with a token from `address` may be verified now; otherwise how long
+    /// until it may (the address presented too many invalid tokens).
+    pub fn invalid_token_wait(&self, address: AddressKey) -> Option<Duration> {
+        self.invalid_tokens
+            .wait(address, || self.now())
+            .map(Duration::from_nanos)
+    }
+
+    /// Counts one invalid token presented from `address`.
+    pub fn record_invalid_token(&self, address: AddressKey) {
+        self.invalid_tokens.record(address, self.now());
+    }
+}
+
+/// The invalid tokens one client address may present, at most: a burst of 100, then one every 100 ms.
+/// Each costs a signature verification (an RSA operation) unless it fails earlier; legitimate clients
+/// present few (an expired token, then a fresh one), valid tokens never count.
+pub const INVALID_TOKENS: (u32, Duration) = (100, Duration::from_secs(10));
+
+/// The pre-limit on invalid tokens per client address ([`AddressKey`]), a GCRA whose budget only
+/// failed verifications spend. Consulted before a token is verified; while no address is over its
+/// budget (the normal state) that is one atomic load.
+#[derive(Debug)]
+struct InvalidTokens {
+    interval: u64,
+    window: u64,
+    per_shard: usize,
+    /// How many addresses have a TAT in the table; 0 answers "may verify" without a lock.
+    tracked: AtomicUsize,
+    hasher: std::collections::hash_map::RandomState,
+    shards: Box<[Mutex<HashMap<AddressKey, u64>>]>,
+}
+
+impl InvalidTokens {
+    fn new(max_addresses: usize) -> Self {
+        let (requests, window) = INVALID_TOKENS;
+        let quota = Quota::new(requests, window).expect("BUG: INVALID_TOKENS is a positive quota");
+        Self {
+            interval: nanos(quota.emission_interval()),
+            window: nanos(quota.window()),
+            per_shard: (max_addresses / SHARDS).max(1),
+            tracked: AtomicUsize::new(0),
+            hasher: std::collections::hash_map::RandomState::new(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    fn shard(&self, address: AddressKey) -> &Mutex<HashMap<AddressKey, u64>> {
+        let hash = self.hasher.hash_one(address);
+        &self.shards[usize::try_from(hash).unwrap_or(0) & (SHARDS - 1)]
+    }
+
+    /// `None` when `address` may present a token now, else the nanoseconds until it may. An address
+    /// whose TAT has passed is forgotten (its next invalid token starts a new budget).
+    fn wait(&self, address: AddressKey, now: impl FnOnce() -> u64) -> Option<u64> {
+        if self.tracked.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let now = now();
+        let mut table = self
+            .shard(address)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let tat = *table.get(&address)?;
+        if tat <= now {
+            table.remove(&address);
+            self.tracked.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        let allow_at = tat
+            .saturating_add(self.interval)
+            .saturating_sub(self.window);
+        (now < allow_at).then(|| allow_at - now)
+    }
+
+    /// Spends one invalid token of `address`'s budget (never more than one window ahead, however
+    /// many were in flight at once).
+    fn record(&self, address: AddressKey, now: u64) {
+        let mut table = self
+            .shard(address)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let ceiling = now.saturating_add(self.window);
+        if let Some(tat) = table.get_mut(&address) {
+            *tat = (*tat).max(now).saturating_add(self.interval).min(ceiling);
+            return;
+        }
+        if table.len() >= self.per_shard {
+            let before = table.len();
+            evict(&mut table, now, self.per_shard);
+            self.tracked
+                .fetch_sub(before - table.len(), Ordering::Relaxed);
+        }
+        table.insert(address, now.saturating_add(self.interval));
+        self.tracked.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Tower layer: the pre-limit on invalid tokens. A request that carries a token (an `Authorization`
+/// header or an `access_token` query parameter) from a client address over its [`INVALID_TOKENS`]
+/// budget is answered 429 `too_many_invalid_tokens` with `Retry-After` before anything verifies its
+/// token; a 401 answer to a request that carried one spends one of its address's budget. Sits inside
+/// [`EdgeLayer`](super::layers::EdgeLayer), which resolved the client address.
+#[derive(Debug, Clone)]
+pub struct InvalidTokenLayer {
+    limiter: Arc<RateLimiter>,
+}
+
+impl InvalidTokenLayer {
+    /// The layer, counting in `limiter`.
+    pub fn new(limiter: Arc<RateLimiter>) -> Self {
+        Self { limiter }
+    }
+}
+
+impl<S> tower::Layer<S> for InvalidTokenLayer {
+    type Service = InvalidTokenGuard<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        InvalidTokenGuard {
+            inner,
+            limiter: Arc::clone(&self.limiter),
+        }
+    }
+}
+
+/// The service of [`InvalidTokenLayer`].
+#[derive(Debug, Clone)]
+pub struct InvalidTokenGuard<S> {
+    inner: S,
+    limiter: Arc<RateLimiter>,
+}
+
+/// True when the request presents a token (valid or not) to be verified.
+fn carries_token(request: &Request) -> bool {
+    request.headers().contains_key(http::header::AUTHORIZATION)
+        || request
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p.starts_with("access_token=")))
+}
+
+impl<S> tower::Service<Request> for InvalidTokenGuard<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = GuardFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let address = carries_token(&request)
+            .then(|| request.extensions().get::<ClientInfo>().and_then(|c| c.ip))
+            .flatten()
+            .map(AddressKey::of);
+        if let Some(address) = address {
+            if let Some(retry_after) = self.limiter.invalid_token_wait(address) {
+                tracing::debug!("too many invalid tokens from this address: refused unverified");
+                return GuardFuture {
+                    inner: None,
+                    refused: Some(ApiError::TooManyInvalidTokens { retry_after }.into_response()),
+                    spend: None,
+                };
+            }
+        }
+        GuardFuture {
+            inner: Some(self.inner.call(request)),
+            refused: None,
+            spend: address.map(|a| (Arc::clone(&self.limiter), a)),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`InvalidTokenGuard`]: the refusal, or the inner answer (counted when a 401).
+    pub struct GuardFuture<F> {
+        #[pin]
+        inner: Option<F>,
+        refused: Option<Response>,
+        spend: Option<(Arc<RateLimiter>, AddressKey)>,
+    }
+}
+
+impl<F, E> Future for GuardFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Some(refused) = this.refused.take() {
+            return Poll::Ready(Ok(refused));
+        }
+        let inner = this
+            .inner
+            .as_pin_mut()
+            .expect("BUG: GuardFuture polled after it completed");
+        let response = ready!(inner.poll(cx))?;
+        if response.status() == http::StatusCode::UNAUTHORIZED {
+            if let Some((limiter, address)) = this.spend.take() {
+                limiter.record_invalid_token(address);
+            }
+        }
+        Poll::Ready(Ok(response))
     }
 }
 
@@ -281,7 +543,7 @@ fn decision(
 }
 
 /// Makes room in a full shard: forget callers whose TAT has passed, else the one nearest to it.
-fn evict(table: &mut Table, now: u64, limit: usize) {
+fn evict<K: Clone + Eq + Hash>(table: &mut HashMap<K, u64>, now: u64, limit: usize) {
     table.retain(|_, tat| *tat > now);
     if table.len() >= limit {
         if let Some(key) = table
@@ -475,6 +737,40 @@ mod tests {
     }
 
     #[test]
+    fn address_keys_group_ipv6_by_64_and_keep_ipv4_per_address() {
+        let key = |ip: &str| AddressKey::of(ip.parse().unwrap());
+        assert_eq!(
+            key("2001:db8:1:2::1"),
+            key("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_ne!(key("192.0.2.1"), key("192.0.2.2"));
+        // A dual-stack socket's IPv4 client is that IPv4 address, not the ::ffff:0:0/64 network.
+        assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));
+        assert_ne!(key("::ffff:192.0.2.1"), key("::ffff:192.0.2.2"));
+    }
+
+    #[test]
+    fn invalid_token_budget_is_a_burst_then_refuses_until_it_refills() {
+        let tokens = InvalidTokens::new(1000);
+        let address = AddressKey::of("203.0.113.9".parse().unwrap());
+        let other = AddressKey::of("203.0.113.10".parse().unwrap());
+        let now = 100 * SEC;
+        assert_eq!(tokens.wait(address, || now), None);
+        for _ in 0..INVALID_TOKENS.0 {
+            assert_eq!(tokens.wait(address, || now), None);
+            tokens.record(address, now);
+        }
+        let wait = tokens.wait(address, || now).expect("over budget");
+        assert_eq!(wait, tokens.interval);
+        assert_eq!(tokens.wait(other, || now), None, "per address");
+        // One interval later one more may be tried; a whole window later the address is forgotten.
+        assert_eq!(tokens.wait(address, || now + tokens.interval), None);
+        assert_eq!(tokens.wait(address, || now + 2 * tokens.window), None);
+        assert_eq!(tokens.tracked.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
     fn caller_key_prefers_the_verified_user_then_the_address() {
         let mut ext = http::Extensions::new();
         assert_eq!(caller_key(&ext), "ip:unknown");
@@ -486,5 +782,19 @@ mod tests {
             via_trusted_proxy: false,
         });
         assert_eq!(caller_key(&ext), "ip:192.0.2.7");
+        for (ip, key) in [
+            ("2001:db8::7", "ip:2001:db8::/64"),
+            ("2001:db8:0:0:1:2:3:4", "ip:2001:db8::/64"),
+            ("::ffff:192.0.2.7", "ip:192.0.2.7"),
+        ] {
+            ext.insert(ClientInfo {
+                peer: None,
+                ip: Some(ip.parse().unwrap()),
+                scheme: "http",
+                host: None,
+                via_trusted_proxy: false,
+            });
+            assert_eq!(caller_key(&ext), key, "{ip}");
+        }
     }
 }

@@ -21,7 +21,7 @@ use http::{header, HeaderMap, HeaderValue, StatusCode};
 use uuid::Uuid;
 
 use crate::auth::{ReportsRead, ReportsWrite};
-use crate::domain::{NewReport, PageRequest, RawNewReport, RawPageQuery, Report};
+use crate::domain::{JsonObject, NewReport, PageRequest, RawNewReport, RawPageQuery, Report};
 use crate::error::ApiError;
 use crate::middleware::rate_limit::{RateLimited, ReadClass, WriteClass};
 use crate::page_cache::PageAnswer;
@@ -228,9 +228,9 @@ pub(crate) async fn create_report(
     _auth: Authorized<ReportsWrite>,
     _rate: RateLimited<WriteClass>,
     State(state): State<AppState>,
-    body: Result<Json<RawNewReport>, JsonRejection>,
+    body: Result<Json<JsonObject<RawNewReport>>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(raw) = body?;
+    let Json(JsonObject(raw)) = body?;
     let new = NewReport::parse(&raw).map_err(ApiError::InvalidBody)?;
     let report = state.store.add(new).await?;
     state.metrics.record_report_stored();

@@ -234,6 +234,26 @@ async fn openapi_documents_problem_answers_per_operation() {
         "#/components/schemas/ReportSubmission"
     );
     assert!(doc["components"]["schemas"]["ReportSubmission"]["example"].is_object());
+    // What the service refuses, the document refuses too: unknown fields, control characters.
+    let schemas = &doc["components"]["schemas"];
+    for (schema, text) in [
+        ("ReportSubmission", "description"),
+        ("LocationSubmission", "city"),
+    ] {
+        assert_eq!(schemas[schema]["type"], "object", "{schema}");
+        assert_eq!(schemas[schema]["additionalProperties"], false, "{schema}");
+        let pattern = schemas[schema]["properties"][text]["pattern"]
+            .as_str()
+            .unwrap();
+        assert!(
+            pattern.contains(r"\u0000-\u001F\u007F-\u009F"),
+            "{schema}.{text}: {pattern}"
+        );
+        assert!(
+            pattern.contains(r"\u202A-\u202E\u2066-\u2069"),
+            "{schema}.{text}: {pattern}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -160,7 +160,14 @@ async fn key_rotation_rejects_no_valid_request_and_refreshes_once() {
 async fn unknown_kid_flood_fetches_keys_at_most_once() {
     // 300 requests at once: above the default max_in_flight (256), so on a busy machine some were shed
     // (503 overloaded) before reaching the validator. This test is about key refreshes, not shedding.
-    let app = spawn_app_with(TestConfig::new().set("MAX_IN_FLIGHT", "1024")).await;
+    // Each request from its own client address (forwarded by the trusted proxy, the test): one address
+    // would be over its invalid-token allowance after 100 and refused before key lookup (429).
+    let app = spawn_app_with(
+        TestConfig::new()
+            .set("MAX_IN_FLIGHT", "1024")
+            .set("TRUSTED_PROXIES", "127.0.0.1"),
+    )
+    .await;
     let per_refresh = key_fetches(&app);
     let good = app.token(Persona::Reader).unwrap();
     let mut set = tokio::task::JoinSet::new();
@@ -170,6 +177,7 @@ async fn unknown_kid_flood_fetches_keys_at_most_once() {
         set.spawn(async move {
             client
                 .get(url)
+                .header("x-forwarded-for", format!("2001:db8:{i:x}::1"))
                 .bearer_auth(token)
                 .send()
                 .await

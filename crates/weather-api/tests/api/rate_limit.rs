@@ -238,3 +238,171 @@ async fn weather_reads_share_the_read_quota_and_refuse_before_calling_the_upstre
         "the refused read never reached OpenWeatherMap"
     );
 }
+
+/// Alice's or bob's delegated token as Azure AD B2C user flows issue them by default: no `oid`.
+fn user_without_oid(user: &str) -> TokenRequest {
+    let mut request = TokenRequest {
+        subject: Subject::User(user.to_owned()),
+        scopes: vec!["weather.read".to_owned()],
+        ..TokenRequest::default()
+    };
+    request
+        .extra_claims
+        .insert("oid".to_owned(), serde_json::Value::Null);
+    request
+}
+
+#[tokio::test]
+async fn delegated_users_without_oid_each_have_their_own_budget() {
+    let app = spawn_app_with(limits(1, 10)).await;
+    let alice = app.mint(&user_without_oid("alice"));
+    let bob = app.mint(&user_without_oid("bob"));
+    let first = app.get("/api/reports", Some(&alice)).await;
+    assert_eq!(first.status().as_u16(), 200);
+    assert!(header(&first, "ratelimit").starts_with("\"read\";r=0;"));
+    // Both came through the same client app: bob is not charged for alice's request...
+    let bob_first = app.get("/api/reports", Some(&bob)).await;
+    assert_eq!(bob_first.status().as_u16(), 200, "bob has his own budget");
+    assert!(header(&bob_first, "ratelimit").starts_with("\"read\";r=0;"));
+    // ...and alice is still limited as one user (keyed on `sub` within her tenant).
+    let again = app.get("/api/reports", Some(&alice)).await;
+    assert_eq!(again.status().as_u16(), 429);
+    assert_eq!(problem(again).await["code"], "rate_limited");
+}
+
+/// GET / as an anonymous client whose address the trusted proxy (the test, on 127.0.0.1) forwards.
+async fn home_from(app: &crate::helpers::TestApp, client: &str) -> reqwest::Response {
+    app.client
+        .get(app.url("/"))
+        .header("x-forwarded-for", client)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn anonymous_ipv6_callers_share_one_budget_per_64_network() {
+    let app = spawn_app_with(limits(1, 10).set("TRUSTED_PROXIES", "127.0.0.1")).await;
+    let first = home_from(&app, "2001:db8:1:2::1").await;
+    assert_eq!(first.status().as_u16(), 200);
+    // Any address of the same /64 (one host can take them all) shares that budget...
+    let same_network = home_from(&app, "2001:db8:1:2:ffff:ffff:ffff:9").await;
+    assert_eq!(same_network.status().as_u16(), 429);
+    assert_eq!(
+        header(&same_network, "ratelimit-policy"),
+        "\"read\";q=1;w=60"
+    );
+    assert_eq!(problem(same_network).await["code"], "rate_limited");
+    // ...another /64 has its own, and IPv4 clients are still keyed per address.
+    assert_eq!(
+        home_from(&app, "2001:db8:1:3::1").await.status().as_u16(),
+        200
+    );
+    assert_eq!(home_from(&app, "192.0.2.10").await.status().as_u16(), 200);
+    assert_eq!(home_from(&app, "192.0.2.11").await.status().as_u16(), 200);
+}
+
+/// `token` with its signature replaced by random bytes: well-formed, a known key id, and one RSA
+/// verification to refuse.
+fn forged(token: &str) -> String {
+    use base64::Engine as _;
+    let (signed, _) = token.rsplit_once('.').unwrap();
+    let signature: Vec<u8> = (0..256).map(|_| rand::random::<u8>()).collect();
+    format!(
+        "{signed}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature)
+    )
+}
+
+/// `entra_auth_tokens_rejected_total` summed over its codes, from `/metrics`.
+async fn tokens_rejected(app: &crate::helpers::TestApp) -> u64 {
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("entra_auth_tokens_rejected_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+/// GET /api/reports with `token`, from `client` (forwarded by the trusted proxy).
+async fn reports_from(
+    app: &crate::helpers::TestApp,
+    client: &str,
+    token: &str,
+) -> reqwest::Response {
+    app.client
+        .get(app.url("/api/reports"))
+        .bearer_auth(token)
+        .header("x-forwarded-for", client)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn flood_of_forged_tokens_from_one_address_is_refused_before_verification() {
+    let app = spawn_app_with(TestConfig::new().set("TRUSTED_PROXIES", "127.0.0.1")).await;
+    let valid = app.token(Persona::Reader).unwrap();
+    let attacker = "203.0.113.66";
+    let before = tokens_rejected(&app).await;
+    // Forged tokens are verified (401) until the address has spent its allowance of invalid tokens...
+    let mut verified = 0;
+    let refused = loop {
+        let response = reports_from(&app, attacker, &forged(&valid)).await;
+        match response.status().as_u16() {
+            401 => verified += 1,
+            429 => break response,
+            other => panic!("forged token answered {other}"),
+        }
+        assert!(verified < 1000, "1000 forged tokens verified: no pre-limit");
+    };
+    assert!(
+        verified >= 10,
+        "only {verified} verified before the pre-limit"
+    );
+    // ...then refused before any verification: 429 with Retry-After and a problem naming the reason.
+    let retry_after: u64 = header(&refused, "retry-after").parse().unwrap();
+    assert!(retry_after >= 1, "{retry_after}");
+    let body = problem(refused).await;
+    assert_eq!(body["status"], 429);
+    assert_eq!(body["code"], "too_many_invalid_tokens");
+    assert!(
+        body["detail"].as_str().unwrap().contains("invalid tokens"),
+        "{body}"
+    );
+    // From now on the allowance refills slowly (10 a second): a 429 costs no verification; only what
+    // the refill lets through (how much depends on the machine's speed) is verified.
+    let rejected = tokens_rejected(&app).await;
+    let (mut refused, mut checked) = (0, 0);
+    for _ in 0..20 {
+        match reports_from(&app, attacker, &forged(&valid))
+            .await
+            .status()
+            .as_u16()
+        {
+            429 => refused += 1,
+            401 => checked += 1,
+            other => panic!("forged token answered {other}"),
+        }
+    }
+    assert_eq!(
+        tokens_rejected(&app).await,
+        rejected + checked,
+        "every verified forged token is a rejection; the {refused} refused ones were never verified"
+    );
+    assert_eq!(
+        rejected,
+        before + verified,
+        "the first 429 was not verified either"
+    );
+    // Other addresses are not affected, valid tokens never spend the allowance.
+    let other = reports_from(&app, "198.51.100.7", &valid).await;
+    assert_eq!(other.status().as_u16(), 200);
+    assert_eq!(
+        reports_from(&app, "198.51.100.7", &forged(&valid))
+            .await
+            .status()
+            .as_u16(),
+        401
+    );
+}

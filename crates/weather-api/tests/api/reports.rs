@@ -275,3 +275,93 @@ async fn unsupported_method_returns_405_problem_with_allow_header() {
     assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
     assert_eq!(problem(response).await["code"], "method_not_allowed");
 }
+
+#[tokio::test]
+async fn post_report_with_terminal_escape_in_description_returns_422_naming_the_field() {
+    // An OSC title change, a BEL, then "clear screen": what a reader's terminal would obey.
+    assert_body_refused(
+        report_body("Sunny\u{1b}]0;pwned\u{7}\u{1b}[2J", "Portland"),
+        422,
+        "description_has_control_character",
+        "Invalid description: it contains U+001B (a control character).",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn post_report_with_line_break_inside_description_returns_422() {
+    assert_body_refused(
+        report_body("Sunny\rRain for everyone", "Portland"),
+        422,
+        "description_has_control_character",
+        "U+000D (a control character)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn post_report_with_bidi_override_in_city_returns_422_naming_the_field() {
+    assert_body_refused(
+        report_body("Sunny", "Port\u{202E}dnal"),
+        422,
+        "city_has_control_character",
+        "Invalid city: it contains U+202E (a bidirectional override).",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn post_report_with_mistyped_location_field_returns_400_naming_it() {
+    assert_body_refused(
+        json!({"description": "Sunny", "location": {"city": "Portland", "sate": "OR"}}),
+        400,
+        "invalid_body",
+        "location.sate: unknown field `sate`, expected one of `city`, `state`, `country`",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn post_report_with_unknown_top_level_field_returns_400_naming_it() {
+    assert_body_refused(
+        json!({"description": "Sunny", "location": {"city": "Portland"}, "severity": 3}),
+        400,
+        "invalid_body",
+        "unknown field `severity`, expected `description` or `location`",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn post_report_as_json_array_returns_400_and_stores_nothing() {
+    assert_body_refused(
+        json!(["Sunny", {"city": "Portland", "state": "OR"}]),
+        400,
+        "invalid_body",
+        "invalid type: sequence, expected a JSON object",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn post_report_with_location_as_json_array_returns_400() {
+    assert_body_refused(
+        json!({"description": "Sunny", "location": ["Portland", "OR", "US"]}),
+        400,
+        "invalid_body",
+        "invalid type: sequence, expected a JSON object",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn post_report_with_right_to_left_mark_is_stored() {
+    // Marks (not overrides) are ordinary in right-to-left text.
+    let app = spawn_app().await;
+    let response = app
+        .post_report_as(Persona::Writer, &report_body("גשם\u{200F} 12°", "Tel Aviv"))
+        .await;
+    assert_eq!(response.status().as_u16(), 201);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["description"], "גשם\u{200F} 12°");
+}

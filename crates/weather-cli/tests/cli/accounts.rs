@@ -397,3 +397,139 @@ async fn device_code_prompt_in_a_terminal_shows_the_code_and_the_sign_in_complet
     assert!(shown.contains("exit=0"), "{shown}");
     assert_eq!(weather.cache_json()["accounts"][0]["oid"], ALICE_OID);
 }
+
+/// The set-aside copies of damaged cache files next to the cache.
+fn set_aside_files(weather: &Weather) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(weather.cache_file().parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".corrupt-"))
+        .collect()
+}
+
+#[tokio::test]
+async fn cache_file_of_a_newer_version_is_refused_with_upgrade_and_left_in_place() {
+    let service = spawn_dev_service().await;
+    let weather = Weather::new(&service);
+    std::fs::create_dir_all(weather.cache_file().parent().unwrap()).unwrap();
+    let newer =
+        br#"{"version": 2, "accounts": [{"refresh_token": "a-newer-release-s-live-token"}]}"#;
+    std::fs::write(weather.cache_file(), newer).unwrap();
+    let run = weather.run(&["reports"]).await;
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stdout.is_empty(), "{run:#?}");
+    assert!(
+        run.stderr.starts_with(&format!(
+            "weather: token cache {} was written by a newer version of this program (format 2, this one reads up to 1): upgrade it",
+            weather.cache_file().display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: upgrade `weather`"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(weather.cache_file()).unwrap(), newer);
+    assert!(set_aside_files(&weather).is_empty());
+    assert_eq!(service.token_requests(), 0);
+}
+
+#[tokio::test]
+async fn logout_deletes_set_aside_copies_of_damaged_cache_files() {
+    let service = spawn_dev_service().await;
+    let weather = Weather::new(&service);
+    std::fs::create_dir_all(weather.cache_file().parent().unwrap()).unwrap();
+    std::fs::write(
+        weather.cache_file(),
+        b"{\"version\": 1, \"accounts\": [{\"refresh_token\": \"still-live\"",
+    )
+    .unwrap();
+    weather.run(&["reports"]).await.ok();
+    assert_eq!(set_aside_files(&weather).len(), 1);
+    let out = weather.run(&["logout"]).await;
+    assert_eq!(
+        out.ok(),
+        "No account is signed in (`weather logout --all` also forgets app-only tokens).\n\
+         Deleted 1 damaged cache file (set aside earlier).\n"
+    );
+    assert!(
+        set_aside_files(&weather).is_empty(),
+        "{:?}",
+        set_aside_files(&weather)
+    );
+
+    std::fs::write(weather.cache_file(), b"[damaged again").unwrap();
+    weather.run(&["reports"]).await.ok();
+    assert_eq!(set_aside_files(&weather).len(), 1);
+    let all = weather.run(&["logout", "--all"]).await;
+    assert_eq!(
+        all.ok(),
+        format!(
+            "Signed out: removed 0 accounts, 1 app-only token and 1 damaged cache file ({}).\n",
+            weather.cache_file().display()
+        )
+    );
+    assert!(set_aside_files(&weather).is_empty());
+    assert!(!weather.cache_file().exists());
+}
+
+#[tokio::test]
+async fn logout_all_counts_app_only_tokens_apart_from_accounts() {
+    let service = spawn_dev_service().await;
+    let weather = Weather::new(&service);
+    weather.run(&["reports"]).await.ok();
+    login(&weather, Browser::Accept("alice", &["weather.read"]))
+        .await
+        .0
+        .ok();
+    let all = weather.run(&["logout", "--all"]).await;
+    assert_eq!(
+        all.ok(),
+        format!(
+            "Signed out: removed 1 account and 1 app-only token ({}).\n",
+            weather.cache_file().display()
+        )
+    );
+    assert!(!weather.cache_file().exists());
+}
+
+#[tokio::test]
+async fn cache_file_with_expiry_beyond_any_token_lifetime_is_not_trusted_and_no_crash() {
+    let service = spawn_dev_service().await;
+    let weather = Weather::new(&service);
+    // An app-only token first, then alice's sign-in.
+    weather.run(&["reports"]).await.ok();
+    login(&weather, Browser::Accept("alice", &["weather.read"]))
+        .await
+        .0
+        .ok();
+    let mut cache = weather.cache_json();
+    cache["accounts"][0]["access_tokens"][0]["expires_at"] = serde_json::json!(u64::MAX);
+    cache["app_tokens"][0]["expires_at"] = serde_json::json!(u64::MAX);
+    cache["app_tokens"][0]["refresh_at"] = serde_json::json!(u64::MAX);
+    std::fs::write(weather.cache_file(), cache.to_string()).unwrap();
+
+    // The user's token with an impossible expiry is not used: the refresh token is.
+    let run = weather.run(&["reports"]).await;
+    assert_eq!(run.ok(), "No reports yet.\n");
+    assert_eq!(service.issuer.stats().refresh_token_requests, 1);
+    let expires_at = weather.cache_json()["accounts"][0]["access_tokens"][0]["expires_at"]
+        .as_u64()
+        .unwrap();
+    assert!(expires_at < u64::from(u32::MAX), "replaced: {expires_at}");
+
+    // Signed out, the app-only token with an impossible expiry is replaced by a new one too.
+    weather.run(&["logout"]).await.ok();
+    let before = service.issuer.stats().client_credentials_requests;
+    let run = weather.run(&["reports"]).await;
+    assert_eq!(run.ok(), "No reports yet.\n");
+    assert_eq!(
+        service.issuer.stats().client_credentials_requests,
+        before + 1
+    );
+    let app_tokens = weather.cache_json()["app_tokens"].clone();
+    assert_eq!(app_tokens.as_array().unwrap().len(), 1, "{app_tokens}");
+    assert!(app_tokens[0]["expires_at"].as_u64().unwrap() < u64::from(u32::MAX));
+}

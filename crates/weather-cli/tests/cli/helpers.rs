@@ -68,6 +68,10 @@ async fn spawn(external: Option<RunningDevIssuer>) -> TestService {
             format!("sqlite://{}", dir.path().join("weather.db").display()),
         ),
     ];
+    if external.is_none() {
+        // Development mode is said, never inferred (a database URL says production otherwise).
+        env.push(("WEATHER_API__MODE".to_owned(), "development".to_owned()));
+    }
     if let Some(issuer) = &external {
         env.extend([
             (

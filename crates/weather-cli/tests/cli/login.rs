@@ -11,8 +11,9 @@ pub(crate) enum Browser<'a> {
     Accept(&'a str, &'a [&'a str]),
     /// Press "cancel" on the login page.
     Cancel,
-    /// Skip the issuer: send the listener a code with a state of another sign-in.
-    Forge,
+    /// First send the listener a code with the state of another sign-in (as any local process
+    /// can), then sign in as `user`, consenting to these scopes.
+    ForgeThenAccept(&'a str, &'a [&'a str]),
 }
 
 /// Runs `weather login --no-browser`, plays the browser, and returns the run and the page the CLI's
@@ -34,7 +35,8 @@ pub(crate) async fn login(weather: &Weather, browser: Browser<'_>) -> (Run, Stri
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    if let Browser::Forge = browser {
+    let mut forged_page = String::new();
+    if let Browser::ForgeThenAccept(..) = browser {
         let sent = url::Url::parse(&url).unwrap();
         let (_, redirect) = sent
             .query_pairs()
@@ -46,24 +48,25 @@ pub(crate) async fn login(weather: &Weather, browser: Browser<'_>) -> (Run, Stri
             .await
             .unwrap();
         assert_eq!(back.status(), 400);
-        let shown = back.text().await.unwrap();
-        return (finish(child, stderr, seen).await, shown);
+        assert_eq!(back.headers()["cache-control"], "no-store");
+        forged_page = back.text().await.unwrap();
     }
     let page = http.get(&url).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     let form = entra_dev::LoginForm::parse(&html).expect("the login page has a sign-in form");
     let body = match browser {
-        Browser::Accept(user, consent) => form.accept(user, consent),
+        Browser::Accept(user, consent) | Browser::ForgeThenAccept(user, consent) => {
+            form.accept(user, consent)
+        }
         Browser::Cancel => form.cancel(),
-        Browser::Forge => unreachable!("handled above"),
     };
     let answer = http.post(form.action()).form(&body).send().await.unwrap();
     assert_eq!(answer.status(), 302);
     let location = answer.headers()["location"].to_str().unwrap().to_owned();
     assert!(location.starts_with("http://127.0.0.1:"), "{location}");
     let back = http.get(&location).send().await.unwrap();
-    let shown = back.text().await.unwrap();
+    let shown = forged_page + &back.text().await.unwrap();
     (finish(child, stderr, seen).await, shown)
 }
 
@@ -227,25 +230,33 @@ async fn login_cancelled_in_the_browser_exits_3_with_access_denied_and_caches_no
 }
 
 #[tokio::test]
-async fn login_refuses_a_redirect_carrying_another_state_and_caches_nothing() {
+async fn login_answers_a_redirect_carrying_another_state_400_and_the_real_sign_in_still_completes()
+{
     let service = spawn_dev_service().await;
     let weather = Weather::new(&service);
-    let (run, page) = login(&weather, Browser::Forge).await;
-    assert_eq!(run.code, 3, "{run:#?}");
+    let (run, pages) = login(
+        &weather,
+        Browser::ForgeThenAccept("alice", &["weather.read"]),
+    )
+    .await;
+    // The forged answer got its own page; the browser's answer that followed signed alice in.
     assert!(
-        page.contains("does not belong to the sign-in in progress"),
-        "{page}"
+        pages.contains("does not belong to the sign-in in progress; it was ignored"),
+        "{pages}"
     );
+    assert!(pages.contains("You are signed in"), "{pages}");
     assert!(
-        run.stderr
-            .contains("weather: sign-in: the answer's state does not match this sign-in"),
-        "{}",
-        run.stderr
+        run.ok()
+            .starts_with("Signed in as Alice Example (alice@dev.example) with weather.read"),
+        "{run:#?}"
     );
     assert_eq!(
         service.token_requests(),
-        0,
-        "the forged code was not redeemed"
+        1,
+        "only the browser's code was redeemed, not the forged one"
     );
-    assert!(!weather.cache_file().exists());
+    assert_eq!(
+        weather.cache_json()["accounts"][0]["oid"],
+        entra_dev::defaults::ALICE_OID
+    );
 }

@@ -1,10 +1,11 @@
 //! The file's format (serde): the accounts, each with its refresh token and access tokens, the
 //! active account, and app-only tokens. No I/O here.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cache::{from_unix, is_live, unix};
 use crate::token::AccessToken;
 
 /// The file format's version.
@@ -93,10 +94,11 @@ impl AccountEntry {
         now: SystemTime,
         margin: Duration,
     ) -> Option<(AccessToken, Option<String>)> {
-        let now = unix(now).saturating_add(margin.as_secs());
+        let now = unix(now);
+        let needed = now.saturating_add(margin.as_secs());
         self.access_tokens
             .iter()
-            .find(|t| t.scopes == scopes && now < t.expires_at)
+            .find(|t| t.scopes == scopes && needed < t.expires_at && is_live(t.expires_at, now))
             .map(|t| {
                 let at = from_unix(t.expires_at);
                 (
@@ -124,7 +126,7 @@ impl AccountEntry {
     ) {
         let now = unix(now);
         self.access_tokens
-            .retain(|t| t.scopes != scopes && t.expires_at > now);
+            .retain(|t| t.scopes != scopes && is_live(t.expires_at, now));
         self.access_tokens.push(StoredAccessToken {
             scopes: scopes.to_owned(),
             granted,
@@ -191,12 +193,4 @@ impl Document {
             }
         }
     }
-}
-
-pub(crate) fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-pub(crate) fn from_unix(secs: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(secs)
 }

@@ -13,7 +13,13 @@
 //!   lose each other's writes; [`FileCache::lock`] keeps it across a refresh-token redemption, so
 //!   two processes never spend one (rotated) refresh token twice.
 //! * A file that does not parse is renamed `{file}.corrupt-{unix seconds}` with a WARN (and the
-//!   application's callback, to tell its user) and the cache starts empty: never a crash.
+//!   application's callback, to tell its user) and the cache starts empty: never a crash. Such
+//!   set-aside files may still hold live refresh tokens: [`FileCache::clear`] and
+//!   [`FileCache::remove_account`] (signing out) delete them.
+//! * A file of a newer format version (written by a newer release of the application) is left
+//!   as it is and refused with [`FileCacheError::NewerVersion`] ("upgrade"), never set aside.
+//! * Stored expiry times are not trusted beyond what a token can live: a token whose expiry is
+//!   further ahead than 25 h is treated as expired, and no stored time can overflow.
 //! * Tokens are plain text inside the 0600 file (as the Azure CLI and MSAL's unencrypted
 //!   fallback keep them); `Debug` of every type here prints `[REDACTED]` for them.
 
@@ -24,14 +30,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::{from_unix, is_live, unix};
 use super::{CacheKey, SharedCache, SharedCacheError};
 use crate::error::FileCacheError;
 use crate::token::AccessToken;
 use crate::transport::BoxFuture;
 use disk::{blocking, create_private_dir, io, private_file, FileLock};
 pub use document::Account;
-use document::{from_unix, unix, AppToken, Document, VERSION};
 pub(crate) use document::{AccountEntry, Secret};
+use document::{AppToken, Document, VERSION};
 
 /// Called with (the file, where it was moved) when a corrupt file is set aside.
 type SetAsideHook = Arc<dyn Fn(&Path, &Path) + Send + Sync>;
@@ -93,7 +100,7 @@ impl FileCache {
     /// The signed-in accounts, in sign-in order.
     ///
     /// # Errors
-    /// [`FileCacheError::Io`].
+    /// [`FileCacheError::Io`], [`FileCacheError::NewerVersion`].
     pub async fn accounts(&self) -> Result<Vec<Account>, FileCacheError> {
         let locked = self.lock().await?;
         Ok(locked
@@ -108,7 +115,7 @@ impl FileCache {
     /// [`set_active`](Self::set_active)).
     ///
     /// # Errors
-    /// [`FileCacheError::Io`].
+    /// [`FileCacheError::Io`], [`FileCacheError::NewerVersion`].
     pub async fn active_account(&self) -> Result<Option<Account>, FileCacheError> {
         let locked = self.lock().await?;
         let active = locked.doc.active.as_deref();
@@ -123,7 +130,8 @@ impl FileCache {
     /// Makes the account `id` the active one.
     ///
     /// # Errors
-    /// [`FileCacheError::UnknownAccount`], [`FileCacheError::Io`].
+    /// [`FileCacheError::UnknownAccount`], [`FileCacheError::Io`],
+    /// [`FileCacheError::NewerVersion`].
     pub async fn set_active(&self, id: &str) -> Result<Account, FileCacheError> {
         let mut locked = self.lock().await?;
         let account = locked
@@ -139,10 +147,11 @@ impl FileCache {
     }
 
     /// Forgets the account `id` (its refresh and access tokens); the next one, if any, becomes
-    /// active. Returns whether it was there.
+    /// active. Also deletes the set-aside copies of damaged files (`{file}.corrupt-*`), which may
+    /// hold the account's refresh token. Returns whether the account was there.
     ///
     /// # Errors
-    /// [`FileCacheError::Io`].
+    /// [`FileCacheError::Io`], [`FileCacheError::NewerVersion`].
     pub async fn remove_account(&self, id: &str) -> Result<bool, FileCacheError> {
         let mut locked = self.lock().await?;
         let before = locked.doc.accounts.len();
@@ -154,46 +163,112 @@ impl FileCache {
         if removed {
             locked.commit().await?;
         }
+        drop(locked);
+        self.delete_set_aside_files().await?;
         Ok(removed)
     }
 
-    /// Forgets everything (accounts and app-only tokens) and removes the file. Returns how many
-    /// accounts and tokens there were.
+    /// Deletes the set-aside copies of damaged files (`{file}.corrupt-*`, which may hold live
+    /// refresh tokens); returns how many there were.
     ///
     /// # Errors
     /// [`FileCacheError::Io`].
-    pub async fn clear(&self) -> Result<usize, FileCacheError> {
-        let locked = self.lock().await?;
-        let count = locked.doc.accounts.len() + locked.doc.app_tokens.len();
-        let path = self.path.clone();
+    pub async fn delete_set_aside_files(&self) -> Result<usize, FileCacheError> {
+        let this = self.clone();
         blocking(move || {
-            let _held = locked;
-            match std::fs::remove_file(&path) {
-                Ok(()) => Ok(count),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-                Err(source) => Err(io(&path, "remove", source)),
-            }
+            let _lock = FileLock::acquire(&this.path)?;
+            this.remove_set_aside()
         })
         .await
     }
 
-    /// Reads the file (the lock is held). Missing: empty. Corrupt: set aside, empty.
+    /// Forgets everything (accounts, app-only tokens, the set-aside copies of damaged files) and
+    /// removes the file. Returns what there was.
+    ///
+    /// # Errors
+    /// [`FileCacheError::Io`], [`FileCacheError::NewerVersion`] (a newer release's file is left
+    /// alone: sign out with that release).
+    pub async fn clear(&self) -> Result<Cleared, FileCacheError> {
+        let locked = self.lock().await?;
+        let mut cleared = Cleared {
+            accounts: locked.doc.accounts.len(),
+            app_tokens: locked.doc.app_tokens.len(),
+            set_aside_files: 0,
+        };
+        let this = self.clone();
+        blocking(move || {
+            let _held = locked;
+            match std::fs::remove_file(&this.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(io(&this.path, "remove", source)),
+            }
+            cleared.set_aside_files = this.remove_set_aside()?;
+            Ok(cleared)
+        })
+        .await
+    }
+
+    /// `{file}.corrupt-{secs}`: where a damaged file is moved.
+    fn set_aside_path(&self, secs: u64) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".corrupt-{secs}"));
+        self.path.with_file_name(name)
+    }
+
+    /// Deletes the set-aside copies of damaged files (the lock is held); returns how many.
+    fn remove_set_aside(&self) -> Result<usize, FileCacheError> {
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let mut prefix = self.path.file_name().unwrap_or_default().to_os_string();
+        prefix.push(".corrupt-");
+        let prefix = prefix.to_string_lossy().into_owned();
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(source) => return Err(io(dir, "list", source)),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry.map_err(|source| io(dir, "list", source))?;
+            if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+                continue;
+            }
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|source| io(&path, "remove", source))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Reads the file (the lock is held). Missing: empty. Newer format: refused, left alone.
+    /// Corrupt: set aside, empty.
     fn read_locked(&self) -> Result<Document, FileCacheError> {
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Document::default()),
             Err(source) => return Err(io(&self.path, "read", source)),
         };
+        // The version first: a newer release may have changed everything else.
+        if let Ok(Versioned { version }) = serde_json::from_slice::<Versioned>(&bytes) {
+            if version > VERSION {
+                return Err(FileCacheError::NewerVersion {
+                    path: self.path.clone(),
+                    found: version,
+                    supported: VERSION,
+                });
+            }
+        }
         match serde_json::from_slice::<Document>(&bytes) {
-            Ok(doc) if doc.version <= VERSION => Ok(doc),
-            Ok(_) | Err(_) => {
-                let aside = self
-                    .path
-                    .with_extension(format!("json.corrupt-{}", unix(SystemTime::now())));
+            Ok(doc) => Ok(doc),
+            Err(_) => {
+                let aside = self.set_aside_path(unix(SystemTime::now()));
                 std::fs::rename(&self.path, &aside)
                     .map_err(|source| io(&self.path, "set aside", source))?;
                 tracing::warn!(target: "entra_token", file = %self.path.display(), moved_to = %aside.display(),
-                    "the token cache file is not valid (or of a newer version); it was set aside and the cache starts empty: sign in again");
+                    "the token cache file is not valid; it was set aside and the cache starts empty: sign in again");
                 if let Some(hook) = &self.on_set_aside {
                     hook(&self.path, &aside);
                 }
@@ -228,6 +303,25 @@ impl FileCache {
     }
 }
 
+/// What [`FileCache::clear`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Cleared {
+    /// Signed-in accounts (each with its refresh and access tokens).
+    pub accounts: usize,
+    /// App-only (client credentials) tokens.
+    pub app_tokens: usize,
+    /// Set-aside copies of damaged files (`{file}.corrupt-*`).
+    pub set_aside_files: usize,
+}
+
+/// Only the format version of a file, whatever else it holds.
+#[derive(serde::Deserialize)]
+struct Versioned {
+    #[serde(default)]
+    version: u32,
+}
+
 /// The cache with its lock held: read, changed, then [`commit`](Self::commit)ted. Dropping it
 /// releases the lock.
 pub(crate) struct LockedCache {
@@ -258,7 +352,7 @@ impl SharedCache for FileCache {
                 .doc
                 .app_tokens
                 .iter()
-                .find(|t| t.key == hex && t.expires_at > now)
+                .find(|t| t.key == hex && is_live(t.expires_at, now))
                 .map(|t| {
                     AccessToken::new(
                         t.token.expose().into(),
@@ -282,7 +376,7 @@ impl SharedCache for FileCache {
             locked
                 .doc
                 .app_tokens
-                .retain(|t| t.key != hex && t.expires_at > now);
+                .retain(|t| t.key != hex && is_live(t.expires_at, now));
             locked.doc.app_tokens.push(AppToken {
                 key: hex,
                 token: Secret::new(token.secret()),
@@ -356,8 +450,59 @@ mod tests {
         ));
         assert!(cache.remove_account("a.t").await.unwrap());
         assert_eq!(cache.active_account().await.unwrap().unwrap().id, "b.t");
-        assert_eq!(cache.clear().await.unwrap(), 1);
+        assert_eq!(
+            cache.clear().await.unwrap(),
+            Cleared {
+                accounts: 1,
+                app_tokens: 0,
+                set_aside_files: 0
+            }
+        );
         assert!(!cache.path().exists());
+    }
+
+    #[tokio::test]
+    async fn newer_version_file_is_refused_with_upgrade_and_left_in_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("tokens.json");
+        let newer = br#"{"version": 2, "accounts": {"a new": "shape"}}"#;
+        std::fs::write(&path, newer).unwrap();
+        let err = FileCache::new(&path).accounts().await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FileCacheError::NewerVersion {
+                    found: 2,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("upgrade it"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), newer);
+        assert_eq!(
+            std::fs::read_dir(tmp.path()).unwrap().count(),
+            2,
+            "file and lock only"
+        );
+    }
+
+    #[tokio::test]
+    async fn clear_and_remove_account_delete_set_aside_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("tokens.json");
+        let cache = FileCache::new(&path);
+        for secs in [1, 2] {
+            std::fs::write(cache.set_aside_path(secs), b"refresh-secret-value").unwrap();
+        }
+        std::fs::write(tmp.path().join("other.json.corrupt-1"), b"kept").unwrap();
+        assert!(!cache.remove_account("nobody").await.unwrap());
+        assert!(!cache.set_aside_path(1).exists() && !cache.set_aside_path(2).exists());
+        std::fs::write(cache.set_aside_path(3), b"refresh-secret-value").unwrap();
+        let cleared = cache.clear().await.unwrap();
+        assert_eq!(cleared.set_aside_files, 1);
+        assert!(tmp.path().join("other.json.corrupt-1").exists());
     }
 
     #[tokio::test]
