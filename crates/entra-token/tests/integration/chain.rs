@@ -985,7 +985,8 @@ async fn on_behalf_of_bearer_layer_refuses_a_request_without_user_assertion_and_
     let counted = sent.clone();
     let svc = entra_token::BearerLayer::on_behalf_of(
         w.client.clone(),
-        apps::downstream_scope(defaults::SCOPE_DOWNSTREAM_READ),
+        // `.default`: a scope on-behalf-of and client credentials both accept.
+        entra_token::Scopes::app_default(defaults::DEV_DOWNSTREAM_API_APP_ID_URI),
     )
     .layer(tower::service_fn(move |req| {
         counted.fetch_add(1, Ordering::SeqCst);
