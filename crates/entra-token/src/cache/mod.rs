@@ -1,4 +1,4 @@
-//! Token caches. [`MemoryCache`] (L1) is in every client; a [`SharedCache`] (L2, e.g.
+//! Token caches. An in-memory cache (L1, bounded by entries and bytes) is in every client; a [`SharedCache`] (L2, e.g.
 //! `RedisCache` with the `redis` feature) is shared by the instances
 //! of a service. Both are keyed by [`CacheKey`]: a SHA-256 of the client, the authority, the
 //! normalised scopes and, for on-behalf-of, the SHA-256 of the incoming assertion, so one user's
@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use file::{Account, Cleared, FileCache};
 pub(crate) use file::{AccountEntry, Secret};
-pub use memory::MemoryCache;
+pub(crate) use memory::MemoryCache;
 #[cfg(feature = "redis")]
 pub use redis::{EncryptionKey, RedisCache, RedisCacheConfig};
 
@@ -66,7 +66,7 @@ impl std::fmt::Debug for CacheKey {
 impl CacheKey {
     /// The key for a token of `client_id` from `authority` (its token endpoint) for `scopes`,
     /// on behalf of the user whose assertion hashes to `assertion_sha256` (none: app-only).
-    pub fn new(
+    pub(crate) fn new(
         client_id: &str,
         authority: &str,
         scopes: &Scopes,
