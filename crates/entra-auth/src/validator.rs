@@ -580,14 +580,7 @@ impl<'a> Candidates<'a> {
 
 #[cfg(feature = "reqwest")]
 fn default_fetcher(config: &AuthConfig) -> Result<Arc<dyn HttpFetch>, crate::error::ConfigError> {
-    let http = config.http();
-    let fetcher = crate::fetch::ReqwestFetch::with_proxy(
-        http.effective_connect_timeout(),
-        http.timeout,
-        http.max_response_bytes,
-        http.proxy.as_ref(),
-    )?;
-    Ok(Arc::new(fetcher))
+    crate::fetch::reqwest_fetch(config.http())
 }
 
 /// The `iss` and `tid` of a token, read without verifying anything (only to choose the

@@ -174,4 +174,4 @@ pub use token::{AccessToken, Scopes};
 pub use token_credential::{StaticToken, TokenCredential, TokenRequestOptions};
 #[cfg(feature = "reqwest")]
 pub use transport::ReqwestTransport;
-pub use transport::{BoxFuture, TokenTransport, TransportResponse};
+pub use transport::{BoxFuture, HttpClient, TokenTransport};

@@ -95,7 +95,7 @@ fn validator(idp: &Idp) -> TokenValidator {
         .clock(Arc::new(clock))
         .http(entra_auth::HttpOptions {
             timeout: HTTP_TIMEOUT,
-            connect_timeout: Some(HTTP_TIMEOUT),
+            connect_timeout: HTTP_TIMEOUT,
             ..Default::default()
         })
         .build()
