@@ -642,7 +642,7 @@ fn invalid_authority_entries_name_their_key() {
 }
 
 #[tokio::test]
-async fn app_with_a_workforce_and_a_b2c_authority_accepts_both_and_names_accepted_issuers() {
+async fn workforce_and_b2c_authorities_accept_both_and_keep_accepted_issuers_out_of_the_401() {
     let app = crate::helpers::spawn_app_with(
         crate::helpers::TestConfig::new()
             .set("AZURE_AD__AUTHORITIES__CUSTOMERS__TENANT_ID", DEV_TENANT_ID)
