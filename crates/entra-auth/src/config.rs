@@ -33,7 +33,7 @@ pub const DEFAULT_TOKEN_CACHE_CAPACITY: usize = 10_000;
 pub const DEFAULT_TOKEN_CACHE_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// How the identity provider is reached ([`AuthConfigBuilder::http`]): entra-core's one
-/// [`HttpOptions`](entra_core::HttpOptions) (request timeout 10 s, connect timeout 5 s, responses
+/// [`HttpOptions`] (request timeout 10 s, connect timeout 5 s, responses
 /// up to 64 KiB, no proxy unless given).
 ///
 /// ```

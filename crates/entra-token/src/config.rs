@@ -27,7 +27,7 @@ pub struct ConfidentialConfig {
 }
 
 /// Timeouts, the response cap and a proxy for the token endpoint calls: entra-core's one
-/// [`HttpOptions`](entra_core::HttpOptions) (request timeout 10 s, connect timeout 5 s, responses
+/// [`HttpOptions`] (request timeout 10 s, connect timeout 5 s, responses
 /// up to 64 KiB, no proxy unless given).
 pub use entra_core::http::HttpOptions;
 

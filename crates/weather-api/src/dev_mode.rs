@@ -146,7 +146,7 @@ impl DevMode {
     }
 }
 
-/// Why [`local_requests_only`] refused a request in development mode.
+/// Why [`local_requests_only`](crate::startup::local_requests_only) refused a request in development mode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RemoteRequest {
     /// The request came through a proxy: it carries this forwarding header.

@@ -15,7 +15,7 @@
 //!   warning. Our own keys are lower-case, so an unknown lower-case key still fails.
 //!
 //! Every key of the identity section, and every ignored section whose name looks like identity
-//! (`Entra...`, `...Tenant...`, `Authentication`), is reported in [`Translated::identity_keys`]: they
+//! (`Entra...`, `...Tenant...`, `Authentication`), is reported in the translation's `identity_keys`: they
 //! say production, so without a complete identity start-up stops naming them (see [`super::mode`]).
 
 use serde_json::{Map, Value};
