@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 
 use crate::boundary::token_arg;
 use crate::claims::Claims;
-use crate::error::{auth_error, config_error, token_error};
+use crate::error::{config_error, token_answer, token_error};
 use crate::runtime::{Boxed, Worker};
 
 type Outcome = Result<RustToken, RustTokenError>;
@@ -233,7 +233,7 @@ fn assertion(py: Python<'_>, claims: &Claims, token: &Bound<'_, PyAny>) -> PyRes
 fn token_or_raise(py: Python<'_>, out: Outcome) -> PyResult<AccessToken> {
     match out {
         Ok(inner) => Ok(AccessToken { inner }),
-        Err(RustTokenError::ClaimsChallenge(c)) => Err(auth_error(py, &c.into())),
+        Err(e @ RustTokenError::ClaimsChallenge(_)) => Err(token_answer(py, &e)),
         Err(e) => Err(token_error(py, &e)),
     }
 }

@@ -97,7 +97,23 @@ pub(crate) fn internal_error(py: Python<'_>, message: &str) -> PyErr {
     )
 }
 
-/// `TokenError` for a failed token acquisition (a claims challenge is an `AuthError` instead).
+/// The HTTP answer entra-token gives a token error (a claims challenge: 401 `insufficient_claims`
+/// with the authority's `authorization_uri`), raised as the exception of its status.
+pub(crate) fn token_answer(py: Python<'_>, e: &entra_token::TokenError) -> PyErr {
+    let res: http::Response<Vec<u8>> = e.to_response();
+    let challenge = e
+        .www_authenticate()
+        .and_then(|h| h.to_str().ok().map(str::to_owned));
+    let body = String::from_utf8_lossy(res.body()).into_owned();
+    let detail = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| e.to_string());
+    raise(py, res.status().as_u16(), e.code(), challenge, body, detail)
+}
+
+/// `TokenError` for a failed token acquisition (a claims challenge is an HTTP answer instead:
+/// [`token_answer`]).
 pub(crate) fn token_error(py: Python<'_>, e: &entra_token::TokenError) -> PyErr {
     use entra_token::TokenError as E;
     let kind = match e {

@@ -84,7 +84,10 @@ def test_mfa_for_the_downstream_api_is_a_401_insufficient_claims_for_the_caller(
         set_switches(issuer, {})
     e = ei.value
     assert (e.status, e.code) == (401, "insufficient_claims")
-    assert e.www_authenticate.startswith('Bearer error="insufficient_claims"')
+    # Microsoft's claims challenge: where to sign in again (the issuer's authorize endpoint), then the claims.
+    assert e.www_authenticate.startswith(
+        f'Bearer realm="", authorization_uri="{issuer.instance}{TENANT_ID}/oauth2/v2.0/authorize", error="insufficient_claims", claims="'
+    ), e.www_authenticate
     claims_attr = e.www_authenticate.split('claims="')[1].split('"')[0]
     assert json.loads(base64.b64decode(claims_attr))["access_token"]["acrs"]["value"] == "c1"
 

@@ -566,6 +566,63 @@ impl VerifiedClaims {
             .map_or(&[], OneOrMany::values)
     }
 
+    /// Whether `token` is the token these claims were verified from: its payload segment is,
+    /// byte for byte, the base64url form of the verified payload (compared in place: the token is
+    /// neither decoded nor parsed, and nothing is allocated). What an on-behalf-of exchange
+    /// checks before it forwards a bearer token as the user's assertion.
+    ///
+    /// ```
+    /// # async fn run(validator: entra_auth::TokenValidator, token: &str) -> Result<(), entra_auth::AuthError> {
+    /// let claims = validator.validate(token).await?;
+    /// assert!(claims.is_from_token(token));
+    /// # Ok(()) }
+    /// ```
+    pub fn is_from_token(&self, token: &str) -> bool {
+        use base64::Engine as _;
+        let mut segments = token.split('.');
+        let (Some(_), Some(payload), Some(_), None) = (
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+        ) else {
+            return false;
+        };
+        let verified = self.inner.payload.as_bytes();
+        if base64::encoded_len(verified.len(), false) != Some(payload.len()) {
+            return false;
+        }
+        // 48 bytes encode to 64 characters without padding: compare chunk by chunk.
+        let mut buf = [0u8; 64];
+        verified.chunks(48).enumerate().all(|(i, chunk)| {
+            let engine = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            match engine.encode_slice(chunk, &mut buf) {
+                Ok(n) => payload.as_bytes().get(i * 64..i * 64 + n) == Some(&buf[..n]),
+                Err(_) => false,
+            }
+        })
+    }
+
+    /// The request's bearer token, found by the RFC 6750 scanner the validator uses (one
+    /// `Authorization: Bearer` header), if it is the token these claims were verified from
+    /// ([`is_from_token`](Self::is_from_token)): the very assertion an on-behalf-of exchange
+    /// forwards (entra-token's `OnBehalfOf` extractor), without a second decode of the token.
+    /// `None` without such a header, or with another token in it.
+    pub fn verified_token<'h>(&self, headers: &'h http::HeaderMap) -> Option<&'h str> {
+        // A token is longer than its payload's base64 form; the header cannot be shorter.
+        let max_len = self
+            .inner
+            .payload
+            .len()
+            .saturating_mul(2)
+            .saturating_add(16 * 1024);
+        let token = crate::bearer::BearerHeader::find(headers, max_len)
+            .ok()?
+            .token()
+            .ok()?;
+        self.is_from_token(token).then_some(token)
+    }
+
     /// Every claim as JSON, for the claims without a typed accessor. Parsed from the verified
     /// payload on first use (the validation itself never builds this map).
     pub fn raw(&self) -> &Map<String, Value> {
@@ -710,6 +767,55 @@ fn is_too_deep(json: &[u8]) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn is_from_token_matches_only_the_verified_payload_segment() {
+        use base64::Engine as _;
+        // 100 characters of payload: two whole 48-byte chunks and a partial one.
+        let v = json!({"aud": "api", "oid": "o", "name": "x".repeat(60), "exp": 2_000_000_000u64});
+        let claims = VerifiedClaims::for_tests(v.clone());
+        let b64 = |v: &Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+        };
+        let token = format!("eyJhbGciOiJSUzI1NiJ9.{}.c2ln", b64(&v));
+        assert!(claims.is_from_token(&token));
+
+        let mut other = v.clone();
+        other["oid"] = json!("p");
+        let forged = format!("eyJhbGciOiJSUzI1NiJ9.{}.c2ln", b64(&other));
+        assert!(!claims.is_from_token(&forged), "another payload");
+        let padded = token.replace(".c2ln", "=.c2ln");
+        assert!(!claims.is_from_token(&padded), "a padded payload segment");
+        assert!(
+            !claims.is_from_token(&format!("{token}.x")),
+            "four segments"
+        );
+        assert!(
+            !claims.is_from_token(&token[..token.rfind('.').unwrap()]),
+            "two segments"
+        );
+
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            format!("bearer  {token}").parse().unwrap(),
+        );
+        assert_eq!(claims.verified_token(&headers), Some(token.as_str()));
+        headers.insert(
+            http::header::AUTHORIZATION,
+            format!("Bearer {forged}").parse().unwrap(),
+        );
+        assert_eq!(claims.verified_token(&headers), None);
+        headers.append(
+            http::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        assert_eq!(
+            claims.verified_token(&headers),
+            None,
+            "two Authorization headers"
+        );
+    }
 
     #[test]
     fn depth_check_matches_serde_json_limit_and_ignores_strings() {

@@ -236,6 +236,18 @@ pub struct DevIssuerConfig {
     /// The polling interval the device authorization endpoint announces (default 5 s); polling faster
     /// answers `slow_down` and adds 5 s.
     pub device_poll_interval: Duration,
+    /// Browser origins (`http://127.0.0.1:8000`) allowed to call the token, device and discovery
+    /// endpoints from a page (CORS): the origins of the API's Swagger UI (`/docs`). Default: the weather
+    /// API's default origins, [`defaults::WEATHER_API_ORIGINS`]. Other pages get no CORS headers, so they
+    /// cannot read tokens; the control endpoints never answer CORS.
+    pub allowed_origins: Vec<String>,
+    /// Host names or addresses accepted in the `Host` header besides loopback ones (`localhost`,
+    /// `127.0.0.0/8`, `[::1]`) and the instance URL's host (e.g. a container name with
+    /// `entra-dev serve --allow-remote`). A request for any other host gets 403 (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
+    /// DANGEROUS: accept any `Host` (an issuer deliberately exposed on a network, such as weather-api's
+    /// `dangerous_dev_mode_on_network`). Default `false`.
+    pub dangerous_accept_any_host: bool,
 }
 
 impl Default for DevIssuerConfig {
@@ -314,6 +326,12 @@ impl Default for DevIssuerConfig {
             refresh_token_lifetime: Duration::from_secs(90 * 24 * 3600),
             device_code_lifetime: Duration::from_secs(900),
             device_poll_interval: Duration::from_secs(5),
+            allowed_origins: defaults::WEATHER_API_ORIGINS
+                .iter()
+                .map(|o| (*o).to_owned())
+                .collect(),
+            allowed_hosts: Vec::new(),
+            dangerous_accept_any_host: false,
         }
     }
 }

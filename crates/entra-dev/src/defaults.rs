@@ -86,3 +86,6 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8400";
 /// Where the weather API mounts the development issuer in development mode: the default `--instance` of
 /// `entra-dev token`.
 pub const WEATHER_API_DEV_INSTANCE: &str = "http://127.0.0.1:8000/dev-issuer/";
+/// The browser origins of weather-api on its default address, whose Swagger UI (`/docs`) signs in with
+/// the issuer: the default [`DevIssuerConfig::allowed_origins`](crate::DevIssuerConfig::allowed_origins).
+pub const WEATHER_API_ORIGINS: [&str; 2] = ["http://127.0.0.1:8000", "http://localhost:8000"];

@@ -18,8 +18,11 @@
 //!   a developer picks a test user and consents to scopes, the device code flow (`oauth2/v2.0/devicecode`
 //!   and a verification page), rotated refresh tokens, and on-behalf-of; clients authenticate with a
 //!   secret, a certificate-signed client assertion or a federated credential;
-//! - switches and a control endpoint (`control/switches`, `control/revoke`) to simulate an outage, consent
-//!   required, a downstream API that demands MFA, and revoked refresh tokens;
+//! - switches and a control endpoint (`control/switches`, `control/revoke`, JSON bodies only) to simulate
+//!   an outage, consent required, a downstream API that demands MFA, and revoked refresh tokens;
+//! - browser safety: CORS only for [`DevIssuerConfig::allowed_origins`] (never on the control endpoints),
+//!   and a `Host` check (loopback names and addresses, the instance's host,
+//!   [`DevIssuerConfig::allowed_hosts`]) against DNS rebinding;
 //! - v1, v2 and B2C access tokens shaped like Entra's, signed with RS256 by an RSA-2048 key that can be
 //!   persisted in a data directory (mode 0600) and rotated with a grace period.
 //!
@@ -67,6 +70,7 @@ mod config;
 mod credential;
 mod error;
 mod grants;
+mod host;
 mod jwt;
 mod keys;
 mod mint;
@@ -89,6 +93,7 @@ pub use credential::{
     ClientCertificate, FederatedCredential, GeneratedCertificate, TOKEN_EXCHANGE_AUDIENCE,
 };
 pub use error::DevIssuerError;
+pub use host::{host_name, is_loopback_host};
 pub use http::page::LoginForm;
 pub use issuer::{DevIssuer, RunningDevIssuer};
 pub use keys::KeyInfo;

@@ -137,15 +137,20 @@ impl AppState {
                     }
                 }
             })?;
-        let max = self.inner.validator.config().max_token_bytes();
-        let token = entra_auth::bearer::bearer_token(&parts.headers, max)
-            .map_err(|e| Failure::Unauthenticated(Box::new(e)))?
+        // The token these claims were verified from, by entra-auth's own RFC 6750 scanner (no
+        // second decode): the assertion an on-behalf-of exchange forwards.
+        let token = claims
+            .verified_token(&parts.headers)
+            .ok_or_else(|| {
+                tracing::error!("the verified token is not the request's bearer token");
+                Failure::unexpected()
+            })?
             .to_owned();
         Ok((claims, token))
     }
 }
 
-/// The router of the contract (paths already lower-cased by [`service`]).
+/// The router of the contract (paths already lower-cased by [`normalize_path`]).
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/validate", get(validate))

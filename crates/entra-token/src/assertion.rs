@@ -38,10 +38,6 @@ struct Payload<'a> {
     #[serde(default, borrow)]
     aud: Option<OneOrMany<'a>>,
     #[serde(default, borrow)]
-    oid: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    tid: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
     idtyp: Option<Cow<'a, str>>,
     #[serde(default)]
     scp: Option<IgnoredAny>,
@@ -58,13 +54,14 @@ enum OneOrMany<'a> {
 }
 
 impl UserAssertion {
-    /// The token that entra-auth validated, with its [`entra_auth::VerifiedClaims`]: the token must be
-    /// the one those claims came from (same `exp`, `oid`, `tid`, `aud`) and must not be app-only.
-    /// Uses the claims' public accessors `expires_at`, `oid`, `tid`, `audiences` and `is_app_only`.
+    /// The token that entra-auth validated, with its [`entra_auth::VerifiedClaims`]: the token
+    /// must be the one those claims were verified from
+    /// ([`VerifiedClaims::is_from_token`](entra_auth::VerifiedClaims::is_from_token)) and must
+    /// not be app-only. The expiry and audiences come from the claims: the token is not decoded
+    /// again.
     ///
     /// # Errors
-    /// [`AssertionError::AppOnly`], [`AssertionError::Malformed`],
-    /// [`AssertionError::NotTheVerifiedToken`].
+    /// [`AssertionError::AppOnly`], [`AssertionError::NotTheVerifiedToken`].
     pub fn from_verified(
         claims: &entra_auth::VerifiedClaims,
         token: &str,
@@ -73,34 +70,40 @@ impl UserAssertion {
             return Err(AssertionError::AppOnly);
         }
         let token = token.trim();
-        let bytes = decode(token)?;
-        let p: Payload<'_> =
-            serde_json::from_slice(&bytes).map_err(|_| AssertionError::Malformed)?;
-        let same = p.oid.as_deref() == claims.oid() && p.tid.as_deref() == claims.tid();
-        let parsed = Self::from_payload(token, p)?;
-        if !same
-            || parsed.expires_at != claims.expires_at()
-            || parsed.audiences.as_ref() != claims.audiences()
-        {
+        if !claims.is_from_token(token) {
             return Err(AssertionError::NotTheVerifiedToken);
         }
-        Ok(parsed)
+        Ok(Self::new(
+            token,
+            claims.expires_at(),
+            claims.audiences().into(),
+        ))
     }
 
     /// As [`from_verified`](Self::from_verified), taking the token from the request's
-    /// `Authorization: Bearer` header (the one entra-auth validated), read by entra-core's
-    /// RFC 6750 scanner: exactly one header, scheme `Bearer` in any case, `token68` characters.
+    /// `Authorization: Bearer` header with entra-auth's RFC 6750 scanner
+    /// ([`VerifiedClaims::verified_token`](entra_auth::VerifiedClaims::verified_token)). In an
+    /// axum handler, take the `OnBehalfOf` extractor instead (feature
+    /// `axum`).
     ///
     /// # Errors
-    /// [`AssertionError::Malformed`] without exactly one well-formed Bearer header; as
-    /// [`from_verified`](Self::from_verified).
+    /// [`AssertionError::AppOnly`]; [`AssertionError::NotTheVerifiedToken`] when the request has
+    /// no bearer token or another one than the claims were verified from.
     pub fn from_verified_request(
         claims: &entra_auth::VerifiedClaims,
         headers: &http::HeaderMap,
     ) -> Result<Self, AssertionError> {
-        let token = entra_core::bearer::bearer_token(headers, MAX_TOKEN_BYTES)
-            .map_err(|_| AssertionError::Malformed)?;
-        Self::from_verified(claims, token)
+        if claims.is_app_only() {
+            return Err(AssertionError::AppOnly);
+        }
+        let token = claims
+            .verified_token(headers)
+            .ok_or(AssertionError::NotTheVerifiedToken)?;
+        Ok(Self::new(
+            token,
+            claims.expires_at(),
+            claims.audiences().into(),
+        ))
     }
 
     /// A raw incoming token (not verified here: the token endpoint checks its signature), checked
@@ -136,15 +139,24 @@ impl UserAssertion {
             Some(OneOrMany::Many(v)) => v,
             None => Vec::new(),
         };
+        Ok(Self::new(
+            token,
+            UNIX_EPOCH + Duration::from_secs(exp as u64),
+            audiences.into(),
+        ))
+    }
+
+    /// The assertion `token`, with the SHA-256 that keys the cache.
+    fn new(token: &str, expires_at: SystemTime, audiences: Arc<[String]>) -> Self {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
         let mut hash = [0u8; 32];
         hash.copy_from_slice(digest.as_ref());
-        Ok(Self {
+        Self {
             token: Arc::from(token),
             hash,
-            expires_at: UNIX_EPOCH + Duration::from_secs(exp as u64),
-            audiences: audiences.into(),
-        })
+            expires_at,
+            audiences,
+        }
     }
 
     /// When the incoming token expires.

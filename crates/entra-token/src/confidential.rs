@@ -281,7 +281,9 @@ impl ConfidentialClient {
                 Err(e) => inner.shared_failed(&e),
             }
         }
-        match self.request(grant, scopes).await {
+        let answer = self.request(grant, scopes).await;
+        // A claims challenge names where the user signs in again: this authority.
+        match answer.map_err(|e| e.with_authority(&config.authority)) {
             Ok(token) => {
                 let now = config.clock.now();
                 inner.memory.insert(*key, token.clone(), now);

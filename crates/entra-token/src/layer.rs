@@ -1,32 +1,70 @@
 //! A tower middleware for outgoing requests: [`BearerLayer`] / [`Bearer`] acquire a token for
-//! each `http::Request` and set `Authorization: Bearer` before calling the inner service (an HTTP
-//! client). A request carrying a [`UserAssertion`] in its extensions is sent on behalf of that
-//! user; any other as the application. A 401 answer with an `insufficient_claims` challenge becomes
-//! [`BearerError::ClaimsChallenge`]. Unlike [`DownstreamApi`](crate::DownstreamApi), the layer
-//! does not retry a plain 401: a request body cannot in general be replayed; the 401 is returned.
+//! each `http::Request` from a [`TokenCredential`] and set `Authorization: Bearer` before calling
+//! the inner service (an HTTP client). Whom the request acts for is chosen when the layer is
+//! built, never guessed from the request:
+//!
+//! * [`BearerLayer::on_behalf_of`]: every request must carry the caller's [`UserAssertion`] in
+//!   its extensions and is sent on behalf of that user; a request without one is refused with
+//!   [`BearerError::MissingUserAssertion`] and not sent (the application's own token usually has
+//!   broader rights than the user).
+//! * [`BearerLayer::as_app`]: every request is sent with the credential's own token (the
+//!   application's, for a [`ConfidentialClient`](crate::ConfidentialClient)).
+//!
+//! A 401 answer with an `insufficient_claims` challenge becomes [`BearerError::ClaimsChallenge`].
+//! Unlike [`DownstreamApi`](crate::DownstreamApi), the layer does not retry a plain 401: a
+//! request body cannot in general be replayed; the 401 is returned.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::StatusCode;
 
 use crate::assertion::UserAssertion;
-use crate::confidential::ConfidentialClient;
 use crate::error::{ClaimsChallenge, TokenError};
 use crate::token::Scopes;
+use crate::token_credential::{TokenCredential, TokenRequestOptions};
+
+/// Whom the requests through a [`Bearer`] act for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Acting {
+    /// The user of the request's [`UserAssertion`], which must be there.
+    OnBehalfOfUser,
+    /// The credential itself.
+    AsApp,
+}
 
 /// Adds [`Bearer`] around a service.
 #[derive(Debug, Clone)]
 pub struct BearerLayer {
-    client: ConfidentialClient,
+    credential: Arc<dyn TokenCredential>,
     scopes: Scopes,
+    acting: Acting,
 }
 
 impl BearerLayer {
-    /// Tokens for `scopes` from `client`.
-    pub fn new(client: ConfidentialClient, scopes: Scopes) -> Self {
-        Self { client, scopes }
+    /// Tokens for `scopes` on behalf of each request's user: the [`UserAssertion`] in the
+    /// request's extensions (a request without one fails with
+    /// [`BearerError::MissingUserAssertion`], unsent). `credential` is normally the API's
+    /// [`ConfidentialClient`](crate::ConfidentialClient).
+    pub fn on_behalf_of(credential: impl TokenCredential + 'static, scopes: Scopes) -> Self {
+        Self {
+            credential: Arc::new(credential),
+            scopes,
+            acting: Acting::OnBehalfOfUser,
+        }
+    }
+
+    /// Tokens for `scopes` as `credential` itself for every request (client credentials for a
+    /// [`ConfidentialClient`](crate::ConfidentialClient)); a [`UserAssertion`] in the extensions
+    /// is not used.
+    pub fn as_app(credential: impl TokenCredential + 'static, scopes: Scopes) -> Self {
+        Self {
+            credential: Arc::new(credential),
+            scopes,
+            acting: Acting::AsApp,
+        }
     }
 }
 
@@ -36,8 +74,9 @@ impl<S> tower::Layer<S> for BearerLayer {
     fn layer(&self, inner: S) -> Bearer<S> {
         Bearer {
             inner,
-            client: self.client.clone(),
+            credential: self.credential.clone(),
             scopes: self.scopes.clone(),
+            acting: self.acting,
         }
     }
 }
@@ -46,8 +85,9 @@ impl<S> tower::Layer<S> for BearerLayer {
 #[derive(Debug, Clone)]
 pub struct Bearer<S> {
     inner: S,
-    client: ConfidentialClient,
+    credential: Arc<dyn TokenCredential>,
     scopes: Scopes,
+    acting: Acting,
 }
 
 impl<S> Bearer<S> {
@@ -74,6 +114,14 @@ pub enum BearerError<E> {
     /// No token (the request was not sent).
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// A layer built with [`BearerLayer::on_behalf_of`] got a request without a
+    /// [`UserAssertion`] in its extensions (the request was not sent).
+    #[error(
+        "no user assertion in the request's extensions: this client acts on behalf of users; \
+         insert the caller's UserAssertion, or build the layer with BearerLayer::as_app to call \
+         as the application"
+    )]
+    MissingUserAssertion,
     /// The downstream API answered 401 `insufficient_claims`.
     #[error(transparent)]
     ClaimsChallenge(ClaimsChallenge),
@@ -109,13 +157,24 @@ where
         // The service that was polled ready is the one that sends (tower's clone-and-swap).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let client = self.client.clone();
+        let credential = self.credential.clone();
         let scopes = self.scopes.clone();
+        let acting = self.acting;
         Box::pin(async move {
-            let token = match req.extensions().get::<UserAssertion>() {
-                Some(user) => client.acquire_on_behalf_of(user, &scopes).await?,
-                None => client.acquire_for_app(&scopes).await?,
+            let user = match acting {
+                Acting::OnBehalfOfUser => Some(
+                    req.extensions()
+                        .get::<UserAssertion>()
+                        .cloned()
+                        .ok_or(BearerError::MissingUserAssertion)?,
+                ),
+                Acting::AsApp => None,
             };
+            let options = match &user {
+                Some(user) => TokenRequestOptions::on_behalf_of(user),
+                None => TokenRequestOptions::default(),
+            };
+            let token = credential.get_token(&scopes, options).await?;
             let value = token
                 .authorization_header()
                 .ok_or(TokenError::InvalidResponse {
@@ -125,7 +184,9 @@ where
             req.headers_mut().insert(http::header::AUTHORIZATION, value);
             let res = inner.call(req).await.map_err(BearerError::Inner)?;
             if res.status() == StatusCode::UNAUTHORIZED {
-                if let Some(c) = crate::challenge::claims_challenge(res.headers()) {
+                if let Some(c) =
+                    crate::token_credential::claims_challenge_from(res.headers(), &*credential)
+                {
                     return Err(BearerError::ClaimsChallenge(c));
                 }
             }

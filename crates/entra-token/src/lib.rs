@@ -9,19 +9,23 @@
 //!   changes. `Debug` never shows a secret, key or token.
 //! * Authorities ([`Authority`]): a tenant on the public cloud, sovereign clouds, custom
 //!   instances (the development issuer); B2C (client credentials only: on-behalf-of is refused).
-//! * On-behalf-of takes the incoming token ([`UserAssertion`], from entra-auth's
-//!   `VerifiedClaims` or raw): malformed, expired, app-only and foreign tokens are refused before
-//!   any network call.
+//! * On-behalf-of takes the incoming token ([`UserAssertion`]: in an axum handler the
+//!   `OnBehalfOf` extractor, from what entra-auth verified; or raw): malformed, expired, app-only
+//!   and foreign tokens are refused before any network call.
+//! * Token sources ([`TokenCredential`], after azure_core's): the confidential client, the public
+//!   client and a [`StaticToken`], taken by [`DownstreamApi`] and [`BearerLayer`].
 //! * Errors ([`TokenError`]): the token endpoint's AADSTS codes explained with the fix
-//!   ([`AadstsError`]); `interaction_required` with `claims` becomes a [`ClaimsChallenge`] that
-//!   converts into entra-auth's 401 `insufficient_claims` answer.
+//!   ([`AadstsError`]); `interaction_required` with `claims` becomes a [`ClaimsChallenge`]. Each
+//!   error is its own HTTP answer for the API's caller ([`TokenError::to_response`]: status,
+//!   code, RFC 6750 challenge, problem+json; `IntoResponse` with the `axum` feature).
 //! * Cache: in memory ([`cache::MemoryCache`], bounded by entries and bytes) and shared
 //!   ([`cache::SharedCache`]; Redis with the `redis` feature, AES-256-GCM encrypted, hashed keys),
 //!   keyed per client, authority, scopes and (on-behalf-of) assertion hash; refreshed ahead of
 //!   expiry (`refresh_in`, else half the lifetime); one token request per key at a time.
 //! * [`DownstreamApi`] (feature `reqwest`): attach a fresh bearer token to a `reqwest` request,
 //!   surface a downstream claims challenge, retry a plain 401 once with a new token; or
-//!   [`BearerLayer`], the same as tower middleware for any HTTP client service.
+//!   [`BearerLayer`], the same as tower middleware for any HTTP client service, explicitly on
+//!   behalf of each request's user or as the app.
 //! * Public clients ([`PublicClient`], a CLI or desktop app): the browser sign-in (authorization
 //!   code + PKCE, loopback redirect), the device code flow (RFC 8628), refresh tokens rotated on
 //!   every use, kept with the accounts in a [`FileCache`] (0600, atomic, locked across
@@ -53,26 +57,33 @@
 //! # }
 //! ```
 //!
-//! On behalf of the caller of an API protected by entra-auth (the handler has the validated
-//! claims and the bearer token it came in):
+//! On behalf of the caller of an API protected by entra-auth (feature `axum`): the handler takes
+//! the `OnBehalfOf` extractor (the token entra-auth verified, not decoded again) and returns
+//! `Result<_, DownstreamError>`, whose errors answer the caller themselves (401
+//! `insufficient_claims` with the authority's `authorization_uri` for MFA or Conditional Access,
+//! 403 `consent_required`, 503 when the identity provider is down, 500 for this API's own
+//! configuration; see [`TokenError::to_response`]):
 //!
 //! ```no_run
-//! # async fn handler(claims: entra_auth::VerifiedClaims, bearer: &str, client: entra_token::ConfidentialClient)
-//! # -> Result<(), entra_auth::AuthError> {
-//! use entra_token::{Scopes, TokenError, UserAssertion};
-//! let user = UserAssertion::from_verified(&claims, bearer)
-//!     .map_err(|_| entra_auth::AuthError::MissingToken)?;
-//! match client
-//!     .acquire_on_behalf_of(&user, &Scopes::parse("api://downstream/access_as_user"))
-//!     .await
-//! {
-//!     Ok(_token) => Ok(()),
-//!     // MFA or Conditional Access for the downstream API: 401 insufficient_claims to the caller.
-//!     Err(TokenError::ClaimsChallenge(c)) => Err(c.into()),
-//!     Err(_other) => Ok(()),
+//! # #[cfg(feature = "axum")]
+//! # mod m {
+//! use axum::{extract::State, Json};
+//! use entra_token::{DownstreamApi, DownstreamError, OnBehalfOf};
+//! use serde_json::Value;
+//!
+//! async fn orders(
+//!     State(orders): State<DownstreamApi>,
+//!     user: OnBehalfOf,
+//! ) -> Result<Json<Value>, DownstreamError> {
+//!     let request = reqwest::Client::new().get("https://orders.example/api/orders");
+//!     let response = orders.send_on_behalf_of(user.assertion(), request).await?;
+//!     Ok(Json(DownstreamApi::json(response).await?))
 //! }
 //! # }
 //! ```
+//!
+//! Anything that gives a token is a [`TokenCredential`]: the confidential client (as the app, or
+//! on behalf of a user), the public client (silently), a [`StaticToken`].
 //!
 //! A CLI keeping its user signed in (the path comes from the application, e.g. the platform's
 //! data directory):
@@ -112,6 +123,11 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// The README's snippets, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub mod assertion;
 pub mod authority;
 pub mod cache;
@@ -121,9 +137,12 @@ pub mod credential;
 #[cfg(feature = "reqwest")]
 pub mod downstream;
 pub mod error;
+#[cfg(feature = "axum")]
+pub mod extract;
 pub mod layer;
 pub mod public;
 pub mod token;
+pub mod token_credential;
 pub mod transport;
 
 mod challenge;
@@ -145,11 +164,14 @@ pub use error::{
     AadstsError, AadstsKind, AssertionError, CertificateError, ClaimsChallenge, ConfigError,
     CredentialError, FileCacheError, LoopbackError, SignInReason, TokenError, TransportError,
 };
+#[cfg(feature = "axum")]
+pub use extract::{OnBehalfOf, OnBehalfOfRejection};
 pub use layer::{Bearer, BearerError, BearerLayer};
 pub use public::device::DeviceCodePrompt;
 pub use public::loopback::{LoopbackListener, Pkce};
 pub use public::{AuthResult, Interaction, PublicClient, TokenSource};
 pub use token::{AccessToken, Scopes};
+pub use token_credential::{StaticToken, TokenCredential, TokenRequestOptions};
 #[cfg(feature = "reqwest")]
 pub use transport::ReqwestTransport;
 pub use transport::{BoxFuture, TokenTransport, TransportResponse};

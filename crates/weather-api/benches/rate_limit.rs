@@ -1,5 +1,5 @@
-//! What the per-caller rate limiter costs a request (issue 15's goal: ≤ 2 µs locally; with Redis one
-//! round trip). `cargo bench -p weather-api --bench rate_limit`; with `TEST_REDIS_URL` set the shared
+//! What the per-caller rate limiter costs a request (goal: ≤ 2 µs locally; with Redis one round
+//! trip). `cargo bench -p weather-api --bench rate_limit`; with `TEST_REDIS_URL` set the shared
 //! check is measured too.
 
 // Benchmark code: a failed unwrap is a failed run.

@@ -1,16 +1,11 @@
-//! The SQLite store's cost for the default page (issue 15: "if the SQLite driver's design is the cost,
-//! measure the alternatives"), all reading the same 51 rows of the same file with the same SQL and
-//! decoding them the same way:
+//! The SQLite store's cost for the default page, and the alternatives it is measured against, all
+//! reading the same 51 rows of the same file with the same SQL and decoding them the same way:
 //!
 //! - `rusqlite_inline_default_page_50`: rusqlite on the calling thread, a prepared statement;
 //! - `rusqlite_spawn_blocking_default_page_50`: the same read sent to tokio's blocking pool and awaited
 //!   (the alternative to reading on the calling thread);
 //! - `store_default_page_50`: the service's `SqliteStore::page` (rusqlite, pooled reader connection,
 //!   calling thread), polled by a tokio runtime.
-//!
-//! History: the sqlx-based store measured 368 µs [339, 393] for `sqlx_default_page_50` (each query sent
-//! to the connection's worker thread and every row sent back), against 35 µs for rusqlite inline; sqlx
-//! no longer has SQLite support in this workspace, so that variant is gone.
 //!
 //! `store_write/store_64_concurrent_adds`: 64 concurrent `add`s through the store's writer thread (group
 //! commit, `synchronous = FULL`); criterion's throughput line gives reports per second.

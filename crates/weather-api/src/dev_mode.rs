@@ -112,17 +112,25 @@ pub struct DevMode {
 impl DevMode {
     /// Starts the development issuer for a service bound on `addr`, keeping its keys in `data_dir`
     /// (`None`: `entra_dev::default_data_dir()`, shared with the `entra-dev` CLI so that its tokens are
-    /// accepted).
+    /// accepted). Browser pages of the service's own origins (`/docs` on `localhost`, `127.0.0.1` or
+    /// `[::1]` and the port) may call it; `dangerous_on_network` lets it answer any `Host`.
     ///
     /// # Errors
     /// [`entra_dev::DevIssuerError`] when its key file cannot be read or written.
     pub fn start(
         addr: SocketAddr,
         data_dir: Option<PathBuf>,
+        dangerous_on_network: bool,
     ) -> Result<Self, entra_dev::DevIssuerError> {
         let instance = dev_instance(addr);
+        let port = addr.port();
         let config = entra_dev::DevIssuerConfig {
             data_dir: data_dir.or_else(entra_dev::default_data_dir),
+            allowed_origins: ["127.0.0.1", "localhost", "[::1]"]
+                .iter()
+                .map(|host| format!("http://{host}:{port}"))
+                .collect(),
+            dangerous_accept_any_host: dangerous_on_network,
             ..Default::default()
         };
         let identity = Identity {
@@ -175,30 +183,9 @@ pub fn check_local<B>(request: &http::Request<B>, any_host: bool) -> Result<(), 
         .and_then(|v| v.to_str().ok())
         .or_else(|| request.uri().authority().map(http::uri::Authority::as_str));
     match host {
-        Some(host) if is_loopback_host(host) => Ok(()),
+        Some(host) if entra_dev::is_loopback_host(host) => Ok(()),
         _ => Err(RemoteRequest::Host),
     }
-}
-
-/// Whether a `Host` value (`name[:port]`, `[v6][:port]`) names this machine: `localhost` or a loopback
-/// address.
-pub fn is_loopback_host(host: &str) -> bool {
-    let Ok(authority) = host.trim().parse::<http::uri::Authority>() else {
-        return false;
-    };
-    if authority.as_str().contains('@') {
-        return false;
-    }
-    let name = authority.host();
-    if name.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    let name = name
-        .strip_prefix('[')
-        .and_then(|n| n.strip_suffix(']'))
-        .unwrap_or(name);
-    name.parse::<IpAddr>()
-        .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 /// The development issuer's instance URL on the bound address (a wildcard bind is reached on loopback).
@@ -283,34 +270,6 @@ pub fn dev_banner(addr: SocketAddr, issuer: &entra_dev::DevIssuer, has_api_key: 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn loopback_hosts_are_localhost_and_loopback_addresses_only() {
-        for ok in [
-            "localhost",
-            "LOCALHOST:8000",
-            "127.0.0.1",
-            "127.0.0.1:8000",
-            "127.3.2.1:1",
-            "[::1]:8000",
-            "[::1]",
-        ] {
-            assert!(is_loopback_host(ok), "{ok}");
-        }
-        for refused in [
-            "",
-            "evil.example",
-            "evil.example:8000",
-            "localhost.evil.example",
-            "192.168.1.10:8000",
-            "0.0.0.0:8000",
-            "[::]:8000",
-            "127.0.0.1.nip.io",
-            "user@127.0.0.1",
-        ] {
-            assert!(!is_loopback_host(refused), "{refused}");
-        }
-    }
 
     #[test]
     fn proxied_requests_are_refused_even_with_any_host() {

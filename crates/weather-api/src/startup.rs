@@ -157,7 +157,11 @@ impl Application {
                 .into())
             }
             (_, Mode::Development) => {
-                let dev = DevMode::start(addr, overrides.dev_data_dir.clone())?;
+                let dev = DevMode::start(
+                    addr,
+                    overrides.dev_data_dir.clone(),
+                    settings.dangerous_dev_mode_on_network,
+                )?;
                 let validator =
                     to_validator(&settings.azure_ad, &dev.identity, Some(&dev.instance))?;
                 (

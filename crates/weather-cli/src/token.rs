@@ -1,6 +1,7 @@
-//! Getting an access token, on entra-token: from `--token`/`WEATHER_TOKEN`, from the active user's
-//! sign-in (`weather login`: the cached token, else the refresh token, silently), or with the
-//! client-credentials grant ([`ConfidentialClient`], its token kept in the same file across runs).
+//! Getting an access token, on entra-token: from `--token`/`WEATHER_TOKEN`, or from a
+//! [`TokenCredential`]: the active user's sign-in (`weather login`: the cached token, else the
+//! refresh token, silently, [`PublicClient`]) or the client-credentials grant
+//! ([`ConfidentialClient`], its token kept in the same file across runs).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,7 +9,8 @@ use std::time::Duration;
 
 use entra_token::{
     Authority as TokenAuthority, ClientCredential, ConfidentialClient, ConfidentialConfig,
-    FileCache, HttpOptions, PublicClient, PublicConfig, Scopes, SignInReason, TokenError,
+    FileCache, HttpOptions, PublicClient, PublicConfig, Scopes, SignInReason, TokenCredential,
+    TokenError, TokenRequestOptions,
 };
 
 use crate::config::{Authority, ConfigError, Settings};
@@ -120,16 +122,15 @@ fn confidential_client(
 enum Plan {
     /// Given outright.
     Given(Secret),
-    /// The active user's sign-in.
-    User {
-        client: PublicClient,
+    /// From a token source: the active user's sign-in ([`PublicClient`], silently) or the
+    /// client-credentials grant ([`ConfidentialClient`]).
+    Source {
+        credential: Arc<dyn TokenCredential>,
         scopes: Scopes,
-        account: String,
-    },
-    /// The client-credentials grant.
-    ClientCredentials {
-        client: ConfidentialClient,
-        scopes: Scopes,
+        origin: TokenOrigin,
+        /// The account's name (a user's sign-in) or the client id (client credentials), for
+        /// messages.
+        who: String,
     },
 }
 
@@ -165,19 +166,23 @@ impl TokenProvider {
                 _ => None,
             };
             match (active, cache, &settings.client_id, &settings.client_secret) {
-                (Some(account), Some(cache), _, _) => Plan::User {
-                    client: public_client(settings, cache)?,
+                (Some(account), Some(cache), _, _) => Plan::Source {
+                    credential: Arc::new(public_client(settings, cache)?),
                     scopes: user_scopes(settings)?,
-                    account: account.display_name(),
+                    origin: TokenOrigin::User,
+                    who: account.display_name(),
                 },
                 (None, cache, Some(client_id), Some(secret)) => {
                     let scope = settings.scope.as_deref().ok_or(ConfigError::Missing {
                         key: "scope",
                         how: "set --api-client-id (api_client_id in the settings file) or --scope",
                     })?;
-                    Plan::ClientCredentials {
-                        client: confidential_client(settings, client_id, secret, cache)?,
+                    let client = confidential_client(settings, client_id, secret, cache)?;
+                    Plan::Source {
+                        who: client.config().client_id().to_owned(),
+                        credential: Arc::new(client),
                         scopes: Scopes::parse(scope),
+                        origin: TokenOrigin::ClientCredentials,
                     }
                 }
                 _ => {
@@ -199,8 +204,7 @@ impl TokenProvider {
     pub(crate) fn origin(&self) -> TokenOrigin {
         match self.plan {
             Plan::Given(_) => TokenOrigin::Given,
-            Plan::User { .. } => TokenOrigin::User,
-            Plan::ClientCredentials { .. } => TokenOrigin::ClientCredentials,
+            Plan::Source { origin, .. } => origin,
         }
     }
 
@@ -226,18 +230,12 @@ impl TokenProvider {
                 self.given = Some(t.clone());
                 return Ok(t.clone());
             }
-            Plan::User {
-                client,
-                scopes,
-                account,
-            } => match client.acquire_silent(None, scopes).await {
-                Ok(r) => r.access_token,
-                Err(e) => return Err(user_error(e, account, &self.authority)),
-            },
-            Plan::ClientCredentials { client, scopes } => client
-                .acquire_for_app(scopes)
+            Plan::Source {
+                credential, scopes, ..
+            } => credential
+                .get_token(scopes, TokenRequestOptions::default())
                 .await
-                .map_err(|e| self.app_error(e, client))?,
+                .map_err(|e| self.source_error(e))?,
         };
         let secret = Secret::new(token.secret());
         self.current = Some(token);
@@ -256,30 +254,28 @@ impl TokenProvider {
         };
         let fresh = match &self.plan {
             Plan::Given(_) => return Ok(false),
-            Plan::User {
-                client,
-                scopes,
-                account,
-            } => match client.reacquire_silent(None, scopes, rejected).await {
-                Ok(r) => r.access_token,
-                Err(e) => return Err(user_error(e, account, &self.authority)),
-            },
-            Plan::ClientCredentials { client, scopes } => client
-                .reacquire_for_app(scopes, rejected)
+            Plan::Source {
+                credential, scopes, ..
+            } => credential
+                .get_token(scopes, TokenRequestOptions::default().rejecting(rejected))
                 .await
-                .map_err(|e| self.app_error(e, client))?,
+                .map_err(|e| self.source_error(e))?,
         };
         self.current = Some(fresh);
         Ok(true)
     }
 
-    fn app_error(&self, e: TokenError, client: &ConfidentialClient) -> CliError {
-        map_error(
-            e,
-            client.config().client_id(),
-            &self.authority,
-            TokenOrigin::ClientCredentials,
-        )
+    /// A token source's failure, in the words of its origin.
+    fn source_error(&self, e: TokenError) -> CliError {
+        match &self.plan {
+            Plan::Source {
+                origin: TokenOrigin::User,
+                who,
+                ..
+            } => user_error(e, who, &self.authority),
+            Plan::Source { who, origin, .. } => map_error(e, who, &self.authority, *origin),
+            Plan::Given(_) => map_error(e, "", &self.authority, TokenOrigin::Given),
+        }
     }
 }
 

@@ -253,8 +253,8 @@ fn keys_rotate(data_dir: PathBuf, args: KeysRotateArgs) -> anyhow::Result<()> {
         args.grace.as_secs()
     );
     println!(
-        "A running `entra-dev serve` picks it up within seconds; restart the weather API (development mode) \
-         to publish it there."
+        "A running `entra-dev serve` and a weather API in development mode pick it up by themselves within \
+         seconds (they re-read the key file every 2 s): no restart needed."
     );
     Ok(())
 }

@@ -8,6 +8,7 @@ pub(crate) mod control;
 pub(crate) mod device;
 pub(crate) mod discovery;
 pub(crate) mod endpoint;
+pub(crate) mod guard;
 pub(crate) mod oauth;
 pub(crate) mod page;
 pub(crate) mod token;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::Request;
-use axum::http::{header, HeaderName, Method, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -37,17 +38,35 @@ pub(crate) enum Surface {
 
 /// Every endpoint, with paths relative to the instance. `{tenant}` is the development tenant id, `common`
 /// or `organizations`; `{tenant}/{policy}` is a B2C tenant (`{name}.onmicrosoft.com`) and user flow.
+///
+/// Every request passes [`guard::check_host`]; the control endpoints (with [`Surface::WithControl`])
+/// take JSON bodies only ([`guard::require_json`]) and answer no CORS, the others answer CORS for
+/// [`DevIssuerConfig::allowed_origins`](crate::DevIssuerConfig::allowed_origins) only.
 pub(crate) fn router(state: Arc<IssuerState>, surface: Surface) -> Router {
-    let mut router = Router::new();
-    if surface == Surface::WithControl {
-        router = router
-            .route(
-                "/control/switches",
-                get(control::get_switches).put(control::put_switches),
-            )
-            .route("/control/revoke", post(control::revoke));
-    }
+    let public = public_routes(&state);
+    let router = match surface {
+        Surface::WithControl => public.merge(
+            Router::new()
+                .route(
+                    "/control/switches",
+                    get(control::get_switches).put(control::put_switches),
+                )
+                .route("/control/revoke", post(control::revoke))
+                .layer(axum::middleware::from_fn(guard::require_json)),
+        ),
+        Surface::WithoutControl => public,
+    };
     router
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            guard::check_host,
+        ))
+        .with_state(state)
+}
+
+/// The endpoints a browser page may use (with CORS for the allowed origins).
+fn public_routes(state: &IssuerState) -> Router<Arc<IssuerState>> {
+    Router::new()
         .route("/", get(discovery::index))
         .route("/stats", get(discovery::stats))
         .route(
@@ -102,17 +121,28 @@ pub(crate) fn router(state: Arc<IssuerState>, surface: Surface) -> Router {
             "/{tenant}/{policy}/oauth2/v2.0/authorize",
             get(authorize::authorize_get).post(authorize::authorize_post),
         )
-        .layer(cors())
+        .layer(cors(&state.config.allowed_origins))
         .layer(axum::middleware::from_fn(preflight_no_content))
-        .with_state(state)
 }
 
-/// Like Entra's public endpoints, allow browser apps on other origins (Swagger UI on the API's port) to read
-/// the documents and call the token endpoint. The answer does not depend on the `Origin` (always `*`), so
-/// no `Vary` header is needed.
-fn cors() -> CorsLayer {
+/// Allow the configured browser origins (the API's Swagger UI) to read the documents and call the token
+/// endpoint, as Entra does for a registration's single-page-application redirect URIs; any other page
+/// gets no CORS headers and cannot read an answer. The answer depends on the `Origin`, hence `Vary`.
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(
+            |origin| match HeaderValue::from_str(origin.trim_end_matches('/')) {
+                Ok(value) => Some(value),
+                Err(_) => {
+                    tracing::warn!(%origin, "allowed_origins: not a valid origin, ignored");
+                    None
+                }
+            },
+        )
+        .collect();
     CorsLayer::new()
-        .allow_origin(AllowOrigin::any())
+        .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::POST, Method::OPTIONS])
         .allow_headers([
             header::CONTENT_TYPE,
@@ -121,7 +151,6 @@ fn cors() -> CorsLayer {
             HeaderName::from_static("x-requested-with"),
         ])
         .max_age(Duration::from_secs(3600))
-        .vary(Vec::<HeaderName>::new())
 }
 
 /// `CorsLayer` answers a preflight `200` with an empty body; the issuer has always answered `204 No

@@ -375,6 +375,7 @@ async fn control_revoke_with_a_bad_body_returns_400() {
     let running = spawn().await;
     let res = http()
         .post(format!("{}control/revoke", running.url()))
+        .header("content-type", "application/json")
         .body("alice")
         .send()
         .await

@@ -3,9 +3,9 @@
 
 use crate::common;
 
-use crate::common::{get_json, http, peek, spawn, verify};
+use crate::common::{get_json, http, peek, spawn, spawn_with, verify};
 use entra_dev::defaults::{DEV_API_APP_ID_URI, DEV_API_CLIENT_ID, DEV_TENANT_ID};
-use entra_dev::{Subject, TokenRequest, TokenVersion};
+use entra_dev::{DevIssuerConfig, Subject, TokenRequest, TokenVersion};
 
 #[tokio::test]
 async fn v2_metadata_issuer_equals_iss_of_minted_v2_token_and_keys_verify_it() {
@@ -263,34 +263,196 @@ async fn x5c_certificate_holds_the_published_key_and_x5t_is_its_sha1_thumbprint(
 }
 
 #[tokio::test]
-async fn documents_and_token_endpoint_allow_cross_origin_browser_apps() {
+async fn only_the_allowed_origins_may_read_documents_and_tokens_from_a_browser() {
     let running = spawn().await;
     let base = running.url().as_str().to_owned();
+    let metadata = format!("{base}{DEV_TENANT_ID}/v2.0/.well-known/openid-configuration");
+    let token = format!("{base}{DEV_TENANT_ID}/oauth2/v2.0/token");
+    // weather-api's /docs on its default address (the default allowed_origins)
     let res = http()
-        .get(format!(
-            "{base}{DEV_TENANT_ID}/v2.0/.well-known/openid-configuration"
-        ))
+        .get(&metadata)
         .header("origin", "http://localhost:8000")
         .send()
         .await
         .unwrap();
-    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "http://localhost:8000"
+    );
+    assert!(res.headers()["vary"].to_str().unwrap().contains("origin"));
     let res = http()
-        .request(
-            reqwest::Method::OPTIONS,
-            format!("{base}{DEV_TENANT_ID}/oauth2/v2.0/token"),
-        )
+        .request(reqwest::Method::OPTIONS, &token)
         .header("origin", "http://localhost:8000")
         .header("access-control-request-method", "POST")
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
-    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "http://localhost:8000"
+    );
     assert!(res.headers()["access-control-allow-methods"]
         .to_str()
         .unwrap()
         .contains("POST"));
+
+    // Any other page: no CORS headers, so the browser hides the answer (a dev token included).
+    let evil = "https://evil.example";
+    let res = http()
+        .get(&metadata)
+        .header("origin", evil)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    let res = http()
+        .post(&token)
+        .header("origin", evil)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", entra_dev::defaults::DEV_DAEMON_CLIENT_ID),
+            (
+                "client_secret",
+                entra_dev::defaults::DEV_DAEMON_CLIENT_SECRET,
+            ),
+            (
+                "scope",
+                &format!("api://{}/.default", entra_dev::defaults::DEV_API_CLIENT_ID),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "the issuer still serves non-browser clients"
+    );
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    let res = http()
+        .request(reqwest::Method::OPTIONS, &token)
+        .header("origin", evil)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn control_endpoints_take_json_only_and_answer_no_cors() {
+    let running = spawn().await;
+    let base = running.url().as_str().to_owned();
+    // A cross-site page can POST text/plain without a preflight: refused, nothing switched.
+    for (method, path, body) in [
+        (
+            reqwest::Method::PUT,
+            "control/switches",
+            r#"{"outage": true}"#,
+        ),
+        (
+            reqwest::Method::POST,
+            "control/revoke",
+            r#"{"user": "alice"}"#,
+        ),
+        (reqwest::Method::POST, "control/revoke", "user=alice"),
+    ] {
+        let res = http()
+            .request(method, format!("{base}{path}"))
+            .header("origin", "https://evil.example")
+            .header("content-type", "text/plain")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 415, "{path}");
+        assert!(res.headers().get("access-control-allow-origin").is_none());
+        let error: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(error["error"], "invalid_request");
+        assert!(error["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("Content-Type: application/json"));
+    }
+    assert!(!running.issuer.switches().outage, "nothing was switched");
+    // Not even an allowed origin gets a preflight through to the control endpoints.
+    let res = http()
+        .request(reqwest::Method::OPTIONS, format!("{base}control/switches"))
+        .header("origin", "http://localhost:8000")
+        .header("access-control-request-method", "PUT")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    // The CLI's and the tests' JSON requests work.
+    let res = http()
+        .put(format!("{base}control/switches"))
+        .json(&serde_json::json!({"outage": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(running.issuer.switches().outage);
+}
+
+/// Sends `GET path` with this `Host` on a new connection; the status code.
+fn status_for_host(addr: std::net::SocketAddr, path: &str, host: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"))
+}
+
+#[tokio::test]
+async fn requests_for_other_hosts_are_refused_against_dns_rebinding() {
+    let running = spawn_with(DevIssuerConfig {
+        allowed_hosts: vec!["issuer.internal".into()],
+        ..DevIssuerConfig::default()
+    })
+    .await;
+    let addr = running.addr;
+    let path = format!("/{DEV_TENANT_ID}/v2.0/.well-known/openid-configuration");
+    let statuses = tokio::task::spawn_blocking(move || {
+        [
+            "evil.example",
+            "evil.example:8400",
+            "127.0.0.1.nip.io",
+            "localhost:1",
+            "127.0.0.1",
+            "[::1]:8400",
+            "issuer.internal:8400",
+        ]
+        .map(|host| (host, status_for_host(addr, &path, host)))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        statuses,
+        [
+            ("evil.example", 403),
+            ("evil.example:8400", 403),
+            ("127.0.0.1.nip.io", 403),
+            ("localhost:1", 200),
+            ("127.0.0.1", 200),
+            ("[::1]:8400", 200),
+            ("issuer.internal:8400", 200),
+        ]
+    );
 }
 
 #[tokio::test]

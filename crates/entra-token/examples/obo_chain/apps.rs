@@ -10,13 +10,13 @@
 //! * **API A** (`aud` = the development API, the middle tier): `GET /call/{read,write,sensitive}`
 //!   needs `weather.read`, then calls B on behalf of its caller with entra-token's
 //!   [`DownstreamApi`] (scope `downstream.read` or `downstream.write`) and answers B's identity
-//!   document inside its own. What can go wrong is answered in [`downstream_error`].
+//!   document inside its own. Its handler takes entra-token's [`OnBehalfOf`] extractor (the
+//!   caller's verified token as the assertion) and returns `Result<_, DownstreamError>`: what
+//!   can go wrong answers through the library's own HTTP mapping.
 
 use std::time::Duration;
 
 use axum::extract::{FromRef, Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use entra_auth::{
@@ -24,9 +24,10 @@ use entra_auth::{
 };
 use entra_dev::defaults;
 use entra_token::{
-    AadstsKind, Authority, ClientCredential, ConfidentialClient, ConfidentialConfig,
-    ConfidentialConfigBuilder, DownstreamApi, DownstreamError, Scopes, TokenError, UserAssertion,
+    Authority, ClientCredential, ConfidentialClient, ConfidentialConfig, ConfidentialConfigBuilder,
+    DownstreamApi, DownstreamError, OnBehalfOf, Scopes,
 };
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// Errors of start-up.
@@ -164,6 +165,25 @@ impl FromRef<ApiA> for AuthState {
     }
 }
 
+/// What `GET /call/{operation}` does at B.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Operation {
+    Read,
+    Write,
+    Sensitive,
+}
+
+impl Operation {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Sensitive => "sensitive",
+        }
+    }
+}
+
 /// API A's router: it calls API B at `api_b_url` with tokens from `client`.
 pub(crate) fn api_a(
     validator: TokenValidator,
@@ -191,156 +211,29 @@ pub(crate) fn api_a(
         .layer(AuthLayer::new(validator).require(Requirement::scopes([defaults::SCOPE_READ]))))
 }
 
+/// Calls B on behalf of the caller. Every failure answers through entra-token's mapping of
+/// [`DownstreamError`] (see `TokenError::to_response`): a claims challenge (the token endpoint's
+/// MFA or Conditional Access demand, or B's own 401) is 401 `insufficient_claims` with the
+/// authority's `authorization_uri`; consent missing 403 `consent_required`; the identity provider
+/// down 503, slow 504; B unreachable or refusing 502; the API's own configuration 500.
 async fn call(
     State(a): State<ApiA>,
-    Path(operation): Path<String>,
-    Authenticated(claims): Authenticated,
-    headers: HeaderMap,
-) -> Response {
-    let api = match operation.as_str() {
-        "read" | "sensitive" => &a.read,
-        "write" => &a.write,
-        _ => {
-            return problem(
-                StatusCode::NOT_FOUND,
-                "unknown_operation",
-                format!("no operation {operation:?}: expected read, write or sensitive"),
-            )
-        }
+    Path(operation): Path<Operation>,
+    user: OnBehalfOf,
+) -> Result<Json<Value>, DownstreamError> {
+    let api = match operation {
+        Operation::Read | Operation::Sensitive => &a.read,
+        Operation::Write => &a.write,
     };
-    // The very token entra-auth validated is the on-behalf-of assertion.
-    let user = match UserAssertion::from_verified_request(&claims, &headers) {
-        Ok(user) => user,
-        Err(e) => return invalid_token(&e.to_string()),
-    };
-    let request = a.http.get(format!("{}{operation}", a.api_b));
-    let res = match api.send_on_behalf_of(&user, request).await {
-        Ok(res) => res,
-        Err(e) => return downstream_error(&e),
-    };
-    let status = res.status();
-    match res.json::<Value>().await {
-        Ok(body) if status.is_success() => Json(json!({
-            "api": "A",
-            "caller": { "oid": claims.oid(), "tid": claims.tid() },
-            "downstream": body,
-        }))
-        .into_response(),
-        Ok(body) => problem(
-            StatusCode::BAD_GATEWAY,
-            "downstream_refused",
-            format!(
-                "API B answered {status}: {}",
-                body["detail"].as_str().unwrap_or("no detail")
-            ),
-        ),
-        Err(_) => problem(
-            StatusCode::BAD_GATEWAY,
-            "downstream_invalid_response",
-            format!("API B answered {status} with a body that is not JSON"),
-        ),
-    }
-}
-
-/// A's answer when B could not be called on behalf of the caller:
-///
-/// | what | status | `code` |
-/// |---|---|---|
-/// | a claims challenge (the token endpoint's `interaction_required`, or B's own 401) | 401 + `WWW-Authenticate: Bearer error="insufficient_claims", claims="..."` | `insufficient_claims` (entra-auth's answer) |
-/// | consent required (AADSTS65001) | 403 | `consent_required` |
-/// | the incoming token cannot be exchanged (expired within entra-auth's clock skew) | 401 + `WWW-Authenticate: Bearer error="invalid_token"` | `invalid_token` |
-/// | the token endpoint did not answer in time | 504 | `token_endpoint_timeout` |
-/// | the token endpoint unreachable or failing (5xx) | 503 + `Retry-After` | `token_endpoint_unavailable` |
-/// | an unusable token endpoint answer | 502 | `token_endpoint_invalid_response` |
-/// | any other refusal (configuration: secret, certificate, scope) | 502 | `token_request_refused` |
-/// | B unreachable | 502 | `downstream_unreachable` |
-///
-/// The detail is the typed error's message: it names the fix and never holds a token or secret.
-pub(crate) fn downstream_error(e: &DownstreamError) -> Response {
-    if let Some(challenge) = e.claims_challenge() {
-        return AuthError::from(challenge.clone()).into_response();
-    }
-    tracing::warn!(error = %e, "calling API B on behalf of the caller failed");
-    match e {
-        DownstreamError::Token(t) => token_error(t),
-        DownstreamError::Request(_) => problem(
-            StatusCode::BAD_GATEWAY,
-            "downstream_unreachable",
-            "API B could not be reached".to_owned(),
-        ),
-        other => problem(
-            StatusCode::BAD_GATEWAY,
-            "downstream_failed",
-            other.to_string(),
-        ),
-    }
-}
-
-fn token_error(t: &TokenError) -> Response {
-    let (status, code) = match t {
-        TokenError::Rejected(a) if a.kind == AadstsKind::ConsentRequired => {
-            (StatusCode::FORBIDDEN, "consent_required")
-        }
-        // entra-auth accepted it (within its clock skew) but it cannot be exchanged any more.
-        TokenError::Assertion(_) => return invalid_token(&t.to_string()),
-        TokenError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "token_endpoint_timeout"),
-        t if t.is_transient() => {
-            let mut res = problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "token_endpoint_unavailable",
-                t.to_string(),
-            );
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            return res;
-        }
-        TokenError::InvalidResponse { .. } => {
-            (StatusCode::BAD_GATEWAY, "token_endpoint_invalid_response")
-        }
-        _ => (StatusCode::BAD_GATEWAY, "token_request_refused"),
-    };
-    problem(status, code, t.to_string())
-}
-
-/// 401 for an incoming token that cannot be exchanged: RFC 6750's challenge and a problem body.
-fn invalid_token(detail: &str) -> Response {
-    let mut res = problem(StatusCode::UNAUTHORIZED, "invalid_token", detail.to_owned());
-    let quoted: String = detail
-        .chars()
-        .map(|c| {
-            if c == '"' || c == '\\' || c.is_control() {
-                '\''
-            } else {
-                c
-            }
-        })
-        .collect();
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        r#"Bearer error="invalid_token", error_description="{quoted}""#
-    )) {
-        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-    }
-    res
-}
-
-/// An RFC 9457 problem answer in entra-auth's shape.
-fn problem(status: StatusCode, code: &str, detail: String) -> Response {
-    let body = json!({
-        "type": format!("urn:obo-chain:problem:{code}"),
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-        "detail": detail,
-        "code": code,
-    });
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "application/problem+json"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body.to_string(),
-    )
-        .into_response()
+    let request = a.http.get(format!("{}{}", a.api_b, operation.path()));
+    let res = api.send_on_behalf_of(user.assertion(), request).await?;
+    let downstream: Value = DownstreamApi::json(res).await?;
+    let caller = user.claims();
+    Ok(Json(json!({
+        "api": "A",
+        "caller": { "oid": caller.oid(), "tid": caller.tid() },
+        "downstream": downstream,
+    })))
 }
 
 /// API B and API A against the issuer at `instance`, A calling B with tokens from `client`.

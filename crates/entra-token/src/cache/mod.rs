@@ -109,8 +109,10 @@ pub enum SharedCacheError {
     Corrupt,
 }
 
-/// A cache shared between instances (L2). Implementations store values so that the key reveals
-/// nothing and the value is encrypted; an entry expires with its token.
+/// A cache shared between instances or processes (L2), keyed by a [`CacheKey`] (a hash: the key
+/// reveals nothing); an entry expires with its token. How values are protected is the
+/// implementation's: `RedisCache` (feature `redis`) encrypts them (AES-256-GCM),
+/// [`FileCache`] stores them in plain text in a file only its owner can read (0600).
 pub trait SharedCache: Send + Sync + std::fmt::Debug + 'static {
     /// The token stored under `key`, if any.
     fn get<'a>(

@@ -3,9 +3,11 @@
 //! (the downstream API wants more claims: turn it into a 401 for the caller).
 //!
 //! Messages never contain a secret, a key, a token or an assertion. The AADSTS table lives in
-//! `aadsts.rs`, the public client's errors in `public.rs`.
+//! `aadsts.rs`, the public client's errors in `public.rs`, the HTTP answer of each error (status,
+//! code, challenge, problem body) in `answer.rs`.
 
 mod aadsts;
+pub(crate) mod answer;
 mod public;
 
 use std::time::Duration;
@@ -163,33 +165,41 @@ pub enum AssertionError {
         /// The accepted audiences.
         expected: String,
     },
-    /// The raw token given with verified claims is not the token those claims came from.
+    /// The raw token given with verified claims is not the token those claims came from (or
+    /// the request has no bearer token).
     #[error(
-        "the raw token does not match the verified claims (different exp, oid, tid or aud): pass \
-         the very bearer token that entra-auth validated"
+        "the bearer token is not the token the verified claims came from: pass the very bearer \
+         token that entra-auth validated (has a layer between entra-auth and the handler replaced \
+         the Authorization header, or inserted claims of another token?)"
     )]
     NotTheVerifiedToken,
 }
 
 /// The downstream API (or the token endpoint, for it) asks for more claims: MFA, a Conditional
 /// Access policy, or a continuous access evaluation event. The API must answer its own caller
-/// **401** with a `WWW-Authenticate: Bearer error="insufficient_claims", claims="..."` challenge, so
-/// the caller's client can sign in again with those claims: convert it into an
-/// [`entra_auth::AuthError`], which formats that answer (and is an axum response).
+/// **401** with Microsoft's claims challenge, `WWW-Authenticate: Bearer realm="",
+/// authorization_uri="...", error="insufficient_claims", claims="..."`, so the caller's client
+/// signs the user in again (at `authorization_uri`) with those claims: that is the answer of
+/// [`TokenError::ClaimsChallenge`] and [`DownstreamError::ClaimsChallenge`](crate::DownstreamError::ClaimsChallenge)
+/// ([`TokenError::to_response`]; `IntoResponse` with the `axum` feature).
 ///
 /// ```
-/// use entra_token::ClaimsChallenge;
-/// let challenge = ClaimsChallenge::new(r#"{"access_token":{"capolids":{"essential":true,"values":["c1"]}}}"#);
-/// let answer = entra_auth::AuthError::from(challenge);
+/// use entra_token::{ClaimsChallenge, TokenError};
+/// let challenge = ClaimsChallenge::new(r#"{"access_token":{"capolids":{"essential":true,"values":["c1"]}}}"#)
+///     .with_authorization_uri("https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize");
+/// let answer = TokenError::from(challenge);
 /// assert_eq!(answer.status(), 401);
 /// assert_eq!(answer.code(), "insufficient_claims");
 /// let header = answer.www_authenticate().unwrap();
-/// assert!(header.to_str().unwrap().starts_with(r#"Bearer error="insufficient_claims""#));
+/// assert!(header.to_str().unwrap().starts_with(
+///     r#"Bearer realm="", authorization_uri="https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize", error="insufficient_claims""#
+/// ));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimsChallenge {
     claims: String,
     aadsts: Option<u64>,
+    authorization_uri: Option<Box<str>>,
 }
 
 impl ClaimsChallenge {
@@ -198,6 +208,7 @@ impl ClaimsChallenge {
         Self {
             claims: claims_json.into(),
             aadsts: None,
+            authorization_uri: None,
         }
     }
 
@@ -205,7 +216,21 @@ impl ClaimsChallenge {
         Self {
             claims: claims_json,
             aadsts: code,
+            authorization_uri: None,
         }
+    }
+
+    /// The same challenge naming where the user signs in again: the `authorization_uri` of the
+    /// `WWW-Authenticate` answer (the authority's authorize endpoint,
+    /// `{instance}{tenant}/oauth2/v2.0/authorize`). The clients set it from their authority.
+    pub fn with_authorization_uri(mut self, uri: &str) -> Self {
+        self.authorization_uri = Some(uri.into());
+        self
+    }
+
+    /// Where the user signs in again with these claims, when known.
+    pub fn authorization_uri(&self) -> Option<&str> {
+        self.authorization_uri.as_deref()
     }
 
     /// The claims request JSON, e.g. `{"access_token":{"capolids":{...}}}`.
@@ -216,11 +241,6 @@ impl ClaimsChallenge {
     /// The AADSTS code that came with it (50076, 50079: MFA), when the token endpoint sent it.
     pub fn aadsts_code(&self) -> Option<u64> {
         self.aadsts
-    }
-
-    /// The answer for the API's caller: 401, `insufficient_claims` with these claims.
-    pub fn to_auth_error(&self) -> entra_auth::AuthError {
-        entra_auth::AuthError::claims_challenge(&self.claims)
     }
 }
 
@@ -235,12 +255,6 @@ impl std::fmt::Display for ClaimsChallenge {
 }
 
 impl std::error::Error for ClaimsChallenge {}
-
-impl From<ClaimsChallenge> for entra_auth::AuthError {
-    fn from(c: ClaimsChallenge) -> Self {
-        c.to_auth_error()
-    }
-}
 
 /// Why a token could not be acquired.
 #[derive(Debug, thiserror::Error)]
@@ -325,6 +339,20 @@ pub enum TokenError {
     /// The persistent token cache could not be read or written.
     #[error(transparent)]
     Cache(#[from] FileCacheError),
+    /// On-behalf-of was asked of a [`TokenCredential`](crate::TokenCredential) that cannot act
+    /// for another user (nothing was sent).
+    #[error(
+        "{credential} cannot act on behalf of another user: on-behalf-of needs a \
+         ConfidentialClient (the API's own registration and credential)"
+    )]
+    OnBehalfOfUnsupported {
+        /// The credential's type.
+        credential: &'static str,
+    },
+    /// A [`StaticToken`](crate::StaticToken) expired or was refused by the API: it cannot be
+    /// renewed.
+    #[error("the given token expired or was refused and cannot be renewed: supply a new token")]
+    StaticTokenExpired,
 }
 
 impl From<AadstsError> for TokenError {

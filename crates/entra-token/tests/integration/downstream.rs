@@ -111,10 +111,23 @@ async fn downstream_claims_challenge_is_propagated_as_insufficient_claims() {
         panic!("{err:?}")
     };
     assert_eq!(c.claims(), CLAIMS);
-    let answer = entra_auth::AuthError::from(c.clone());
+    // The API's answer to its caller names the client's authority as where to sign in again.
     assert_eq!(
-        (answer.status().as_u16(), answer.code()),
+        c.authorization_uri(),
+        Some(ep.authority().authorize_endpoint().as_str())
+    );
+    assert_eq!(
+        (err.status().as_u16(), err.code()),
         (401, "insufficient_claims")
+    );
+    let res: http::Response<bytes::Bytes> = err.to_response();
+    let www = res.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        www.starts_with(&format!(
+            r#"Bearer realm="", authorization_uri="{}", error="insufficient_claims", claims=""#,
+            ep.authority().authorize_endpoint()
+        )),
+        "{www}"
     );
     // No retry for a claims challenge: one token request.
     assert_eq!(ep.count(), 1);
@@ -138,12 +151,12 @@ async fn plain_401_is_retried_once_with_token_bypassing_cache() {
 }
 
 #[tokio::test]
-async fn app_request_carries_client_credentials_token() {
+async fn send_with_confidential_client_carries_client_credentials_token() {
     let ep = FakeEndpoint::start().await;
     let (base, _) = downstream().await;
     let api = DownstreamApi::new(ep.secret_client(), Scopes::app_default("api://downstream"));
     let res = api
-        .send_as_app(reqwest::Client::new().get(format!("{base}/echo")))
+        .send(reqwest::Client::new().get(format!("{base}/echo")))
         .await
         .unwrap();
     assert_eq!(res.text().await.unwrap(), "Bearer tok-1-for-app");

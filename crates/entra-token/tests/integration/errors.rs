@@ -124,9 +124,16 @@ async fn interaction_required_with_claims_becomes_401_insufficient_claims_answer
     assert_eq!(challenge.claims(), claims);
     assert_eq!(challenge.aadsts_code(), Some(50079));
 
-    // What the protected API answers its caller, formatted by entra-auth.
-    let res: http::Response<axum::body::Body> =
-        entra_auth::AuthError::from(challenge).to_response();
+    // Where the user signs in again: the client's authority.
+    let uri = challenge.authorization_uri().unwrap().to_owned();
+    assert!(
+        uri.starts_with("http://127.0.0.1:")
+            && uri.ends_with(&format!("/{}/oauth2/v2.0/authorize", common::TENANT)),
+        "{uri}"
+    );
+
+    // What the protected API answers its caller.
+    let res: http::Response<axum::body::Body> = err.to_response();
     assert_eq!(res.status(), 401);
     let www = res.headers()["www-authenticate"]
         .to_str()
@@ -134,11 +141,12 @@ async fn interaction_required_with_claims_becomes_401_insufficient_claims_answer
         .to_owned();
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD.encode(claims);
-    assert!(
-        www.starts_with(r#"Bearer error="insufficient_claims""#),
-        "{www}"
+    assert_eq!(
+        www,
+        format!(
+            r#"Bearer realm="", authorization_uri="{uri}", error="insufficient_claims", claims="{b64}""#
+        )
     );
-    assert!(www.contains(&format!(r#"claims="{b64}""#)), "{www}");
     assert_eq!(res.headers()["content-type"], "application/problem+json");
     let body = res.into_body().collect().await.unwrap().to_bytes();
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap();

@@ -1,5 +1,5 @@
 //! BearerLayer in front of an inner HTTP service: the token from the real token-endpoint
-//! double, per user or as the app; a claims challenge surfaced.
+//! double, on behalf of the request's user or explicitly as the app; a claims challenge surfaced.
 
 use std::convert::Infallible;
 
@@ -28,9 +28,10 @@ async fn downstream(req: http::Request<String>) -> Result<http::Response<String>
 }
 
 #[tokio::test]
-async fn layer_sets_users_token_when_request_carries_user_assertion() {
+async fn on_behalf_of_layer_sets_users_token_from_request_user_assertion() {
     let ep = FakeEndpoint::start().await;
-    let layer = BearerLayer::new(ep.secret_client(), Scopes::parse(common::DOWNSTREAM_SCOPE));
+    let layer =
+        BearerLayer::on_behalf_of(ep.secret_client(), Scopes::parse(common::DOWNSTREAM_SCOPE));
     let svc = layer.layer(tower::service_fn(downstream));
     let mut req = http::Request::new(String::new());
     req.extensions_mut().insert(
@@ -43,22 +44,31 @@ async fn layer_sets_users_token_when_request_carries_user_assertion() {
 }
 
 #[tokio::test]
-async fn layer_uses_app_token_without_user_assertion() {
+async fn as_app_layer_sends_app_token_even_when_request_carries_user_assertion() {
     let ep = FakeEndpoint::start().await;
-    let layer = BearerLayer::new(ep.secret_client(), Scopes::app_default("api://downstream"));
-    let res = layer
-        .layer(tower::service_fn(downstream))
+    let layer = BearerLayer::as_app(ep.secret_client(), Scopes::app_default("api://downstream"));
+    let svc = layer.layer(tower::service_fn(downstream));
+    let res = svc
+        .clone()
         .oneshot(http::Request::new(String::new()))
         .await
         .unwrap();
     assert_eq!(res.body(), "Bearer tok-1-for-app");
     assert_eq!(ep.last_form()["grant_type"], "client_credentials");
+    // The layer was built "as the app": a user in the extensions does not change that.
+    let mut req = http::Request::new(String::new());
+    req.extensions_mut().insert(
+        UserAssertion::parse(&common::user_token("carol", common::unix_now() + 3600)).unwrap(),
+    );
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.body(), "Bearer tok-1-for-app");
+    assert_eq!(ep.count(), 1, "the cached app token");
 }
 
 #[tokio::test]
-async fn layer_turns_downstream_claims_challenge_into_error() {
+async fn layer_turns_downstream_claims_challenge_into_error_naming_the_authority() {
     let ep = FakeEndpoint::start().await;
-    let layer = BearerLayer::new(ep.secret_client(), Scopes::app_default("api://downstream"));
+    let layer = BearerLayer::as_app(ep.secret_client(), Scopes::app_default("api://downstream"));
     let req = http::Request::builder()
         .uri("/mfa")
         .body(String::new())
@@ -72,12 +82,17 @@ async fn layer_turns_downstream_claims_challenge_into_error() {
         panic!("{err:?}")
     };
     assert!(c.claims().contains("acrs"), "{}", c.claims());
+    assert_eq!(
+        c.authorization_uri(),
+        Some(ep.authority().authorize_endpoint().as_str())
+    );
 }
 
 #[tokio::test]
 async fn layer_with_expired_user_never_calls_token_endpoint_or_downstream() {
     let ep = FakeEndpoint::start().await;
-    let layer = BearerLayer::new(ep.secret_client(), Scopes::parse(common::DOWNSTREAM_SCOPE));
+    let layer =
+        BearerLayer::on_behalf_of(ep.secret_client(), Scopes::parse(common::DOWNSTREAM_SCOPE));
     let mut req = http::Request::new(String::new());
     req.extensions_mut()
         .insert(UserAssertion::parse(&common::user_token("x", common::unix_now() - 5)).unwrap());

@@ -16,6 +16,7 @@ mod client_credentials;
 mod device_code;
 mod downstream;
 mod errors;
+mod extract;
 mod layer;
 mod obo;
 mod outage;

@@ -166,7 +166,7 @@ async fn obo_from_entra_auth_verified_claims_exchanges_that_token() {
     assert_eq!(from_request.expires_at(), user.expires_at());
     assert_eq!(
         UserAssertion::from_verified_request(&claims, &http::HeaderMap::new()).unwrap_err(),
-        AssertionError::Malformed
+        AssertionError::NotTheVerifiedToken
     );
 
     let ep = FakeEndpoint::start().await;

@@ -10,7 +10,8 @@ use entra_auth::ManualClock;
 use entra_dev::defaults::{
     ALICE_EMAIL, ALICE_OID, BOB_OID, DEV_API_APP_ID_URI, DEV_PUBLIC_CLIENT_ID, DEV_TENANT_ID,
 };
-use entra_dev::{DevIssuer, DevIssuerConfig, LoginForm, RunningDevIssuer};
+use entra_dev::testing::{Answer, Browser};
+use entra_dev::{DevIssuer, DevIssuerConfig, RunningDevIssuer};
 use entra_token::{
     AadstsKind, AuthResult, Authority, FileCache, PublicClient, PublicConfig, Scopes, SignInReason,
     TokenError, TokenSource,
@@ -77,20 +78,15 @@ fn http() -> reqwest::Client {
 
 /// Enters `user_code` on the verification page and signs in as `user` (or cancels).
 async fn approve(dev: &RunningDevIssuer, user_code: &str, user: Option<&str>) {
-    let page = http()
-        .post(format!("{}devicelogin", dev.url()))
-        .form(&[("user_code", user_code)])
-        .send()
+    let answer = match user {
+        Some(u) => Answer::accept(u, &["weather.read", "weather.write"]),
+        None => Answer::Cancel,
+    };
+    Browser::new()
+        .unwrap()
+        .approve_device_code(dev.url(), user_code, answer)
         .await
         .unwrap();
-    assert_eq!(page.status(), 200);
-    let form = LoginForm::parse(&page.text().await.unwrap()).unwrap();
-    let body = match user {
-        Some(u) => form.accept(u, &["weather.read", "weather.write"]),
-        None => form.cancel(),
-    };
-    let done = http().post(form.action()).form(&body).send().await.unwrap();
-    assert_eq!(done.status(), 200);
 }
 
 /// The device code flow, the test entering the code shown as `user`.
@@ -336,17 +332,15 @@ async fn browser_sign_in(client: &PublicClient, user: &str) -> AuthResult {
         let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
         assert_eq!(q["code_challenge_method"], "S256");
         assert!(q["scope"].contains("offline_access"));
-        let page = http().get(url.clone()).send().await.unwrap();
-        let form = LoginForm::parse(&page.text().await.unwrap()).unwrap();
-        let answer = http()
-            .post(form.action())
-            .form(&form.accept(user, &["weather.read", "weather.write"]))
-            .send()
+        let location = Browser::new()
+            .unwrap()
+            .sign_in(
+                url.as_str(),
+                Answer::accept(user, &["weather.read", "weather.write"]),
+            )
             .await
             .unwrap();
-        assert_eq!(answer.status(), 302);
-        let location = answer.headers()["location"].to_str().unwrap().to_owned();
-        let back = http().get(&location).send().await.unwrap();
+        let back = http().get(location).send().await.unwrap();
         assert_eq!(back.status(), 200);
         assert!(back
             .text()

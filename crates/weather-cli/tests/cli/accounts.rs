@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use entra_dev::defaults::{ALICE_OID, BOB_OID};
+use entra_dev::testing::{Answer, Browser as TestBrowser};
 use serde_json::Value;
 use tokio::io::BufReader;
 
@@ -18,22 +19,16 @@ fn issuer_url(service: &TestService) -> String {
 
 /// Plays the other device: enters `user_code` on the verification page and signs in as `user`.
 async fn approve(service: &TestService, user_code: &str, user: &str) {
-    let http = reqwest::Client::new();
-    let page = http
-        .post(format!("{}devicelogin", issuer_url(service)))
-        .form(&[("user_code", user_code)])
-        .send()
+    let issuer = url::Url::parse(&issuer_url(service)).unwrap();
+    TestBrowser::new()
+        .unwrap()
+        .approve_device_code(
+            &issuer,
+            user_code,
+            Answer::accept(user, &["weather.read", "weather.write"]),
+        )
         .await
         .unwrap();
-    assert_eq!(page.status(), 200);
-    let form = entra_dev::LoginForm::parse(&page.text().await.unwrap()).unwrap();
-    let done = http
-        .post(form.action())
-        .form(&form.accept(user, &["weather.read", "weather.write"]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(done.status(), 200);
 }
 
 /// The user code in the prompt line `... enter the code ABCD1234E (it expires ...`.
