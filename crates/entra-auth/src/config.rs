@@ -21,57 +21,31 @@ pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(12 * 3600);
 /// Default minimum gap between refreshes forced by unknown key ids: 5 minutes.
 pub const DEFAULT_MIN_REFRESH_GAP: Duration = Duration::from_secs(300);
 /// Default HTTP request timeout towards the identity provider.
-pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_HTTP_TIMEOUT: Duration = entra_core::http::DEFAULT_TIMEOUT;
 /// Default largest accepted bearer token, in bytes (16 KiB).
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
-/// Default largest accepted metadata or key document, in bytes (1 MiB).
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+/// Default largest accepted metadata or key document, in bytes (64 KiB; Entra's key sets are
+/// about 15 KB).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = entra_core::http::DEFAULT_MAX_RESPONSE_BYTES;
 /// Default number of verified tokens remembered by the token cache.
 pub const DEFAULT_TOKEN_CACHE_CAPACITY: usize = 10_000;
 /// Default longest time a verified token is remembered (never beyond its `exp`): 10 minutes.
 pub const DEFAULT_TOKEN_CACHE_MAX_AGE: Duration = Duration::from_secs(600);
 
-/// How the identity provider is reached ([`AuthConfigBuilder::http`]).
+/// How the identity provider is reached ([`AuthConfigBuilder::http`]): entra-core's one
+/// [`HttpOptions`](entra_core::HttpOptions) (request timeout 10 s, connect timeout 5 s, responses
+/// up to 64 KiB, no proxy unless given).
 ///
 /// ```
 /// use std::time::Duration;
 /// use entra_auth::config::HttpOptions;
 /// let http = HttpOptions {
-///     timeout: Duration::from_secs(5),
+///     timeout: Duration::from_secs(3),
 ///     ..HttpOptions::default()
 /// };
-/// assert_eq!(http.effective_connect_timeout(), Duration::from_secs(5));
+/// assert_eq!(http.effective_connect_timeout(), Duration::from_secs(3));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpOptions {
-    /// Request timeout (default 10 s; more than zero).
-    pub timeout: Duration,
-    /// Connect timeout (default `None`: the request timeout; more than zero).
-    pub connect_timeout: Option<Duration>,
-    /// Largest accepted metadata or key document, in bytes (default 1 MiB; at least 1 KiB).
-    pub max_response_bytes: usize,
-    /// An HTTP(S) proxy for identity-provider requests (default none: direct connections; the
-    /// library never reads proxy settings from the environment).
-    pub proxy: Option<Url>,
-}
-
-impl Default for HttpOptions {
-    fn default() -> Self {
-        Self {
-            timeout: DEFAULT_HTTP_TIMEOUT,
-            connect_timeout: None,
-            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-            proxy: None,
-        }
-    }
-}
-
-impl HttpOptions {
-    /// The connect timeout in force: `connect_timeout`, else the request timeout.
-    pub fn effective_connect_timeout(&self) -> Duration {
-        self.connect_timeout.unwrap_or(self.timeout)
-    }
-}
+pub use entra_core::http::HttpOptions;
 
 /// When signing keys are fetched again ([`AuthConfigBuilder::key_refresh`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -482,7 +456,7 @@ impl AuthConfigBuilder {
                 requirement: "at least 1 second",
             });
         }
-        if self.http.timeout.is_zero() || self.http.connect_timeout.is_some_and(|t| t.is_zero()) {
+        if self.http.timeout.is_zero() || self.http.connect_timeout.is_zero() {
             return Err(ConfigError::OutOfRange {
                 field: "http_timeout",
                 requirement: "greater than zero",
@@ -523,7 +497,7 @@ impl AuthConfigBuilder {
             }
         }
         let mut http = self.http;
-        http.connect_timeout = Some(http.effective_connect_timeout());
+        http.connect_timeout = http.effective_connect_timeout();
         let sources = authority.metadata_sources(
             &instance,
             &versions,
@@ -578,7 +552,9 @@ mod tests {
         assert_eq!(c.algorithms(), [Algorithm::RS256]);
         assert_eq!(c.key_refresh(), &KeyRefresh::default());
         assert_eq!(c.key_refresh().min_gap, Duration::from_secs(300));
-        assert_eq!(c.http().connect_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(c.http().connect_timeout, Duration::from_secs(5));
+        assert_eq!(c.http().timeout, Duration::from_secs(10));
+        assert_eq!(c.http().max_response_bytes, 64 * 1024);
         assert_eq!(c.token_cache().capacity, 10_000);
     }
 
@@ -692,7 +668,7 @@ mod tests {
             (
                 "http_timeout",
                 AuthConfig::builder(TID, CID).http(HttpOptions {
-                    connect_timeout: Some(Duration::ZERO),
+                    connect_timeout: Duration::ZERO,
                     ..HttpOptions::default()
                 }),
             ),

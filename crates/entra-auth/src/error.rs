@@ -11,8 +11,10 @@
 //! | 500 | none | a programming error (no auth layer, unregistered permission) |
 //!
 //! Bodies are `application/problem+json` (RFC 9457): `{type, title, status, detail, code}`. The detail
-//! says what was expected and what was found; it never contains the token.
+//! says what was expected and what was found; it never contains the token, nor configuration the
+//! caller has no business seeing ([`AuthError::public_detail`]): the full message is for the log.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use base64::Engine as _;
@@ -190,7 +192,9 @@ pub enum MalformedReason {
         /// The `typ` found.
         found: String,
     },
-    /// The payload nests arrays and objects deeper than [`MAX_JSON_DEPTH`](crate::claims::MAX_JSON_DEPTH).
+    /// The payload nests arrays and objects deeper than `max` levels (127: serde_json's own
+    /// recursion limit, so that [`VerifiedClaims::raw`](crate::VerifiedClaims::raw) can always
+    /// parse what was accepted).
     TooDeep {
         /// The deepest nesting accepted.
         max: usize,
@@ -622,13 +626,42 @@ impl AuthError {
         }
     }
 
-    /// Whether a client should see the full message (everything except server-side faults).
-    fn public_detail(&self) -> String {
+    /// What a client is told (the problem `detail` and the challenge's `error_description`):
+    /// what is wrong and what the caller can do. Where the full message ([`Display`](fmt::Display),
+    /// for the log) would disclose the server's configuration (the tenant allow-list, the
+    /// accepted issuers, key-set and metadata URLs, why a fetch or a tenant lookup failed, a
+    /// programming error), this says the same without it.
+    ///
+    /// ```
+    /// use entra_auth::AuthError;
+    /// let e = AuthError::TenantNotAllowed {
+    ///     tid: "11111111-2222-4333-8444-555555555555".into(),
+    ///     allowed: vec!["7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a".into()],
+    /// };
+    /// assert!(e.to_string().contains("7d6c5b4a")); // the log
+    /// assert!(!e.public_detail().contains("7d6c5b4a")); // the client
+    /// ```
+    pub fn public_detail(&self) -> Cow<'_, str> {
         match self {
             Self::AuthLayerMissing | Self::PermissionNotRegistered { .. } => {
-                "authentication is misconfigured on the server".to_owned()
+                Cow::Borrowed("authentication is misconfigured on the server")
             }
-            _ => self.to_string(),
+            Self::TenantNotAllowed { tid, .. } => Cow::Owned(format!(
+                "tenant {tid:?} is not allowed to call this API; the API's owner decides which tenants may call it"
+            )),
+            Self::UnknownIssuer { found, .. } => Cow::Owned(format!(
+                "the token's issuer {found:?} is not accepted by this API; request the token from the authority (tenant, cloud instance or user flow) the API is registered with"
+            )),
+            Self::UnknownSigningKey { kid, .. } => Cow::Owned(format!(
+                "no signing key with kid {kid:?} in the identity provider's key set; the token was not issued by the configured authority or its key is unknown"
+            )),
+            Self::KeysUnavailable { .. } => Cow::Borrowed(
+                "signing keys not yet available: the identity provider's metadata and keys have not been loaded; try again shortly",
+            ),
+            Self::TenantCheckUnavailable { .. } => Cow::Borrowed(
+                "the tenant check is unavailable: whether the token's tenant may call this API cannot be decided now; try again shortly",
+            ),
+            _ => Cow::Owned(self.to_string()),
         }
     }
 
@@ -675,7 +708,7 @@ impl AuthError {
                 realm: None,
                 authorization_uri: None,
                 error,
-                description: error.map(|_| self.public_detail()),
+                description: error.map(|_| self.public_detail().into_owned()),
                 scope,
                 claims,
             }
@@ -974,8 +1007,48 @@ mod tests {
     fn keys_unavailable_is_503_without_challenge() {
         let e = AuthError::KeysUnavailable { detail: "x".into() };
         assert_eq!(e.status(), 503);
-        assert!(e.www_authenticate().is_none());
-        assert!(e.to_string().starts_with("signing keys not yet available"));
+        assert_eq!(e.www_authenticate(), None);
+        assert!(
+            e.to_string().starts_with("signing keys not yet available"),
+            "{e}"
+        );
+    }
+
+    /// Every variant whose full message names configuration: the client's text names none of it.
+    #[test]
+    fn public_detail_discloses_no_configuration() {
+        let secret =
+            "https://login.example/7d6c5b4a-3f2e-4d1c-9b8a-0f1e2d3c4b5a/discovery/v2.0/keys";
+        let cases = [
+            AuthError::TenantNotAllowed {
+                tid: "11111111-2222-4333-8444-555555555555".into(),
+                allowed: vec![secret.into()],
+            },
+            AuthError::UnknownIssuer {
+                found: "https://sts.example/x/".into(),
+                accepted: vec![secret.into()],
+            },
+            AuthError::UnknownSigningKey {
+                kid: "k1".into(),
+                jwks_uri: secret.into(),
+            },
+            AuthError::KeysUnavailable {
+                detail: secret.into(),
+            },
+            AuthError::TenantCheckUnavailable {
+                detail: secret.into(),
+            },
+        ];
+        for e in cases {
+            assert!(e.to_string().contains(secret), "the log keeps it: {e}");
+            let body: serde_json::Value = serde_json::from_slice(&e.problem_json()).unwrap();
+            let detail = body["detail"].as_str().unwrap();
+            assert!(!detail.contains(secret), "{}: {detail}", e.code());
+            assert_eq!(detail, e.public_detail());
+            if let Some(h) = e.www_authenticate() {
+                assert!(!h.to_str().unwrap().contains(secret), "{h:?}");
+            }
+        }
     }
 
     #[test]

@@ -419,11 +419,11 @@ impl KeyStore {
     }
 
     async fn get(&self, url: &Url) -> Result<bytes::Bytes, String> {
-        match self.fetcher.get(url).await {
-            Ok(res) if res.status.is_success() => Ok(res.body),
-            Ok(res) => {
-                tracing::warn!(target: "entra_auth", url = %url, status = res.status.as_u16(), "signing key refresh failed; keeping the last good keys");
-                Err(format!("GET {url} answered {}", res.status))
+        match crate::fetch::get(&*self.fetcher, url).await {
+            Ok((status, body)) if status.is_success() => Ok(body),
+            Ok((status, _)) => {
+                tracing::warn!(target: "entra_auth", url = %url, status = status.as_u16(), "signing key refresh failed; keeping the last good keys");
+                Err(format!("GET {url} answered {status}"))
             }
             Err(e) => {
                 let cause = std::error::Error::source(&e)

@@ -157,7 +157,7 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         // Decided without I/O (a malformed request, a cached token, or, with one authority, a new
         // token whose key is in the snapshot: verified here, CPU only): no allocation here.
-        let hash = match self
+        let (hash, miss) = match self
             .validator
             .decide((&req).into(), self.requirement.as_deref())
         {
@@ -184,7 +184,7 @@ where
                 };
                 return ResponseFuture { state };
             }
-            Decision::Verify(hash) => hash,
+            Decision::Verify { hash, miss } => (hash, miss),
         };
         // Keys to fetch (an unknown kid, metadata not loaded), a requirement that needs I/O, or
         // a token of one of several authorities: the one boxed future. The ready service goes
@@ -197,7 +197,7 @@ where
             state: State::Verifying {
                 future: Box::pin(async move {
                     let result = validator
-                        .verify_request((&req).into(), hash, requirement.as_deref())
+                        .verify_request((&req).into(), hash, miss, requirement.as_deref())
                         .await;
                     validator.record(&result);
                     match result {

@@ -16,7 +16,9 @@
 //!   ([`AuthConfigBuilder::token_cache`]; hit and miss counts in [`AuthMetrics`]).
 //! * Several named authorities on one validator ([`TokenValidator::multi`]: a workforce tenant,
 //!   a B2C user flow, partner tenants), each with its own configuration, keys, refresh and
-//!   cache; the token's `iss` selects the one whose rules decide.
+//!   cache; the token's `iss` selects the ones whose issuer it is (an exact issuer before a
+//!   `{tenantid}` template, whatever the order of configuration), and the one that accepts it
+//!   decides.
 //! * Authorisation ([`Requirement`]): any or all of scopes and app roles, `and`/`or`
 //!   combinations, calling-application allow-lists and the ACL mode for daemons, no guests,
 //!   authority, authentication context (step-up: 401 `insufficient_claims`), groups and

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::clock::{Clock, SystemClock};
 
-/// The error type a lookup may fail with.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The error a lookup failed with (any error type: logged at WARN, never sent to the caller).
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 type LookupFuture = Pin<Box<dyn Future<Output = Result<bool, BoxError>> + Send>>;
 type Lookup = dyn Fn(String) -> LookupFuture + Send + Sync;
@@ -106,7 +106,7 @@ impl TenantCheckBuilder {
     where
         F: Fn(String) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<bool, E>> + Send + 'static,
-        E: Into<BoxError>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let lookup = move |tid: String| -> LookupFuture {
             let fut = lookup(tid);

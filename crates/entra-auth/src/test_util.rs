@@ -17,11 +17,10 @@ use std::time::{Duration, UNIX_EPOCH};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use http::StatusCode;
-use url::Url;
 
 use crate::clock::ManualClock;
 use crate::config::AuthConfig;
-use crate::fetch::{BoxFuture, FetchError, FetchResponse, HttpFetch};
+use crate::fetch::{BoxFuture, HttpError, HttpFetch};
 use crate::validator::TokenValidator;
 
 /// The tenant of the canned documents.
@@ -158,22 +157,26 @@ impl CannedIdp {
 }
 
 impl HttpFetch for CannedIdp {
-    fn get<'a>(&'a self, url: &'a Url) -> BoxFuture<'a, Result<FetchResponse, FetchError>> {
+    fn send(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> BoxFuture<'_, Result<http::Response<bytes::Bytes>, HttpError>> {
         Box::pin(async move {
+            let url = request.uri().to_string();
             self.fetches.fetch_add(1, Ordering::SeqCst);
             *self
                 .hits
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .entry(url.to_string())
+                .entry(url.clone())
                 .or_default() += 1;
             let (status, body) = self
-                .answer(url.as_str())
-                .ok_or_else(|| FetchError::Transport("connection refused".into()))?;
-            Ok(FetchResponse {
-                status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                body: body.into(),
-            })
+                .answer(&url)
+                .ok_or_else(|| HttpError::Connect("connection refused".into()))?;
+            let mut res = http::Response::new(body.into());
+            *res.status_mut() =
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Ok(res)
         })
     }
 }

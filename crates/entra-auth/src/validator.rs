@@ -1,25 +1,32 @@
-//! THE pipeline: header -> token -> key -> signature -> claims -> [`VerifiedClaims`].
+//! The public facade, [`TokenValidator`]: one or several authorities, the request's bearer token
+//! (RFC 6750), the verified-token caches, the choice of the authority whose rules decide, and
+//! the counters.
 //!
-//! No other code in this crate decodes a token.
+//! Its parts: `validator/authority.rs` (one authority's validator and its three verbs: cache
+//! lookup, CPU verification, verification with I/O) and `validator/pipeline.rs` (the numbered
+//! steps from the token to [`VerifiedClaims`], CPU only; the only code in this crate that decodes
+//! a token).
+
+mod authority;
+mod pipeline;
 
 use std::sync::Arc;
 
 use http::HeaderMap;
 use tokio::task::JoinHandle;
 
-use crate::authority::{is_guid, TokenVersion};
+use self::authority::{AuthorityValidator, IssuerMatch};
+use self::pipeline::{KeyMiss, Pending};
+use crate::authority::TokenVersion;
 use crate::bearer::{has_access_token_param, BearerHeader};
-use crate::cache::{TokenCache, TokenHash, Verified};
-use crate::claims::{OneOrMany, PayloadError, TokenClaims, VerifiedClaims};
-use crate::clock::unix_seconds;
+use crate::cache::TokenHash;
+use crate::claims::{TokenClaims, VerifiedClaims};
 use crate::config::AuthConfig;
-use crate::discovery::{expected_issuer, tenant_segment, TemplateError};
-use crate::error::{clip, AuthError, InvalidRequestReason, MalformedReason};
+use crate::error::{clip, AuthError, InvalidRequestReason};
 use crate::fetch::HttpFetch;
-use crate::jwks::{KeyStore, SourceKeys, Trigger};
-use crate::jws::{Compact, JoseHeader, MAX_SIGNATURE_BYTES};
+use crate::jwks::{SourceKeys, Trigger};
+use crate::jws::Compact;
 use crate::metrics::{AuthMetrics, Metrics};
-use crate::mistake;
 use crate::policy::Requirement;
 
 /// What [`TokenValidator::authorize`] reads of a request: its headers and, when known, its URI
@@ -63,22 +70,13 @@ impl<'a> From<&'a http::request::Parts> for RequestHead<'a> {
 pub(crate) enum Decision {
     /// Decided without I/O (an error before the cache, or a cache hit and its requirement check).
     Done(Result<VerifiedClaims, AuthError>),
-    /// The token must be verified; the hash of its bytes, if computed.
-    Verify(Option<TokenHash>),
-}
-
-/// Why [`Inner::verify_now`] could not finish without I/O.
-enum Pending {
-    /// The token is refused.
-    Failed(AuthError),
-    /// The key snapshot lacks the token's metadata source or key: fetch, then decide.
-    Keys,
-}
-
-impl From<AuthError> for Pending {
-    fn from(e: AuthError) -> Self {
-        Self::Failed(e)
-    }
+    /// The token must be verified with I/O ([`TokenValidator::verify_request`]).
+    Verify {
+        /// The hash of the token's bytes, if computed.
+        hash: Option<TokenHash>,
+        /// The parsed token, when its key was missing from the snapshot.
+        miss: Option<Box<KeyMiss>>,
+    },
 }
 
 /// Validates Microsoft identity platform access tokens. Cheap to clone (an `Arc` inside).
@@ -86,8 +84,10 @@ impl From<AuthError> for Pending {
 /// One validator serves one authority ([`new`](Self::new)) or several named ones
 /// ([`multi`](Self::multi): e.g. the workforce tenant and a B2C user flow), each with its own
 /// configuration, keys, refresh and token cache. With several, the token's `iss` (read before
-/// anything is trusted) selects the authority whose rules then decide; a token whose issuer is
-/// none of theirs is refused with `unknown_issuer`, naming the accepted issuers.
+/// anything is trusted) selects the authorities whose metadata names it, an exact issuer before
+/// a `{tenantid}` template, and the first of them whose rules accept the token decides (so the
+/// order of configuration never matters); a token whose issuer is none of theirs is refused with
+/// `unknown_issuer` (the accepted issuers go to the log, not to the caller).
 #[derive(Debug, Clone)]
 pub struct TokenValidator {
     inner: Arc<Shared>,
@@ -96,18 +96,8 @@ pub struct TokenValidator {
 #[derive(Debug)]
 struct Shared {
     /// At least one.
-    authorities: Box<[Inner]>,
+    authorities: Box<[AuthorityValidator]>,
     metrics: Arc<Metrics>,
-}
-
-/// One authority: its configuration, keys and verified-token cache.
-#[derive(Debug)]
-struct Inner {
-    config: AuthConfig,
-    keys: Arc<KeyStore>,
-    metrics: Arc<Metrics>,
-    /// The verified-token cache (`None` when configured off).
-    cache: Option<TokenCache>,
 }
 
 impl TokenValidator {
@@ -127,7 +117,7 @@ impl TokenValidator {
     /// transport).
     pub fn with_fetcher(config: AuthConfig, fetcher: Arc<dyn HttpFetch>) -> Self {
         let metrics = Arc::new(Metrics::default());
-        let one = Inner::new(config, fetcher, &metrics);
+        let one = AuthorityValidator::new(config, fetcher, &metrics);
         Self {
             inner: Arc::new(Shared {
                 authorities: Box::new([one]),
@@ -201,7 +191,7 @@ impl TokenValidator {
         let metrics = Arc::new(Metrics::default());
         let authorities = configs
             .into_iter()
-            .map(|(c, f)| Inner::new(c, f, &metrics))
+            .map(|(c, f)| AuthorityValidator::new(c, f, &metrics))
             .collect();
         Ok(Self {
             inner: Arc::new(Shared {
@@ -222,7 +212,7 @@ impl TokenValidator {
         self.inner.authorities.iter().map(|a| &a.config)
     }
 
-    fn first(&self) -> &Inner {
+    fn first(&self) -> &AuthorityValidator {
         // `authorities` is never empty (checked by the constructors).
         &self.inner.authorities[0]
     }
@@ -301,7 +291,7 @@ impl TokenValidator {
             .inner
             .authorities
             .iter()
-            .map(|a| a.cache.as_ref().map_or(0, TokenCache::len))
+            .map(AuthorityValidator::cached_tokens)
             .sum();
         self.inner
             .metrics
@@ -314,7 +304,7 @@ impl TokenValidator {
     /// An [`AuthError`] saying what was expected and what was found.
     pub async fn validate(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
         let result = if self.inner.authorities.len() == 1 {
-            self.first().validate_token(token).await
+            self.first().validate(token, None).await
         } else {
             self.validate_among(token).await
         };
@@ -326,24 +316,21 @@ impl TokenValidator {
     /// the authority the token's issuer selects.
     async fn validate_among(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
         if token.len() > self.first().config.max_token_bytes() {
-            return self.first().validate_token(token).await;
+            return self.first().validate(token, None).await;
         }
         let hash = TokenHash::of(token);
         if let Some(claims) = self.probe(&hash) {
             return Ok(claims);
         }
-        self.select(token)
-            .await?
-            .validate_hashed(token, Some(hash))
+        let candidates = self.candidates(token).await?;
+        candidates
+            .first_accepting(|a| a.validate(token, Some(hash)))
             .await
     }
 
     /// The claims of `hash` in the cache of any authority (a hit is counted).
     fn probe(&self, hash: &TokenHash) -> Option<VerifiedClaims> {
-        self.inner
-            .authorities
-            .iter()
-            .find_map(|a| a.cache.as_ref().and_then(|c| a.cache_lookup(c, hash)))
+        self.inner.authorities.iter().find_map(|a| a.lookup(hash))
     }
 
     /// Authorizes a request: extracts its bearer token (RFC 6750: one `Authorization` header,
@@ -366,7 +353,9 @@ impl TokenValidator {
         let head = request.into();
         let result = match self.decide(head, requirement) {
             Decision::Done(result) => result,
-            Decision::Verify(hash) => self.verify_request(head, hash, requirement).await,
+            Decision::Verify { hash, miss } => {
+                self.verify_request(head, hash, miss, requirement).await
+            }
         };
         self.record(&result);
         result
@@ -395,44 +384,65 @@ impl TokenValidator {
             Ok(b) => b,
             Err(e) => return Decision::Done(Err(e)),
         };
-        let claims = match first.cached(&bearer) {
+        let claims = match first.lookup_bearer(&bearer) {
             Ok(claims) => claims,
             Err(hash) if self.inner.authorities.len() == 1 => {
-                return first.decide_uncached(&bearer, hash, requirement);
+                return decide_uncached(first, &bearer, hash, requirement);
             }
-            Err(None) => return Decision::Verify(None),
+            Err(None) => {
+                return Decision::Verify {
+                    hash: None,
+                    miss: None,
+                }
+            }
             Err(Some(hash)) => {
                 // Several authorities: the same hash in the others' caches.
                 match self.inner.authorities[1..]
                     .iter()
-                    .find_map(|a| a.cache.as_ref().and_then(|c| a.cache_lookup(c, &hash)))
+                    .find_map(|a| a.lookup(&hash))
                 {
                     Some(claims) => claims,
-                    None => return Decision::Verify(Some(hash)),
+                    None => {
+                        return Decision::Verify {
+                            hash: Some(hash),
+                            miss: None,
+                        }
+                    }
                 }
             }
         };
         match requirement {
-            Some(r) if r.is_async() => Decision::Verify(None),
+            Some(r) if r.is_async() => Decision::Verify {
+                hash: None,
+                miss: None,
+            },
             Some(r) => Decision::Done(r.check(&claims).map(|()| claims)),
             None => Decision::Done(Ok(claims)),
         }
     }
 
-    /// The rest of [`authorize`](Self::authorize) after [`Decision::Verify`] (not counted).
+    /// The rest of [`authorize`](Self::authorize) after [`Decision::Verify`] (not counted): a
+    /// token parsed before its key was found resumes after the fetch (one authority); any
+    /// other is read from the request and validated by the authority its issuer selects.
     pub(crate) async fn verify_request(
         &self,
         head: RequestHead<'_>,
         hash: Option<TokenHash>,
+        miss: Option<Box<KeyMiss>>,
         requirement: Option<&Requirement>,
     ) -> Result<VerifiedClaims, AuthError> {
-        let bearer = BearerHeader::find(head.headers, self.first().config.max_token_bytes())?;
-        let token = bearer.token()?;
-        let claims = self
-            .select(token)
-            .await?
-            .validate_hashed(token, hash)
-            .await?;
+        let claims = match miss {
+            Some(miss) => self.first().resume(miss, hash).await?,
+            None => {
+                let bearer =
+                    BearerHeader::find(head.headers, self.first().config.max_token_bytes())?;
+                let token = bearer.token()?;
+                let candidates = self.candidates(token).await?;
+                candidates
+                    .first_accepting(|a| a.validate(token, hash))
+                    .await?
+            }
+        };
         if let Some(r) = requirement {
             r.check_async(&claims).await?;
         }
@@ -453,7 +463,10 @@ impl TokenValidator {
     /// The pipeline of [`validate`](Self::validate) without the token cache and the counters, in
     /// the authority the token's issuer selects, for [`explain`](Self::explain) (`crate::explain`).
     pub(crate) async fn verify_uncached(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
-        self.select(token).await?.verify_uncached(token).await
+        let candidates = self.candidates(token).await?;
+        candidates
+            .first_accepting(|a| a.verify_uncached(token))
+            .await
     }
 
     /// The metadata and keys the first authority checks tokens of `version` against, if loaded.
@@ -461,33 +474,45 @@ impl TokenValidator {
         self.first().source_for(version)
     }
 
-    /// The authority whose rules decide `token`: the only one, or the one whose issuer is the
-    /// token's `iss` (read without trusting it; a token that cannot be read goes to the first
-    /// authority, whose pipeline says what is wrong with it).
-    async fn select(&self, token: &str) -> Result<&Inner, AuthError> {
+    /// The authorities whose rules may decide `token`, best first: the only one; or every
+    /// authority whose metadata names the token's `iss` (read without trusting it), those whose
+    /// issuer is exactly `iss` before those whose `{tenantid}` template yields it, each group in
+    /// configuration order. A multi-tenant authority therefore never captures the tokens of a
+    /// single-tenant authority on the same instance, whatever the order of configuration. A
+    /// token that cannot be read goes to the first authority, whose pipeline says what is wrong
+    /// with it.
+    async fn candidates(&self, token: &str) -> Result<Candidates<'_>, AuthError> {
         let all = &self.inner.authorities;
+        let only_first = || Candidates {
+            best: self.first(),
+            others: Vec::new(),
+        };
         if all.len() == 1 {
-            return Ok(self.first());
+            return Ok(only_first());
         }
         let Some((iss, tid)) = unverified_issuer(token) else {
-            return Ok(self.first());
+            return Ok(only_first());
         };
-        if let Some(a) = all.iter().find(|a| a.issues(&iss, tid.as_deref())) {
-            return Ok(a);
+        let tid = tid.as_deref();
+        let found = matching(all, &iss, tid);
+        let unloaded = || all.iter().filter(|a| !a.keys.is_ready());
+        let exact = |found: &[(IssuerMatch, &AuthorityValidator)]| {
+            found.first().is_some_and(|(m, _)| *m == IssuerMatch::Exact)
+        };
+        if exact(&found) || unloaded().next().is_none() {
+            if let Some(c) = Candidates::of(found) {
+                return Ok(c);
+            }
         }
-        // Authorities whose metadata is not loaded yet may be the issuer: one rate-limited
-        // refresh each, then decide.
-        let mut unloaded = Vec::new();
-        for a in all.iter().filter(|a| !a.keys.is_ready()) {
+        // Authorities whose metadata is not loaded yet may be the issuer (or its exact issuer,
+        // ahead of a template): one rate-limited refresh each, then decide.
+        for a in unloaded() {
             a.keys.refresh(Trigger::Forced).await;
-            if a.issues(&iss, tid.as_deref()) {
-                return Ok(a);
-            }
-            if !a.keys.is_ready() {
-                unloaded.push(a);
-            }
         }
-        if let Some(a) = unloaded.first() {
+        if let Some(c) = Candidates::of(matching(all, &iss, tid)) {
+            return Ok(c);
+        }
+        if let Some(a) = unloaded().next() {
             return Err(AuthError::KeysUnavailable {
                 detail: format!(
                     "the token's issuer is not one of the loaded authorities, and the metadata of {} could not be loaded: {}",
@@ -498,21 +523,64 @@ impl TokenValidator {
         }
         Err(AuthError::UnknownIssuer {
             found: clip(&iss),
-            accepted: all.iter().flat_map(Inner::issuers).collect(),
+            accepted: all.iter().flat_map(AuthorityValidator::issuers).collect(),
         })
+    }
+}
+
+/// The authorities that name `iss` as their issuer: exact matches first, then templates, each in
+/// configuration order.
+fn matching<'a>(
+    all: &'a [AuthorityValidator],
+    iss: &str,
+    tid: Option<&str>,
+) -> Vec<(IssuerMatch, &'a AuthorityValidator)> {
+    let mut found: Vec<_> = all
+        .iter()
+        .filter_map(|a| a.issues(iss, tid).map(|m| (m, a)))
+        .collect();
+    found.sort_by_key(|(m, _)| *m);
+    found
+}
+
+/// The authorities that may decide a token, best first (never none).
+struct Candidates<'a> {
+    best: &'a AuthorityValidator,
+    others: Vec<&'a AuthorityValidator>,
+}
+
+impl<'a> Candidates<'a> {
+    fn of(found: Vec<(IssuerMatch, &'a AuthorityValidator)>) -> Option<Self> {
+        let mut all = found.into_iter().map(|(_, a)| a);
+        Some(Self {
+            best: all.next()?,
+            others: all.collect(),
+        })
+    }
+
+    /// The claims from the first candidate whose pipeline accepts the token, else the best
+    /// candidate's refusal.
+    async fn first_accepting<F, Fut>(&self, mut validate: F) -> Result<VerifiedClaims, AuthError>
+    where
+        F: FnMut(&'a AuthorityValidator) -> Fut,
+        Fut: std::future::Future<Output = Result<VerifiedClaims, AuthError>>,
+    {
+        let refusal = match validate(self.best).await {
+            Ok(claims) => return Ok(claims),
+            Err(e) => e,
+        };
+        for a in &self.others {
+            if let Ok(claims) = validate(a).await {
+                return Ok(claims);
+            }
+        }
+        Err(refusal)
     }
 }
 
 #[cfg(feature = "reqwest")]
 fn default_fetcher(config: &AuthConfig) -> Result<Arc<dyn HttpFetch>, crate::error::ConfigError> {
-    let http = config.http();
-    let fetcher = crate::fetch::ReqwestFetch::with_proxy(
-        http.effective_connect_timeout(),
-        http.timeout,
-        http.max_response_bytes,
-        http.proxy.as_ref(),
-    )?;
-    Ok(Arc::new(fetcher))
+    crate::fetch::reqwest_fetch(config.http())
 }
 
 /// The `iss` and `tid` of a token, read without verifying anything (only to choose the
@@ -525,447 +593,32 @@ fn unverified_issuer(token: &str) -> Option<(String, Option<String>)> {
     Some((iss, claims.tid.as_deref().map(str::to_owned)))
 }
 
-impl Inner {
-    fn new(config: AuthConfig, fetcher: Arc<dyn HttpFetch>, metrics: &Arc<Metrics>) -> Self {
-        let keys = Arc::new(KeyStore::new(
-            config.sources().to_vec(),
-            fetcher,
-            Arc::clone(config.clock()),
-            config.key_refresh().min_gap,
-            Arc::clone(metrics),
-        ));
-        let options = *config.token_cache();
-        let cache = options
-            .is_enabled()
-            .then(|| TokenCache::new(options.capacity, options.max_age));
-        Self {
-            config,
-            keys,
-            metrics: Arc::clone(metrics),
-            cache,
-        }
+/// A single authority's request whose token the cache does not hold: verified here from the key
+/// snapshot (CPU only, so the tower layer needs no boxed future), unless keys must be fetched
+/// (the parsed token travels in the decision) or the requirement needs I/O.
+fn decide_uncached(
+    authority: &AuthorityValidator,
+    bearer: &BearerHeader<'_>,
+    hash: Option<TokenHash>,
+    requirement: Option<&Requirement>,
+) -> Decision {
+    if requirement.is_some_and(Requirement::is_async) {
+        return Decision::Verify { hash, miss: None };
     }
-
-    /// Whether one of this authority's loaded metadata documents names `iss` as its issuer
-    /// (templates filled with `tid`).
-    fn issues(&self, iss: &str, tid: Option<&str>) -> bool {
-        (0..self.config.sources().len()).any(|i| {
-            self.keys.with_source(i, |s| {
-                s.is_some_and(|s| {
-                    expected_issuer(&s.issuer, tid).is_ok_and(|expected| expected == iss)
-                })
-            })
-        })
-    }
-
-    /// The issuers of the loaded metadata documents (templates as published).
-    fn issuers(&self) -> Vec<String> {
-        (0..self.config.sources().len())
-            .filter_map(|i| self.keys.source(i).map(|s| s.issuer.clone()))
-            .collect()
-    }
-
-    /// The request path's fast path: the claims of the bearer token if the cache holds it,
-    /// looked up by the hash of the located token bytes before any character check (only tokens
-    /// that passed every check, so only well-formed ones, are ever cached). Otherwise the hash,
-    /// if one was computed, for [`validate_hashed`](Self::validate_hashed).
-    fn cached(&self, bearer: &BearerHeader<'_>) -> Result<VerifiedClaims, Option<TokenHash>> {
-        let (Some(cache), Some(token)) = (&self.cache, bearer.candidate()) else {
-            return Err(None);
-        };
-        let hash = TokenHash::of_bytes(token);
-        match self.cache_lookup(cache, &hash) {
-            Some(claims) => Ok(claims),
-            None => Err(Some(hash)),
-        }
-    }
-
-    /// A cache hit (counted), or `None` (the miss is counted by the caller's verification).
-    fn cache_lookup(&self, cache: &TokenCache, hash: &TokenHash) -> Option<VerifiedClaims> {
-        let config = &self.config;
-        let skew = i64::try_from(config.clock_skew().as_secs()).unwrap_or(0);
-        let claims = cache.get(hash, config.clock().now(), skew, &self.keys)?;
-        self.metrics.record_token_cache(true);
-        Some(claims)
-    }
-
-    async fn validate_token(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
-        self.validate_hashed(token, None).await
-    }
-
-    /// Validates `token`, whose hash the caller may already have computed (and then already
-    /// looked up in the cache, without a hit).
-    async fn validate_hashed(
-        &self,
-        token: &str,
-        hash: Option<TokenHash>,
-    ) -> Result<VerifiedClaims, AuthError> {
-        let config = &self.config;
-        self.check_size(token)?;
-        let Some(cache) = &self.cache else {
-            return self.verify(token).await.map(|v| v.claims);
-        };
-        // Fast path: the very same bytes verified before, still within exp/nbf, the maximum
-        // age, and signed by a key still in the key set.
-        let hash = match hash {
-            Some(h) => h,
-            None => {
-                let h = TokenHash::of(token);
-                if let Some(claims) = self.cache_lookup(cache, &h) {
-                    return Ok(claims);
-                }
-                h
-            }
-        };
-        self.metrics.record_token_cache(false);
-        let verified = self.verify(token).await?;
-        let claims = verified.claims.clone();
-        cache.insert(hash, verified, config.clock().now());
-        Ok(claims)
-    }
-
-    /// A single authority's request whose token the cache does not hold: verified here from the
-    /// key snapshot (CPU only, so the tower layer needs no boxed future), unless keys must be
-    /// fetched or the requirement needs I/O.
-    fn decide_uncached(
-        &self,
-        bearer: &BearerHeader<'_>,
-        hash: Option<TokenHash>,
-        requirement: Option<&Requirement>,
-    ) -> Decision {
-        if requirement.is_some_and(Requirement::is_async) {
-            return Decision::Verify(hash);
-        }
-        let token = match bearer.token() {
-            Ok(t) => t,
-            Err(e) => return Decision::Done(Err(e)),
-        };
-        match self.validate_now(token, hash) {
-            None => Decision::Verify(hash),
-            Some(Ok(claims)) => match requirement {
-                Some(r) => Decision::Done(r.check(&claims).map(|()| claims)),
-                None => Decision::Done(Ok(claims)),
-            },
-            Some(Err(e)) => Decision::Done(Err(e)),
-        }
-    }
-
-    /// [`validate_hashed`](Self::validate_hashed) for a token the cache does not hold, decided
-    /// from the key snapshot without I/O; `None` when keys must be fetched first (the caller
-    /// then takes the async path, which counts the cache miss).
-    fn validate_now(
-        &self,
-        token: &str,
-        hash: Option<TokenHash>,
-    ) -> Option<Result<VerifiedClaims, AuthError>> {
-        if let Err(e) = self.check_size(token) {
-            return Some(Err(e));
-        }
-        let verified = match self.verify_now(token, false) {
-            Ok(v) => v,
-            Err(Pending::Keys) => return None,
-            Err(Pending::Failed(e)) => {
-                if self.cache.is_some() && hash.is_some() {
-                    self.metrics.record_token_cache(false);
-                }
-                return Some(Err(e));
-            }
-        };
-        let claims = verified.claims.clone();
-        if let (Some(cache), Some(hash)) = (&self.cache, hash) {
-            self.metrics.record_token_cache(false);
-            cache.insert(hash, verified, self.config.clock().now());
-        }
-        Some(Ok(claims))
-    }
-
-    fn check_size(&self, token: &str) -> Result<(), AuthError> {
-        let max = self.config.max_token_bytes();
-        if token.len() > max {
-            return Err(malformed(MalformedReason::TooLarge { max }));
-        }
-        Ok(())
-    }
-
-    /// The pipeline of [`validate`](Self::validate) without the token cache and the counters,
-    /// for [`TokenValidator::explain`] (`crate::explain`).
-    pub(crate) async fn verify_uncached(&self, token: &str) -> Result<VerifiedClaims, AuthError> {
-        self.check_size(token)?;
-        self.verify(token).await.map(|v| v.claims)
-    }
-
-    /// The metadata and keys the tokens of `version` are checked against, if loaded.
-    pub(crate) fn source_for(&self, version: TokenVersion) -> Option<Arc<SourceKeys>> {
-        let index = self.config.source_for(version)?;
-        self.keys.source(index)
-    }
-
-    /// The full pipeline: parse once, find the key, verify, check the claims. Keys that are not
-    /// in the snapshot (metadata never loaded, or an unknown `kid`) cause one rate-limited
-    /// refresh, then a second pass that decides.
-    async fn verify(&self, token: &str) -> Result<Verified, AuthError> {
-        match self.verify_now(token, false) {
-            Ok(v) => Ok(v),
-            Err(Pending::Failed(e)) => Err(e),
-            Err(Pending::Keys) => {
-                self.keys.refresh(Trigger::Forced).await;
-                self.verify_now(token, true).map_err(|p| match p {
-                    Pending::Failed(e) => e,
-                    // `refreshed` turns every key miss into its error: not reached.
-                    Pending::Keys => AuthError::KeysUnavailable {
-                        detail: self.keys.last_error(),
-                    },
-                })
-            }
-        }
-    }
-
-    /// [`verify`](Self::verify) from the current key snapshot, without I/O: the CPU work of the
-    /// pipeline. A key miss is [`Pending::Keys`] on the first pass (`refreshed` false), and its
-    /// error (keys unavailable, unknown signing key) after the refresh.
-    fn verify_now(&self, token: &str, refreshed: bool) -> Result<Verified, Pending> {
-        let config = &self.config;
-        let jws = Compact::split(token)?;
-
-        // 1. header
-        let header_bytes = jws.header_bytes()?;
-        let header = JoseHeader::parse(&header_bytes, config.algorithms(), config.client_id())?;
-        let (alg, kid, x5t) = (header.alg, header.kid.as_deref(), header.x5t.as_deref());
-
-        // 2. payload, parsed once into typed claims (the bytes are kept for `raw()`)
-        let payload = jws.payload_bytes()?;
-        let claims = TokenClaims::parse(&payload).map_err(|e| {
-            malformed(match e {
-                PayloadError::TooDeep => MalformedReason::TooDeep {
-                    max: crate::claims::MAX_JSON_DEPTH,
-                },
-                PayloadError::Json { line, column } => MalformedReason::Json {
-                    segment: "payload",
-                    line,
-                    column,
-                },
-            })
-        })?;
-        let mut sig_buf = [0u8; MAX_SIGNATURE_BYTES + 8];
-        let signature = jws.signature(&mut sig_buf)?;
-
-        // 3. version -> metadata source
-        let ver = claims
-            .ver
-            .as_deref()
-            .ok_or(AuthError::MissingClaim { claim: "ver" })?;
-        let version = TokenVersion::from_claim(ver)
-            .filter(|v| config.accepted_versions().contains(v))
-            .ok_or_else(|| AuthError::VersionNotAccepted {
-                found: clip(ver),
-                accepted: TokenVersion::names(config.accepted_versions()),
-            })?;
-        let source_index =
-            config
-                .source_for(version)
-                .ok_or_else(|| AuthError::VersionNotAccepted {
-                    found: clip(ver),
-                    accepted: TokenVersion::names(config.accepted_versions()),
-                })?;
-
-        // 4. key (kid, x5t as fallback) from the snapshot; one rate-limited refresh on a miss
-        if kid.is_none() && x5t.is_none() {
-            return Err(AuthError::MissingKeyId.into());
-        }
-        let source = match self.keys.source(source_index) {
-            Some(s) => s,
-            None if refreshed => {
-                return Err(AuthError::KeysUnavailable {
-                    detail: self.keys.last_error(),
-                }
-                .into())
-            }
-            None => return Err(Pending::Keys),
-        };
-        let key_index = match source.keys.position(kid, x5t) {
-            Some(i) => i,
-            None if refreshed => {
-                return Err(AuthError::UnknownSigningKey {
-                    kid: clip(kid.or(x5t).unwrap_or("")),
-                    jwks_uri: source.jwks_uri.to_string(),
-                }
-                .into())
-            }
-            None => return Err(Pending::Keys),
-        };
-        let key = &source.keys.keys()[key_index];
-
-        // 5. signature over the exact bytes received
-        if !key.verify(alg, jws.signing_input(), signature) {
-            return Err(AuthError::InvalidSignature.into());
-        }
-
-        // 6. lifetime
-        let now = unix_seconds(config.clock().now());
-        let skew = i64::try_from(config.clock_skew().as_secs()).unwrap_or(0);
-        let exp =
-            numeric_date(claims.exp, "exp")?.ok_or(AuthError::MissingClaim { claim: "exp" })?;
-        if now > exp.saturating_add(skew) {
-            return Err(AuthError::Expired {
-                expired_at: exp,
-                seconds_ago: now - exp,
-            }
-            .into());
-        }
-        let nbf = numeric_date(claims.nbf, "nbf")?;
-        if let Some(nbf) = nbf {
-            if nbf.saturating_sub(skew) > now {
-                return Err(AuthError::NotYetValid {
-                    not_before: nbf,
-                    seconds_until: nbf - now,
-                }
-                .into());
-            }
-        }
-
-        // 7. issuer, tenant, key issuer
-        self.check_issuer(&claims, &source, key.issuer(), version)?;
-
-        // 8. an ID token sent as a bearer token, then the audience (or the Microsoft API the
-        // token was meant for)
-        mistake::reject_id_token(&claims, &payload, config.client_id())?;
-        let found: &[String] = claims.aud.as_ref().map_or(&[], OneOrMany::values);
-        if found.is_empty() {
-            return Err(AuthError::MissingClaim { claim: "aud" }.into());
-        }
-        if !found.iter().any(|a| config.audiences().contains(a)) {
-            return Err(
-                mistake::audience_error(found, config.audiences(), config.client_id()).into(),
-            );
-        }
-
-        // 9. verified
-        Ok(Verified {
-            claims: VerifiedClaims::new(
-                claims.keep(&payload),
-                payload,
-                version,
-                exp,
-                config.name_arc(),
-            ),
-            source_index,
-            source,
-            key_index,
-            exp,
-            nbf,
-        })
-    }
-
-    fn check_issuer(
-        &self,
-        claims: &TokenClaims<'_>,
-        source: &SourceKeys,
-        key_issuer: Option<&str>,
-        version: TokenVersion,
-    ) -> Result<(), AuthError> {
-        let config = &self.config;
-        let iss = claims
-            .iss
-            .as_deref()
-            .ok_or(AuthError::MissingClaim { claim: "iss" })?;
-        let tid = claims.tid.as_deref();
-        if let Some(t) = tid {
-            if !is_guid(t) {
-                return Err(AuthError::InvalidClaim {
-                    claim: "tid",
-                    expected: "a tenant id GUID",
-                });
-            }
-        }
-        let expected = expected_issuer(&source.issuer, tid).map_err(|e| match e {
-            TemplateError::MissingTid => AuthError::MissingClaim { claim: "tid" },
-            TemplateError::TidNotGuid => AuthError::InvalidClaim {
-                claim: "tid",
-                expected: "a tenant id GUID",
-            },
-        })?;
-        if iss != expected {
-            return Err(AuthError::IssuerMismatch {
-                hint: issuer_hint(&expected, iss, version),
-                expected: expected.into_owned(),
-                found: clip(iss),
-            });
-        }
-        // tid must be the tenant segment of iss
-        if let (Some(t), Some(seg)) = (tid, tenant_segment(iss)) {
-            if !t.eq_ignore_ascii_case(seg) {
-                return Err(AuthError::TenantMismatch {
-                    tid: clip(t),
-                    issuer: clip(iss),
-                });
-            }
-        }
-        // allow-list (required for multi-tenant authorities unless any tenant is accepted)
-        let allowed = config.allowed_tenants();
-        if !config.is_any_tenant_accepted() && !allowed.is_empty() {
-            let tenant = tid.or_else(|| tenant_segment(iss)).unwrap_or("");
-            if !allowed
-                .iter()
-                .any(|a| a.as_str().eq_ignore_ascii_case(tenant))
-            {
-                return Err(AuthError::TenantNotAllowed {
-                    tid: clip(tenant),
-                    allowed: allowed.iter().map(ToString::to_string).collect(),
-                });
-            }
-        }
-        // the key's own issuer property (v2 tokens)
-        if version == TokenVersion::V2 {
-            if let Some(key_iss) = key_issuer {
-                let key_expected =
-                    expected_issuer(key_iss, tid).map_err(|_| AuthError::KeyIssuerMismatch {
-                        key_issuer: key_iss.to_owned(),
-                        found: clip(iss),
-                    })?;
-                if key_expected != iss {
-                    return Err(AuthError::KeyIssuerMismatch {
-                        key_issuer: key_expected.into_owned(),
-                        found: clip(iss),
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn issuer_hint(expected: &str, found: &str, version: TokenVersion) -> Option<&'static str> {
-    let found_v2 = found.contains("/v2.0");
-    let expected_v2 = expected.contains("/v2.0");
-    if found_v2 != expected_v2 {
-        return Some(match version {
-            TokenVersion::V2 => "the token says ver 2.0 but carries a v1 issuer (https://sts.windows.net/{tid}/); check the identity provider",
-            TokenVersion::V1 => "the token says ver 1.0 but carries a v2 issuer; check the identity provider",
-        });
-    }
-    match (tenant_segment(expected), tenant_segment(found)) {
-        (Some(a), Some(b)) if !a.eq_ignore_ascii_case(b) => {
-            Some("the token was issued by another tenant; request a token from this API's tenant")
-        }
-        _ if found.starts_with("https://sts.windows.net/") != expected.starts_with("https://sts.windows.net/") => {
-            Some("v1 tokens are issued by https://sts.windows.net/{tid}/ and v2 tokens by {instance}{tid}/v2.0; the API's app registration (accessTokenAcceptedVersion) decides which it receives")
-        }
-        _ => Some("the token was issued by another authority or cloud instance than the one configured"),
-    }
-}
-
-fn malformed(reason: MalformedReason) -> AuthError {
-    AuthError::MalformedToken { reason }
-}
-
-fn numeric_date(v: Option<f64>, claim: &'static str) -> Result<Option<i64>, AuthError> {
-    match v {
-        None => Ok(None),
-        Some(f) if (0.0..1e15).contains(&f) => Ok(Some(f as i64)),
-        Some(_) => Err(AuthError::InvalidClaim {
-            claim,
-            expected: "a NumericDate (seconds since 1970)",
+    let token = match bearer.token() {
+        Ok(t) => t,
+        Err(e) => return Decision::Done(Err(e)),
+    };
+    match authority.verify_now(token, hash) {
+        Ok(claims) => Decision::Done(match requirement {
+            Some(r) => r.check(&claims).map(|()| claims),
+            None => Ok(claims),
         }),
+        Err(Pending::Failed(e)) => Decision::Done(Err(e)),
+        Err(Pending::Keys(miss)) => Decision::Verify {
+            hash,
+            miss: Some(miss),
+        },
     }
 }
 

@@ -6,7 +6,10 @@
 //!   `http` only for loopback hosts unless a `dangerous_` opt-in);
 //! * [`clock`]: the injected time source ([`Clock`], [`SystemClock`], [`ManualClock`]);
 //! * [`challenge`]: THE `WWW-Authenticate` parser and THE Bearer challenge formatter;
-//! * [`bearer`]: THE RFC 6750 `Authorization: Bearer` scanner.
+//! * [`bearer`]: THE RFC 6750 `Authorization: Bearer` scanner;
+//! * [`http`]: THE HTTP client trait ([`HttpClient`], over `http::Request<Bytes>` /
+//!   `http::Response<Bytes>`), its [`HttpOptions`], and its one reqwest implementation
+//!   (`ReqwestClient`, feature `reqwest`, on by default).
 //!
 //! Most users never name this crate: entra-auth and entra-token re-export what their APIs use.
 
@@ -17,6 +20,8 @@ pub mod authority;
 pub mod bearer;
 pub mod challenge;
 pub mod clock;
+pub mod http;
 
 pub use authority::{AuthorityError, PlainHttp, Tenant};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use http::{HttpClient, HttpError, HttpOptions};

@@ -13,10 +13,9 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use entra_token::{
     Authority, BoxFuture, ClientCredential, ConfidentialClient, ConfidentialConfig, Scopes,
-    TokenTransport, TransportError, TransportResponse, UserAssertion,
+    TokenTransport, TransportError, UserAssertion,
 };
 use http::StatusCode;
-use url::Url;
 
 const CLIENT_ID: &str = "a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c";
 
@@ -24,19 +23,17 @@ const CLIENT_ID: &str = "a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c";
 struct Canned;
 
 impl TokenTransport for Canned {
-    fn post_form<'a>(
-        &'a self,
-        _url: &'a Url,
-        _body: String,
-    ) -> BoxFuture<'a, Result<TransportResponse, TransportError>> {
+    fn send(
+        &self,
+        _request: http::Request<Bytes>,
+    ) -> BoxFuture<'_, Result<http::Response<Bytes>, TransportError>> {
         let token = format!("eyJ0eXAiOiJKV1QifQ.{}.sig", "a".repeat(1200));
         Box::pin(async move {
-            Ok(TransportResponse {
-                status: StatusCode::OK,
-                body: Bytes::from(format!(
-                    r#"{{"token_type":"Bearer","expires_in":3600,"access_token":"{token}"}}"#
-                )),
-            })
+            let mut res = http::Response::new(Bytes::from(format!(
+                r#"{{"token_type":"Bearer","expires_in":3600,"access_token":"{token}"}}"#
+            )));
+            *res.status_mut() = StatusCode::OK;
+            Ok(res)
         })
     }
 }

@@ -86,7 +86,7 @@ impl ConfidentialClient {
     /// [`ConfigError::HttpClient`](crate::ConfigError::HttpClient) when the HTTP client cannot be built.
     #[cfg(feature = "reqwest")]
     pub fn new(config: ConfidentialConfig) -> Result<Self, crate::error::ConfigError> {
-        let transport = config.http.reqwest_transport()?;
+        let transport = crate::transport::reqwest_transport(&config.http)?;
         Ok(Self::with_transport(config, transport))
     }
 

@@ -26,42 +26,10 @@ pub struct ConfidentialConfig {
     pub(crate) shared_cache: Option<Arc<dyn SharedCache>>,
 }
 
-/// Timeouts and the response cap of the token endpoint calls.
-#[derive(Debug, Clone, Copy)]
-pub struct HttpOptions {
-    /// The whole request, connect included (default 10 s): a slow endpoint is a
-    /// [`TokenError::Timeout`](crate::TokenError::Timeout) after this.
-    pub timeout: Duration,
-    /// Connecting (default 5 s).
-    pub connect_timeout: Duration,
-    /// The largest response body accepted (default 64 KiB).
-    pub max_response_bytes: usize,
-}
-
-impl HttpOptions {
-    /// The default transport with these timeouts and this response cap.
-    #[cfg(feature = "reqwest")]
-    pub(crate) fn reqwest_transport(
-        &self,
-    ) -> Result<Arc<dyn crate::transport::TokenTransport>, ConfigError> {
-        let transport = crate::transport::ReqwestTransport::new(
-            self.connect_timeout,
-            self.timeout,
-            self.max_response_bytes,
-        )?;
-        Ok(Arc::new(transport))
-    }
-}
-
-impl Default for HttpOptions {
-    fn default() -> Self {
-        Self {
-            timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(5),
-            max_response_bytes: 64 * 1024,
-        }
-    }
-}
+/// Timeouts, the response cap and a proxy for the token endpoint calls: entra-core's one
+/// [`HttpOptions`](entra_core::HttpOptions) (request timeout 10 s, connect timeout 5 s, responses
+/// up to 64 KiB, no proxy unless given).
+pub use entra_core::http::HttpOptions;
 
 /// The in-memory (L1) cache bounds and the expiry margin.
 #[derive(Debug, Clone, Copy)]
@@ -142,8 +110,8 @@ impl ConfidentialConfig {
     }
 
     /// The HTTP options.
-    pub fn http(&self) -> HttpOptions {
-        self.http
+    pub fn http(&self) -> &HttpOptions {
+        &self.http
     }
 }
 
@@ -314,8 +282,8 @@ impl PublicConfig {
     }
 
     /// The HTTP options.
-    pub fn http(&self) -> HttpOptions {
-        self.http
+    pub fn http(&self) -> &HttpOptions {
+        &self.http
     }
 }
 

@@ -18,7 +18,7 @@
 //!   ([`AadstsError`]); `interaction_required` with `claims` becomes a [`ClaimsChallenge`]. Each
 //!   error is its own HTTP answer for the API's caller ([`TokenError::to_response`]: status,
 //!   code, RFC 6750 challenge, problem+json; `IntoResponse` with the `axum` feature).
-//! * Cache: in memory ([`cache::MemoryCache`], bounded by entries and bytes) and shared
+//! * Cache: in memory (bounded by entries and bytes, in every client) and shared
 //!   ([`cache::SharedCache`]; Redis with the `redis` feature, AES-256-GCM encrypted, hashed keys),
 //!   keyed per client, authority, scopes and (on-behalf-of) assertion hash; refreshed ahead of
 //!   expiry (`refresh_in`, else half the lifetime); one token request per key at a time.
@@ -174,4 +174,4 @@ pub use token::{AccessToken, Scopes};
 pub use token_credential::{StaticToken, TokenCredential, TokenRequestOptions};
 #[cfg(feature = "reqwest")]
 pub use transport::ReqwestTransport;
-pub use transport::{BoxFuture, TokenTransport, TransportResponse};
+pub use transport::{BoxFuture, HttpClient, TokenTransport};

@@ -54,6 +54,8 @@ struct Failure {
     correlation_id: Option<String>,
     #[serde(default)]
     claims: Option<String>,
+    #[serde(default)]
+    suberror: Option<String>,
 }
 
 /// v1 endpoints send numbers as strings.
@@ -196,6 +198,7 @@ impl Failure {
             kind,
             codes,
             description: crate::error::clip(&description),
+            suberror: self.suberror.as_deref().map(crate::error::clip),
             trace_id: self.trace_id,
             correlation_id: self.correlation_id,
         })

@@ -568,7 +568,7 @@ problem_responses! {
     ]);
     /// 503: signing keys not loaded yet, database down, or the request took too long.
     ServiceUnavailable = (SERVICE_UNAVAILABLE, "Try again later: signing keys not loaded yet, the database is unavailable, the request took longer than `request_timeout_ms`, or the service is at capacity (`overloaded`, with `Retry-After`) (problem+json).", false, [
-        ("keys_unavailable", "keys_unavailable", "signing keys not yet available: the first key set fetch has not completed; try again shortly"),
+        ("keys_unavailable", "keys_unavailable", "signing keys not yet available: the identity provider's metadata and keys have not been loaded; try again shortly"),
         ("database_unavailable", "database_unavailable", "The report database is unavailable; try again later."),
         ("request_timeout", "request_timeout", "The request took too long; try again later."),
         ("overloaded", "overloaded", "The service is at capacity; retry after the number of seconds in Retry-After."),

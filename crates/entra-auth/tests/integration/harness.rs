@@ -162,7 +162,7 @@ pub fn check_challenge_roundtrip(e: &AuthError) {
     match e.rfc6750_error() {
         Some(_) => assert_eq!(
             get("error_description"),
-            Some(quoted_readback(&e.to_string()))
+            Some(quoted_readback(&e.public_detail()))
         ),
         None => assert_eq!(text, "Bearer"),
     }

@@ -72,10 +72,21 @@ async fn rejections_log_debug_with_code_and_refresh_failures_log_warn_without_to
         serde_json::Value::Object(header_of(&good)),
         serde_json::Value::Object(claims),
     );
-    assert!(e.validator.validate(&wrong_aud).await.is_err());
+    assert_eq!(
+        e.validator
+            .validate(&wrong_aud)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.code()),
+        Err("audience_mismatch")
+    );
 
     e.issuer().set_outage(true);
-    assert!(e.validator.warm_up().await.is_err());
+    assert_eq!(
+        e.validator.warm_up().await.map_err(|e| e.code()),
+        Err("keys_unavailable"),
+        "the identity provider is down"
+    );
 
     let events = capture.events.lock().unwrap().clone();
     let ours: Vec<_> = events

@@ -10,7 +10,7 @@ use crate::token::AccessToken;
 
 /// The L1 cache. Reads clone an `Arc`: a hit costs a hash lookup under a short lock.
 #[derive(Debug)]
-pub struct MemoryCache {
+pub(crate) struct MemoryCache {
     state: Mutex<State>,
     max_entries: usize,
     max_bytes: usize,
@@ -25,7 +25,7 @@ struct State {
 impl MemoryCache {
     /// A cache holding at most `max_entries` tokens and `max_bytes` of token text (each entry
     /// also counts a fixed overhead).
-    pub fn new(max_entries: usize, max_bytes: usize) -> Self {
+    pub(crate) fn new(max_entries: usize, max_bytes: usize) -> Self {
         Self {
             state: Mutex::new(State::default()),
             max_entries,
@@ -34,7 +34,7 @@ impl MemoryCache {
     }
 
     /// The token under `key`, unless it has expired at `now` (then it is removed).
-    pub fn get(&self, key: &CacheKey, now: SystemTime) -> Option<AccessToken> {
+    pub(crate) fn get(&self, key: &CacheKey, now: SystemTime) -> Option<AccessToken> {
         let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let token = s.map.get(key)?;
         if token.expires_at() > now {
@@ -48,7 +48,7 @@ impl MemoryCache {
 
     /// Stores `token`, replacing any under `key`, then evicts (expired first, then the soonest to
     /// expire) until both bounds hold. A token larger than the byte bound is not stored.
-    pub fn insert(&self, key: CacheKey, token: AccessToken, now: SystemTime) {
+    pub(crate) fn insert(&self, key: CacheKey, token: AccessToken, now: SystemTime) {
         if token.weight() > self.max_bytes || token.expires_at() <= now {
             return;
         }
@@ -86,16 +86,8 @@ impl MemoryCache {
         }
     }
 
-    /// Removes the token under `key`.
-    pub fn remove(&self, key: &CacheKey) {
-        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(old) = s.map.remove(key) {
-            s.bytes -= old.weight();
-        }
-    }
-
     /// The number of tokens held.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -104,12 +96,14 @@ impl MemoryCache {
     }
 
     /// Whether the cache holds no token.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The bytes counted against the byte bound.
-    pub fn weight(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn weight(&self) -> usize {
         self.state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

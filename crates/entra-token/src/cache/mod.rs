@@ -1,4 +1,4 @@
-//! Token caches. [`MemoryCache`] (L1) is in every client; a [`SharedCache`] (L2, e.g.
+//! Token caches. An in-memory cache (L1, bounded by entries and bytes) is in every client; a [`SharedCache`] (L2, e.g.
 //! `RedisCache` with the `redis` feature) is shared by the instances
 //! of a service. Both are keyed by [`CacheKey`]: a SHA-256 of the client, the authority, the
 //! normalised scopes and, for on-behalf-of, the SHA-256 of the incoming assertion, so one user's
@@ -17,9 +17,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use file::{Account, Cleared, FileCache};
 pub(crate) use file::{AccountEntry, Secret};
-pub use memory::MemoryCache;
+pub(crate) use memory::MemoryCache;
 #[cfg(feature = "redis")]
-pub use redis::{EncryptionKey, RedisCache, RedisCacheConfig};
+pub use redis::{EncryptionKey, Keyring, RedisCache, RedisCacheConfig, DEFAULT_KEY_ID};
 
 use crate::token::{AccessToken, Scopes};
 use crate::transport::BoxFuture;
@@ -66,7 +66,7 @@ impl std::fmt::Debug for CacheKey {
 impl CacheKey {
     /// The key for a token of `client_id` from `authority` (its token endpoint) for `scopes`,
     /// on behalf of the user whose assertion hashes to `assertion_sha256` (none: app-only).
-    pub fn new(
+    pub(crate) fn new(
         client_id: &str,
         authority: &str,
         scopes: &Scopes,
@@ -104,8 +104,9 @@ pub enum SharedCacheError {
     /// The store could not be reached or answered an error.
     #[error("shared cache unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// A stored value could not be decrypted or decoded (wrong key, or tampered with).
-    #[error("shared cache value cannot be decrypted or decoded")]
+    /// A value could not be encoded or encrypted. (A stored value that does not decrypt or
+    /// decode is a miss, never an error: the client overwrites it.)
+    #[error("shared cache value cannot be encoded or encrypted")]
     Corrupt,
 }
 
@@ -114,7 +115,9 @@ pub enum SharedCacheError {
 /// implementation's: `RedisCache` (feature `redis`) encrypts them (AES-256-GCM),
 /// [`FileCache`] stores them in plain text in a file only its owner can read (0600).
 pub trait SharedCache: Send + Sync + std::fmt::Debug + 'static {
-    /// The token stored under `key`, if any.
+    /// The token stored under `key`, if any. A stored value that cannot be decrypted or decoded
+    /// is `Ok(None)` (a miss, so the client overwrites it), not an error: an error means the store
+    /// itself is failing.
     fn get<'a>(
         &'a self,
         key: &'a CacheKey,

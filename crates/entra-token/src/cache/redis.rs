@@ -1,8 +1,16 @@
 //! The shared token cache on Redis (feature `redis`). Keys are
 //! `{prefix}{hex SHA-256 of the cache key}` (no user, scope or token in clear); values are
-//! AES-256-GCM encrypted under a key from configuration, with a random nonce per value and the
-//! Redis key as associated data (a value moved to another key does not decrypt); each entry's TTL
-//! is its token's remaining lifetime.
+//! AES-256-GCM encrypted under the current key of a [`Keyring`] from configuration, with a random
+//! nonce per value and the Redis key and the key's id as associated data (a value moved to another
+//! key does not decrypt); each entry's TTL is its token's remaining lifetime.
+//!
+//! A value is `k`, the key id's length, the key id, the nonce, then the ciphertext and tag. A value
+//! that does not decrypt (its key was rotated out, an older format, or garbage written by anyone
+//! with access to the Redis) is a miss: the client asks the token endpoint and overwrites it.
+//!
+//! Rotating the key without a miss: give every instance the new key as a previous key (read
+//! only: [`Keyring::with_previous`]); then make it the current one everywhere, keeping the old one
+//! as a previous key until the values it wrote have expired (24 h at most); then drop it.
 //!
 //! Every operation is bounded by a short timeout, and the connection is made lazily and remade
 //! in the background: a dead Redis fails no call, and costs at most one timeout per
@@ -56,22 +64,123 @@ impl EncryptionKey {
     }
 }
 
+/// The encryption keys of a [`RedisCache`], each with an id stored beside the values it
+/// encrypts: one current key (encrypts new values, and decrypts) and previous keys (decrypt only),
+/// so that keys can be rotated. An id is 1 to 32 characters from `A-Z a-z 0-9 . _ -`.
+///
+/// ```
+/// use entra_token::cache::{EncryptionKey, Keyring};
+/// let old = EncryptionKey::from_bytes(&[1; 32])?;
+/// let new = EncryptionKey::from_bytes(&[2; 32])?;
+/// let keys = Keyring::new("2026-12", new)?.with_previous("default", old)?;
+/// assert_eq!(keys.current_id(), "2026-12");
+/// # Ok::<(), entra_token::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct Keyring {
+    current: (String, EncryptionKey),
+    previous: Vec<(String, EncryptionKey)>,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring")
+            .field("current", &self.current.0)
+            .field(
+                "previous",
+                &self.previous.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// The id of a key made from a bare [`EncryptionKey`].
+pub const DEFAULT_KEY_ID: &str = "default";
+
+impl Keyring {
+    /// A keyring whose current key is `key`, named `id`.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidKeyId`] when `id` is empty, longer than 32 characters, or has other
+    /// characters than `A-Z a-z 0-9 . _ -`.
+    pub fn new(id: &str, key: EncryptionKey) -> Result<Self, ConfigError> {
+        Ok(Self {
+            current: (checked_key_id(id)?, key),
+            previous: Vec::new(),
+        })
+    }
+
+    /// Also decrypts values written under `key`, named `id` (a key being rotated out, or one
+    /// about to become current elsewhere).
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidKeyId`] (as [`Keyring::new`], or an id already in the keyring).
+    pub fn with_previous(mut self, id: &str, key: EncryptionKey) -> Result<Self, ConfigError> {
+        let id = checked_key_id(id)?;
+        if id == self.current.0 || self.previous.iter().any(|(p, _)| *p == id) {
+            return Err(ConfigError::InvalidKeyId {
+                found: id,
+                reason: "it names another key of the keyring already",
+            });
+        }
+        self.previous.push((id, key));
+        Ok(self)
+    }
+
+    /// The id of the key that encrypts new values.
+    pub fn current_id(&self) -> &str {
+        &self.current.0
+    }
+}
+
+impl From<EncryptionKey> for Keyring {
+    /// A keyring of this one key, named [`DEFAULT_KEY_ID`].
+    fn from(key: EncryptionKey) -> Self {
+        Self {
+            current: (DEFAULT_KEY_ID.to_owned(), key),
+            previous: Vec::new(),
+        }
+    }
+}
+
+fn checked_key_id(id: &str) -> Result<String, ConfigError> {
+    let valid = (1..=MAX_KEY_ID).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if valid {
+        Ok(id.to_owned())
+    } else {
+        Err(ConfigError::InvalidKeyId {
+            found: crate::error::clip(id),
+            reason: "expected 1 to 32 characters from A-Z a-z 0-9 . _ -",
+        })
+    }
+}
+
+/// The longest key id.
+const MAX_KEY_ID: usize = 32;
+
+/// The first byte of every value (the format).
+const FORMAT: u8 = b'k';
+
 /// Where and how to reach Redis.
 #[derive(Debug, Clone)]
 pub struct RedisCacheConfig {
     url: SecretString,
-    key: EncryptionKey,
+    keys: Keyring,
     prefix: String,
     op_timeout: Duration,
 }
 
 impl RedisCacheConfig {
     /// Redis at `url` (`redis://host:port/db`, may hold a password: kept secret), values encrypted
-    /// under `key`. Key prefix `entra-token:`, operation timeout 250 ms.
-    pub fn new(url: impl Into<String>, key: EncryptionKey) -> Self {
+    /// under `keys` (a [`Keyring`], or one [`EncryptionKey`], named [`DEFAULT_KEY_ID`]). Key prefix
+    /// `entra-token:`, operation timeout 250 ms.
+    pub fn new(url: impl Into<String>, keys: impl Into<Keyring>) -> Self {
         Self {
             url: SecretString::from(url.into()),
-            key,
+            keys: keys.into(),
             prefix: "entra-token:".to_owned(),
             op_timeout: Duration::from_millis(250),
         }
@@ -92,10 +201,41 @@ impl RedisCacheConfig {
     }
 }
 
+/// A key ready to seal and open.
+struct SealingKey {
+    id: String,
+    aead: LessSafeKey,
+}
+
+impl SealingKey {
+    fn new((id, key): &(String, EncryptionKey)) -> Result<Self, ConfigError> {
+        let unbound = UnboundKey::new(&AES_256_GCM, &key.0)
+            .map_err(|_| ConfigError::EncryptionKeyLength { found: 32 })?;
+        Ok(Self {
+            id: id.clone(),
+            aead: LessSafeKey::new(unbound),
+        })
+    }
+}
+
+/// Why a stored value was not used (a miss, logged at DEBUG).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unusable {
+    /// Not this format (an older release's value, or garbage).
+    Format,
+    /// Encrypted under a key the keyring does not hold (rotated out).
+    UnknownKey,
+    /// The tag does not verify (tampered with, or copied from another key).
+    Tampered,
+    /// Decrypted, but not a stored token.
+    Content,
+}
+
 /// The Redis [`SharedCache`].
 pub struct RedisCache {
     manager: ConnectionManager,
-    aead: LessSafeKey,
+    current: SealingKey,
+    previous: Vec<SealingKey>,
     prefix: String,
     op_timeout: Duration,
 }
@@ -132,11 +272,15 @@ impl RedisCache {
                     reason: format!("{:?}", e.kind()),
                 }
             })?;
-        let unbound = UnboundKey::new(&AES_256_GCM, &config.key.0)
-            .map_err(|_| ConfigError::EncryptionKeyLength { found: 32 })?;
         Ok(Self {
             manager,
-            aead: LessSafeKey::new(unbound),
+            current: SealingKey::new(&config.keys.current)?,
+            previous: config
+                .keys
+                .previous
+                .iter()
+                .map(SealingKey::new)
+                .collect::<Result<_, _>>()?,
             prefix: config.prefix,
             op_timeout: config.op_timeout,
         })
@@ -155,37 +299,65 @@ impl RedisCache {
         out
     }
 
+    /// `k`, the key id's length and the key id: the start of a value, and with the Redis key its
+    /// associated data.
+    fn header(id: &str) -> Vec<u8> {
+        let mut header = Vec::with_capacity(2 + id.len());
+        header.push(FORMAT);
+        // At most MAX_KEY_ID (32) bytes: checked when the keyring was built.
+        header.push(u8::try_from(id.len()).unwrap_or(u8::MAX));
+        header.extend_from_slice(id.as_bytes());
+        header
+    }
+
+    fn aad(redis_key: &str, header: &[u8]) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(redis_key.len() + header.len());
+        aad.extend_from_slice(redis_key.as_bytes());
+        aad.extend_from_slice(header);
+        aad
+    }
+
     fn seal(&self, redis_key: &str, plain: Vec<u8>) -> Result<Vec<u8>, SharedCacheError> {
+        let key = &self.current;
         let mut nonce = [0u8; NONCE_LEN];
         aws_lc_rs::rand::fill(&mut nonce).map_err(|_| SharedCacheError::Corrupt)?;
+        let header = Self::header(&key.id);
         let mut in_out = plain;
-        self.aead
+        key.aead
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(redis_key.as_bytes()),
+                Aad::from(Self::aad(redis_key, &header)),
                 &mut in_out,
             )
             .map_err(|_| SharedCacheError::Corrupt)?;
-        let mut out = Vec::with_capacity(NONCE_LEN + in_out.len());
+        let mut out = header;
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&in_out);
         Ok(out)
     }
 
-    fn open(&self, redis_key: &str, sealed: &[u8]) -> Result<AccessToken, SharedCacheError> {
-        if sealed.len() < NONCE_LEN {
-            return Err(SharedCacheError::Corrupt);
+    fn open(&self, redis_key: &str, sealed: &[u8]) -> Result<AccessToken, Unusable> {
+        let (&format, rest) = sealed.split_first().ok_or(Unusable::Format)?;
+        let (&id_len, rest) = rest.split_first().ok_or(Unusable::Format)?;
+        let id_len = usize::from(id_len);
+        if format != FORMAT || id_len == 0 || id_len > MAX_KEY_ID || rest.len() < id_len + NONCE_LEN
+        {
+            return Err(Unusable::Format);
         }
-        let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let nonce =
-            Nonce::try_assume_unique_for_key(nonce).map_err(|_| SharedCacheError::Corrupt)?;
+        let (id, rest) = rest.split_at(id_len);
+        let key = std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|k| k.id.as_bytes() == id)
+            .ok_or(Unusable::UnknownKey)?;
+        let header = &sealed[..2 + id_len];
+        let (nonce, body) = rest.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Unusable::Format)?;
         let mut in_out = body.to_vec();
-        let plain = self
+        let plain = key
             .aead
-            .open_in_place(nonce, Aad::from(redis_key.as_bytes()), &mut in_out)
-            .map_err(|_| SharedCacheError::Corrupt)?;
-        let stored: StoredToken =
-            serde_json::from_slice(plain).map_err(|_| SharedCacheError::Corrupt)?;
+            .open_in_place(nonce, Aad::from(Self::aad(redis_key, header)), &mut in_out)
+            .map_err(|_| Unusable::Tampered)?;
+        let stored: StoredToken = serde_json::from_slice(plain).map_err(|_| Unusable::Content)?;
         Ok(stored.into_token())
     }
 
@@ -212,7 +384,19 @@ impl SharedCache for RedisCache {
             let value: Option<Vec<u8>> = self
                 .bounded(redis::cmd("GET").arg(&redis_key).query_async(&mut conn))
                 .await?;
-            value.map(|v| self.open(&redis_key, &v)).transpose()
+            let Some(value) = value else {
+                return Ok(None);
+            };
+            match self.open(&redis_key, &value) {
+                Ok(token) => Ok(Some(token)),
+                Err(why) => {
+                    // A miss, not an outage: the client fetches a token and overwrites the value.
+                    // DEBUG only: anyone who can write to the Redis could flood a louder log.
+                    tracing::debug!(target: "entra_token", ?why,
+                        "shared token cache: a value that does not decrypt with the keyring is a miss and is overwritten");
+                    Ok(None)
+                }
+            }
         })
     }
 

@@ -33,6 +33,12 @@ pub enum AadstsKind {
     AssertionOutsideValidity,
     /// AADSTS700021 / AADSTS700023: the client assertion names another client or audience.
     AssertionClaimsMismatch,
+    /// AADSTS500133: the on-behalf-of assertion (the incoming token) expired by the time it
+    /// reached the identity provider.
+    AssertionExpired,
+    /// AADSTS500131: the on-behalf-of assertion's audience is not this application (a token
+    /// issued for another API).
+    AssertionAudienceMismatch,
     /// AADSTS50173 (revoked), AADSTS70008 / AADSTS700082 (expired), AADSTS50133 (password
     /// changed), AADSTS70000 (a refresh token already replaced by a newer one), AADSTS54005 (a
     /// code already redeemed): the user must sign in again.
@@ -51,6 +57,8 @@ impl AadstsKind {
             65_001 => Self::ConsentRequired,
             700_016 => Self::ApplicationNotFound,
             50_013 => Self::InvalidAssertion,
+            500_133 => Self::AssertionExpired,
+            500_131 => Self::AssertionAudienceMismatch,
             70_011 | 1_002_012 => Self::InvalidScope,
             90_002 => Self::TenantNotFound,
             500_011 => Self::ResourceNotFound,
@@ -96,6 +104,14 @@ impl AadstsKind {
                  {resource}/.default scope; on-behalf-of needs the downstream API's delegated \
                  scopes such as api://{downstream}/access_as_user"
             }
+            Self::AssertionExpired => {
+                "the incoming token expired before it could be exchanged: the caller must get a \
+                 fresh token (refresh or sign in again) and call again"
+            }
+            Self::AssertionAudienceMismatch => {
+                "the incoming token was issued for another application: the caller must get a \
+                 token for this API (its client id or App ID URI as the audience) and call again"
+            }
             Self::TenantNotFound => "the tenant does not exist: check the tenant id or domain",
             Self::ResourceNotFound => {
                 "the downstream API is not known in this tenant: check the resource part of the \
@@ -123,9 +139,10 @@ impl AadstsKind {
     }
 }
 
-/// The token endpoint refused the request (an OAuth error body with AADSTS codes).
+/// The token endpoint refused the request (an OAuth error body with AADSTS codes), or could not
+/// serve it for now ([`is_transient`](Self::is_transient): a 5xx or `temporarily_unavailable`).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("the token endpoint refused the request ({error}, AADSTS{code}): {fix}", code = self.primary_code(), fix = self.kind.fix())]
+#[error("{}", self.message())]
 #[non_exhaustive]
 pub struct AadstsError {
     /// The HTTP status of the answer.
@@ -138,6 +155,10 @@ pub struct AadstsError {
     pub codes: Vec<u64>,
     /// `error_description` (Entra's text; it names codes and ids, never a secret).
     pub description: String,
+    /// Entra's `suberror`, when sent: what the user or client can do, e.g. `consent_required`,
+    /// `basic_action`, `additional_action`, `message_only`, `bad_token`, `token_expired`,
+    /// `user_password_expired`.
+    pub suberror: Option<String>,
     /// `trace_id`, for a support request.
     pub trace_id: Option<String>,
     /// `correlation_id`, for a support request.
@@ -148,5 +169,35 @@ impl AadstsError {
     /// The first AADSTS code (0 when the answer had none).
     pub fn primary_code(&self) -> u64 {
         self.codes.first().copied().unwrap_or(0)
+    }
+
+    /// Whether the failure is transient (the identity provider answered 5xx or
+    /// `temporarily_unavailable`): the same request may succeed a little later.
+    pub fn is_transient(&self) -> bool {
+        self.status.is_server_error() || self.error == "temporarily_unavailable"
+    }
+
+    fn message(&self) -> String {
+        let code = self.primary_code();
+        let suberror = self
+            .suberror
+            .as_deref()
+            .map(|s| format!(", {s}"))
+            .unwrap_or_default();
+        if self.is_transient() {
+            format!(
+                "the token endpoint is temporarily unable to answer (HTTP {}, {}, AADSTS{code}{suberror}): \
+                 a transient failure, not a configuration problem; retry after a short wait (the \
+                 caller's 503 with Retry-After)",
+                self.status.as_u16(),
+                self.error
+            )
+        } else {
+            format!(
+                "the token endpoint refused the request ({}, AADSTS{code}{suberror}): {}",
+                self.error,
+                self.kind.fix()
+            )
+        }
     }
 }

@@ -148,6 +148,12 @@ impl TokenError {
                              caller must sign in again or get a new token for this API, then retry"
                         ))
                     }
+                    AadstsKind::AssertionExpired | AadstsKind::AssertionAudienceMismatch => {
+                        Answer::invalid_token(format!(
+                            "on-behalf-of refused by the identity provider (AADSTS{code}): {}",
+                            a.kind.fix()
+                        ))
+                    }
                     AadstsKind::InvalidClientSecret
                     | AadstsKind::ExpiredClientSecret
                     | AadstsKind::CertificateAssertionRejected
@@ -158,7 +164,7 @@ impl TokenError {
                     | AadstsKind::FederatedCredentialRejected
                     | AadstsKind::AssertionOutsideValidity
                     | AadstsKind::AssertionClaimsMismatch => Answer::configuration(),
-                    AadstsKind::Other if a.status.is_server_error() => unavailable(),
+                    AadstsKind::Other if a.is_transient() => unavailable(),
                     AadstsKind::Other => Answer::new(
                         StatusCode::BAD_GATEWAY,
                         "token_request_refused",
@@ -311,6 +317,7 @@ mod tests {
             kind: AadstsKind::from_code(code),
             codes: vec![code],
             description: format!("AADSTS{code}: Entra's text"),
+            suberror: None,
             trace_id: Some("t".into()),
             correlation_id: None,
         })

@@ -88,6 +88,14 @@ pub enum ConfigError {
         /// The length given.
         found: usize,
     },
+    /// A shared cache encryption key id that cannot be used.
+    #[error("invalid encryption key id {found:?}: {reason}")]
+    InvalidKeyId {
+        /// The id given (clipped).
+        found: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client")]
     HttpClient(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -376,7 +384,7 @@ impl TokenError {
         match self {
             Self::Timeout { .. } | Self::Transport(_) => true,
             Self::InvalidResponse { status, .. } => status.is_server_error(),
-            Self::Rejected(e) => e.status.is_server_error(),
+            Self::Rejected(e) => e.is_transient(),
             _ => false,
         }
     }
@@ -397,24 +405,9 @@ impl TokenError {
     }
 }
 
-/// A transport failure before a complete answer.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TransportError {
-    /// Connection, TLS or I/O failure.
-    #[error("connection failed")]
-    Connect(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The transport's own request timeout elapsed after the connection was made (the client
-    /// reports it as [`TokenError::Timeout`]).
-    #[error("no complete answer within the request timeout")]
-    TimedOut,
-    /// The body is larger than the cap.
-    #[error("response larger than {limit} bytes")]
-    TooLarge {
-        /// The cap.
-        limit: usize,
-    },
-}
+/// A transport failure before a complete answer: entra-core's [`HttpError`](entra_core::HttpError)
+/// (connection failed, the transport's own request timeout, a body over the cap).
+pub use entra_core::http::HttpError as TransportError;
 
 /// A credential could not produce what the token request needs.
 #[derive(Debug, thiserror::Error)]

@@ -104,7 +104,7 @@ impl PublicClient {
     /// [`ConfigError::HttpClient`](crate::ConfigError::HttpClient) when the HTTP client cannot be built.
     #[cfg(feature = "reqwest")]
     pub fn new(config: PublicConfig) -> Result<Self, crate::error::ConfigError> {
-        let transport = config.http.reqwest_transport()?;
+        let transport = crate::transport::reqwest_transport(&config.http)?;
         Ok(Self::with_transport(config, transport))
     }
 

@@ -11,10 +11,9 @@ use base64::Engine as _;
 use bytes::Bytes;
 use entra_token::{
     Authority, BoxFuture, FileCache, Interaction, PublicClient, PublicConfig, Scopes, TokenError,
-    TokenSource, TokenTransport, TransportError, TransportResponse,
+    TokenSource, TokenTransport, TransportError,
 };
 use http::StatusCode;
-use url::Url;
 
 const CLIENT: &str = "5a5a5a5a-6b6b-4c7c-8d8d-9e9e9e9e9e9e";
 
@@ -48,26 +47,25 @@ impl Scripted {
 }
 
 impl TokenTransport for Scripted {
-    fn post_form<'a>(
-        &'a self,
-        url: &'a Url,
-        body: String,
-    ) -> BoxFuture<'a, Result<TransportResponse, TransportError>> {
+    fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> BoxFuture<'_, Result<http::Response<Bytes>, TransportError>> {
         Box::pin(async move {
+            let body = String::from_utf8(request.body().to_vec()).unwrap();
             self.seen
                 .lock()
                 .unwrap()
-                .push((url.to_string(), body, self.start.elapsed()));
+                .push((request.uri().to_string(), body, self.start.elapsed()));
             let (status, body) = self
                 .answers
                 .lock()
                 .unwrap()
                 .pop_front()
                 .expect("no more scripted answers");
-            Ok(TransportResponse {
-                status: StatusCode::from_u16(status).unwrap(),
-                body: Bytes::from(body),
-            })
+            let mut res = http::Response::new(Bytes::from(body));
+            *res.status_mut() = StatusCode::from_u16(status).unwrap();
+            Ok(res)
         })
     }
 }

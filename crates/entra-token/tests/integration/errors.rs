@@ -289,3 +289,143 @@ async fn federated_credential_mismatch_answer_names_issuer_subject_audience() {
     )
     .await;
 }
+
+/// Entra's error body as it answers on-behalf-of requests, with `extra` fields (e.g. suberror).
+fn entra_body(status: u16, error: &str, code: u64, text: &str, extra: serde_json::Value) -> Answer {
+    let mut body = serde_json::json!({
+        "error": error,
+        "error_description": format!("AADSTS{code}: {text} Trace ID: 5e2f Correlation ID: 9c1a Timestamp: 2026-12-06 18:00:00Z"),
+        "error_codes": [code],
+        "timestamp": "2026-12-06 18:00:00Z",
+        "trace_id": "5e2f",
+        "correlation_id": "9c1a",
+        "error_uri": "https://login.microsoftonline.com/error?code={code}",
+    });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    Answer::Raw {
+        status,
+        body: body.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn obo_assertion_expired_at_the_identity_provider_says_the_caller_needs_a_fresh_token() {
+    let err = obo_error(entra_body(
+        400,
+        "invalid_grant",
+        500133,
+        "Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token. Current time: 2026-12-06T18:00:00.0000000Z, expiry time of assertion 2026-12-06T17:59:58.0000000Z.",
+        serde_json::json!({}),
+    ))
+    .await;
+    let a = common::rejected(&err, AadstsKind::AssertionExpired, 500133);
+    assert!(!a.is_transient());
+    assert!(!err.is_transient());
+    assert_eq!(
+        err.to_string(),
+        "the token endpoint refused the request (invalid_grant, AADSTS500133): the incoming token \
+         expired before it could be exchanged: the caller must get a fresh token (refresh or sign \
+         in again) and call again"
+    );
+}
+
+#[tokio::test]
+async fn obo_assertion_for_another_audience_says_the_caller_needs_a_token_for_this_api() {
+    let err = obo_error(entra_body(
+        400,
+        "invalid_grant",
+        500131,
+        "Assertion audience does not match the Client app presenting the assertion. The audience in the assertion was 'api://other' and the expected audience is 'a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c' or one of the Application Uris of this application.",
+        serde_json::json!({}),
+    ))
+    .await;
+    common::rejected(&err, AadstsKind::AssertionAudienceMismatch, 500131);
+    assert_eq!(
+        err.to_string(),
+        "the token endpoint refused the request (invalid_grant, AADSTS500131): the incoming token \
+         was issued for another application: the caller must get a token for this API (its client \
+         id or App ID URI as the audience) and call again"
+    );
+}
+
+#[tokio::test]
+async fn temporarily_unavailable_503_is_transient_and_says_to_retry() {
+    let err = obo_error(entra_body(
+        503,
+        "temporarily_unavailable",
+        90033,
+        "A transient error has occurred. Please try again.",
+        serde_json::json!({}),
+    ))
+    .await;
+    let TokenError::Rejected(a) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!((a.status.as_u16(), a.primary_code()), (503, 90033));
+    assert!(a.is_transient() && err.is_transient());
+    assert_eq!(
+        err.to_string(),
+        "the token endpoint is temporarily unable to answer (HTTP 503, temporarily_unavailable, \
+         AADSTS90033): a transient failure, not a configuration problem; retry after a short wait \
+         (the caller's 503 with Retry-After)"
+    );
+    // The same error with a 400 status (as Entra sometimes sends it) is transient too.
+    let err = obo_error(entra_body(
+        400,
+        "temporarily_unavailable",
+        90033,
+        "A transient error has occurred.",
+        serde_json::json!({}),
+    ))
+    .await;
+    assert!(err.is_transient(), "{err}");
+    assert!(
+        err.to_string().contains("retry after a short wait"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn suberror_is_kept_on_the_typed_error_and_named_in_the_message() {
+    let err = obo_error(entra_body(
+        400,
+        "invalid_grant",
+        65001,
+        "The user or administrator has not consented to use the application with ID 'a9e7b3c1' named 'API A'.",
+        serde_json::json!({"suberror": "consent_required"}),
+    ))
+    .await;
+    let a = common::rejected(&err, AadstsKind::ConsentRequired, 65001);
+    assert_eq!(a.suberror.as_deref(), Some("consent_required"));
+    assert!(
+        err.to_string()
+            .starts_with("the token endpoint refused the request (invalid_grant, AADSTS65001, consent_required): "),
+        "{err}"
+    );
+    let err = obo_error(entra_body(
+        400,
+        "invalid_grant",
+        50173,
+        "The provided grant has expired due to it being revoked.",
+        serde_json::json!({"suberror": "bad_token"}),
+    ))
+    .await;
+    let TokenError::Rejected(a) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(a.suberror.as_deref(), Some("bad_token"));
+    let err = obo_error(entra_body(
+        400,
+        "invalid_grant",
+        50058,
+        "A silent sign-in request was sent but none of the currently signed in user(s) match.",
+        serde_json::json!({}),
+    ))
+    .await;
+    let TokenError::Rejected(a) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(a.suberror, None);
+}
