@@ -54,7 +54,7 @@ fn units_schema() -> utoipa::openapi::Object {
     path = "/api/weather/{city}",
     tag = "weather",
     params(
-        ("city" = String, Path, description = "City name (1 to 100 characters; case is ignored)", example = "portland"),
+        ("city" = String, Path, description = "City name (1 to 100 characters, one line without control characters or bidirectional overrides; case is ignored)", example = "portland", pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]*$"),
         WeatherParams,
     ),
     responses(
