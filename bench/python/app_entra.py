@@ -1,15 +1,18 @@
 """FastAPI + entra_auth (this workspace's Python package), validating tokens of the local issuer.
 
 Environment: ISSUER_URL (the entra-dev instance, e.g. http://127.0.0.1:PORT/), TENANT_ID, CLIENT_ID.
-Routes: GET /api/open (no auth: the unprotected ceiling of the same app) and GET /api/reports
-(scope weather.read through Security(...), as app.py's fastapi-azure-auth route); both return [].
+Routes: GET /api/open (no auth: the unprotected ceiling of the same app), GET /api/reports
+(scope weather.read through Security(...), as app.py's fastapi-azure-auth route) and
+GET /api/noop-dependency (a Security dependency that checks nothing: the ceiling of any dependency-based
+check); all return [].
 ``app_mw`` is the same FastAPI app without the dependency, behind EntraAuthMiddleware (scope
 weather.read on every path but /healthz and /api/open): the ASGI way.
 """
 import os
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Security
+from fastapi import FastAPI, Request, Security
+from fastapi.security import SecurityScopes
 
 from entra_auth import Claims, Requirement, Validator
 from entra_auth.asgi import EntraAuthMiddleware
@@ -45,6 +48,16 @@ async def open_reports():
 
 @app.get("/api/reports")
 async def reports(claims: Claims = Security(auth, scopes=["weather.read"])):
+    return []
+
+
+async def noop_security(request: Request, security_scopes: SecurityScopes) -> str:
+    """A Security dependency that checks nothing: what FastAPI's dependency machinery alone costs."""
+    return request.headers.get("authorization", "")
+
+
+@app.get("/api/noop-dependency")
+async def noop_dependency(_: str = Security(noop_security, scopes=["weather.read"])):
     return []
 
 

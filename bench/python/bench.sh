@@ -72,6 +72,7 @@ ours_pid=${pids[1]} theirs_pid=${pids[2]} mw_pid=${pids[3]}
 for round in $(seq "${ROUNDS:-3}"); do
   scenario "unprotected" "$ours_pid" "http://127.0.0.1:$ours/api/open"
   scenario "entra_auth" "$ours_pid" "http://127.0.0.1:$ours/api/reports"
+  scenario "no-op dependency" "$ours_pid" "http://127.0.0.1:$ours/api/noop-dependency"
   scenario "fastapi-azure-auth" "$theirs_pid" "http://127.0.0.1:$theirs/api/reports"
   scenario "unprotected (middleware app)" "$mw_pid" "http://127.0.0.1:$mw/api/open"
   scenario "entra_auth middleware" "$mw_pid" "http://127.0.0.1:$mw/api/reports"
@@ -99,6 +100,8 @@ print(f"- entra_auth dependency / unprotected throughput: {orr / ur:.2f} wall, {
 print(f"- entra_auth middleware / unprotected throughput: {mor / mur:.2f} wall, {mu / mo:.2f} by CPU per request (goal >= 0.85)")
 print(f"- entra_auth dependency / fastapi-azure-auth throughput: {orr / tr:.2f} wall, {t / o:.2f} by CPU per request (goal >= 3)")
 print(f"- entra_auth middleware / fastapi-azure-auth throughput: {mor / tr:.2f} wall, {t / mo:.2f} by CPU per request")
+nd = med("no-op dependency", 2)
+print(f"- the ceiling of any Security dependency (one that checks nothing) / unprotected: {u / nd:.2f} by CPU per request; entra_auth's dependency / that no-op dependency: {nd / o:.2f}")
 PY
 echo
 echo "## In process (validate_timeit.py: calling thread's CPU time, best of 7)"
