@@ -33,9 +33,18 @@ mkdir -p target/sidecar-dist
 for triple in "${targets[@]}"; do
   out="target/sidecar-dist/entra-sidecar-$triple"
   cp "target/$triple/release/entra-sidecar" "$out"
-  # zig's objcopy strips either architecture.
-  python3 -m ziglang objcopy --strip-all "$out" 2>/dev/null || strip "$out"
+  # zig's objcopy cannot strip these binaries: binutils of the target's architecture can (Debian's
+  # binutils-aarch64-linux-gnu for arm64). Without one, the size is reported unstripped.
+  case "$triple" in
+    aarch64-*) tool=aarch64-linux-gnu-strip; package=binutils-aarch64-linux-gnu ;;
+    *) tool=strip; package=binutils ;;
+  esac
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    apt-get install -y -q --no-install-recommends "$package" >/dev/null 2>&1 || true
+  fi
+  stripped=stripped
+  "$tool" "$out" 2>/dev/null || stripped="NOT stripped ($tool unavailable)"
   kind=$(file -b "$out" | cut -d, -f1-2)
-  printf 'entra-sidecar %s: %s bytes stripped (%s)\n' "$triple" "$(stat -c %s "$out")" "$kind"
+  printf 'entra-sidecar %s: %s bytes %s (%s)\n' "$triple" "$(stat -c %s "$out")" "$stripped" "$kind"
 done
 echo "static sidecar build: $((SECONDS - started)) s"
