@@ -774,7 +774,10 @@ async fn slow_token_endpoint_is_a_timeout_error_within_the_configured_limit() {
         "{err:?}"
     );
     assert!(err.is_transient());
-    assert!(started.elapsed() < Duration::from_millis(2500));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a hang, not the 500 ms timeout"
+    );
 }
 
 #[tokio::test]
