@@ -483,6 +483,7 @@ impl DevIssuerConfig {
 
 /// How a request names a user-assigned managed identity.
 #[derive(Clone, Copy, Debug)]
+#[allow(clippy::enum_variant_names)] // the names of the three request parameters
 pub(crate) enum ManagedIdentityRef<'a> {
     ClientId(&'a str),
     ObjectId(&'a str),

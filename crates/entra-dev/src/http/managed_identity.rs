@@ -181,15 +181,17 @@ async fn issue(
                 TokenVersion::V2 => r.client_id.to_owned(),
                 TokenVersion::V1 => r.app_id_uri.to_owned(),
             },
-            None => return refuse(
-                StatusCode::BAD_REQUEST,
-                "invalid_resource",
-                format!(
+            None => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_resource",
+                    format!(
                     "AADSTS500011: The resource principal named {resource} was not found in the \
                          tenant. entra-dev issues managed identity tokens for its APIs and for {}.",
                     TOKEN_EXCHANGE_AUDIENCE
                 ),
-            ),
+                )
+            }
         }
     };
     let inner = Arc::clone(&state);
