@@ -15,8 +15,8 @@ mod redis;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub(crate) use file::AccountEntry;
 pub use file::{Account, Cleared, FileCache};
-pub(crate) use file::{AccountEntry, Secret};
 pub(crate) use memory::MemoryCache;
 #[cfg(feature = "redis")]
 pub use redis::{EncryptionKey, Keyring, RedisCache, RedisCacheConfig, DEFAULT_KEY_ID};
