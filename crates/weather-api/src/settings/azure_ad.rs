@@ -381,6 +381,19 @@ fn config_error_at(prefix: &str, e: entra_auth::ConfigError) -> SettingsError {
         } => "azure_ad.token_cache_max_age_secs".to_owned(),
         _ => "azure_ad".to_owned(),
     };
+    if let E::MissingTenantAllowList { authority } = &e {
+        // entra-auth's message names its Rust opt-in; the service has settings only.
+        return SettingsError::invalid(
+            key,
+            format!(
+                "{prefix}.tenant_id is {authority:?}, which accepts tokens issued in any tenant: list \
+                 the directory (tenant) ids allowed to call this API in {prefix}.allowed_tenants \
+                 (JSON [\"<tenant id>\", ...], or WEATHER_API__{env}__ALLOWED_TENANTS=<id>,<id>), or set \
+                 {prefix}.tenant_id to your own tenant's id; no setting accepts every tenant",
+                env = prefix.to_ascii_uppercase().replace('.', "__"),
+            ),
+        );
+    }
     SettingsError::invalid(key, e.to_string())
 }
 
