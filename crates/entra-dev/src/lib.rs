@@ -88,7 +88,9 @@ mod issuer;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
-pub use config::{default_data_dir, DevApi, DevClient, DevIssuerConfig, TestUser};
+pub use config::{
+    default_data_dir, DevApi, DevClient, DevIssuerConfig, DevManagedIdentity, TestUser,
+};
 pub use credential::{
     ClientCertificate, FederatedCredential, GeneratedCertificate, TOKEN_EXCHANGE_AUDIENCE,
 };
