@@ -16,6 +16,10 @@ use crate::error::DevIssuerError;
 /// The audience Entra requires in a federated credential's external token.
 pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
 
+/// What [`FederatedCredential::managed_identity`] shows as its issuer: the issuer's own URL is known
+/// only once it serves.
+const MANAGED_IDENTITY_ISSUER_LABEL: &str = "(this issuer: its managed identities)";
+
 /// A certificate or public key registered on a client: client assertions signed with its private key
 /// authenticate the client (RFC 7523, `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`).
 #[derive(Clone, PartialEq, Eq)]
@@ -138,6 +142,9 @@ pub struct FederatedCredential {
     /// Accepted audiences (`aud`), default [`TOKEN_EXCHANGE_AUDIENCE`].
     pub audiences: Vec<String>,
     keys: Vec<(Option<String>, RsaPublicKey)>,
+    /// Trusts this issuer's own tokens (its managed identities): `issuer` is then only a label and
+    /// the token's `iss` must be one of this issuer's, its signature one of this issuer's keys.
+    this_issuer: bool,
 }
 
 impl std::fmt::Debug for FederatedCredential {
@@ -147,6 +154,7 @@ impl std::fmt::Debug for FederatedCredential {
             .field("subject", &self.subject)
             .field("audiences", &self.audiences)
             .field("keys", &self.keys.len())
+            .field("this_issuer", &self.this_issuer)
             .finish()
     }
 }
@@ -161,7 +169,27 @@ impl FederatedCredential {
             subject: subject.to_owned(),
             audiences: vec![TOKEN_EXCHANGE_AUDIENCE.to_owned()],
             keys: Vec::new(),
+            this_issuer: false,
         }
+    }
+
+    /// Trusts a managed identity of this development issuer (see
+    /// [`DevIssuerConfig::managed_identities`](crate::DevIssuerConfig::managed_identities)): its
+    /// token for [`TOKEN_EXCHANGE_AUDIENCE`], from the emulated identity endpoints, with `iss` = this
+    /// issuer (`{instance}{tenant}/v2.0`, or the v1 issuer), `sub` = the identity's `object_id`, signed
+    /// with this issuer's keys: Entra's "managed identity as a federated credential" set-up, where the
+    /// federated credential names the tenant's issuer and the identity's object id.
+    pub fn managed_identity(object_id: &str) -> Self {
+        Self {
+            issuer: MANAGED_IDENTITY_ISSUER_LABEL.to_owned(),
+            this_issuer: true,
+            ..Self::new("", object_id)
+        }
+    }
+
+    /// Whether this credential trusts this issuer's own managed identities.
+    pub(crate) fn is_this_issuer(&self) -> bool {
+        self.this_issuer
     }
 
     /// Adds one of the issuer's RSA public keys (PEM `PUBLIC KEY`), matched by `kid` when given.

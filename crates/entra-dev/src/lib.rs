@@ -90,7 +90,9 @@ mod issuer;
 pub mod testing;
 
 pub use cert_file::CertificateFileFormat;
-pub use config::{default_data_dir, DevApi, DevClient, DevIssuerConfig, TestUser};
+pub use config::{
+    default_data_dir, DevApi, DevClient, DevIssuerConfig, DevManagedIdentity, TestUser,
+};
 pub use credential::{
     ClientCertificate, FederatedCredential, GeneratedCertificate, TOKEN_EXCHANGE_AUDIENCE,
 };
