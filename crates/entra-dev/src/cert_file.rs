@@ -284,14 +284,14 @@ impl GeneratedCertificate {
         let rounds = ITERATIONS as i32;
         let (digest_oid, mac) = if legacy {
             let key = derive_key::<sha1::Sha1>(&bmp, &salt, Pkcs12KeyType::Mac, rounds, 20);
-            let mut mac = <hmac::Hmac<sha1::Sha1> as hmac::Mac>::new_from_slice(&key)
-                .map_err(|e| credential(e))?;
+            let mut mac =
+                <hmac::Hmac<sha1::Sha1> as hmac::Mac>::new_from_slice(&key).map_err(credential)?;
             mac.update(&auth_safe);
             (SHA1_OID, mac.finalize().into_bytes().to_vec())
         } else {
             let key = derive_key::<Sha256>(&bmp, &salt, Pkcs12KeyType::Mac, rounds, 32);
-            let mut mac = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(&key)
-                .map_err(|e| credential(e))?;
+            let mut mac =
+                <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(&key).map_err(credential)?;
             mac.update(&auth_safe);
             (SHA256_OID, mac.finalize().into_bytes().to_vec())
         };
@@ -358,12 +358,12 @@ fn encrypt(
     let iv = derive_key::<sha1::Sha1>(&bmp, &salt, Pkcs12KeyType::Iv, rounds, 8);
     let ciphertext = if oid == PBE_SHA1_3DES {
         cbc::Encryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
-            .map_err(|e| credential(e))?
+            .map_err(credential)?
             .encrypt_padded_vec_mut::<Pkcs7>(plaintext)
     } else {
         let cipher = rc2::Rc2::new_with_eff_key_len(&key, 40);
         cbc::Encryptor::<rc2::Rc2>::inner_iv_slice_init(cipher, &iv)
-            .map_err(|e| credential(e))?
+            .map_err(credential)?
             .encrypt_padded_vec_mut::<Pkcs7>(plaintext)
     };
     let params = pkcs12::pbe_params::Pkcs12PbeParams {

@@ -196,7 +196,7 @@ pub(crate) fn run(args: CertCreateArgs) -> anyhow::Result<()> {
         // The PEM bundle is certificates then key: keep the key block alone.
         let text = String::from_utf8(file).context("BUG: PEM is text")?;
         let at = text.rfind("-----BEGIN").unwrap_or_default();
-        text[at..].as_bytes().to_vec()
+        text.as_bytes()[at..].to_vec()
     };
     write_file(&key_path, &key_file, 0o600)?;
     let thumbprint = generated.certificate.x5t_s256().unwrap_or_default();

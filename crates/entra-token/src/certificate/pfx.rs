@@ -137,17 +137,12 @@ impl Found {
                         self.certificates.push(cert.cert_value.into_bytes());
                     }
                 }
-                id if id == pkcs12::PKCS_12_PKCS8_KEY_BAG_OID => {
-                    if self.key.is_none() {
-                        let key =
-                            pbe::decrypt_private_key(value, password, CertificateFormat::Pkcs12)?;
-                        self.key = Some(normalise_key(key)?);
-                    }
+                id if id == pkcs12::PKCS_12_PKCS8_KEY_BAG_OID && self.key.is_none() => {
+                    let key = pbe::decrypt_private_key(value, password, CertificateFormat::Pkcs12)?;
+                    self.key = Some(normalise_key(key)?);
                 }
-                id if id == pkcs12::PKCS_12_KEY_BAG_OID => {
-                    if self.key.is_none() {
-                        self.key = Some(normalise_key(Zeroizing::new(value.to_vec()))?);
-                    }
+                id if id == pkcs12::PKCS_12_KEY_BAG_OID && self.key.is_none() => {
+                    self.key = Some(normalise_key(Zeroizing::new(value.to_vec()))?);
                 }
                 id if id == pkcs12::PKCS_12_SAFE_CONTENTS_BAG_OID => {
                     self.read_safe_contents(value, password, depth + 1)?;
