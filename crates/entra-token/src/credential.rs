@@ -9,10 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::rsa::KeyPair;
-use aws_lc_rs::signature;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use entra_core::crypto::{self, RsaPrivateKey, RsaSignature};
 use secrecy::{ExposeSecret as _, SecretString};
 use url::Url;
 
@@ -103,10 +102,10 @@ impl AssertionAlgorithm {
         }
     }
 
-    fn padding(self) -> &'static dyn signature::RsaEncoding {
+    fn scheme(self) -> RsaSignature {
         match self {
-            Self::Ps256 => &signature::RSA_PSS_SHA256,
-            Self::Rs256 => &signature::RSA_PKCS1_SHA256,
+            Self::Ps256 => RsaSignature::Ps256,
+            Self::Rs256 => RsaSignature::Rs256,
         }
     }
 }
@@ -115,10 +114,9 @@ impl AssertionAlgorithm {
 /// chain when the input held one. Load it from a file with [`Certificate::from_file`] (PEM or
 /// PKCS#12, password-protected or not) or from text with [`Certificate::from_pem`].
 pub struct Certificate {
-    key: KeyPair,
+    key: RsaPrivateKey,
     x5t_s256: String,
     algorithm: AssertionAlgorithm,
-    rng: aws_lc_rs::rand::SystemRandom,
     /// The leaf then its chain, standard base64 DER (the `x5c` header).
     x5c: Vec<String>,
     send_x5c: bool,
@@ -172,17 +170,16 @@ impl Certificate {
         pkcs8_key_der: &[u8],
     ) -> Result<Self, CertificateError> {
         use base64::engine::general_purpose::STANDARD;
-        let key = KeyPair::from_pkcs8(pkcs8_key_der).map_err(|_| CertificateError::InvalidKey)?;
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &chain.leaf);
+        let key = RsaPrivateKey::from_pkcs8_der(pkcs8_key_der)
+            .map_err(|_| CertificateError::InvalidKey)?;
         let x5c = std::iter::once(&chain.leaf)
             .chain(&chain.chain)
             .map(|der| STANDARD.encode(der))
             .collect();
         Ok(Self {
             key,
-            x5t_s256: URL_SAFE_NO_PAD.encode(digest.as_ref()),
+            x5t_s256: URL_SAFE_NO_PAD.encode(crypto::sha256(&chain.leaf)),
             algorithm: AssertionAlgorithm::default(),
-            rng: aws_lc_rs::rand::SystemRandom::new(),
             x5c,
             send_x5c: false,
             not_after: chain.not_after,
@@ -265,14 +262,9 @@ impl Certificate {
         let mut signing_input = URL_SAFE_NO_PAD.encode(header.to_string());
         signing_input.push('.');
         signing_input.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
-        let mut sig = vec![0u8; self.key.public_modulus_len()];
-        self.key
-            .sign(
-                self.algorithm.padding(),
-                &self.rng,
-                signing_input.as_bytes(),
-                &mut sig,
-            )
+        let sig = self
+            .key
+            .sign(self.algorithm.scheme(), signing_input.as_bytes())
             .map_err(|_| CredentialError::Signing)?;
         signing_input.push('.');
         signing_input.push_str(&URL_SAFE_NO_PAD.encode(&sig));

@@ -185,7 +185,7 @@ pub enum CertificateError {
     /// The certificate DER could not be parsed.
     #[error("the certificate is not valid X.509 DER")]
     InvalidCertificate,
-    /// The key is not an RSA key that aws-lc-rs accepts (2048 bits or more).
+    /// The key is not an RSA key that the crypto backend accepts (2048 bits or more).
     #[error(
         "the private key is not an RSA key of 2048 bits or more (PKCS#8 or PKCS#1): Entra client \
          assertions are RS256/PS256; create an RSA-2048 (or larger) certificate"
