@@ -134,6 +134,7 @@ struct ReadmeDoctests;
 pub mod assertion;
 pub mod authority;
 pub mod cache;
+mod certificate;
 pub mod confidential;
 pub mod config;
 pub mod credential;
@@ -164,8 +165,9 @@ pub use credential::{AssertionAlgorithm, Certificate, ClientCredential, Federate
 pub use downstream::{DownstreamApi, DownstreamError};
 pub use entra_core::{Clock, ExposeSecret, ManualClock, SecretString, SystemClock};
 pub use error::{
-    AadstsError, AadstsKind, AssertionError, CertificateError, ClaimsChallenge, ConfigError,
-    CredentialError, FileCacheError, LoopbackError, SignInReason, TokenError, TransportError,
+    AadstsError, AadstsKind, AssertionError, CertificateError, CertificateFormat, ClaimsChallenge,
+    ConfigError, CredentialError, FileCacheError, LoopbackError, SignInReason, TokenError,
+    TransportError,
 };
 #[cfg(feature = "axum")]
 pub use extract::{OnBehalfOf, OnBehalfOfRejection};
