@@ -18,6 +18,7 @@ mod downstream;
 mod errors;
 mod extract;
 mod layer;
+mod managed_identity;
 mod obo;
 mod outage;
 mod public_client;
