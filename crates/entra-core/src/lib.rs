@@ -9,7 +9,9 @@
 //! * [`bearer`]: THE RFC 6750 `Authorization: Bearer` scanner;
 //! * [`http`]: THE HTTP client trait ([`HttpClient`], over `http::Request<Bytes>` /
 //!   `http::Response<Bytes>`), its [`HttpOptions`], and its one reqwest implementation
-//!   (`ReqwestClient`, feature `reqwest`, on by default).
+//!   (`ReqwestClient`, feature `reqwest`, on by default);
+//! * `crypto` (feature `aws-lc-rs`, the default, or `ring`): the one cryptography backend choice,
+//!   with the digests, RSA signing and AES-256-GCM that entra-token needs.
 //!
 //! Most users never name this crate: entra-auth and entra-token re-export what their APIs use.
 
@@ -20,6 +22,9 @@ pub mod authority;
 pub mod bearer;
 pub mod challenge;
 pub mod clock;
+#[cfg(any(feature = "aws-lc-rs", feature = "ring"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "aws-lc-rs", feature = "ring"))))]
+pub mod crypto;
 pub mod http;
 
 pub use authority::{AuthorityError, PlainHttp, Tenant};

@@ -9,10 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::rsa::KeyPair;
-use aws_lc_rs::signature::{self, KeyPair as _};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use entra_core::crypto::{self, RsaPrivateKey, RsaSignature};
 use secrecy::{ExposeSecret as _, SecretString};
 use url::Url;
 
@@ -103,20 +102,19 @@ impl AssertionAlgorithm {
         }
     }
 
-    fn padding(self) -> &'static dyn signature::RsaEncoding {
+    fn scheme(self) -> RsaSignature {
         match self {
-            Self::Ps256 => &signature::RSA_PSS_SHA256,
-            Self::Rs256 => &signature::RSA_PKCS1_SHA256,
+            Self::Ps256 => RsaSignature::Ps256,
+            Self::Rs256 => RsaSignature::Rs256,
         }
     }
 }
 
 /// A certificate and its RSA private key, signing client assertions.
 pub struct Certificate {
-    key: KeyPair,
+    key: RsaPrivateKey,
     x5t_s256: String,
     algorithm: AssertionAlgorithm,
-    rng: aws_lc_rs::rand::SystemRandom,
 }
 
 impl std::fmt::Debug for Certificate {
@@ -161,21 +159,20 @@ impl Certificate {
         use der::Decode as _;
         let cert = x509_cert::Certificate::from_der(certificate_der)
             .map_err(|_| CertificateError::InvalidCertificate)?;
-        let key = KeyPair::from_pkcs8(pkcs8_key_der).map_err(|_| CertificateError::InvalidKey)?;
+        let key = RsaPrivateKey::from_pkcs8_der(pkcs8_key_der)
+            .map_err(|_| CertificateError::InvalidKey)?;
         let cert_public = cert
             .tbs_certificate
             .subject_public_key_info
             .subject_public_key
             .raw_bytes();
-        if cert_public != key.public_key().as_ref() {
+        if cert_public != key.public_key_pkcs1_der() {
             return Err(CertificateError::KeyMismatch);
         }
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, certificate_der);
         Ok(Self {
             key,
-            x5t_s256: URL_SAFE_NO_PAD.encode(digest.as_ref()),
+            x5t_s256: URL_SAFE_NO_PAD.encode(crypto::sha256(certificate_der)),
             algorithm: AssertionAlgorithm::default(),
-            rng: aws_lc_rs::rand::SystemRandom::new(),
         })
     }
 
@@ -226,14 +223,9 @@ impl Certificate {
         let mut signing_input = URL_SAFE_NO_PAD.encode(header.to_string());
         signing_input.push('.');
         signing_input.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
-        let mut sig = vec![0u8; self.key.public_modulus_len()];
-        self.key
-            .sign(
-                self.algorithm.padding(),
-                &self.rng,
-                signing_input.as_bytes(),
-                &mut sig,
-            )
+        let sig = self
+            .key
+            .sign(self.algorithm.scheme(), signing_input.as_bytes())
             .map_err(|_| CredentialError::Signing)?;
         signing_input.push('.');
         signing_input.push_str(&URL_SAFE_NO_PAD.encode(&sig));

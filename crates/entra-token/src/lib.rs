@@ -125,6 +125,9 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
+compile_error!("entra-token needs a cryptography backend: enable the feature \"aws-lc-rs\" (default) or \"ring\"");
+
 /// The README's snippets, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

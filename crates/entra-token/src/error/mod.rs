@@ -126,7 +126,7 @@ pub enum CertificateError {
     /// The certificate DER could not be parsed.
     #[error("the certificate is not valid X.509 DER")]
     InvalidCertificate,
-    /// The key is not an RSA PKCS#8 key that aws-lc-rs accepts (2048 bits or more).
+    /// The key is not an RSA PKCS#8 key that the crypto backend accepts (2048 bits or more).
     #[error("the private key is not an RSA PKCS#8 key of 2048 bits or more")]
     InvalidKey,
     /// The key does not belong to the certificate.
