@@ -136,6 +136,7 @@ struct ReadmeDoctests;
 pub mod assertion;
 pub mod authority;
 pub mod cache;
+mod certificate;
 pub mod confidential;
 pub mod config;
 pub mod credential;
@@ -167,8 +168,9 @@ pub use credential::{AssertionAlgorithm, Certificate, ClientCredential, Federate
 pub use downstream::{DownstreamApi, DownstreamError};
 pub use entra_core::{Clock, ManualClock, SystemClock};
 pub use error::{
-    AadstsError, AadstsKind, AssertionError, CertificateError, ClaimsChallenge, ConfigError,
-    CredentialError, FileCacheError, LoopbackError, SignInReason, TokenError, TransportError,
+    AadstsError, AadstsKind, AssertionError, CertificateError, CertificateFormat, ClaimsChallenge,
+    ConfigError, CredentialError, FileCacheError, LoopbackError, SignInReason, TokenError,
+    TransportError,
 };
 #[cfg(feature = "axum")]
 pub use extract::{OnBehalfOf, OnBehalfOfRejection};

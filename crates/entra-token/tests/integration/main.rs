@@ -11,6 +11,7 @@ mod common;
 mod load;
 
 mod cache;
+mod certificate_file;
 mod chain;
 mod client_credentials;
 mod device_code;
