@@ -66,6 +66,7 @@
 pub mod defaults;
 
 // Vocabulary and signing (leaf modules).
+mod cert_file;
 mod config;
 mod credential;
 mod error;
@@ -88,6 +89,7 @@ mod issuer;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
+pub use cert_file::CertificateFileFormat;
 pub use config::{
     default_data_dir, DevApi, DevClient, DevIssuerConfig, DevManagedIdentity, TestUser,
 };
