@@ -91,6 +91,137 @@ impl OpenIdMetadata {
     }
 }
 
+/// The identity provider refused a metadata document with 400 or 404 before any key of that
+/// authority was ever loaded: a configuration mistake, not an outage. Entra answers a directory
+/// (tenant) id that does not exist `400` with `AADSTS90002: Tenant '...' not found`, and so does a
+/// tenant path inside the instance URL (the tenant then appears twice in the metadata URL).
+///
+/// [`TokenValidator::configuration_error`](crate::TokenValidator::configuration_error) returns it
+/// while it lasts; the background refresh keeps retrying (with its backoff) in case the tenant is
+/// being created.
+///
+/// ```
+/// use entra_auth::discovery::MetadataRefused;
+/// let refused = MetadataRefused::from_response(
+///     "https://login.microsoftonline.com/11111111-2222-4333-8444-555555555555/v2.0/.well-known/openid-configuration".parse().unwrap(),
+///     http::StatusCode::BAD_REQUEST,
+///     br#"{"error":"invalid_tenant","error_description":"AADSTS90002: Tenant '11111111-2222-4333-8444-555555555555' not found.\r\nTrace ID: x","error_codes":[90002]}"#,
+///     None,
+/// );
+/// assert!(refused.is_unknown_tenant());
+/// assert_eq!(refused.error_description(), Some("AADSTS90002: Tenant '11111111-2222-4333-8444-555555555555' not found."));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataRefused {
+    url: Url,
+    status: http::StatusCode,
+    error: Option<String>,
+    error_description: Option<String>,
+    code: Option<u64>,
+    authority: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawRefusal {
+    error: Option<String>,
+    error_description: Option<String>,
+    #[serde(default)]
+    error_codes: Vec<u64>,
+}
+
+impl MetadataRefused {
+    /// Reads the identity provider's answer to `url` (an OAuth error body when it is one: `error`,
+    /// the first line of `error_description`, `error_codes`); `authority` is the authority's
+    /// [`name`](crate::AuthConfig::name). Text from the body is clipped and its control characters
+    /// replaced.
+    pub fn from_response(
+        url: Url,
+        status: http::StatusCode,
+        body: &[u8],
+        authority: Option<&str>,
+    ) -> Self {
+        let raw = serde_json::from_slice::<RawRefusal>(body).ok();
+        let error_description = raw
+            .as_ref()
+            .and_then(|r| r.error_description.as_deref())
+            .and_then(|d| d.lines().map(str::trim).find(|l| !l.is_empty()))
+            .map(|l| l.split(" Trace ID:").next().unwrap_or(l).trim_end())
+            .map(crate::error::clip);
+        let code = raw
+            .as_ref()
+            .and_then(|r| r.error_codes.first().copied())
+            .or_else(|| {
+                let d = error_description.as_deref()?;
+                let digits = d.strip_prefix("AADSTS")?;
+                let end = digits
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(digits.len());
+                digits[..end].parse().ok()
+            });
+        Self {
+            url,
+            status,
+            error: raw.and_then(|r| r.error).map(|e| crate::error::clip(&e)),
+            error_description,
+            code,
+            authority: authority.map(str::to_owned),
+        }
+    }
+
+    /// The metadata URL that was refused.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The answer's status (400 or 404).
+    pub fn status(&self) -> http::StatusCode {
+        self.status
+    }
+
+    /// The OAuth `error` of the answer (`invalid_tenant`), when it had one.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// The first line of the answer's `error_description` (`AADSTS90002: Tenant '...' not
+    /// found.`), when it had one.
+    pub fn error_description(&self) -> Option<&str> {
+        self.error_description.as_deref()
+    }
+
+    /// The AADSTS code (`90002`), from `error_codes` or the description.
+    pub fn code(&self) -> Option<u64> {
+        self.code
+    }
+
+    /// Whether the identity provider says the tenant does not exist (AADSTS90002).
+    pub fn is_unknown_tenant(&self) -> bool {
+        self.code == Some(90_002)
+    }
+
+    /// The name of the authority whose metadata was refused, when it has one.
+    pub fn authority(&self) -> Option<&str> {
+        self.authority.as_deref()
+    }
+}
+
+impl std::fmt::Display for MetadataRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the identity provider answered {} to {}",
+            self.status, self.url
+        )?;
+        if let Some(d) = &self.error_description {
+            write!(f, " ({d})")?;
+        }
+        f.write_str(
+            "; a configuration error, not an outage: check the tenant (directory id or domain) \
+             and the instance (the cloud's base URL, without a tenant path)",
+        )
+    }
+}
+
 /// Why a token's issuer could not be derived from a template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TemplateError {

@@ -2,7 +2,8 @@
 //!
 //! Requests read an [`ArcSwap`] snapshot and never wait on a lock held across network I/O. An
 //! unknown `kid` triggers one single-flight refresh, at most once per minimum gap; failed refreshes
-//! keep the last good keys.
+//! keep the last good keys. A 400 or 404 answer to the metadata request of a source that never had
+//! keys is a configuration mistake ([`MetadataRefused`]), kept for the application to report.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +20,7 @@ use url::Url;
 
 use crate::authority::MetadataSource;
 use crate::clock::Clock;
-use crate::discovery::OpenIdMetadata;
+use crate::discovery::{MetadataRefused, OpenIdMetadata};
 use crate::fetch::HttpFetch;
 use crate::metrics::Metrics;
 
@@ -235,6 +236,13 @@ struct Snapshot {
     sources: Vec<Option<Arc<SourceKeys>>>,
 }
 
+/// Why a source's refresh failed: the identity provider's refusal of the configuration, or
+/// anything else (for the log and [`AuthError::KeysUnavailable`](crate::AuthError)).
+enum Failure {
+    Refused(Box<MetadataRefused>),
+    Other(String),
+}
+
 /// Why a refresh was not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Trigger {
@@ -257,6 +265,12 @@ pub(crate) struct KeyStore {
     last_error: Mutex<Option<String>>,
     last_ok: AtomicBool,
     ready: watch::Sender<bool>,
+    /// Completed refreshes (loaded or not).
+    attempts: watch::Sender<u64>,
+    /// The identity provider's refusal of a never-loaded source's metadata, while it lasts.
+    refused: Mutex<Option<MetadataRefused>>,
+    /// The authority's name, for [`MetadataRefused::authority`].
+    name: Option<String>,
     metrics: Arc<Metrics>,
 }
 
@@ -267,6 +281,7 @@ impl KeyStore {
         clock: Arc<dyn Clock>,
         min_gap: Duration,
         metrics: Arc<Metrics>,
+        name: Option<String>,
     ) -> Self {
         let empty = Snapshot {
             sources: sources.iter().map(|_| None).collect(),
@@ -282,6 +297,9 @@ impl KeyStore {
             last_error: Mutex::new(None),
             last_ok: AtomicBool::new(false),
             ready: watch::Sender::new(false),
+            attempts: watch::Sender::new(0),
+            refused: Mutex::new(None),
+            name,
             metrics,
         }
     }
@@ -311,6 +329,20 @@ impl KeyStore {
     pub(crate) async fn wait_ready(&self) {
         let mut rx = self.ready.subscribe();
         let _ = rx.wait_for(|ready| *ready).await;
+    }
+
+    /// Resolves once at least one refresh has completed (loaded or not).
+    pub(crate) async fn wait_attempted(&self) {
+        let mut rx = self.attempts.subscribe();
+        let _ = rx.wait_for(|n| *n > 0).await;
+    }
+
+    /// The identity provider's refusal of a source that never had keys, while it lasts.
+    pub(crate) fn refused(&self) -> Option<MetadataRefused> {
+        self.refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Whether the last refresh succeeded for every source.
@@ -372,10 +404,19 @@ impl KeyStore {
         let mut all_ok = true;
         let current = self.snapshot.load_full();
         let mut next = current.sources.clone();
+        let mut refused = None;
         for (i, source) in self.sources.iter().enumerate() {
-            match self.fetch_source(&source.url).await {
+            match self.fetch_source(&source.url, next[i].is_some()).await {
                 Ok(keys) => next[i] = Some(Arc::new(keys)),
-                Err(msg) => {
+                Err(failure) => {
+                    let msg = match failure {
+                        Failure::Refused(r) => {
+                            let msg = r.to_string();
+                            refused = Some(*r);
+                            msg
+                        }
+                        Failure::Other(msg) => msg,
+                    };
                     all_ok = false;
                     *self
                         .last_error
@@ -387,28 +428,65 @@ impl KeyStore {
         let ready = next.iter().all(Option::is_some);
         self.snapshot.store(Arc::new(Snapshot { sources: next }));
         self.last_ok.store(all_ok, Ordering::Release);
+        *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = refused;
         if ready {
             self.ready.send_replace(true);
         }
+        self.attempts.send_modify(|n| *n += 1);
     }
 
-    async fn fetch_source(&self, url: &Url) -> Result<SourceKeys, String> {
-        let result = self.fetch_source_inner(url).await;
+    async fn fetch_source(&self, url: &Url, had_keys: bool) -> Result<SourceKeys, Failure> {
+        let result = self.fetch_source_inner(url, had_keys).await;
         self.metrics
             .record_key_fetch(self.clock.now(), result.is_ok());
         result
     }
 
-    async fn fetch_source_inner(&self, url: &Url) -> Result<SourceKeys, String> {
-        let metadata = self.get(url).await?;
+    async fn fetch_source_inner(&self, url: &Url, had_keys: bool) -> Result<SourceKeys, Failure> {
+        let kept = if had_keys {
+            "keeping the last good keys"
+        } else {
+            "no keys loaded yet"
+        };
+        let (status, metadata) = self.get(url, kept).await?;
+        if !status.is_success() {
+            if !had_keys
+                && (status == http::StatusCode::BAD_REQUEST
+                    || status == http::StatusCode::NOT_FOUND)
+            {
+                let refused = MetadataRefused::from_response(
+                    url.clone(),
+                    status,
+                    &metadata,
+                    self.name.as_deref(),
+                );
+                tracing::warn!(target: "entra_auth", url = %url, status = status.as_u16(), error_description = refused.error_description().unwrap_or("-"), "signing key refresh failed: the identity provider refused the metadata request (a configuration error: check the tenant and the instance); no keys loaded yet");
+                return Err(Failure::Refused(Box::new(refused)));
+            }
+            let description = MetadataRefused::from_response(url.clone(), status, &metadata, None)
+                .error_description()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            tracing::warn!(target: "entra_auth", url = %url, status = status.as_u16(), error_description = description.trim_start_matches(": "), "signing key refresh failed; {kept}");
+            return Err(Failure::Other(format!(
+                "GET {url} answered {status}{description}"
+            )));
+        }
         let metadata = OpenIdMetadata::parse(&metadata).map_err(|e| {
-            tracing::warn!(target: "entra_auth", url = %url, error = %e, "signing key refresh failed: bad metadata document; keeping the last good keys");
-            format!("the metadata document at {url} is invalid: {e}")
+            tracing::warn!(target: "entra_auth", url = %url, error = %e, "signing key refresh failed: bad metadata document; {kept}");
+            Failure::Other(format!("the metadata document at {url} is invalid: {e}"))
         })?;
-        let body = self.get(metadata.jwks_uri()).await?;
+        let (status, body) = self.get(metadata.jwks_uri(), kept).await?;
+        if !status.is_success() {
+            tracing::warn!(target: "entra_auth", url = %metadata.jwks_uri(), status = status.as_u16(), "signing key refresh failed; {kept}");
+            return Err(Failure::Other(format!(
+                "GET {} answered {status}",
+                metadata.jwks_uri()
+            )));
+        }
         let keys = JwkSet::parse(&body).map_err(|e| {
-            tracing::warn!(target: "entra_auth", url = %metadata.jwks_uri(), error = %e, "signing key refresh failed: bad key set; keeping the last good keys");
-            format!("the key set at {} is invalid: {e}", metadata.jwks_uri())
+            tracing::warn!(target: "entra_auth", url = %metadata.jwks_uri(), error = %e, "signing key refresh failed: bad key set; {kept}");
+            Failure::Other(format!("the key set at {} is invalid: {e}", metadata.jwks_uri()))
         })?;
         tracing::debug!(target: "entra_auth", url = %metadata.jwks_uri(), keys = keys.keys().len(), "signing keys refreshed");
         Ok(SourceKeys {
@@ -418,21 +496,20 @@ impl KeyStore {
         })
     }
 
-    async fn get(&self, url: &Url) -> Result<bytes::Bytes, String> {
-        match crate::fetch::get(&*self.fetcher, url).await {
-            Ok((status, body)) if status.is_success() => Ok(body),
-            Ok((status, _)) => {
-                tracing::warn!(target: "entra_auth", url = %url, status = status.as_u16(), "signing key refresh failed; keeping the last good keys");
-                Err(format!("GET {url} answered {status}"))
-            }
-            Err(e) => {
-                let cause = std::error::Error::source(&e)
-                    .map(|s| format!(": {s}"))
-                    .unwrap_or_default();
-                tracing::warn!(target: "entra_auth", url = %url, error = %e, cause = %cause, "signing key refresh failed; keeping the last good keys");
-                Err(format!("GET {url} failed: {e}{cause}"))
-            }
-        }
+    /// `GET url`: the status and body of any answer; a transport failure is logged (`kept` says
+    /// what the service keeps meanwhile).
+    async fn get(
+        &self,
+        url: &Url,
+        kept: &str,
+    ) -> Result<(http::StatusCode, bytes::Bytes), Failure> {
+        crate::fetch::get(&*self.fetcher, url).await.map_err(|e| {
+            let cause = std::error::Error::source(&e)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
+            tracing::warn!(target: "entra_auth", url = %url, error = %e, cause = %cause, "signing key refresh failed; {kept}");
+            Failure::Other(format!("GET {url} failed: {e}{cause}"))
+        })
     }
 
     /// Background refresh: retries with jittered exponential backoff until every source has keys

@@ -22,6 +22,7 @@ use crate::bearer::{has_access_token_param, BearerHeader};
 use crate::cache::TokenHash;
 use crate::claims::{TokenClaims, VerifiedClaims};
 use crate::config::AuthConfig;
+use crate::discovery::MetadataRefused;
 use crate::error::{clip, AuthError, InvalidRequestReason};
 use crate::fetch::HttpFetch;
 use crate::jwks::{SourceKeys, Trigger};
@@ -282,6 +283,24 @@ impl TokenValidator {
     pub async fn ready(&self) {
         for a in self.inner.authorities.iter() {
             a.keys.wait_ready().await;
+        }
+    }
+
+    /// The identity provider's refusal of an authority's metadata, while it lasts: a 400 or 404
+    /// answer before any key of that authority was loaded (a tenant that does not exist, a tenant
+    /// path inside the instance URL). A configuration mistake rather than an outage: report it
+    /// loudly and name the setting. `None` when no authority is refused (loaded, loading, or
+    /// failing otherwise, such as an unreachable identity provider).
+    pub fn configuration_error(&self) -> Option<MetadataRefused> {
+        self.inner.authorities.iter().find_map(|a| a.keys.refused())
+    }
+
+    /// Resolves once every authority has completed at least one key refresh, whether it loaded
+    /// keys or not: from then on [`configuration_error`](Self::configuration_error) can tell a
+    /// refused configuration. Combine with a timeout.
+    pub async fn first_refresh_done(&self) {
+        for a in self.inner.authorities.iter() {
+            a.keys.wait_attempted().await;
         }
     }
 

@@ -164,6 +164,46 @@ impl DevApi {
     }
 }
 
+/// A managed identity of the development tenant, whose tokens the emulated instance metadata service
+/// (`GET {instance}metadata/identity/oauth2/token`) and App Service identity endpoint (`GET
+/// {instance}msi/token`) issue: `appid`/`azp` = `client_id`, `oid` = `sub` = `object_id`, and for a
+/// user-assigned identity `xms_mirid` = `resource_id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DevManagedIdentity {
+    /// The identity's client (application) id.
+    pub client_id: String,
+    /// Its object (principal) id: the subject a federated credential names.
+    pub object_id: String,
+    /// `None`: the system-assigned identity (the one a request without `client_id`, `object_id` or
+    /// `msi_res_id` gets). `Some(id)`: a user-assigned identity with this Azure resource id.
+    pub resource_id: Option<String>,
+}
+
+impl DevManagedIdentity {
+    /// The system-assigned identity with these ids.
+    pub fn system_assigned(client_id: &str, object_id: &str) -> Self {
+        Self {
+            client_id: client_id.to_owned(),
+            object_id: object_id.to_owned(),
+            resource_id: None,
+        }
+    }
+
+    /// A user-assigned identity with these ids.
+    pub fn user_assigned(client_id: &str, object_id: &str, resource_id: &str) -> Self {
+        Self {
+            client_id: client_id.to_owned(),
+            object_id: object_id.to_owned(),
+            resource_id: Some(resource_id.to_owned()),
+        }
+    }
+
+    /// Whether this is the system-assigned identity.
+    pub fn is_system_assigned(&self) -> bool {
+        self.resource_id.is_none()
+    }
+}
+
 /// An API of the tenant as the token endpoint sees it: the main API or one of [`DevIssuerConfig::apis`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Resource<'a> {
@@ -248,6 +288,13 @@ pub struct DevIssuerConfig {
     /// DANGEROUS: accept any `Host` (an issuer deliberately exposed on a network, such as weather-api's
     /// `dangerous_dev_mode_on_network`). Default `false`.
     pub dangerous_accept_any_host: bool,
+    /// The managed identities the emulated identity endpoints issue tokens for (default: the
+    /// system-assigned [`defaults::DEV_SYSTEM_MI_CLIENT_ID`] and the user-assigned
+    /// [`defaults::DEV_USER_MI_CLIENT_ID`]).
+    pub managed_identities: Vec<DevManagedIdentity>,
+    /// The secret the emulated App Service identity endpoint expects in `X-IDENTITY-HEADER` (the
+    /// platform's `IDENTITY_HEADER`; default [`defaults::DEV_IDENTITY_HEADER`]).
+    pub identity_header: String,
 }
 
 impl Default for DevIssuerConfig {
@@ -258,8 +305,15 @@ impl Default for DevIssuerConfig {
             service_principal_id: defaults::DEV_PUBLIC_SERVICE_PRINCIPAL_ID.to_owned(),
             ..DevClient::public(defaults::DEV_PUBLIC_CLIENT_ID, "")
         };
+        // Both confidential clients also trust the development managed identities as federated
+        // credentials (a managed identity's token for api://AzureADTokenExchange as client_assertion).
+        let trusts_managed_identities = vec![
+            FederatedCredential::managed_identity(defaults::DEV_SYSTEM_MI_OBJECT_ID),
+            FederatedCredential::managed_identity(defaults::DEV_USER_MI_OBJECT_ID),
+        ];
         let weather_api = DevClient {
             secret: Some(defaults::DEV_API_CLIENT_SECRET.to_owned()),
+            federated_credentials: trusts_managed_identities.clone(),
             service_principal_id: defaults::DEV_API_SERVICE_PRINCIPAL_ID.to_owned(),
             ..DevClient::confidential(
                 defaults::DEV_API_CLIENT_ID,
@@ -271,7 +325,7 @@ impl Default for DevIssuerConfig {
             display_name: "Development daemon".to_owned(),
             secret: Some(defaults::DEV_DAEMON_CLIENT_SECRET.to_owned()),
             certificates: Vec::new(),
-            federated_credentials: Vec::new(),
+            federated_credentials: trusts_managed_identities,
             service_principal_id: defaults::DEV_DAEMON_SERVICE_PRINCIPAL_ID.to_owned(),
             app_roles: vec![
                 defaults::ROLE_READ_ALL.to_owned(),
@@ -332,6 +386,18 @@ impl Default for DevIssuerConfig {
                 .collect(),
             allowed_hosts: Vec::new(),
             dangerous_accept_any_host: false,
+            managed_identities: vec![
+                DevManagedIdentity::system_assigned(
+                    defaults::DEV_SYSTEM_MI_CLIENT_ID,
+                    defaults::DEV_SYSTEM_MI_OBJECT_ID,
+                ),
+                DevManagedIdentity::user_assigned(
+                    defaults::DEV_USER_MI_CLIENT_ID,
+                    defaults::DEV_USER_MI_OBJECT_ID,
+                    defaults::DEV_USER_MI_RESOURCE_ID,
+                ),
+            ],
+            identity_header: defaults::DEV_IDENTITY_HEADER.to_owned(),
         }
     }
 }
@@ -390,12 +456,38 @@ impl DevIssuerConfig {
         Ok(())
     }
 
+    /// The managed identity a request names: by `client_id`, `object_id` or resource id, or the
+    /// system-assigned one when `id` is `None`.
+    pub(crate) fn managed_identity(
+        &self,
+        id: Option<ManagedIdentityRef<'_>>,
+    ) -> Option<&DevManagedIdentity> {
+        self.managed_identities.iter().find(|mi| match id {
+            None => mi.is_system_assigned(),
+            Some(ManagedIdentityRef::ClientId(c)) => mi.client_id.eq_ignore_ascii_case(c),
+            Some(ManagedIdentityRef::ObjectId(o)) => mi.object_id.eq_ignore_ascii_case(o),
+            Some(ManagedIdentityRef::ResourceId(r)) => mi
+                .resource_id
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case(r)),
+        })
+    }
+
     /// The test user with this user name (or sign-in name), if any.
     pub fn user(&self, username: &str) -> Option<&TestUser> {
         self.users.iter().find(|u| {
             u.username.eq_ignore_ascii_case(username) || u.email.eq_ignore_ascii_case(username)
         })
     }
+}
+
+/// How a request names a user-assigned managed identity.
+#[derive(Clone, Copy, Debug)]
+#[allow(clippy::enum_variant_names)] // the names of the three request parameters
+pub(crate) enum ManagedIdentityRef<'a> {
+    ClientId(&'a str),
+    ObjectId(&'a str),
+    ResourceId(&'a str),
 }
 
 /// A stable GUID derived from a name (service principals of clients built with [`DevClient::public`]).

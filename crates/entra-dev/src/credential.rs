@@ -16,6 +16,10 @@ use crate::error::DevIssuerError;
 /// The audience Entra requires in a federated credential's external token.
 pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
 
+/// What [`FederatedCredential::managed_identity`] shows as its issuer: the issuer's own URL is known
+/// only once it serves.
+const MANAGED_IDENTITY_ISSUER_LABEL: &str = "(this issuer: its managed identities)";
+
 /// A certificate or public key registered on a client: client assertions signed with its private key
 /// authenticate the client (RFC 7523, `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`).
 #[derive(Clone, PartialEq, Eq)]
@@ -36,7 +40,7 @@ impl std::fmt::Debug for ClientCertificate {
 }
 
 impl ClientCertificate {
-    /// Reads a PEM `CERTIFICATE` (X.509, RSA key: assertions must name its SHA-256 thumbprint in the
+    /// Reads a PEM `CERTIFICATE` (the first, when a chain follows; X.509, RSA key: assertions must name its SHA-256 thumbprint in the
     /// `x5t#S256` header, or its SHA-1 thumbprint in `x5t`) or a PEM `PUBLIC KEY` (SPKI; assertions must
     /// name `key_id` in their `kid` header, or, without a `key_id`, any `kid`).
     ///
@@ -44,9 +48,13 @@ impl ClientCertificate {
     /// [`DevIssuerError::Credential`] when the PEM is neither, or the key is not RSA.
     pub fn from_pem(pem: &str, key_id: Option<&str>) -> Result<Self, DevIssuerError> {
         let bad = |e: Box<dyn std::error::Error + Send + Sync>| DevIssuerError::Credential(e);
-        if pem.contains("-----BEGIN CERTIFICATE-----") {
-            let cert = x509_cert::Certificate::from_pem(pem.trim().as_bytes())
-                .map_err(|e| bad(Box::new(e)))?;
+        if let Some(start) = pem.find("-----BEGIN CERTIFICATE-----") {
+            // The first certificate: a file may go on with its chain.
+            const END: &str = "-----END CERTIFICATE-----";
+            let first = &pem[start..];
+            let first = first.find(END).map_or(first, |e| &first[..e + END.len()]);
+            let cert =
+                x509_cert::Certificate::from_pem(first.as_bytes()).map_err(|e| bad(Box::new(e)))?;
             let der = cert.to_der().map_err(|e| bad(Box::new(e)))?;
             Self::from_certificate_der(&der, key_id)
         } else {
@@ -134,6 +142,9 @@ pub struct FederatedCredential {
     /// Accepted audiences (`aud`), default [`TOKEN_EXCHANGE_AUDIENCE`].
     pub audiences: Vec<String>,
     keys: Vec<(Option<String>, RsaPublicKey)>,
+    /// Trusts this issuer's own tokens (its managed identities): `issuer` is then only a label and
+    /// the token's `iss` must be one of this issuer's, its signature one of this issuer's keys.
+    this_issuer: bool,
 }
 
 impl std::fmt::Debug for FederatedCredential {
@@ -143,6 +154,7 @@ impl std::fmt::Debug for FederatedCredential {
             .field("subject", &self.subject)
             .field("audiences", &self.audiences)
             .field("keys", &self.keys.len())
+            .field("this_issuer", &self.this_issuer)
             .finish()
     }
 }
@@ -157,7 +169,27 @@ impl FederatedCredential {
             subject: subject.to_owned(),
             audiences: vec![TOKEN_EXCHANGE_AUDIENCE.to_owned()],
             keys: Vec::new(),
+            this_issuer: false,
         }
+    }
+
+    /// Trusts a managed identity of this development issuer (see
+    /// [`DevIssuerConfig::managed_identities`](crate::DevIssuerConfig::managed_identities)): its
+    /// token for [`TOKEN_EXCHANGE_AUDIENCE`], from the emulated identity endpoints, with `iss` = this
+    /// issuer (`{instance}{tenant}/v2.0`, or the v1 issuer), `sub` = the identity's `object_id`, signed
+    /// with this issuer's keys: Entra's "managed identity as a federated credential" set-up, where the
+    /// federated credential names the tenant's issuer and the identity's object id.
+    pub fn managed_identity(object_id: &str) -> Self {
+        Self {
+            issuer: MANAGED_IDENTITY_ISSUER_LABEL.to_owned(),
+            this_issuer: true,
+            ..Self::new("", object_id)
+        }
+    }
+
+    /// Whether this credential trusts this issuer's own managed identities.
+    pub(crate) fn is_this_issuer(&self) -> bool {
+        self.this_issuer
     }
 
     /// Adds one of the issuer's RSA public keys (PEM `PUBLIC KEY`), matched by `kid` when given.
@@ -237,7 +269,10 @@ impl FederatedCredential {
 
 /// A freshly generated client certificate and its private key, as PEM: register
 /// [`GeneratedCertificate::certificate`] on a [`crate::DevClient`] and sign client assertions with
-/// [`GeneratedCertificate::private_key_pem`]. `Debug` never shows the private key.
+/// [`GeneratedCertificate::private_key_pem`], or write it as the files people have with
+/// [`GeneratedCertificate::to_file`] (PEM, PKCS#1, encrypted PEM, PKCS#12). Self-signed, or issued
+/// by another generated certificate ([`GeneratedCertificate::issue`], a chain). `Debug` never shows
+/// the private key.
 #[derive(Clone)]
 pub struct GeneratedCertificate {
     /// The registration of the certificate (its public key and thumbprints).
@@ -246,12 +281,18 @@ pub struct GeneratedCertificate {
     pub certificate_pem: String,
     /// The private key, PEM PKCS#8 `PRIVATE KEY` (unencrypted: keep it in a file with mode 0600).
     pub private_key_pem: String,
+    pub(crate) key: rsa::RsaPrivateKey,
+    pub(crate) der: Vec<u8>,
+    pub(crate) subject: x509_cert::name::Name,
+    /// The issuers' certificates (DER), nearest first; empty when self-signed.
+    pub(crate) chain: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for GeneratedCertificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GeneratedCertificate")
             .field("certificate", &self.certificate)
+            .field("chain", &self.chain.len())
             .field("private_key_pem", &"<redacted>")
             .finish_non_exhaustive()
     }
@@ -279,29 +320,51 @@ impl GeneratedCertificate {
         common_name: &str,
         validity: std::time::Duration,
     ) -> Result<Self, DevIssuerError> {
-        use rsa::pkcs8::{EncodePrivateKey as _, LineEnding};
-        let cn: String = common_name
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.'))
-            .collect();
-        let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone());
-        let der = crate::keys::self_signed_certificate(
-            &signer,
-            &format!("CN={cn},O=entra-dev DEVELOPMENT ONLY"),
-            validity,
-        )?;
-        let certificate = ClientCertificate::from_certificate_der(&der, None)?;
-        let certificate_pem =
-            der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &der)
-                .map_err(|e| DevIssuerError::CertificateEncoding(e.into()))?;
-        let private_key_pem = key
-            .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| DevIssuerError::Credential(Box::new(e)))?
-            .to_string();
-        Ok(Self {
-            certificate,
-            certificate_pem,
-            private_key_pem,
-        })
+        let now = std::time::SystemTime::now();
+        Self::with_dates(key, common_name, now, now + validity)
+    }
+
+    /// A self-signed certificate (a root: it can issue others) valid from `not_before` to
+    /// `not_after`: in the past for an expired fixture, in the future for a not yet valid one.
+    ///
+    /// # Errors
+    /// Certificate and encoding errors.
+    pub fn with_dates(
+        key: rsa::RsaPrivateKey,
+        common_name: &str,
+        not_before: std::time::SystemTime,
+        not_after: std::time::SystemTime,
+    ) -> Result<Self, DevIssuerError> {
+        crate::cert_file::build(key, common_name, None, not_before, not_after)
+    }
+
+    /// A certificate for `key`, `CN={common_name}`, issued (signed) by this one: its chain is this
+    /// certificate and this one's chain. Register the leaf, or trust the issuer's subject name.
+    ///
+    /// # Errors
+    /// Certificate and encoding errors.
+    pub fn issue(
+        &self,
+        key: rsa::RsaPrivateKey,
+        common_name: &str,
+        not_before: std::time::SystemTime,
+        not_after: std::time::SystemTime,
+    ) -> Result<Self, DevIssuerError> {
+        crate::cert_file::build(key, common_name, Some(self), not_before, not_after)
+    }
+
+    /// The certificate's subject, as RFC 4514 text (`CN=...,O=...`).
+    pub fn subject(&self) -> String {
+        self.subject.to_string()
+    }
+
+    /// The certificate (DER).
+    pub fn certificate_der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The issuers' certificates (DER), nearest first; empty when self-signed.
+    pub fn chain_der(&self) -> &[Vec<u8>] {
+        &self.chain
     }
 }

@@ -89,3 +89,22 @@ pub const WEATHER_API_DEV_INSTANCE: &str = "http://127.0.0.1:8000/dev-issuer/";
 /// The browser origins of weather-api on its default address, whose Swagger UI (`/docs`) signs in with
 /// the issuer: the default [`DevIssuerConfig::allowed_origins`](crate::DevIssuerConfig::allowed_origins).
 pub const WEATHER_API_ORIGINS: [&str; 2] = ["http://127.0.0.1:8000", "http://localhost:8000"];
+
+/// The development system-assigned managed identity: its client (application) id, the `appid`/`azp`
+/// of its tokens.
+pub const DEV_SYSTEM_MI_CLIENT_ID: &str = "5a1f0000-1111-4222-8333-000000005a1f";
+/// The development system-assigned managed identity's object (principal) id: `oid` and `sub` of its
+/// tokens, and the subject of the federated credentials that trust it.
+pub const DEV_SYSTEM_MI_OBJECT_ID: &str = "5a1f0b1d-2222-4333-8444-000000005a1f";
+
+/// The development user-assigned managed identity: its client id (`client_id` parameter).
+pub const DEV_USER_MI_CLIENT_ID: &str = "0a1e0000-1111-4222-8333-0000000000a1";
+/// The development user-assigned managed identity's object (principal) id (`object_id` parameter).
+pub const DEV_USER_MI_OBJECT_ID: &str = "0a1e0b1d-2222-4333-8444-0000000000a1";
+/// The development user-assigned managed identity's Azure resource id (`msi_res_id` / `mi_res_id`).
+pub const DEV_USER_MI_RESOURCE_ID: &str = "/subscriptions/00000000-0000-4000-8000-000000000000/\
+resourceGroups/dev/providers/Microsoft.ManagedIdentity/userAssignedIdentities/dev-identity";
+
+/// The App Service identity header secret (`IDENTITY_HEADER`, sent back as `X-IDENTITY-HEADER`) of the
+/// emulated App Service identity endpoint. Development only: it is printed in this source file.
+pub const DEV_IDENTITY_HEADER: &str = "dev-identity-header";

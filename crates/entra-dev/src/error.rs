@@ -57,6 +57,12 @@ pub enum DevIssuerError {
         /// The registered APIs' App ID URIs.
         known: String,
     },
+    /// A fault status the managed identity endpoints cannot be switched to.
+    #[error("status {status} is not a fault of the managed identity endpoints: use 404, 408, 410, 429 or 5xx")]
+    InvalidFault {
+        /// The refused status.
+        status: u16,
+    },
     /// A blocking background task (key generation) panicked or was cancelled.
     #[error("a background task failed")]
     Task(#[source] tokio::task::JoinError),

@@ -386,6 +386,21 @@ impl DevIssuer {
         self.inner.refresh_tokens.revoke_user(username)
     }
 
+    /// Makes the next `count` answers of the emulated managed identity endpoints `status` (404, 408,
+    /// 410, 429 or 5xx; `count` 0 clears it), as `PUT control/managed-identity` does.
+    ///
+    /// # Errors
+    /// [`DevIssuerError::InvalidFault`] for another status.
+    pub fn fail_managed_identity(&self, status: u16, count: u32) -> Result<(), DevIssuerError> {
+        match axum::http::StatusCode::from_u16(status) {
+            Ok(s) if s.is_server_error() || matches!(status, 404 | 408 | 410 | 429) => {
+                self.inner.set_managed_identity_fault(s, count);
+                Ok(())
+            }
+            _ => Err(DevIssuerError::InvalidFault { status }),
+        }
+    }
+
     /// The current switches.
     pub fn switches(&self) -> Switches {
         self.inner.switches().clone()

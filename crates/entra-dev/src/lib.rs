@@ -66,6 +66,7 @@
 pub mod defaults;
 
 // Vocabulary and signing (leaf modules).
+mod cert_file;
 mod config;
 mod credential;
 mod error;
@@ -88,7 +89,10 @@ mod issuer;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
-pub use config::{default_data_dir, DevApi, DevClient, DevIssuerConfig, TestUser};
+pub use cert_file::CertificateFileFormat;
+pub use config::{
+    default_data_dir, DevApi, DevClient, DevIssuerConfig, DevManagedIdentity, TestUser,
+};
 pub use credential::{
     ClientCertificate, FederatedCredential, GeneratedCertificate, TOKEN_EXCHANGE_AUDIENCE,
 };

@@ -106,6 +106,9 @@ pub struct IssuerStats {
     pub refresh_token_requests: u64,
     /// Requests to the device authorization endpoint (`oauth2/v2.0/devicecode`).
     pub device_authorization_requests: u64,
+    /// Requests to the emulated managed identity endpoints (instance metadata service, App Service),
+    /// refused ones included.
+    pub managed_identity_requests: u64,
 }
 
 /// The grants the token endpoint counts separately.

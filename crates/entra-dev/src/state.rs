@@ -33,6 +33,7 @@ pub(crate) struct Counters {
     pub(crate) device_code: AtomicU64,
     pub(crate) refresh_token: AtomicU64,
     pub(crate) device_authorization: AtomicU64,
+    pub(crate) managed_identity: AtomicU64,
 }
 
 impl Counters {
@@ -50,6 +51,7 @@ impl Counters {
             device_code_requests: self.device_code.load(Ordering::Relaxed),
             refresh_token_requests: self.refresh_token.load(Ordering::Relaxed),
             device_authorization_requests: self.device_authorization.load(Ordering::Relaxed),
+            managed_identity_requests: self.managed_identity.load(Ordering::Relaxed),
         }
     }
 
@@ -126,6 +128,13 @@ impl CodeStore {
     }
 }
 
+/// A fault of the emulated managed identity endpoints: the next `remaining` answers are `status`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ManagedIdentityFault {
+    pub(crate) status: axum::http::StatusCode,
+    pub(crate) remaining: u32,
+}
+
 /// The state every endpoint and the facade share.
 pub(crate) struct IssuerState {
     pub(crate) config: DevIssuerConfig,
@@ -137,6 +146,7 @@ pub(crate) struct IssuerState {
     pub(crate) switches: RwLock<Switches>,
     pub(crate) key_override: RwLock<Option<String>>,
     pub(crate) counters: Counters,
+    pub(crate) managed_identity_fault: Mutex<Option<ManagedIdentityFault>>,
 }
 
 impl IssuerState {
@@ -152,6 +162,7 @@ impl IssuerState {
             switches: RwLock::new(Switches::default()),
             key_override: RwLock::new(None),
             counters: Counters::default(),
+            managed_identity_fault: Mutex::new(None),
         }
     }
 
@@ -189,6 +200,45 @@ impl IssuerState {
                 .write()
                 .unwrap_or_else(PoisonError::into_inner),
         );
+    }
+
+    /// Makes the next `count` answers of the managed identity endpoints `status` (0: none).
+    pub(crate) fn set_managed_identity_fault(&self, status: axum::http::StatusCode, count: u32) {
+        tracing::info!(
+            status = status.as_u16(),
+            count,
+            "managed identity endpoint fault set"
+        );
+        *self
+            .managed_identity_fault
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) =
+            (count > 0).then_some(ManagedIdentityFault {
+                status,
+                remaining: count,
+            });
+    }
+
+    /// The fault in force, if any.
+    pub(crate) fn managed_identity_fault(&self) -> Option<ManagedIdentityFault> {
+        *self
+            .managed_identity_fault
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Uses up one answer of the fault in force: `Some` when this answer is the fault.
+    pub(crate) fn take_managed_identity_fault(&self) -> Option<ManagedIdentityFault> {
+        let mut fault = self
+            .managed_identity_fault
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let current = (*fault)?;
+        *fault = (current.remaining > 1).then_some(ManagedIdentityFault {
+            remaining: current.remaining - 1,
+            ..current
+        });
+        Some(current)
     }
 
     /// The key set override, if one is set.

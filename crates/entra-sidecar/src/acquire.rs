@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
+use entra_core::{ExposeSecret as _, SecretString};
 use entra_token::cache::SharedCache;
 use entra_token::{
     AccessToken, Authority, Certificate, ClientCredential, ClientStats, ConfidentialClient,
     ConfidentialConfig, Scopes, TokenError, UserAssertion,
 };
 use http::StatusCode;
-use secrecy::ExposeSecret as _;
 
 use crate::problem::Failure;
 use crate::settings::{AzureAd, CredentialSource, SettingsError};
@@ -262,13 +262,13 @@ fn load_credential(source: &CredentialSource) -> Result<ClientCredential, String
         CredentialSource::Path { path, password } => {
             let bytes = std::fs::read(path)
                 .map_err(|e| format!("cannot read CertificateDiskPath {}: {e}", path.display()))?;
-            certificate(&bytes, password.is_some())
+            certificate(&bytes, password.as_ref())
         }
         CredentialSource::Base64Encoded { value, password } => {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(value.expose_secret().trim())
                 .map_err(|_| "Base64EncodedValue is not base64".to_owned())?;
-            certificate(&bytes, password.is_some())
+            certificate(&bytes, password.as_ref())
         }
         CredentialSource::SignedAssertionFile(path) => {
             if !path.is_file() {
@@ -282,17 +282,10 @@ fn load_credential(source: &CredentialSource) -> Result<ClientCredential, String
     }
 }
 
-fn certificate(bytes: &[u8], has_password: bool) -> Result<ClientCredential, String> {
-    let text = std::str::from_utf8(bytes)
-        .ok()
-        .filter(|t| t.contains("-----BEGIN"));
-    let Some(text) = text else {
-        return Err("the certificate is not PEM; PKCS#12 (.pfx) files are not supported in this version: convert with `openssl pkcs12 -in cert.pfx -nodes -out cert.pem`".into());
-    };
-    if has_password {
-        return Err("CertificatePassword is set but encrypted PEM keys are not supported in this version: store the key unencrypted in a file only the sidecar can read (0600)".into());
-    }
-    Certificate::from_pem(text, text)
+/// A certificate with its key in any form entra-token reads: PEM (PKCS#8, PKCS#1 or encrypted
+/// PKCS#8 with `CertificatePassword`) or PKCS#12 / PFX (with `CertificatePassword`, or none).
+fn certificate(bytes: &[u8], password: Option<&SecretString>) -> Result<ClientCredential, String> {
+    Certificate::parse(bytes, password)
         .map(ClientCredential::certificate)
         .map_err(|e| format!("the certificate cannot be used: {e}"))
 }

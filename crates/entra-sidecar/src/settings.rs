@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
-use secrecy::SecretString;
+use entra_core::SecretString;
 use url::Url;
 
 use crate::config::{Configuration, SourceError};
@@ -118,14 +118,16 @@ pub struct AzureAd {
 pub enum CredentialSource {
     /// `ClientSecret`.
     ClientSecret(SecretString),
-    /// `Path`: a certificate file (PEM with its key) at `CertificateDiskPath`.
+    /// `Path`: a certificate file at `CertificateDiskPath`: PEM with its key (PKCS#8, PKCS#1 or
+    /// encrypted PKCS#8) or PKCS#12 / PFX; `CertificatePassword` opens an encrypted one.
     Path {
         /// `CertificateDiskPath`.
         path: PathBuf,
         /// `CertificatePassword`.
         password: Option<SecretString>,
     },
-    /// `Base64Encoded`: `Base64EncodedValue`, a PEM certificate and key, base64-encoded.
+    /// `Base64Encoded`: `Base64EncodedValue`, the bytes of such a file (PEM or PKCS#12),
+    /// base64-encoded (Key Vault's secret value of a certificate is a base64 PFX).
     Base64Encoded {
         /// The decoded bytes.
         value: SecretString,
@@ -445,13 +447,16 @@ fn credential(
         "path" => CredentialSource::Path {
             path: PathBuf::from(required(
                 "CertificateDiskPath",
-                "the path of the certificate file (PEM with its private key)",
+                "the path of the certificate file (PEM with its private key, or PKCS#12 / PFX)",
             )?),
             password: secret("CertificatePassword"),
         },
         "base64encoded" => CredentialSource::Base64Encoded {
             value: SecretString::from(
-                required("Base64EncodedValue", "the certificate and key, base64-encoded")?
+                required(
+                    "Base64EncodedValue",
+                    "the certificate and key (PEM or PKCS#12), base64-encoded",
+                )?
                     .to_owned(),
             ),
             password: secret("CertificatePassword"),

@@ -148,12 +148,9 @@ impl UserAssertion {
 
     /// The assertion `token`, with the SHA-256 that keys the cache.
     fn new(token: &str, expires_at: SystemTime, audiences: Arc<[String]>) -> Self {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-        let mut hash = [0u8; 32];
-        hash.copy_from_slice(digest.as_ref());
         Self {
             token: Arc::from(token),
-            hash,
+            hash: entra_core::crypto::sha256(token.as_bytes()),
             expires_at,
             audiences,
         }

@@ -1,7 +1,9 @@
 //! How the confidential client proves who it is: a client secret, a certificate (a signed client
 //! assertion, RFC 7523, with the `x5t#S256` header), or a federated token read from a file
 //! (workload identity: the file named by `AZURE_FEDERATED_TOKEN_FILE`, which the application reads
-//! from its environment and passes here as a path).
+//! from its environment and passes here as a path), or a managed identity's token for
+//! `api://AzureADTokenExchange` (the managed identity as a federated credential: no secret, no
+//! certificate; [`ClientCredential::managed_identity`]).
 //!
 //! `Debug` never shows a secret, a key or a token.
 
@@ -9,11 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::rsa::KeyPair;
-use aws_lc_rs::signature::{self, KeyPair as _};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use secrecy::{ExposeSecret as _, SecretString};
+use entra_core::crypto::{self, RsaPrivateKey, RsaSignature};
+use entra_core::{ExposeSecret as _, SecretString};
 use url::Url;
 
 use crate::error::{CertificateError, CredentialError};
@@ -32,6 +33,9 @@ pub enum ClientCredential {
     Certificate(Arc<Certificate>),
     /// A federated token read from a file (re-read when the file changes).
     FederatedTokenFile(Arc<FederatedTokenFile>),
+    /// A managed identity's token as a federated credential (its own cache, apart from the
+    /// tokens it buys).
+    ManagedIdentity(Arc<crate::managed_identity::ManagedIdentityAssertion>),
 }
 
 impl ClientCredential {
@@ -48,6 +52,27 @@ impl ClientCredential {
     /// A federated token file (see [`FederatedTokenFile::new`]).
     pub fn federated_token_file(path: impl Into<PathBuf>) -> Self {
         Self::FederatedTokenFile(Arc::new(FederatedTokenFile::new(path)))
+    }
+
+    /// A managed identity as the federated credential of the app registration: its token for
+    /// `api://AzureADTokenExchange` is the client assertion, for client credentials and
+    /// on-behalf-of alike (see [`ManagedIdentityAssertion`](crate::managed_identity::ManagedIdentityAssertion);
+    /// [`managed_identity_for_audience`](Self::managed_identity_for_audience) for sovereign clouds).
+    pub fn managed_identity(credential: crate::ManagedIdentityCredential) -> Self {
+        Self::ManagedIdentity(Arc::new(
+            crate::managed_identity::ManagedIdentityAssertion::new(credential),
+        ))
+    }
+
+    /// As [`managed_identity`](Self::managed_identity), the token asked for `audience` (the
+    /// federated credential's audience, e.g. `api://AzureADTokenExchangeUSGov`).
+    pub fn managed_identity_for_audience(
+        credential: crate::ManagedIdentityCredential,
+        audience: impl Into<String>,
+    ) -> Self {
+        Self::ManagedIdentity(Arc::new(
+            crate::managed_identity::ManagedIdentityAssertion::with_audience(credential, audience),
+        ))
     }
 
     /// Appends this credential's form fields (`client_secret`, or `client_assertion_type` and
@@ -78,6 +103,17 @@ impl ClientCredential {
                 ));
                 form.push(("client_assertion", token.expose_secret().to_owned()));
             }
+            Self::ManagedIdentity(mi) => {
+                let token = mi
+                    .token()
+                    .await
+                    .map_err(|e| CredentialError::ManagedIdentity(Box::new(e)))?;
+                form.push((
+                    "client_assertion_type",
+                    JWT_BEARER_ASSERTION_TYPE.to_owned(),
+                ));
+                form.push(("client_assertion", token.secret().to_owned()));
+            }
         }
         Ok(())
     }
@@ -103,20 +139,25 @@ impl AssertionAlgorithm {
         }
     }
 
-    fn padding(self) -> &'static dyn signature::RsaEncoding {
+    fn scheme(self) -> RsaSignature {
         match self {
-            Self::Ps256 => &signature::RSA_PSS_SHA256,
-            Self::Rs256 => &signature::RSA_PKCS1_SHA256,
+            Self::Ps256 => RsaSignature::Ps256,
+            Self::Rs256 => RsaSignature::Rs256,
         }
     }
 }
 
-/// A certificate and its RSA private key, signing client assertions.
+/// A certificate and its RSA private key, signing client assertions; with the certificate's
+/// chain when the input held one. Load it from a file with [`Certificate::from_file`] (PEM or
+/// PKCS#12, password-protected or not) or from text with [`Certificate::from_pem`].
 pub struct Certificate {
-    key: KeyPair,
+    key: RsaPrivateKey,
     x5t_s256: String,
     algorithm: AssertionAlgorithm,
-    rng: aws_lc_rs::rand::SystemRandom,
+    /// The leaf then its chain, standard base64 DER (the `x5c` header).
+    x5c: Vec<String>,
+    send_x5c: bool,
+    not_after: SystemTime,
 }
 
 impl std::fmt::Debug for Certificate {
@@ -124,33 +165,30 @@ impl std::fmt::Debug for Certificate {
         f.debug_struct("Certificate")
             .field("x5t#S256", &self.x5t_s256)
             .field("algorithm", &self.algorithm)
+            .field("chain", &(self.x5c.len() - 1))
+            .field("send_x5c", &self.send_x5c)
             .field("key", &"[REDACTED]")
             .finish()
     }
 }
 
 impl Certificate {
-    /// Loads a certificate (`-----BEGIN CERTIFICATE-----`) and its PKCS#8 RSA private key
-    /// (`-----BEGIN PRIVATE KEY-----`). Both may be in the same text. The key must belong to the
-    /// certificate. Assertions are signed with PS256; see [`with_algorithm`](Self::with_algorithm).
+    /// Loads a certificate (`-----BEGIN CERTIFICATE-----`, with its chain if any) and its RSA
+    /// private key: `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY` (PKCS#1). Both may be in the same
+    /// text. The certificate whose public key is the key's signs; it must be valid now.
+    /// Assertions are signed with PS256; see [`with_algorithm`](Self::with_algorithm). For an
+    /// `ENCRYPTED PRIVATE KEY` see [`from_pem_with_password`](Self::from_pem_with_password); for
+    /// files, [`from_file`](Self::from_file).
     ///
     /// # Errors
     /// [`CertificateError`]: no certificate, no key, unparsable input, a key that is not RSA
-    /// PKCS#8 (2048 bits or more), or a key that does not match the certificate.
+    /// (2048 bits or more), a key that matches no certificate, an expired or not yet valid
+    /// certificate, an encrypted key ([`CertificateError::PasswordRequired`]).
     pub fn from_pem(certificate_pem: &str, key_pem: &str) -> Result<Self, CertificateError> {
-        let cert_der = pem::parse_many(certificate_pem)?
-            .into_iter()
-            .find(|p| p.tag() == "CERTIFICATE")
-            .ok_or(CertificateError::NoCertificate)?
-            .into_contents();
-        let key_der = pem::parse_many(key_pem)?
-            .into_iter()
-            .find(|p| p.tag() == "PRIVATE KEY")
-            .ok_or(CertificateError::NoPrivateKey)?;
-        Self::from_der(&cert_der, key_der.contents())
+        Self::from_pem_with_password(certificate_pem, key_pem, None)
     }
 
-    /// As [`from_pem`](Self::from_pem), from DER bytes.
+    /// As [`from_pem`](Self::from_pem), from DER bytes (the key PKCS#8).
     ///
     /// # Errors
     /// As [`from_pem`](Self::from_pem).
@@ -158,25 +196,51 @@ impl Certificate {
         certificate_der: &[u8],
         pkcs8_key_der: &[u8],
     ) -> Result<Self, CertificateError> {
-        use der::Decode as _;
-        let cert = x509_cert::Certificate::from_der(certificate_der)
-            .map_err(|_| CertificateError::InvalidCertificate)?;
-        let key = KeyPair::from_pkcs8(pkcs8_key_der).map_err(|_| CertificateError::InvalidKey)?;
-        let cert_public = cert
-            .tbs_certificate
-            .subject_public_key_info
-            .subject_public_key
-            .raw_bytes();
-        if cert_public != key.public_key().as_ref() {
-            return Err(CertificateError::KeyMismatch);
-        }
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, certificate_der);
+        let chain = crate::certificate::order_chain(pkcs8_key_der, vec![certificate_der.to_vec()])?;
+        crate::certificate::check_validity(&chain, SystemTime::now())?;
+        Self::from_chain(chain, pkcs8_key_der)
+    }
+
+    /// The signing key from parsed material: the leaf's thumbprint, the `x5c` chain.
+    pub(crate) fn from_chain(
+        chain: crate::certificate::Chain,
+        pkcs8_key_der: &[u8],
+    ) -> Result<Self, CertificateError> {
+        use base64::engine::general_purpose::STANDARD;
+        let key = RsaPrivateKey::from_pkcs8_der(pkcs8_key_der)
+            .map_err(|_| CertificateError::InvalidKey)?;
+        let x5c = std::iter::once(&chain.leaf)
+            .chain(&chain.chain)
+            .map(|der| STANDARD.encode(der))
+            .collect();
         Ok(Self {
             key,
-            x5t_s256: URL_SAFE_NO_PAD.encode(digest.as_ref()),
+            x5t_s256: URL_SAFE_NO_PAD.encode(crypto::sha256(&chain.leaf)),
             algorithm: AssertionAlgorithm::default(),
-            rng: aws_lc_rs::rand::SystemRandom::new(),
+            x5c,
+            send_x5c: false,
+            not_after: chain.not_after,
         })
+    }
+
+    /// Sends the certificate and its chain in each assertion's `x5c` header (leaf first, standard
+    /// base64 DER), as subject name and issuer authentication requires: the app registration
+    /// trusts a subject name and issuer instead of one certificate, so a renewed certificate
+    /// works without registering it again. MSAL's `send_x5c`.
+    pub fn with_send_x5c(mut self, send: bool) -> Self {
+        self.send_x5c = send;
+        self
+    }
+
+    /// The certificates the input held besides the signing one, standard base64 DER, issuer
+    /// first: `x5c` without its first entry.
+    pub fn chain(&self) -> &[String] {
+        &self.x5c[1..]
+    }
+
+    /// When the certificate expires.
+    pub fn not_after(&self) -> SystemTime {
+        self.not_after
     }
 
     /// Signs assertions with `algorithm` instead of PS256.
@@ -195,11 +259,12 @@ impl Certificate {
         self.algorithm
     }
 
-    /// A signed client assertion: header `{alg, typ: JWT, x5t#S256}`, claims `aud` = the token
-    /// endpoint, `iss` = `sub` = the client id, a random `jti`, `iat` = `nbf` = `now`, `exp` =
-    /// `now + lifetime`.
+    /// A signed client assertion: header `{alg, typ: JWT, x5t#S256}` (and `x5c` with
+    /// [`with_send_x5c`](Self::with_send_x5c)), claims `aud` = the token endpoint, `iss` = `sub` =
+    /// the client id, a random `jti`, `iat` = `nbf` = `now`, `exp` = `now + lifetime`.
     ///
     /// # Errors
+    /// [`CredentialError::CertificateExpired`] after the certificate's `notAfter`;
     /// [`CredentialError::Signing`] if the signature fails.
     pub fn assertion(
         &self,
@@ -208,12 +273,20 @@ impl Certificate {
         now: SystemTime,
         lifetime: Duration,
     ) -> Result<String, CredentialError> {
+        if now > self.not_after {
+            return Err(CredentialError::CertificateExpired {
+                not_after: self.not_after,
+            });
+        }
         let iat = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let header = serde_json::json!({
+        let mut header = serde_json::json!({
             "alg": self.algorithm.as_str(),
             "typ": "JWT",
             "x5t#S256": self.x5t_s256,
         });
+        if self.send_x5c {
+            header["x5c"] = serde_json::json!(self.x5c);
+        }
         let claims = serde_json::json!({
             "aud": audience.as_str(),
             "iss": client_id,
@@ -226,14 +299,9 @@ impl Certificate {
         let mut signing_input = URL_SAFE_NO_PAD.encode(header.to_string());
         signing_input.push('.');
         signing_input.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
-        let mut sig = vec![0u8; self.key.public_modulus_len()];
-        self.key
-            .sign(
-                self.algorithm.padding(),
-                &self.rng,
-                signing_input.as_bytes(),
-                &mut sig,
-            )
+        let sig = self
+            .key
+            .sign(self.algorithm.scheme(), signing_input.as_bytes())
             .map_err(|_| CredentialError::Signing)?;
         signing_input.push('.');
         signing_input.push_str(&URL_SAFE_NO_PAD.encode(&sig));

@@ -13,7 +13,9 @@
 //!   `OnBehalfOf` extractor, from what entra-auth verified; or raw): malformed, expired, app-only
 //!   and foreign tokens are refused before any network call.
 //! * Token sources ([`TokenCredential`], after azure_core's): the confidential client, the public
-//!   client and a [`StaticToken`], taken by [`DownstreamApi`] and [`BearerLayer`].
+//!   client, a [`StaticToken`] and an Azure managed identity ([`ManagedIdentityCredential`]: the
+//!   instance metadata service, App Service, Azure Arc, Cloud Shell, Service Fabric, picked from the
+//!   variables the application passes), taken by [`DownstreamApi`] and [`BearerLayer`].
 //! * Errors ([`TokenError`]): the token endpoint's AADSTS codes explained with the fix
 //!   ([`AadstsError`]); `interaction_required` with `claims` becomes a [`ClaimsChallenge`]. Each
 //!   error is its own HTTP answer for the API's caller ([`TokenError::to_response`]: status,
@@ -123,6 +125,9 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
+compile_error!("entra-token needs a cryptography backend: enable the feature \"aws-lc-rs\" (default) or \"ring\"");
+
 /// The README's snippets, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
@@ -131,6 +136,7 @@ struct ReadmeDoctests;
 pub mod assertion;
 pub mod authority;
 pub mod cache;
+mod certificate;
 pub mod confidential;
 pub mod config;
 pub mod credential;
@@ -140,6 +146,7 @@ pub mod error;
 #[cfg(feature = "axum")]
 pub mod extract;
 pub mod layer;
+pub mod managed_identity;
 pub mod public;
 pub mod token;
 pub mod token_credential;
@@ -159,14 +166,19 @@ pub use config::{
 pub use credential::{AssertionAlgorithm, Certificate, ClientCredential, FederatedTokenFile};
 #[cfg(feature = "reqwest")]
 pub use downstream::{DownstreamApi, DownstreamError};
-pub use entra_core::{Clock, ManualClock, SystemClock};
+pub use entra_core::{Clock, ExposeSecret, ManualClock, SecretString, SystemClock};
 pub use error::{
-    AadstsError, AadstsKind, AssertionError, CertificateError, ClaimsChallenge, ConfigError,
-    CredentialError, FileCacheError, LoopbackError, SignInReason, TokenError, TransportError,
+    AadstsError, AadstsKind, AssertionError, CertificateError, CertificateFormat, ClaimsChallenge,
+    ConfigError, CredentialError, FileCacheError, LoopbackError, SignInReason, TokenError,
+    TransportError,
 };
 #[cfg(feature = "axum")]
 pub use extract::{OnBehalfOf, OnBehalfOfRejection};
 pub use layer::{Bearer, BearerError, BearerLayer};
+pub use managed_identity::{
+    ManagedIdentityAssertion, ManagedIdentityCredential, ManagedIdentityError, ManagedIdentityId,
+    ManagedIdentityOptions, ManagedIdentityRetry, ManagedIdentitySource,
+};
 pub use public::device::DeviceCodePrompt;
 pub use public::loopback::{LoopbackListener, Pkce};
 pub use public::{AuthResult, Interaction, PublicClient, TokenSource};

@@ -88,6 +88,7 @@ pub struct Application {
     addr: SocketAddr,
     router: Router,
     validator: TokenValidator,
+    azure_ad: Arc<AzureAdSettings>,
     mode: Arc<ModeInfo>,
     has_api_key: bool,
     connection_limits: ConnectionLimits,
@@ -174,6 +175,7 @@ impl Application {
             }
         };
         let mode = Arc::new(mode);
+        let azure_ad = Arc::new(settings.azure_ad.clone());
 
         let store = store::connect(&settings.database_url).await?;
         let openweather = OpenWeather::new(
@@ -227,6 +229,7 @@ impl Application {
                 RateLimiter::new(&settings.rate_limit).map_err(StartupError::RateLimit)?,
             ),
             newest_page: NewestPageCache::new(),
+            azure_ad: azure_ad.clone(),
         });
         let router = build_router(state, Arc::new(docs));
         Ok(Self {
@@ -234,6 +237,7 @@ impl Application {
             addr,
             router,
             validator,
+            azure_ad,
             mode,
             has_api_key: settings.api_key.is_some(),
             connection_limits: ConnectionLimits {
@@ -277,6 +281,10 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         let refresh: JoinHandle<()> = self.validator.spawn_background_refresh();
+        let refused = tokio::spawn(report_refused_configuration(
+            self.validator.clone(),
+            self.azure_ad.clone(),
+        ));
         let key_watcher = self.mode.watch_keys();
         match self.mode.dev_issuer.as_ref() {
             Some(issuer) => tracing::warn!(
@@ -296,11 +304,33 @@ impl Application {
         let result =
             server::serve(self.listener, self.router, self.connection_limits, shutdown).await;
         refresh.abort();
+        refused.abort();
         if let Some(watcher) = key_watcher {
             watcher.abort();
         }
         tracing::info!("stopped");
         result.map_err(StartupError::Serve)
+    }
+}
+
+/// Once the first key refresh is done: when the identity provider refused the configured authority
+/// (a tenant that does not exist, a tenant path in the instance), one ERROR naming the settings key
+/// and carrying the provider's answer. The service keeps running (readiness says the same; the
+/// background refresh keeps retrying), but this is no outage to wait out.
+async fn report_refused_configuration(validator: TokenValidator, azure_ad: Arc<AzureAdSettings>) {
+    validator.first_refresh_done().await;
+    if let Some(refused) = validator.configuration_error() {
+        let setting = azure_ad.refused_setting(&refused);
+        tracing::error!(
+            setting = %setting.key,
+            status = refused.status().as_u16(),
+            url = %refused.url(),
+            error_description = refused.error_description().unwrap_or("-"),
+            "{}: the identity provider refused the configured authority, a configuration error: {}; \
+             the service stays not ready (GET /readyz) until this is fixed",
+            setting.key,
+            setting.fix,
+        );
     }
 }
 

@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 use crate::middleware::client_info::{IpNet, TrustedProxies};
 use crate::middleware::rate_limit::RateLimiter;
 use crate::page_cache::NewestPageCache;
+use crate::settings::AzureAdSettings;
 use crate::store::{CachedPing, ReportStore};
 use crate::templates::Templates;
 use crate::upstream::WeatherProvider;
@@ -80,6 +81,8 @@ pub struct Shared {
     pub rate_limiter: Arc<RateLimiter>,
     /// The newest page of reports as last answered, while the store says nothing changed.
     pub newest_page: NewestPageCache,
+    /// The identity settings, to name the key behind a refused authority (readiness).
+    pub azure_ad: Arc<AzureAdSettings>,
 }
 
 impl FromRef<AppState> for Arc<RateLimiter> {

@@ -15,7 +15,7 @@ use entra_token::{
 
 use crate::config::{Authority, ConfigError, Settings};
 use crate::error::{CliError, ConnectFailure, Peer, TokenOrigin};
-use crate::secret::Secret;
+use entra_core::SecretString;
 
 /// Connect timeout of the identity provider's client (at most the call's time limit).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -97,7 +97,7 @@ pub(crate) fn user_scopes(settings: &Settings) -> Result<Scopes, ConfigError> {
 fn confidential_client(
     settings: &Settings,
     client_id: &str,
-    secret: &Secret,
+    secret: &SecretString,
     cache: Option<FileCache>,
 ) -> Result<ConfidentialClient, CliError> {
     let (instance, tenant) = split_authority(&settings.authority);
@@ -107,7 +107,7 @@ fn confidential_client(
     let mut builder = ConfidentialConfig::builder(
         authority,
         client_id,
-        ClientCredential::secret(secret.expose()),
+        ClientCredential::Secret(secret.clone()),
     )
     .http(http_options(settings));
     if let Some(cache) = cache {
@@ -121,7 +121,7 @@ fn confidential_client(
 #[derive(Debug)]
 enum Plan {
     /// Given outright.
-    Given(Secret),
+    Given(SecretString),
     /// From a token source: the active user's sign-in ([`PublicClient`], silently) or the
     /// client-credentials grant ([`ConfidentialClient`]).
     Source {
@@ -140,7 +140,7 @@ pub(crate) struct TokenProvider {
     plan: Plan,
     authority: Authority,
     current: Option<entra_token::AccessToken>,
-    given: Option<Secret>,
+    given: Option<SecretString>,
 }
 
 impl TokenProvider {
@@ -218,12 +218,12 @@ impl TokenProvider {
     /// # Errors
     /// [`CliError::SignInExpired`] / [`CliError::SignInRevoked`] (sign in again), and the token
     /// endpoint's refusals and failures ([`token_error`]).
-    pub(crate) async fn token(&mut self) -> Result<Secret, CliError> {
+    pub(crate) async fn token(&mut self) -> Result<SecretString, CliError> {
         if let Some(t) = &self.given {
             return Ok(t.clone());
         }
         if let Some(t) = &self.current {
-            return Ok(Secret::new(t.secret()));
+            return Ok(SecretString::from(t.secret()));
         }
         let token = match &self.plan {
             Plan::Given(t) => {
@@ -237,7 +237,7 @@ impl TokenProvider {
                 .await
                 .map_err(|e| self.source_error(e))?,
         };
-        let secret = Secret::new(token.secret());
+        let secret = SecretString::from(token.secret());
         self.current = Some(token);
         Ok(secret)
     }

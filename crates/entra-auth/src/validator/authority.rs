@@ -51,6 +51,7 @@ impl AuthorityValidator {
             Arc::clone(config.clock()),
             config.key_refresh().min_gap,
             Arc::clone(metrics),
+            config.name().map(str::to_owned),
         ));
         let options = *config.token_cache();
         let cache = options

@@ -74,7 +74,8 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum CertCommand {
-    /// Write NAME.crt.pem and NAME.key.pem (0600) and print how to register the certificate
+    /// Write NAME.crt.pem and the key (NAME.key.pem or NAME.pfx, 0600) and print how to register the
+    /// certificate
     Create(cert::CertCreateArgs),
 }
 

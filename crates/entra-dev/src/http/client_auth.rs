@@ -183,7 +183,7 @@ fn assertion_client<'a>(
     if iss.eq_ignore_ascii_case(&client.client_id) {
         certificate_assertion(inner, ep, client, &jwt)?;
     } else if !client.federated_credentials.is_empty() {
-        federated_assertion(client, &jwt)?;
+        federated_assertion(inner, client, &jwt)?;
     } else {
         return Err(OAuthError::invalid_client(
             700_021,
@@ -361,13 +361,26 @@ fn check_window(exp: i64, nbf: Option<i64>) -> Result<(), OAuthError> {
 
 /// A federated credential: the assertion is the external issuer's token for the configured subject and
 /// audience, signed with one of the configured keys.
-fn federated_assertion(client: &DevClient, jwt: &Jwt) -> Result<(), OAuthError> {
+fn federated_assertion(
+    inner: &IssuerState,
+    client: &DevClient,
+    jwt: &Jwt,
+) -> Result<(), OAuthError> {
     let iss = jwt.claim_str("iss").unwrap_or_default();
     let sub = jwt.claim_str("sub").unwrap_or_default();
+    let tid = &inner.config.tenant_id;
+    let own_issuer = iss == format!("{}{tid}/v2.0", inner.instance)
+        || iss == format!("{}{tid}/", inner.instance);
     let by_issuer: Vec<_> = client
         .federated_credentials
         .iter()
-        .filter(|f| f.issuer == iss)
+        .filter(|f| {
+            if f.is_this_issuer() {
+                own_issuer
+            } else {
+                f.issuer == iss
+            }
+        })
         .collect();
     if by_issuer.is_empty() {
         return Err(OAuthError::invalid_client(
@@ -407,10 +420,20 @@ fn federated_assertion(client: &DevClient, jwt: &Jwt) -> Result<(), OAuthError> 
         ));
     }
     let alg = jwt.alg().ok_or_else(|| unsupported_alg(jwt))?;
-    if !credential
-        .keys_for(jwt.header_str("kid"))
-        .any(|k| jwt.verify(alg, k))
-    {
+    let verified = if credential.is_this_issuer() {
+        let kid = jwt.header_str("kid");
+        let ring = inner.read_keys();
+        let published = ring.published(SystemTime::now(), inner.config.key_grace_period);
+        published
+            .into_iter()
+            .filter(|k| kid.is_none_or(|kid| kid == k.kid))
+            .any(|k| jwt.verify(alg, &k.public_key()))
+    } else {
+        credential
+            .keys_for(jwt.header_str("kid"))
+            .any(|k| jwt.verify(alg, k))
+    };
+    if !verified {
         return Err(OAuthError::invalid_client(
             700_027,
             format!(
@@ -428,7 +451,7 @@ fn federated_assertion(client: &DevClient, jwt: &Jwt) -> Result<(), OAuthError> 
     check_window(exp, jwt.claim_time("nbf"))
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let da = Sha256::digest(a);
     let db = Sha256::digest(b);
     da.iter()

@@ -79,6 +79,7 @@ pub(crate) async fn stats(State(state): State<Arc<IssuerState>>) -> Response {
         "device_code_requests": s.device_code_requests,
         "refresh_token_requests": s.refresh_token_requests,
         "device_authorization_requests": s.device_authorization_requests,
+        "managed_identity_requests": s.managed_identity_requests,
     }))
     .into_response()
 }

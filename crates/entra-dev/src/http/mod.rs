@@ -9,6 +9,7 @@ pub(crate) mod device;
 pub(crate) mod discovery;
 pub(crate) mod endpoint;
 pub(crate) mod guard;
+pub(crate) mod managed_identity;
 pub(crate) mod oauth;
 pub(crate) mod page;
 pub(crate) mod token;
@@ -45,13 +46,17 @@ pub(crate) enum Surface {
 pub(crate) fn router(state: Arc<IssuerState>, surface: Surface) -> Router {
     let public = public_routes(&state);
     let router = match surface {
-        Surface::WithControl => public.merge(
+        Surface::WithControl => public.merge(managed_identity_routes()).merge(
             Router::new()
                 .route(
                     "/control/switches",
                     get(control::get_switches).put(control::put_switches),
                 )
                 .route("/control/revoke", post(control::revoke))
+                .route(
+                    "/control/managed-identity",
+                    get(managed_identity::get_faults).put(managed_identity::put_faults),
+                )
                 .layer(axum::middleware::from_fn(guard::require_json)),
         ),
         Surface::WithoutControl => public,
@@ -62,6 +67,18 @@ pub(crate) fn router(state: Arc<IssuerState>, surface: Surface) -> Router {
             guard::check_host,
         ))
         .with_state(state)
+}
+
+/// The emulated managed identity endpoints (no CORS: a page never calls them). Served with the
+/// control endpoints only: a service that mounts the issuer does not hand its callers managed
+/// identity tokens.
+fn managed_identity_routes() -> Router<Arc<IssuerState>> {
+    Router::new()
+        .route(
+            "/metadata/identity/oauth2/token",
+            get(managed_identity::imds),
+        )
+        .route("/msi/token", get(managed_identity::app_service))
 }
 
 /// The endpoints a browser page may use (with CORS for the allowed origins).

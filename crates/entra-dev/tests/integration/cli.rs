@@ -334,6 +334,95 @@ fn cert_create_writes_certificate_and_0600_key_and_prints_the_thumbprint_and_con
 }
 
 #[test]
+fn cert_create_writes_a_pfx_with_its_chain_and_never_prints_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("certs");
+    let o = Command::new(env!("CARGO_BIN_EXE_entra-dev"))
+        .args(["cert", "create", "--client-id", "c1", "--name", "svc"])
+        .args(["--format", "pfx", "--chain", "--out"])
+        .arg(&out)
+        .env("ENTRA_DEV_HOME", dir.path())
+        .env("ENTRA_DEV_CERT_PASSWORD", "hunter2-pfx")
+        .output()
+        .unwrap();
+    let text = stdout(&o);
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("password-protected"), "{text}");
+    let pfx = std::fs::read(out.join("svc.pfx")).unwrap();
+    assert_eq!(pfx[0], 0x30, "DER");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(out.join("svc.pfx"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(!out.join("svc.key.pem").exists());
+    // The certificate to register, followed by its issuing CA; the CA alone beside it.
+    let crt = std::fs::read_to_string(out.join("svc.crt.pem")).unwrap();
+    let ca = std::fs::read_to_string(out.join("svc.ca.crt.pem")).unwrap();
+    assert_eq!(crt.matches("-----BEGIN CERTIFICATE-----").count(), 2);
+    assert!(crt.ends_with(&ca));
+    let leaf = entra_dev::ClientCertificate::from_pem(&crt, None).unwrap();
+    assert!(text.contains(&format!("x5t#S256     {}", leaf.x5t_s256().unwrap())));
+    assert!(
+        text.contains("Subject      CN=entra-dev client c1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn cert_create_encrypted_pem_reads_the_password_from_stdin_and_requires_one() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |stdin: Option<&str>, name: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_entra-dev"))
+            .args(["cert", "create", "--client-id", "c2", "--name", name])
+            .args(["--format", "encrypted-pem", "--expired", "--out"])
+            .arg(dir.path())
+            .args(stdin.map(|_| "--password-stdin"))
+            .env("ENTRA_DEV_HOME", dir.path())
+            .env_remove("ENTRA_DEV_CERT_PASSWORD")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input
+            .write_all(stdin.unwrap_or_default().as_bytes())
+            .unwrap();
+        drop(input);
+        child.wait_with_output().unwrap()
+    };
+    let o = run(Some("s3cret-from-stdin\n"), "enc");
+    let text = stdout(&o);
+    assert!(!text.contains("s3cret"), "{text}");
+    let key = std::fs::read_to_string(dir.path().join("enc.key.pem")).unwrap();
+    assert!(
+        key.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+        "{key}"
+    );
+    // --expired: the validity printed ends in the past.
+    let valid = text.lines().find(|l| l.starts_with("Valid")).unwrap();
+    let end = valid.rsplit(' ').next().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let now = entra_dev::format_unix_time(i64::try_from(now).unwrap());
+    assert!(end < now.as_str(), "{valid}");
+
+    let o = run(None, "nopass");
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("needs a password"), "{err}");
+    assert!(!dir.path().join("nopass.key.pem").exists());
+}
+
+#[test]
 fn serve_with_an_unreadable_client_certificate_fails_with_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let o = entra_dev(

@@ -10,5 +10,6 @@ mod common;
 mod device_refresh;
 mod discovery;
 mod keys;
+mod managed_identity;
 mod obo;
 mod token_endpoint;

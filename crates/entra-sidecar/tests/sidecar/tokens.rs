@@ -286,3 +286,95 @@ async fn redis_down_still_serves_tokens_from_memory_and_the_issuer() {
     assert_eq!(second.json(), first.json(), "served from memory");
     assert_eq!(w.token_requests(), before);
 }
+
+/// The development issuer with the sidecar's app registered by `cert` instead of its secret.
+fn issuer_trusting(cert: &entra_dev::GeneratedCertificate) -> DevIssuerConfig {
+    let mut config = DevIssuerConfig::default();
+    let api = config
+        .clients
+        .iter_mut()
+        .find(|c| c.client_id == defaults::DEV_API_CLIENT_ID)
+        .unwrap();
+    api.secret = None;
+    api.certificates = vec![cert.certificate.clone()];
+    config
+}
+
+#[tokio::test]
+async fn path_credential_with_a_pfx_and_certificate_password_gets_tokens() {
+    use entra_dev::{CertificateFileFormat, GeneratedCertificate};
+    let cert =
+        GeneratedCertificate::generate("sidecar", std::time::Duration::from_secs(86_400)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pfx = dir.path().join("sidecar.pfx");
+    std::fs::write(
+        &pfx,
+        cert.to_file(CertificateFileFormat::Pfx, Some("pfx-pass"))
+            .unwrap(),
+    )
+    .unwrap();
+    let encrypted_pem = cert
+        .to_file(CertificateFileFormat::EncryptedPem, Some("pem-pass"))
+        .unwrap();
+    use base64::Engine as _;
+    let base64 = base64::engine::general_purpose::STANDARD.encode(encrypted_pem);
+    for source in [
+        json!({ "SourceType": "Path", "CertificateDiskPath": pfx, "CertificatePassword": "pfx-pass" }),
+        json!({ "SourceType": "Base64Encoded", "Base64EncodedValue": base64, "CertificatePassword": "pem-pass" }),
+    ] {
+        let w = World::start_full(
+            issuer_trusting(&cert),
+            |doc| doc["AzureAd"]["ClientCredentials"] = json!([source]),
+            &[],
+            "Production",
+        )
+        .await;
+        let alice = w.token(defaults::ALICE_USERNAME);
+        let r = w.get("/AuthorizationHeader/appapi", Some(&alice)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let claims = payload(&header_token(&r.json()));
+        assert_eq!(claims["azp"], defaults::DEV_API_CLIENT_ID);
+        assert_eq!(
+            claims["azpacr"], "2",
+            "authenticated by certificate: {claims}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn path_credential_with_a_wrong_certificate_password_stops_start_up_naming_the_entry() {
+    use entra_dev::{CertificateFileFormat, GeneratedCertificate};
+    let cert =
+        GeneratedCertificate::generate("sidecar", std::time::Duration::from_secs(86_400)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pfx = dir.path().join("sidecar.pfx");
+    std::fs::write(
+        &pfx,
+        cert.to_file(CertificateFileFormat::Pfx, Some("correct-pfx-pass"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut config = entra_sidecar::config::Configuration::new();
+    let mut doc = crate::harness::base_config("http://127.0.0.1:9/", "http://127.0.0.1:9/");
+    doc["AzureAd"]["ClientCredentials"] = json!([
+        { "SourceType": "Path", "CertificateDiskPath": pfx, "CertificatePassword": "wrong-one" }
+    ]);
+    config
+        .add_json("appsettings.json", &doc.to_string())
+        .unwrap();
+    let settings = entra_sidecar::Settings::from_configuration(
+        &config,
+        crate::harness::environment_named("Production"),
+    )
+    .unwrap();
+    let Err(err) = entra_sidecar::Sidecar::build(settings).await else {
+        panic!("a wrong CertificatePassword must stop start-up");
+    };
+    let text = err.to_string();
+    assert!(text.contains("AzureAd:ClientCredentials:0"), "{text}");
+    assert!(text.contains("password does not decrypt"), "{text}");
+    assert!(
+        !text.contains("wrong-one") && !text.contains("correct-pfx-pass"),
+        "{text}"
+    );
+}

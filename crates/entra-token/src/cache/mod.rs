@@ -9,14 +9,16 @@
 //! so a confidential client in a CLI can keep its app-only token across runs.
 
 mod file;
+mod flight;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub(crate) use file::AccountEntry;
 pub use file::{Account, Cleared, FileCache};
-pub(crate) use file::{AccountEntry, Secret};
+pub(crate) use flight::InFlight;
 pub(crate) use memory::MemoryCache;
 #[cfg(feature = "redis")]
 pub use redis::{EncryptionKey, Keyring, RedisCache, RedisCacheConfig, DEFAULT_KEY_ID};
@@ -72,7 +74,7 @@ impl CacheKey {
         scopes: &Scopes,
         assertion_sha256: Option<&[u8; 32]>,
     ) -> Self {
-        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        let mut ctx = entra_core::crypto::Sha256::new();
         let mut field = |b: &[u8]| {
             ctx.update(&(b.len() as u64).to_be_bytes());
             ctx.update(b);
@@ -85,10 +87,7 @@ impl CacheKey {
             Some(h) => field(h),
             None => field(b""),
         }
-        let digest = ctx.finish();
-        let mut out = [0u8; 32];
-        out.copy_from_slice(digest.as_ref());
-        Self(out)
+        Self(ctx.finish())
     }
 
     /// The key's bytes.

@@ -19,9 +19,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use entra_core::crypto::{self, Aes256Gcm, AES_256_GCM_NONCE_LEN as NONCE_LEN};
+use entra_core::{ExposeSecret as _, SecretString};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use secrecy::{ExposeSecret as _, SecretString};
 
 use super::{CacheKey, SharedCache, SharedCacheError, StoredToken};
 use crate::error::ConfigError;
@@ -204,16 +204,16 @@ impl RedisCacheConfig {
 /// A key ready to seal and open.
 struct SealingKey {
     id: String,
-    aead: LessSafeKey,
+    aead: Aes256Gcm,
 }
 
 impl SealingKey {
     fn new((id, key): &(String, EncryptionKey)) -> Result<Self, ConfigError> {
-        let unbound = UnboundKey::new(&AES_256_GCM, &key.0)
-            .map_err(|_| ConfigError::EncryptionKeyLength { found: 32 })?;
+        let aead =
+            Aes256Gcm::new(&key.0).map_err(|_| ConfigError::EncryptionKeyLength { found: 32 })?;
         Ok(Self {
             id: id.clone(),
-            aead: LessSafeKey::new(unbound),
+            aead,
         })
     }
 }
@@ -287,13 +287,13 @@ impl RedisCache {
     }
 
     fn redis_key(&self, key: &CacheKey) -> String {
-        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        let mut ctx = crypto::Sha256::new();
         ctx.update(b"entra-token/redis/v1");
         ctx.update(key.as_bytes());
         let digest = ctx.finish();
         let mut out = String::with_capacity(self.prefix.len() + 64);
         out.push_str(&self.prefix);
-        for b in digest.as_ref() {
+        for b in digest {
             out.push_str(&format!("{b:02x}"));
         }
         out
@@ -320,15 +320,11 @@ impl RedisCache {
     fn seal(&self, redis_key: &str, plain: Vec<u8>) -> Result<Vec<u8>, SharedCacheError> {
         let key = &self.current;
         let mut nonce = [0u8; NONCE_LEN];
-        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| SharedCacheError::Corrupt)?;
+        crypto::fill_random(&mut nonce).map_err(|_| SharedCacheError::Corrupt)?;
         let header = Self::header(&key.id);
         let mut in_out = plain;
         key.aead
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(Self::aad(redis_key, &header)),
-                &mut in_out,
-            )
+            .seal_in_place_append_tag(nonce, &Self::aad(redis_key, &header), &mut in_out)
             .map_err(|_| SharedCacheError::Corrupt)?;
         let mut out = header;
         out.extend_from_slice(&nonce);
@@ -351,11 +347,11 @@ impl RedisCache {
             .ok_or(Unusable::UnknownKey)?;
         let header = &sealed[..2 + id_len];
         let (nonce, body) = rest.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Unusable::Format)?;
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| Unusable::Format)?;
         let mut in_out = body.to_vec();
         let plain = key
             .aead
-            .open_in_place(nonce, Aad::from(Self::aad(redis_key, header)), &mut in_out)
+            .open_in_place(nonce, &Self::aad(redis_key, header), &mut in_out)
             .map_err(|_| Unusable::Tampered)?;
         let stored: StoredToken = serde_json::from_slice(plain).map_err(|_| Unusable::Content)?;
         Ok(stored.into_token())

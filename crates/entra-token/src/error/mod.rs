@@ -107,34 +107,154 @@ pub enum ConfigError {
     },
 }
 
-/// Why a certificate credential could not be loaded.
+/// Why a certificate credential could not be loaded. Never shows a password or key.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CertificateError {
-    /// No `-----BEGIN CERTIFICATE-----` block.
-    #[error("no PEM block labelled CERTIFICATE was found in the certificate input")]
-    NoCertificate,
-    /// No `-----BEGIN PRIVATE KEY-----` block.
+    /// No `-----BEGIN CERTIFICATE-----` block (PEM), or no certificate bag (PKCS#12).
     #[error(
-        "no PEM block labelled PRIVATE KEY (PKCS#8) was found in the key input; convert an \
-         RSA PRIVATE KEY with `openssl pkcs8 -topk8 -nocrypt`"
+        "no certificate was found: expected a PEM block labelled CERTIFICATE (or a PKCS#12 file \
+         with a certificate); export the certificate with its private key, or pass the certificate \
+         file as well as the key file"
+    )]
+    NoCertificate,
+    /// The PEM text has no private key block.
+    #[error(
+        "no private key was found in the PEM input: expected a block labelled PRIVATE KEY \
+         (PKCS#8), RSA PRIVATE KEY (PKCS#1) or ENCRYPTED PRIVATE KEY; append the key to the \
+         certificate file or pass the key file"
     )]
     NoPrivateKey,
+    /// A PKCS#12 (PFX) file with certificates but no private key.
+    #[error(
+        "the PKCS#12 file holds no private key (a certificate-only export, like a .cer or a PFX \
+         exported without its key): export it again with the private key (Azure portal / Key \
+         Vault: download in PFX/PEM format; Windows: \"Yes, export the private key\")"
+    )]
+    Pkcs12WithoutKey,
+    /// The key or file is encrypted and no password was given.
+    #[error("the {format} is password-protected: pass its password (CertificatePassword)")]
+    PasswordRequired {
+        /// What is encrypted.
+        format: CertificateFormat,
+    },
+    /// The password does not open the key or file.
+    #[error(
+        "the password does not decrypt the {format} (integrity check or decryption failed): pass \
+         the password the file was exported with"
+    )]
+    WrongPassword {
+        /// What could not be opened.
+        format: CertificateFormat,
+    },
+    /// The password has characters PKCS#12 cannot encode.
+    #[error(
+        "the password has characters outside the Basic Multilingual Plane, which PKCS#12 cannot \
+         encode: export the file again with another password"
+    )]
+    PasswordEncoding,
+    /// The key or file is encrypted with an algorithm this library does not implement.
+    #[error(
+        "the {format} is encrypted with {algorithm}, which is not supported: supported are PBES2 \
+         (PBKDF2 with HMAC-SHA-1/SHA-256, AES-128/256-CBC or 3DES), PKCS#12 \
+         pbeWithSHAAnd3-KeyTripleDES-CBC and pbeWithSHAAnd40BitRC2-CBC; convert with \
+         `openssl pkcs12 -in old.pfx -out new.pfx -export` (OpenSSL 3: AES-256-CBC) or \
+         `openssl pkcs8 -topk8 -v2 aes-256-cbc`"
+    )]
+    UnsupportedEncryption {
+        /// What is encrypted.
+        format: CertificateFormat,
+        /// The algorithm's name, or its object identifier when it has no known name.
+        algorithm: String,
+    },
+    /// The input is neither PEM nor PKCS#12.
+    #[error(
+        "the input is neither PEM text (-----BEGIN ...) nor a PKCS#12 (PFX) file: expected a \
+         certificate with its private key in one of these forms"
+    )]
+    UnrecognizedFormat,
     /// The PEM text could not be parsed.
     #[error("malformed PEM: {0}")]
     Pem(#[from] pem::PemError),
+    /// The PKCS#12 structure could not be parsed.
+    #[error("the file is not a valid PKCS#12 (PFX) file: its {part} cannot be read")]
+    InvalidPkcs12 {
+        /// Which part is malformed.
+        part: &'static str,
+    },
     /// The certificate DER could not be parsed.
     #[error("the certificate is not valid X.509 DER")]
     InvalidCertificate,
-    /// The key is not an RSA PKCS#8 key that aws-lc-rs accepts (2048 bits or more).
-    #[error("the private key is not an RSA PKCS#8 key of 2048 bits or more")]
+    /// The key is not an RSA key that the crypto backend accepts (2048 bits or more).
+    #[error(
+        "the private key is not an RSA key of 2048 bits or more (PKCS#8 or PKCS#1): Entra client \
+         assertions are RS256/PS256; create an RSA-2048 (or larger) certificate"
+    )]
     InvalidKey,
     /// The key does not belong to the certificate.
     #[error(
-        "the private key does not match the certificate's public key: Entra would reject every \
-         assertion (AADSTS700027); load the key that was generated with this certificate"
+        "the private key does not match the certificate's public key (nor any certificate in the \
+         input): Entra would reject every assertion (AADSTS700027); load the key that was \
+         generated with this certificate"
     )]
     KeyMismatch,
+    /// The certificate's validity ended.
+    #[error(
+        "the certificate expired at {} (it was valid from {}): Entra refuses assertions signed \
+         with it (AADSTS700027); create or renew a certificate and register it on the app",
+        utc(*.not_after), utc(*.not_before)
+    )]
+    Expired {
+        /// Start of validity.
+        not_before: std::time::SystemTime,
+        /// End of validity.
+        not_after: std::time::SystemTime,
+    },
+    /// The certificate's validity has not begun (beyond five minutes of clock skew).
+    #[error(
+        "the certificate is valid only from {} (until {}): check this machine's clock, or wait \
+         until then",
+        utc(*.not_before), utc(*.not_after)
+    )]
+    NotYetValid {
+        /// Start of validity.
+        not_before: std::time::SystemTime,
+        /// End of validity.
+        not_after: std::time::SystemTime,
+    },
+    /// The certificate file cannot be read.
+    #[error("cannot read the certificate file {path}")]
+    Io {
+        /// The path given.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Which form of certificate input an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CertificateFormat {
+    /// A PEM `ENCRYPTED PRIVATE KEY` (encrypted PKCS#8).
+    EncryptedPem,
+    /// A PKCS#12 (PFX) file.
+    Pkcs12,
+}
+
+impl std::fmt::Display for CertificateFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::EncryptedPem => "encrypted PEM private key (ENCRYPTED PRIVATE KEY)",
+            Self::Pkcs12 => "PKCS#12 (PFX) file",
+        })
+    }
+}
+
+/// A UTC time as RFC 3339 (`2026-12-06T20:00:00Z`).
+pub(crate) fn utc(t: std::time::SystemTime) -> String {
+    der::DateTime::from_system_time(t).map_or_else(|_| format!("{t:?}"), |d| d.to_string())
 }
 
 /// What is wrong with an incoming token offered as an on-behalf-of assertion (found before any
@@ -361,6 +481,15 @@ pub enum TokenError {
     /// renewed.
     #[error("the given token expired or was refused and cannot be renewed: supply a new token")]
     StaticTokenExpired,
+    /// A managed identity endpoint gave no token (it names the source and the fix).
+    #[error(transparent)]
+    ManagedIdentity(Box<crate::managed_identity::ManagedIdentityError>),
+}
+
+impl From<crate::managed_identity::ManagedIdentityError> for TokenError {
+    fn from(e: crate::managed_identity::ManagedIdentityError) -> Self {
+        Self::ManagedIdentity(Box::new(e))
+    }
 }
 
 impl From<AadstsError> for TokenError {
@@ -385,6 +514,8 @@ impl TokenError {
             Self::Timeout { .. } | Self::Transport(_) => true,
             Self::InvalidResponse { status, .. } => status.is_server_error(),
             Self::Rejected(e) => e.is_transient(),
+            Self::ManagedIdentity(e) => e.is_transient(),
+            Self::Credential(CredentialError::ManagedIdentity(e)) => e.is_transient(),
             _ => false,
         }
     }
@@ -434,6 +565,19 @@ pub enum CredentialError {
     /// RSA signing failed.
     #[error("signing the client assertion failed")]
     Signing,
+    /// The managed identity gave no token to send as the client assertion (a federated credential).
+    #[error("the managed identity's token for the client assertion: {0}")]
+    ManagedIdentity(#[source] Box<crate::managed_identity::ManagedIdentityError>),
+    /// The certificate expired while the client was running.
+    #[error(
+        "the client certificate expired at {}: Entra refuses assertions signed with it \
+         (AADSTS700027); load a renewed certificate",
+        utc(*.not_after)
+    )]
+    CertificateExpired {
+        /// End of the certificate's validity.
+        not_after: std::time::SystemTime,
+    },
 }
 
 /// Clips a value taken from input for a message: at most 120 characters, control characters and

@@ -53,8 +53,7 @@ impl Pkce {
     /// assert_eq!(p.challenge(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
     /// ```
     pub fn from_verifier(verifier: String) -> Self {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
-        let challenge = URL_SAFE_NO_PAD.encode(digest.as_ref());
+        let challenge = URL_SAFE_NO_PAD.encode(entra_core::crypto::sha256(verifier.as_bytes()));
         Self {
             verifier,
             challenge,

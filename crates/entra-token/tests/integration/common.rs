@@ -397,3 +397,42 @@ pub(crate) async fn redis_keys(
         .await
         .unwrap()
 }
+
+/// The PKCS#12 file `pfx` without its unencrypted safe (where the shrouded key bag is) and without
+/// its MAC: a certificate-only export.
+pub(crate) fn pkcs12_without_key_safe(pfx: &[u8]) -> Vec<u8> {
+    use der::asn1::{Any, OctetString};
+    use der::{Decode as _, Encode as _};
+    let mut pfx = pkcs12::pfx::Pfx::from_der(pfx).unwrap();
+    let content = pfx.auth_safe.content.decode_as::<OctetString>().unwrap();
+    let safes: Vec<cms::content_info::ContentInfo> = Vec::from_der(content.as_bytes()).unwrap();
+    let data = der::oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
+    let kept: Vec<_> = safes
+        .into_iter()
+        .filter(|s| s.content_type != data)
+        .collect();
+    let octets = OctetString::new(kept.to_der().unwrap()).unwrap();
+    pfx.auth_safe.content = Any::encode_from(&octets).unwrap();
+    pfx.mac_data = None;
+    pfx.to_der().unwrap()
+}
+
+/// An `EncryptedPrivateKeyInfo` (DER) naming the password-based scheme `oid` with PBE
+/// parameters (salt, 2048 iterations) around 32 bytes that are no key.
+pub(crate) fn encrypted_key_with_algorithm(oid: &str) -> Vec<u8> {
+    use der::asn1::{Any, OctetString};
+    use der::Encode as _;
+    let params = pkcs12::pbe_params::Pkcs12PbeParams {
+        salt: OctetString::new(vec![7u8; 8]).unwrap(),
+        iterations: 2048,
+    };
+    pkcs12::pbe_params::EncryptedPrivateKeyInfo {
+        encryption_algorithm: x509_cert::spki::AlgorithmIdentifierOwned {
+            oid: der::oid::ObjectIdentifier::new_unwrap(oid),
+            parameters: Some(Any::encode_from(&params).unwrap()),
+        },
+        encrypted_data: OctetString::new(vec![0u8; 32]).unwrap(),
+    }
+    .to_der()
+    .unwrap()
+}

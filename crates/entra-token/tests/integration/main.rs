@@ -11,6 +11,7 @@ mod common;
 mod load;
 
 mod cache;
+mod certificate_file;
 mod chain;
 mod client_credentials;
 mod device_code;
@@ -18,6 +19,7 @@ mod downstream;
 mod errors;
 mod extract;
 mod layer;
+mod managed_identity;
 mod obo;
 mod outage;
 mod public_client;

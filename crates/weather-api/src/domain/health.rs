@@ -33,6 +33,11 @@ pub struct Readiness {
     pub checks: ReadinessChecks,
     /// The checks that failed (`signing_keys`, `database`); empty when ready.
     pub missing: Vec<String>,
+    /// A configuration mistake that keeps a check from ever passing, naming the setting to fix (its
+    /// value and the identity provider's answer are in the service log, never here). Absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration_error: Option<String>,
 }
 
 /// Whether every readiness check passed.
@@ -75,7 +80,14 @@ impl Readiness {
             status,
             checks,
             missing,
+            configuration_error: None,
         }
+    }
+
+    /// This answer with the configuration mistake behind a failed check.
+    pub fn with_configuration_error(mut self, error: Option<String>) -> Self {
+        self.configuration_error = error;
+        self
     }
 }
 

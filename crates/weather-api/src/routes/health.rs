@@ -1,5 +1,7 @@
 //! `GET /healthz` (liveness: the process answers) and `GET /readyz` (readiness: signing keys loaded and
-//! the database answers; 503 otherwise, with `missing` naming what is not there). Both public and not
+//! the database answers; 503 otherwise, with `missing` naming what is not there, and
+//! `configuration_error` naming the setting when the identity provider refused the configured
+//! authority). Both public and not
 //! rate limited (probes). The database check is cached for one second
 //! ([`CachedPing`](crate::store::CachedPing)): a probe costs no query, and an outage shows within 1 s.
 //!
@@ -47,10 +49,18 @@ pub(crate) async fn healthz() -> Json<Liveness> {
 pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
     let signing_keys = state.validator.is_ready();
     let database = state.readiness.is_ready(state.store.as_ref()).await;
+    let configuration_error = match signing_keys {
+        true => None,
+        false => state
+            .validator
+            .configuration_error()
+            .map(|refused| state.azure_ad.refused_setting(&refused).public()),
+    };
     let readiness = Readiness::new(ReadinessChecks {
         signing_keys,
         database,
-    });
+    })
+    .with_configuration_error(configuration_error);
     if readiness.is_ready() {
         Ok(Json(readiness.to_json()).into_response())
     } else {

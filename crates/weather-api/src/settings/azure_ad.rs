@@ -97,6 +97,7 @@ impl AzureAdSettings {
             let path = format!("{}/", instance.path());
             instance.set_path(&path);
         }
+        check_instance_path("azure_ad.instance", &instance)?;
         let identity = match (ad.tenant_id, ad.client_id) {
             (None, None) => None,
             (Some(_), None) => {
@@ -258,6 +259,105 @@ impl AzureAdSettings {
     }
 }
 
+/// The setting to fix when the identity provider refused an authority's metadata
+/// ([`AzureAdSettings::refused_setting`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedSetting {
+    /// The settings key (`azure_ad.tenant_id`, `azure_ad.instance`, `azure_ad.b2c`, or those of an
+    /// `azure_ad.authorities` entry).
+    pub key: String,
+    /// What is wrong with it and how to fix it, without its value.
+    pub fix: &'static str,
+}
+
+impl RefusedSetting {
+    /// The text readiness shows anyone: the key and the fix, no value, no URL.
+    pub fn public(&self) -> String {
+        format!(
+            "{}: the identity provider refused this authority, so no signing keys can load ({}); \
+             the service log has the identity provider's answer",
+            self.key, self.fix
+        )
+    }
+}
+
+impl AzureAdSettings {
+    /// The settings key behind the identity provider's refusal of an authority's metadata (a 400
+    /// or 404 before any key loaded): the instance when it carries a path (a tenant pasted into
+    /// it), the B2C keys of a B2C authority, else the tenant id.
+    pub fn refused_setting(
+        &self,
+        refused: &entra_auth::discovery::MetadataRefused,
+    ) -> RefusedSetting {
+        let entry = refused
+            .authority()
+            .and_then(|name| self.authorities.iter().find(|a| a.name == name));
+        let (prefix, instance, b2c) = match entry {
+            Some(a) => (
+                format!("azure_ad.authorities.{}", a.name),
+                &a.instance,
+                a.b2c.is_some(),
+            ),
+            None => ("azure_ad".to_owned(), &self.instance, self.b2c.is_some()),
+        };
+        let (field, fix) = if instance.path() != "/" {
+            (
+                "instance",
+                "the instance has a path; it is the cloud's base URL such as \
+                 https://login.microsoftonline.com/, and the tenant belongs in tenant_id",
+            )
+        } else if b2c {
+            (
+                "b2c",
+                "the identity provider does not know this B2C tenant name or user flow (policy); \
+                 copy both from the B2C tenant's User flows page",
+            )
+        } else if refused.is_unknown_tenant() {
+            (
+                "tenant_id",
+                "the identity provider does not know this tenant (AADSTS90002); use the Directory \
+                 (tenant) ID from the app registration's Overview page, or a verified domain",
+            )
+        } else {
+            (
+                "tenant_id",
+                "the identity provider has no metadata for this tenant at this instance; check \
+                 tenant_id (the Directory (tenant) ID) and instance (the cloud's base URL)",
+            )
+        };
+        RefusedSetting {
+            key: format!("{prefix}.{field}"),
+            fix,
+        }
+    }
+}
+
+/// Refuses an instance URL whose path carries a tenant or an endpoint (`/{tenant}/`, `/common/`,
+/// `/v2.0/`, `/oauth2/`...): the instance is the cloud's base URL, and the metadata URL is built
+/// from it and the tenant, which would then appear twice.
+fn check_instance_path(key: &str, instance: &Url) -> Result<(), SettingsError> {
+    let pasted = instance.path_segments().into_iter().flatten().find(|seg| {
+        let seg = seg.to_ascii_lowercase();
+        uuid::Uuid::parse_str(&seg).is_ok()
+            || matches!(
+                seg.as_str(),
+                "common" | "organizations" | "consumers" | "v2.0" | "oauth2" | ".well-known"
+            )
+            || seg.ends_with(".onmicrosoft.com")
+    });
+    match pasted {
+        None => Ok(()),
+        Some(seg) => Err(SettingsError::invalid(
+            key,
+            format!(
+                "the instance's path contains {seg:?}, a tenant or endpoint: the instance is the \
+                 cloud's base URL (https://login.microsoftonline.com/ for the public cloud); put \
+                 the tenant in tenant_id"
+            ),
+        )),
+    }
+}
+
 /// Names the settings key behind an entra-auth configuration error.
 pub(crate) fn config_error(e: entra_auth::ConfigError) -> SettingsError {
     config_error_at("azure_ad", e)
@@ -281,6 +381,19 @@ fn config_error_at(prefix: &str, e: entra_auth::ConfigError) -> SettingsError {
         } => "azure_ad.token_cache_max_age_secs".to_owned(),
         _ => "azure_ad".to_owned(),
     };
+    if let E::MissingTenantAllowList { authority } = &e {
+        // entra-auth's message names its Rust opt-in; the service has settings only.
+        return SettingsError::invalid(
+            key,
+            format!(
+                "{prefix}.tenant_id is {authority:?}, which accepts tokens issued in any tenant: list \
+                 the directory (tenant) ids allowed to call this API in {prefix}.allowed_tenants \
+                 (JSON [\"<tenant id>\", ...], or WEATHER_API__{env}__ALLOWED_TENANTS=<id>,<id>), or set \
+                 {prefix}.tenant_id to your own tenant's id; no setting accepts every tenant",
+                env = prefix.to_ascii_uppercase().replace('.', "__"),
+            ),
+        );
+    }
     SettingsError::invalid(key, e.to_string())
 }
 
@@ -335,6 +448,7 @@ fn parse_authority(
                 let path = format!("{}/", u.path());
                 u.set_path(&path);
             }
+            check_instance_path(&format!("{prefix}.instance"), &u)?;
             u
         }
     };

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use entra_core::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -31,7 +31,9 @@ pub mod rate_limit;
 mod raw;
 
 pub(crate) use azure_ad::config_error;
-pub use azure_ad::{AuthoritySettings, AzureAdSettings, B2cSettings, Identity, PRIMARY_AUTHORITY};
+pub use azure_ad::{
+    AuthoritySettings, AzureAdSettings, B2cSettings, Identity, RefusedSetting, PRIMARY_AUTHORITY,
+};
 pub use mode::Mode;
 pub use rate_limit::RateLimitSettings;
 

@@ -180,7 +180,11 @@ async fn development_mode_on_a_network_bind_starts_when_dangerously_allowed() {
 
 /// Runs the binary in `dir` with `args` and exactly the `WEATHER_API__*` variables `env` until it exits:
 /// `Ok((exit code, stderr))`, or `Err(logs)` when it started serving instead (then it is killed).
-fn run_to_exit(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<(i32, String), String> {
+pub(crate) fn run_to_exit(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<(i32, String), String> {
     let mut command = command(dir);
     command.args(args);
     for (name, value) in env {

@@ -84,6 +84,122 @@ async fn identity_provider_outage_at_start_then_recovery_by_itself() {
 }
 
 #[tokio::test]
+async fn mistyped_tenant_id_is_a_configuration_error_named_in_the_log_and_readiness_not_an_outage()
+{
+    // A valid GUID that is no tenant: the development issuer answers its metadata as Entra does,
+    // 400 `invalid_tenant` with "AADSTS90002: Tenant '...' not found".
+    let mistyped = uuid::Uuid::new_v4().to_string();
+    let mut config = TestConfig::new().set("AZURE_AD__TENANT_ID", &mistyped);
+    config.warm_up = false;
+    let app = spawn_app_with(config).await;
+    let instance = app.issuer.issuer.instance().to_string();
+    // Readiness names the setting once the first refresh is refused (hang guard only).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let readiness = loop {
+        let response = app.get("/readyz", None).await;
+        assert_eq!(response.status().as_u16(), 503);
+        let body: Value = response.json().await.unwrap();
+        if body.get("configuration_error").is_some() {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "readiness never named a configuration error: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(readiness["missing"], json!(["signing_keys"]));
+    let named = readiness["configuration_error"].as_str().unwrap();
+    assert!(
+        named.starts_with("azure_ad.tenant_id: the identity provider refused this authority"),
+        "{named}"
+    );
+    assert!(named.contains("AADSTS90002"), "{named}");
+    // the anonymous answers carry neither the value nor where keys come from
+    for text in [named.to_owned(), readiness.to_string()] {
+        assert!(!text.contains(&mistyped), "{text}");
+        assert!(!text.contains(&instance), "{text}");
+    }
+    let token = app.token(Persona::Reader).unwrap();
+    let response = app.get("/api/reports", Some(&token)).await;
+    assert_eq!(response.status().as_u16(), 503);
+    let body = problem(response).await.to_string();
+    assert!(
+        !body.contains(&instance) && !body.contains(&mistyped),
+        "{body}"
+    );
+    // The log: one ERROR naming the key with the provider's own words, and no "last good keys"
+    // (there never were any).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ours = loop {
+        let ours: Vec<String> = crate::logging::capture()
+            .text()
+            .lines()
+            .filter(|l| l.contains(&mistyped))
+            .map(str::to_owned)
+            .collect();
+        if ours.iter().any(|l| l.contains("ERROR")) {
+            break ours;
+        }
+        assert!(Instant::now() < deadline, "no ERROR logged: {ours:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let errors: Vec<&String> = ours.iter().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let error = errors[0];
+    assert!(error.contains("setting=azure_ad.tenant_id"), "{error}");
+    assert!(
+        error.contains(&format!("AADSTS90002: Tenant '{mistyped}' not found")),
+        "{error}"
+    );
+    assert!(error.contains("status=400"), "{error}");
+    assert!(
+        !ours
+            .iter()
+            .any(|l| l.contains("keeping the last good keys")),
+        "{ours:#?}"
+    );
+    assert!(
+        ours.iter()
+            .any(|l| l.contains("WARN") && l.contains("no keys loaded yet")),
+        "{ours:#?}"
+    );
+    assert_eq!(
+        app.validator.configuration_error().unwrap().code(),
+        Some(90_002)
+    );
+}
+
+#[tokio::test]
+async fn instance_with_a_tenant_path_is_refused_at_start_naming_azure_ad_instance() {
+    for instance in [
+        format!("https://login.microsoftonline.com/{DEV_TENANT_ID}/"),
+        format!("https://login.microsoftonline.com/{DEV_TENANT_ID}/v2.0"),
+        "https://login.microsoftonline.com/contoso.onmicrosoft.com".to_owned(),
+        "https://login.microsoftonline.com/common/".to_owned(),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let env = [
+            ("WEATHER_API__AZURE_AD__TENANT_ID", DEV_TENANT_ID),
+            ("WEATHER_API__AZURE_AD__CLIENT_ID", DEV_API_CLIENT_ID),
+            ("WEATHER_API__AZURE_AD__INSTANCE", instance.as_str()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let err = weather_api::Settings::load(None, dir.path(), env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("azure_ad.instance: "), "{instance}: {err}");
+        assert!(
+            err.contains(
+                "the instance is the cloud's base URL (https://login.microsoftonline.com/"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("put the tenant in tenant_id"), "{err}");
+    }
+}
+
+#[tokio::test]
 async fn identity_provider_outage_after_warm_up_rejects_no_valid_request() {
     let app = spawn_app().await;
     app.issuer.issuer.set_outage(true);

@@ -63,6 +63,37 @@ fn multi_tenant_without_allow_list_names_the_key() {
 }
 
 #[test]
+fn common_tenant_without_allow_list_stops_the_binary_naming_the_settings_that_exist() {
+    for tenant in ["common", "organizations"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, stderr) = crate::dev_mode::run_to_exit(
+            dir.path(),
+            &[],
+            &[
+                ("WEATHER_API__BIND", "127.0.0.1:0"),
+                ("WEATHER_API__AZURE_AD__TENANT_ID", tenant),
+                ("WEATHER_API__AZURE_AD__CLIENT_ID", DEV_API_CLIENT_ID),
+            ],
+        )
+        .unwrap_or_else(|logs| panic!("{tenant}: served instead of stopping: {logs}"));
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "weather-api: invalid settings: azure_ad.allowed_tenants: azure_ad.tenant_id is \"{tenant}\", which accepts tokens issued in any tenant: list the directory (tenant) ids allowed to call this API in azure_ad.allowed_tenants"
+            )),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("WEATHER_API__AZURE_AD__ALLOWED_TENANTS=<id>,<id>"),
+            "{stderr}"
+        );
+        // no Rust method: a service's user has settings only
+        assert!(!stderr.contains("dangerous_accept_any_tenant"), "{stderr}");
+        assert!(!stderr.contains("()"), "{stderr}");
+    }
+}
+
+#[test]
 fn invalid_b2c_policy_names_the_key() {
     let err = load(&production(&[
         ("AZURE_AD__B2C__TENANT_NAME", "contoso"),
