@@ -6,13 +6,12 @@
 //! caller refreshes, the others keep using the still-valid token. An expired token is never
 //! served.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use crate::assertion::UserAssertion;
-use crate::cache::{CacheKey, MemoryCache, SharedCacheError};
+use crate::cache::{CacheKey, InFlight, MemoryCache, SharedCacheError};
 use crate::config::ConfidentialConfig;
 use crate::error::TokenError;
 use crate::response;
@@ -34,7 +33,7 @@ struct Inner {
     config: ConfidentialConfig,
     transport: Arc<dyn TokenTransport>,
     memory: MemoryCache,
-    in_flight: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
+    in_flight: InFlight,
     shared_down: AtomicBool,
     /// After a shared-cache failure, the shared cache is skipped until this instant.
     shared_retry_at: Mutex<Option<Instant>>,
@@ -98,7 +97,7 @@ impl ConfidentialClient {
                 config,
                 transport,
                 memory,
-                in_flight: Mutex::new(HashMap::new()),
+                in_flight: InFlight::default(),
                 shared_down: AtomicBool::new(false),
                 shared_retry_at: Mutex::new(None),
                 counters: Counters::default(),
@@ -223,11 +222,7 @@ impl ConfidentialClient {
             }
         }
 
-        let lock = KeyLock {
-            inner,
-            key,
-            lock: inner.key_lock(key),
-        };
+        let lock = inner.in_flight.key_lock(key);
         let _guard = match (lock.lock.try_lock(), stale.take()) {
             (Ok(g), stale_token) => {
                 stale = stale_token;
@@ -366,41 +361,7 @@ impl ConfidentialClient {
     }
 }
 
-/// A handle on a key's single-flight lock; dropping it (even when the caller's future is
-/// cancelled) removes the lock from the map once nobody else waits on it.
-struct KeyLock<'a> {
-    inner: &'a Inner,
-    key: CacheKey,
-    lock: Arc<tokio::sync::Mutex<()>>,
-}
-
-impl Drop for KeyLock<'_> {
-    fn drop(&mut self) {
-        self.inner.release_key_lock(&self.key, &self.lock);
-    }
-}
-
 impl Inner {
-    fn key_lock(&self, key: CacheKey) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self
-            .in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(map.entry(key).or_default())
-    }
-
-    /// Drops the key's lock from the map when no other caller holds a handle to it.
-    fn release_key_lock(&self, key: &CacheKey, lock: &Arc<tokio::sync::Mutex<()>>) {
-        let mut map = self
-            .in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // The map's handle and this caller's: nobody else waits.
-        if Arc::strong_count(lock) <= 2 {
-            map.remove(key);
-        }
-    }
-
     /// The shared cache, unless it failed less than `shared_cache_cooldown` ago.
     fn shared_cache(&self) -> Option<&dyn crate::cache::SharedCache> {
         let shared = self.config.shared_cache.as_deref()?;

@@ -13,7 +13,9 @@
 //!   `OnBehalfOf` extractor, from what entra-auth verified; or raw): malformed, expired, app-only
 //!   and foreign tokens are refused before any network call.
 //! * Token sources ([`TokenCredential`], after azure_core's): the confidential client, the public
-//!   client and a [`StaticToken`], taken by [`DownstreamApi`] and [`BearerLayer`].
+//!   client, a [`StaticToken`] and an Azure managed identity ([`ManagedIdentityCredential`]: the
+//!   instance metadata service, App Service, Azure Arc, Cloud Shell, Service Fabric, picked from the
+//!   variables the application passes), taken by [`DownstreamApi`] and [`BearerLayer`].
 //! * Errors ([`TokenError`]): the token endpoint's AADSTS codes explained with the fix
 //!   ([`AadstsError`]); `interaction_required` with `claims` becomes a [`ClaimsChallenge`]. Each
 //!   error is its own HTTP answer for the API's caller ([`TokenError::to_response`]: status,
@@ -144,6 +146,7 @@ pub mod error;
 #[cfg(feature = "axum")]
 pub mod extract;
 pub mod layer;
+pub mod managed_identity;
 pub mod public;
 pub mod token;
 pub mod token_credential;
@@ -172,6 +175,10 @@ pub use error::{
 #[cfg(feature = "axum")]
 pub use extract::{OnBehalfOf, OnBehalfOfRejection};
 pub use layer::{Bearer, BearerError, BearerLayer};
+pub use managed_identity::{
+    ManagedIdentityCredential, ManagedIdentityError, ManagedIdentityId, ManagedIdentityOptions,
+    ManagedIdentityRetry, ManagedIdentitySource,
+};
 pub use public::device::DeviceCodePrompt;
 pub use public::loopback::{LoopbackListener, Pkce};
 pub use public::{AuthResult, Interaction, PublicClient, TokenSource};

@@ -13,7 +13,7 @@ use crate::token::AccessToken;
 
 /// The longest lifetime accepted from a token response (Entra's maximum is 24 h); longer values
 /// are capped so that a broken endpoint cannot pin a token in the cache for years.
-const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Deserialize)]
 struct Success {
@@ -61,18 +61,28 @@ struct Failure {
 /// v1 endpoints send numbers as strings.
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum NumberOrString {
+pub(crate) enum NumberOrString {
     Number(u64),
     String(String),
 }
 
 impl NumberOrString {
-    fn seconds(&self) -> Option<u64> {
+    pub(crate) fn seconds(&self) -> Option<u64> {
         match self {
             Self::Number(n) => Some(*n),
             Self::String(s) => s.trim().parse().ok(),
         }
     }
+}
+
+/// When to refresh a token living `lifetime`: after `refresh_in` when the answer has a usable one,
+/// else after half the lifetime.
+pub(crate) fn refresh_after(refresh_in: Option<&NumberOrString>, lifetime: Duration) -> Duration {
+    refresh_in
+        .and_then(NumberOrString::seconds)
+        .map(Duration::from_secs)
+        .filter(|r| !r.is_zero() && *r < lifetime)
+        .unwrap_or(lifetime / 2)
 }
 
 /// Turns an answer into a token (issued at `now`) or a typed error.
@@ -145,13 +155,7 @@ fn parse_success(status: StatusCode, body: &[u8], now: SystemTime) -> Result<Tok
                 reason: "expires_in is missing, zero or not a number",
             })?;
     let lifetime = Duration::from_secs(lifetime).min(MAX_LIFETIME);
-    let refresh_in = ok
-        .refresh_in
-        .as_ref()
-        .and_then(NumberOrString::seconds)
-        .map(Duration::from_secs)
-        .filter(|r| !r.is_zero() && *r < lifetime)
-        .unwrap_or(lifetime / 2);
+    let refresh_in = refresh_after(ok.refresh_in.as_ref(), lifetime);
     let printable_or_none =
         |v: Option<String>| v.filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()));
     Ok(Tokens {

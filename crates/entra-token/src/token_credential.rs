@@ -7,6 +7,7 @@
 //! | [`ConfidentialClient`] | a token for the application (client credentials) | the on-behalf-of grant for that user |
 //! | [`PublicClient`] | the signed-in user's token, silently (cache, then refresh token) | refused: [`TokenError::OnBehalfOfUnsupported`] |
 //! | [`StaticToken`] | the token it was given | refused: [`TokenError::OnBehalfOfUnsupported`] |
+//! | [`ManagedIdentityCredential`](crate::ManagedIdentityCredential) | the managed identity's token for one `{resource}/.default` | refused: [`TokenError::OnBehalfOfUnsupported`] |
 //!
 //! The trait is object-safe: hold an `Arc<dyn TokenCredential>` to choose the source at run time.
 //!

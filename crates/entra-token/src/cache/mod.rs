@@ -9,6 +9,7 @@
 //! so a confidential client in a CLI can keep its app-only token across runs.
 
 mod file;
+mod flight;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
@@ -17,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use file::{Account, Cleared, FileCache};
 pub(crate) use file::{AccountEntry, Secret};
+pub(crate) use flight::InFlight;
 pub(crate) use memory::MemoryCache;
 #[cfg(feature = "redis")]
 pub use redis::{EncryptionKey, Keyring, RedisCache, RedisCacheConfig, DEFAULT_KEY_ID};

@@ -189,6 +189,11 @@ impl TokenError {
                 "the identity provider did not answer in time (transient): retry later",
             ),
             Self::Transport(_) => unavailable(),
+            Self::ManagedIdentity(e) if e.is_transient() => unavailable(),
+            Self::Credential(super::CredentialError::ManagedIdentity(e)) if e.is_transient() => {
+                unavailable()
+            }
+            Self::ManagedIdentity(_) => Answer::configuration(),
             Self::B2cOnBehalfOf { .. }
             | Self::InvalidScopes { .. }
             | Self::Credential(_)

@@ -481,6 +481,15 @@ pub enum TokenError {
     /// renewed.
     #[error("the given token expired or was refused and cannot be renewed: supply a new token")]
     StaticTokenExpired,
+    /// A managed identity endpoint gave no token (it names the source and the fix).
+    #[error(transparent)]
+    ManagedIdentity(Box<crate::managed_identity::ManagedIdentityError>),
+}
+
+impl From<crate::managed_identity::ManagedIdentityError> for TokenError {
+    fn from(e: crate::managed_identity::ManagedIdentityError) -> Self {
+        Self::ManagedIdentity(Box::new(e))
+    }
 }
 
 impl From<AadstsError> for TokenError {
@@ -505,6 +514,8 @@ impl TokenError {
             Self::Timeout { .. } | Self::Transport(_) => true,
             Self::InvalidResponse { status, .. } => status.is_server_error(),
             Self::Rejected(e) => e.is_transient(),
+            Self::ManagedIdentity(e) => e.is_transient(),
+            Self::Credential(CredentialError::ManagedIdentity(e)) => e.is_transient(),
             _ => false,
         }
     }
@@ -554,6 +565,9 @@ pub enum CredentialError {
     /// RSA signing failed.
     #[error("signing the client assertion failed")]
     Signing,
+    /// The managed identity gave no token to send as the client assertion (a federated credential).
+    #[error("the managed identity's token for the client assertion: {0}")]
+    ManagedIdentity(#[source] Box<crate::managed_identity::ManagedIdentityError>),
     /// The certificate expired while the client was running.
     #[error(
         "the client certificate expired at {}: Entra refuses assertions signed with it \

@@ -19,6 +19,7 @@ mod downstream;
 mod errors;
 mod extract;
 mod layer;
+mod managed_identity;
 mod obo;
 mod outage;
 mod public_client;

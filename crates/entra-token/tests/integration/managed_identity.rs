@@ -1,0 +1,694 @@
+//! The managed identity credential over real HTTP on 127.0.0.1: against the development issuer's
+//! emulated instance metadata service and App Service endpoint (tokens, user-assigned identities,
+//! throttling and start-up answers retried), and against small servers written here for what it does
+//! not emulate (Cloud Shell, Service Fabric, Azure Arc's challenge, garbage and slow answers).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::RawQuery;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::Router;
+use entra_dev::defaults::{
+    DEV_IDENTITY_HEADER, DEV_SYSTEM_MI_OBJECT_ID, DEV_USER_MI_CLIENT_ID, DEV_USER_MI_OBJECT_ID,
+    DEV_USER_MI_RESOURCE_ID,
+};
+use entra_dev::{DevIssuer, DevIssuerConfig, RunningDevIssuer};
+use entra_token::managed_identity::TOKEN_EXCHANGE_AUDIENCE;
+use entra_token::{
+    HttpOptions, ManagedIdentityCredential, ManagedIdentityError, ManagedIdentityId,
+    ManagedIdentityOptions, ManagedIdentityRetry, ManagedIdentitySource, Scopes, TokenCredential,
+    TokenError, TokenRequestOptions,
+};
+
+use crate::apps;
+use crate::common::{payload, unix_now};
+
+fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Retries in milliseconds, so that tests wait for no real backoff.
+fn fast_options() -> ManagedIdentityOptions {
+    ManagedIdentityOptions::default().with_retry(ManagedIdentityRetry::default().with_timing(
+        Duration::from_millis(5),
+        Duration::from_millis(20),
+        Duration::from_millis(5),
+        Duration::from_secs(5),
+    ))
+}
+
+fn imds_vars(dev: &RunningDevIssuer) -> Vec<(String, String)> {
+    vars(&[("AZURE_POD_IDENTITY_AUTHORITY_HOST", dev.url().as_str())])
+}
+
+fn app_service_vars(dev: &RunningDevIssuer, header: &str) -> Vec<(String, String)> {
+    let endpoint = dev.url().join("msi/token").unwrap();
+    vars(&[
+        ("IDENTITY_ENDPOINT", endpoint.as_str()),
+        ("IDENTITY_HEADER", header),
+    ])
+}
+
+async fn dev() -> RunningDevIssuer {
+    DevIssuer::spawn(DevIssuerConfig::default()).await.unwrap()
+}
+
+fn credential(vars: Vec<(String, String)>, id: ManagedIdentityId) -> ManagedIdentityCredential {
+    ManagedIdentityCredential::from_env_vars(vars, id, fast_options()).unwrap()
+}
+
+#[tokio::test]
+async fn imds_token_from_the_dev_issuer_is_cached_and_served_again() {
+    let dev = dev().await;
+    let mi = credential(imds_vars(&dev), ManagedIdentityId::SystemAssigned);
+    assert_eq!(mi.source(), ManagedIdentitySource::Imds);
+    let first = mi.acquire(TOKEN_EXCHANGE_AUDIENCE).await.unwrap();
+    let claims = payload(first.secret());
+    assert_eq!(claims["sub"], DEV_SYSTEM_MI_OBJECT_ID);
+    assert_eq!(claims["aud"], TOKEN_EXCHANGE_AUDIENCE);
+    let expires = first
+        .expires_at()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(
+        expires,
+        claims["exp"].as_u64().unwrap(),
+        "expires_on read from a string"
+    );
+    let second = mi.acquire(TOKEN_EXCHANGE_AUDIENCE).await.unwrap();
+    assert_eq!(second.secret(), first.secret());
+    assert_eq!(dev.issuer.stats().managed_identity_requests, 1);
+    assert_eq!(mi.requests_sent(), 1);
+}
+
+#[tokio::test]
+async fn app_service_token_from_the_dev_issuer_through_the_token_credential_trait() {
+    let dev = dev().await;
+    let mi = credential(
+        app_service_vars(&dev, DEV_IDENTITY_HEADER),
+        ManagedIdentityId::SystemAssigned,
+    );
+    assert_eq!(mi.source(), ManagedIdentitySource::AppService);
+    let scopes = Scopes::app_default(TOKEN_EXCHANGE_AUDIENCE);
+    let token = mi
+        .get_token(&scopes, TokenRequestOptions::default())
+        .await
+        .unwrap();
+    let claims = payload(token.secret());
+    assert_eq!(claims["oid"], DEV_SYSTEM_MI_OBJECT_ID);
+    let expires = token
+        .expires_at()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(
+        expires,
+        claims["exp"].as_u64().unwrap(),
+        "expires_on read from a number"
+    );
+    let delegated = Scopes::parse("api://x/read");
+    let err = mi
+        .get_token(&delegated, TokenRequestOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TokenError::InvalidScopes { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn user_assigned_identity_by_each_id_kind_on_imds_and_app_service() {
+    let dev = dev().await;
+    let ids = [
+        ManagedIdentityId::ClientId(DEV_USER_MI_CLIENT_ID.into()),
+        ManagedIdentityId::ObjectId(DEV_USER_MI_OBJECT_ID.into()),
+        ManagedIdentityId::ResourceId(DEV_USER_MI_RESOURCE_ID.into()),
+    ];
+    for id in ids {
+        for vars in [imds_vars(&dev), app_service_vars(&dev, DEV_IDENTITY_HEADER)] {
+            let mi = credential(vars, id.clone());
+            let token = mi.acquire(TOKEN_EXCHANGE_AUDIENCE).await.unwrap();
+            let claims = payload(token.secret());
+            assert_eq!(
+                claims["oid"],
+                DEV_USER_MI_OBJECT_ID,
+                "{id:?} {:?}",
+                mi.source()
+            );
+            assert_eq!(claims["xms_mirid"], DEV_USER_MI_RESOURCE_ID);
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_user_assigned_identity_is_refused_with_the_endpoints_words() {
+    let dev = dev().await;
+    let mi = credential(
+        imds_vars(&dev),
+        ManagedIdentityId::ClientId("99999999-9999-4999-8999-999999999999".into()),
+    );
+    let err = mi.acquire(TOKEN_EXCHANGE_AUDIENCE).await.unwrap_err();
+    let ManagedIdentityError::Refused {
+        platform,
+        status,
+        description,
+        ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*platform, ManagedIdentitySource::Imds);
+    assert_eq!(*status, 400);
+    assert_eq!(description, "Identity not found");
+    assert_eq!(mi.requests_sent(), 1, "a 400 is not retried");
+}
+
+#[tokio::test]
+async fn app_service_with_a_wrong_identity_header_is_refused_without_echoing_it() {
+    let dev = dev().await;
+    let mi = credential(
+        app_service_vars(&dev, "not-the-platforms-header"),
+        ManagedIdentityId::SystemAssigned,
+    );
+    let err = mi.acquire(TOKEN_EXCHANGE_AUDIENCE).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ManagedIdentityError::Refused {
+                platform: ManagedIdentitySource::AppService,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let text = format!("{err} {err:?} {mi:?}");
+    assert!(text.contains("App Service"), "{text}");
+    assert!(!text.contains("not-the-platforms-header"), "{text}");
+}
+
+#[tokio::test]
+async fn imds_429_410_and_500_are_retried_and_then_the_token_arrives() {
+    let dev = dev().await;
+    for status in [429, 410, 500, 404] {
+        let mi = credential(imds_vars(&dev), ManagedIdentityId::SystemAssigned);
+        dev.issuer.fail_managed_identity(status, 2).unwrap();
+        let token = mi.acquire(TOKEN_EXCHANGE_AUDIENCE).await;
+        assert!(token.is_ok(), "{status}: {token:?}");
+        assert_eq!(
+            mi.requests_sent(),
+            3,
+            "{status}: two refusals, then the token"
+        );
+    }
+}
+
+#[tokio::test]
+async fn imds_failing_past_the_retries_is_unavailable_naming_source_status_and_fix() {
+    let dev = dev().await;
+    let mi = credential(imds_vars(&dev), ManagedIdentityId::SystemAssigned);
+    dev.issuer.fail_managed_identity(503, 100).unwrap();
+    let err = mi.acquire(TOKEN_EXCHANGE_AUDIENCE).await.unwrap_err();
+    let ManagedIdentityError::Unavailable {
+        platform,
+        status,
+        attempts,
+        ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*platform, ManagedIdentitySource::Imds);
+    assert_eq!(*status, 503);
+    assert_eq!(*attempts, 4, "the first request and 3 retries");
+    assert_eq!(mi.requests_sent(), 4);
+    assert!(err.is_transient());
+    let text = err.to_string();
+    assert!(text.contains("instance metadata service"), "{text}");
+    assert!(text.contains("503"), "{text}");
+    assert!(text.contains("169.254.169.254"), "the fix: {text}");
+    let as_token_error = TokenError::from(err);
+    assert_eq!(as_token_error.status(), 503);
+    dev.issuer.fail_managed_identity(503, 0).unwrap();
+}
+
+#[tokio::test]
+async fn imds_410_is_retried_until_the_deadline_then_unavailable() {
+    let dev = dev().await;
+    let options =
+        ManagedIdentityOptions::default().with_retry(ManagedIdentityRetry::default().with_timing(
+            Duration::from_millis(5),
+            Duration::from_millis(5),
+            Duration::from_millis(100),
+            Duration::from_secs(1),
+        ));
+    let mi = ManagedIdentityCredential::from_env_vars(
+        imds_vars(&dev),
+        ManagedIdentityId::SystemAssigned,
+        options,
+    )
+    .unwrap();
+    dev.issuer.fail_managed_identity(410, 1000).unwrap();
+    let err = mi.acquire(TOKEN_EXCHANGE_AUDIENCE).await.unwrap_err();
+    let ManagedIdentityError::Unavailable {
+        status, attempts, ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*status, 410);
+    assert!(
+        *attempts >= 2,
+        "410 is retried past max_retries' kinds: {attempts}"
+    );
+    assert!(
+        u64::from(*attempts) <= 11,
+        "at most deadline / interval + 1 attempts: {attempts}"
+    );
+}
+
+/// Serves one route on 127.0.0.1:0.
+async fn serve(app: Router) -> apps::Running {
+    apps::serve(app).await.unwrap()
+}
+
+fn token_json(expires_on: serde_json::Value) -> String {
+    serde_json::json!({
+        "access_token": "header.payload.signature",
+        "expires_on": expires_on,
+        "resource": TOKEN_EXCHANGE_AUDIENCE,
+        "token_type": "Bearer",
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn garbage_answer_is_an_invalid_response_error() {
+    let app = Router::new().route(
+        "/msi/token",
+        get(|| async { (StatusCode::OK, "<html>welcome to the proxy</html>") }),
+    );
+    let server = serve(app).await;
+    let vars = vars(&[
+        ("IDENTITY_ENDPOINT", &format!("{}msi/token", server.url)),
+        ("IDENTITY_HEADER", "h"),
+    ]);
+    let mi = credential(vars, ManagedIdentityId::SystemAssigned);
+    let err = mi.acquire(TOKEN_EXCHANGE_AUDIENCE).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ManagedIdentityError::InvalidResponse {
+                platform: ManagedIdentitySource::AppService,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn slow_endpoint_is_a_timeout_error_within_the_configured_limit() {
+    let app = Router::new().route(
+        "/msi/token",
+        get(|| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            "late"
+        }),
+    );
+    let server = serve(app).await;
+    let vars = vars(&[
+        ("IDENTITY_ENDPOINT", &format!("{}msi/token", server.url)),
+        ("IDENTITY_HEADER", "h"),
+    ]);
+    let http = HttpOptions {
+        timeout: Duration::from_millis(300),
+        ..HttpOptions::default()
+    };
+    let mi = ManagedIdentityCredential::from_env_vars(
+        vars,
+        ManagedIdentityId::SystemAssigned,
+        fast_options().with_http(http),
+    )
+    .unwrap();
+    // A hang guard, not a timing assertion: the typed Timeout is what this proves.
+    let result = tokio::time::timeout(Duration::from_secs(10), mi.acquire(TOKEN_EXCHANGE_AUDIENCE))
+        .await
+        .expect("the credential's own timeout ends the call");
+    let err = result.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ManagedIdentityError::Timeout {
+                platform: ManagedIdentitySource::AppService,
+                after,
+            } if after == Duration::from_millis(300)
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+}
+
+#[test]
+fn source_is_picked_from_the_variables_in_msals_order() {
+    let pick = |pairs: &[(&str, &str)]| {
+        ManagedIdentityCredential::from_env_vars(
+            vars(pairs),
+            ManagedIdentityId::SystemAssigned,
+            ManagedIdentityOptions::default(),
+        )
+        .unwrap()
+        .source()
+    };
+    let endpoint = "http://127.0.0.1:40342/metadata/identity/oauth2/token";
+    assert_eq!(
+        pick(&[
+            (
+                "IDENTITY_ENDPOINT",
+                "https://10.0.0.4:2377/metadata/identity/oauth2/token"
+            ),
+            ("IDENTITY_HEADER", "h"),
+            ("IDENTITY_SERVER_THUMBPRINT", "ABCDEF"),
+            ("MSI_ENDPOINT", endpoint),
+        ]),
+        ManagedIdentitySource::ServiceFabric
+    );
+    assert_eq!(
+        pick(&[
+            ("IDENTITY_ENDPOINT", "http://localhost:42356/msi/token"),
+            ("IDENTITY_HEADER", "h"),
+            ("IMDS_ENDPOINT", "http://localhost:40342"),
+        ]),
+        ManagedIdentitySource::AppService
+    );
+    assert_eq!(
+        pick(&[
+            ("MSI_ENDPOINT", "http://localhost:50342/oauth2/token"),
+            ("IDENTITY_ENDPOINT", endpoint),
+            ("IMDS_ENDPOINT", "http://localhost:40342"),
+        ]),
+        ManagedIdentitySource::CloudShell
+    );
+    assert_eq!(
+        pick(&[
+            ("IDENTITY_ENDPOINT", endpoint),
+            ("IMDS_ENDPOINT", "http://localhost:40342"),
+        ]),
+        ManagedIdentitySource::AzureArc
+    );
+    assert_eq!(pick(&[]), ManagedIdentitySource::Imds);
+    assert_eq!(
+        pick(&[("IDENTITY_HEADER", "")]),
+        ManagedIdentitySource::Imds
+    );
+    assert_eq!(
+        pick(&[("IDENTITY_ENDPOINT", endpoint)]),
+        ManagedIdentitySource::Imds,
+        "IDENTITY_ENDPOINT alone names no source"
+    );
+}
+
+#[test]
+fn plain_http_to_a_remote_endpoint_is_refused_naming_the_variable() {
+    for (name, value) in [
+        ("IDENTITY_ENDPOINT", "http://metadata.example/msi/token"),
+        ("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://10.0.0.1/"),
+        ("MSI_ENDPOINT", "not a url"),
+    ] {
+        let mut pairs = vec![(name, value)];
+        if name == "IDENTITY_ENDPOINT" {
+            pairs.push(("IDENTITY_HEADER", "h"));
+        }
+        let err = ManagedIdentityCredential::from_env_vars(
+            vars(&pairs),
+            ManagedIdentityId::SystemAssigned,
+            ManagedIdentityOptions::default(),
+        )
+        .unwrap_err();
+        let ManagedIdentityError::InvalidEndpoint { variable, .. } = &err else {
+            panic!("{name}: {err:?}")
+        };
+        assert_eq!(*variable, name);
+    }
+    let imds = ManagedIdentityCredential::imds(
+        ManagedIdentityId::SystemAssigned,
+        ManagedIdentityOptions::default(),
+    )
+    .unwrap();
+    assert!(format!("{imds:?}").contains("http://169.254.169.254/metadata/identity/oauth2/token"));
+}
+
+#[test]
+fn user_assigned_is_refused_where_the_source_serves_only_the_system_assigned_identity() {
+    let endpoint = "http://127.0.0.1:40342/metadata/identity/oauth2/token";
+    for (pairs, source) in [
+        (
+            vec![("MSI_ENDPOINT", endpoint)],
+            ManagedIdentitySource::CloudShell,
+        ),
+        (
+            vec![("IDENTITY_ENDPOINT", endpoint), ("IMDS_ENDPOINT", endpoint)],
+            ManagedIdentitySource::AzureArc,
+        ),
+        (
+            vec![
+                ("IDENTITY_ENDPOINT", endpoint),
+                ("IDENTITY_HEADER", "h"),
+                ("IDENTITY_SERVER_THUMBPRINT", "AB"),
+            ],
+            ManagedIdentitySource::ServiceFabric,
+        ),
+    ] {
+        let err = ManagedIdentityCredential::from_env_vars(
+            vars(&pairs),
+            ManagedIdentityId::ClientId(DEV_USER_MI_CLIENT_ID.into()),
+            ManagedIdentityOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ManagedIdentityError::UserAssignedUnsupported { platform, kind: "client_id" } if platform == source),
+            "{source:?}: {err:?}"
+        );
+        assert!(err.to_string().contains(&source.to_string()), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn cloud_shell_posts_the_resource_form_with_the_metadata_header() {
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let record = Arc::clone(&seen);
+    let app = Router::new().route(
+        "/oauth2/token",
+        post(move |headers: HeaderMap, body: String| {
+            let record = Arc::clone(&record);
+            async move {
+                let metadata = headers
+                    .get("metadata")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                record.lock().unwrap().push(format!("{metadata:?} {body}"));
+                if metadata.as_deref() != Some("true") {
+                    return (StatusCode::BAD_REQUEST, "{}".to_owned());
+                }
+                (
+                    StatusCode::OK,
+                    token_json((unix_now() + 3600).to_string().into()),
+                )
+            }
+        }),
+    );
+    let server = serve(app).await;
+    let mi = credential(
+        vars(&[("MSI_ENDPOINT", &format!("{}oauth2/token", server.url))]),
+        ManagedIdentityId::SystemAssigned,
+    );
+    assert_eq!(mi.source(), ManagedIdentitySource::CloudShell);
+    let token = mi.acquire("https://management.azure.com/").await.unwrap();
+    assert_eq!(token.secret(), "header.payload.signature");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![r#"Some("true") resource=https%3A%2F%2Fmanagement.azure.com%2F"#.to_owned()]
+    );
+}
+
+#[tokio::test]
+async fn service_fabric_sends_its_secret_header_and_api_version() {
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let record = Arc::clone(&seen);
+    let app = Router::new().route(
+        "/metadata/identity/oauth2/token",
+        get(move |headers: HeaderMap, RawQuery(query): RawQuery| {
+            let record = Arc::clone(&record);
+            async move {
+                let secret = headers
+                    .get("secret")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                record
+                    .lock()
+                    .unwrap()
+                    .push(format!("{secret:?} {}", query.unwrap_or_default()));
+                (StatusCode::OK, token_json((unix_now() + 3600).into()))
+            }
+        }),
+    );
+    let server = serve(app).await;
+    let mi = credential(
+        vars(&[
+            (
+                "IDENTITY_ENDPOINT",
+                &format!("{}metadata/identity/oauth2/token", server.url),
+            ),
+            ("IDENTITY_HEADER", "sf-secret"),
+            ("IDENTITY_SERVER_THUMBPRINT", "0123ABCD"),
+        ]),
+        ManagedIdentityId::SystemAssigned,
+    );
+    assert_eq!(mi.source(), ManagedIdentitySource::ServiceFabric);
+    assert_eq!(mi.server_thumbprint(), Some("0123ABCD"));
+    mi.acquire("https://vault.azure.net").await.unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![r#"Some("sf-secret") api-version=2019-07-01-preview&resource=https%3A%2F%2Fvault.azure.net"#.to_owned()]
+    );
+    assert!(!format!("{mi:?}").contains("sf-secret"));
+}
+
+/// An Azure Arc endpoint: 401 with a challenge naming `key_path` until the request carries
+/// `Authorization: Basic {key}`; counts the authorized requests.
+async fn arc_server(
+    key_path: std::path::PathBuf,
+    key: &'static str,
+) -> (apps::Running, Arc<AtomicU64>) {
+    let authorized = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&authorized);
+    let app = Router::new().route(
+        "/metadata/identity/oauth2/token",
+        get(move |headers: HeaderMap, RawQuery(query): RawQuery| {
+            let count = Arc::clone(&count);
+            let key_path = key_path.clone();
+            async move {
+                assert!(query
+                    .unwrap_or_default()
+                    .starts_with("api-version=2019-11-01&resource="));
+                assert_eq!(headers["metadata"], "true");
+                match headers.get("authorization") {
+                    Some(v) => {
+                        count.fetch_add(1, Ordering::Relaxed);
+                        if v.to_str().unwrap() == format!("Basic {key}") {
+                            (
+                                StatusCode::OK,
+                                HeaderMap::new(),
+                                token_json((unix_now() + 3600).into()),
+                            )
+                        } else {
+                            (StatusCode::UNAUTHORIZED, HeaderMap::new(), "{}".to_owned())
+                        }
+                    }
+                    None => {
+                        let mut h = HeaderMap::new();
+                        h.insert(
+                            "www-authenticate",
+                            format!("Basic realm={}", key_path.display())
+                                .parse()
+                                .unwrap(),
+                        );
+                        (StatusCode::UNAUTHORIZED, h, String::new())
+                    }
+                }
+            }
+        }),
+    );
+    (serve(app).await, authorized)
+}
+
+fn arc_vars(server: &apps::Running) -> Vec<(String, String)> {
+    vars(&[
+        (
+            "IDENTITY_ENDPOINT",
+            &format!("{}metadata/identity/oauth2/token", server.url),
+        ),
+        ("IMDS_ENDPOINT", server.url.as_str()),
+    ])
+}
+
+#[tokio::test]
+async fn azure_arc_answers_the_challenge_with_the_key_file() {
+    let keys = tempfile::tempdir().unwrap();
+    let key_path = keys.path().join("challenge.key");
+    std::fs::write(&key_path, "arc-key-123\n").unwrap();
+    let (server, authorized) = arc_server(key_path, "arc-key-123").await;
+    let mi = ManagedIdentityCredential::from_env_vars(
+        arc_vars(&server),
+        ManagedIdentityId::SystemAssigned,
+        fast_options().with_arc_key_directory(keys.path()),
+    )
+    .unwrap();
+    assert_eq!(mi.source(), ManagedIdentitySource::AzureArc);
+    let token = mi.acquire("https://management.azure.com").await.unwrap();
+    assert_eq!(token.secret(), "header.payload.signature");
+    assert_eq!(mi.requests_sent(), 2, "the challenge, then the answer");
+    assert_eq!(authorized.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn azure_arc_challenge_naming_a_file_elsewhere_is_refused_before_reading_it() {
+    let keys = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let outside = elsewhere.path().join("stolen.key");
+    std::fs::write(&outside, "not-for-the-endpoint").unwrap();
+    let big = keys.path().join("big.key");
+    std::fs::write(&big, "x".repeat(5000)).unwrap();
+    let wrong_ext = keys.path().join("secret.txt");
+    std::fs::write(&wrong_ext, "nope").unwrap();
+    for path in [outside, big, wrong_ext] {
+        let (server, authorized) = arc_server(path.clone(), "unused").await;
+        let mi = ManagedIdentityCredential::from_env_vars(
+            arc_vars(&server),
+            ManagedIdentityId::SystemAssigned,
+            fast_options().with_arc_key_directory(keys.path()),
+        )
+        .unwrap();
+        let err = mi
+            .acquire("https://management.azure.com")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ManagedIdentityError::ArcChallenge { path: Some(p), .. } if *p == path),
+            "{path:?}: {err:?}"
+        );
+        assert_eq!(
+            authorized.load(Ordering::Relaxed),
+            0,
+            "{path:?}: nothing sent"
+        );
+        assert!(!err.to_string().contains("not-for-the-endpoint"));
+    }
+}
+
+#[tokio::test]
+async fn on_behalf_of_is_refused_by_a_managed_identity() {
+    let mi = ManagedIdentityCredential::imds(
+        ManagedIdentityId::SystemAssigned,
+        ManagedIdentityOptions::default(),
+    )
+    .unwrap();
+    let token = crate::common::user_token(entra_dev::defaults::ALICE_OID, unix_now() + 600);
+    let user = entra_token::UserAssertion::parse(&token).unwrap();
+    let scopes = Scopes::parse("api://x/read");
+    let err = mi
+        .get_token(&scopes, TokenRequestOptions::on_behalf_of(&user))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TokenError::OnBehalfOfUnsupported {
+                credential: "ManagedIdentityCredential"
+            }
+        ),
+        "{err:?}"
+    );
+}
