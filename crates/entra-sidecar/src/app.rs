@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use entra_auth::{Requirement, TokenValidator, VerifiedClaims};
+use entra_core::{ExposeSecret as _, SecretString};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
-use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::json;
 
 use crate::acquire::{Caller, Tokens};

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use entra_core::crypto::{self, RsaPrivateKey, RsaSignature};
-use secrecy::{ExposeSecret as _, SecretString};
+use entra_core::{ExposeSecret as _, SecretString};
 use url::Url;
 
 use crate::error::{CertificateError, CredentialError};

@@ -166,7 +166,7 @@ pub use config::{
 pub use credential::{AssertionAlgorithm, Certificate, ClientCredential, FederatedTokenFile};
 #[cfg(feature = "reqwest")]
 pub use downstream::{DownstreamApi, DownstreamError};
-pub use entra_core::{Clock, ManualClock, SystemClock};
+pub use entra_core::{Clock, ExposeSecret, ManualClock, SecretString, SystemClock};
 pub use error::{
     AadstsError, AadstsKind, AssertionError, CertificateError, CertificateFormat, ClaimsChallenge,
     ConfigError, CredentialError, FileCacheError, LoopbackError, SignInReason, TokenError,

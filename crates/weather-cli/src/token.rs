@@ -13,11 +13,9 @@ use entra_token::{
     TokenCredential, TokenError, TokenRequestOptions,
 };
 
-use secrecy::SecretString;
-
 use crate::config::{Authority, ConfigError, Settings};
 use crate::error::{CliError, ConnectFailure, Peer, TokenOrigin};
-use crate::secret::Secret;
+use entra_core::SecretString;
 
 /// Connect timeout of the identity provider's client (at most the call's time limit).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -99,22 +97,15 @@ pub(crate) fn user_scopes(settings: &Settings) -> Result<Scopes, ConfigError> {
 /// The confidential client's credential: its certificate file when one is set, else its secret.
 fn client_credential(settings: &Settings) -> Result<Option<ClientCredential>, CliError> {
     if let Some(path) = &settings.client_certificate {
-        let password = settings
-            .client_certificate_password
-            .as_ref()
-            .map(|p| SecretString::from(p.expose().to_owned()));
-        let certificate = Certificate::from_file(path, password.as_ref()).map_err(|source| {
-            ConfigError::Certificate {
+        let password = settings.client_certificate_password.as_ref();
+        let certificate =
+            Certificate::from_file(path, password).map_err(|source| ConfigError::Certificate {
                 path: path.clone(),
                 source,
-            }
-        })?;
+            })?;
         return Ok(Some(ClientCredential::certificate(certificate)));
     }
-    Ok(settings
-        .client_secret
-        .as_ref()
-        .map(|s| ClientCredential::secret(s.expose())))
+    Ok(settings.client_secret.clone().map(ClientCredential::Secret))
 }
 
 fn confidential_client(
@@ -140,7 +131,7 @@ fn confidential_client(
 #[derive(Debug)]
 enum Plan {
     /// Given outright.
-    Given(Secret),
+    Given(SecretString),
     /// From a token source: the active user's sign-in ([`PublicClient`], silently) or the
     /// client-credentials grant ([`ConfidentialClient`]).
     Source {
@@ -159,7 +150,7 @@ pub(crate) struct TokenProvider {
     plan: Plan,
     authority: Authority,
     current: Option<entra_token::AccessToken>,
-    given: Option<Secret>,
+    given: Option<SecretString>,
 }
 
 impl TokenProvider {
@@ -243,12 +234,12 @@ impl TokenProvider {
     /// # Errors
     /// [`CliError::SignInExpired`] / [`CliError::SignInRevoked`] (sign in again), and the token
     /// endpoint's refusals and failures ([`token_error`]).
-    pub(crate) async fn token(&mut self) -> Result<Secret, CliError> {
+    pub(crate) async fn token(&mut self) -> Result<SecretString, CliError> {
         if let Some(t) = &self.given {
             return Ok(t.clone());
         }
         if let Some(t) = &self.current {
-            return Ok(Secret::new(t.secret()));
+            return Ok(SecretString::from(t.secret()));
         }
         let token = match &self.plan {
             Plan::Given(t) => {
@@ -262,7 +253,7 @@ impl TokenProvider {
                 .await
                 .map_err(|e| self.source_error(e))?,
         };
-        let secret = Secret::new(token.secret());
+        let secret = SecretString::from(token.secret());
         self.current = Some(token);
         Ok(secret)
     }

@@ -42,8 +42,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use entra_core::SecretString;
 use http::StatusCode;
-use secrecy::SecretString;
 
 pub use arc::DEFAULT_ARC_KEY_DIRECTORY;
 pub use error::ManagedIdentityError;
