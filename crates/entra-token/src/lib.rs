@@ -176,8 +176,8 @@ pub use error::{
 pub use extract::{OnBehalfOf, OnBehalfOfRejection};
 pub use layer::{Bearer, BearerError, BearerLayer};
 pub use managed_identity::{
-    ManagedIdentityCredential, ManagedIdentityError, ManagedIdentityId, ManagedIdentityOptions,
-    ManagedIdentityRetry, ManagedIdentitySource,
+    ManagedIdentityAssertion, ManagedIdentityCredential, ManagedIdentityError, ManagedIdentityId,
+    ManagedIdentityOptions, ManagedIdentityRetry, ManagedIdentitySource,
 };
 pub use public::device::DeviceCodePrompt;
 pub use public::loopback::{LoopbackListener, Pkce};

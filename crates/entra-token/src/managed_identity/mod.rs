@@ -33,6 +33,7 @@
 //! [`source`]: ManagedIdentityCredential::source
 
 mod arc;
+mod assertion;
 mod error;
 mod response;
 mod source;
@@ -46,6 +47,7 @@ use entra_core::SecretString;
 use http::StatusCode;
 
 pub use arc::DEFAULT_ARC_KEY_DIRECTORY;
+pub use assertion::ManagedIdentityAssertion;
 pub use error::ManagedIdentityError;
 pub use source::{ManagedIdentitySource, IMDS_ADDRESS};
 
