@@ -10,6 +10,9 @@
 //! * [`http`]: THE HTTP client trait ([`HttpClient`], over `http::Request<Bytes>` /
 //!   `http::Response<Bytes>`), its [`HttpOptions`], and its one reqwest implementation
 //!   (`ReqwestClient`, feature `reqwest`, on by default);
+//! * [`SecretString`] and [`ExposeSecret`] (secrecy's): THE secret type of every crate of the
+//!   workspace (client secrets, tokens, connection strings): `Debug` never shows the value and it
+//!   is zeroed on drop; `expose_secret()` marks the one place that sends it;
 //! * `crypto` (feature `aws-lc-rs`, the default, or `ring`): the one cryptography backend choice,
 //!   with the digests, RSA signing and AES-256-GCM that entra-token needs.
 //!
@@ -30,3 +33,19 @@ pub mod http;
 pub use authority::{AuthorityError, PlainHttp, Tenant};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use http::{HttpClient, HttpError, HttpOptions};
+#[doc(no_inline)]
+pub use secrecy::{ExposeSecret, SecretString};
+
+#[cfg(test)]
+mod tests {
+    use super::{ExposeSecret as _, SecretString};
+
+    #[test]
+    fn secret_string_debug_never_shows_the_value() {
+        let s = SecretString::from("eyJhbGciOi.secret.value");
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("secret.value"), "{debug}");
+        assert!(debug.contains("REDACTED"), "{debug}");
+        assert_eq!(s.expose_secret(), "eyJhbGciOi.secret.value");
+    }
+}

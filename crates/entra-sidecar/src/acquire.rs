@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
+use entra_core::{ExposeSecret as _, SecretString};
 use entra_token::cache::SharedCache;
 use entra_token::{
     AccessToken, Authority, Certificate, ClientCredential, ClientStats, ConfidentialClient,
     ConfidentialConfig, Scopes, TokenError, UserAssertion,
 };
 use http::StatusCode;
-use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::problem::Failure;
 use crate::settings::{AzureAd, CredentialSource, SettingsError};

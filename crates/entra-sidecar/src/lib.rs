@@ -28,9 +28,9 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use entra_auth::{AuthConfig, TokenValidator};
+use entra_core::ExposeSecret as _;
 use entra_token::cache::SharedCache;
 use entra_token::cache::{EncryptionKey, RedisCache, RedisCacheConfig};
-use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
-use secrecy::SecretString;
+use entra_core::SecretString;
 use url::Url;
 
 use crate::config::{Configuration, SourceError};

@@ -1,7 +1,9 @@
 //! How the confidential client proves who it is: a client secret, a certificate (a signed client
 //! assertion, RFC 7523, with the `x5t#S256` header), or a federated token read from a file
 //! (workload identity: the file named by `AZURE_FEDERATED_TOKEN_FILE`, which the application reads
-//! from its environment and passes here as a path).
+//! from its environment and passes here as a path), or a managed identity's token for
+//! `api://AzureADTokenExchange` (the managed identity as a federated credential: no secret, no
+//! certificate; [`ClientCredential::managed_identity`]).
 //!
 //! `Debug` never shows a secret, a key or a token.
 
@@ -12,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use entra_core::crypto::{self, RsaPrivateKey, RsaSignature};
-use secrecy::{ExposeSecret as _, SecretString};
+use entra_core::{ExposeSecret as _, SecretString};
 use url::Url;
 
 use crate::error::{CertificateError, CredentialError};
@@ -31,6 +33,9 @@ pub enum ClientCredential {
     Certificate(Arc<Certificate>),
     /// A federated token read from a file (re-read when the file changes).
     FederatedTokenFile(Arc<FederatedTokenFile>),
+    /// A managed identity's token as a federated credential (its own cache, apart from the
+    /// tokens it buys).
+    ManagedIdentity(Arc<crate::managed_identity::ManagedIdentityAssertion>),
 }
 
 impl ClientCredential {
@@ -47,6 +52,27 @@ impl ClientCredential {
     /// A federated token file (see [`FederatedTokenFile::new`]).
     pub fn federated_token_file(path: impl Into<PathBuf>) -> Self {
         Self::FederatedTokenFile(Arc::new(FederatedTokenFile::new(path)))
+    }
+
+    /// A managed identity as the federated credential of the app registration: its token for
+    /// `api://AzureADTokenExchange` is the client assertion, for client credentials and
+    /// on-behalf-of alike (see [`ManagedIdentityAssertion`](crate::managed_identity::ManagedIdentityAssertion);
+    /// [`managed_identity_for_audience`](Self::managed_identity_for_audience) for sovereign clouds).
+    pub fn managed_identity(credential: crate::ManagedIdentityCredential) -> Self {
+        Self::ManagedIdentity(Arc::new(
+            crate::managed_identity::ManagedIdentityAssertion::new(credential),
+        ))
+    }
+
+    /// As [`managed_identity`](Self::managed_identity), the token asked for `audience` (the
+    /// federated credential's audience, e.g. `api://AzureADTokenExchangeUSGov`).
+    pub fn managed_identity_for_audience(
+        credential: crate::ManagedIdentityCredential,
+        audience: impl Into<String>,
+    ) -> Self {
+        Self::ManagedIdentity(Arc::new(
+            crate::managed_identity::ManagedIdentityAssertion::with_audience(credential, audience),
+        ))
     }
 
     /// Appends this credential's form fields (`client_secret`, or `client_assertion_type` and
@@ -76,6 +102,17 @@ impl ClientCredential {
                     JWT_BEARER_ASSERTION_TYPE.to_owned(),
                 ));
                 form.push(("client_assertion", token.expose_secret().to_owned()));
+            }
+            Self::ManagedIdentity(mi) => {
+                let token = mi
+                    .token()
+                    .await
+                    .map_err(|e| CredentialError::ManagedIdentity(Box::new(e)))?;
+                form.push((
+                    "client_assertion_type",
+                    JWT_BEARER_ASSERTION_TYPE.to_owned(),
+                ));
+                form.push(("client_assertion", token.secret().to_owned()));
             }
         }
         Ok(())

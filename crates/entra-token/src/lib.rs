@@ -166,7 +166,7 @@ pub use config::{
 pub use credential::{AssertionAlgorithm, Certificate, ClientCredential, FederatedTokenFile};
 #[cfg(feature = "reqwest")]
 pub use downstream::{DownstreamApi, DownstreamError};
-pub use entra_core::{Clock, ManualClock, SystemClock};
+pub use entra_core::{Clock, ExposeSecret, ManualClock, SecretString, SystemClock};
 pub use error::{
     AadstsError, AadstsKind, AssertionError, CertificateError, CertificateFormat, ClaimsChallenge,
     ConfigError, CredentialError, FileCacheError, LoopbackError, SignInReason, TokenError,
@@ -176,8 +176,8 @@ pub use error::{
 pub use extract::{OnBehalfOf, OnBehalfOfRejection};
 pub use layer::{Bearer, BearerError, BearerLayer};
 pub use managed_identity::{
-    ManagedIdentityCredential, ManagedIdentityError, ManagedIdentityId, ManagedIdentityOptions,
-    ManagedIdentityRetry, ManagedIdentitySource,
+    ManagedIdentityAssertion, ManagedIdentityCredential, ManagedIdentityError, ManagedIdentityId,
+    ManagedIdentityOptions, ManagedIdentityRetry, ManagedIdentitySource,
 };
 pub use public::device::DeviceCodePrompt;
 pub use public::loopback::{LoopbackListener, Pkce};

@@ -18,7 +18,7 @@ fn settings(redis_url: Option<String>) -> RateLimitSettings {
         read: quota,
         write: quota,
         max_callers: 100_000,
-        redis_url: redis_url.map(secrecy::SecretString::from),
+        redis_url: redis_url.map(entra_core::SecretString::from),
         redis_timeout: Duration::from_millis(200),
         redis_key_prefix: format!("weather-api-bench:{}:", std::process::id()),
     }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::error::{CliError, ConnectFailure, Missing, Peer, ServiceFailure, TokenOrigin};
-use crate::secret::Secret;
+use entra_core::{ExposeSecret as _, SecretString};
 
 /// A stored report, as the service answers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,11 +178,11 @@ pub(crate) fn next_link<'a>(values: impl IntoIterator<Item = &'a str>, base: &Ur
 pub(crate) async fn send(
     http: &reqwest::Client,
     request: &ApiRequest,
-    token: &Secret,
+    token: &SecretString,
 ) -> Result<ApiResponse, CliError> {
     let mut builder = http
         .request(request.method.clone(), request.url.clone())
-        .bearer_auth(token.expose())
+        .bearer_auth(token.expose_secret())
         .header(reqwest::header::ACCEPT, "application/json");
     if let Some(body) = &request.body {
         builder = builder.json(body);

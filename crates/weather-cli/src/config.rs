@@ -15,7 +15,9 @@
 //! }
 //! ```
 //!
-//! Other keys: `authority`, `instance`, `client_secret`, `scope`, `user_scope`. Unknown keys are errors.
+//! Other keys: `authority`, `instance`, `client_secret`, `client_certificate` (a PEM or PKCS#12 file
+//! with its key, used instead of the secret), `client_certificate_password`, `scope`, `user_scope`.
+//! Unknown keys are errors.
 //!
 //! (Over 500 lines only because of its unit tests, a third of the file: one per settings rule.)
 
@@ -25,7 +27,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::args::GlobalArgs;
-use crate::secret::Secret;
+use entra_core::SecretString;
 
 /// The service's default address (`cargo run -p weather-api`).
 pub(crate) const DEFAULT_API_URL: &str = "http://127.0.0.1:8000";
@@ -97,6 +99,15 @@ pub(crate) enum ConfigError {
     /// The authority or client settings are not what entra-token accepts.
     #[error("identity settings: {0}")]
     Authority(entra_token::ConfigError),
+    /// The client certificate cannot be loaded (wrong password, no key, expired, ...).
+    #[error("client_certificate {path}")]
+    Certificate {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and how to fix it.
+        #[source]
+        source: entra_token::CertificateError,
+    },
     /// `weather login` needs the token cache to keep the sign-in.
     #[error("login: the sign-in is kept in the token cache, which is off (--no-cache) or has no directory (set XDG_DATA_HOME or HOME)")]
     LoginWithoutCache,
@@ -117,7 +128,11 @@ pub(crate) struct FileConfig {
     /// Confidential client id.
     pub(crate) client_id: Option<String>,
     /// Confidential client secret.
-    pub(crate) client_secret: Option<Secret>,
+    pub(crate) client_secret: Option<SecretString>,
+    /// Confidential client certificate file (PEM or PKCS#12), instead of the secret.
+    pub(crate) client_certificate: Option<PathBuf>,
+    /// Its password.
+    pub(crate) client_certificate_password: Option<SecretString>,
     /// Client-credentials scope.
     pub(crate) scope: Option<String>,
     /// The API's client id.
@@ -206,7 +221,11 @@ pub(crate) struct Settings {
     /// Confidential client for client credentials.
     pub(crate) client_id: Option<String>,
     /// Its secret.
-    pub(crate) client_secret: Option<Secret>,
+    pub(crate) client_secret: Option<SecretString>,
+    /// Or its certificate file (PEM or PKCS#12), which wins over the secret.
+    pub(crate) client_certificate: Option<PathBuf>,
+    /// The certificate's password.
+    pub(crate) client_certificate_password: Option<SecretString>,
     /// Client-credentials scope.
     pub(crate) scope: Option<String>,
     /// Public client for login.
@@ -214,7 +233,7 @@ pub(crate) struct Settings {
     /// Scopes a user signs in for.
     pub(crate) user_scope: Option<String>,
     /// A token given outright.
-    pub(crate) token: Option<Secret>,
+    pub(crate) token: Option<SecretString>,
     /// Use the token cache.
     pub(crate) use_cache: bool,
     /// Print JSON.
@@ -308,12 +327,18 @@ pub(crate) fn resolve(args: &GlobalArgs, file: FileConfig) -> Result<Settings, C
     let client_secret = args
         .client_secret
         .clone()
-        .map(Secret::new)
+        .map(SecretString::from)
         .or(file.client_secret)
         .or_else(|| {
             (is_development && client_id.as_deref() == Some(dev::DAEMON_CLIENT_ID))
-                .then(|| Secret::new(dev::DAEMON_CLIENT_SECRET))
+                .then(|| SecretString::from(dev::DAEMON_CLIENT_SECRET))
         });
+    let client_certificate = args.client_certificate.clone().or(file.client_certificate);
+    let client_certificate_password = args
+        .client_certificate_password
+        .clone()
+        .map(SecretString::from)
+        .or(file.client_certificate_password);
     let scope = args.scope.clone().or(file.scope).or_else(|| {
         api_client_id
             .as_ref()
@@ -334,6 +359,8 @@ pub(crate) fn resolve(args: &GlobalArgs, file: FileConfig) -> Result<Settings, C
         authority,
         client_id,
         client_secret,
+        client_certificate,
+        client_certificate_password,
         scope,
         public_client_id,
         user_scope,
@@ -341,7 +368,7 @@ pub(crate) fn resolve(args: &GlobalArgs, file: FileConfig) -> Result<Settings, C
             .token
             .clone()
             .filter(|t| !t.is_empty())
-            .map(Secret::new),
+            .map(SecretString::from),
         use_cache: !args.no_cache,
         json: args.json,
         timeout: std::time::Duration::from_secs(args.timeout.max(1)),
@@ -351,6 +378,7 @@ pub(crate) fn resolve(args: &GlobalArgs, file: FileConfig) -> Result<Settings, C
 #[cfg(test)]
 mod tests {
     use super::*;
+    use entra_core::ExposeSecret as _;
 
     fn args() -> GlobalArgs {
         GlobalArgs {
@@ -376,7 +404,10 @@ mod tests {
             )
         );
         assert_eq!(s.client_id.as_deref(), Some(dev::DAEMON_CLIENT_ID));
-        assert_eq!(s.client_secret.unwrap().expose(), dev::DAEMON_CLIENT_SECRET);
+        assert_eq!(
+            s.client_secret.unwrap().expose_secret(),
+            dev::DAEMON_CLIENT_SECRET
+        );
         assert_eq!(
             s.scope.as_deref(),
             Some("api://a9e7b3c1-5d2f-4e6a-8b9c-1d2e3f4a5b6c/.default")
@@ -430,7 +461,7 @@ mod tests {
             "https://login.microsoftonline.com/t-file/"
         );
         assert_eq!(s.client_id.as_deref(), Some("client-flag"));
-        assert_eq!(s.client_secret.unwrap().expose(), "secret-file");
+        assert_eq!(s.client_secret.unwrap().expose_secret(), "secret-file");
         assert_eq!(s.scope.as_deref(), Some("api://api-file/.default"));
         assert_eq!(
             s.user_scope.as_deref(),

@@ -23,7 +23,6 @@ mod interactive;
 mod output;
 mod progress;
 mod run;
-mod secret;
 mod session;
 mod terminal;
 mod token;

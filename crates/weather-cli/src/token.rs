@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use entra_token::{
-    Authority as TokenAuthority, ClientCredential, ConfidentialClient, ConfidentialConfig,
-    FileCache, HttpOptions, PublicClient, PublicConfig, Scopes, SignInReason, TokenCredential,
-    TokenError, TokenRequestOptions,
+    Authority as TokenAuthority, Certificate, ClientCredential, ConfidentialClient,
+    ConfidentialConfig, FileCache, HttpOptions, PublicClient, PublicConfig, Scopes, SignInReason,
+    TokenCredential, TokenError, TokenRequestOptions,
 };
 
 use crate::config::{Authority, ConfigError, Settings};
 use crate::error::{CliError, ConnectFailure, Peer, TokenOrigin};
-use crate::secret::Secret;
+use entra_core::SecretString;
 
 /// Connect timeout of the identity provider's client (at most the call's time limit).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -94,22 +94,32 @@ pub(crate) fn user_scopes(settings: &Settings) -> Result<Scopes, ConfigError> {
         })
 }
 
+/// The confidential client's credential: its certificate file when one is set, else its secret.
+fn client_credential(settings: &Settings) -> Result<Option<ClientCredential>, CliError> {
+    if let Some(path) = &settings.client_certificate {
+        let password = settings.client_certificate_password.as_ref();
+        let certificate =
+            Certificate::from_file(path, password).map_err(|source| ConfigError::Certificate {
+                path: path.clone(),
+                source,
+            })?;
+        return Ok(Some(ClientCredential::certificate(certificate)));
+    }
+    Ok(settings.client_secret.clone().map(ClientCredential::Secret))
+}
+
 fn confidential_client(
     settings: &Settings,
     client_id: &str,
-    secret: &Secret,
+    credential: ClientCredential,
     cache: Option<FileCache>,
 ) -> Result<ConfidentialClient, CliError> {
     let (instance, tenant) = split_authority(&settings.authority);
     let authority = TokenAuthority::tenant(&tenant)
         .and_then(|a| a.with_instance(&instance))
         .map_err(ConfigError::Authority)?;
-    let mut builder = ConfidentialConfig::builder(
-        authority,
-        client_id,
-        ClientCredential::secret(secret.expose()),
-    )
-    .http(http_options(settings));
+    let mut builder =
+        ConfidentialConfig::builder(authority, client_id, credential).http(http_options(settings));
     if let Some(cache) = cache {
         builder = builder.shared_cache(Arc::new(cache));
     }
@@ -121,7 +131,7 @@ fn confidential_client(
 #[derive(Debug)]
 enum Plan {
     /// Given outright.
-    Given(Secret),
+    Given(SecretString),
     /// From a token source: the active user's sign-in ([`PublicClient`], silently) or the
     /// client-credentials grant ([`ConfidentialClient`]).
     Source {
@@ -140,7 +150,7 @@ pub(crate) struct TokenProvider {
     plan: Plan,
     authority: Authority,
     current: Option<entra_token::AccessToken>,
-    given: Option<Secret>,
+    given: Option<SecretString>,
 }
 
 impl TokenProvider {
@@ -165,19 +175,25 @@ impl TokenProvider {
                     .map_err(|e| token_error(TokenError::Cache(e), settings, TokenOrigin::User))?,
                 _ => None,
             };
-            match (active, cache, &settings.client_id, &settings.client_secret) {
+            let has_credential =
+                settings.client_secret.is_some() || settings.client_certificate.is_some();
+            match (active, cache, &settings.client_id, has_credential) {
                 (Some(account), Some(cache), _, _) => Plan::Source {
                     credential: Arc::new(public_client(settings, cache)?),
                     scopes: user_scopes(settings)?,
                     origin: TokenOrigin::User,
                     who: account.display_name(),
                 },
-                (None, cache, Some(client_id), Some(secret)) => {
+                (None, cache, Some(client_id), true) => {
                     let scope = settings.scope.as_deref().ok_or(ConfigError::Missing {
                         key: "scope",
                         how: "set --api-client-id (api_client_id in the settings file) or --scope",
                     })?;
-                    let client = confidential_client(settings, client_id, secret, cache)?;
+                    let credential = client_credential(settings)?.ok_or(ConfigError::Missing {
+                        key: "client_secret",
+                        how: "set --client-secret or --client-certificate",
+                    })?;
+                    let client = confidential_client(settings, client_id, credential, cache)?;
                     Plan::Source {
                         who: client.config().client_id().to_owned(),
                         credential: Arc::new(client),
@@ -218,12 +234,12 @@ impl TokenProvider {
     /// # Errors
     /// [`CliError::SignInExpired`] / [`CliError::SignInRevoked`] (sign in again), and the token
     /// endpoint's refusals and failures ([`token_error`]).
-    pub(crate) async fn token(&mut self) -> Result<Secret, CliError> {
+    pub(crate) async fn token(&mut self) -> Result<SecretString, CliError> {
         if let Some(t) = &self.given {
             return Ok(t.clone());
         }
         if let Some(t) = &self.current {
-            return Ok(Secret::new(t.secret()));
+            return Ok(SecretString::from(t.secret()));
         }
         let token = match &self.plan {
             Plan::Given(t) => {
@@ -237,7 +253,7 @@ impl TokenProvider {
                 .await
                 .map_err(|e| self.source_error(e))?,
         };
-        let secret = Secret::new(token.secret());
+        let secret = SecretString::from(token.secret());
         self.current = Some(token);
         Ok(secret)
     }

@@ -16,8 +16,8 @@ mod redis;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub(crate) use file::AccountEntry;
 pub use file::{Account, Cleared, FileCache};
-pub(crate) use file::{AccountEntry, Secret};
 pub(crate) use flight::InFlight;
 pub(crate) use memory::MemoryCache;
 #[cfg(feature = "redis")]

@@ -20,8 +20,8 @@
 use std::time::{Duration, SystemTime};
 
 use entra_core::crypto::{self, Aes256Gcm, AES_256_GCM_NONCE_LEN as NONCE_LEN};
+use entra_core::{ExposeSecret as _, SecretString};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use secrecy::{ExposeSecret as _, SecretString};
 
 use super::{CacheKey, SharedCache, SharedCacheError, StoredToken};
 use crate::error::ConfigError;

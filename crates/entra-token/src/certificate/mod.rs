@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use der::Decode as _;
-use secrecy::SecretString;
+use entra_core::SecretString;
 use zeroize::Zeroizing;
 
 use crate::credential::Certificate;

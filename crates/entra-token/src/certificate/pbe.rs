@@ -7,8 +7,8 @@ use cbc::cipher::{BlockDecryptMut as _, InnerIvInit as _, KeyIvInit as _};
 use der::asn1::BmpString;
 use der::oid::ObjectIdentifier;
 use der::{Decode as _, Encode as _};
+use entra_core::{ExposeSecret as _, SecretString};
 use pkcs12::kdf::{derive_key, Pkcs12KeyType};
-use secrecy::{ExposeSecret as _, SecretString};
 use x509_cert::spki::AlgorithmIdentifierOwned;
 use zeroize::Zeroizing;
 

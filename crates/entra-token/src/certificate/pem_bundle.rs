@@ -2,7 +2,7 @@
 //! `PRIVATE KEY` (PKCS#8), `RSA PRIVATE KEY` (PKCS#1) or `ENCRYPTED PRIVATE KEY` (PKCS#8
 //! encrypted with PBES2 or a PKCS#12 PBE).
 
-use secrecy::SecretString;
+use entra_core::SecretString;
 use zeroize::Zeroizing;
 
 use super::{normalise_key, pbe, KeyMaterial};

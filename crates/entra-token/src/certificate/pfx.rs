@@ -5,7 +5,7 @@
 use der::asn1::{AnyRef, OctetString};
 use der::oid::ObjectIdentifier;
 use der::Decode as _;
-use secrecy::SecretString;
+use entra_core::SecretString;
 use zeroize::Zeroizing;
 
 use super::{normalise_key, pbe, KeyMaterial};

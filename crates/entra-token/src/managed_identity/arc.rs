@@ -7,9 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
+use entra_core::SecretString;
 use http::header::WWW_AUTHENTICATE;
 use http::HeaderMap;
-use secrecy::SecretString;
 
 use super::error::ManagedIdentityError;
 

@@ -33,6 +33,7 @@
 //! [`source`]: ManagedIdentityCredential::source
 
 mod arc;
+mod assertion;
 mod error;
 mod response;
 mod source;
@@ -42,10 +43,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use entra_core::SecretString;
 use http::StatusCode;
-use secrecy::SecretString;
 
 pub use arc::DEFAULT_ARC_KEY_DIRECTORY;
+pub use assertion::ManagedIdentityAssertion;
 pub use error::ManagedIdentityError;
 pub use source::{ManagedIdentitySource, IMDS_ADDRESS};
 

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use entra_core::{ExposeSecret as _, SecretString};
 use http::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION};
-use secrecy::{ExposeSecret as _, SecretString};
 use url::Url;
 
 use super::error::ManagedIdentityError;

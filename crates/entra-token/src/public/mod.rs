@@ -25,13 +25,14 @@ use base64::Engine as _;
 use http::StatusCode;
 use url::Url;
 
-use crate::cache::{Account, AccountEntry, Secret};
+use crate::cache::{Account, AccountEntry};
 use crate::config::PublicConfig;
 use crate::error::{clip, SignInReason, TokenError};
 use crate::response::{self, Tokens};
 use crate::token::{AccessToken, Scopes};
 use crate::transport::{post_bounded, TokenTransport};
 use device::{DeviceCodePrompt, Poll, DEVICE_CODE_GRANT};
+use entra_core::{ExposeSecret as _, SecretString};
 use loopback::{LoopbackListener, Pkce};
 
 /// The OpenID Connect scopes every sign-in adds: an ID token (the account) and a refresh token.
@@ -221,7 +222,7 @@ impl PublicClient {
         let form = vec![
             ("grant_type", "refresh_token".to_owned()),
             ("client_id", c.client_id.clone()),
-            ("refresh_token", refresh_token.expose().to_owned()),
+            ("refresh_token", refresh_token.expose_secret().to_owned()),
             ("scope", sign_in_scope(&ask)),
         ];
         // The file lock is held across the redemption: a refresh token is spent once.
@@ -235,7 +236,7 @@ impl PublicClient {
         match answer {
             Ok(tokens) => {
                 if let Some(rotated) = &tokens.refresh_token {
-                    entry.refresh_token = Some(Secret::new(rotated.as_str()));
+                    entry.refresh_token = Some(SecretString::from(rotated.as_str()));
                 }
                 entry.put_access_token(
                     scopes.as_str(),
@@ -417,7 +418,7 @@ impl PublicClient {
             account: account.clone(),
             client_id: c.client_id.clone(),
             instance: c.authority.instance().as_str().to_owned(),
-            refresh_token: tokens.refresh_token.as_deref().map(Secret::new),
+            refresh_token: tokens.refresh_token.as_deref().map(SecretString::from),
             access_tokens: Vec::new(),
         });
         entry.put_access_token(

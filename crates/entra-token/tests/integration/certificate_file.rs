@@ -11,11 +11,11 @@ use base64::Engine as _;
 use entra_dev::{
     defaults, CertificateFileFormat, DevIssuer, DevIssuerConfig, GeneratedCertificate,
 };
+use entra_token::SecretString;
 use entra_token::{
     Authority, Certificate, CertificateError, CertificateFormat, ClientCredential,
     ConfidentialClient, ConfidentialConfig, CredentialError, Scopes, TokenError,
 };
-use secrecy::SecretString;
 
 use crate::common;
 

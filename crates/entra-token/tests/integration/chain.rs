@@ -13,9 +13,10 @@ use axum::Router;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use entra_auth::ManualClock;
+use entra_dev::testing::{Answer, Browser};
 use entra_dev::{
-    defaults, ClientCertificate, DevIssuer, DevIssuerConfig, FederatedCredential, LoginForm,
-    MfaDemand, RunningDevIssuer, Subject, TokenRequest,
+    defaults, ClientCertificate, DevIssuer, DevIssuerConfig, FederatedCredential, MfaDemand,
+    RunningDevIssuer, Subject, TokenRequest,
 };
 use entra_token::{
     AadstsKind, AssertionAlgorithm, AssertionError, Certificate, ClientCredential,
@@ -254,11 +255,9 @@ async fn sign_in_with_claims(w: &World, challenge: &str) -> String {
     let b64 = bearer.param("claims").unwrap();
     let claims = String::from_utf8(STANDARD.decode(b64).unwrap()).unwrap();
     // Where the challenge says to sign in again: the issuer's authorize endpoint.
-    let authorize = bearer.param("authorization_uri").unwrap().to_owned();
-    let page = w
-        .http
-        .get(authorize)
-        .query(&[
+    let authorize = url::Url::parse_with_params(
+        bearer.param("authorization_uri").unwrap(),
+        &[
             ("client_id", defaults::DEV_PUBLIC_CLIENT_ID),
             ("response_type", "code"),
             ("redirect_uri", REDIRECT),
@@ -269,21 +268,17 @@ async fn sign_in_with_claims(w: &World, challenge: &str) -> String {
             ("code_challenge", CHALLENGE),
             ("code_challenge_method", "S256"),
             ("claims", &claims),
-        ])
-        .send()
+        ],
+    )
+    .unwrap();
+    let location = Browser::new()
+        .unwrap()
+        .sign_in(
+            authorize.as_str(),
+            Answer::accept(defaults::ALICE_USERNAME, &[defaults::SCOPE_READ]),
+        )
         .await
         .unwrap();
-    assert_eq!(page.status(), 200);
-    let form = LoginForm::parse(&page.text().await.unwrap()).unwrap();
-    let res = w
-        .http
-        .post(form.action())
-        .form(&form.accept(defaults::ALICE_USERNAME, &[defaults::SCOPE_READ]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 302);
-    let location = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
     let code = location
         .query_pairs()
         .find(|(k, _)| k == "code")

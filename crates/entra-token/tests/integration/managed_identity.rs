@@ -692,3 +692,151 @@ async fn on_behalf_of_is_refused_by_a_managed_identity() {
         "{err:?}"
     );
 }
+
+/// A confidential client of the development issuer whose credential is the development system-assigned
+/// managed identity (a federated credential of `client_id`'s registration).
+fn fic_client(
+    dev: &RunningDevIssuer,
+    client_id: &str,
+) -> (entra_token::ConfidentialClient, ManagedIdentityCredential) {
+    let mi = credential(imds_vars(dev), ManagedIdentityId::SystemAssigned);
+    let credential = entra_token::ClientCredential::managed_identity(mi.clone());
+    (client_with(dev, client_id, credential), mi)
+}
+
+/// A confidential client of the development issuer with `credential`.
+fn client_with(
+    dev: &RunningDevIssuer,
+    client_id: &str,
+    credential: entra_token::ClientCredential,
+) -> entra_token::ConfidentialClient {
+    let authority = entra_token::Authority::tenant(entra_dev::defaults::DEV_TENANT_ID)
+        .unwrap()
+        .with_instance(dev.url().as_str())
+        .unwrap();
+    let config = entra_token::ConfidentialConfig::builder(authority, client_id, credential)
+        .build()
+        .unwrap();
+    entra_token::ConfidentialClient::new(config).unwrap()
+}
+
+#[tokio::test]
+async fn managed_identity_as_federated_credential_buys_app_tokens_and_is_fetched_once() {
+    let dev = dev().await;
+    let daemon = entra_dev::defaults::DEV_DAEMON_CLIENT_ID;
+    let (client, mi) = fic_client(&dev, daemon);
+    let api = Scopes::app_default(entra_dev::defaults::DEV_API_APP_ID_URI);
+
+    let token = client.acquire_for_app(&api).await.unwrap();
+    let claims = payload(token.secret());
+    assert_eq!(claims["azp"], daemon);
+    assert_eq!(
+        claims["azpacr"], "2",
+        "a client assertion authenticated the client"
+    );
+    assert_eq!(claims["aud"], entra_dev::defaults::DEV_API_CLIENT_ID);
+    // A token the API refused: a new one is bought, with the managed identity's cached token.
+    let other = client.reacquire_for_app(&api, &token).await.unwrap();
+    assert_ne!(other.secret(), token.secret());
+    // Cached apart: two tokens bought, the managed identity's token fetched once.
+    let stats = dev.issuer.stats();
+    assert_eq!(stats.client_credentials_requests, 2);
+    assert_eq!(stats.managed_identity_requests, 1);
+    assert_eq!(mi.requests_sent(), 1);
+    assert_eq!(client.stats().token_requests, 2);
+    // The bought token is served from the client's cache; nothing is asked again.
+    client.acquire_for_app(&api).await.unwrap();
+    assert_eq!(dev.issuer.stats().token_requests, 2);
+    assert_eq!(dev.issuer.stats().managed_identity_requests, 1);
+}
+
+#[tokio::test]
+async fn managed_identity_as_federated_credential_serves_on_behalf_of() {
+    let dev = dev().await;
+    let api = entra_dev::defaults::DEV_API_CLIENT_ID;
+    let (client, mi) = fic_client(&dev, api);
+    let alice = dev
+        .issuer
+        .mint(&entra_dev::TokenRequest {
+            scopes: vec![entra_dev::defaults::SCOPE_READ.into()],
+            ..entra_dev::TokenRequest::default()
+        })
+        .unwrap();
+    let user = entra_token::UserAssertion::parse(&alice).unwrap();
+    let scopes = Scopes::parse(&format!(
+        "{}/{}",
+        entra_dev::defaults::DEV_DOWNSTREAM_API_APP_ID_URI,
+        entra_dev::defaults::SCOPE_DOWNSTREAM_READ
+    ));
+    let token = client.acquire_on_behalf_of(&user, &scopes).await.unwrap();
+    let claims = payload(token.secret());
+    assert_eq!(claims["oid"], entra_dev::defaults::ALICE_OID);
+    assert_eq!(claims["azp"], api);
+    assert_eq!(claims["scp"], entra_dev::defaults::SCOPE_DOWNSTREAM_READ);
+    // And as the app, with the same managed identity token.
+    client
+        .acquire_for_app(&Scopes::app_default(
+            entra_dev::defaults::DEV_API_APP_ID_URI,
+        ))
+        .await
+        .unwrap();
+    let stats = dev.issuer.stats();
+    assert_eq!(stats.on_behalf_of_requests, 1);
+    assert_eq!(stats.client_credentials_requests, 1);
+    assert_eq!(stats.managed_identity_requests, 1);
+    assert_eq!(mi.requests_sent(), 1);
+}
+
+#[tokio::test]
+async fn managed_identity_for_an_audience_the_registration_does_not_trust_is_refused_700212() {
+    let dev = dev().await;
+    let mi = credential(imds_vars(&dev), ManagedIdentityId::SystemAssigned);
+    let client = client_with(
+        &dev,
+        entra_dev::defaults::DEV_DAEMON_CLIENT_ID,
+        entra_token::ClientCredential::managed_identity_for_audience(
+            mi,
+            format!("api://{}", entra_dev::defaults::DEV_API_CLIENT_ID),
+        ),
+    );
+    let err = client
+        .acquire_for_app(&Scopes::app_default(
+            entra_dev::defaults::DEV_API_APP_ID_URI,
+        ))
+        .await
+        .unwrap_err();
+    let TokenError::Rejected(a) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(a.error, "invalid_client");
+    assert_eq!(a.codes.first(), Some(&700_212), "{a:?}");
+}
+
+#[tokio::test]
+async fn managed_identity_endpoint_down_is_a_transient_credential_error_of_the_client() {
+    let dev = dev().await;
+    let (client, _mi) = fic_client(&dev, entra_dev::defaults::DEV_DAEMON_CLIENT_ID);
+    dev.issuer.fail_managed_identity(503, 100).unwrap();
+    let err = client
+        .acquire_for_app(&Scopes::app_default(
+            entra_dev::defaults::DEV_API_APP_ID_URI,
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            TokenError::Credential(entra_token::CredentialError::ManagedIdentity(e))
+                if matches!(**e, ManagedIdentityError::Unavailable { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    assert_eq!(err.status(), 503);
+    assert_eq!(
+        dev.issuer.stats().token_requests,
+        0,
+        "nothing sent to the token endpoint"
+    );
+    dev.issuer.fail_managed_identity(503, 0).unwrap();
+}

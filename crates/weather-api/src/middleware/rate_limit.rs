@@ -191,7 +191,7 @@ impl RateLimiter {
     pub fn new(config: &RateLimitSettings) -> Result<Self, redis::RedisError> {
         let shared = match &config.redis_url {
             Some(url) => Some(SharedGcra::new(
-                secrecy::ExposeSecret::expose_secret(url),
+                entra_core::ExposeSecret::expose_secret(url),
                 config.redis_timeout,
                 config.redis_key_prefix.clone(),
             )?),

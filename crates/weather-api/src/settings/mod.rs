@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use entra_core::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use url::Url;
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 use super::raw::{RawQuota, RawRateLimit};
 use super::SettingsError;
 use crate::domain::Quota;
-use secrecy::SecretString;
+use entra_core::SecretString;
 
 /// The limiter's configuration, parsed.
 #[derive(Debug, Clone)]

@@ -200,7 +200,7 @@ pub async fn connect(url: &DatabaseUrl) -> Result<Arc<dyn ReportStore>, StoreErr
     Ok(match url {
         DatabaseUrl::Sqlite(url) => Arc::new(SqliteStore::connect(url).await?),
         DatabaseUrl::Postgres(url) => {
-            Arc::new(PostgresStore::connect(secrecy::ExposeSecret::expose_secret(url)).await?)
+            Arc::new(PostgresStore::connect(entra_core::ExposeSecret::expose_secret(url)).await?)
         }
     })
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use entra_core::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::{CurrentWeather, UpstreamError, WeatherProvider};

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use entra_core::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{from_unix, is_live, unix};
@@ -38,24 +39,19 @@ impl Account {
     }
 }
 
-/// A secret string kept in the file: `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub(crate) struct Secret(String);
-
-impl Secret {
-    pub(crate) fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
+/// Writes a secret into the file (the one place it is stored in clear, in a 0600 file).
+fn exposed<S: serde::Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(secret.expose_secret())
 }
 
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[REDACTED]")
+/// As [`exposed`], for an optional secret.
+fn exposed_opt<S: serde::Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(s) => serializer.serialize_some(s.expose_secret()),
+        None => serializer.serialize_none(),
     }
 }
 
@@ -67,7 +63,8 @@ pub(crate) struct StoredAccessToken {
     /// The scopes granted (`scope` of the answer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) granted: Option<String>,
-    pub(crate) token: Secret,
+    #[serde(serialize_with = "exposed")]
+    pub(crate) token: SecretString,
     /// Unix seconds.
     pub(crate) expires_at: u64,
 }
@@ -80,8 +77,12 @@ pub(crate) struct AccountEntry {
     pub(crate) client_id: String,
     /// The authority's instance (`https://login.microsoftonline.com/`).
     pub(crate) instance: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) refresh_token: Option<Secret>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "exposed_opt"
+    )]
+    pub(crate) refresh_token: Option<SecretString>,
     #[serde(default)]
     pub(crate) access_tokens: Vec<StoredAccessToken>,
 }
@@ -102,7 +103,7 @@ impl AccountEntry {
             .map(|t| {
                 let at = from_unix(t.expires_at);
                 (
-                    AccessToken::new(t.token.expose().into(), at, at),
+                    AccessToken::new(t.token.expose_secret().into(), at, at),
                     t.granted.clone(),
                 )
             })
@@ -130,7 +131,7 @@ impl AccountEntry {
         self.access_tokens.push(StoredAccessToken {
             scopes: scopes.to_owned(),
             granted,
-            token: Secret::new(token.secret()),
+            token: SecretString::from(token.secret()),
             expires_at: unix(token.expires_at()),
         });
     }
@@ -140,7 +141,8 @@ impl AccountEntry {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct AppToken {
     pub(crate) key: String,
-    pub(crate) token: Secret,
+    #[serde(serialize_with = "exposed")]
+    pub(crate) token: SecretString,
     pub(crate) expires_at: u64,
     pub(crate) refresh_at: u64,
 }

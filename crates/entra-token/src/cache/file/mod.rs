@@ -37,8 +37,9 @@ use crate::token::AccessToken;
 use crate::transport::BoxFuture;
 use disk::{blocking, create_private_dir, io, private_file, FileLock};
 pub use document::Account;
-pub(crate) use document::{AccountEntry, Secret};
+pub(crate) use document::AccountEntry;
 use document::{AppToken, Document, VERSION};
+use entra_core::{ExposeSecret as _, SecretString};
 
 /// Called with (the file, where it was moved) when a corrupt file is set aside.
 type SetAsideHook = Arc<dyn Fn(&Path, &Path) + Send + Sync>;
@@ -355,7 +356,7 @@ impl SharedCache for FileCache {
                 .find(|t| t.key == hex && is_live(t.expires_at, now))
                 .map(|t| {
                     AccessToken::new(
-                        t.token.expose().into(),
+                        t.token.expose_secret().into(),
                         from_unix(t.expires_at),
                         from_unix(t.refresh_at),
                     )
@@ -379,7 +380,7 @@ impl SharedCache for FileCache {
                 .retain(|t| t.key != hex && is_live(t.expires_at, now));
             locked.doc.app_tokens.push(AppToken {
                 key: hex,
-                token: Secret::new(token.secret()),
+                token: SecretString::from(token.secret()),
                 expires_at: unix(token.expires_at()),
                 refresh_at: unix(token.refresh_at()),
             });
@@ -411,7 +412,7 @@ mod tests {
             },
             client_id: "c".into(),
             instance: "https://login.example/".into(),
-            refresh_token: Some(Secret::new("refresh-secret-value")),
+            refresh_token: Some(SecretString::from("refresh-secret-value")),
             access_tokens: Vec::new(),
         }
     }
