@@ -47,9 +47,12 @@ pub(crate) async fn spawn_dev_service() -> TestService {
 
 /// The service configured for "Entra ID": an in-process `entra-dev` issuer on its own port.
 pub(crate) async fn spawn_entra_service() -> TestService {
-    let issuer = DevIssuer::spawn(DevIssuerConfig::default())
-        .await
-        .expect("issuer starts");
+    spawn_entra_service_with(DevIssuerConfig::default()).await
+}
+
+/// As [`spawn_entra_service`], with the issuer's registrations in `config`.
+pub(crate) async fn spawn_entra_service_with(config: DevIssuerConfig) -> TestService {
+    let issuer = DevIssuer::spawn(config).await.expect("issuer starts");
     spawn(Some(issuer)).await
 }
 
