@@ -318,20 +318,28 @@ async fn validate_inner(state: &AppState, parts: &Parts) -> Result<Response, Fai
             .check(&claims)
             .map_err(|e| Failure::MissingScope(Box::new(e)))?;
     }
-    Ok(Json(ValidateResult {
-        protocol: "Bearer",
-        token: &token,
-        claims: claims.raw(),
-    })
-    .into_response())
+    Ok(validate_result(&token, claims.payload_json()))
 }
 
-/// `ValidateAuthorizationHeaderResult` of Microsoft's document, in its field order.
-#[derive(serde::Serialize)]
-struct ValidateResult<'a> {
-    protocol: &'static str,
-    token: &'a str,
-    claims: &'a serde_json::Map<String, serde_json::Value>,
+/// `ValidateAuthorizationHeaderResult` of Microsoft's document, in its field order: the claims are
+/// the verified payload's JSON text as the token carried it, so a cached token's answer builds no
+/// claims map (and the verified-token cache keeps none).
+fn validate_result(token: &str, payload_json: &str) -> Response {
+    let token = serde_json::Value::from(token).to_string();
+    let mut body = String::with_capacity(token.len() + payload_json.len() + 40);
+    body.push_str(r#"{"protocol":"Bearer","token":"#);
+    body.push_str(&token);
+    body.push_str(r#","claims":"#);
+    body.push_str(payload_json);
+    body.push('}');
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// `DownstreamApiResult` of Microsoft's document, in its field order.

@@ -673,6 +673,52 @@ async fn token_expired_within_entra_auths_clock_skew_is_401_before_the_token_end
     assert_eq!(w.stat("token_requests").await, 0);
 }
 
+#[tokio::test]
+async fn token_expiring_within_the_exchange_margin_is_refused_before_the_token_endpoint() {
+    let w = World::default().await;
+    // Ten seconds left: entra-auth accepts it, but by the time an exchange reaches the identity
+    // provider it may have expired there (AADSTS500133).
+    let expiring = w.mint(TokenRequest {
+        issued_at: Some(SystemTime::now() - Duration::from_secs(3590)),
+        lifetime: Some(Duration::from_secs(3600)),
+        ..TokenRequest::default()
+    });
+    let read = defaults::SCOPE_DOWNSTREAM_READ;
+    let err = obo(&w.client, &expiring, read).await.unwrap_err();
+    let TokenError::Assertion(AssertionError::ExpiresTooSoon {
+        in_secs,
+        margin_secs,
+    }) = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert!(*in_secs <= 10, "{in_secs}");
+    assert_eq!(*margin_secs, UserAssertion::EXPIRY_MARGIN.as_secs());
+    assert!(
+        err.to_string().ends_with(
+            "the caller must get a fresh token (refresh or sign in again) and call again"
+        ),
+        "{err}"
+    );
+    // Through A over HTTP: 401 invalid_token telling the caller to get a fresh token.
+    let reply = w.call("read", &expiring).await;
+    reply.assert_problem(401, "invalid_token");
+    let detail = reply.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("too soon to exchange it") && detail.contains("get a fresh token"),
+        "{detail}"
+    );
+    assert_eq!(w.stat("token_requests").await, 0);
+    // Two minutes left is enough: exchanged at the issuer.
+    let fresh_enough = w.mint(TokenRequest {
+        issued_at: Some(SystemTime::now() - Duration::from_secs(3480)),
+        lifetime: Some(Duration::from_secs(3600)),
+        ..TokenRequest::default()
+    });
+    obo(&w.client, &fresh_enough, read).await.unwrap();
+    assert_eq!(w.stat("on_behalf_of_requests").await, 1);
+}
+
 /// What a front in the path to the issuer's token endpoint does.
 #[derive(Clone)]
 enum Front {
