@@ -63,6 +63,11 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// The README's snippets, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub mod defaults;
 
 // Vocabulary and signing (leaf modules).
