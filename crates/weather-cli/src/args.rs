@@ -283,14 +283,8 @@ mod tests {
 
     #[test]
     fn report_takes_description_city_state_and_defaults_country_to_us() {
-        let cli = parse(&[
-            "report",
-            "Misty sunrise",
-            "--city",
-            "Portland",
-            "--state",
-            "OR",
-        ]);
+        let args = ["report", "Misty sunrise", "--city=Portland", "--state=OR"];
+        let cli = parse(&args);
         let Some(Command::Report(r)) = cli.command else {
             panic!("not a report command");
         };

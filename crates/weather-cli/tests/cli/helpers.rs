@@ -40,6 +40,16 @@ impl Drop for TestService {
     }
 }
 
+/// `weather report "Misty sunrise" --city Portland --state OR`: a report the service stores.
+pub(crate) const REPORT_MISTY_PORTLAND: &[&str] = &[
+    "report",
+    "Misty sunrise",
+    "--city",
+    "Portland",
+    "--state",
+    "OR",
+];
+
 /// The service in development mode: no identity settings, the development issuer under `/dev-issuer/`.
 pub(crate) async fn spawn_dev_service() -> TestService {
     spawn(None).await

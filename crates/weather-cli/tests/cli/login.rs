@@ -4,7 +4,7 @@
 use entra_dev::testing::{Answer, Browser as TestBrowser};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
-use crate::helpers::{spawn_dev_service, Run, TestService, Weather};
+use crate::helpers::{spawn_dev_service, Run, TestService, Weather, REPORT_MISTY_PORTLAND};
 
 /// What the browser did.
 pub(crate) enum Browser<'a> {
@@ -136,17 +136,7 @@ async fn login_through_the_browser_caches_the_users_token_and_commands_use_it() 
         .as_str()
         .is_some_and(|r| r.len() >= 40));
 
-    weather
-        .run(&[
-            "report",
-            "Misty sunrise",
-            "--city",
-            "Portland",
-            "--state",
-            "OR",
-        ])
-        .await
-        .ok();
+    weather.run(REPORT_MISTY_PORTLAND).await.ok();
     let listed = weather.run(&["reports"]).await;
     assert!(listed.ok().contains("portland, or, us  Misty sunrise"));
     assert_eq!(
