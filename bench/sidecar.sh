@@ -19,25 +19,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH="$ROOT/bench"
 RESULTS=${RESULTS:-$BENCH/results/sidecar-$(date -u +%Y-%m-%d-%H%M).md}
 WORK=$(mktemp -d /tmp/entra-sidecar-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-log() { echo "bench: $*" >&2; }
-die() { log "$*"; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() {
-  for _ in $(seq 300); do
-    if [ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" = 200 ]; then return 0; fi
-    sleep 0.1
-  done
-  die "no 200 from $1 within 30 s"
-}
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
 for tool in wrk hey; do
   command -v "$tool" >/dev/null || { log "installing $tool from Debian's packages"; apt-get install -y -q "$tool" >&2; }
 done
@@ -47,15 +30,10 @@ log "building entra-sidecar and entra-dev (release)"
 SIDECAR="$ROOT/target/release/entra-sidecar"
 ENTRA_DEV="$ROOT/target/release/entra-dev"
 
-export ENTRA_DEV_HOME="$WORK/entra-dev"
-IPORT=$(free_port)
-ISSUER="http://127.0.0.1:$IPORT/"
-RUST_LOG=warn "$ENTRA_DEV" serve --bind "127.0.0.1:$IPORT" >"$WORK/issuer.log" 2>&1 &
-PIDS+=($!)
-wait_http "${ISSUER}stats"
+start_issuer "$ENTRA_DEV"
 log "minting 1 + $POOL distinct tokens"
-"$ENTRA_DEV" token --instance "$ISSUER" --scope weather.read 2>/dev/null >"$WORK/one.txt"
-"$ENTRA_DEV" token --instance "$ISSUER" --scope weather.read --count "$POOL" 2>/dev/null >"$WORK/pool.txt"
+mint_pool "$ENTRA_DEV" "$POOL"
+ISSUER="$ISSUER/" # the instance, as the sidecar's AzureAd__Instance takes it
 TOKEN=$(cat "$WORK/one.txt")
 
 SPORT=$(free_port)

@@ -430,32 +430,61 @@ async fn authorization_header_unauthenticated(
         .unwrap_or_else(|f| f.into_response_at(&at))
 }
 
+/// The two routes that acquire a token, each with an authenticated and an unauthenticated form.
+#[derive(Debug, Clone, Copy)]
+enum TokenRoute {
+    /// `/AuthorizationHeader/{api}` and `/AuthorizationHeaderUnauthenticated/{api}`.
+    AuthorizationHeader,
+    /// `/DownstreamApi/{api}` and `/DownstreamApiUnauthenticated/{api}`.
+    DownstreamApi,
+}
+
+/// The caller (validated) on an authenticated route, none on an unauthenticated one; and the API
+/// `name` with the request's overrides, if the route's `AllowOverrides` setting allows them.
+async fn gate(
+    state: &AppState,
+    name: &str,
+    parts: &Parts,
+    route: TokenRoute,
+    authenticated: bool,
+) -> Result<(Option<(VerifiedClaims, String)>, DownstreamApi), Failure> {
+    let o = &state.inner.allow_overrides;
+    let (allowed, route_name) = match (route, authenticated) {
+        (TokenRoute::AuthorizationHeader, true) => {
+            (o.get_authorization_header, "GetAuthorizationHeader")
+        }
+        (TokenRoute::AuthorizationHeader, false) => (
+            o.get_authorization_header_unauthenticated,
+            "GetAuthorizationHeaderUnauthenticated",
+        ),
+        (TokenRoute::DownstreamApi, true) => (o.call_downstream_api, "CallDownstreamApi"),
+        (TokenRoute::DownstreamApi, false) => (
+            o.call_downstream_api_unauthenticated,
+            "CallDownstreamApiUnauthenticated",
+        ),
+    };
+    let user = if authenticated {
+        Some(state.caller(parts).await?)
+    } else {
+        None
+    };
+    Ok((user, resolve(state, name, parts, allowed, route_name)?))
+}
+
 async fn header_inner(
     state: &AppState,
     name: &str,
     parts: &Parts,
     authenticated: bool,
 ) -> Result<Response, Failure> {
-    let user = if authenticated {
-        Some(state.caller(parts).await?)
-    } else {
-        None
-    };
-    let (allowed, route) = if authenticated {
-        (
-            state.inner.allow_overrides.get_authorization_header,
-            "GetAuthorizationHeader",
-        )
-    } else {
-        (
-            state
-                .inner
-                .allow_overrides
-                .get_authorization_header_unauthenticated,
-            "GetAuthorizationHeaderUnauthenticated",
-        )
-    };
-    let api = resolve(state, name, parts, allowed, route)?;
+    let (user, api) = gate(
+        state,
+        name,
+        parts,
+        TokenRoute::AuthorizationHeader,
+        authenticated,
+    )
+    .await?;
     let token = acquire(state, user.as_ref(), &api).await?;
     Ok(
         Json(json!({ "authorizationHeader": format!("Bearer {}", token.secret()) }))
@@ -519,26 +548,7 @@ async fn downstream_inner(
     body: Body,
     authenticated: bool,
 ) -> Result<Response, Failure> {
-    let user = if authenticated {
-        Some(state.caller(parts).await?)
-    } else {
-        None
-    };
-    let (allowed, route) = if authenticated {
-        (
-            state.inner.allow_overrides.call_downstream_api,
-            "CallDownstreamApi",
-        )
-    } else {
-        (
-            state
-                .inner
-                .allow_overrides
-                .call_downstream_api_unauthenticated,
-            "CallDownstreamApiUnauthenticated",
-        )
-    };
-    let api = resolve(state, name, parts, allowed, route)?;
+    let (user, api) = gate(state, name, parts, TokenRoute::DownstreamApi, authenticated).await?;
     let Some(base) = &api.base_url else {
         return Err(Failure::problem(
             StatusCode::BAD_REQUEST,
