@@ -25,31 +25,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH="$ROOT/bench"
 RESULTS=${RESULTS:-$BENCH/results/$(date -u +%Y-%m-%d-%H%M).md}
 WORK=$(mktemp -d /tmp/entra-auth-bench.XXXXXX)
-PIDS=()
-
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-log() { echo "bench: $*" >&2; }
-die() { log "$*"; exit 1; }
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# wait_http URL: up to 30 s for a 200
-wait_http() {
-  for _ in $(seq 300); do
-    if [ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" = 200 ]; then return 0; fi
-    sleep 0.1
-  done
-  die "no 200 from $1 within 30 s"
-}
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
 key_requests() { curl -s "$ISSUER/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key_requests"])'; }
 # instance_key_fetches KIND URL: the key refreshes one instance made, from its own validator's counter
 # (KIND target: load_target's JSON /metrics; api: weather-api's Prometheus /metrics). The issuer's
@@ -77,16 +54,10 @@ ENTRA_DEV="$ROOT/target/release/entra-dev"
 LOAD_TARGET="$ROOT/target/release/examples/load_target"
 
 # ---- the issuer ----
-export ENTRA_DEV_HOME="$WORK/entra-dev"
-IPORT=$(free_port)
-ISSUER="http://127.0.0.1:$IPORT"
-RUST_LOG=warn "$ENTRA_DEV" serve --bind "127.0.0.1:$IPORT" >"$WORK/issuer.log" 2>&1 &
-PIDS+=($!)
-wait_http "$ISSUER/stats"
+start_issuer "$ENTRA_DEV"
 
 log "minting 1 + $POOL distinct tokens (scope weather.read, lifetime 1h)"
-"$ENTRA_DEV" token --instance "$ISSUER/" --scope weather.read 2>/dev/null >"$WORK/one.txt"
-"$ENTRA_DEV" token --instance "$ISSUER/" --scope weather.read --count "$POOL" 2>/dev/null >"$WORK/pool.txt"
+mint_pool "$ENTRA_DEV" "$POOL"
 "$ENTRA_DEV" token --instance "$ISSUER/" --scope weather.write 2>/dev/null >"$WORK/write.txt"
 [ "$(sort -u "$WORK/pool.txt" | wc -l)" -eq "$POOL" ] || die "the pool does not hold $POOL distinct tokens"
 

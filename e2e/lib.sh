@@ -110,3 +110,50 @@ stop_pid() {
     wait "$pid" 2>/dev/null || true
   fi
 }
+
+# The schemathesis suites: its version (from PyPI, in e2e/.venv) and how many examples per operation.
+SCHEMATHESIS_VERSION=4.32.5
+MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-30}
+VENV="$E2E_DIR/.venv"
+
+# install_schemathesis: schemathesis SCHEMATHESIS_VERSION in VENV, unless it is there already.
+install_schemathesis() {
+  if [ ! -x "$VENV/bin/schemathesis" ] || ! "$VENV/bin/schemathesis" --version | grep -q "$SCHEMATHESIS_VERSION"; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION into $VENV"
+    python3 -m venv "$VENV" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$VENV"; }
+    timeout 600 "$VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+}
+
+# run_schemathesis LABEL SERVICE_LOG SCHEMA [schemathesis run options...]: runs schemathesis with the
+# options both suites share (the token, MAX_EXAMPLES, SEED, one worker, 10 s per request, a junit report in
+# OUT_DIR named after LABEL), prints one line "LABEL: N passed, N failed" (per API operation) from the
+# report, the service log's last lines when it found problems, and exits with schemathesis's status.
+run_schemathesis() {
+  local label=$1 service_log=$2 status
+  shift 2
+  local junit="$OUT_DIR/${label// /-}-junit.xml"
+  set +e
+  timeout 600 "$VENV/bin/schemathesis" run "$@" \
+    --header "Authorization: Bearer $TOKEN" \
+    --max-examples "$MAX_EXAMPLES" \
+    --seed "$SEED" \
+    --workers 1 \
+    --request-timeout 10 \
+    --report junit --report-junit-path "$junit" \
+    --no-color
+  status=$?
+  set -e
+  if [ -f "$junit" ]; then
+    local header tests failures errors
+    header=$(grep -m1 -o '<testsuites[^>]*>' "$junit")
+    count() { printf '%s' "$header" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
+    tests=$(count tests) failures=$(count failures) errors=$(count errors)
+    printf '%s: %d passed, %d failed\n' "$label" "$((tests - failures - errors))" "$((failures + errors))"
+  fi
+  if [ "$status" -ne 0 ]; then
+    log "$label found problems (exit $status); service log: last lines"
+    tail -n 20 "$service_log" >&2
+  fi
+  exit "$status"
+}

@@ -8,7 +8,7 @@
 use std::time::UNIX_EPOCH;
 
 use entra_token::{
-    AccessToken as RustToken, Authority, ClientCredential, ConfidentialConfig, Scopes,
+    AccessToken as RustToken, Authority, Certificate, ClientCredential, ConfidentialConfig, Scopes,
     TokenError as RustTokenError, UserAssertion,
 };
 use pyo3::prelude::*;
@@ -63,19 +63,24 @@ pub(crate) struct ConfidentialClient {
 
 #[pymethods]
 impl ConfidentialClient {
-    /// `tenant_id` and this API's `client_id` with its `client_secret`; `instance`: another cloud
-    /// or a local issuer. `redis_url` + `redis_key` (32 bytes, base64) add the shared, encrypted L2
-    /// cache (`redis_prefix` isolates applications).
+    /// `tenant_id` and this API's `client_id` with its `client_secret`, or instead its
+    /// `client_certificate` (the path of a PEM file with its key, or a PKCS#12 / PFX file) and
+    /// `client_certificate_password`; `instance`: another cloud or a local issuer. `redis_url` +
+    /// `redis_key` (32 bytes, base64) add the shared, encrypted L2 cache (`redis_prefix` isolates
+    /// applications).
     #[new]
     #[pyo3(signature = (
-        tenant_id, client_id, *, client_secret, instance = None, redis_url = None,
-        redis_key = None, redis_prefix = None,
+        tenant_id, client_id, *, client_secret = None, client_certificate = None,
+        client_certificate_password = None, instance = None, redis_url = None, redis_key = None,
+        redis_prefix = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         tenant_id: &str,
         client_id: &str,
-        client_secret: &str,
+        client_secret: Option<&str>,
+        client_certificate: Option<std::path::PathBuf>,
+        client_certificate_password: Option<String>,
         instance: Option<&str>,
         redis_url: Option<&str>,
         redis_key: Option<&str>,
@@ -85,11 +90,21 @@ impl ConfidentialClient {
         if let Some(i) = instance {
             authority = authority.with_instance(i).map_err(config_error)?;
         }
-        let mut builder = ConfidentialConfig::builder(
-            authority,
-            client_id,
-            ClientCredential::secret(client_secret),
-        );
+        let credential = match (client_secret, client_certificate) {
+            (Some(secret), None) => ClientCredential::secret(secret),
+            (None, Some(path)) => {
+                let password = client_certificate_password.map(entra_token::SecretString::from);
+                let certificate = Certificate::from_file(&path, password.as_ref())
+                    .map_err(|e| config_error(format!("client_certificate: {e}")))?;
+                ClientCredential::certificate(certificate)
+            }
+            _ => {
+                return Err(config_error(
+                    "pass exactly one of client_secret and client_certificate",
+                ))
+            }
+        };
+        let mut builder = ConfidentialConfig::builder(authority, client_id, credential);
         let worker = Worker::start("entra-token")?;
         if let Some(cache) = shared_cache(&worker, redis_url, redis_key, redis_prefix)? {
             builder = builder.shared_cache(cache);

@@ -28,12 +28,12 @@ ALICE_OID = "a11ce000-0000-4000-8000-00000000a11c"
 class Issuer:
     """``entra-dev serve`` on 127.0.0.1:0 with its own key directory."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *serve_args: str) -> None:
         if not ENTRA_DEV.exists():
             raise RuntimeError(f"{ENTRA_DEV} is missing: build it with `cargo build -p entra-dev`")
         self.data_dir = data_dir
         self.proc = subprocess.Popen(
-            [str(ENTRA_DEV), "--data-dir", str(data_dir), "serve", "--bind", "127.0.0.1:0"],
+            [str(ENTRA_DEV), "--data-dir", str(data_dir), "serve", "--bind", "127.0.0.1:0", *serve_args],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,

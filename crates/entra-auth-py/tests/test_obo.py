@@ -8,13 +8,14 @@ import asyncio
 import base64
 import json
 import os
+import subprocess
 import urllib.request
 import uuid
 
 import pytest
 
 import entra_auth
-from support import ALICE_OID, API_CLIENT_ID, TENANT_ID, Issuer
+from support import ALICE_OID, API_CLIENT_ID, ENTRA_DEV, TENANT_ID, Issuer
 
 API_SECRET = "dev-api-secret"
 DAEMON_ID = "c0ffee00-1111-4222-8333-444455556666"
@@ -49,6 +50,33 @@ def test_client_credentials_token_of_a_daemon_is_accepted_by_the_api(issuer: Iss
     assert claims.is_app_only and claims.client_id == DAEMON_ID
     assert token.authorization == f"Bearer {token.token}"
     assert token.token not in repr(token)
+
+
+def test_client_certificate_pfx_with_password_gets_an_app_token(tmp_path):
+    # A PFX written by `entra-dev cert create`, its certificate registered on the daemon.
+    subprocess.run(
+        [str(ENTRA_DEV), "cert", "create", "--client-id", DAEMON_ID, "--format", "pfx",
+         "--out", str(tmp_path), "--name", "daemon"],
+        check=True, capture_output=True, timeout=120,
+        env=dict(os.environ, ENTRA_DEV_CERT_PASSWORD="pfx-pass-7"),
+    )
+    issuer = Issuer(tmp_path / "issuer", "--client-certificate", f"{DAEMON_ID}={tmp_path / 'daemon.crt.pem'}")
+    try:
+        daemon = entra_auth.ConfidentialClient(
+            TENANT_ID, DAEMON_ID, client_certificate=str(tmp_path / "daemon.pfx"),
+            client_certificate_password="pfx-pass-7", instance=issuer.instance)
+        token = daemon.acquire_for_app([f"api://{API_CLIENT_ID}/.default"])
+        payload = json.loads(base64.urlsafe_b64decode(token.token.split(".")[1] + "=="))
+        assert payload["azp"] == DAEMON_ID and payload["azpacr"] == "2", payload
+        with pytest.raises(entra_auth.ConfigError) as ei:
+            entra_auth.ConfidentialClient(
+                TENANT_ID, DAEMON_ID, client_certificate=str(tmp_path / "daemon.pfx"),
+                client_certificate_password="wrong-pass-9", instance=issuer.instance)
+        assert "password does not decrypt" in str(ei.value) and "wrong-pass-9" not in str(ei.value)
+        with pytest.raises(entra_auth.ConfigError):
+            entra_auth.ConfidentialClient(TENANT_ID, DAEMON_ID, instance=issuer.instance)
+    finally:
+        issuer.stop()
 
 
 def test_on_behalf_of_keeps_the_user_and_is_cached(issuer: Issuer, validator, downstream):

@@ -91,12 +91,12 @@ mod tests {
 
     use super::*;
 
+    /// One `Authorization` header per value (collecting appends).
     fn headers(values: &[&str]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for v in values {
-            h.append(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
-        }
-        h
+        values
+            .iter()
+            .map(|v| (header::AUTHORIZATION, HeaderValue::from_str(v).unwrap()))
+            .collect()
     }
 
     #[test]

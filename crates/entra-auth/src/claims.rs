@@ -647,6 +647,14 @@ impl VerifiedClaims {
         self.is_from_token(token).then_some(token)
     }
 
+    /// The verified payload as JSON text: the object exactly as the token carried it (its
+    /// claims in the token's order, nothing added or dropped). For answers that echo the claims
+    /// (a sidecar's `/Validate`), it costs no parse and keeps nothing per cached token, where
+    /// [`raw`](Self::raw) builds a map and keeps it with the cached claims.
+    pub fn payload_json(&self) -> &str {
+        &self.inner.payload
+    }
+
     /// Every claim as JSON, for the claims without a typed accessor. Parsed from the verified
     /// payload on first use (the validation itself never builds this map).
     pub fn raw(&self) -> &Map<String, Value> {

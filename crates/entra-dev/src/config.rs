@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::credential::{ClientCertificate, FederatedCredential};
+use crate::credential::{ClientCertificate, FederatedCredential, TrustedCertificateSubject};
 use crate::defaults;
 use crate::error::DevIssuerError;
 use crate::request::TokenVersion;
@@ -54,6 +54,10 @@ pub struct DevClient {
     /// External issuers and subjects whose tokens the client may send as its client assertion
     /// (workload identity federation; `azpacr`/`appidacr` "2").
     pub federated_credentials: Vec<FederatedCredential>,
+    /// Subject name + issuer authentication: certificates with one of these subjects issued by its
+    /// CA authenticate the client when the assertion carries them in `x5c`, without being
+    /// registered one by one (`azpacr`/`appidacr` "2").
+    pub trusted_certificate_subjects: Vec<TrustedCertificateSubject>,
     /// The service principal object id: `oid`/`sub` of the client's app-only tokens.
     pub service_principal_id: String,
     /// App roles of the API assigned to this client (granted by `client_credentials` with `.default`).
@@ -73,6 +77,10 @@ impl std::fmt::Debug for DevClient {
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .field("certificates", &self.certificates)
             .field("federated_credentials", &self.federated_credentials)
+            .field(
+                "trusted_certificate_subjects",
+                &self.trusted_certificate_subjects,
+            )
             .field("service_principal_id", &self.service_principal_id)
             .field("app_roles", &self.app_roles)
             .field("redirect_uris", &self.redirect_uris)
@@ -90,6 +98,7 @@ impl DevClient {
             secret: None,
             certificates: Vec::new(),
             federated_credentials: Vec::new(),
+            trusted_certificate_subjects: Vec::new(),
             service_principal_id: derived_id("service-principal", client_id),
             app_roles: Vec::new(),
             redirect_uris: Vec::new(),
@@ -326,6 +335,7 @@ impl Default for DevIssuerConfig {
             secret: Some(defaults::DEV_DAEMON_CLIENT_SECRET.to_owned()),
             certificates: Vec::new(),
             federated_credentials: trusts_managed_identities,
+            trusted_certificate_subjects: Vec::new(),
             service_principal_id: defaults::DEV_DAEMON_SERVICE_PRINCIPAL_ID.to_owned(),
             app_roles: vec![
                 defaults::ROLE_READ_ALL.to_owned(),

@@ -130,6 +130,142 @@ impl ClientCertificate {
     }
 }
 
+/// Subject name + issuer authentication (Entra's `trustedCertificateSubjects`): any certificate whose
+/// subject is `subject_name` and that chains to `issuer` (through the certificates sent after it)
+/// authenticates the client, when the client assertion carries it in its `x5c` header (leaf first,
+/// standard base64 DER; MSAL's `send_x5c`). So a renewed certificate works without registering it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TrustedCertificateSubject {
+    /// The leaf's subject, RFC 4514 text as [`GeneratedCertificate::subject`] renders it
+    /// (`CN=...,O=...`), compared exactly.
+    pub subject_name: String,
+    issuer_subject: x509_cert::name::Name,
+    issuer_key: RsaPublicKey,
+}
+
+impl std::fmt::Debug for TrustedCertificateSubject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustedCertificateSubject")
+            .field("subject_name", &self.subject_name)
+            .field("issuer", &self.issuer_subject.to_string())
+            .finish()
+    }
+}
+
+impl TrustedCertificateSubject {
+    /// Trusts certificates named `subject_name` issued by the CA whose certificate is
+    /// `issuer_certificate_pem` (the first `CERTIFICATE` block).
+    ///
+    /// # Errors
+    /// [`DevIssuerError::Credential`] when the PEM is not an RSA certificate.
+    pub fn new(subject_name: &str, issuer_certificate_pem: &str) -> Result<Self, DevIssuerError> {
+        let issuer = ClientCertificate::from_pem(issuer_certificate_pem, None)?;
+        let bad = |e: Box<dyn std::error::Error + Send + Sync>| DevIssuerError::Credential(e);
+        let start = issuer_certificate_pem
+            .find("-----BEGIN CERTIFICATE-----")
+            .unwrap_or_default();
+        let cert = x509_cert::Certificate::from_pem(
+            issuer_certificate_pem[start..]
+                .split_inclusive("-----END CERTIFICATE-----")
+                .next()
+                .unwrap_or_default()
+                .as_bytes(),
+        )
+        .map_err(|e| bad(Box::new(e)))?;
+        Ok(Self {
+            subject_name: subject_name.to_owned(),
+            issuer_subject: cert.tbs_certificate.subject,
+            issuer_key: issuer.public_key,
+        })
+    }
+
+    /// The leaf's public key when `x5c` (base64 DER certificates, leaf first) holds a certificate
+    /// named [`subject_name`](Self::subject_name), valid at `now` (Unix seconds), whose chain ends
+    /// at this issuer; else why not.
+    pub(crate) fn leaf_key(&self, x5c: &[String], now: u64) -> Result<RsaPublicKey, String> {
+        use base64::engine::general_purpose::STANDARD;
+        let chain = x5c
+            .iter()
+            .take(10)
+            .map(|c| {
+                STANDARD
+                    .decode(c)
+                    .ok()
+                    .and_then(|der| x509_cert::Certificate::from_der(&der).ok())
+                    .ok_or("an x5c entry is not a base64 DER certificate")
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let leaf = chain.first().ok_or("x5c is empty")?;
+        let subject = leaf.tbs_certificate.subject.to_string();
+        if subject != self.subject_name {
+            return Err(format!(
+                "the x5c certificate's subject '{subject}' is not the trusted subject name '{}'",
+                self.subject_name
+            ));
+        }
+        let validity = &leaf.tbs_certificate.validity;
+        let (from, to) = (
+            validity.not_before.to_unix_duration().as_secs(),
+            validity.not_after.to_unix_duration().as_secs(),
+        );
+        if now < from || now > to {
+            return Err("the x5c certificate is expired or not yet valid".to_owned());
+        }
+        let mut current = leaf;
+        for _ in 0..chain.len() {
+            if current.tbs_certificate.issuer == self.issuer_subject {
+                return if signed_by(current, &self.issuer_key) {
+                    public_key_of(leaf)
+                } else {
+                    Err(
+                        "the x5c chain's last certificate is not signed by the trusted issuer"
+                            .into(),
+                    )
+                };
+            }
+            let Some(next) = chain.iter().skip(1).find(|c| {
+                c.tbs_certificate.subject == current.tbs_certificate.issuer
+                    && public_key_of(c).is_ok_and(|k| signed_by(current, &k))
+            }) else {
+                break;
+            };
+            current = next;
+        }
+        Err(format!(
+            "the x5c chain does not lead to the trusted issuer '{}'",
+            self.issuer_subject
+        ))
+    }
+}
+
+fn public_key_of(cert: &x509_cert::Certificate) -> Result<RsaPublicKey, String> {
+    let spki = cert
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .map_err(|e| e.to_string())?;
+    RsaPublicKey::from_public_key_der(&spki).map_err(|e| e.to_string())
+}
+
+/// Whether `cert` carries a sha256WithRSAEncryption signature by `key`.
+fn signed_by(cert: &x509_cert::Certificate, key: &RsaPublicKey) -> bool {
+    use rsa::signature::Verifier as _;
+    const SHA256_WITH_RSA: der::oid::ObjectIdentifier =
+        der::oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+    if cert.signature_algorithm.oid != SHA256_WITH_RSA {
+        return false;
+    }
+    let (Ok(tbs), Some(sig)) = (cert.tbs_certificate.to_der(), cert.signature.as_bytes()) else {
+        return false;
+    };
+    let Ok(sig) = rsa::pkcs1v15::Signature::try_from(sig) else {
+        return false;
+    };
+    rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.clone())
+        .verify(&tbs, &sig)
+        .is_ok()
+}
+
 /// A federated identity credential: the client trusts tokens that `issuer` issues for `subject` with one
 /// of `audiences` (Entra's default: [`TOKEN_EXCHANGE_AUDIENCE`]). Such a token is then sent as the
 /// `client_assertion` (workload identity, e.g. a Kubernetes service account token).

@@ -63,6 +63,11 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// The README's snippets, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub mod defaults;
 
 // Vocabulary and signing (leaf modules).
@@ -94,7 +99,8 @@ pub use config::{
     default_data_dir, DevApi, DevClient, DevIssuerConfig, DevManagedIdentity, TestUser,
 };
 pub use credential::{
-    ClientCertificate, FederatedCredential, GeneratedCertificate, TOKEN_EXCHANGE_AUDIENCE,
+    ClientCertificate, FederatedCredential, GeneratedCertificate, TrustedCertificateSubject,
+    TOKEN_EXCHANGE_AUDIENCE,
 };
 pub use error::DevIssuerError;
 pub use host::{host_name, is_loopback_host};

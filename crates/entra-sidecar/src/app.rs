@@ -318,20 +318,28 @@ async fn validate_inner(state: &AppState, parts: &Parts) -> Result<Response, Fai
             .check(&claims)
             .map_err(|e| Failure::MissingScope(Box::new(e)))?;
     }
-    Ok(Json(ValidateResult {
-        protocol: "Bearer",
-        token: &token,
-        claims: claims.raw(),
-    })
-    .into_response())
+    Ok(validate_result(&token, claims.payload_json()))
 }
 
-/// `ValidateAuthorizationHeaderResult` of Microsoft's document, in its field order.
-#[derive(serde::Serialize)]
-struct ValidateResult<'a> {
-    protocol: &'static str,
-    token: &'a str,
-    claims: &'a serde_json::Map<String, serde_json::Value>,
+/// `ValidateAuthorizationHeaderResult` of Microsoft's document, in its field order: the claims are
+/// the verified payload's JSON text as the token carried it, so a cached token's answer builds no
+/// claims map (and the verified-token cache keeps none).
+fn validate_result(token: &str, payload_json: &str) -> Response {
+    let token = serde_json::Value::from(token).to_string();
+    let mut body = String::with_capacity(token.len() + payload_json.len() + 40);
+    body.push_str(r#"{"protocol":"Bearer","token":"#);
+    body.push_str(&token);
+    body.push_str(r#","claims":"#);
+    body.push_str(payload_json);
+    body.push('}');
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// `DownstreamApiResult` of Microsoft's document, in its field order.
@@ -422,32 +430,61 @@ async fn authorization_header_unauthenticated(
         .unwrap_or_else(|f| f.into_response_at(&at))
 }
 
+/// The two routes that acquire a token, each with an authenticated and an unauthenticated form.
+#[derive(Debug, Clone, Copy)]
+enum TokenRoute {
+    /// `/AuthorizationHeader/{api}` and `/AuthorizationHeaderUnauthenticated/{api}`.
+    AuthorizationHeader,
+    /// `/DownstreamApi/{api}` and `/DownstreamApiUnauthenticated/{api}`.
+    DownstreamApi,
+}
+
+/// The caller (validated) on an authenticated route, none on an unauthenticated one; and the API
+/// `name` with the request's overrides, if the route's `AllowOverrides` setting allows them.
+async fn gate(
+    state: &AppState,
+    name: &str,
+    parts: &Parts,
+    route: TokenRoute,
+    authenticated: bool,
+) -> Result<(Option<(VerifiedClaims, String)>, DownstreamApi), Failure> {
+    let o = &state.inner.allow_overrides;
+    let (allowed, route_name) = match (route, authenticated) {
+        (TokenRoute::AuthorizationHeader, true) => {
+            (o.get_authorization_header, "GetAuthorizationHeader")
+        }
+        (TokenRoute::AuthorizationHeader, false) => (
+            o.get_authorization_header_unauthenticated,
+            "GetAuthorizationHeaderUnauthenticated",
+        ),
+        (TokenRoute::DownstreamApi, true) => (o.call_downstream_api, "CallDownstreamApi"),
+        (TokenRoute::DownstreamApi, false) => (
+            o.call_downstream_api_unauthenticated,
+            "CallDownstreamApiUnauthenticated",
+        ),
+    };
+    let user = if authenticated {
+        Some(state.caller(parts).await?)
+    } else {
+        None
+    };
+    Ok((user, resolve(state, name, parts, allowed, route_name)?))
+}
+
 async fn header_inner(
     state: &AppState,
     name: &str,
     parts: &Parts,
     authenticated: bool,
 ) -> Result<Response, Failure> {
-    let user = if authenticated {
-        Some(state.caller(parts).await?)
-    } else {
-        None
-    };
-    let (allowed, route) = if authenticated {
-        (
-            state.inner.allow_overrides.get_authorization_header,
-            "GetAuthorizationHeader",
-        )
-    } else {
-        (
-            state
-                .inner
-                .allow_overrides
-                .get_authorization_header_unauthenticated,
-            "GetAuthorizationHeaderUnauthenticated",
-        )
-    };
-    let api = resolve(state, name, parts, allowed, route)?;
+    let (user, api) = gate(
+        state,
+        name,
+        parts,
+        TokenRoute::AuthorizationHeader,
+        authenticated,
+    )
+    .await?;
     let token = acquire(state, user.as_ref(), &api).await?;
     Ok(
         Json(json!({ "authorizationHeader": format!("Bearer {}", token.secret()) }))
@@ -511,26 +548,7 @@ async fn downstream_inner(
     body: Body,
     authenticated: bool,
 ) -> Result<Response, Failure> {
-    let user = if authenticated {
-        Some(state.caller(parts).await?)
-    } else {
-        None
-    };
-    let (allowed, route) = if authenticated {
-        (
-            state.inner.allow_overrides.call_downstream_api,
-            "CallDownstreamApi",
-        )
-    } else {
-        (
-            state
-                .inner
-                .allow_overrides
-                .call_downstream_api_unauthenticated,
-            "CallDownstreamApiUnauthenticated",
-        )
-    };
-    let api = resolve(state, name, parts, allowed, route)?;
+    let (user, api) = gate(state, name, parts, TokenRoute::DownstreamApi, authenticated).await?;
     let Some(base) = &api.base_url else {
         return Err(Failure::problem(
             StatusCode::BAD_REQUEST,

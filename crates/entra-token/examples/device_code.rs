@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use entra_dev::{defaults, DevIssuer, DevIssuerConfig, LoginForm};
+use entra_dev::testing::{Answer, Browser};
+use entra_dev::{defaults, DevIssuer, DevIssuerConfig};
 use entra_token::{Authority, FileCache, Interaction, PublicClient, PublicConfig, Scopes};
 
 #[tokio::main(flavor = "current_thread")]
@@ -32,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         let _ = tx.send(p.user_code.clone());
     };
-    let user = play_the_user(dev.url().as_str(), rx);
+    let user = play_the_user(dev.url(), rx);
     let (signed_in, played) = tokio::join!(
         client.acquire(&scopes, Interaction::DeviceCode { show_prompt: &show }),
         user
@@ -62,24 +63,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Enters the code shown on the verification page and signs in as alice.
 async fn play_the_user(
-    issuer: &str,
+    issuer: &url::Url,
     mut code: tokio::sync::watch::Receiver<String>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     code.changed().await?;
     let user_code = code.borrow().clone();
-    let http = reqwest::Client::new();
-    let page = http
-        .post(format!("{issuer}devicelogin"))
-        .form(&[("user_code", user_code.as_str())])
-        .send()
-        .await?
-        .text()
+    Browser::new()?
+        .approve_device_code(
+            issuer,
+            &user_code,
+            Answer::accept(defaults::ALICE_USERNAME, &[defaults::SCOPE_READ]),
+        )
         .await?;
-    let form = LoginForm::parse(&page).ok_or("no sign-in form on the verification page")?;
-    http.post(form.action())
-        .form(&form.accept(defaults::ALICE_USERNAME, &[defaults::SCOPE_READ]))
-        .send()
-        .await?
-        .error_for_status()?;
     Ok(())
 }

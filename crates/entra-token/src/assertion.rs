@@ -161,6 +161,28 @@ impl UserAssertion {
         self.expires_at
     }
 
+    /// The least lifetime an incoming token must have left when it is sent to the token endpoint:
+    /// a token expiring sooner would be found expired there (AADSTS500133) after the network
+    /// time and any clock skew, so it is refused before the network with
+    /// [`AssertionError::ExpiresTooSoon`]. A token already exchanged is served from the cache
+    /// until it expires.
+    pub const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
+
+    /// The check made before the exchange goes to the network: at least
+    /// [`EXPIRY_MARGIN`](Self::EXPIRY_MARGIN) left at `now`.
+    pub(crate) fn check_exchange_margin(&self, now: SystemTime) -> Result<(), AssertionError> {
+        match self.expires_at.duration_since(now) {
+            Ok(left) if left >= Self::EXPIRY_MARGIN => Ok(()),
+            Ok(left) => Err(AssertionError::ExpiresTooSoon {
+                in_secs: left.as_secs(),
+                margin_secs: Self::EXPIRY_MARGIN.as_secs(),
+            }),
+            Err(ago) => Err(AssertionError::Expired {
+                ago_secs: ago.duration().as_secs(),
+            }),
+        }
+    }
+
     /// SHA-256 of the token: what the cache key holds instead of the token.
     pub(crate) fn hash(&self) -> &[u8; 32] {
         &self.hash

@@ -276,6 +276,15 @@ impl ConfidentialClient {
                 Err(e) => inner.shared_failed(&e),
             }
         }
+        if let Grant::OnBehalfOf(user) = grant {
+            if let Err(e) = user.check_exchange_margin(now) {
+                // A still-valid cached token is better than a refusal.
+                if let Some(t) = stale.filter(|t| now + margin < t.expires_at()) {
+                    return Ok(t);
+                }
+                return Err(e.into());
+            }
+        }
         let answer = self.request(grant, scopes).await;
         // A claims challenge names where the user signs in again: this authority.
         match answer.map_err(|e| e.with_authority(&config.authority)) {

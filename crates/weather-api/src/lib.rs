@@ -13,6 +13,12 @@
 //! token against these settings).
 
 pub mod auth;
+/// The repository README's Rust snippet (using entra-auth in your own axum API), compiled as a
+/// doctest here, in the application that builds on it.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct RepositoryReadmeDoctests;
+
 pub mod check_token;
 pub mod cli;
 pub mod dev_mode;

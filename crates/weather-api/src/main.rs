@@ -47,7 +47,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
+        // Drivers often repeat their cause in their own message: say it once.
+        let cause = s.to_string();
+        if !text.ends_with(&cause) {
+            text.push_str(&format!(": {cause}"));
+        }
         source = s.source();
     }
     text

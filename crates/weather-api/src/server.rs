@@ -3,8 +3,9 @@
 //!
 //! * A client that does not finish sending its request head within `header_read_timeout` is
 //!   disconnected (hyper answers 408 when it can): a slowloris holds a connection for a bounded time.
-//! * Request heads larger than `max_header_bytes` are answered 431 by hyper before any routing;
-//!   malformed request lines and headers get hyper's automatic 400.
+//! * Request heads (request line, headers and the empty line, as sent) larger than
+//!   `max_header_bytes` are answered 431 by hyper before any routing, whether they arrive in one
+//!   write or in pieces; malformed request lines and headers get hyper's automatic 400.
 //! * Each request carries `ConnectInfo<SocketAddr>` (the peer), as `into_make_service_with_connect_info`.
 //! * Graceful shutdown: when `shutdown` resolves the listener stops accepting, idle keep-alive
 //!   connections are closed and in-flight requests finish.
@@ -27,7 +28,8 @@ use tower::ServiceExt as _;
 pub struct ConnectionLimits {
     /// Time a client has to send the whole request head (line and headers).
     pub header_read_timeout: Duration,
-    /// Largest request head in bytes (431 beyond; hyper's minimum is 8 KiB).
+    /// Largest request head in bytes, as sent: request line, headers and the empty line (431
+    /// beyond).
     pub max_header_bytes: usize,
 }
 
@@ -46,7 +48,10 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192));
+        .max_header_size(limits.max_header_bytes)
+        // Room to read a whole head just over the limit before answering 431, so the client is not
+        // reset with part of its head unread (hyper's minimum buffer is 8 KiB).
+        .max_buf_size(limits.max_header_bytes.saturating_add(8192));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {

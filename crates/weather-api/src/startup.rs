@@ -313,24 +313,33 @@ impl Application {
     }
 }
 
-/// Once the first key refresh is done: when the identity provider refused the configured authority
-/// (a tenant that does not exist, a tenant path in the instance), one ERROR naming the settings key
-/// and carrying the provider's answer. The service keeps running (readiness says the same; the
-/// background refresh keeps retrying), but this is no outage to wait out.
+/// From the first key refresh on, until keys load: when the identity provider refuses the
+/// configured authority (a tenant that does not exist, a tenant path in the instance), one ERROR
+/// naming the settings key and carrying the provider's answer. The service keeps running
+/// (readiness says the same; the background refresh keeps retrying), but this is no outage to wait
+/// out. Checked once a second after the first refresh, so a refusal that follows an unreachable
+/// identity provider is reported too.
 async fn report_refused_configuration(validator: TokenValidator, azure_ad: Arc<AzureAdSettings>) {
     validator.first_refresh_done().await;
-    if let Some(refused) = validator.configuration_error() {
-        let setting = azure_ad.refused_setting(&refused);
-        tracing::error!(
-            setting = %setting.key,
-            status = refused.status().as_u16(),
-            url = %refused.url(),
-            error_description = refused.error_description().unwrap_or("-"),
-            "{}: the identity provider refused the configured authority, a configuration error: {}; \
-             the service stays not ready (GET /readyz) until this is fixed",
-            setting.key,
-            setting.fix,
-        );
+    loop {
+        if let Some(refused) = validator.configuration_error() {
+            let setting = azure_ad.refused_setting(&refused);
+            tracing::error!(
+                setting = %setting.key,
+                status = refused.status().as_u16(),
+                url = %refused.url(),
+                error_description = refused.error_description().unwrap_or("-"),
+                "{}: the identity provider refused the configured authority, a configuration error: {}; \
+                 the service stays not ready (GET /readyz) until this is fixed",
+                setting.key,
+                setting.fix,
+            );
+            return;
+        }
+        if validator.is_ready() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 

@@ -30,7 +30,7 @@ pub struct HttpLimits {
 }
 
 /// Shared application state: one [`Arc`], so that the `State` extractor's clone for each request is one
-/// reference-count increment (it cloned fourteen handles before). Its fields are [`Shared`]'s, reached
+/// reference-count increment, however many handles it holds. Its fields are [`Shared`]'s, reached
 /// through `Deref`.
 #[derive(Debug, Clone)]
 pub struct AppState(Arc<Shared>);

@@ -77,6 +77,24 @@ pub(crate) struct GlobalArgs {
         value_name = "SECRET"
     )]
     pub(crate) client_secret: Option<String>,
+    /// The client's certificate with its private key instead of a secret: PEM (PKCS#8, PKCS#1 or
+    /// encrypted) or PKCS#12 / PFX
+    #[arg(
+        long,
+        global = true,
+        env = "WEATHER_CLIENT_CERTIFICATE",
+        value_name = "PATH"
+    )]
+    pub(crate) client_certificate: Option<std::path::PathBuf>,
+    /// The password of an encrypted key or PFX (prefer the environment variable)
+    #[arg(
+        long,
+        global = true,
+        env = "WEATHER_CLIENT_CERTIFICATE_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    pub(crate) client_certificate_password: Option<String>,
     /// Scope of the client-credentials grant [default: api://{api-client-id}/.default]
     #[arg(long, global = true, env = "WEATHER_SCOPE", value_name = "SCOPE")]
     pub(crate) scope: Option<String>,
@@ -265,14 +283,8 @@ mod tests {
 
     #[test]
     fn report_takes_description_city_state_and_defaults_country_to_us() {
-        let cli = parse(&[
-            "report",
-            "Misty sunrise",
-            "--city",
-            "Portland",
-            "--state",
-            "OR",
-        ]);
+        let args = ["report", "Misty sunrise", "--city=Portland", "--state=OR"];
+        let cli = parse(&args);
         let Some(Command::Report(r)) = cli.command else {
             panic!("not a report command");
         };

@@ -15,7 +15,9 @@
 //! }
 //! ```
 //!
-//! Other keys: `authority`, `instance`, `client_secret`, `scope`, `user_scope`. Unknown keys are errors.
+//! Other keys: `authority`, `instance`, `client_secret`, `client_certificate` (a PEM or PKCS#12 file
+//! with its key, used instead of the secret), `client_certificate_password`, `scope`, `user_scope`.
+//! Unknown keys are errors.
 //!
 //! (Over 500 lines only because of its unit tests, a third of the file: one per settings rule.)
 
@@ -97,6 +99,15 @@ pub(crate) enum ConfigError {
     /// The authority or client settings are not what entra-token accepts.
     #[error("identity settings: {0}")]
     Authority(entra_token::ConfigError),
+    /// The client certificate cannot be loaded (wrong password, no key, expired, ...).
+    #[error("client_certificate {path}")]
+    Certificate {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and how to fix it.
+        #[source]
+        source: entra_token::CertificateError,
+    },
     /// `weather login` needs the token cache to keep the sign-in.
     #[error("login: the sign-in is kept in the token cache, which is off (--no-cache) or has no directory (set XDG_DATA_HOME or HOME)")]
     LoginWithoutCache,
@@ -118,6 +129,10 @@ pub(crate) struct FileConfig {
     pub(crate) client_id: Option<String>,
     /// Confidential client secret.
     pub(crate) client_secret: Option<SecretString>,
+    /// Confidential client certificate file (PEM or PKCS#12), instead of the secret.
+    pub(crate) client_certificate: Option<PathBuf>,
+    /// Its password.
+    pub(crate) client_certificate_password: Option<SecretString>,
     /// Client-credentials scope.
     pub(crate) scope: Option<String>,
     /// The API's client id.
@@ -207,6 +222,10 @@ pub(crate) struct Settings {
     pub(crate) client_id: Option<String>,
     /// Its secret.
     pub(crate) client_secret: Option<SecretString>,
+    /// Or its certificate file (PEM or PKCS#12), which wins over the secret.
+    pub(crate) client_certificate: Option<PathBuf>,
+    /// The certificate's password.
+    pub(crate) client_certificate_password: Option<SecretString>,
     /// Client-credentials scope.
     pub(crate) scope: Option<String>,
     /// Public client for login.
@@ -314,6 +333,12 @@ pub(crate) fn resolve(args: &GlobalArgs, file: FileConfig) -> Result<Settings, C
             (is_development && client_id.as_deref() == Some(dev::DAEMON_CLIENT_ID))
                 .then(|| SecretString::from(dev::DAEMON_CLIENT_SECRET))
         });
+    let client_certificate = args.client_certificate.clone().or(file.client_certificate);
+    let client_certificate_password = args
+        .client_certificate_password
+        .clone()
+        .map(SecretString::from)
+        .or(file.client_certificate_password);
     let scope = args.scope.clone().or(file.scope).or_else(|| {
         api_client_id
             .as_ref()
@@ -334,6 +359,8 @@ pub(crate) fn resolve(args: &GlobalArgs, file: FileConfig) -> Result<Settings, C
         authority,
         client_id,
         client_secret,
+        client_certificate,
+        client_certificate_password,
         scope,
         public_client_id,
         user_scope,

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use entra_token::{
-    Authority as TokenAuthority, ClientCredential, ConfidentialClient, ConfidentialConfig,
-    FileCache, HttpOptions, PublicClient, PublicConfig, Scopes, SignInReason, TokenCredential,
-    TokenError, TokenRequestOptions,
+    Authority as TokenAuthority, Certificate, ClientCredential, ConfidentialClient,
+    ConfidentialConfig, FileCache, HttpOptions, PublicClient, PublicConfig, Scopes, SignInReason,
+    TokenCredential, TokenError, TokenRequestOptions,
 };
 
 use crate::config::{Authority, ConfigError, Settings};
@@ -94,22 +94,32 @@ pub(crate) fn user_scopes(settings: &Settings) -> Result<Scopes, ConfigError> {
         })
 }
 
+/// The confidential client's credential: its certificate file when one is set, else its secret.
+fn client_credential(settings: &Settings) -> Result<Option<ClientCredential>, CliError> {
+    if let Some(path) = &settings.client_certificate {
+        let password = settings.client_certificate_password.as_ref();
+        let certificate =
+            Certificate::from_file(path, password).map_err(|source| ConfigError::Certificate {
+                path: path.clone(),
+                source,
+            })?;
+        return Ok(Some(ClientCredential::certificate(certificate)));
+    }
+    Ok(settings.client_secret.clone().map(ClientCredential::Secret))
+}
+
 fn confidential_client(
     settings: &Settings,
     client_id: &str,
-    secret: &SecretString,
+    credential: ClientCredential,
     cache: Option<FileCache>,
 ) -> Result<ConfidentialClient, CliError> {
     let (instance, tenant) = split_authority(&settings.authority);
     let authority = TokenAuthority::tenant(&tenant)
         .and_then(|a| a.with_instance(&instance))
         .map_err(ConfigError::Authority)?;
-    let mut builder = ConfidentialConfig::builder(
-        authority,
-        client_id,
-        ClientCredential::Secret(secret.clone()),
-    )
-    .http(http_options(settings));
+    let mut builder =
+        ConfidentialConfig::builder(authority, client_id, credential).http(http_options(settings));
     if let Some(cache) = cache {
         builder = builder.shared_cache(Arc::new(cache));
     }
@@ -165,19 +175,25 @@ impl TokenProvider {
                     .map_err(|e| token_error(TokenError::Cache(e), settings, TokenOrigin::User))?,
                 _ => None,
             };
-            match (active, cache, &settings.client_id, &settings.client_secret) {
+            let has_credential =
+                settings.client_secret.is_some() || settings.client_certificate.is_some();
+            match (active, cache, &settings.client_id, has_credential) {
                 (Some(account), Some(cache), _, _) => Plan::Source {
                     credential: Arc::new(public_client(settings, cache)?),
                     scopes: user_scopes(settings)?,
                     origin: TokenOrigin::User,
                     who: account.display_name(),
                 },
-                (None, cache, Some(client_id), Some(secret)) => {
+                (None, cache, Some(client_id), true) => {
                     let scope = settings.scope.as_deref().ok_or(ConfigError::Missing {
                         key: "scope",
                         how: "set --api-client-id (api_client_id in the settings file) or --scope",
                     })?;
-                    let client = confidential_client(settings, client_id, secret, cache)?;
+                    let credential = client_credential(settings)?.ok_or(ConfigError::Missing {
+                        key: "client_secret",
+                        how: "set --client-secret or --client-certificate",
+                    })?;
+                    let client = confidential_client(settings, client_id, credential, cache)?;
                     Plan::Source {
                         who: client.config().client_id().to_owned(),
                         credential: Arc::new(client),

@@ -1,5 +1,6 @@
 """Type stubs of the Rust extension module ``entra_auth._native``."""
 
+import os
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 class AuthError(Exception):
@@ -42,7 +43,9 @@ class ConfidentialClient:
         tenant_id: str,
         client_id: str,
         *,
-        client_secret: str,
+        client_secret: Optional[str] = None,
+        client_certificate: Optional[Union[str, "os.PathLike[str]"]] = None,
+        client_certificate_password: Optional[str] = None,
         instance: Optional[str] = None,
         redis_url: Optional[str] = None,
         redis_key: Optional[str] = None,

@@ -288,3 +288,62 @@ async fn invalid_key_document_keeps_the_last_good_keys() {
     assert_eq!(e.validator.metrics().key_fetches, 3);
     let _ = TokenRequest::default();
 }
+
+#[tokio::test]
+async fn unknown_tenant_is_a_configuration_error_carrying_the_providers_words_and_an_outage_is_not()
+{
+    let e = v2_env().await;
+    // a valid GUID that is no tenant: answered 400 invalid_tenant, AADSTS90002, as Entra does
+    let unknown = "0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9";
+    let mistyped = entra_auth::TokenValidator::new(
+        entra_auth::AuthConfig::builder(unknown, entra_dev::defaults::DEV_API_CLIENT_ID)
+            .instance(&e.instance())
+            .accepted_versions([TokenVersion::V2])
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let err = mistyped.warm_up().await.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("(AADSTS90002: Tenant '{unknown}' not found.")),
+        "{err}"
+    );
+    assert!(
+        err.contains("a configuration error, not an outage"),
+        "{err}"
+    );
+    let refused = mistyped
+        .configuration_error()
+        .expect("a configuration error");
+    assert_eq!(refused.status(), 400);
+    assert_eq!(refused.code(), Some(90_002));
+    assert!(refused.is_unknown_tenant());
+    assert_eq!(refused.error(), Some("invalid_tenant"));
+    assert!(
+        refused
+            .error_description()
+            .unwrap()
+            .starts_with(&format!("AADSTS90002: Tenant '{unknown}' not found.")),
+        "{refused:?}"
+    );
+    assert!(refused.url().path().starts_with(&format!("/{unknown}/")));
+    // An outage before the first load (503) is no configuration error.
+    e.issuer().set_outage(true);
+    let outage = entra_auth::TokenValidator::new(
+        entra_auth::AuthConfig::builder(
+            entra_dev::defaults::DEV_TENANT_ID,
+            entra_dev::defaults::DEV_API_CLIENT_ID,
+        )
+        .instance(&e.instance())
+        .build()
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(outage.warm_up().await.is_err());
+    assert_eq!(outage.configuration_error(), None);
+    // Back up: loads, and still none.
+    e.issuer().set_outage(false);
+    outage.warm_up().await.unwrap();
+    assert_eq!(outage.configuration_error(), None);
+    assert!(outage.is_ready());
+}

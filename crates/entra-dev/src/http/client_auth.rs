@@ -13,7 +13,7 @@ use sha2::{Digest as _, Sha256};
 use crate::config::DevClient;
 use crate::http::endpoint::Endpoint;
 use crate::http::oauth::{OAuthError, Params};
-use crate::jwt::{Jwt, Malformed};
+use crate::jwt::{Alg, Jwt, Malformed};
 use crate::keys::unix_secs;
 use crate::mint::CallingClient;
 use crate::request::ClientAuthMethod;
@@ -227,43 +227,22 @@ fn certificate_assertion(
         ));
     }
     let alg = jwt.alg().ok_or_else(|| unsupported_alg(jwt))?;
-    if client.certificates.is_empty() {
-        return Err(OAuthError::invalid_client(
-            700_027,
-            format!(
-                "Client assertion failed signature validation: no certificate is registered on \
-                 application '{}'. Register one (entra-dev cert create) before signing assertions.",
-                client.client_id
-            ),
-        ));
-    }
     let s256 = jwt.header_str("x5t#S256");
-    let x5t = jwt.header_str("x5t");
-    let kid = jwt.header_str("kid");
-    let mut candidates = client
+    let registered = client
         .certificates
         .iter()
-        .filter(|c| c.matches(s256, x5t, kid))
-        .peekable();
-    if candidates.peek().is_none() {
-        return Err(OAuthError::invalid_client(
-            700_027,
-            format!(
-                "The certificate with identifier used to sign the client assertion is not registered on \
-                 application '{}'. [Reason - The key was not found., Thumbprint of key used by client: \
-                 '{}'] Put the registered certificate's base64url SHA-256 thumbprint in the x5t#S256 \
-                 header.",
-                client.client_id,
-                s256.or(x5t).unwrap_or("none")
-            ),
-        ));
-    }
-    if !candidates.any(|c| jwt.verify(alg, c.public_key())) {
-        return Err(OAuthError::invalid_client(
-            700_027,
-            "Client assertion failed signature validation: the signature does not verify with the \
-             registered certificate's public key (signed with another key, or altered).",
-        ));
+        .any(|c| c.matches(s256, jwt.header_str("x5t"), jwt.header_str("kid")));
+    let x5c = jwt.header.get("x5c").and_then(|v| {
+        v.as_array()?
+            .iter()
+            .map(|c| c.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+    });
+    match x5c {
+        Some(x5c) if !registered && !client.trusted_certificate_subjects.is_empty() => {
+            subject_name_issuer(client, jwt, alg, &x5c)?
+        }
+        _ => registered_certificate(client, jwt, alg)?,
     }
     let accepted = [
         format!("{}/oauth2/v2.0/token", ep.base(inner)),
@@ -317,6 +296,95 @@ fn certificate_assertion(
         ));
     }
     Ok(())
+}
+
+/// The assertion is signed by a certificate registered on the client, named by `x5t#S256` (or
+/// `x5t`, or `kid` for a bare key).
+fn registered_certificate(client: &DevClient, jwt: &Jwt, alg: Alg) -> Result<(), OAuthError> {
+    if client.certificates.is_empty() {
+        return Err(OAuthError::invalid_client(
+            700_027,
+            format!(
+                "Client assertion failed signature validation: no certificate is registered on \
+                 application '{}'. Register one (entra-dev cert create) before signing assertions.",
+                client.client_id
+            ),
+        ));
+    }
+    let s256 = jwt.header_str("x5t#S256");
+    let x5t = jwt.header_str("x5t");
+    let kid = jwt.header_str("kid");
+    let mut candidates = client
+        .certificates
+        .iter()
+        .filter(|c| c.matches(s256, x5t, kid))
+        .peekable();
+    if candidates.peek().is_none() {
+        return Err(OAuthError::invalid_client(
+            700_027,
+            format!(
+                "The certificate with identifier used to sign the client assertion is not registered on \
+                 application '{}'. [Reason - The key was not found., Thumbprint of key used by client: \
+                 '{}'] Put the registered certificate's base64url SHA-256 thumbprint in the x5t#S256 \
+                 header.",
+                client.client_id,
+                s256.or(x5t).unwrap_or("none")
+            ),
+        ));
+    }
+    if !candidates.any(|c| jwt.verify(alg, c.public_key())) {
+        return Err(OAuthError::invalid_client(
+            700_027,
+            "Client assertion failed signature validation: the signature does not verify with the \
+             registered certificate's public key (signed with another key, or altered).",
+        ));
+    }
+    Ok(())
+}
+
+/// Subject name + issuer authentication: the `x5c` leaf has a trusted subject, chains to its
+/// issuer, is valid now, and signed the assertion (whose `x5t#S256`, when present, names it).
+fn subject_name_issuer(
+    client: &DevClient,
+    jwt: &Jwt,
+    alg: Alg,
+    x5c: &[String],
+) -> Result<(), OAuthError> {
+    let now = unix_secs(SystemTime::now());
+    let mut reasons = Vec::new();
+    for trusted in &client.trusted_certificate_subjects {
+        match trusted.leaf_key(x5c, now) {
+            Ok(key) => {
+                let leaf_s256 = x5c
+                    .first()
+                    .and_then(|c| STANDARD.decode(c).ok())
+                    .map(|der| {
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(der))
+                    });
+                if jwt
+                    .header_str("x5t#S256")
+                    .is_some_and(|s| Some(s) != leaf_s256.as_deref())
+                {
+                    reasons.push("x5t#S256 does not name the x5c leaf".to_owned());
+                } else if jwt.verify(alg, &key) {
+                    return Ok(());
+                } else {
+                    reasons
+                        .push("the signature does not verify with the x5c leaf's key".to_owned());
+                }
+            }
+            Err(reason) => reasons.push(reason),
+        }
+    }
+    Err(OAuthError::invalid_client(
+        700_027,
+        format!(
+            "Client assertion failed signature validation: subject name and issuer authentication \
+             of application '{}' refused the x5c certificate: {}.",
+            client.client_id,
+            reasons.join("; ")
+        ),
+    ))
 }
 
 fn unsupported_alg(jwt: &Jwt) -> OAuthError {

@@ -236,6 +236,15 @@ fn keys_rotate_keeps_the_old_key_published_and_show_lists_both() {
         .unwrap()
         .to_owned();
     assert_ne!(old_kid, new_kid);
+    // Running issuers and a development-mode weather API re-read the key file: no restart.
+    assert!(
+        rotated.contains(
+            "A running `entra-dev serve` and a weather API in development mode pick it up by \
+             themselves within seconds (they re-read the key file every 2 s): no restart needed."
+        ),
+        "{rotated}"
+    );
+    assert!(!rotated.contains("restart the weather API"), "{rotated}");
     let shown = stdout(&entra_dev(dir.path(), &["keys", "show"]));
     assert!(shown.contains(&format!("kid {new_kid}")));
     assert!(shown.contains(&format!("kid {old_kid}")));

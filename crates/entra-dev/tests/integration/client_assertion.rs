@@ -6,7 +6,7 @@ use crate::common;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::common::{http, peek, spawn_with};
+use crate::common::{http, invalid_request, peek, spawn_with};
 use entra_dev::defaults::{
     DEV_API_APP_ID_URI, DEV_API_CLIENT_ID, DEV_DOWNSTREAM_API_APP_ID_URI, DEV_TENANT_ID, SCOPE_READ,
 };
@@ -273,9 +273,7 @@ async fn client_assertion_with_wrong_assertion_type_returns_invalid_request() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 400);
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_request");
+    let body = invalid_request(res).await;
     assert!(body["error_description"]
         .as_str()
         .unwrap()

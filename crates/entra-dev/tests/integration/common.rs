@@ -101,6 +101,14 @@ pub(crate) async fn post_form(url: &str, form: &[(&str, &str)]) -> (u16, Value) 
     (status, res.json().await.unwrap())
 }
 
+/// Asserts a 400 `invalid_request` answer; returns it (its `error_description` for the caller to check).
+pub(crate) async fn invalid_request(res: reqwest::Response) -> Value {
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    body
+}
+
 /// Asserts an Entra-shaped OAuth error: status, `error`, `error_description` starting `AADSTS{code}: `,
 /// `error_codes`, and the `trace_id`, `correlation_id` and `timestamp` fields.
 pub(crate) fn assert_entra_error(

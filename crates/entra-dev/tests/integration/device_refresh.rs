@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::common::{
-    assert_entra_error, get_json, http, peek, post_form, spawn, spawn_with, verify,
+    assert_entra_error, get_json, http, invalid_request, peek, post_form, spawn, spawn_with, verify,
 };
 use entra_dev::defaults::{
     BOB_OID, DEV_API_APP_ID_URI, DEV_API_CLIENT_ID, DEV_DAEMON_CLIENT_ID, DEV_DAEMON_CLIENT_SECRET,
@@ -380,9 +380,7 @@ async fn control_revoke_with_a_bad_body_returns_400() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 400);
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_request");
+    let body = invalid_request(res).await;
     assert!(body["error_description"]
         .as_str()
         .unwrap()

@@ -9,7 +9,7 @@ use entra_dev::defaults::{
 use entra_dev::{RunningDevIssuer, TOKEN_EXCHANGE_AUDIENCE};
 use serde_json::Value;
 
-use crate::common::{get_json, http, peek, spawn, verify};
+use crate::common::{get_json, http, invalid_request, peek, spawn, verify};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -118,9 +118,7 @@ async fn imds_without_the_metadata_header_returns_400() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 400);
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_request");
+    let body = invalid_request(res).await;
     assert_eq!(
         body["error_description"],
         "Required metadata header not specified"

@@ -295,7 +295,8 @@ fn assertion_answer(a: &AssertionError) -> Answer {
         AssertionError::NotTheVerifiedToken => Answer::configuration(),
         AssertionError::Malformed
         | AssertionError::MissingExpiry
-        | AssertionError::Expired { .. } => {
+        | AssertionError::Expired { .. }
+        | AssertionError::ExpiresTooSoon { .. } => {
             Answer::invalid_token(format!("on-behalf-of refused: {a}"))
         }
     }

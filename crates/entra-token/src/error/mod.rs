@@ -276,6 +276,19 @@ pub enum AssertionError {
         /// Seconds since `exp`.
         ago_secs: u64,
     },
+    /// `exp` is so near that the identity provider would find the token expired when the
+    /// exchange reaches it (network time, clock skew): AADSTS500133, refused before the network.
+    #[error(
+        "the incoming token expires in {in_secs} s, too soon to exchange it (on-behalf-of needs at \
+         least {margin_secs} s left, or the identity provider refuses it as expired): the caller \
+         must get a fresh token (refresh or sign in again) and call again"
+    )]
+    ExpiresTooSoon {
+        /// Seconds until `exp`.
+        in_secs: u64,
+        /// The margin required ([`UserAssertion::EXPIRY_MARGIN`](crate::UserAssertion::EXPIRY_MARGIN)).
+        margin_secs: u64,
+    },
     /// An app-only token (client credentials) has no user to act for.
     #[error(
         "the incoming token is app-only (no user): on-behalf-of needs a delegated user token; \

@@ -62,12 +62,12 @@ fn file(
     cert.to_file(format, password).unwrap()
 }
 
-/// The development issuer with the daemon registered by `registered`'s certificate (no secret),
-/// and a client of it using `certificate`: the token it gets for the development API.
-async fn app_token(
-    registered: &GeneratedCertificate,
+/// The development issuer with the daemon (no secret) as `edit` makes it, and a client of it
+/// authenticating with `certificate`.
+async fn daemon_with(
+    edit: impl FnOnce(&mut entra_dev::DevClient),
     certificate: Certificate,
-) -> serde_json::Value {
+) -> (entra_dev::RunningDevIssuer, ConfidentialClient) {
     let mut config = DevIssuerConfig::default();
     let daemon = config
         .clients
@@ -75,7 +75,7 @@ async fn app_token(
         .find(|c| c.client_id == defaults::DEV_DAEMON_CLIENT_ID)
         .unwrap();
     daemon.secret = None;
-    daemon.certificates = vec![registered.certificate.clone()];
+    edit(daemon);
     let dev = DevIssuer::spawn(config).await.unwrap();
     let authority = Authority::tenant(defaults::DEV_TENANT_ID)
         .unwrap()
@@ -91,6 +91,20 @@ async fn app_token(
         .unwrap(),
     )
     .unwrap();
+    (dev, client)
+}
+
+/// The token the daemon, registered by `registered`'s certificate, gets for the development API
+/// with `certificate`: authenticated by certificate (`azpacr` 2).
+async fn app_token(
+    registered: &GeneratedCertificate,
+    certificate: Certificate,
+) -> serde_json::Value {
+    let (_dev, client) = daemon_with(
+        |d| d.certificates = vec![registered.certificate.clone()],
+        certificate,
+    )
+    .await;
     let token = client
         .acquire_for_app(&Scopes::app_default(defaults::DEV_API_APP_ID_URI))
         .await
@@ -433,5 +447,77 @@ fn unsupported_encryption_is_named() {
     assert!(
         matches!(&err, CertificateError::UnsupportedEncryption { algorithm, .. } if algorithm.contains("pbeWithMD5AndDES-CBC")),
         "{err:?}"
+    );
+}
+
+/// A client of an issuer where the daemon has no secret and no registered certificate, only
+/// subject name + issuer trust in `ca` for `subject`.
+async fn subject_name_issuer_client(
+    ca: &GeneratedCertificate,
+    subject: &str,
+    certificate: Certificate,
+) -> (entra_dev::RunningDevIssuer, ConfidentialClient) {
+    let trusted = entra_dev::TrustedCertificateSubject::new(subject, &ca.certificate_pem).unwrap();
+    daemon_with(
+        |d| d.trusted_certificate_subjects = vec![trusted],
+        certificate,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn subject_name_and_issuer_trust_accepts_an_unregistered_certificate_sent_with_x5c() {
+    let (ca, leaf) = chained();
+    let pfx = file(&leaf, CertificateFileFormat::Pfx, Some(PASSWORD));
+    let load = || Certificate::from_pkcs12(&pfx, Some(&password())).unwrap();
+    let scopes = Scopes::app_default(defaults::DEV_API_APP_ID_URI);
+
+    let (_dev, client) =
+        subject_name_issuer_client(&ca, &leaf.subject(), load().with_send_x5c(true)).await;
+    let token = client.acquire_for_app(&scopes).await.unwrap();
+    let claims = common::payload(token.secret());
+    assert_eq!(
+        (claims["azp"].as_str(), claims["azpacr"].as_str()),
+        (Some(defaults::DEV_DAEMON_CLIENT_ID), Some("2")),
+        "{claims}"
+    );
+
+    // The same certificate without x5c: nothing registered names its thumbprint.
+    let (_dev, client) = subject_name_issuer_client(&ca, &leaf.subject(), load()).await;
+    let err = client.acquire_for_app(&scopes).await.unwrap_err();
+    common::rejected(
+        &err,
+        entra_token::AadstsKind::CertificateAssertionRejected,
+        700027,
+    );
+}
+
+#[tokio::test]
+async fn subject_name_and_issuer_trust_refuses_the_same_subject_from_another_issuer() {
+    let (ca, leaf) = chained();
+    let now = SystemTime::now();
+    // Self-signed with the leaf's subject: the name matches, the issuer does not.
+    let impostor =
+        GeneratedCertificate::with_dates(key(0), "chained daemon", now - DAY, now + DAY).unwrap();
+    assert_eq!(impostor.subject(), leaf.subject());
+    let cert = Certificate::parse(&file(&impostor, CertificateFileFormat::Pem, None), None)
+        .unwrap()
+        .with_send_x5c(true);
+    let (_dev, client) = subject_name_issuer_client(&ca, &leaf.subject(), cert).await;
+    let err = client
+        .acquire_for_app(&Scopes::app_default(defaults::DEV_API_APP_ID_URI))
+        .await
+        .unwrap_err();
+    let refusal = common::rejected(
+        &err,
+        entra_token::AadstsKind::CertificateAssertionRejected,
+        700027,
+    );
+    assert!(
+        refusal
+            .description
+            .contains("subject name and issuer authentication"),
+        "{}",
+        refusal.description
     );
 }

@@ -13,9 +13,10 @@ use axum::Router;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use entra_auth::ManualClock;
+use entra_dev::testing::{Answer, Browser};
 use entra_dev::{
-    defaults, ClientCertificate, DevIssuer, DevIssuerConfig, FederatedCredential, LoginForm,
-    MfaDemand, RunningDevIssuer, Subject, TokenRequest,
+    defaults, ClientCertificate, DevIssuer, DevIssuerConfig, FederatedCredential, MfaDemand,
+    RunningDevIssuer, Subject, TokenRequest,
 };
 use entra_token::{
     AadstsKind, AssertionAlgorithm, AssertionError, Certificate, ClientCredential,
@@ -254,11 +255,9 @@ async fn sign_in_with_claims(w: &World, challenge: &str) -> String {
     let b64 = bearer.param("claims").unwrap();
     let claims = String::from_utf8(STANDARD.decode(b64).unwrap()).unwrap();
     // Where the challenge says to sign in again: the issuer's authorize endpoint.
-    let authorize = bearer.param("authorization_uri").unwrap().to_owned();
-    let page = w
-        .http
-        .get(authorize)
-        .query(&[
+    let authorize = url::Url::parse_with_params(
+        bearer.param("authorization_uri").unwrap(),
+        &[
             ("client_id", defaults::DEV_PUBLIC_CLIENT_ID),
             ("response_type", "code"),
             ("redirect_uri", REDIRECT),
@@ -269,21 +268,17 @@ async fn sign_in_with_claims(w: &World, challenge: &str) -> String {
             ("code_challenge", CHALLENGE),
             ("code_challenge_method", "S256"),
             ("claims", &claims),
-        ])
-        .send()
+        ],
+    )
+    .unwrap();
+    let location = Browser::new()
+        .unwrap()
+        .sign_in(
+            authorize.as_str(),
+            Answer::accept(defaults::ALICE_USERNAME, &[defaults::SCOPE_READ]),
+        )
         .await
         .unwrap();
-    assert_eq!(page.status(), 200);
-    let form = LoginForm::parse(&page.text().await.unwrap()).unwrap();
-    let res = w
-        .http
-        .post(form.action())
-        .form(&form.accept(defaults::ALICE_USERNAME, &[defaults::SCOPE_READ]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 302);
-    let location = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
     let code = location
         .query_pairs()
         .find(|(k, _)| k == "code")
@@ -676,6 +671,52 @@ async fn token_expired_within_entra_auths_clock_skew_is_401_before_the_token_end
         reply.header("www-authenticate")
     );
     assert_eq!(w.stat("token_requests").await, 0);
+}
+
+#[tokio::test]
+async fn token_expiring_within_the_exchange_margin_is_refused_before_the_token_endpoint() {
+    let w = World::default().await;
+    // Ten seconds left: entra-auth accepts it, but by the time an exchange reaches the identity
+    // provider it may have expired there (AADSTS500133).
+    let expiring = w.mint(TokenRequest {
+        issued_at: Some(SystemTime::now() - Duration::from_secs(3590)),
+        lifetime: Some(Duration::from_secs(3600)),
+        ..TokenRequest::default()
+    });
+    let read = defaults::SCOPE_DOWNSTREAM_READ;
+    let err = obo(&w.client, &expiring, read).await.unwrap_err();
+    let TokenError::Assertion(AssertionError::ExpiresTooSoon {
+        in_secs,
+        margin_secs,
+    }) = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert!(*in_secs <= 10, "{in_secs}");
+    assert_eq!(*margin_secs, UserAssertion::EXPIRY_MARGIN.as_secs());
+    assert!(
+        err.to_string().ends_with(
+            "the caller must get a fresh token (refresh or sign in again) and call again"
+        ),
+        "{err}"
+    );
+    // Through A over HTTP: 401 invalid_token telling the caller to get a fresh token.
+    let reply = w.call("read", &expiring).await;
+    reply.assert_problem(401, "invalid_token");
+    let detail = reply.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("too soon to exchange it") && detail.contains("get a fresh token"),
+        "{detail}"
+    );
+    assert_eq!(w.stat("token_requests").await, 0);
+    // Two minutes left is enough: exchanged at the issuer.
+    let fresh_enough = w.mint(TokenRequest {
+        issued_at: Some(SystemTime::now() - Duration::from_secs(3480)),
+        lifetime: Some(Duration::from_secs(3600)),
+        ..TokenRequest::default()
+    });
+    obo(&w.client, &fresh_enough, read).await.unwrap();
+    assert_eq!(w.stat("on_behalf_of_requests").await, 1);
 }
 
 /// What a front in the path to the issuer's token endpoint does.

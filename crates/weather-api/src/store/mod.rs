@@ -38,6 +38,72 @@ pub enum StoreError {
     /// Applying the embedded migrations failed (the cause is the driver's or migrator's error).
     #[error("database migration failed")]
     Migration(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database that `database_url` names cannot be opened, for a reason the service explains
+    /// (start-up only).
+    #[error(transparent)]
+    Open(#[from] OpenError),
+}
+
+/// Why the database that `database_url` names cannot be opened: what was tried and how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The SQLite file's directory does not exist (SQLite creates the file, never its directory).
+    #[error(
+        "the SQLite database's directory {dir} does not exist; create it (mkdir -p {dir}) or point \
+         database_url at a file in an existing directory"
+    )]
+    SqliteDirectoryMissing {
+        /// The directory, as the URL names it.
+        dir: String,
+    },
+    /// Nothing listens at the PostgreSQL host and port.
+    #[error(
+        "PostgreSQL at {addr}: connection refused; check the host and port in database_url \
+         (is PostgreSQL running and listening there?)"
+    )]
+    PostgresRefused {
+        /// `host:port`.
+        addr: String,
+    },
+    /// The PostgreSQL host did not answer in time.
+    #[error(
+        "PostgreSQL at {addr}: no answer within {secs} s; check the host and port in database_url \
+         and any firewall between"
+    )]
+    PostgresNoAnswer {
+        /// `host:port`.
+        addr: String,
+        /// How long the service waited.
+        secs: u64,
+    },
+    /// The PostgreSQL host cannot be reached (name not resolved, no route...).
+    #[error(
+        "PostgreSQL at {addr}: cannot connect ({cause}); check the host and port in database_url"
+    )]
+    PostgresUnreachable {
+        /// `host:port`.
+        addr: String,
+        /// The operating system's error.
+        cause: std::io::Error,
+    },
+    /// The server answers but has no database of that name.
+    #[error(
+        "PostgreSQL at {addr}: database {database:?} does not exist; create it \
+         (createdb -h {host} -p {port} -U {user} {database}) or fix the database name in database_url"
+    )]
+    PostgresDatabaseMissing {
+        /// `host:port`.
+        addr: String,
+        /// The host.
+        host: String,
+        /// The port.
+        port: u16,
+        /// The user.
+        user: String,
+        /// The database name.
+        database: String,
+    },
 }
 
 impl From<sqlx::Error> for StoreError {

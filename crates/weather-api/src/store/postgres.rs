@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use futures_util::future::BoxFuture;
 
-use super::{build_report, into_page, ReportStore, Row, StoreError, Stored};
+use super::{build_report, into_page, OpenError, ReportStore, Row, StoreError, Stored};
 use crate::domain::{NewReport, Page, PageRequest, Report};
 
 /// Reports in a PostgreSQL database.
@@ -55,6 +55,16 @@ impl PostgresStore {
     /// [`StoreError`] when the database cannot be reached or migrated.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?;
+        // One connection first, so that its error is the one reported: the pool retries failed
+        // connections until its acquire timeout and then says only "pool timed out".
+        let first = tokio::time::timeout(CONNECT_TIMEOUT, sqlx::ConnectOptions::connect(&options))
+            .await
+            .map_err(|_| OpenError::PostgresNoAnswer {
+                addr: addr(&options),
+                secs: CONNECT_TIMEOUT.as_secs(),
+            })?
+            .map_err(|e| open_error(&options, e))?;
+        let _ = sqlx::Connection::close(first).await;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
@@ -78,6 +88,46 @@ impl PostgresStore {
             created_date: r.try_get("created_date")?,
         }
         .parse()
+    }
+}
+
+/// How long the first connection may take before start-up gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `host:port` of the server `options` names.
+fn addr(options: &PgConnectOptions) -> String {
+    format!("{}:{}", options.get_host(), options.get_port())
+}
+
+/// The first connection's failure, explained when it is a mistake in `database_url` (nothing
+/// listening, an unknown host, a missing database); the driver's error otherwise.
+fn open_error(options: &PgConnectOptions, e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::Io(cause) if cause.kind() == std::io::ErrorKind::ConnectionRefused => {
+            OpenError::PostgresRefused {
+                addr: addr(options),
+            }
+            .into()
+        }
+        sqlx::Error::Io(cause) => OpenError::PostgresUnreachable {
+            addr: addr(options),
+            cause,
+        }
+        .into(),
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("3D000") => {
+            OpenError::PostgresDatabaseMissing {
+                addr: addr(options),
+                host: options.get_host().to_owned(),
+                port: options.get_port(),
+                user: options.get_username().to_owned(),
+                database: options
+                    .get_database()
+                    .unwrap_or(options.get_username())
+                    .to_owned(),
+            }
+            .into()
+        }
+        other => other.into(),
     }
 }
 

@@ -171,6 +171,58 @@ async fn mistyped_tenant_id_is_a_configuration_error_named_in_the_log_and_readin
 }
 
 #[tokio::test]
+async fn mistyped_tenant_refused_after_an_identity_provider_outage_at_start_is_still_one_error() {
+    let issuer = DevIssuer::spawn(DevIssuerConfig::default()).await.unwrap();
+    issuer.issuer.set_outage(true);
+    let mistyped = uuid::Uuid::new_v4().to_string();
+    let mut config = TestConfig::new().set("AZURE_AD__TENANT_ID", &mistyped);
+    config.issuer = Some(issuer);
+    config.warm_up = false;
+    let app = spawn_app_with(config).await;
+    // The first refresh meets the outage (503): no configuration error yet.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.issuer.issuer.stats().metadata_requests == 0 {
+        assert!(Instant::now() < deadline, "no metadata request");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.validator.first_refresh_done().await;
+    assert!(app.validator.configuration_error().is_none());
+    // The identity provider comes back and refuses the tenant: one ERROR naming the key.
+    app.issuer.issuer.set_outage(false);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let errors = loop {
+        let errors: Vec<String> = crate::logging::capture()
+            .text()
+            .lines()
+            .filter(|l| l.contains(&mistyped) && l.contains("ERROR"))
+            .map(str::to_owned)
+            .collect();
+        if !errors.is_empty() {
+            break errors;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ERROR logged after the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].contains("setting=azure_ad.tenant_id"),
+        "{errors:#?}"
+    );
+    assert!(errors[0].contains("AADSTS90002"), "{errors:#?}");
+    let readiness: Value = app.get("/readyz", None).await.json().await.unwrap();
+    assert!(
+        readiness["configuration_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("azure_ad.tenant_id: "),
+        "{readiness}"
+    );
+}
+
+#[tokio::test]
 async fn instance_with_a_tenant_path_is_refused_at_start_naming_azure_ad_instance() {
     for instance in [
         format!("https://login.microsoftonline.com/{DEV_TENANT_ID}/"),

@@ -834,3 +834,62 @@ async fn slowloris_partial_requests_are_cut_off_at_the_header_read_timeout_and_d
         200
     );
 }
+
+/// A `GET /healthz` head of exactly `len` bytes as sent (request line, `Host`, `Connection: close`,
+/// one filler header, the empty line).
+fn head_of(len: usize) -> Vec<u8> {
+    let start = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Filler: ";
+    let end = "\r\n\r\n";
+    let filler = "a".repeat(len - start.len() - end.len());
+    let head = format!("{start}{filler}{end}").into_bytes();
+    assert_eq!(head.len(), len);
+    head
+}
+
+/// Sends `head` on a new connection in writes of `piece` bytes and reads the answer to its end
+/// (the server closes: `Connection: close`, or after a 431): the status.
+async fn status_of_head(addr: SocketAddr, head: &[u8], piece: usize) -> Option<u16> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    for chunk in head.chunks(piece) {
+        // the server may answer 431 and close before the last piece
+        if stream.write_all(chunk).await.is_err() || stream.flush().await.is_err() {
+            break;
+        }
+    }
+    let mut answer = Vec::new();
+    // hang guard only: every case ends with the server closing the connection
+    let _ = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
+    std::str::from_utf8(answer.get(9..12)?).ok()?.parse().ok()
+}
+
+#[tokio::test]
+async fn request_head_over_max_header_bytes_answers_431_in_one_write_or_in_pieces_and_up_to_it_is_served(
+) {
+    let app = crate::helpers::spawn_app().await;
+    let addr: SocketAddr = app.address.trim_start_matches("http://").parse().unwrap();
+    // the default max_header_bytes (settings template: 65536, "beyond it 431")
+    const LIMIT: usize = 65_536;
+    for (len, expected) in [
+        (LIMIT - 1, 200),
+        (LIMIT, 200),
+        (LIMIT + 1, 431),
+        (LIMIT + 100, 431),
+        (114_000, 431),
+    ] {
+        let head = head_of(len);
+        for piece in [usize::MAX, 1000] {
+            let status = status_of_head(addr, &head, piece).await;
+            let how = if piece == usize::MAX {
+                "one write".to_owned()
+            } else {
+                format!("pieces of {piece} bytes")
+            };
+            assert_eq!(
+                status,
+                Some(expected),
+                "a head of {len} bytes sent in {how}"
+            );
+        }
+    }
+}

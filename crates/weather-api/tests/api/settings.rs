@@ -728,3 +728,88 @@ async fn workforce_and_b2c_authorities_accept_both_and_keep_accepted_issuers_out
         assert!(!detail.contains(&accepted), "{detail}");
     }
 }
+
+/// Runs the binary in production mode with `database_url` until it exits: (exit code, stderr).
+fn start_with_database(database_url: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    crate::dev_mode::run_to_exit(
+        dir.path(),
+        &[],
+        &[
+            ("WEATHER_API__BIND", "127.0.0.1:0"),
+            ("WEATHER_API__AZURE_AD__TENANT_ID", DEV_TENANT_ID),
+            ("WEATHER_API__AZURE_AD__CLIENT_ID", DEV_API_CLIENT_ID),
+            ("WEATHER_API__DATABASE_URL", database_url),
+        ],
+    )
+    .unwrap_or_else(|logs| panic!("{database_url}: served instead of stopping: {logs}"))
+}
+
+#[test]
+fn database_url_sqlite_in_a_missing_directory_stops_the_binary_naming_the_directory_and_create_it()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir");
+    let (code, stderr) = start_with_database(&format!(
+        "sqlite://{}",
+        missing.join("weather.db").display()
+    ));
+    assert_eq!(code, 1, "{stderr}");
+    let missing = missing.display();
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "weather-api: cannot start: database_url: cannot open the report database: the SQLite \
+             database's directory {missing} does not exist; create it (mkdir -p {missing}) or point \
+             database_url at a file in an existing directory"
+        )
+    );
+    assert!(!stderr.contains("Error code 14"), "{stderr}");
+}
+
+#[test]
+fn database_url_postgres_on_a_closed_port_stops_the_binary_with_host_port_and_connection_refused() {
+    // a port the OS just handed out and that nothing listens on any more
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, stderr) =
+        start_with_database(&format!("postgres://weather@127.0.0.1:{port}/weather"));
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "weather-api: cannot start: database_url: cannot open the report database: PostgreSQL \
+             at 127.0.0.1:{port}: connection refused; check the host and port in database_url (is \
+             PostgreSQL running and listening there?)"
+        )
+    );
+    assert!(!stderr.contains("pool timed out"), "{stderr}");
+}
+
+#[test]
+fn database_url_postgres_missing_database_stops_the_binary_naming_createdb_once() {
+    let Ok(url) = std::env::var("TEST_POSTGRES_URL") else {
+        println!("skipped: set TEST_POSTGRES_URL");
+        return;
+    };
+    let mut url = url::Url::parse(&url).unwrap();
+    let name = format!("weather_missing_{}", uuid::Uuid::new_v4().simple());
+    url.set_path(&name);
+    let host = url.host_str().unwrap().to_owned();
+    let port = url.port().unwrap_or(5432);
+    let user = url.username().to_owned();
+    let (code, stderr) = start_with_database(url.as_str());
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "weather-api: cannot start: database_url: cannot open the report database: PostgreSQL \
+             at {host}:{port}: database \"{name}\" does not exist; create it (createdb -h {host} -p \
+             {port} -U {user} {name}) or fix the database name in database_url"
+        )
+    );
+    assert_eq!(stderr.matches("does not exist").count(), 1, "{stderr}");
+}

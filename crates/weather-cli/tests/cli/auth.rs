@@ -6,7 +6,9 @@ use entra_dev::defaults::{
 };
 use serde_json::json;
 
-use crate::helpers::{closed_port_url, spawn_dev_service, spawn_entra_service, Weather};
+use crate::helpers::{
+    closed_port_url, spawn_dev_service, spawn_entra_service, spawn_entra_service_with, Weather,
+};
 
 #[tokio::test]
 async fn client_credentials_token_is_cached_in_a_0600_file_and_reused_by_the_next_run() {
@@ -193,6 +195,71 @@ async fn entra_settings_from_a_config_file_use_client_credentials_against_that_a
     assert_eq!(service.token_requests(), 1);
     weather.run(&["--config", config, "reports"]).await.ok();
     assert_eq!(service.token_requests(), 1, "cached for that authority");
+    assert_eq!(service.api_reports().await[0]["description"], "Clear");
+}
+
+#[tokio::test]
+async fn client_certificate_pfx_with_password_authenticates_the_daemon_without_a_secret() {
+    use entra_dev::{CertificateFileFormat, DevIssuerConfig, GeneratedCertificate};
+    let cert =
+        GeneratedCertificate::generate("weather daemon", std::time::Duration::from_secs(3600))
+            .unwrap();
+    let mut config = DevIssuerConfig::default();
+    let daemon = config
+        .clients
+        .iter_mut()
+        .find(|c| c.client_id == DEV_DAEMON_CLIENT_ID)
+        .unwrap();
+    daemon.secret = None;
+    daemon.certificates = vec![cert.certificate.clone()];
+    let service = spawn_entra_service_with(config).await;
+    let files = tempfile::tempdir().unwrap();
+    let pfx = files.path().join("daemon.pfx");
+    std::fs::write(
+        &pfx,
+        cert.to_file(CertificateFileFormat::Pfx, Some("pfx-password"))
+            .unwrap(),
+    )
+    .unwrap();
+    let config = files.path().join("weather.json");
+    std::fs::write(
+        &config,
+        json!({
+            "instance": service.instance(),
+            "tenant_id": DEV_TENANT_ID,
+            "api_client_id": DEV_API_CLIENT_ID,
+            "client_id": DEV_DAEMON_CLIENT_ID,
+            "client_certificate": pfx,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+
+    let wrong = Weather::new(&service)
+        .env("WEATHER_CLIENT_CERTIFICATE_PASSWORD", "not-the-password")
+        .run(&["--config", config, "reports"])
+        .await;
+    assert_eq!(wrong.code, 2, "{wrong:#?}");
+    assert!(wrong.stderr.contains("daemon.pfx"), "{}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains("password does not decrypt"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(
+        !wrong.stderr.contains("not-the-password"),
+        "{}",
+        wrong.stderr
+    );
+    assert_eq!(service.token_requests(), 0);
+
+    let run = Weather::new(&service)
+        .env("WEATHER_CLIENT_CERTIFICATE_PASSWORD", "pfx-password")
+        .run(&["--config", config, "report", "Clear", "--city", "Portland"])
+        .await;
+    run.ok();
+    assert_eq!(service.token_requests(), 1);
     assert_eq!(service.api_reports().await[0]["description"], "Clear");
 }
 

@@ -40,6 +40,16 @@ impl Drop for TestService {
     }
 }
 
+/// `weather report "Misty sunrise" --city Portland --state OR`: a report the service stores.
+pub(crate) const REPORT_MISTY_PORTLAND: &[&str] = &[
+    "report",
+    "Misty sunrise",
+    "--city",
+    "Portland",
+    "--state",
+    "OR",
+];
+
 /// The service in development mode: no identity settings, the development issuer under `/dev-issuer/`.
 pub(crate) async fn spawn_dev_service() -> TestService {
     spawn(None).await
@@ -47,9 +57,12 @@ pub(crate) async fn spawn_dev_service() -> TestService {
 
 /// The service configured for "Entra ID": an in-process `entra-dev` issuer on its own port.
 pub(crate) async fn spawn_entra_service() -> TestService {
-    let issuer = DevIssuer::spawn(DevIssuerConfig::default())
-        .await
-        .expect("issuer starts");
+    spawn_entra_service_with(DevIssuerConfig::default()).await
+}
+
+/// As [`spawn_entra_service`], with the issuer's registrations in `config`.
+pub(crate) async fn spawn_entra_service_with(config: DevIssuerConfig) -> TestService {
+    let issuer = DevIssuer::spawn(config).await.expect("issuer starts");
     spawn(Some(issuer)).await
 }
 

@@ -1,9 +1,10 @@
 //! `weather login`: authorization code + PKCE, the test playing the browser on the development issuer's
 //! login page and following the redirect to the CLI's loopback listener.
 
+use entra_dev::testing::{Answer, Browser as TestBrowser};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
-use crate::helpers::{spawn_dev_service, Run, TestService, Weather};
+use crate::helpers::{spawn_dev_service, Run, TestService, Weather, REPORT_MISTY_PORTLAND};
 
 /// What the browser did.
 pub(crate) enum Browser<'a> {
@@ -51,21 +52,22 @@ pub(crate) async fn login(weather: &Weather, browser: Browser<'_>) -> (Run, Stri
         assert_eq!(back.headers()["cache-control"], "no-store");
         forged_page = back.text().await.unwrap();
     }
-    let page = http.get(&url).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
-    let form = entra_dev::LoginForm::parse(&html).expect("the login page has a sign-in form");
-    let body = match browser {
+    let answer = match browser {
         Browser::Accept(user, consent) | Browser::ForgeThenAccept(user, consent) => {
-            form.accept(user, consent)
+            Answer::accept(user, consent)
         }
-        Browser::Cancel => form.cancel(),
+        Browser::Cancel => Answer::Cancel,
     };
-    let answer = http.post(form.action()).form(&body).send().await.unwrap();
-    assert_eq!(answer.status(), 302);
-    let location = answer.headers()["location"].to_str().unwrap().to_owned();
-    assert!(location.starts_with("http://127.0.0.1:"), "{location}");
-    let back = http.get(&location).send().await.unwrap();
+    let location = TestBrowser::new()
+        .unwrap()
+        .sign_in(&url, answer)
+        .await
+        .expect("the login page signs in and redirects back");
+    assert!(
+        location.as_str().starts_with("http://127.0.0.1:"),
+        "{location}"
+    );
+    let back = http.get(location).send().await.unwrap();
     let shown = forged_page + &back.text().await.unwrap();
     (finish(child, stderr, seen).await, shown)
 }
@@ -134,17 +136,7 @@ async fn login_through_the_browser_caches_the_users_token_and_commands_use_it() 
         .as_str()
         .is_some_and(|r| r.len() >= 40));
 
-    weather
-        .run(&[
-            "report",
-            "Misty sunrise",
-            "--city",
-            "Portland",
-            "--state",
-            "OR",
-        ])
-        .await
-        .ok();
+    weather.run(REPORT_MISTY_PORTLAND).await.ok();
     let listed = weather.run(&["reports"]).await;
     assert!(listed.ok().contains("portland, or, us  Misty sunrise"));
     assert_eq!(

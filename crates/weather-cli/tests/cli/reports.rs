@@ -3,22 +3,13 @@
 
 use serde_json::Value;
 
-use crate::helpers::{spawn_dev_service, Weather};
+use crate::helpers::{spawn_dev_service, Weather, REPORT_MISTY_PORTLAND};
 
 #[tokio::test]
 async fn report_with_default_settings_is_stored_by_the_service() {
     let service = spawn_dev_service().await;
     let weather = Weather::new(&service);
-    let run = weather
-        .run(&[
-            "report",
-            "Misty sunrise",
-            "--city",
-            "Portland",
-            "--state",
-            "OR",
-        ])
-        .await;
+    let run = weather.run(REPORT_MISTY_PORTLAND).await;
     let stdout = run.ok();
     assert!(
         stdout.starts_with("Reported: Misty sunrise in portland, or, us (id "),

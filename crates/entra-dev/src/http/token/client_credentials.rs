@@ -2,25 +2,19 @@
 
 use std::time::SystemTime;
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::http::client_auth::authenticate_client;
-use crate::http::endpoint::{tenant_for_tokens, Endpoint};
-use crate::http::oauth::{internal, is_api_resource, parse_scope, OAuthError, Params, ScopeItem};
+use super::Request;
+use crate::http::endpoint::tenant_for_tokens;
+use crate::http::oauth::{internal, is_api_resource, parse_scope, OAuthError, ScopeItem};
 use crate::mint;
 use crate::request::{Subject, TokenRequest};
-use crate::state::IssuerState;
 
 /// `grant_type=client_credentials` (v2 `scope={resource}/.default`, v1 `resource`).
-pub(super) fn grant(
-    inner: &IssuerState,
-    ep: &Endpoint,
-    v1: bool,
-    params: &Params,
-    headers: &HeaderMap,
-) -> Result<Value, OAuthError> {
-    let authenticated = authenticate_client(inner, ep, params, headers)?;
+pub(super) fn grant(request: Request<'_>) -> Result<Value, OAuthError> {
+    let (inner, ep, v1, params) = (request.inner, request.ep, request.v1, request.params);
+    let authenticated = request.authenticate()?;
     let client = authenticated.client;
     if !client.is_confidential() {
         return Err(OAuthError::invalid_client(

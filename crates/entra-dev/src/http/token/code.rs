@@ -2,25 +2,19 @@
 
 use std::time::SystemTime;
 
-use axum::http::HeaderMap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::http::client_auth::authenticate_client;
-use crate::http::endpoint::Endpoint;
-use crate::http::oauth::{parse_scope, OAuthError, Params};
-use crate::state::{IssuerState, Redemption};
+use super::Request;
+use crate::http::oauth::{parse_scope, OAuthError};
+use crate::state::Redemption;
 
 /// `grant_type=authorization_code`: redeems a code from the login page.
-pub(super) fn grant(
-    inner: &IssuerState,
-    ep: &Endpoint,
-    params: &Params,
-    headers: &HeaderMap,
-) -> Result<Value, OAuthError> {
-    let authenticated = authenticate_client(inner, ep, params, headers)?;
+pub(super) fn grant(request: Request<'_>) -> Result<Value, OAuthError> {
+    let (inner, params) = (request.inner, request.params);
+    let authenticated = request.authenticate()?;
     let client = authenticated.client;
     let code = params.require("code")?;
     let redirect_uri = params.require("redirect_uri")?;

@@ -2,26 +2,20 @@
 //! approved it on the verification page. Answers follow Entra: `authorization_pending` (AADSTS70016),
 //! `slow_down`, `expired_token` (AADSTS70019), `authorization_declined`, then the tokens, once.
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde_json::Value;
 
+use super::Request;
 use crate::grants::DevicePoll;
-use crate::http::client_auth::authenticate_client;
-use crate::http::endpoint::Endpoint;
-use crate::http::oauth::{OAuthError, Params};
-use crate::state::IssuerState;
+use crate::http::oauth::OAuthError;
 
 /// The `grant_type` of the device code flow.
 pub(crate) const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// `grant_type=urn:ietf:params:oauth:grant-type:device_code` with `device_code` and `client_id`.
-pub(super) fn grant(
-    inner: &IssuerState,
-    ep: &Endpoint,
-    params: &Params,
-    headers: &HeaderMap,
-) -> Result<Value, OAuthError> {
-    let caller = authenticate_client(inner, ep, params, headers)?;
+pub(super) fn grant(request: Request<'_>) -> Result<Value, OAuthError> {
+    let (inner, params) = (request.inner, request.params);
+    let caller = request.authenticate()?;
     let device_code = params.require("device_code")?;
     let bad = |error: &'static str, code: u32, description: String| {
         OAuthError::new(StatusCode::BAD_REQUEST, error, code, description)

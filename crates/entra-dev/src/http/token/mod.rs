@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
+use crate::http::client_auth::{authenticate_client, AuthenticatedClient};
 use crate::http::endpoint::Endpoint;
 use crate::http::oauth::{json_response, no_store, OAuthError, Params};
 use crate::request::GrantKind;
@@ -78,6 +79,24 @@ async fn token_endpoint(
     }
 }
 
+/// One token request, as every grant reads it: the issuer, the endpoint it came to (tenant, B2C
+/// policy), whether it is the v1 endpoint, its form and its headers (client authentication).
+#[derive(Clone, Copy)]
+struct Request<'a> {
+    inner: &'a IssuerState,
+    ep: &'a Endpoint,
+    v1: bool,
+    params: &'a Params,
+    headers: &'a HeaderMap,
+}
+
+impl<'a> Request<'a> {
+    /// The calling client, authenticated by its secret, assertion or Basic header (or a public one).
+    fn authenticate(self) -> Result<AuthenticatedClient<'a>, OAuthError> {
+        authenticate_client(self.inner, self.ep, self.params, self.headers)
+    }
+}
+
 fn token_grant(
     inner: &IssuerState,
     ep: &Endpoint,
@@ -87,26 +106,33 @@ fn token_grant(
 ) -> Result<Value, OAuthError> {
     let params = Params::parse(body);
     let grant_type = params.require("grant_type")?;
+    let request = Request {
+        inner,
+        ep,
+        v1,
+        params: &params,
+        headers,
+    };
     match grant_type {
         "client_credentials" => {
             inner.counters.grant(GrantKind::ClientCredentials);
-            client_credentials::grant(inner, ep, v1, &params, headers)
+            client_credentials::grant(request)
         }
         "authorization_code" => {
             inner.counters.grant(GrantKind::AuthorizationCode);
-            code::grant(inner, ep, &params, headers)
+            code::grant(request)
         }
         obo::GRANT_TYPE => {
             inner.counters.grant(GrantKind::OnBehalfOf);
-            obo::grant(inner, ep, &params, headers)
+            obo::grant(request)
         }
         device_code::GRANT_TYPE => {
             inner.counters.grant(GrantKind::DeviceCode);
-            device_code::grant(inner, ep, &params, headers)
+            device_code::grant(request)
         }
         "refresh_token" => {
             inner.counters.grant(GrantKind::RefreshToken);
-            refresh::grant(inner, ep, &params, headers)
+            refresh::grant(request)
         }
         other => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,

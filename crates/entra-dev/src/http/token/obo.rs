@@ -5,13 +5,12 @@
 
 use std::time::SystemTime;
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 
+use super::Request;
 use crate::config::Resource;
-use crate::http::client_auth::authenticate_client;
-use crate::http::endpoint::Endpoint;
-use crate::http::oauth::{internal, OAuthError, Params};
+use crate::http::oauth::{internal, OAuthError};
 use crate::jwt::Jwt;
 use crate::keys::unix_secs;
 use crate::mint::{self, UserIdentity};
@@ -25,12 +24,8 @@ pub(super) const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer
 const CLOCK_SKEW: i64 = 300;
 
 /// `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`.
-pub(super) fn grant(
-    inner: &IssuerState,
-    ep: &Endpoint,
-    params: &Params,
-    headers: &HeaderMap,
-) -> Result<Value, OAuthError> {
+pub(super) fn grant(request: Request<'_>) -> Result<Value, OAuthError> {
+    let (inner, ep, params) = (request.inner, request.ep, request.params);
     if ep.policy.is_some() {
         return Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
@@ -40,7 +35,7 @@ pub(super) fn grant(
              user's own token or use a workforce tenant.",
         ));
     }
-    let caller = authenticate_client(inner, ep, params, headers)?;
+    let caller = request.authenticate()?;
     if !caller.client.is_confidential() {
         return Err(OAuthError::invalid_client(
             7_000_218,

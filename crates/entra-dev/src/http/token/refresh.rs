@@ -1,24 +1,17 @@
 //! The refresh token grant: a refresh token (from a sign-in with `offline_access`) is exchanged once for
 //! new tokens and a new refresh token (rotation); a rotated, revoked or expired one is `invalid_grant`.
 
-use axum::http::HeaderMap;
 use serde_json::Value;
 
+use super::Request;
 use crate::grants::RefreshRefusal;
-use crate::http::client_auth::authenticate_client;
-use crate::http::endpoint::Endpoint;
-use crate::http::oauth::{parse_scope, OAuthError, Params, ScopeItem};
-use crate::state::IssuerState;
+use crate::http::oauth::{parse_scope, OAuthError, ScopeItem};
 
 /// `grant_type=refresh_token` with `refresh_token`, `client_id` (and the client's credential if it is
 /// confidential), and optionally `scope` (a subset of what was granted).
-pub(super) fn grant(
-    inner: &IssuerState,
-    ep: &Endpoint,
-    params: &Params,
-    headers: &HeaderMap,
-) -> Result<Value, OAuthError> {
-    let caller = authenticate_client(inner, ep, params, headers)?;
+pub(super) fn grant(request: Request<'_>) -> Result<Value, OAuthError> {
+    let (inner, params) = (request.inner, request.params);
+    let caller = request.authenticate()?;
     let token = params.require("refresh_token")?;
     let mut sign_in = inner
         .refresh_tokens

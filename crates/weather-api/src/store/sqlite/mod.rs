@@ -136,6 +136,12 @@ impl SqliteStore {
 
     fn open_blocking(url: &str, busy_timeout: Duration) -> Result<Self, StoreError> {
         let target = Target::parse(url)?;
+        if let Some(dir) = target.dir.as_deref().filter(|d| !d.is_dir()) {
+            return Err(crate::store::OpenError::SqliteDirectoryMissing {
+                dir: dir.display().to_string(),
+            }
+            .into());
+        }
         let mut writer = open_writer(&target, busy_timeout)?;
         migrate(&mut writer)?;
         let readers = Readers {

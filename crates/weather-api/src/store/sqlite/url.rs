@@ -11,6 +11,8 @@ pub(super) struct Target {
     pub(super) uri: String,
     /// A shared-cache in-memory database (see the module docs).
     pub(super) memory: bool,
+    /// The file's directory, as the URL names it (`None`: in memory, or the working directory).
+    pub(super) dir: Option<std::path::PathBuf>,
 }
 
 impl Target {
@@ -47,6 +49,7 @@ impl Target {
                     Uuid::new_v4().simple()
                 ),
                 memory: true,
+                dir: None,
             });
         }
         let path = percent_decode(path)?;
@@ -67,7 +70,15 @@ impl Target {
                 c => uri.push(c),
             }
         }
-        Ok(Self { uri, memory: false })
+        let dir = std::path::Path::new(&path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(std::path::Path::to_path_buf);
+        Ok(Self {
+            uri,
+            memory: false,
+            dir,
+        })
     }
 }
 
