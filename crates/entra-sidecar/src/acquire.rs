@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use entra_core::{ExposeSecret as _, SecretString};
 use entra_token::cache::SharedCache;
+use entra_token::managed_identity::TOKEN_EXCHANGE_AUDIENCE;
 use entra_token::{
     AccessToken, Authority, Certificate, ClientCredential, ClientStats, ConfidentialClient,
-    ConfidentialConfig, Scopes, TokenError, UserAssertion,
+    ConfidentialConfig, ManagedIdentityCredential, ManagedIdentityId, ManagedIdentityOptions,
+    Scopes, TokenError, UserAssertion,
 };
 use http::StatusCode;
 
@@ -208,6 +210,15 @@ fn token_failure(e: &TokenError) -> Failure {
             tracing::info!(error = %e, "token acquisition refused");
             Failure::problem(StatusCode::UNAUTHORIZED, e.to_string())
         }
+        // A managed identity endpoint (the client's credential) unavailable or slow.
+        transient if transient.is_transient() => {
+            tracing::warn!(error = %transient, "token acquisition failed transiently");
+            Failure::Problem {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                detail: format!("{transient}: retry shortly"),
+                retry_after: Some(5),
+            }
+        }
         other => {
             tracing::error!(error = %other, "token acquisition failed");
             Failure::unexpected()
@@ -251,6 +262,7 @@ fn source_kind(source: &CredentialSource) -> &'static str {
         CredentialSource::Path { .. } => "Path",
         CredentialSource::Base64Encoded { .. } => "Base64Encoded",
         CredentialSource::SignedAssertionFile(_) => "SignedAssertionFilePath",
+        CredentialSource::ManagedIdentity { .. } => "SignedAssertionFromManagedIdentity",
     }
 }
 
@@ -278,6 +290,31 @@ fn load_credential(source: &CredentialSource) -> Result<ClientCredential, String
                 ));
             }
             Ok(ClientCredential::federated_token_file(path.clone()))
+        }
+        CredentialSource::ManagedIdentity {
+            client_id,
+            audience,
+            variables,
+        } => {
+            let id = match client_id {
+                Some(id) => ManagedIdentityId::ClientId(id.clone()),
+                None => ManagedIdentityId::SystemAssigned,
+            };
+            let vars = variables
+                .iter()
+                .map(|(name, value)| (name.clone(), value.expose_secret().to_owned()));
+            let mi = ManagedIdentityCredential::from_env_vars(
+                vars,
+                id,
+                ManagedIdentityOptions::default(),
+            )
+            .map_err(|e| format!("the managed identity cannot be used: {e}"))?;
+            let audience = audience
+                .clone()
+                .unwrap_or_else(|| TOKEN_EXCHANGE_AUDIENCE.to_owned());
+            Ok(ClientCredential::managed_identity_for_audience(
+                mi, audience,
+            ))
         }
     }
 }

@@ -136,7 +136,32 @@ pub enum CredentialSource {
     },
     /// `SignedAssertionFilePath`: a federated token file (workload identity).
     SignedAssertionFile(PathBuf),
+    /// `SignedAssertionFromManagedIdentity`: the managed identity's token is the client assertion
+    /// (the identity is a federated credential of the app registration; no secret).
+    ManagedIdentity {
+        /// `ManagedIdentityClientId`: a user-assigned identity's client id (none: the
+        /// system-assigned identity).
+        client_id: Option<String>,
+        /// `TokenExchangeUrl`: the audience of the identity's token (default
+        /// `api://AzureADTokenExchange`).
+        audience: Option<String>,
+        /// The platform's managed identity variables (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER`,
+        /// `IDENTITY_SERVER_THUMBPRINT`, `MSI_ENDPOINT`, `IMDS_ENDPOINT`,
+        /// `AZURE_POD_IDENTITY_AUTHORITY_HOST`) as the configuration holds them (the
+        /// environment); values redacted in `Debug`.
+        variables: Vec<(String, SecretString)>,
+    },
 }
+
+/// The variables a managed identity's source is picked from.
+pub const MANAGED_IDENTITY_VARIABLES: [&str; 6] = [
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "IDENTITY_SERVER_THUMBPRINT",
+    "MSI_ENDPOINT",
+    "IMDS_ENDPOINT",
+    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+];
 
 /// A configured downstream API (`DownstreamApis:<name>`), also the shape of the per-request
 /// overrides.
@@ -431,7 +456,7 @@ fn credential(
     let Some(source_type) = get("SourceType") else {
         return Err(SettingsError::Missing {
             key: format!("{key}:SourceType"),
-            hint: "ClientSecret, Path, Base64Encoded or SignedAssertionFilePath",
+            hint: "ClientSecret, Path, Base64Encoded, SignedAssertionFilePath or SignedAssertionFromManagedIdentity",
         });
     };
     let required = |name: &str, hint: &'static str| {
@@ -471,13 +496,18 @@ fn credential(
                 })?;
             CredentialSource::SignedAssertionFile(PathBuf::from(path))
         }
-        "signedassertionfrommanagedidentity" => {
-            return Err(SettingsError::UnsupportedCredential {
-                key: key.into(),
-                source_type: source_type.into(),
-                hint: "managed identity is not available in this version; use SignedAssertionFilePath (workload identity), Path or ClientSecret",
-            })
-        }
+        "signedassertionfrommanagedidentity" => CredentialSource::ManagedIdentity {
+            client_id: get("ManagedIdentityClientId").map(str::to_owned),
+            audience: get("TokenExchangeUrl").map(str::to_owned),
+            variables: MANAGED_IDENTITY_VARIABLES
+                .iter()
+                .filter_map(|name| {
+                    config
+                        .get_nonblank(name)
+                        .map(|v| ((*name).to_owned(), SecretString::from(v.to_owned())))
+                })
+                .collect(),
+        },
         "keyvault" => {
             return Err(SettingsError::UnsupportedCredential {
                 key: key.into(),
@@ -496,7 +526,8 @@ fn credential(
             return Err(SettingsError::Invalid {
                 key: format!("{key}:SourceType"),
                 value: source_type.into(),
-                reason: "expected ClientSecret, Path, Base64Encoded or SignedAssertionFilePath"
+                reason: "expected ClientSecret, Path, Base64Encoded, SignedAssertionFilePath or \
+                         SignedAssertionFromManagedIdentity"
                     .into(),
             })
         }
@@ -741,7 +772,6 @@ mod tests {
     #[test]
     fn unsupported_credential_sources_are_refused_by_name() {
         for (source, word) in [
-            ("SignedAssertionFromManagedIdentity", "managed identity"),
             ("StoreWithThumbprint", "Windows certificate stores"),
             ("KeyVault", "Key Vault"),
         ] {
@@ -753,6 +783,33 @@ mod tests {
             assert!(text.contains(source) && text.contains(word), "{text}");
             assert!(text.starts_with("AzureAd:ClientCredentials:0"), "{text}");
         }
+    }
+
+    #[test]
+    fn managed_identity_credential_reads_its_keys_and_the_platforms_variables() {
+        let json = r#"{"AzureAd":{"TenantId":"t","ClientId":"c","ClientCredentials":[{"SourceType":"SignedAssertionFromManagedIdentity","ManagedIdentityClientId":"mi-client","TokenExchangeUrl":"api://AzureADTokenExchangeUSGov"}]}}"#;
+        let s = settings(
+            json,
+            &[
+                ("IDENTITY_ENDPOINT", "http://localhost:42356/msi/token"),
+                ("IDENTITY_HEADER", "platform-secret"),
+                ("UNRELATED", "x"),
+            ],
+        )
+        .unwrap();
+        let CredentialSource::ManagedIdentity {
+            client_id,
+            audience,
+            variables,
+        } = &s.azure_ad.credentials[0]
+        else {
+            panic!("{:?}", s.azure_ad.credentials)
+        };
+        assert_eq!(client_id.as_deref(), Some("mi-client"));
+        assert_eq!(audience.as_deref(), Some("api://AzureADTokenExchangeUSGov"));
+        let names: Vec<&str> = variables.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["IDENTITY_ENDPOINT", "IDENTITY_HEADER"]);
+        assert!(!format!("{s:?}").contains("platform-secret"));
     }
 
     #[test]

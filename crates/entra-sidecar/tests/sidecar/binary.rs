@@ -156,7 +156,9 @@ fn binary_refuses_a_missing_client_id_naming_the_key() {
 }
 
 #[test]
-fn binary_refuses_managed_identity_credentials_by_name() {
+fn binary_reads_the_managed_identity_variables_from_its_environment() {
+    // The platform's IDENTITY_ENDPOINT (App Service) in the environment: a plain-http endpoint on a
+    // remote host is refused at start-up, naming the variable, so the binary read it.
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_entra-sidecar"))
         .current_dir(dir.path())
@@ -167,12 +169,38 @@ fn binary_refuses_managed_identity_credentials_by_name() {
             "AzureAd__ClientCredentials__0__SourceType",
             "SignedAssertionFromManagedIdentity",
         )
+        .env("IDENTITY_ENDPOINT", "http://identity.example/msi/token")
+        .env("IDENTITY_HEADER", "platform-secret-value")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "settings valid, the credential refused"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("SignedAssertionFromManagedIdentity") && err.contains("IDENTITY_ENDPOINT"),
+        "{err}"
+    );
+    assert!(!err.contains("platform-secret-value"), "{err}");
+}
+
+#[test]
+fn binary_refuses_key_vault_credentials_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_entra-sidecar"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("AzureAd__TenantId", defaults::DEV_TENANT_ID)
+        .env("AzureAd__ClientId", defaults::DEV_API_CLIENT_ID)
+        .env("AzureAd__ClientCredentials__0__SourceType", "KeyVault")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("SignedAssertionFromManagedIdentity") && err.contains("managed identity"),
+        err.contains("KeyVault") && err.contains("Key Vault"),
         "{err}"
     );
 }

@@ -378,3 +378,83 @@ async fn path_credential_with_a_wrong_certificate_password_stops_start_up_naming
         "{text}"
     );
 }
+
+/// The development issuer with the API's secret removed: only its federated credentials (the
+/// development managed identities, trusted by default) authenticate it.
+fn issuer_without_the_api_secret() -> DevIssuerConfig {
+    let mut config = DevIssuerConfig::default();
+    let api = config
+        .clients
+        .iter_mut()
+        .find(|c| c.client_id == defaults::DEV_API_CLIENT_ID)
+        .unwrap();
+    api.secret = None;
+    config
+}
+
+#[tokio::test]
+async fn signed_assertion_from_managed_identity_gets_app_and_on_behalf_of_tokens() {
+    for source in [
+        json!({ "SourceType": "SignedAssertionFromManagedIdentity" }),
+        json!({
+            "SourceType": "SignedAssertionFromManagedIdentity",
+            "ManagedIdentityClientId": defaults::DEV_USER_MI_CLIENT_ID,
+            "TokenExchangeUrl": "api://AzureADTokenExchange",
+        }),
+    ] {
+        let w = World::start_full(
+            issuer_without_the_api_secret(),
+            |doc| {
+                doc["AzureAd"]["ClientCredentials"] = json!([source]);
+                // The platform's variable (a VM's IMDS moved to the development issuer), as the
+                // environment would hold it.
+                doc["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = doc["AzureAd"]["Instance"].clone();
+            },
+            &[],
+            "Production",
+        )
+        .await;
+        let alice = w.token(defaults::ALICE_USERNAME);
+        let r = w.get("/AuthorizationHeader/appapi", Some(&alice)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let claims = payload(&header_token(&r.json()));
+        assert_eq!(claims["azp"], defaults::DEV_API_CLIENT_ID);
+        assert_eq!(
+            claims["azpacr"], "2",
+            "authenticated by an assertion: {claims}"
+        );
+        let r = w.get("/AuthorizationHeader/downstream", Some(&alice)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(
+            payload(&header_token(&r.json()))["oid"],
+            defaults::ALICE_OID
+        );
+        let stats = w.dev.issuer.stats();
+        assert_eq!(stats.client_credentials_requests, 1);
+        assert_eq!(stats.on_behalf_of_requests, 1);
+        assert_eq!(
+            stats.managed_identity_requests, 1,
+            "one managed identity token for both"
+        );
+    }
+}
+
+#[tokio::test]
+async fn managed_identity_endpoint_down_answers_503_naming_the_source() {
+    let w = World::start_full(
+        issuer_without_the_api_secret(),
+        |doc| {
+            doc["AzureAd"]["ClientCredentials"] =
+                json!([{ "SourceType": "SignedAssertionFromManagedIdentity" }]);
+            doc["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = doc["AzureAd"]["Instance"].clone();
+        },
+        &[],
+        "Production",
+    )
+    .await;
+    w.dev.issuer.fail_managed_identity(500, 1000).unwrap();
+    let alice = w.token(defaults::ALICE_USERNAME);
+    let r = w.get("/AuthorizationHeader/appapi", Some(&alice)).await;
+    r.assert_problem(503, "instance metadata service");
+    assert_eq!(w.dev.issuer.stats().client_credentials_requests, 0);
+}
