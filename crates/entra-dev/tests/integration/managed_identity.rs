@@ -107,18 +107,14 @@ async fn imds_names_the_user_assigned_identity_by_each_id_kind() {
 #[tokio::test]
 async fn imds_without_the_metadata_header_returns_400() {
     let running = spawn().await;
-    let res = http()
-        .get(imds_url(
-            &running,
-            &[
-                ("api-version", "2018-02-01"),
-                ("resource", TOKEN_EXCHANGE_AUDIENCE),
-            ],
-        ))
-        .send()
-        .await
-        .unwrap();
-    let body = invalid_request(res).await;
+    let body = invalid_request(http().get(imds_url(
+        &running,
+        &[
+            ("api-version", "2018-02-01"),
+            ("resource", TOKEN_EXCHANGE_AUDIENCE),
+        ],
+    )))
+    .await;
     assert_eq!(
         body["error_description"],
         "Required metadata header not specified"
