@@ -73,57 +73,16 @@ pub fn check_rejection(e: &AuthError, token: &str) {
     }
 }
 
-/// Parses a challenge `Scheme [auth-param *( "," auth-param )]` (RFC 9110 §11.2) with quoted-string
-/// values; `None` when it does not parse.
+/// Parses one challenge (`Scheme [auth-param *( "," auth-param )]`, RFC 9110 §11.2) with THE
+/// `WWW-Authenticate` parser (entra-core's); `None` unless it is exactly one well-formed challenge.
 pub fn parse_challenge(s: &str) -> Option<(String, Vec<(String, String)>)> {
-    let is_tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-    let (scheme, rest) = match s.split_once(' ') {
-        Some((a, b)) => (a, b),
-        None => (s, ""),
-    };
-    if scheme.is_empty() || !scheme.chars().all(is_tchar) {
-        return None;
-    }
-    let mut params = Vec::new();
-    let mut chars = rest.chars().peekable();
-    loop {
-        while chars.peek() == Some(&' ') {
-            chars.next();
-        }
-        if chars.peek().is_none() {
-            break;
-        }
-        let mut name = String::new();
-        while let Some(&c) = chars.peek() {
-            if !is_tchar(c) {
-                break;
-            }
-            name.push(c);
-            chars.next();
-        }
-        if name.is_empty() || chars.next() != Some('=') || chars.next() != Some('"') {
-            return None;
-        }
-        let mut value = String::new();
-        loop {
-            match chars.next()? {
-                '"' => break,
-                '\\' => value.push(chars.next()?),
-                c if c == '\t' || (' '..='~').contains(&c) => value.push(c),
-                _ => return None,
-            }
-        }
-        params.push((name, value));
-        while chars.peek() == Some(&' ') {
-            chars.next();
-        }
-        match chars.next() {
-            None => break,
-            Some(',') => {}
-            Some(_) => return None,
-        }
-    }
-    Some((scheme.to_owned(), params))
+    let mut all = entra_core::challenge::parse(s).ok()?;
+    let one = all.pop().filter(|_| all.is_empty())?;
+    let params = one
+        .params()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    Some((one.scheme().to_owned(), params))
 }
 
 /// What a quoted challenge parameter reads back as: at most 512 characters, each visible ASCII
