@@ -218,7 +218,13 @@ async fn fault_switch_refuses_a_status_that_is_no_fault() {
         body["error_description"].as_str().unwrap().contains("429"),
         "{body}"
     );
-    assert!(running.issuer.fail_managed_identity(200, 1).is_err());
+    assert!(
+        matches!(
+            running.issuer.fail_managed_identity(200, 1),
+            Err(entra_dev::DevIssuerError::InvalidFault { status: 200 })
+        ),
+        "a 200 is not a fault"
+    );
 }
 
 #[tokio::test]
