@@ -4,6 +4,9 @@
 # Bounded: criterion's default 3 s warm-up + 5 s measurement per benchmark (~11 benchmarks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Criterion writes below CARGO_TARGET_DIR, which a relative value resolves from the bench's own directory
+# (crates/entra-auth/target): pin its output to where this script reads it.
+export CRITERION_HOME="$PWD/target/criterion"
 rm -rf target/criterion/floor target/criterion/validate target/criterion/request target/criterion/parts
 cargo bench -j2 -p entra-auth --bench validation "$@" -- --noplot >&2
 python3 - <<'PY'
