@@ -339,7 +339,11 @@ async fn unknown_tenant_is_a_configuration_error_carrying_the_providers_words_an
         .unwrap(),
     )
     .unwrap();
-    assert!(outage.warm_up().await.is_err());
+    let err = outage.warm_up().await.unwrap_err();
+    assert!(
+        matches!(err, entra_auth::AuthError::KeysUnavailable { .. }),
+        "{err:?}"
+    );
     assert_eq!(outage.configuration_error(), None);
     // Back up: loads, and still none.
     e.issuer().set_outage(false);

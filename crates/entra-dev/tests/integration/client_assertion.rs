@@ -261,19 +261,14 @@ async fn certificate_assertion_with_hs256_returns_5002738() {
 async fn client_assertion_with_wrong_assertion_type_returns_invalid_request() {
     let running = spawn_issuer().await;
     let a = assertion(&running, Algorithm::RS256, &client_key(), |_, _| {});
-    let res = http()
-        .post(token_url(&running))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", CERT_CLIENT),
-            ("client_assertion_type", "jwt"),
-            ("client_assertion", a.as_str()),
-            ("scope", &format!("{DEV_API_APP_ID_URI}/.default")),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let body = invalid_request(res).await;
+    let body = invalid_request(http().post(token_url(&running)).form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", CERT_CLIENT),
+        ("client_assertion_type", "jwt"),
+        ("client_assertion", a.as_str()),
+        ("scope", &format!("{DEV_API_APP_ID_URI}/.default")),
+    ]))
+    .await;
     assert!(body["error_description"]
         .as_str()
         .unwrap()

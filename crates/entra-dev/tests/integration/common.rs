@@ -101,8 +101,10 @@ pub(crate) async fn post_form(url: &str, form: &[(&str, &str)]) -> (u16, Value) 
     (status, res.json().await.unwrap())
 }
 
-/// Asserts a 400 `invalid_request` answer; returns it (its `error_description` for the caller to check).
-pub(crate) async fn invalid_request(res: reqwest::Response) -> Value {
+/// Sends `request` and asserts a 400 `invalid_request` answer; returns it (its `error_description` for
+/// the caller to check).
+pub(crate) async fn invalid_request(request: reqwest::RequestBuilder) -> Value {
+    let res = request.send().await.unwrap();
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request", "{body}");

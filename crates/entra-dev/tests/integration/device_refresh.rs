@@ -42,14 +42,19 @@ async fn poll(running: &RunningDevIssuer, device_code: &str) -> (u16, Value) {
     .await
 }
 
-/// Enters `user_code` on the verification page and returns the sign-in form.
-async fn enter_code(running: &RunningDevIssuer, user_code: &str) -> LoginForm {
-    let res = http()
+/// Posts `user_code` to the verification page.
+async fn post_code(running: &RunningDevIssuer, user_code: &str) -> reqwest::Response {
+    http()
         .post(format!("{}devicelogin", running.url()))
         .form(&[("user_code", user_code)])
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Enters `user_code` on the verification page and returns the sign-in form.
+async fn enter_code(running: &RunningDevIssuer, user_code: &str) -> LoginForm {
+    let res = post_code(running, user_code).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-security-policy"], PAGE_POLICY);
     let html = res.text().await.unwrap();
@@ -60,12 +65,7 @@ async fn enter_code(running: &RunningDevIssuer, user_code: &str) -> LoginForm {
 
 /// Enters a code the page must refuse: 400, the page's CSP; returns the HTML.
 async fn refused_code(running: &RunningDevIssuer, user_code: &str) -> String {
-    let res = http()
-        .post(format!("{}devicelogin", running.url()))
-        .form(&[("user_code", user_code)])
-        .send()
-        .await
-        .unwrap();
+    let res = post_code(running, user_code).await;
     assert_eq!(res.status(), 400);
     assert_eq!(res.headers()["content-security-policy"], PAGE_POLICY);
     res.text().await.unwrap()
@@ -373,14 +373,13 @@ async fn refresh_token_presented_by_another_client_returns_70000() {
 #[tokio::test]
 async fn control_revoke_with_a_bad_body_returns_400() {
     let running = spawn().await;
-    let res = http()
-        .post(format!("{}control/revoke", running.url()))
-        .header("content-type", "application/json")
-        .body("alice")
-        .send()
-        .await
-        .unwrap();
-    let body = invalid_request(res).await;
+    let body = invalid_request(
+        http()
+            .post(format!("{}control/revoke", running.url()))
+            .header("content-type", "application/json")
+            .body("alice"),
+    )
+    .await;
     assert!(body["error_description"]
         .as_str()
         .unwrap()

@@ -107,18 +107,14 @@ async fn imds_names_the_user_assigned_identity_by_each_id_kind() {
 #[tokio::test]
 async fn imds_without_the_metadata_header_returns_400() {
     let running = spawn().await;
-    let res = http()
-        .get(imds_url(
-            &running,
-            &[
-                ("api-version", "2018-02-01"),
-                ("resource", TOKEN_EXCHANGE_AUDIENCE),
-            ],
-        ))
-        .send()
-        .await
-        .unwrap();
-    let body = invalid_request(res).await;
+    let body = invalid_request(http().get(imds_url(
+        &running,
+        &[
+            ("api-version", "2018-02-01"),
+            ("resource", TOKEN_EXCHANGE_AUDIENCE),
+        ],
+    )))
+    .await;
     assert_eq!(
         body["error_description"],
         "Required metadata header not specified"
@@ -222,7 +218,13 @@ async fn fault_switch_refuses_a_status_that_is_no_fault() {
         body["error_description"].as_str().unwrap().contains("429"),
         "{body}"
     );
-    assert!(running.issuer.fail_managed_identity(200, 1).is_err());
+    assert!(
+        matches!(
+            running.issuer.fail_managed_identity(200, 1),
+            Err(entra_dev::DevIssuerError::InvalidFault { status: 200 })
+        ),
+        "a 200 is not a fault"
+    );
 }
 
 #[tokio::test]

@@ -436,3 +436,34 @@ pub(crate) fn encrypted_key_with_algorithm(oid: &str) -> Vec<u8> {
     .to_der()
     .unwrap()
 }
+
+/// An API's answer, read whole (status, headers, JSON body).
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: serde_json::Value,
+}
+
+impl Reply {
+    /// Reads `res` whole; its body must be JSON.
+    pub(crate) async fn read(res: reqwest::Response) -> Self {
+        Self {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body: res.json().await.unwrap(),
+        }
+    }
+
+    /// The header's value, `""` when absent.
+    pub(crate) fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map_or("", |v| v.to_str().unwrap())
+    }
+
+    /// A problem answer of this status and code.
+    pub(crate) fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.header("content-type"), "application/problem+json");
+        assert_eq!(self.body["status"], status, "{}", self.body);
+        assert_eq!(self.body["code"], code, "{}", self.body);
+    }
+}

@@ -10,6 +10,7 @@ use entra_token::OnBehalfOf;
 use serde_json::{json, Value};
 
 use crate::apps;
+use crate::common::Reply;
 
 /// What the handler saw: the caller's oid and the assertion's expiry.
 async fn whoami(user: OnBehalfOf) -> Json<Value> {
@@ -42,18 +43,6 @@ fn user_token(dev: &RunningDevIssuer) -> String {
         .unwrap()
 }
 
-struct Reply {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map_or("", |v| v.to_str().unwrap())
-    }
-}
-
 async fn get_with(app: Router, token: Option<&str>) -> Reply {
     let server = apps::serve(app).await.unwrap();
     let mut req = reqwest::Client::new().get(format!("{}me", server.url));
@@ -61,11 +50,7 @@ async fn get_with(app: Router, token: Option<&str>) -> Reply {
         req = req.bearer_auth(t);
     }
     let res = req.send().await.unwrap();
-    Reply {
-        status: res.status().as_u16(),
-        headers: res.headers().clone(),
-        body: res.json().await.unwrap(),
-    }
+    Reply::read(res).await
 }
 
 #[tokio::test]

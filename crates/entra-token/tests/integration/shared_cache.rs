@@ -14,19 +14,39 @@ fn key() -> EncryptionKey {
     EncryptionKey::from_bytes(&[7u8; 32]).unwrap()
 }
 
+/// This test's Redis: the server of `TEST_REDIS_URL` and a fresh key prefix (this test's keys only).
+struct TestRedis {
+    url: String,
+    prefix: String,
+}
+
+impl TestRedis {
+    /// `None` without `TEST_REDIS_URL` (the test is skipped).
+    fn new() -> Option<Self> {
+        Some(Self {
+            url: common::redis_url()?,
+            prefix: format!("entra-token-test:{}:", uuid::Uuid::new_v4()),
+        })
+    }
+
+    /// A cache under this test's prefix with `keys`.
+    fn cache(&self, keys: impl Into<Keyring>) -> Arc<RedisCache> {
+        let config = RedisCacheConfig::new(&self.url, keys).prefix(&self.prefix);
+        Arc::new(RedisCache::new(config).unwrap())
+    }
+}
+
 fn client_with(ep: &FakeEndpoint, cache: Arc<RedisCache>) -> ConfidentialClient {
     ConfidentialClient::new(ep.secret_builder().shared_cache(cache).build().unwrap()).unwrap()
 }
 
 #[tokio::test]
 async fn second_instance_uses_token_cached_by_first_through_redis() {
-    let Some(url) = common::redis_url() else {
+    let Some(r) = TestRedis::new() else {
         return;
     };
-    let prefix = format!("entra-token-test:{}:", uuid::Uuid::new_v4());
     let ep = FakeEndpoint::start().await;
-    let cache =
-        || Arc::new(RedisCache::new(RedisCacheConfig::new(&url, key()).prefix(&prefix)).unwrap());
+    let cache = || r.cache(key());
     let (a, b) = (client_with(&ep, cache()), client_with(&ep, cache()));
     let user =
         UserAssertion::parse(&common::user_token("alice-oid", common::unix_now() + 3600)).unwrap();
@@ -39,12 +59,12 @@ async fn second_instance_uses_token_cached_by_first_through_redis() {
     assert_eq!((b.stats().shared_hits, b.stats().token_requests), (1, 0));
 
     // What Redis holds: a hashed key with a TTL, an encrypted value.
-    let client = redis::Client::open(url.as_str()).unwrap();
+    let client = redis::Client::open(r.url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys = common::redis_keys(&mut conn, &prefix).await;
+    let keys = common::redis_keys(&mut conn, &r.prefix).await;
     assert_eq!(keys.len(), 1, "{keys:?}");
     let alice_key = keys[0].clone();
-    let suffix = &alice_key[prefix.len()..];
+    let suffix = &alice_key[r.prefix.len()..];
     assert!(
         suffix.len() == 64 && suffix.chars().all(|c| c.is_ascii_hexdigit()),
         "{suffix}"
@@ -118,30 +138,28 @@ async fn other_key(
 
 #[tokio::test]
 async fn value_copied_under_another_users_key_is_a_miss_and_is_overwritten() {
-    let Some(url) = common::redis_url() else {
+    let Some(r) = TestRedis::new() else {
         return;
     };
-    let prefix = format!("entra-token-test:{}:", uuid::Uuid::new_v4());
     let ep = FakeEndpoint::start().await;
-    let cache =
-        || Arc::new(RedisCache::new(RedisCacheConfig::new(&url, key()).prefix(&prefix)).unwrap());
+    let cache = || r.cache(key());
     let scopes = Scopes::parse(common::DOWNSTREAM_SCOPE);
     let user = |oid: &str| {
         UserAssertion::parse(&common::user_token(oid, common::unix_now() + 3600)).unwrap()
     };
-    let mut conn = redis_conn(&url).await;
+    let mut conn = redis_conn(&r.url).await;
 
     let a = client_with(&ep, cache());
     a.acquire_on_behalf_of(&user("alice-oid"), &scopes)
         .await
         .unwrap();
-    let keys = common::redis_keys(&mut conn, &prefix).await;
+    let keys = common::redis_keys(&mut conn, &r.prefix).await;
     assert_eq!(keys.len(), 1, "{keys:?}");
     let alice_key = keys[0].clone();
     a.acquire_on_behalf_of(&user("bob-oid"), &scopes)
         .await
         .unwrap();
-    let bob_key = other_key(&mut conn, &prefix, &alice_key).await;
+    let bob_key = other_key(&mut conn, &r.prefix, &alice_key).await;
     assert_eq!(ep.count(), 2);
 
     // Alice's value copied under bob's key: it does not decrypt there.
@@ -169,26 +187,24 @@ async fn value_copied_under_another_users_key_is_a_miss_and_is_overwritten() {
     assert_eq!(from_redis.secret(), for_bob.secret());
     assert_eq!((d.stats().shared_hits, d.stats().token_requests), (1, 0));
     assert_eq!(ep.count(), 3);
-    delete_prefix(&mut conn, &prefix).await;
+    delete_prefix(&mut conn, &r.prefix).await;
 }
 
 #[tokio::test]
 async fn garbage_value_is_a_miss_overwritten_and_the_shared_cache_stays_on() {
-    let Some(url) = common::redis_url() else {
+    let Some(r) = TestRedis::new() else {
         return;
     };
     let logs = common::Logs::default();
     let _guard = logs.capture(tracing::Level::WARN);
-    let prefix = format!("entra-token-test:{}:", uuid::Uuid::new_v4());
     let ep = FakeEndpoint::start().await;
-    let cache =
-        || Arc::new(RedisCache::new(RedisCacheConfig::new(&url, key()).prefix(&prefix)).unwrap());
+    let cache = || r.cache(key());
     let scopes = Scopes::app_default("api://downstream");
-    let mut conn = redis_conn(&url).await;
+    let mut conn = redis_conn(&r.url).await;
 
     let a = client_with(&ep, cache());
     let first = a.acquire_for_app(&scopes).await.unwrap();
-    let keys = common::redis_keys(&mut conn, &prefix).await;
+    let keys = common::redis_keys(&mut conn, &r.prefix).await;
     assert_eq!(keys.len(), 1, "{keys:?}");
     for garbage in [&b"not a value"[..], b"", b"kdefault"] {
         set_raw(&mut conn, &keys[0], garbage).await;
@@ -214,21 +230,17 @@ async fn garbage_value_is_a_miss_overwritten_and_the_shared_cache_stays_on() {
         !text.contains("shared token cache failing"),
         "not an outage: {text}"
     );
-    delete_prefix(&mut conn, &prefix).await;
+    delete_prefix(&mut conn, &r.prefix).await;
 }
 
 #[tokio::test]
 async fn rotated_key_values_of_the_previous_key_are_read_and_new_ones_use_the_current_key() {
-    let Some(url) = common::redis_url() else {
+    let Some(r) = TestRedis::new() else {
         return;
     };
-    let prefix = format!("entra-token-test:{}:", uuid::Uuid::new_v4());
     let ep = FakeEndpoint::start().await;
     let old = || EncryptionKey::from_bytes(&[7u8; 32]).unwrap();
     let new = || EncryptionKey::from_bytes(&[8u8; 32]).unwrap();
-    let cache = |keys: Keyring| {
-        Arc::new(RedisCache::new(RedisCacheConfig::new(&url, keys).prefix(&prefix)).unwrap())
-    };
     let rotated = || {
         Keyring::new("2026-12", new())
             .unwrap()
@@ -239,21 +251,21 @@ async fn rotated_key_values_of_the_previous_key_are_read_and_new_ones_use_the_cu
     let user = |oid: &str| {
         UserAssertion::parse(&common::user_token(oid, common::unix_now() + 3600)).unwrap()
     };
-    let mut conn = redis_conn(&url).await;
+    let mut conn = redis_conn(&r.url).await;
 
     // Before the rotation: alice's token under the old key (a bare key is named "default").
-    let before = client_with(&ep, cache(Keyring::from(old())));
+    let before = client_with(&ep, r.cache(Keyring::from(old())));
     let alices = before
         .acquire_on_behalf_of(&user("alice-oid"), &scopes)
         .await
         .unwrap();
-    let alice_key = common::redis_keys(&mut conn, &prefix).await[0].clone();
+    let alice_key = common::redis_keys(&mut conn, &r.prefix).await[0].clone();
     assert!(get_raw(&mut conn, &alice_key)
         .await
         .starts_with(b"kdefault"));
 
     // After: the old key's value is still read ...
-    let after = client_with(&ep, cache(rotated()));
+    let after = client_with(&ep, r.cache(rotated()));
     let read = after
         .acquire_on_behalf_of(&user("alice-oid"), &scopes)
         .await
@@ -268,9 +280,9 @@ async fn rotated_key_values_of_the_previous_key_are_read_and_new_ones_use_the_cu
         .acquire_on_behalf_of(&user("bob-oid"), &scopes)
         .await
         .unwrap();
-    let bob_key = other_key(&mut conn, &prefix, &alice_key).await;
+    let bob_key = other_key(&mut conn, &r.prefix, &alice_key).await;
     assert!(get_raw(&mut conn, &bob_key).await.starts_with(b"k2026-12"));
-    let only_new = client_with(&ep, cache(Keyring::new("2026-12", new()).unwrap()));
+    let only_new = client_with(&ep, r.cache(Keyring::new("2026-12", new()).unwrap()));
     let read = only_new
         .acquire_on_behalf_of(&user("bob-oid"), &scopes)
         .await
@@ -287,7 +299,7 @@ async fn rotated_key_values_of_the_previous_key_are_read_and_new_ones_use_the_cu
     assert!(get_raw(&mut conn, &alice_key)
         .await
         .starts_with(b"k2026-12"));
-    delete_prefix(&mut conn, &prefix).await;
+    delete_prefix(&mut conn, &r.prefix).await;
 }
 
 #[test]
