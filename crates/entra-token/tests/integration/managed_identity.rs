@@ -840,3 +840,52 @@ async fn managed_identity_endpoint_down_is_a_transient_credential_error_of_the_c
     );
     dev.issuer.fail_managed_identity(503, 0).unwrap();
 }
+
+#[tokio::test]
+async fn concurrent_callers_share_one_managed_identity_request() {
+    let dev = dev().await;
+    let mi = credential(imds_vars(&dev), ManagedIdentityId::SystemAssigned);
+    let calls = (0..20).map(|_| {
+        let mi = mi.clone();
+        tokio::spawn(async move { mi.acquire(TOKEN_EXCHANGE_AUDIENCE).await })
+    });
+    let tokens: Vec<_> = futures_join(calls).await;
+    let first = tokens[0].secret().to_owned();
+    assert!(tokens.iter().all(|t| t.secret() == first));
+    assert_eq!(mi.requests_sent(), 1, "single flight");
+    assert_eq!(dev.issuer.stats().managed_identity_requests, 1);
+}
+
+async fn futures_join(
+    handles: impl Iterator<
+        Item = tokio::task::JoinHandle<Result<entra_token::AccessToken, ManagedIdentityError>>,
+    >,
+) -> Vec<entra_token::AccessToken> {
+    let mut out = Vec::new();
+    for h in handles.collect::<Vec<_>>() {
+        out.push(h.await.unwrap().unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn token_is_refreshed_after_half_its_lifetime_and_served_until_then() {
+    let dev = dev().await;
+    let clock = Arc::new(entra_token::ManualClock::starting_now());
+    let mi = ManagedIdentityCredential::from_env_vars(
+        imds_vars(&dev),
+        ManagedIdentityId::SystemAssigned,
+        fast_options().with_clock(clock.clone()),
+    )
+    .unwrap();
+    let first = mi.acquire(TOKEN_EXCHANGE_AUDIENCE).await.unwrap();
+    // The development issuer's 1 h token carries no refresh_in: refreshed after half its lifetime.
+    clock.advance(Duration::from_secs(1799));
+    let same = mi.acquire(TOKEN_EXCHANGE_AUDIENCE).await.unwrap();
+    assert_eq!(same.secret(), first.secret());
+    assert_eq!(mi.requests_sent(), 1);
+    clock.advance(Duration::from_secs(2));
+    let fresh = mi.acquire(TOKEN_EXCHANGE_AUDIENCE).await.unwrap();
+    assert_eq!(mi.requests_sent(), 2, "refreshed ahead of expiry");
+    assert_ne!(fresh.secret(), first.secret());
+}
