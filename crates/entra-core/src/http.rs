@@ -147,6 +147,21 @@ fn uri(url: &Url) -> http::Uri {
 #[cfg(feature = "reqwest")]
 pub use self::reqwest_client::ReqwestClient;
 
+/// A SHA-1 certificate thumbprint in hex (40 digits, either case, `:` or spaces between bytes
+/// allowed, as Windows and Azure print it); `None` for anything else.
+pub fn parse_sha1_thumbprint(text: &str) -> Option<[u8; 20]> {
+    let digits: Vec<u8> = text.bytes().filter(|b| !matches!(b, b':' | b' ')).collect();
+    if digits.len() != 40 {
+        return None;
+    }
+    let mut out = [0u8; 20];
+    for (i, pair) in digits.chunks(2).enumerate() {
+        let hex = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(hex, 16).ok()?;
+    }
+    Some(out)
+}
+
 /// The `reqwest` implementation (feature `reqwest`).
 #[cfg(feature = "reqwest")]
 mod reqwest_client {
@@ -169,21 +184,130 @@ mod reqwest_client {
         /// # Errors
         /// When the TLS backend cannot be initialised or the proxy URL cannot be used.
         pub fn new(options: &HttpOptions, user_agent: &str) -> Result<Self, reqwest::Error> {
-            let mut builder = reqwest::Client::builder().no_proxy();
-            if let Some(p) = &options.proxy {
-                builder = builder.proxy(reqwest::Proxy::all(p.as_str())?);
-            }
-            let client = builder
-                .use_rustls_tls()
-                .connect_timeout(options.effective_connect_timeout())
-                .timeout(options.timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(user_agent)
-                .build()?;
+            let client = builder(options, user_agent)?.use_rustls_tls().build()?;
             Ok(Self {
                 client,
                 max_bytes: options.max_response_bytes,
             })
+        }
+
+        /// Builds a client that trusts exactly one server certificate, named by the SHA-1
+        /// thumbprint of its DER (Service Fabric's `IDENTITY_SERVER_THUMBPRINT`, as MSAL pins it),
+        /// instead of the web roots: the handshake fails with any other certificate. The
+        /// certificate's names and dates are not checked (a cluster certificate names the cluster,
+        /// not the node); the server must still prove it holds the certificate's key. Use
+        /// [`parse_sha1_thumbprint`](super::parse_sha1_thumbprint) for the hex form.
+        ///
+        /// # Errors
+        /// [`HttpError::Connect`] when the TLS configuration or the client cannot be built.
+        #[cfg(any(feature = "aws-lc-rs", feature = "ring"))]
+        pub fn pinned_to_thumbprint(
+            options: &HttpOptions,
+            user_agent: &str,
+            sha1_thumbprint: [u8; 20],
+        ) -> Result<Self, HttpError> {
+            let connect = |e: Box<dyn std::error::Error + Send + Sync>| HttpError::Connect(e);
+            let tls = pinned::config(sha1_thumbprint).map_err(|e| connect(Box::new(e)))?;
+            let client = builder(options, user_agent)
+                .and_then(|b| b.use_preconfigured_tls(tls).build())
+                .map_err(|e| connect(Box::new(e.without_url())))?;
+            Ok(Self {
+                client,
+                max_bytes: options.max_response_bytes,
+            })
+        }
+    }
+
+    /// What every client shares: no proxy from the environment, timeouts, no redirects.
+    fn builder(
+        options: &HttpOptions,
+        user_agent: &str,
+    ) -> Result<reqwest::ClientBuilder, reqwest::Error> {
+        let mut builder = reqwest::Client::builder().no_proxy();
+        if let Some(p) = &options.proxy {
+            builder = builder.proxy(reqwest::Proxy::all(p.as_str())?);
+        }
+        Ok(builder
+            .connect_timeout(options.effective_connect_timeout())
+            .timeout(options.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(user_agent))
+    }
+
+    /// The TLS configuration of [`ReqwestClient::pinned_to_thumbprint`].
+    #[cfg(any(feature = "aws-lc-rs", feature = "ring"))]
+    mod pinned {
+        use std::sync::Arc;
+
+        use rustls::client::danger::{
+            HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+        };
+        use rustls::crypto::WebPkiSupportedAlgorithms;
+        use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+        use rustls::{DigitallySignedStruct, SignatureScheme};
+
+        /// Accepts the one certificate whose SHA-1 thumbprint is pinned; verifies the handshake's
+        /// signatures with that certificate's key as rustls does.
+        #[derive(Debug)]
+        struct Pinned {
+            thumbprint: [u8; 20],
+            algorithms: WebPkiSupportedAlgorithms,
+        }
+
+        impl ServerCertVerifier for Pinned {
+            fn verify_server_cert(
+                &self,
+                end_entity: &CertificateDer<'_>,
+                _intermediates: &[CertificateDer<'_>],
+                _server_name: &ServerName<'_>,
+                _ocsp_response: &[u8],
+                _now: UnixTime,
+            ) -> Result<ServerCertVerified, rustls::Error> {
+                let seen = crate::crypto::sha1_for_thumbprint(end_entity.as_ref());
+                // Public values: a plain comparison leaks nothing.
+                if seen == self.thumbprint {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    Err(rustls::Error::InvalidCertificate(
+                        rustls::CertificateError::ApplicationVerificationFailure,
+                    ))
+                }
+            }
+
+            fn verify_tls12_signature(
+                &self,
+                message: &[u8],
+                cert: &CertificateDer<'_>,
+                dss: &DigitallySignedStruct,
+            ) -> Result<HandshakeSignatureValid, rustls::Error> {
+                rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+            }
+
+            fn verify_tls13_signature(
+                &self,
+                message: &[u8],
+                cert: &CertificateDer<'_>,
+                dss: &DigitallySignedStruct,
+            ) -> Result<HandshakeSignatureValid, rustls::Error> {
+                rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+            }
+
+            fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+                self.algorithms.supported_schemes()
+            }
+        }
+
+        pub(super) fn config(thumbprint: [u8; 20]) -> Result<rustls::ClientConfig, rustls::Error> {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let verifier = Pinned {
+                thumbprint,
+                algorithms: provider.signature_verification_algorithms,
+            };
+            Ok(rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth())
         }
     }
 
@@ -237,6 +361,27 @@ mod reqwest_client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sha1_thumbprints_parse_as_azure_and_windows_print_them_and_nothing_else() {
+        let bytes: [u8; 20] = core::array::from_fn(|i| u8::try_from(i * 13).unwrap());
+        let hex: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(parse_sha1_thumbprint(&hex), Some(bytes));
+        assert_eq!(parse_sha1_thumbprint(&hex.to_lowercase()), Some(bytes));
+        let colons: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(parse_sha1_thumbprint(&colons.join(":")), Some(bytes));
+        assert_eq!(parse_sha1_thumbprint(&colons.join(" ")), Some(bytes));
+        for bad in [
+            "",
+            "AB",
+            &hex[..38],
+            &format!("{hex}00"),
+            &hex.replace('A', "G"),
+            "é",
+        ] {
+            assert_eq!(parse_sha1_thumbprint(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn defaults_are_the_safest_of_both_libraries() {

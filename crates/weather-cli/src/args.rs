@@ -95,6 +95,17 @@ pub(crate) struct GlobalArgs {
         value_name = "PASSWORD"
     )]
     pub(crate) client_certificate_password: Option<String>,
+    /// The client's credential is this host's Azure managed identity (a federated credential of its
+    /// registration, no secret): `system`, or a user-assigned identity's client id. The endpoint
+    /// is picked from IDENTITY_ENDPOINT / IDENTITY_HEADER / MSI_ENDPOINT / IMDS_ENDPOINT (else the
+    /// VM's instance metadata service)
+    #[arg(
+        long,
+        global = true,
+        env = "WEATHER_CLIENT_MANAGED_IDENTITY",
+        value_name = "system|CLIENT_ID"
+    )]
+    pub(crate) client_managed_identity: Option<String>,
     /// Scope of the client-credentials grant [default: api://{api-client-id}/.default]
     #[arg(long, global = true, env = "WEATHER_SCOPE", value_name = "SCOPE")]
     pub(crate) scope: Option<String>,

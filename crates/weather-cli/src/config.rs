@@ -16,7 +16,9 @@
 //! ```
 //!
 //! Other keys: `authority`, `instance`, `client_secret`, `client_certificate` (a PEM or PKCS#12 file
-//! with its key, used instead of the secret), `client_certificate_password`, `scope`, `user_scope`.
+//! with its key, used instead of the secret), `client_certificate_password`,
+//! `client_managed_identity` (`system` or a user-assigned identity's client id: the host's managed
+//! identity as the client's federated credential, used instead of both), `scope`, `user_scope`.
 //! Unknown keys are errors.
 //!
 //! (Over 500 lines only because of its unit tests, a third of the file: one per settings rule.)
@@ -99,6 +101,10 @@ pub(crate) enum ConfigError {
     /// The authority or client settings are not what entra-token accepts.
     #[error("identity settings: {0}")]
     Authority(entra_token::ConfigError),
+    /// The host's managed identity cannot be used (an endpoint variable that is not a URL, a
+    /// user-assigned identity where the platform has only the system-assigned one).
+    #[error("client_managed_identity")]
+    ManagedIdentity(#[source] entra_token::ManagedIdentityError),
     /// The client certificate cannot be loaded (wrong password, no key, expired, ...).
     #[error("client_certificate {path}")]
     Certificate {
@@ -133,6 +139,8 @@ pub(crate) struct FileConfig {
     pub(crate) client_certificate: Option<PathBuf>,
     /// Its password.
     pub(crate) client_certificate_password: Option<SecretString>,
+    /// The host's managed identity as the client's credential: `system` or a client id.
+    pub(crate) client_managed_identity: Option<String>,
     /// Client-credentials scope.
     pub(crate) scope: Option<String>,
     /// The API's client id.
@@ -226,6 +234,8 @@ pub(crate) struct Settings {
     pub(crate) client_certificate: Option<PathBuf>,
     /// The certificate's password.
     pub(crate) client_certificate_password: Option<SecretString>,
+    /// The host's managed identity as the client's credential: `system` or a client id.
+    pub(crate) client_managed_identity: Option<String>,
     /// Client-credentials scope.
     pub(crate) scope: Option<String>,
     /// Public client for login.
@@ -339,6 +349,11 @@ pub(crate) fn resolve(args: &GlobalArgs, file: FileConfig) -> Result<Settings, C
         .clone()
         .map(SecretString::from)
         .or(file.client_certificate_password);
+    let client_managed_identity = args
+        .client_managed_identity
+        .clone()
+        .or(file.client_managed_identity)
+        .filter(|v| !v.trim().is_empty());
     let scope = args.scope.clone().or(file.scope).or_else(|| {
         api_client_id
             .as_ref()
@@ -361,6 +376,7 @@ pub(crate) fn resolve(args: &GlobalArgs, file: FileConfig) -> Result<Settings, C
         client_secret,
         client_certificate,
         client_certificate_password,
+        client_managed_identity,
         scope,
         public_client_id,
         user_scope,

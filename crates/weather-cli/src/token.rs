@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use entra_token::{
     Authority as TokenAuthority, Certificate, ClientCredential, ConfidentialClient,
-    ConfidentialConfig, FileCache, HttpOptions, PublicClient, PublicConfig, Scopes, SignInReason,
-    TokenCredential, TokenError, TokenRequestOptions,
+    ConfidentialConfig, FileCache, HttpOptions, ManagedIdentityCredential, ManagedIdentityId,
+    ManagedIdentityOptions, PublicClient, PublicConfig, Scopes, SignInReason, TokenCredential,
+    TokenError, TokenRequestOptions,
 };
 
 use crate::config::{Authority, ConfigError, Settings};
@@ -94,8 +95,24 @@ pub(crate) fn user_scopes(settings: &Settings) -> Result<Scopes, ConfigError> {
         })
 }
 
-/// The confidential client's credential: its certificate file when one is set, else its secret.
+/// The confidential client's credential: the host's managed identity when one is named, else its
+/// certificate file when one is set, else its secret.
 fn client_credential(settings: &Settings) -> Result<Option<ClientCredential>, CliError> {
+    if let Some(mi) = &settings.client_managed_identity {
+        let id = if mi.eq_ignore_ascii_case("system") {
+            ManagedIdentityId::SystemAssigned
+        } else {
+            ManagedIdentityId::ClientId(mi.clone())
+        };
+        // The CLI is the application: it hands its environment over.
+        let credential = ManagedIdentityCredential::from_env_vars(
+            std::env::vars(),
+            id,
+            ManagedIdentityOptions::default(),
+        )
+        .map_err(ConfigError::ManagedIdentity)?;
+        return Ok(Some(ClientCredential::managed_identity(credential)));
+    }
     if let Some(path) = &settings.client_certificate {
         let password = settings.client_certificate_password.as_ref();
         let certificate =

@@ -177,6 +177,18 @@ fn print_banner(issuer: &entra_dev::DevIssuer, addr: SocketAddr) {
         defaults::SCOPE_DOWNSTREAM_WRITE
     );
     println!("  Test users      alice, bob (no password)");
+    println!(
+        "  Managed ident.  IMDS {base}metadata/identity/oauth2/token (AZURE_POD_IDENTITY_AUTHORITY_HOST={base})"
+    );
+    println!(
+        "                  App Service {base}msi/token (IDENTITY_ENDPOINT, IDENTITY_HEADER={})",
+        issuer.config().identity_header
+    );
+    println!(
+        "                  system-assigned {}, user-assigned {}; faults: {base}control/managed-identity",
+        defaults::DEV_SYSTEM_MI_CLIENT_ID,
+        defaults::DEV_USER_MI_CLIENT_ID
+    );
     println!("  Switches        {base}control/switches (entra-dev switches --url {base})");
     println!("  Offline token   entra-dev token --instance {base}");
     println!("{line}");

@@ -25,10 +25,10 @@
 //! `refresh_in`, else half their lifetime (`expires_on`, a number or a string), and never served within
 //! [`CacheOptions::expiry_margin`] of expiry.
 //!
-//! Service Fabric's endpoint is https with a cluster certificate that MSAL pins by
-//! `IDENTITY_SERVER_THUMBPRINT`; entra-core's reqwest client verifies certificates against the web
-//! roots instead, so a Service Fabric deployment passes a transport that pins the thumbprint
-//! ([`ManagedIdentityCredential::with_transport`], [`server_thumbprint`](ManagedIdentityCredential::server_thumbprint)).
+//! Service Fabric's endpoint is https with the cluster's certificate, which no web root vouches for:
+//! as MSAL does, the default transport trusts exactly the certificate whose SHA-1 thumbprint is
+//! `IDENTITY_SERVER_THUMBPRINT` ([`server_thumbprint`](ManagedIdentityCredential::server_thumbprint);
+//! entra-core's `ReqwestClient::pinned_to_thumbprint`), and no other.
 //!
 //! [`source`]: ManagedIdentityCredential::source
 
@@ -251,7 +251,7 @@ impl ManagedIdentityCredential {
         options: ManagedIdentityOptions,
     ) -> Result<Self, ManagedIdentityError> {
         let endpoint = Endpoint::from_vars(vars)?;
-        let transport = default_transport(endpoint.source, &options.http)?;
+        let transport = default_transport(&endpoint, &options.http)?;
         Self::build(endpoint, id, options, transport)
     }
 
@@ -266,7 +266,7 @@ impl ManagedIdentityCredential {
         options: ManagedIdentityOptions,
     ) -> Result<Self, ManagedIdentityError> {
         let endpoint = Endpoint::imds(None)?;
-        let transport = default_transport(endpoint.source, &options.http)?;
+        let transport = default_transport(&endpoint, &options.http)?;
         Self::build(endpoint, id, options, transport)
     }
 
@@ -327,7 +327,8 @@ impl ManagedIdentityCredential {
     }
 
     /// Service Fabric's `IDENTITY_SERVER_THUMBPRINT`: the certificate its endpoint must present
-    /// (a transport given to [`with_transport`](Self::with_transport) pins it).
+    /// (the default transport trusts that certificate alone; a transport given to
+    /// [`with_transport`](Self::with_transport) must pin it itself).
     pub fn server_thumbprint(&self) -> Option<&str> {
         self.inner.endpoint.server_thumbprint.as_deref()
     }
@@ -519,19 +520,34 @@ impl ManagedIdentityCredential {
 }
 
 #[cfg(feature = "reqwest")]
+/// entra-core's reqwest client; for Service Fabric, pinned to `IDENTITY_SERVER_THUMBPRINT` (the
+/// cluster's certificate, which no web root vouches for), as MSAL does.
 fn default_transport(
-    platform: ManagedIdentitySource,
+    endpoint: &Endpoint,
     http: &HttpOptions,
 ) -> Result<Arc<dyn HttpClient>, ManagedIdentityError> {
-    let client = crate::transport::ReqwestTransport::new(
-        http,
-        concat!("entra-token/", env!("CARGO_PKG_VERSION")),
-    )
-    .map_err(|e| ManagedIdentityError::Transport {
+    let platform = endpoint.source;
+    let user_agent = concat!("entra-token/", env!("CARGO_PKG_VERSION"));
+    let unbuilt = |cause| ManagedIdentityError::Transport {
         platform,
         fix: "the HTTP client cannot be built (TLS backend or proxy setting)",
-        cause: TransportError::Connect(Box::new(e)),
-    })?;
+        cause,
+    };
+    if let Some(pin) = endpoint.server_thumbprint.as_deref() {
+        let thumbprint = entra_core::http::parse_sha1_thumbprint(pin).ok_or_else(|| {
+            ManagedIdentityError::InvalidEndpoint {
+                variable: "IDENTITY_SERVER_THUMBPRINT",
+                found: pin.chars().take(64).collect(),
+                reason: "expected the SHA-1 thumbprint of the cluster's certificate: 40 hex digits",
+            }
+        })?;
+        let client =
+            crate::transport::ReqwestTransport::pinned_to_thumbprint(http, user_agent, thumbprint)
+                .map_err(unbuilt)?;
+        return Ok(Arc::new(client));
+    }
+    let client = crate::transport::ReqwestTransport::new(http, user_agent)
+        .map_err(|e| unbuilt(TransportError::Connect(Box::new(e))))?;
     Ok(Arc::new(client))
 }
 

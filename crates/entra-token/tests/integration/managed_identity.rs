@@ -372,7 +372,10 @@ fn source_is_picked_from_the_variables_in_msals_order() {
                 "https://10.0.0.4:2377/metadata/identity/oauth2/token"
             ),
             ("IDENTITY_HEADER", "h"),
-            ("IDENTITY_SERVER_THUMBPRINT", "ABCDEF"),
+            (
+                "IDENTITY_SERVER_THUMBPRINT",
+                "ABCDEF0123456789ABCDEF0123456789ABCDEF01"
+            ),
             ("MSI_ENDPOINT", endpoint),
         ]),
         ManagedIdentitySource::ServiceFabric
@@ -458,7 +461,10 @@ fn user_assigned_is_refused_where_the_source_serves_only_the_system_assigned_ide
             vec![
                 ("IDENTITY_ENDPOINT", endpoint),
                 ("IDENTITY_HEADER", "h"),
-                ("IDENTITY_SERVER_THUMBPRINT", "AB"),
+                (
+                    "IDENTITY_SERVER_THUMBPRINT",
+                    "AB0123456789ABCDEF0123456789ABCDEF012345",
+                ),
             ],
             ManagedIdentitySource::ServiceFabric,
         ),
@@ -542,12 +548,18 @@ async fn service_fabric_sends_its_secret_header_and_api_version() {
                 &format!("{}metadata/identity/oauth2/token", server.url),
             ),
             ("IDENTITY_HEADER", "sf-secret"),
-            ("IDENTITY_SERVER_THUMBPRINT", "0123ABCD"),
+            (
+                "IDENTITY_SERVER_THUMBPRINT",
+                "0123456789ABCDEF0123456789ABCDEF01234567",
+            ),
         ]),
         ManagedIdentityId::SystemAssigned,
     );
     assert_eq!(mi.source(), ManagedIdentitySource::ServiceFabric);
-    assert_eq!(mi.server_thumbprint(), Some("0123ABCD"));
+    assert_eq!(
+        mi.server_thumbprint(),
+        Some("0123456789ABCDEF0123456789ABCDEF01234567")
+    );
     mi.acquire("https://vault.azure.net").await.unwrap();
     assert_eq!(
         *seen.lock().unwrap(),
@@ -839,4 +851,189 @@ async fn managed_identity_endpoint_down_is_a_transient_credential_error_of_the_c
         "nothing sent to the token endpoint"
     );
     dev.issuer.fail_managed_identity(503, 0).unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_callers_share_one_managed_identity_request() {
+    let dev = dev().await;
+    let mi = credential(imds_vars(&dev), ManagedIdentityId::SystemAssigned);
+    let calls = (0..20).map(|_| {
+        let mi = mi.clone();
+        tokio::spawn(async move { mi.acquire(TOKEN_EXCHANGE_AUDIENCE).await })
+    });
+    let tokens: Vec<_> = futures_join(calls).await;
+    let first = tokens[0].secret().to_owned();
+    assert!(tokens.iter().all(|t| t.secret() == first));
+    assert_eq!(mi.requests_sent(), 1, "single flight");
+    assert_eq!(dev.issuer.stats().managed_identity_requests, 1);
+}
+
+async fn futures_join(
+    handles: impl Iterator<
+        Item = tokio::task::JoinHandle<Result<entra_token::AccessToken, ManagedIdentityError>>,
+    >,
+) -> Vec<entra_token::AccessToken> {
+    let mut out = Vec::new();
+    for h in handles.collect::<Vec<_>>() {
+        out.push(h.await.unwrap().unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn token_is_refreshed_after_half_its_lifetime_and_served_until_then() {
+    let dev = dev().await;
+    let clock = Arc::new(entra_token::ManualClock::starting_now());
+    let mi = ManagedIdentityCredential::from_env_vars(
+        imds_vars(&dev),
+        ManagedIdentityId::SystemAssigned,
+        fast_options().with_clock(clock.clone()),
+    )
+    .unwrap();
+    let first = mi.acquire(TOKEN_EXCHANGE_AUDIENCE).await.unwrap();
+    // The development issuer's 1 h token carries no refresh_in: refreshed after half its lifetime.
+    clock.advance(Duration::from_secs(1799));
+    let same = mi.acquire(TOKEN_EXCHANGE_AUDIENCE).await.unwrap();
+    assert_eq!(same.secret(), first.secret());
+    assert_eq!(mi.requests_sent(), 1);
+    clock.advance(Duration::from_secs(2));
+    let fresh = mi.acquire(TOKEN_EXCHANGE_AUDIENCE).await.unwrap();
+    assert_eq!(mi.requests_sent(), 2, "refreshed ahead of expiry");
+    assert_ne!(fresh.secret(), first.secret());
+}
+
+/// An https endpoint on loopback presenting `cert_pem` (self-signed: no web root vouches for it),
+/// answering every request with a managed identity token; the number of answers served.
+async fn tls_endpoint(cert_pem: &str, key_pem: &str) -> (String, Arc<AtomicU64>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let cert =
+        rustls::pki_types::CertificateDer::from(pem::parse(cert_pem).unwrap().into_contents());
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(
+        pem::parse(key_pem).unwrap().into_contents().into(),
+    );
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&served);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let count = Arc::clone(&count);
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = token_json((unix_now() + 3600).into());
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                count.fetch_add(1, Ordering::SeqCst);
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (
+        format!("https://127.0.0.1:{port}/metadata/identity/oauth2/token"),
+        served,
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+#[tokio::test]
+async fn service_fabric_trusts_the_pinned_cluster_certificate_and_no_other() {
+    let cluster =
+        entra_dev::GeneratedCertificate::generate("sf-cluster", Duration::from_secs(3600)).unwrap();
+    let (url, served) = tls_endpoint(&cluster.certificate_pem, &cluster.private_key_pem).await;
+    let der = pem::parse(&cluster.certificate_pem)
+        .unwrap()
+        .into_contents();
+    let pinned = hex(&entra_core::crypto::sha1_for_thumbprint(&der));
+    let sf = |thumbprint: &str| {
+        credential(
+            vars(&[
+                ("IDENTITY_ENDPOINT", &url),
+                ("IDENTITY_HEADER", "sf-secret"),
+                ("IDENTITY_SERVER_THUMBPRINT", thumbprint),
+            ]),
+            ManagedIdentityId::SystemAssigned,
+        )
+    };
+
+    // The cluster's certificate, pinned by its thumbprint (lower case as well): a token.
+    let token = sf(&pinned.to_lowercase())
+        .acquire("https://vault.azure.net")
+        .await
+        .expect("the pinned certificate is trusted");
+    assert_eq!(token.secret(), "header.payload.signature");
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+
+    // Another thumbprint: the handshake fails before any request is sent.
+    let err = sf("0123456789ABCDEF0123456789ABCDEF01234567")
+        .acquire("https://vault.azure.net")
+        .await
+        .expect_err("a certificate other than the pinned one is refused");
+    assert!(
+        matches!(
+            err,
+            ManagedIdentityError::Transport {
+                platform: ManagedIdentitySource::ServiceFabric,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        1,
+        "no request reached the endpoint"
+    );
+}
+
+#[tokio::test]
+async fn service_fabric_thumbprint_that_is_not_sha1_hex_is_refused_naming_the_variable() {
+    let err = ManagedIdentityCredential::from_env_vars(
+        vars(&[
+            (
+                "IDENTITY_ENDPOINT",
+                "https://127.0.0.1:2377/metadata/identity/oauth2/token",
+            ),
+            ("IDENTITY_HEADER", "sf-secret"),
+            ("IDENTITY_SERVER_THUMBPRINT", "not-a-thumbprint"),
+        ]),
+        ManagedIdentityId::SystemAssigned,
+        fast_options(),
+    )
+    .expect_err("a thumbprint must be 40 hex digits");
+    assert!(
+        matches!(
+            err,
+            ManagedIdentityError::InvalidEndpoint {
+                variable: "IDENTITY_SERVER_THUMBPRINT",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }

@@ -368,3 +368,63 @@ async fn expired_user_sign_in_asks_to_sign_in_again_without_falling_back_to_clie
     );
     assert_eq!(service.token_requests(), 0);
 }
+
+#[tokio::test]
+async fn client_managed_identity_authenticates_the_daemon_without_a_secret() {
+    use entra_dev::DevIssuerConfig;
+    // The daemon's registration keeps only its federated credentials: the development managed
+    // identities (trusted by default).
+    let mut config = DevIssuerConfig::default();
+    let daemon = config
+        .clients
+        .iter_mut()
+        .find(|c| c.client_id == DEV_DAEMON_CLIENT_ID)
+        .unwrap();
+    daemon.secret = None;
+    let service = spawn_entra_service_with(config).await;
+    let files = tempfile::tempdir().unwrap();
+    let config = files.path().join("weather.json");
+    std::fs::write(
+        &config,
+        json!({
+            "instance": service.instance(),
+            "tenant_id": DEV_TENANT_ID,
+            "api_client_id": DEV_API_CLIENT_ID,
+            "client_id": DEV_DAEMON_CLIENT_ID,
+            "client_managed_identity": "system",
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    // The host's instance metadata service, moved to the development issuer as the platform's
+    // variable would.
+    let run = Weather::new(&service)
+        .env("AZURE_POD_IDENTITY_AUTHORITY_HOST", &service.instance())
+        .run(&["--config", config, "report", "Clear", "--city", "Portland"])
+        .await;
+    run.ok();
+    let stats = service.issuer.stats();
+    assert_eq!(stats.client_credentials_requests, 1);
+    assert_eq!(stats.managed_identity_requests, 1);
+    assert_eq!(service.api_reports().await[0]["description"], "Clear");
+
+    // A plain-http endpoint on a remote host is refused before anything is sent, naming the key.
+    let refused = Weather::new(&service)
+        .env("IDENTITY_ENDPOINT", "http://identity.example/msi/token")
+        .env("IDENTITY_HEADER", "platform-secret-value")
+        .run(&["--config", config, "reports"])
+        .await;
+    assert_eq!(refused.code, 2, "{refused:#?}");
+    assert!(
+        refused.stderr.contains("client_managed_identity"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("IDENTITY_ENDPOINT"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains("platform-secret-value"));
+}
