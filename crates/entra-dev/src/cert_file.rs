@@ -149,6 +149,35 @@ pub(crate) fn build(
 }
 
 impl GeneratedCertificate {
+    /// A self-signed certificate (a root: it can issue others) valid from `not_before` to
+    /// `not_after`: in the past for an expired fixture, in the future for a not yet valid one.
+    ///
+    /// # Errors
+    /// Certificate and encoding errors.
+    pub fn with_dates(
+        key: rsa::RsaPrivateKey,
+        common_name: &str,
+        not_before: std::time::SystemTime,
+        not_after: std::time::SystemTime,
+    ) -> Result<Self, DevIssuerError> {
+        build(key, common_name, None, not_before, not_after)
+    }
+
+    /// A certificate for `key`, `CN={common_name}`, issued (signed) by this one: its chain is this
+    /// certificate and this one's chain. Register the leaf, or trust the issuer's subject name.
+    ///
+    /// # Errors
+    /// Certificate and encoding errors.
+    pub fn issue(
+        &self,
+        key: rsa::RsaPrivateKey,
+        common_name: &str,
+        not_before: std::time::SystemTime,
+        not_after: std::time::SystemTime,
+    ) -> Result<Self, DevIssuerError> {
+        build(key, common_name, Some(self), not_before, not_after)
+    }
+
     /// The certificate, its chain and its key as one file in `format`. `password` encrypts the
     /// key (`EncryptedPem`, required) or the PKCS#12 file (`None`: an empty password, as Key
     /// Vault's PFX downloads have); it is ignored by the unencrypted PEM formats.

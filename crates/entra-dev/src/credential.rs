@@ -460,35 +460,6 @@ impl GeneratedCertificate {
         Self::with_dates(key, common_name, now, now + validity)
     }
 
-    /// A self-signed certificate (a root: it can issue others) valid from `not_before` to
-    /// `not_after`: in the past for an expired fixture, in the future for a not yet valid one.
-    ///
-    /// # Errors
-    /// Certificate and encoding errors.
-    pub fn with_dates(
-        key: rsa::RsaPrivateKey,
-        common_name: &str,
-        not_before: std::time::SystemTime,
-        not_after: std::time::SystemTime,
-    ) -> Result<Self, DevIssuerError> {
-        crate::cert_file::build(key, common_name, None, not_before, not_after)
-    }
-
-    /// A certificate for `key`, `CN={common_name}`, issued (signed) by this one: its chain is this
-    /// certificate and this one's chain. Register the leaf, or trust the issuer's subject name.
-    ///
-    /// # Errors
-    /// Certificate and encoding errors.
-    pub fn issue(
-        &self,
-        key: rsa::RsaPrivateKey,
-        common_name: &str,
-        not_before: std::time::SystemTime,
-        not_after: std::time::SystemTime,
-    ) -> Result<Self, DevIssuerError> {
-        crate::cert_file::build(key, common_name, Some(self), not_before, not_after)
-    }
-
     /// The certificate's subject, as RFC 4514 text (`CN=...,O=...`).
     pub fn subject(&self) -> String {
         self.subject.to_string()
