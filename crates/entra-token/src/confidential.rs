@@ -11,12 +11,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use crate::assertion::UserAssertion;
+use crate::authority::Authority;
 use crate::cache::{CacheKey, InFlight, MemoryCache, SharedCacheError};
 use crate::config::ConfidentialConfig;
 use crate::error::TokenError;
 use crate::response;
 use crate::token::{AccessToken, Scopes};
-use crate::transport::TokenTransport;
+use crate::token_credential::{TokenCredential, TokenRequestOptions};
+use crate::transport::{BoxFuture, TokenTransport};
 
 /// The jwt-bearer grant type of on-behalf-of.
 const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -408,5 +410,28 @@ impl Inner {
         } else {
             tracing::debug!(target: "entra_token", error = %e, "shared token cache still failing");
         }
+    }
+}
+
+/// As the application (client credentials), or on behalf of the user of
+/// [`TokenRequestOptions::on_behalf_of`](crate::TokenRequestOptions::on_behalf_of).
+impl TokenCredential for ConfidentialClient {
+    fn get_token<'a>(
+        &'a self,
+        scopes: &'a Scopes,
+        options: TokenRequestOptions<'a>,
+    ) -> BoxFuture<'a, Result<AccessToken, TokenError>> {
+        Box::pin(async move {
+            match (options.on_behalf_of, options.rejected) {
+                (Some(user), None) => self.acquire_on_behalf_of(user, scopes).await,
+                (Some(user), Some(r)) => self.reacquire_on_behalf_of(user, scopes, r).await,
+                (None, None) => self.acquire_for_app(scopes).await,
+                (None, Some(r)) => self.reacquire_for_app(scopes, r).await,
+            }
+        })
+    }
+
+    fn authority(&self) -> Option<&Authority> {
+        Some(self.config().authority())
     }
 }

@@ -31,32 +31,7 @@ pub struct ConfidentialConfig {
 /// up to 64 KiB, no proxy unless given).
 pub use entra_core::http::HttpOptions;
 
-/// The in-memory (L1) cache bounds and the expiry margin.
-#[derive(Debug, Clone, Copy)]
-pub struct CacheOptions {
-    /// At most this many tokens (default 10,000).
-    pub max_entries: usize,
-    /// At most this many bytes of tokens (default 32 MiB).
-    pub max_bytes: usize,
-    /// A cached token is served only while it has at least this long left (default 30 s), so a
-    /// token never expires on its way to the downstream API.
-    pub expiry_margin: Duration,
-    /// After a shared-cache failure, skip the shared cache for this long (default 1 s), so that
-    /// an unreachable Redis costs at most one operation timeout per cooldown, not two per miss.
-    /// Zero: try it on every miss.
-    pub shared_cache_cooldown: Duration,
-}
-
-impl Default for CacheOptions {
-    fn default() -> Self {
-        Self {
-            max_entries: 10_000,
-            max_bytes: 32 * 1024 * 1024,
-            expiry_margin: Duration::from_secs(30),
-            shared_cache_cooldown: Duration::from_secs(1),
-        }
-    }
-}
+pub use crate::cache::CacheOptions;
 
 /// Builds a [`ConfidentialConfig`].
 #[derive(Debug)]

@@ -4,8 +4,8 @@
 //!
 //! | implementation | [`get_token`](TokenCredential::get_token) | with [`TokenRequestOptions::on_behalf_of`] |
 //! |---|---|---|
-//! | [`ConfidentialClient`] | a token for the application (client credentials) | the on-behalf-of grant for that user |
-//! | [`PublicClient`] | the signed-in user's token, silently (cache, then refresh token) | refused: [`TokenError::OnBehalfOfUnsupported`] |
+//! | [`ConfidentialClient`](crate::ConfidentialClient) | a token for the application (client credentials) | the on-behalf-of grant for that user |
+//! | [`PublicClient`](crate::PublicClient) | the signed-in user's token, silently (cache, then refresh token) | refused: [`TokenError::OnBehalfOfUnsupported`] |
 //! | [`StaticToken`] | the token it was given | refused: [`TokenError::OnBehalfOfUnsupported`] |
 //! | [`ManagedIdentityCredential`](crate::ManagedIdentityCredential) | the managed identity's token for one `{resource}/.default` | refused: [`TokenError::OnBehalfOfUnsupported`] |
 //!
@@ -34,9 +34,7 @@ use std::time::SystemTime;
 
 use crate::assertion::UserAssertion;
 use crate::authority::Authority;
-use crate::confidential::ConfidentialClient;
 use crate::error::{ClaimsChallenge, TokenError};
-use crate::public::PublicClient;
 use crate::token::{AccessToken, Scopes};
 use crate::transport::BoxFuture;
 
@@ -98,56 +96,6 @@ impl<T: TokenCredential + ?Sized> TokenCredential for Arc<T> {
 
     fn authority(&self) -> Option<&Authority> {
         (**self).authority()
-    }
-}
-
-/// As the application (client credentials), or on behalf of the user of
-/// [`TokenRequestOptions::on_behalf_of`].
-impl TokenCredential for ConfidentialClient {
-    fn get_token<'a>(
-        &'a self,
-        scopes: &'a Scopes,
-        options: TokenRequestOptions<'a>,
-    ) -> BoxFuture<'a, Result<AccessToken, TokenError>> {
-        Box::pin(async move {
-            match (options.on_behalf_of, options.rejected) {
-                (Some(user), None) => self.acquire_on_behalf_of(user, scopes).await,
-                (Some(user), Some(r)) => self.reacquire_on_behalf_of(user, scopes, r).await,
-                (None, None) => self.acquire_for_app(scopes).await,
-                (None, Some(r)) => self.reacquire_for_app(scopes, r).await,
-            }
-        })
-    }
-
-    fn authority(&self) -> Option<&Authority> {
-        Some(self.config().authority())
-    }
-}
-
-/// The signed-in (active) account's token, silently: the cached token, else one for the refresh
-/// token; [`TokenError::SignInRequired`] when the user must sign in again.
-impl TokenCredential for PublicClient {
-    fn get_token<'a>(
-        &'a self,
-        scopes: &'a Scopes,
-        options: TokenRequestOptions<'a>,
-    ) -> BoxFuture<'a, Result<AccessToken, TokenError>> {
-        Box::pin(async move {
-            if options.on_behalf_of.is_some() {
-                return Err(TokenError::OnBehalfOfUnsupported {
-                    credential: "PublicClient",
-                });
-            }
-            let result = match options.rejected {
-                Some(r) => self.reacquire_silent(None, scopes, r).await?,
-                None => self.acquire_silent(None, scopes).await?,
-            };
-            Ok(result.access_token)
-        })
-    }
-
-    fn authority(&self) -> Option<&Authority> {
-        Some(self.config().authority())
     }
 }
 

@@ -11,14 +11,17 @@ mod pem_bundle;
 mod pfx;
 
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use der::Decode as _;
+use entra_core::crypto::{self, RsaPrivateKey, RsaSignature};
 use entra_core::SecretString;
+use url::Url;
 use zeroize::Zeroizing;
 
-use crate::credential::Certificate;
-use crate::error::CertificateError;
+use crate::error::{CertificateError, CredentialError};
 
 /// `rsaEncryption`, the algorithm of RSA keys in PKCS#8 and X.509.
 const RSA_ENCRYPTION: der::oid::ObjectIdentifier =
@@ -251,5 +254,195 @@ pub(crate) fn normalise_key(
         Ok(der)
     } else {
         pkcs1_to_pkcs8(&der)
+    }
+}
+
+/// The signature algorithm of a certificate assertion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AssertionAlgorithm {
+    /// RSASSA-PSS with SHA-256 (Microsoft's recommendation; the default).
+    #[default]
+    Ps256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
+}
+
+impl AssertionAlgorithm {
+    /// The JOSE `alg` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ps256 => "PS256",
+            Self::Rs256 => "RS256",
+        }
+    }
+
+    fn scheme(self) -> RsaSignature {
+        match self {
+            Self::Ps256 => RsaSignature::Ps256,
+            Self::Rs256 => RsaSignature::Rs256,
+        }
+    }
+}
+
+/// A certificate and its RSA private key, signing client assertions; with the certificate's
+/// chain when the input held one. Load it from a file with [`Certificate::from_file`] (PEM or
+/// PKCS#12, password-protected or not) or from text with [`Certificate::from_pem`].
+pub struct Certificate {
+    key: RsaPrivateKey,
+    x5t_s256: String,
+    algorithm: AssertionAlgorithm,
+    /// The leaf then its chain, standard base64 DER (the `x5c` header).
+    x5c: Vec<String>,
+    send_x5c: bool,
+    not_after: SystemTime,
+}
+
+impl std::fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certificate")
+            .field("x5t#S256", &self.x5t_s256)
+            .field("algorithm", &self.algorithm)
+            .field("chain", &(self.x5c.len() - 1))
+            .field("send_x5c", &self.send_x5c)
+            .field("key", &"[REDACTED]")
+            .finish()
+    }
+}
+
+impl Certificate {
+    /// Loads a certificate (`-----BEGIN CERTIFICATE-----`, with its chain if any) and its RSA
+    /// private key: `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY` (PKCS#1). Both may be in the same
+    /// text. The certificate whose public key is the key's signs; it must be valid now.
+    /// Assertions are signed with PS256; see [`with_algorithm`](Self::with_algorithm). For an
+    /// `ENCRYPTED PRIVATE KEY` see [`from_pem_with_password`](Self::from_pem_with_password); for
+    /// files, [`from_file`](Self::from_file).
+    ///
+    /// # Errors
+    /// [`CertificateError`]: no certificate, no key, unparsable input, a key that is not RSA
+    /// (2048 bits or more), a key that matches no certificate, an expired or not yet valid
+    /// certificate, an encrypted key ([`CertificateError::PasswordRequired`]).
+    pub fn from_pem(certificate_pem: &str, key_pem: &str) -> Result<Self, CertificateError> {
+        Self::from_pem_with_password(certificate_pem, key_pem, None)
+    }
+
+    /// As [`from_pem`](Self::from_pem), from DER bytes (the key PKCS#8).
+    ///
+    /// # Errors
+    /// As [`from_pem`](Self::from_pem).
+    pub fn from_der(
+        certificate_der: &[u8],
+        pkcs8_key_der: &[u8],
+    ) -> Result<Self, CertificateError> {
+        let chain = crate::certificate::order_chain(pkcs8_key_der, vec![certificate_der.to_vec()])?;
+        crate::certificate::check_validity(&chain, SystemTime::now())?;
+        Self::from_chain(chain, pkcs8_key_der)
+    }
+
+    /// The signing key from parsed material: the leaf's thumbprint, the `x5c` chain.
+    pub(crate) fn from_chain(
+        chain: crate::certificate::Chain,
+        pkcs8_key_der: &[u8],
+    ) -> Result<Self, CertificateError> {
+        use base64::engine::general_purpose::STANDARD;
+        let key = RsaPrivateKey::from_pkcs8_der(pkcs8_key_der)
+            .map_err(|_| CertificateError::InvalidKey)?;
+        let x5c = std::iter::once(&chain.leaf)
+            .chain(&chain.chain)
+            .map(|der| STANDARD.encode(der))
+            .collect();
+        Ok(Self {
+            key,
+            x5t_s256: URL_SAFE_NO_PAD.encode(crypto::sha256(&chain.leaf)),
+            algorithm: AssertionAlgorithm::default(),
+            x5c,
+            send_x5c: false,
+            not_after: chain.not_after,
+        })
+    }
+
+    /// Sends the certificate and its chain in each assertion's `x5c` header (leaf first, standard
+    /// base64 DER), as subject name and issuer authentication requires: the app registration
+    /// trusts a subject name and issuer instead of one certificate, so a renewed certificate
+    /// works without registering it again. MSAL's `send_x5c`.
+    pub fn with_send_x5c(mut self, send: bool) -> Self {
+        self.send_x5c = send;
+        self
+    }
+
+    /// The certificates the input held besides the signing one, standard base64 DER, issuer
+    /// first: `x5c` without its first entry.
+    pub fn chain(&self) -> &[String] {
+        &self.x5c[1..]
+    }
+
+    /// When the certificate expires.
+    pub fn not_after(&self) -> SystemTime {
+        self.not_after
+    }
+
+    /// Signs assertions with `algorithm` instead of PS256.
+    pub fn with_algorithm(mut self, algorithm: AssertionAlgorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// The certificate's SHA-256 thumbprint, base64url (the `x5t#S256` header).
+    pub fn thumbprint_sha256(&self) -> &str {
+        &self.x5t_s256
+    }
+
+    /// The signature algorithm.
+    pub fn algorithm(&self) -> AssertionAlgorithm {
+        self.algorithm
+    }
+
+    /// A signed client assertion: header `{alg, typ: JWT, x5t#S256}` (and `x5c` with
+    /// [`with_send_x5c`](Self::with_send_x5c)), claims `aud` = the token endpoint, `iss` = `sub` =
+    /// the client id, a random `jti`, `iat` = `nbf` = `now`, `exp` = `now + lifetime`.
+    ///
+    /// # Errors
+    /// [`CredentialError::CertificateExpired`] after the certificate's `notAfter`;
+    /// [`CredentialError::Signing`] if the signature fails.
+    pub fn assertion(
+        &self,
+        client_id: &str,
+        audience: &Url,
+        now: SystemTime,
+        lifetime: Duration,
+    ) -> Result<String, CredentialError> {
+        if now > self.not_after {
+            return Err(CredentialError::CertificateExpired {
+                not_after: self.not_after,
+            });
+        }
+        let iat = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut header = serde_json::json!({
+            "alg": self.algorithm.as_str(),
+            "typ": "JWT",
+            "x5t#S256": self.x5t_s256,
+        });
+        if self.send_x5c {
+            header["x5c"] = serde_json::json!(self.x5c);
+        }
+        let claims = serde_json::json!({
+            "aud": audience.as_str(),
+            "iss": client_id,
+            "sub": client_id,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "iat": iat,
+            "nbf": iat,
+            "exp": iat + lifetime.as_secs(),
+        });
+        let mut signing_input = URL_SAFE_NO_PAD.encode(header.to_string());
+        signing_input.push('.');
+        signing_input.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let sig = self
+            .key
+            .sign(self.algorithm.scheme(), signing_input.as_bytes())
+            .map_err(|_| CredentialError::Signing)?;
+        signing_input.push('.');
+        signing_input.push_str(&URL_SAFE_NO_PAD.encode(&sig));
+        Ok(signing_input)
     }
 }

@@ -496,11 +496,11 @@ pub enum TokenError {
     StaticTokenExpired,
     /// A managed identity endpoint gave no token (it names the source and the fix).
     #[error(transparent)]
-    ManagedIdentity(Box<crate::managed_identity::ManagedIdentityError>),
+    ManagedIdentity(Box<crate::managed_identity::error::ManagedIdentityError>),
 }
 
-impl From<crate::managed_identity::ManagedIdentityError> for TokenError {
-    fn from(e: crate::managed_identity::ManagedIdentityError) -> Self {
+impl From<crate::managed_identity::error::ManagedIdentityError> for TokenError {
+    fn from(e: crate::managed_identity::error::ManagedIdentityError) -> Self {
         Self::ManagedIdentity(Box::new(e))
     }
 }
@@ -580,7 +580,7 @@ pub enum CredentialError {
     Signing,
     /// The managed identity gave no token to send as the client assertion (a federated credential).
     #[error("the managed identity's token for the client assertion: {0}")]
-    ManagedIdentity(#[source] Box<crate::managed_identity::ManagedIdentityError>),
+    ManagedIdentity(#[source] Box<crate::managed_identity::error::ManagedIdentityError>),
     /// The certificate expired while the client was running.
     #[error(
         "the client certificate expired at {}: Entra refuses assertions signed with it \

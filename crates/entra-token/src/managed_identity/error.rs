@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use http::StatusCode;
 
-use super::source::ManagedIdentitySource;
-use crate::error::TransportError;
+use entra_core::http::HttpError as TransportError;
+
+use super::platform::ManagedIdentitySource;
 
 /// Why a managed identity gave no token.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +88,7 @@ pub enum ManagedIdentityError {
     Timeout {
         /// The source.
         platform: ManagedIdentitySource,
-        /// The configured timeout ([`HttpOptions::timeout`](crate::HttpOptions)).
+        /// The configured timeout (`HttpOptions::timeout`).
         after: Duration,
     },
     /// Connection failure.

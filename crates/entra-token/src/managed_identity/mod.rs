@@ -34,7 +34,8 @@
 
 mod arc;
 mod assertion;
-mod error;
+pub(crate) mod error;
+mod platform;
 mod response;
 mod source;
 
@@ -52,12 +53,12 @@ pub use error::ManagedIdentityError;
 pub use source::{ManagedIdentitySource, IMDS_ADDRESS};
 
 use self::source::Endpoint;
-use crate::cache::{CacheKey, InFlight, MemoryCache};
-use crate::config::{CacheOptions, HttpOptions};
+use crate::cache::{CacheKey, CacheOptions, InFlight, MemoryCache};
 use crate::error::{TokenError, TransportError};
 use crate::token::{AccessToken, Scopes};
 use crate::token_credential::{TokenCredential, TokenRequestOptions};
 use crate::transport::{BoxFuture, HttpClient};
+use entra_core::http::HttpOptions;
 use entra_core::{Clock, SystemClock};
 
 /// The audience of a managed identity's token used as a federated credential

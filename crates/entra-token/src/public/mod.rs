@@ -25,12 +25,14 @@ use base64::Engine as _;
 use http::StatusCode;
 use url::Url;
 
+use crate::authority::Authority;
 use crate::cache::{Account, AccountEntry};
 use crate::config::PublicConfig;
 use crate::error::{clip, SignInReason, TokenError};
 use crate::response::{self, Tokens};
 use crate::token::{AccessToken, Scopes};
-use crate::transport::{post_bounded, TokenTransport};
+use crate::token_credential::{TokenCredential, TokenRequestOptions};
+use crate::transport::{post_bounded, BoxFuture, TokenTransport};
 use device::{DeviceCodePrompt, Poll, DEVICE_CODE_GRANT};
 use entra_core::{ExposeSecret as _, SecretString};
 use loopback::{LoopbackListener, Pkce};
@@ -479,6 +481,33 @@ fn account_of(id_token: &str) -> Option<Account> {
         username,
         name: text("name"),
     })
+}
+
+/// The signed-in (active) account's token, silently: the cached token, else one for the refresh
+/// token; [`TokenError::SignInRequired`] when the user must sign in again.
+impl TokenCredential for PublicClient {
+    fn get_token<'a>(
+        &'a self,
+        scopes: &'a Scopes,
+        options: TokenRequestOptions<'a>,
+    ) -> BoxFuture<'a, Result<AccessToken, TokenError>> {
+        Box::pin(async move {
+            if options.on_behalf_of.is_some() {
+                return Err(TokenError::OnBehalfOfUnsupported {
+                    credential: "PublicClient",
+                });
+            }
+            let result = match options.rejected {
+                Some(r) => self.reacquire_silent(None, scopes, r).await?,
+                None => self.acquire_silent(None, scopes).await?,
+            };
+            Ok(result.access_token)
+        })
+    }
+
+    fn authority(&self) -> Option<&Authority> {
+        Some(self.config().authority())
+    }
 }
 
 #[cfg(test)]
